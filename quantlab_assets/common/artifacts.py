@@ -1,0 +1,50 @@
+"""Per-run artifact folders, as in the seed: ``artifacts/runs/<run_id>/``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def run_dir(root: str | Path, run_id: str) -> Path:
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} is not a safe folder name")
+    path = Path(root) / "runs" / run_id
+    (path / "reports").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_report(root: str | Path, run_id: str, name: str, text: str) -> Path:
+    """Write ``reports/<name>`` for a run; returns the path."""
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"report name {name!r} must be a plain file name")
+    path = run_dir(root, run_id) / "reports" / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def markdown_table(frame, max_rows: int = 20) -> str:
+    """A small markdown table without the optional 'tabulate' dependency."""
+    if frame is None or len(frame) == 0:
+        return "_(none)_"
+    shown = frame.head(max_rows)
+    cols = [str(c) for c in shown.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in shown.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    if len(frame) > max_rows:
+        lines.append(f"\n_… {len(frame) - max_rows} more rows_")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if hasattr(value, "strftime"):
+        try:
+            return value.strftime("%Y-%m-%d")
+        except ValueError:
+            return str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("|", "\\|")

@@ -1,0 +1,1 @@
+"""Team 1, the data curator: trustworthy daily OHLCV behind a quality gate."""

@@ -1,0 +1,42 @@
+"""The ohlcv quality gate as Dagster asset checks (blocking: downstream stops on failure)."""
+
+
+import dagster as dg
+
+from quantlab_assets.data_curator.core.ingest import read_ingest_log
+from quantlab_assets.data_curator.core.quality import evaluate_stored
+from quantlab_assets.data_curator.core.report import quality_report_markdown
+from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.metadata import gate_check_result
+from quantlab_assets.partitions import partition_dates, trading_day_partitions
+from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+
+_SPECS = [
+    ("coverage", True, "Share of (symbol, session) pairs present, holidays excluded."),
+    ("duplicates", True, "No (symbol, date) stored twice."),
+    ("invalid_prices", True, "Prices positive, finite, low <= open, close <= high."),
+    ("volume_non_negative", True, "Volume present and >= 0."),
+    ("suspicious_jumps", False, "Adjusted-close moves beyond the limit (unadjusted splits, bad prints)."),
+]
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(name, asset="ohlcv", blocking=blocking, description=desc,
+                             partitions_def=trading_day_partitions)
+           for name, blocking, desc in _SPECS],
+)
+def ohlcv_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+                       market_data: MarketDataResource, artifacts: ArtifactsResource):
+    """Evaluates the stored ``ohlcv`` rows of the run's partitions and writes
+    ``reports/quality_report.md`` into the run's artifact folder."""
+    start, end = partition_dates(context)
+    registry = market_data.registry()
+    with warehouse.get_connection() as con:
+        results = evaluate_stored(con, start, end, registry.tickers, market_data.thresholds(),
+                                  registry.listing_windows())
+        log = read_ingest_log(con, context.run.run_id)
+    report = quality_report_markdown(start, end, registry.universe, len(registry.tickers), results, log)
+    path = artifacts.write_report(context.run.run_id, "quality_report.md", report)
+    context.log.info(f"quality report: {path}")
+    for result in results:
+        yield gate_check_result(result, "ohlcv")

@@ -1,0 +1,1 @@
+"""Pure core of the data curator (no Dagster import)."""

@@ -1,0 +1,95 @@
+"""From a provider's answer to warehouse rows: provenance, the ingest log, the upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from quantlab_assets.common.warehouse import ensure_table, replace_slice, transaction
+from quantlab_assets.data_curator.core.providers import FetchResult
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV
+
+
+def _utc_naive(now: datetime) -> pd.Timestamp:
+    ts = pd.Timestamp(now)
+    return ts if ts.tzinfo is None else ts.tz_convert("UTC").tz_localize(None)
+
+
+def ohlcv_rows(result: FetchResult, source: str, run_id: str, now: datetime) -> pd.DataFrame:
+    """The provider's bars with provenance columns, in the declared column order."""
+    rows = result.bars.copy()
+    rows["source"] = source
+    rows["ingested_at"] = _utc_naive(now)
+    rows["run_id"] = run_id
+    return rows[OHLCV.column_names]
+
+
+def ingest_log_rows(
+    result: FetchResult, symbols: Sequence[str], start, end, source: str, run_id: str, now: datetime,
+) -> pd.DataFrame:
+    failures = {f.symbol: f.reason for f in result.failures}
+    counts = result.bars.groupby("symbol").size() if len(result.bars) else pd.Series(dtype=int)
+    logged_at = _utc_naive(now)
+    records = []
+    for symbol in symbols:
+        stats = result.stats.get(symbol, {})
+        records.append({
+            "date": pd.Timestamp(start), "end_date": pd.Timestamp(end), "run_id": run_id,
+            "symbol": symbol, "source": source,
+            "status": "failed" if symbol in failures or symbol not in result.stats else "ok",
+            "rows": int(counts.get(symbol, 0)),
+            "api_calls": int(stats.get("api_calls", 0)), "retries": int(stats.get("retries", 0)),
+            "latency_s": float(stats.get("latency_s", 0.0)),
+            "error": failures.get(symbol, None if symbol in result.stats else "not attempted"),
+            "logged_at": logged_at,
+        })
+    return pd.DataFrame.from_records(records, columns=INGEST_LOG.column_names)
+
+
+def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end,
+                fetched_symbols: Sequence[str]) -> int:
+    """Replace [start, end] for the fetched symbols in one transaction.
+
+    Symbols that failed keep their previous rows: a partial refresh never deletes data it
+    could not replace.
+    """
+    return replace_slice(con, OHLCV, rows, start, end, key_column="symbol", keys=fetched_symbols)
+
+
+def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None:
+    ensure_table(con, INGEST_LOG)
+    cols = ", ".join(f'"{c}"' for c in INGEST_LOG.column_names)
+    with transaction(con):
+        con.register("_log", log[INGEST_LOG.column_names])
+        try:
+            con.execute(f'INSERT INTO "{INGEST_LOG.name}" ({cols}) SELECT {cols} FROM _log')
+        finally:
+            con.unregister("_log")
+
+
+def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
+    """Mirror the registry into the ``symbols`` table so SQL can join sectors."""
+    frame = pd.DataFrame([e.model_dump() for e in registry.symbols],
+                         columns=["symbol", "name", "sector", "first_date", "last_date"])
+    frame["universe"] = registry.universe
+    frame["first_date"] = pd.to_datetime(frame["first_date"])
+    frame["last_date"] = pd.to_datetime(frame["last_date"])
+    with transaction(con):
+        con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
+                       sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
+        con.execute("DELETE FROM symbols")
+        con.register("_symbols", frame)
+        try:
+            con.execute("INSERT INTO symbols (symbol, name, sector, first_date, last_date, universe) "
+                        "SELECT symbol, name, sector, first_date, last_date, universe FROM _symbols")
+        finally:
+            con.unregister("_symbols")
+
+
+def read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    ensure_table(con, INGEST_LOG)
+    return con.execute(f'SELECT * FROM "{INGEST_LOG.name}" WHERE run_id = ? ORDER BY symbol',
+                       [run_id]).df()

@@ -1,0 +1,78 @@
+"""One interface for every market data source, and the shape of what they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.data_curator.core.schema import PROVIDER_COLUMNS
+
+
+class ProviderError(RuntimeError):
+    """A source could not deliver data; the message is safe to show (no secrets)."""
+
+
+@dataclass(frozen=True)
+class SymbolFailure:
+    symbol: str
+    reason: str
+
+
+@dataclass
+class FetchResult:
+    """Bars for the symbols that succeeded, and a reason for each that did not."""
+
+    bars: pd.DataFrame
+    failures: list[SymbolFailure] = field(default_factory=list)
+    # Per symbol: api_calls, retries, latency_s (providers without a network report zeros).
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Why the provider stopped early (for example an exhausted daily quota), if it did.
+    stopped_reason: str | None = None
+
+    @property
+    def fetched_symbols(self) -> list[str]:
+        failed = {f.symbol for f in self.failures}
+        return sorted(s for s in self.stats if s not in failed)
+
+
+class MarketDataProvider(Protocol):
+    name: str
+
+    def fetch(self, symbols: Sequence[str], start: date, end: date) -> FetchResult:
+        """Daily bars for ``symbols`` with session dates in [start, end]."""
+        ...
+
+
+def empty_bars() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PROVIDER_COLUMNS})
+    frame["date"] = pd.Series(dtype="datetime64[ns]")
+    frame["symbol"] = pd.Series(dtype="object")
+    return frame[list(PROVIDER_COLUMNS)]
+
+
+def normalize_bars(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """Provider-neutral shape: declared columns, float prices, dates in [start, end], sorted.
+
+    Values are not repaired here: a bad price stays bad so the quality gate can name it.
+    """
+    out = frame.copy()
+    if "adj_close" not in out.columns:
+        out["adj_close"] = out["close"]
+    if "dividend" not in out.columns:
+        out["dividend"] = 0.0
+    if "split_coefficient" not in out.columns:
+        out["split_coefficient"] = 1.0
+    missing = [c for c in PROVIDER_COLUMNS if c not in out.columns]
+    if missing:
+        raise ProviderError(f"provider frame lacks columns {missing}")
+    out = out[list(PROVIDER_COLUMNS)]
+    out["date"] = pd.to_datetime(out["date"]).dt.normalize()
+    for col in PROVIDER_COLUMNS[2:]:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    out = out[(out["date"] >= lo) & (out["date"] <= hi)]
+    return out.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)

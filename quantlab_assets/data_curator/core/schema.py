@@ -1,0 +1,52 @@
+"""The ``ohlcv`` contract and the ingest log, as declared warehouse tables."""
+
+from __future__ import annotations
+
+from quantlab_assets.common.warehouse import Column, TableSchema
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+
+# What a provider returns: one row per (symbol, session), prices as floats.
+PROVIDER_COLUMNS = (
+    "date", "symbol", "open", "high", "low", "close", "adj_close", "volume",
+    "dividend", "split_coefficient",
+)
+
+OHLCV = TableSchema(
+    name="ohlcv",
+    description="Daily bars, one row per (symbol, session); unadjusted OHLC plus adjusted close.",
+    columns=(
+        Column("date", "DATE", False, "session date (exchange local)"),
+        Column("symbol", "VARCHAR", False, "ticker from the symbol registry"),
+        Column("open", "DOUBLE"),
+        Column("high", "DOUBLE"),
+        Column("low", "DOUBLE"),
+        Column("close", "DOUBLE"),
+        Column("adj_close", "DOUBLE", description="split- and dividend-adjusted close"),
+        Column("volume", "DOUBLE", description="shares traded"),
+        Column("dividend", "DOUBLE", description="cash dividend with ex-date on this session"),
+        Column("split_coefficient", "DOUBLE", description="split ratio effective this session (1 = none)"),
+        Column("source", "VARCHAR", False, "provider that produced the row"),
+        Column("ingested_at", "TIMESTAMP", False, "UTC time the row was written"),
+        Column("run_id", "VARCHAR", False, "Dagster run that wrote the row"),
+    ),
+)
+
+INGEST_LOG = TableSchema(
+    name="ohlcv_ingest_log",
+    description="One row per (run, symbol): what the curator asked for and what it got.",
+    columns=(
+        Column("date", "DATE", False, "first session of the requested range"),
+        Column("end_date", "DATE", False, "last session of the requested range"),
+        Column("run_id", "VARCHAR", False),
+        Column("symbol", "VARCHAR", False),
+        Column("source", "VARCHAR", False),
+        Column("status", "VARCHAR", False, "ok or failed"),
+        Column("rows", "BIGINT", False),
+        Column("api_calls", "BIGINT", False),
+        Column("retries", "BIGINT", False),
+        Column("latency_s", "DOUBLE", False),
+        Column("error", "VARCHAR"),
+        Column("logged_at", "TIMESTAMP", False),
+    ),
+)

@@ -1,0 +1,72 @@
+"""The data curator's resource: which market data source, which universe, which limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from quantlab_assets.common import settings
+from quantlab_assets.data_curator.core.providers import MarketDataProvider, ProviderError
+from quantlab_assets.data_curator.core.quality import QualityThresholds
+from quantlab_assets.data_curator.core.registry import SymbolRegistry, load_registry
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Source, universe and quality limits of ``ohlcv``.
+
+    Empty strings defer to the environment at run time (``QUANTLAB_DATA_PROVIDER``,
+    ``QUANTLAB_SYMBOLS``, ``QUANTLAB_CSV_DIR``); the Alpha Vantage key is read from
+    ``ALPHAVANTAGE_API_KEY`` when the client is built and is never part of config.
+    """
+
+    provider: str = Field(default="", description="synthetic | alphavantage | csv; empty = QUANTLAB_DATA_PROVIDER")
+    symbols_file: str = Field(default="", description="symbol registry YAML; empty = QUANTLAB_SYMBOLS or the demo universe")
+    synthetic_seed: int = 7
+    csv_dir: str = Field(default="", description="directory of <SYMBOL>.csv; empty = QUANTLAB_CSV_DIR or data/csv")
+    alphavantage_function: str = "TIME_SERIES_DAILY"
+    alphavantage_outputsize: str = "auto"
+    requests_per_minute: float = 5.0
+    max_retries: int = 5
+    min_coverage: float = 1.0
+    min_success_rate: float = 1.0
+    max_abs_jump: float = 0.4
+
+    def provider_name(self) -> str:
+        name = (self.provider or settings.data_provider()).lower()
+        if name not in settings.PROVIDERS:
+            raise ValueError(f"provider {name!r} is not known; valid: {', '.join(settings.PROVIDERS)}")
+        return name
+
+    def registry(self) -> SymbolRegistry:
+        path = self.symbols_file or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None
+        return load_registry(path)
+
+    def thresholds(self) -> QualityThresholds:
+        return QualityThresholds(min_coverage=self.min_coverage, min_success_rate=self.min_success_rate,
+                                 max_abs_jump=self.max_abs_jump)
+
+    def build_provider(self, registry: SymbolRegistry) -> MarketDataProvider:
+        name = self.provider_name()
+        if name == "synthetic":
+            from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+
+            return SyntheticProvider(seed=self.synthetic_seed, sectors=registry.sector_of())
+        if name == "csv":
+            from quantlab_assets.data_curator.core.csv_source import CsvProvider
+
+            raw = self.csv_dir or os.environ.get("QUANTLAB_CSV_DIR", "").strip() or "data/csv"
+            path = Path(raw)
+            return CsvProvider(path if path.is_absolute() else settings.PROJECT_ROOT / path)
+        from quantlab_assets.data_curator.core.alphavantage import AlphaVantageProvider
+
+        key = settings.alphavantage_api_key()
+        if not key:
+            raise ProviderError("QUANTLAB_DATA_PROVIDER=alphavantage needs ALPHAVANTAGE_API_KEY in the environment")
+        return AlphaVantageProvider(
+            api_key=key, base_url=settings.alphavantage_base_url(),
+            function=self.alphavantage_function, outputsize=self.alphavantage_outputsize,
+            requests_per_minute=self.requests_per_minute, max_retries=self.max_retries,
+        )

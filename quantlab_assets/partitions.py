@@ -1,0 +1,36 @@
+"""The one partitioning of every handover contract: trading days (weekday partitions).
+
+A cron schedule cannot know exchange holidays, so partitions are weekdays and the NYSE
+calendar in ``common.calendar`` decides which carry data: a holiday partition materializes
+with zero rows and passes its checks. ``end_offset=1`` makes today's partition exist during
+the day, so the after-close schedule can fill it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from quantlab_assets.common import settings
+
+EXCHANGE_TIMEZONE = "America/New_York"
+PARTITION_FMT = "%Y-%m-%d"
+
+trading_day_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 * * 1-5",
+    start=settings.partitions_start().isoformat(),
+    fmt=PARTITION_FMT,
+    timezone=EXCHANGE_TIMEZONE,
+    end_offset=1,
+)
+
+
+def partition_dates(context) -> tuple[date, date]:
+    """Calendar dates [first, last] owned by the run's partitions.
+
+    Partition D owns D up to the day before the next weekday, so Friday owns the weekend:
+    every calendar day belongs to exactly one partition.
+    """
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()
