@@ -7,13 +7,11 @@ import dagster as dg
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.partitions import trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
 daily_chain = dg.define_asset_job(
     "daily_chain",
     selection=dg.AssetSelection.assets(ohlcv).downstream(),
-    partitions_def=trading_day_partitions,
     description="The production chain for trading-day partitions, ohlcv first.",
 )
 

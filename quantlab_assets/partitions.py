@@ -8,11 +8,17 @@ the day, so the after-close schedule can fill it.
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, timedelta
 
 import dagster as dg
 
 from quantlab_assets.common import settings
+
+# Deliberate choices, not accidents: per-partition check results (preview) and single-run
+# backfills (beta). Silenced by message so any other warning still shows.
+warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*")
+warnings.filterwarnings("ignore", message=r".*`backfill_policy` of function `asset`.*")
 
 EXCHANGE_TIMEZONE = "America/New_York"
 PARTITION_FMT = "%Y-%m-%d"

@@ -60,13 +60,13 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                         f"for {start}..{end}. First reason: {first}",
         )
     now = datetime.now(timezone.utc)
-    rows = ohlcv_rows(result, provider.name, context.run_id, now)
+    rows = ohlcv_rows(result, provider.name, context.run.run_id, now)
     t1 = time.perf_counter()
     with warehouse.get_connection() as con:
         written = write_ohlcv(con, rows, start, end, result.fetched_symbols)
         write_symbols(con, registry)
         append_ingest_log(con, ingest_log_rows(result, registry.tickers, start, end,
-                                               provider.name, context.run_id, now))
+                                               provider.name, context.run.run_id, now))
     write_s = time.perf_counter() - t1
     totals = {k: sum(s.get(k, 0) for s in result.stats.values()) for k in ("api_calls", "retries")}
     yield dg.MaterializeResult(metadata={
