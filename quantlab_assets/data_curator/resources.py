@@ -30,6 +30,7 @@ class MarketDataResource(dg.ConfigurableResource):
     alphavantage_outputsize: str = "auto"
     requests_per_minute: float = 5.0
     max_retries: int = 5
+    backoff_base_s: float = 2.0
     min_coverage: float = 1.0
     min_success_rate: float = 1.0
     max_abs_jump: float = 0.4
@@ -69,4 +70,5 @@ class MarketDataResource(dg.ConfigurableResource):
             api_key=key, base_url=settings.alphavantage_base_url(),
             function=self.alphavantage_function, outputsize=self.alphavantage_outputsize,
             requests_per_minute=self.requests_per_minute, max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s,
         )

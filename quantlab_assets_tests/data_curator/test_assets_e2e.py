@@ -9,7 +9,6 @@ import sys
 import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 
 from quantlab_assets.common.warehouse import table_checksum
 from quantlab_assets.data_curator.assets import ohlcv, symbols
