@@ -61,7 +61,8 @@ def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
     con.execute(schema.ddl())
     existing = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
+        "ORDER BY ordinal_position",
         [schema.name],
     ).fetchall()]
     missing = [c for c in schema.column_names if c not in existing]
@@ -129,6 +130,10 @@ def replace_slice(
         if key_column not in schema.column_names:
             raise SchemaMismatchError(f"{key_column!r} is not a column of {schema.name!r}")
         key_list = sorted(set(keys or ()))
+        strays = sorted(set(data[key_column]) - set(key_list))
+        if strays:
+            # Their old rows would not be deleted first, so a re-run would duplicate them.
+            raise ValueError(f"rows for {key_column} {strays[:5]} are not among the keys being replaced")
         delete += f' AND "{key_column}" IN (SELECT unnest(?::VARCHAR[]))'
         params.append(key_list)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
@@ -177,5 +182,5 @@ def table_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence
     cols = ", ".join(f'"{c}"' for c in columns)
     row = con.execute(
         f'SELECT count(*), coalesce(sum(hash({cols})), 0) FROM "{table}"'
-    ).fetchone()
+    ).fetchall()[0]  # fetchone() leaves the result open on DuckDB 2.0
     return int(row[0]), int(row[1])

@@ -38,9 +38,14 @@ def read_symbol_csv(path: Path, symbol: str) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing columns {missing} (have {list(frame.columns)})")
     try:
-        frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
+        dates = pd.to_datetime(frame["date"], format="ISO8601")
+        # Exports with a UTC offset (yfinance) carry the exchange-local session date.
+        frame["date"] = dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: column 'date' has values that are not ISO dates: {exc}") from exc
+    if "split_coefficient" in frame.columns:
+        # "Stock Splits" exports write 0 for no split; the contract says 1.
+        frame["split_coefficient"] = frame["split_coefficient"].replace(0, 1.0)
     frame["symbol"] = symbol
     return frame
 
@@ -65,7 +70,7 @@ class CsvProvider:
                 if not path.exists():
                     raise FileNotFoundError(f"{path}: no file for symbol {symbol}")
                 frames.append(normalize_bars(read_symbol_csv(path, symbol), start, end))
-            except (OSError, ValueError, pd.errors.ParserError) as exc:
+            except (OSError, ValueError, TypeError, pd.errors.ParserError) as exc:
                 failures.append(SymbolFailure(symbol, str(exc)))
             stats[symbol] = {"api_calls": 0, "retries": 0, "latency_s": time.perf_counter() - t0}
         bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()

@@ -33,7 +33,7 @@ class QualityThresholds:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        if self.max_abs_jump <= 0:
+        if not self.max_abs_jump > 0:  # also rejects NaN, which would disable the check
             raise ValueError(f"max_abs_jump must be positive, got {self.max_abs_jump}")
 
 

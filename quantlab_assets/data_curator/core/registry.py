@@ -94,7 +94,7 @@ def load_registry(path: str | Path | None = None) -> SymbolRegistry:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RegistryError(f"{path}: symbol registry file not found") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError on impossible dates
         raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise RegistryError(f"{path}: expected a mapping with 'universe' and 'symbols'")
