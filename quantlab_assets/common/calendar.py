@@ -69,10 +69,19 @@ def holidays(start: date | str, end: date | str) -> pd.DatetimeIndex:
     return h[h.dayofweek < 5]
 
 
+@lru_cache(maxsize=1)
+def _all_sessions() -> pd.DatetimeIndex:
+    days = pd.bdate_range("1990-01-01", "2100-12-31")
+    return days.difference(_holidays_1990_2100())
+
+
 def trading_days(start: date | str, end: date | str) -> pd.DatetimeIndex:
-    """Sessions in [start, end] inclusive, as midnight timestamps."""
-    days = pd.bdate_range(pd.Timestamp(start), pd.Timestamp(end))
-    return days.difference(holidays(start, end))
+    """Sessions in [start, end] inclusive, as midnight timestamps (1990..2100)."""
+    lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if lo.year < 1990 or hi.year > 2100:
+        raise ValueError(f"the calendar covers 1990..2100, asked for {lo.date()}..{hi.date()}")
+    sessions = _all_sessions()
+    return sessions[sessions.searchsorted(lo, "left"):sessions.searchsorted(hi, "right")]
 
 
 def is_trading_day(day: date | str) -> bool:
@@ -95,7 +104,8 @@ def shift_sessions(day: date | str, n: int) -> pd.Timestamp:
 
 
 def session_index(days: pd.DatetimeIndex, origin: date | str) -> np.ndarray:
-    """Number of sessions between ``origin`` and each day (origin's session is 0)."""
-    start = pd.Timestamp(origin)
-    all_days = trading_days(start, days.max()) if len(days) else pd.DatetimeIndex([])
-    return all_days.get_indexer(days)
+    """Number of sessions between ``origin``'s first session and each day (a session)."""
+    sessions = _all_sessions()
+    base = sessions.searchsorted(pd.Timestamp(origin).normalize(), "left")
+    pos = sessions.get_indexer(pd.DatetimeIndex(days))
+    return np.where(pos >= 0, pos - base, -1)
