@@ -1,0 +1,1 @@
+"""Pure core of the strategy lab (no Dagster import)."""

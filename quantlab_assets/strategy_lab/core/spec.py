@@ -1,0 +1,214 @@
+"""The strategy file schema (pydantic; no DSL of our own) and its loader.
+
+A strategy is a fixed set of building blocks: universe filter, signal (a feature, a weighted
+blend of cross-sectional z-scores or ranks, or a ridge model fitted walk-forward on past
+labels), selection, weighting, rebalance frequency, constraints and costs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+LABEL_HORIZONS = (1, 5, 20)
+
+
+class StrategyError(ValueError):
+    """A strategy file is invalid; the message names the file, the field and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Universe(_Model):
+    include: tuple[str, ...] = ()  # empty = the whole registry
+    exclude: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()  # empty = all sectors
+    min_log_dollar_volume: float | None = Field(default=None, description="filter on log_dollar_volume_20")
+
+
+class BlendTerm(_Model):
+    feature: str
+    weight: float = 1.0
+    transform: Literal["zscore", "rank"] = "zscore"
+
+    @field_validator("weight")
+    @classmethod
+    def _nonzero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("a blend weight of 0 has no effect; remove the term")
+        return v
+
+
+class ModelSignal(_Model):
+    kind: Literal["ridge"] = "ridge"
+    features: tuple[str, ...] = Field(min_length=1)
+    label: Literal["fwd_ret_1", "fwd_ret_5", "fwd_ret_20"] = "fwd_ret_5"
+    train_sessions: int = Field(default=252, ge=20, le=2520)
+    refit_every: int = Field(default=21, ge=1, le=252)
+    alpha: float = Field(default=1.0, ge=0.0)
+
+
+class Signal(_Model):
+    kind: Literal["feature", "blend", "model"]
+    feature: str | None = None
+    direction: Literal[1, -1] = 1  # -1: lower values are better (e.g. reversal, low volatility)
+    blend: tuple[BlendTerm, ...] = ()
+    model: ModelSignal | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Signal":
+        need = {"feature": "feature", "blend": "blend", "model": "model"}[self.kind]
+        if not getattr(self, need):
+            raise ValueError(f"signal kind {self.kind!r} needs the field '{need}'")
+        extra = [f for f in ("feature", "blend", "model") if f != need and getattr(self, f)]
+        if extra:
+            raise ValueError(f"signal kind {self.kind!r} does not use {extra}")
+        return self
+
+    def features_used(self) -> list[str]:
+        if self.kind == "feature":
+            return [self.feature]
+        if self.kind == "blend":
+            return [t.feature for t in self.blend]
+        return list(self.model.features)
+
+
+class Selection(_Model):
+    kind: Literal["top_k", "long_short_quantile", "all"]
+    k: int | None = Field(default=None, ge=1)
+    quantile: float | None = Field(default=None, gt=0.0, le=0.5)
+
+    @model_validator(mode="after")
+    def _params(self) -> "Selection":
+        if self.kind == "top_k" and self.k is None:
+            raise ValueError("selection 'top_k' needs k")
+        if self.kind == "long_short_quantile" and self.quantile is None:
+            raise ValueError("selection 'long_short_quantile' needs quantile")
+        return self
+
+
+class Weighting(_Model):
+    kind: Literal["equal", "score", "inverse_vol"] = "equal"
+    vol_feature: str = "vol_60"
+
+
+class Rebalance(_Model):
+    frequency: Literal["daily", "weekly", "monthly", "every_n"] = "weekly"
+    n: int | None = Field(default=None, ge=1, le=252)
+
+    @model_validator(mode="after")
+    def _n(self) -> "Rebalance":
+        if (self.frequency == "every_n") != (self.n is not None):
+            raise ValueError("'n' is required with frequency every_n and only then")
+        return self
+
+
+class Constraints(_Model):
+    max_weight: float = Field(default=0.1, gt=0.0, le=1.0)
+    gross_exposure: float = Field(default=1.0, gt=0.0, le=3.0)
+    net_exposure: float = Field(default=1.0, ge=-1.0, le=1.0)
+    min_names: int = Field(default=5, ge=1)
+    max_turnover: float | None = Field(default=None, gt=0.0, le=4.0, description="one-way, per rebalance")
+
+
+class Costs(_Model):
+    fee_bps: float = Field(default=1.0, ge=0.0, le=500.0)
+    slippage_bps: float = Field(default=5.0, ge=0.0, le=500.0)
+
+
+class StrategySpec(_Model):
+    name: str
+    description: str = ""
+    universe: Universe = Universe()
+    signal: Signal
+    selection: Selection
+    weighting: Weighting = Weighting()
+    rebalance: Rebalance = Rebalance()
+    constraints: Constraints = Constraints()
+    costs: Costs = Costs()
+    capital: float = Field(default=1_000_000.0, gt=0.0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_PATTERN.match(v):
+            raise ValueError("must be lower_snake_case, start with a letter, at most 48 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _feasible(self) -> "StrategySpec":
+        c = self.constraints
+        long_only = self.selection.kind != "long_short_quantile"
+        if long_only and c.net_exposure != c.gross_exposure:
+            raise ValueError(f"constraints: a long-only selection has net == gross, got net "
+                             f"{c.net_exposure} and gross {c.gross_exposure}")
+        if not long_only and abs(c.net_exposure) > c.gross_exposure:
+            raise ValueError("constraints: |net_exposure| cannot exceed gross_exposure")
+        if self.selection.kind == "top_k":
+            if self.selection.k < c.min_names:
+                raise ValueError(f"selection.k={self.selection.k} is below constraints.min_names={c.min_names}")
+            if self.selection.k * c.max_weight < c.gross_exposure - 1e-12:
+                raise ValueError(
+                    f"constraints cannot be met: k={self.selection.k} names × max_weight={c.max_weight} "
+                    f"= {self.selection.k * c.max_weight:g} < gross_exposure={c.gross_exposure}")
+        return self
+
+    def features_used(self) -> list[str]:
+        used = self.signal.features_used()
+        if self.weighting.kind == "inverse_vol":
+            used.append(self.weighting.vol_feature)
+        if self.universe.min_log_dollar_volume is not None:
+            used.append("log_dollar_volume_20")
+        return list(dict.fromkeys(used))
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"field '{where}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_strategy(path: str | Path, known_features: set[str] | None = None) -> StrategySpec:
+    """Load and validate one strategy file; every error names the file and the field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StrategyError(f"{path}: strategy file not found") from exc
+    except (yaml.YAMLError, ValueError) as exc:
+        raise StrategyError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise StrategyError(f"{path}: expected a mapping of strategy fields, got {type(raw).__name__}")
+    try:
+        spec = StrategySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise StrategyError(f"{path}: {_describe(exc)}") from exc
+    if spec.name != path.stem:
+        raise StrategyError(f"{path}: field 'name': {spec.name!r} must equal the file name {path.stem!r}")
+    if known_features is not None:
+        unknown = [f for f in spec.features_used() if f not in known_features]
+        if unknown:
+            raise StrategyError(f"{path}: unknown feature(s) {unknown}; the feature preset declares "
+                                f"{len(known_features)} features (see quantlab_assets/feature_store/presets)")
+    return spec
+
+
+def discover(directory: str | Path, known_features: set[str] | None = None):
+    """All ``*.yaml`` strategies of a folder: (valid specs, {file: error}) — one bad file never
+    takes the others down."""
+    specs, errors = [], {}
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        try:
+            specs.append(load_strategy(path, known_features))
+        except StrategyError as exc:
+            errors[str(path)] = str(exc)
+    return specs, errors

@@ -1,0 +1,112 @@
+"""Targets: selection, weighting, constraints and turnover by hand; incremental = batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.strategy_lab.core.construct import (
+    constraint_violations,
+    decide,
+    limit_turnover,
+    rebalance_mask,
+)
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.targets import compute_targets
+
+
+def spec(**overrides) -> StrategySpec:
+    base = {"name": "t", "signal": {"kind": "feature", "feature": "f"},
+            "selection": {"kind": "top_k", "k": 3},
+            "constraints": {"max_weight": 0.5, "min_names": 2}}
+    base.update(overrides)
+    return StrategySpec.model_validate(base)
+
+
+def test_top_k_equal_weight_by_hand():
+    scores = pd.Series({"A": 3.0, "B": 1.0, "C": 2.0, "D": -1.0, "E": np.nan})
+    d = decide(scores, None, spec())
+    expected = pd.Series({"A": 1 / 3, "B": 1 / 3, "C": 1 / 3, "D": 0.0, "E": 0.0})
+    pd.testing.assert_series_equal(d.weights.sort_index(), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_cap_redistributes_excess():
+    s = spec(selection={"kind": "top_k", "k": 3}, weighting={"kind": "score"},
+             constraints={"max_weight": 0.4, "min_names": 2})
+    d = decide(pd.Series({"A": 10.0, "B": 1.0, "C": 0.0, "D": -5.0}), None, s)
+    w = d.weights
+    assert np.isclose(w.sum(), 1.0) and w.max() <= 0.4 + 1e-12 and w["A"] == 0.4
+    assert w["D"] == 0 and constraint_violations(w, s) == []
+
+
+def test_long_short_quantile_is_dollar_neutral():
+    s = spec(selection={"kind": "long_short_quantile", "quantile": 0.25},
+             constraints={"max_weight": 0.5, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 2})
+    scores = pd.Series({c: float(i) for i, c in enumerate("ABCDEFGH")})
+    w = decide(scores, None, s).weights
+    assert w[["G", "H"]].tolist() == [0.25, 0.25] and w[["A", "B"]].tolist() == [-0.25, -0.25]
+    assert np.isclose(w.sum(), 0.0) and np.isclose(w.abs().sum(), 1.0)
+
+
+def test_inverse_vol_weights():
+    s = spec(weighting={"kind": "inverse_vol", "vol_feature": "v"}, constraints={"max_weight": 0.9, "min_names": 2})
+    w = decide(pd.Series({"A": 3.0, "B": 2.0, "C": 1.0}), pd.Series({"A": 0.1, "B": 0.2, "C": 0.4}), s).weights
+    assert np.allclose(w[["A", "B", "C"]], np.array([10, 5, 2.5]) / 17.5)
+
+
+def test_too_few_names_goes_flat_with_a_reason():
+    d = decide(pd.Series({"A": 1.0, "B": np.nan}), None, spec())
+    assert (d.weights == 0).all() and "min_names" in d.note
+
+
+def test_turnover_cap_blends_toward_new_book():
+    prev = pd.Series({"A": 0.5, "B": 0.5, "C": 0.0})
+    new = pd.Series({"A": 0.0, "B": 0.5, "C": 0.5})
+    capped, t = limit_turnover(new, prev, 0.25)
+    assert t == 0.25 and np.allclose(capped, [0.25, 0.5, 0.25])
+    same, t_full = limit_turnover(new, prev, None)
+    assert t_full == 0.5 and same.equals(new)
+
+
+def test_rebalance_calendar():
+    days = trading_days("2024-03-25", "2024-04-12")
+    monthly = rebalance_mask(days, spec(rebalance={"frequency": "monthly"}))
+    assert list(days[monthly]) == [pd.Timestamp("2024-04-01")]
+    weekly = rebalance_mask(days, spec(rebalance={"frequency": "weekly"}))
+    # 2024-03-25 is a Monday; Good Friday does not move the first session of the week.
+    assert list(days[weekly].strftime("%m-%d")) == ["03-25", "04-01", "04-08"]
+
+
+def _features(symbols, start, end, seed=0):
+    rng = np.random.default_rng(seed)
+    days = trading_days(start, end)
+    return pd.DataFrame([{"date": d, "symbol": s, "f": rng.normal(), "v": rng.uniform(0.1, 0.5)}
+                         for d in days for s in symbols])
+
+
+def test_incremental_equals_batch_with_turnover_cap():
+    symbols = [f"S{i:02d}" for i in range(12)]
+    feats = _features(symbols, "2024-01-02", "2024-03-29")
+    s = spec(selection={"kind": "top_k", "k": 4}, rebalance={"frequency": "daily"},
+             constraints={"max_weight": 0.3, "min_names": 3, "max_turnover": 0.3})
+    batch = compute_targets(feats, s, symbols, "2024-01-02", "2024-03-29")
+    prev, parts = None, []
+    for day in trading_days("2024-01-02", "2024-03-29"):
+        step = compute_targets(feats[feats["date"] == day], s, symbols, day, day, prev_weights=prev)
+        parts.append(step.targets)
+        prev = step.final_weights
+    pd.testing.assert_frame_equal(batch.targets, pd.concat(parts, ignore_index=True), check_exact=True)
+    assert batch.violations == [] and max(batch.turnover.values()) <= 0.3 + 1e-12
+
+
+def test_weights_carry_between_rebalances():
+    symbols = [f"S{i:02d}" for i in range(6)]
+    feats = _features(symbols, "2024-04-01", "2024-04-30")
+    out = compute_targets(feats, spec(rebalance={"frequency": "weekly"}), symbols, "2024-04-01", "2024-04-30").targets
+    wide = out.pivot(index="date", columns="symbol", values="weight")
+    rebal = out.groupby("date")["rebalance"].first()
+    for i in range(1, len(wide)):
+        if not rebal.iloc[i]:
+            assert wide.iloc[i].equals(wide.iloc[i - 1])
+    assert rebal.sum() == 5  # Mondays of April 2024: 1, 8, 15, 22, 29
