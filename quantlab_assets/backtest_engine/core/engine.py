@@ -1,0 +1,630 @@
+"""The backtest simulator: target weights over adjusted prices, with costs.
+
+Arrays have time along axis 0 and one column per symbol. ``simulate`` is the kernel (NumPy
+arrays in and out); ``run_backtest`` is the wrapper the asset layer calls with long frames.
+
+Execution convention (shared with ``feature_store.core.labels``)
+-----------------------------------------------------------------
+* The weight row decided at the **close of session t** is filled at the **open of session
+  t+1**. A decision row that is entirely NaN means "no decision that day": the book is held
+  and nothing trades at the next open. In a decision row that has at least one number, a NaN
+  for a symbol means **weight 0** (the position is closed).
+* Prices are adjusted (``adj_open = open * adj_close / close``, ``adj_close``), so dividends
+  and splits are in the returns; share counts are in units of the adjusted price.
+* Sizing: equity at the open, ``E_open = cash + sum(shares * open)``, sets every target:
+  ``target_shares = w * E_open / open``. Fractional shares are allowed; weights may be
+  negative (short) and may sum to more than 1 (leverage): there is no margin model, and
+  negative equity is not prevented.
+* Costs: fees and slippage are both in basis points of traded notional, charged to cash at
+  the fill: ``cost = |shares traded * open| * (fee_bps + slippage_bps) / 1e4`` per trade (the
+  session's charge is its traded notional times the same rate, the sum of the per-trade costs
+  up to rounding). The fill price itself is the open (slippage is a cost, not a price shift).
+* A symbol without an open price that day cannot trade: its order is skipped (reported in
+  ``DailyResult.skipped``), not filled at a stale price and not retried later; the next
+  decision supersedes it. An order exists when the target weight or the held position is
+  non-zero.
+* Valuation: a position is marked at its last known close. In the equity at the open, a
+  held symbol without an open is marked at its last known close too. A symbol that has never
+  printed a close (its first bar has an open but no close) is marked at that first open until
+  its first close.
+* Cash earns nothing (no interest, no borrow fee on shorts).
+
+Incremental equals batch
+------------------------
+Only the cash/shares recursion is path dependent; it runs as a loop over sessions with
+vectorised NumPy over symbols. Everything else (marks, trade lists, equity at the close,
+exposures, returns) is computed before or after that loop with elementwise operations and
+per-row reductions. Each session therefore goes through the same floating-point operations in
+the same order whether it is simulated alone or inside a longer call, so calling ``simulate``
+day by day, threading the state, gives bit-identical results to one call over all days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+BPS = 1e4
+DEFAULT_CAPITAL = 1_000_000.0
+CASH_SYMBOL = "$CASH"
+SKIP_REASON = "no open price"
+
+STATE_COLUMNS = ("date", "symbol", "shares", "last_close", "pending_weight", "equity")
+EQUITY_COLUMNS = ("date", "equity", "cash", "gross_exposure", "net_exposure", "turnover",
+                  "costs", "pnl_gross", "pnl_net", "ret")
+POSITION_COLUMNS = ("date", "symbol", "shares", "price", "value", "weight")
+TRADE_COLUMNS = ("date", "decision_date", "symbol", "side", "shares", "price", "notional", "cost")
+SKIPPED_COLUMNS = ("date", "decision_date", "symbol", "weight", "shares_held", "reason")
+
+
+def _frozen(values, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A read-only float64 copy (states and results never alias the caller's arrays)."""
+    arr = np.array(values, dtype=np.float64, copy=True)
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"expected shape {shape}, got {arr.shape}")
+    arr.setflags(write=False)
+    return arr
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestState:
+    """The account after the last processed close.
+
+    ``pending`` is the weight row decided at that close (to fill at the next open), or None
+    when no decision was taken. ``last_close`` is the mark of each symbol (its last known
+    close; NaN for a symbol never priced). ``equity = cash + sum(shares * last_close)``.
+    Two states compare equal when every field is bit-identical (NaN equal to NaN).
+    """
+
+    cash: float
+    shares: np.ndarray
+    pending: np.ndarray | None
+    last_close: np.ndarray
+    equity: float
+
+    def __post_init__(self):
+        shares = _frozen(self.shares)
+        if shares.ndim != 1:
+            raise ValueError(f"shares must be 1-D, got shape {shares.shape}")
+        n = shares.shape
+        object.__setattr__(self, "shares", shares)
+        object.__setattr__(self, "last_close", _frozen(self.last_close, n))
+        if self.pending is not None:
+            pending = _frozen(self.pending, n)
+            if not np.isfinite(pending).all():
+                raise ValueError("pending weights must be finite (a NaN weight means 0: convert it)")
+            object.__setattr__(self, "pending", pending)
+        object.__setattr__(self, "cash", float(self.cash))
+        object.__setattr__(self, "equity", float(self.equity))
+
+    @classmethod
+    def initial(cls, n_symbols: int, capital: float = DEFAULT_CAPITAL) -> BacktestState:
+        """All cash, no position, no pending order, no known price."""
+        if not np.isfinite(capital) or capital <= 0:
+            raise ValueError(f"capital must be a positive number, got {capital!r}")
+        return cls(cash=capital, shares=np.zeros(n_symbols), pending=None,
+                   last_close=np.full(n_symbols, np.nan), equity=capital)
+
+    @property
+    def n_symbols(self) -> int:
+        return self.shares.shape[0]
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, BacktestState):
+            return NotImplemented
+        return (_bits(self.cash) == _bits(other.cash) and _bits(self.equity) == _bits(other.equity)
+                and _same(self.shares, other.shares) and _same(self.pending, other.pending)
+                and _same(self.last_close, other.last_close))
+
+    __hash__ = None
+
+
+def _bits(x: float) -> bytes:
+    return np.float64(x).tobytes()
+
+
+@dataclass(frozen=True, eq=False)
+class Trades:
+    """One entry per fill. ``t`` is the session index within the call, ``decision_t = t - 1``
+    (-1: decided at the close before the call, i.e. the state's pending row). ``shares`` and
+    ``notional = shares * price`` are signed (buy > 0); ``cost`` is positive."""
+
+    t: np.ndarray
+    symbol: np.ndarray
+    shares: np.ndarray
+    price: np.ndarray
+    notional: np.ndarray
+    cost: np.ndarray
+    decision_t: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass(frozen=True, eq=False)
+class SkippedOrders:
+    """Orders that could not be filled because the symbol had no open price that session."""
+
+    t: np.ndarray
+    symbol: np.ndarray
+    weight: np.ndarray
+    shares_held: np.ndarray
+    decision_t: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass(frozen=True, eq=False)
+class DailyResult:
+    """Per-session outputs of ``simulate`` (length T) and per-symbol matrices (T x N).
+
+    equity, cash: at the close. equity_open: cash + marked holdings at the open, before trades.
+    gross/net exposure: sum(|value|) / equity and sum(value) / equity at the close.
+    turnover: traded notional / equity_open. costs, traded_notional: sums over the fills.
+    pnl_net: equity - previous equity; pnl_gross = pnl_net + costs; ret = pnl_net / previous equity.
+    positions: shares held after each session; prices: the marks used to value them.
+    """
+
+    equity: np.ndarray
+    cash: np.ndarray
+    equity_open: np.ndarray
+    gross_exposure: np.ndarray
+    net_exposure: np.ndarray
+    turnover: np.ndarray
+    costs: np.ndarray
+    traded_notional: np.ndarray
+    pnl_gross: np.ndarray
+    pnl_net: np.ndarray
+    ret: np.ndarray
+    positions: np.ndarray
+    prices: np.ndarray
+    trades: Trades
+    skipped: SkippedOrders
+
+    def __len__(self) -> int:
+        return len(self.equity)
+
+
+_DAILY_FIELDS = tuple(f.name for f in fields(DailyResult) if f.name not in ("trades", "skipped"))
+
+
+def concat_results(results: Sequence[DailyResult]) -> DailyResult:
+    """Results of consecutive ``simulate`` calls as one, with session indices made global."""
+    if not results:
+        raise ValueError("nothing to concatenate")
+    offsets = np.cumsum([0] + [len(r) for r in results[:-1]])
+    daily = {name: np.concatenate([getattr(r, name) for r in results]) for name in _DAILY_FIELDS}
+
+    def merge(kind, attr):
+        parts = {}
+        for f in fields(kind):
+            arrays = [getattr(getattr(r, attr), f.name) for r in results]
+            if f.name in ("t", "decision_t"):
+                arrays = [a + off for a, off in zip(arrays, offsets)]
+            parts[f.name] = np.concatenate(arrays)
+        return kind(**parts)
+
+    return DailyResult(**daily, trades=merge(Trades, "trades"), skipped=merge(SkippedOrders, "skipped"))
+
+
+def _prices(name: str, values, shape: tuple[int, int] | None) -> np.ndarray:
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (sessions x symbols), got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    if arr.size:
+        # fmin/fmax skip NaN (a missing price); one pass each, no temporary.
+        if np.fmax.reduce(arr, axis=None) == np.inf:
+            raise ValueError(f"{name} contains an infinite price")
+        if np.fmin.reduce(arr, axis=None) <= 0:
+            raise ValueError(f"{name} contains a non-positive price; a missing price must be NaN")
+    return arr
+
+
+def _marks(last_close: np.ndarray, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Mark of each symbol after each close: m[t] = close[t], else m[t-1], else open[t].
+
+    Pure selection, no arithmetic. Rows with every close present are the closes; only rows
+    with a gap are visited, in time order (each needs the finished row before it).
+    """
+    marks = close.copy()
+    gaps = np.isnan(close)
+    for t in np.flatnonzero(gaps.any(axis=1)):
+        row = marks[t]
+        np.copyto(row, last_close if t == 0 else marks[t - 1], where=gaps[t])
+        np.copyto(row, open_[t], where=np.isnan(row))  # never priced before: its open, if any
+    return marks
+
+
+def _shifted(first: np.ndarray, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row t-1 of ``rows`` for each t, with ``first`` standing for row -1."""
+    out = rows[np.maximum(t - 1, 0)]
+    out[t == 0] = first
+    return out
+
+
+def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0,
+             slippage_bps: float = 0.0) -> tuple[BacktestState, DailyResult]:
+    """Simulate T sessions from ``state``; returns the state after the last close and the results.
+
+    Parameters
+    ----------
+    state : BacktestState
+        The account after the close before the first session (``BacktestState.initial`` to start).
+    open_, close : array (T, N)
+        Adjusted open and close prices; NaN = no price that session.
+    decisions : array (T, N)
+        ``decisions[t]`` is the weight row decided at the close of session t, filled at the open
+        of t+1 (the last row becomes the new state's ``pending``). All-NaN row = no decision; a
+        NaN inside a decision row = weight 0.
+    fee_bps, slippage_bps : float
+        Costs in basis points of traded notional.
+
+    The inputs are never modified. See the module docstring for the full convention.
+    """
+    if not isinstance(state, BacktestState):
+        raise TypeError(f"state must be a BacktestState, got {type(state).__name__}")
+    for name, bps in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps)):
+        if not np.isfinite(bps) or bps < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {bps!r}")
+    open_ = _prices("open_", open_, None)
+    T, N = open_.shape
+    if N != state.n_symbols:
+        raise ValueError(f"prices have {N} symbols, the state has {state.n_symbols}")
+    close = _prices("close", close, (T, N))
+    decisions = np.ascontiguousarray(decisions, dtype=np.float64)
+    if decisions.shape != (T, N):
+        raise ValueError(f"decisions has shape {decisions.shape}, expected {(T, N)}")
+    if np.isinf(decisions).any():
+        raise ValueError("decisions contain an infinite weight")
+    cost_rate = (fee_bps + slippage_bps) / BPS
+    add = np.add.reduce
+
+    # --- path-independent preparation (selection only, no arithmetic) ----------------------
+    has_open = np.isfinite(open_)
+    all_open = has_open.all(axis=1)
+    marks = _marks(state.last_close, open_, close)
+    no_weight = np.isnan(decisions)
+    decided = ~no_weight.all(axis=1)
+    weights = np.where(no_weight, 0.0, decisions) if no_weight.any() else decisions
+    fill = np.empty(T, dtype=bool)
+    if T:
+        fill[0] = state.pending is not None
+        fill[1:] = decided[:-1]
+    # Sessions where some open is missing: the open marks (a held symbol without an open is
+    # marked at its previous mark), the opens with 0 for "no price", and the missing mask.
+    gaps = np.flatnonzero(~all_open)
+    slot = np.full(T, -1)
+    slot[gaps] = np.arange(len(gaps))
+    gap_missing = ~has_open[gaps]
+    gap_prev_mark = _shifted(state.last_close, marks, gaps)
+    gap_prev_mark = np.where(np.isnan(gap_prev_mark), 0.0, gap_prev_mark)
+    gap_open0 = np.where(gap_missing, 0.0, open_[gaps])
+    gap_mark_open = np.where(gap_missing, gap_prev_mark, open_[gaps])
+
+    # --- the path-dependent recursion: one session at a time, vectorised over symbols ------
+    # A session with every open present takes the short path; the general path gives the
+    # same numbers there, so which path a session takes never depends on the call it is in.
+    positions = np.empty((T, N))
+    cash_close = np.empty(T)
+    equity_open = np.empty(T)
+    traded = np.zeros(T)
+    costs = np.zeros(T)
+    cash = state.cash
+    shares = state.shares
+    w = state.pending
+    for t in range(T):
+        o = open_[t]
+        if all_open[t]:
+            eo = cash + add(shares * o)
+            if w is not None:
+                target = w * eo / o
+                notional = (target - shares) * o
+        else:
+            k = slot[t]
+            eo = cash + add(shares * gap_mark_open[k])
+            if w is not None:
+                target = w * eo / o  # NaN where the open is missing: keep the shares there
+                np.copyto(target, shares, where=gap_missing[k])
+                notional = (target - shares) * gap_open0[k]
+        equity_open[t] = eo
+        if w is not None:
+            gross = add(np.abs(notional))
+            cost = gross * cost_rate
+            cash = cash - add(notional) - cost
+            traded[t] = gross
+            costs[t] = cost
+            positions[t] = target
+        else:
+            positions[t] = shares
+        shares = positions[t]
+        cash_close[t] = cash
+        w = weights[t] if decided[t] else None
+
+    # --- everything else, per row or elementwise -------------------------------------------
+    value = positions * (marks if not np.isnan(marks).any() else np.where(np.isnan(marks), 0.0, marks))
+    net_value = add(value, axis=1)
+    gross_value = add(np.abs(value, out=value), axis=1)
+    equity = cash_close + net_value
+    prev_equity = np.empty(T)
+    if T:
+        prev_equity[0] = state.equity
+        prev_equity[1:] = equity[:-1]
+    pnl_net = equity - prev_equity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = pnl_net / prev_equity
+        turnover = traded / equity_open
+        gross_exposure = gross_value / equity
+        net_exposure = net_value / equity
+
+    delta = np.empty((T, N))  # the same subtraction as target - shares in the loop
+    if T:
+        np.subtract(positions[0], state.shares, out=delta[0])
+        np.subtract(positions[1:], positions[:-1], out=delta[1:])
+    flat = np.flatnonzero(delta != 0)
+    t_idx, s_idx = np.divmod(flat, N) if N else (flat, flat)
+    d = delta.ravel().take(flat)
+    price = open_.ravel().take(flat)
+    notional = d * price
+    trades = Trades(t=t_idx, symbol=s_idx, shares=d, price=price, notional=notional,
+                    cost=np.abs(notional) * cost_rate, decision_t=t_idx - 1)
+
+    rows = np.flatnonzero(fill & ~all_open)  # sessions with an order and a missing open
+    pending0 = state.pending if state.pending is not None else np.zeros(N)
+    w_rows = _shifted(pending0, weights, rows)
+    held = _shifted(state.shares, positions, rows)
+    k, j = np.nonzero(~has_open[rows] & ((w_rows != 0) | (held != 0)))
+    skipped = SkippedOrders(t=rows[k], symbol=j, weight=w_rows[k, j], shares_held=held[k, j],
+                            decision_t=rows[k] - 1)
+
+    result = DailyResult(
+        equity=equity, cash=cash_close, equity_open=equity_open, gross_exposure=gross_exposure,
+        net_exposure=net_exposure, turnover=turnover, costs=costs, traded_notional=traded,
+        pnl_gross=pnl_net + costs, pnl_net=pnl_net, ret=ret, positions=positions, prices=marks,
+        trades=trades, skipped=skipped)
+    if T == 0:
+        return state, result
+    new_state = BacktestState(cash=cash_close[-1], shares=positions[-1],
+                              pending=weights[-1] if decided[-1] else None,
+                              last_close=marks[-1], equity=equity[-1])
+    return new_state, result
+
+
+# ---------------------------------------------------------------------------------------------
+# Persisting the state: one row per symbol plus one cash row.
+
+
+def state_to_frame(state: BacktestState, symbols: Sequence[str], as_of) -> pd.DataFrame:
+    """The state as a small table (``STATE_COLUMNS``) dated ``as_of`` (the last processed close).
+
+    One row per symbol (shares, last_close = mark, pending_weight: NaN on every row when no
+    decision is pending) and one ``CASH_SYMBOL`` row (shares = cash, last_close = 1). Every row
+    carries the account equity, so a resumed run starts from exactly the stored figure.
+    """
+    symbols = list(symbols)
+    if len(symbols) != state.n_symbols or len(set(symbols)) != len(symbols):
+        raise ValueError(f"need {state.n_symbols} distinct symbol names, got {len(symbols)}")
+    if CASH_SYMBOL in symbols:
+        raise ValueError(f"{CASH_SYMBOL!r} is reserved for the cash row")
+    pending = state.pending if state.pending is not None else np.full(state.n_symbols, np.nan)
+    frame = pd.DataFrame({
+        "symbol": symbols + [CASH_SYMBOL],
+        "shares": np.append(state.shares, state.cash),
+        "last_close": np.append(state.last_close, 1.0),
+        "pending_weight": np.append(pending, np.nan),
+    })
+    frame.insert(0, "date", pd.Timestamp(as_of).normalize())
+    frame["equity"] = state.equity
+    return frame[list(STATE_COLUMNS)]
+
+
+def state_from_frame(frame: pd.DataFrame, symbols: Sequence[str] | None = None) -> BacktestState:
+    """Rebuild a state from ``state_to_frame`` rows, aligned to ``symbols`` (default: the frame's
+    symbols, sorted). Symbols absent from the frame start flat and unpriced; a frame symbol
+    outside ``symbols`` that holds shares or a non-zero pending weight is an error."""
+    missing = set(STATE_COLUMNS) - set(frame.columns)
+    if missing:
+        raise ValueError(f"state frame lacks columns {sorted(missing)}")
+    if frame["date"].nunique() != 1:
+        raise ValueError("a state frame holds exactly one date")
+    if frame["symbol"].duplicated().any():
+        raise ValueError("duplicate symbols in the state frame")
+    rows = frame.set_index("symbol")
+    if CASH_SYMBOL not in rows.index:
+        raise ValueError(f"state frame has no {CASH_SYMBOL!r} row")
+    cash_row = rows.loc[CASH_SYMBOL]
+    rows = rows.drop(index=CASH_SYMBOL)
+    names = sorted(rows.index) if symbols is None else list(symbols)
+    dropped = rows.loc[~rows.index.isin(names)]
+    lost = dropped[(dropped["shares"] != 0) | (dropped["pending_weight"].fillna(0) != 0)]
+    if len(lost):
+        raise ValueError("state holds positions or orders in symbols outside the run: "
+                         f"{sorted(lost.index)[:5]}")
+    aligned = rows.reindex(names)
+    pending = aligned["pending_weight"].to_numpy(dtype=np.float64)
+    has_pending = rows["pending_weight"].notna().any()
+    return BacktestState(
+        cash=float(cash_row["shares"]),
+        shares=aligned["shares"].fillna(0.0).to_numpy(dtype=np.float64),
+        pending=np.where(np.isnan(pending), 0.0, pending) if has_pending else None,
+        last_close=aligned["last_close"].to_numpy(dtype=np.float64),
+        equity=float(cash_row["equity"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The frames wrapper for the asset layer.
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestOutput:
+    """Frames of one ``run_backtest`` call and the state to resume from.
+
+    equity: ``EQUITY_COLUMNS``, one row per session. positions: ``POSITION_COLUMNS``, non-zero
+    holdings after each close (price = mark, weight = value / equity). trades: ``TRADE_COLUMNS``
+    (shares and notional signed, side ``buy``/``sell``). skipped: ``SKIPPED_COLUMNS``.
+    """
+
+    equity: pd.DataFrame
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    skipped: pd.DataFrame
+    state: BacktestState
+    symbols: tuple[str, ...]
+    as_of: pd.Timestamp | None
+
+    def state_frame(self) -> pd.DataFrame:
+        if self.as_of is None:
+            raise ValueError("nothing was simulated and no state was given: there is no state to store")
+        return state_to_frame(self.state, self.symbols, self.as_of)
+
+
+def _window(frame: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    dates = pd.to_datetime(frame["date"]).dt.normalize()
+    keep = ((dates >= lo) & (dates <= hi)).to_numpy()
+    return frame.assign(date=dates)[keep]
+
+
+def _cells(frame: pd.DataFrame, name: str, sessions: pd.DatetimeIndex, symbols) -> tuple:
+    """Row (session) and column (symbol) index of every row; duplicate cells are an error."""
+    rows = sessions.get_indexer(frame["date"])
+    cols = pd.Index(symbols).get_indexer(frame["symbol"])
+    flat = rows.astype(np.int64) * max(len(symbols), 1) + cols
+    uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
+    if len(uniq) != len(flat):
+        row = frame.iloc[first[np.argmax(counts > 1)]]
+        raise ValueError(f"{name} has duplicate (date, symbol) rows, e.g. {row['symbol']} "
+                         f"{pd.Timestamp(row['date']).date()}")
+    return rows, cols
+
+
+def _wide(values, cells: tuple, shape: tuple[int, int]) -> np.ndarray:
+    """A (sessions x symbols) array holding ``values`` at ``cells``; NaN elsewhere."""
+    out = np.full(shape, np.nan)
+    out[cells] = np.asarray(values, dtype=np.float64)
+    return out
+
+
+def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: date | str,
+                 end: date | str, state: pd.DataFrame | None = None, fee_bps: float = 0.0,
+                 slippage_bps: float = 0.0, capital: float = DEFAULT_CAPITAL) -> BacktestOutput:
+    """Simulate the sessions in [start, end] from long frames.
+
+    bars_long: date, symbol, open, close, adj_close (the sessions are the dates present here).
+    targets_long: date, symbol, weight; a date with rows is a decision (absent symbols: weight
+    0), a session without rows is no decision. Targets dated before ``start`` are ignored (a
+    decision taken at the close before ``start`` is in the state); targets dated in the window
+    on a date without bars are an error.
+    state: ``state_to_frame`` rows of the close before ``start`` to resume from, or None to
+    start with ``capital`` in cash. A resumed run equals one run over both windows bit for bit
+    when the symbol set is the same. Stored shares and marks are in the adjustment basis of the
+    bars the earlier run saw: if a provider later back-adjusts history (a new dividend or split
+    rescales past adj_close), re-run from an earlier state rather than resume.
+    """
+    need = {"date", "symbol", "open", "close", "adj_close"}
+    if need - set(bars_long.columns):
+        raise ValueError(f"bars_long lacks columns {sorted(need - set(bars_long.columns))}")
+    if {"date", "symbol", "weight"} - set(targets_long.columns):
+        raise ValueError("targets_long needs columns date, symbol, weight")
+    lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    bars = _window(bars_long[["date", "symbol", "open", "close", "adj_close"]], lo, hi)
+    targets = _window(targets_long[["date", "symbol", "weight"]], lo, hi)
+    sessions = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()))
+    stray = np.setdiff1d(targets["date"].to_numpy(), sessions.to_numpy())
+    if len(stray):
+        raise ValueError(f"targets dated on {len(stray)} day(s) without bars, e.g. "
+                         f"{pd.Timestamp(stray[0]).date()}")
+
+    state_as_of = None
+    state_symbols: list[str] = []
+    if state is not None:
+        state_as_of = pd.Timestamp(state["date"].iloc[0]).normalize()
+        if len(sessions) and state_as_of >= sessions[0]:
+            raise ValueError(f"the state is dated {state_as_of.date()}, not before the first "
+                             f"session {sessions[0].date()} of the run")
+        state_symbols = [s for s in state["symbol"] if s != CASH_SYMBOL]
+    symbols = tuple(sorted(set(bars["symbol"].unique()) | set(targets["symbol"].unique())
+                           | set(state_symbols)))
+    initial = (state_from_frame(state, symbols) if state is not None
+               else BacktestState.initial(len(symbols), capital))
+
+    shape = (len(sessions), len(symbols))
+    bar_cells = _cells(bars, "bars_long", sessions, symbols)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adj_open = (bars["open"] * bars["adj_close"] / bars["close"]).to_numpy()
+    open_ = _wide(adj_open, bar_cells, shape)
+    close = _wide(bars["adj_close"], bar_cells, shape)
+    decisions = _wide(targets["weight"], _cells(targets, "targets_long", sessions, symbols), shape)
+    # A session with target rows is a decision even if its weights are all NaN.
+    decided = np.isin(sessions.to_numpy(), targets["date"].to_numpy())
+    decisions[decided] = np.where(np.isnan(decisions[decided]), 0.0, decisions[decided])
+
+    final, res = simulate(initial, open_, close, decisions, fee_bps, slippage_bps)
+    as_of = sessions[-1] if len(sessions) else state_as_of
+    return BacktestOutput(
+        equity=_equity_frame(sessions, res),
+        positions=_positions_frame(sessions, symbols, res),
+        trades=_trades_frame(sessions, symbols, res.trades, state_as_of),
+        skipped=_skipped_frame(sessions, symbols, res.skipped, state_as_of),
+        state=final, symbols=symbols, as_of=as_of)
+
+
+def _equity_frame(sessions, res: DailyResult) -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": sessions, "equity": res.equity, "cash": res.cash,
+        "gross_exposure": res.gross_exposure, "net_exposure": res.net_exposure,
+        "turnover": res.turnover, "costs": res.costs, "pnl_gross": res.pnl_gross,
+        "pnl_net": res.pnl_net, "ret": res.ret,
+    }, columns=list(EQUITY_COLUMNS))
+
+
+def _positions_frame(sessions, symbols, res: DailyResult) -> pd.DataFrame:
+    t, j = np.nonzero(res.positions)
+    shares = res.positions[t, j]
+    price = res.prices[t, j]
+    value = shares * price
+    return pd.DataFrame({
+        "date": sessions[t], "symbol": np.asarray(symbols, dtype=object)[j], "shares": shares,
+        "price": price, "value": value, "weight": value / res.equity[t],
+    }, columns=list(POSITION_COLUMNS))
+
+
+def _decision_dates(sessions, t: np.ndarray, state_as_of) -> np.ndarray:
+    """The close at which each fill of session index t was decided: session t-1, or the
+    state's date for the first session of the run."""
+    values = np.asarray(sessions, dtype="datetime64[ns]")
+    out = values[np.maximum(t - 1, 0)] if len(values) else np.empty(0, dtype="datetime64[ns]")
+    out[t == 0] = np.datetime64("NaT") if state_as_of is None else np.datetime64(state_as_of, "ns")
+    return out
+
+
+def _trades_frame(sessions, symbols, trades: Trades, state_as_of) -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": np.asarray(sessions, dtype="datetime64[ns]")[trades.t],
+        "decision_date": _decision_dates(sessions, trades.t, state_as_of),
+        "symbol": np.asarray(symbols, dtype=object)[trades.symbol],
+        "side": np.where(trades.shares > 0, "buy", "sell"),
+        "shares": trades.shares, "price": trades.price, "notional": trades.notional,
+        "cost": trades.cost,
+    }, columns=list(TRADE_COLUMNS))
+
+
+def _skipped_frame(sessions, symbols, skipped: SkippedOrders, state_as_of) -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": np.asarray(sessions, dtype="datetime64[ns]")[skipped.t],
+        "decision_date": _decision_dates(sessions, skipped.t, state_as_of),
+        "symbol": np.asarray(symbols, dtype=object)[skipped.symbol],
+        "weight": skipped.weight, "shares_held": skipped.shares_held, "reason": SKIP_REASON,
+    }, columns=list(SKIPPED_COLUMNS))
