@@ -1,13 +1,20 @@
 """The one ``Definitions`` of Quant Lab, found by ``workspace.yaml`` and ``-m quantlab_assets.definitions``."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.feature_store.assets import _DEFAULT_PRESET, features, labels
+from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
+from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks, load_strategy_specs
+
+# One set of strategy assets per valid strategies/*.yaml (a bad file is logged and skipped).
+STRATEGIES = load_strategy_specs(set(_DEFAULT_PRESET.feature_names))
+strategy_assets = [build_targets_asset(spec) for spec in STRATEGIES]
+strategy_checks = [build_targets_checks(spec) for spec in STRATEGIES]
 
 daily_chain = dg.define_asset_job(
     "daily_chain",
@@ -16,13 +23,14 @@ daily_chain = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[symbols, ohlcv],
-    asset_checks=[ohlcv_quality_gate],
+    assets=[symbols, ohlcv, features, labels, *strategy_assets],
+    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
     jobs=[daily_chain],
     resources={
         "warehouse": WarehouseResource(),
         "market_data": MarketDataResource(),
         "artifacts": ArtifactsResource(),
+        "feature_store": FeatureStoreResource(),
     },
     # One process per run: steps are short and DuckDB admits one writer process per file,
     # so the multiprocess executor would cost seconds per step and contend for the lock.

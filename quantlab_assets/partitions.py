@@ -40,3 +40,12 @@ def partition_dates(context) -> tuple[date, date]:
     """
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def weekdays_spanning(sessions: int) -> int:
+    """Weekday partitions that surely contain ``sessions`` trading sessions.
+
+    NYSE closes on at most ~10 weekdays a year (and 4 in the worst week of 2001), so 5% plus
+    five weekdays of margin always covers the holidays inside the span.
+    """
+    return int(sessions * 1.05) + 5

@@ -50,3 +50,6 @@ class ArtifactsResource(dg.ConfigurableResource):
 
     def write_report(self, run_id: str, name: str, text: str) -> Path:
         return artifacts.write_report(self.root_path(), run_id, name, text)
+
+    def write_section(self, run_id: str, name: str, section: str, text: str, title: str | None = None) -> Path:
+        return artifacts.write_section(self.root_path(), run_id, name, section, text, title)

@@ -4,8 +4,17 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 START="${DEMO_START:-2026-06-01}"
 END="${DEMO_END:-2026-08-31}"
-echo "Quant Lab demo: materializing ohlcv and everything downstream for $START...$END"
+# Features look back ~13 months (52-week high/low, 12-1 momentum): ingest that history first.
+HISTORY_START="$(python -c "from quantlab_assets.common.calendar import shift_sessions as s; print(s('$START', -300).date())")"
+HISTORY_END="$(python -c "from quantlab_assets.common.calendar import shift_sessions as s; print(s('$START', -1).date())")"
+echo "Quant Lab demo"
 echo "  DuckDB: ${QUANTLAB_DB:-data/quantlab.duckdb}  artifacts: ${QUANTLAB_ARTIFACTS:-artifacts}  DAGSTER_HOME: $DAGSTER_HOME"
+echo "1/2 ingest ohlcv history $HISTORY_START...$HISTORY_END (one run)"
+dagster asset materialize -m quantlab_assets.definitions --select ohlcv \
+  --partition-range "$HISTORY_START...$HISTORY_END" > "$DAGSTER_HOME/demo_history.log" 2>&1 \
+  || { tail -40 "$DAGSTER_HOME/demo_history.log"; exit 1; }
+echo "2/2 the whole chain, ohlcv and everything downstream, for $START...$END (one run)"
 dagster asset materialize -m quantlab_assets.definitions --select 'ohlcv*' \
-  --partition-range "$START...$END"
+  --partition-range "$START...$END" > "$DAGSTER_HOME/demo_chain.log" 2>&1 \
+  || { tail -60 "$DAGSTER_HOME/demo_chain.log"; python -m quantlab_assets.batch_orchestrator.cli last-run; exit 1; }
 python -m quantlab_assets.batch_orchestrator.cli last-run

@@ -25,6 +25,23 @@ def write_report(root: str | Path, run_id: str, name: str, text: str) -> Path:
     return path
 
 
+def write_section(root: str | Path, run_id: str, name: str, section: str, text: str,
+                  title: str | None = None) -> Path:
+    """Put ``text`` as section ``section`` of ``reports/<name>``, replacing an earlier version of
+    that section: several assets of one run (one per strategy) share one report."""
+    path = run_dir(root, run_id) / "reports" / name
+    begin, end = f"<!-- section:{section} -->", f"<!-- /section:{section} -->"
+    current = path.read_text(encoding="utf-8") if path.exists() else (f"# {title}\n\n" if title else "")
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        current = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        current += ("\n" if current and not current.endswith("\n\n") else "") + block
+    path.write_text(current, encoding="utf-8")
+    return path
+
+
 def markdown_table(frame, max_rows: int = 20) -> str:
     """A small markdown table without the optional 'tabulate' dependency."""
     if frame is None or len(frame) == 0:

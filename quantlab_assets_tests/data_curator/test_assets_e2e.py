@@ -22,9 +22,10 @@ CONTENT = [c for c in OHLCV.column_names if c not in ("ingested_at", "run_id")]
 
 
 def _run_chain(instance, tags=None, partition_key=None, raise_on_error=True):
-    job = defs.resolve_job_def("daily_chain")
+    """ohlcv and its checks through the real Definitions (downstream teams have their own tests)."""
+    job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(instance=instance, tags=tags, partition_key=partition_key,
-                                  raise_on_error=raise_on_error)
+                                  asset_selection=[dg.AssetKey("ohlcv")], raise_on_error=raise_on_error)
 
 
 def _ohlcv(db) -> pd.DataFrame:

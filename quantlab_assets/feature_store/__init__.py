@@ -1,0 +1,1 @@
+"""Team 2, the feature store: leakage-free features and labels from ohlcv."""

@@ -1,0 +1,1 @@
+"""Pure core of the feature store (no Dagster import)."""

@@ -1,0 +1,612 @@
+"""Feature specs, presets and ``compute_features``: leakage-free features from ohlcv bars.
+
+A preset is data (``presets/*.yaml``): a named list of ``{name, kind, params}``. Kinds come
+from the fixed registry ``KINDS`` below; each kind declares its parameters (a pydantic
+model), its window in sessions and its computation from the kernels. There is no
+expression language: a new formula is a new kind, written and tested here.
+
+Every feature of date D is a pure function of the bars in D's own window (the last
+``window`` sessions up to and including D) and is computed on exact fixed-point integers
+(see ``kernels``), so features computed one date at a time equal a batch computation bit
+for bit, and bars after D can never change them.
+
+Prices are adjusted: ``adj_open/high/low = open/high/low * adj_close / close``. The session
+axis is the NYSE calendar between the first and last bar (plus any date that carries bars):
+a session without a bar is a missing bar, and every window containing a missing bar is NaN.
+Returns and ratios are computed in log space from quantised logs, ``expm1`` turning log
+differences back into simple returns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.feature_store.core import kernels as nb
+from quantlab_assets.feature_store.core.kernels import SCALE
+
+DEFAULT_PRESET_FILE = Path(__file__).resolve().parents[1] / "presets" / "default.yaml"
+OHLCV_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "adj_close", "volume")
+BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+PERIODS_PER_YEAR = 252
+MAX_WINDOW = 504
+# Variance-type windows: their int64 sums of squares stay exact for any realistic dispersion
+# up to here (see kernels.centered_sum_squares).
+MAX_SPREAD_WINDOW = 252
+MAX_EMA_SPAN = 100
+# Work is done in blocks so temporaries stay in cache instead of streaming 10 MB arrays
+# through memory: per-symbol features on all dates of 64 symbols (2520 x 64 float64 is 1.3 MB),
+# cross-sectional ones on 256 dates of every symbol.
+BLOCK_SYMBOLS = 64
+BLOCK_DATES = 256
+
+
+class PresetError(ValueError):
+    """A preset file is unreadable or invalid; the message names the file, feature and field."""
+
+
+# --------------------------------------------------------------------------- panel
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Long ohlcv rows as 2-D arrays: ``arrays[field][t, j]`` is ``field`` of ``symbols[j]`` on ``dates[t]``.
+
+    ``present`` marks (date, symbol) pairs that have a row in the input; values of absent
+    pairs are NaN.
+    """
+
+    dates: pd.DatetimeIndex
+    symbols: pd.Index
+    arrays: dict[str, np.ndarray]
+    present: np.ndarray
+
+
+def pivot_panel(ohlcv: pd.DataFrame) -> Panel:
+    """Pivot long ohlcv rows (date, symbol, open, high, low, close, adj_close, volume) to a Panel.
+
+    Symbols are sorted; dates are the NYSE sessions from the first to the last bar plus any
+    other date that carries bars. Duplicate (date, symbol) rows are an error.
+    """
+    missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
+    if missing:
+        raise ValueError(f"ohlcv lacks columns {missing}")
+    day = pd.to_datetime(ohlcv["date"]).dt.normalize()
+    if day.isna().any():
+        raise ValueError(f"ohlcv has {int(day.isna().sum())} rows without a date")
+    sym_codes, symbols = pd.factorize(ohlcv["symbol"].astype(str), sort=True)
+    if len(ohlcv):
+        dates = trading_days(day.min(), day.max()).union(pd.DatetimeIndex(day.unique())).sort_values()
+    else:
+        dates = pd.DatetimeIndex([])
+    t_codes = dates.get_indexer(day)
+    shape = (len(dates), len(symbols))
+    present = np.zeros(shape, dtype=bool)
+    present[t_codes, sym_codes] = True
+    if present.sum() != len(ohlcv):
+        dup = ohlcv[pd.DataFrame({"d": day, "s": ohlcv["symbol"]}).duplicated(keep=False).to_numpy()]
+        first = dup.iloc[0]
+        raise ValueError(f"ohlcv has {len(dup)} rows sharing a (date, symbol), first "
+                         f"{first['symbol']} {pd.Timestamp(first['date']).date()}")
+    arrays = {}
+    for field in BAR_FIELDS:
+        arr = np.full(shape, np.nan)
+        arr[t_codes, sym_codes] = ohlcv[field].to_numpy(dtype=np.float64)
+        arrays[field] = arr
+    return Panel(dates=dates, symbols=pd.Index(symbols, dtype=object), arrays=arrays, present=present)
+
+
+class _Inputs:
+    """Quantised series of a block of symbols, derived once and shared by the features.
+
+    Each is ``(q, valid)``: int64 fixed-point logs and their validity (see ``kernels``).
+    ``market`` is the (T,) market proxy of the whole panel, shared by every block.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], market: tuple[np.ndarray, np.ndarray]):
+        self.arrays = arrays
+        self._market = market
+        self._emas: dict[int, np.ndarray] = {}
+        self._macds: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _adjusted(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        a = self.arrays
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return nb.quantize_log(a[field] * (a["adj_close"] / a["close"]))
+
+    @cached_property
+    def close(self):
+        """Log adjusted close."""
+        return nb.quantize_log(self.arrays["adj_close"])
+
+    @cached_property
+    def open(self):
+        return self._adjusted("open")
+
+    @cached_property
+    def high(self):
+        return self._adjusted("high")
+
+    @cached_property
+    def low(self):
+        return self._adjusted("low")
+
+    @cached_property
+    def ret(self):
+        """Daily log return of the adjusted close."""
+        return nb.diff(*self.close)
+
+    @cached_property
+    def volume(self):
+        return nb.quantize_log(self.arrays["volume"])
+
+    @cached_property
+    def dollar_volume(self):
+        """Log of unadjusted close x volume (what actually traded)."""
+        return nb.quantize_log(self.arrays["close"] * self.arrays["volume"])
+
+    @cached_property
+    def market(self):
+        """The market proxy's daily log return, broadcast to this block's shape."""
+        shape = self.arrays["close"].shape
+        mean, ok = self._market
+        return np.broadcast_to(mean[:, None], shape), np.broadcast_to(ok[:, None], shape)
+
+    def ema_close(self, span: int) -> np.ndarray:
+        """Truncated EMA of the quantised log close (still in fixed-point units, as float)."""
+        if span not in self._emas:
+            q, valid = self.close
+            self._emas[span] = nb.truncated_ema(np.where(valid, q, np.nan), span)
+        return self._emas[span]
+
+    def macd(self, fast: int, slow: int, signal: int) -> tuple[np.ndarray, np.ndarray]:
+        """(MACD line, signal line) on log price, in log units."""
+        key = (fast, slow, signal)
+        if key not in self._macds:
+            line = (self.ema_close(fast) - self.ema_close(slow)) / SCALE
+            self._macds[key] = (line, nb.truncated_ema(line, signal))
+        return self._macds[key]
+
+
+# --------------------------------------------------------------------------- kinds
+
+Window = Annotated[int, Field(ge=1, le=MAX_WINDOW)]
+SpreadWindow = Annotated[int, Field(ge=2, le=MAX_SPREAD_WINDOW)]
+Span = Annotated[int, Field(ge=1, le=MAX_EMA_SPAN)]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ReturnParams(_Params):
+    horizon: Window
+    log: bool = False
+
+
+class MomentumParams(_Params):
+    lookback: Window
+    skip: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _skip_inside(self) -> "MomentumParams":
+        if self.skip >= self.lookback:
+            raise ValueError(f"skip ({self.skip}) must be smaller than lookback ({self.lookback})")
+        return self
+
+
+class WindowParams(_Params):
+    window: Window
+
+
+class SpreadParams(_Params):
+    window: SpreadWindow
+
+
+class VolatilityParams(_Params):
+    window: SpreadWindow
+    periods_per_year: int = Field(PERIODS_PER_YEAR, ge=1)
+
+
+class BollingerParams(_Params):
+    window: SpreadWindow
+    num_std: float = Field(2.0, gt=0)
+
+
+class EmaParams(_Params):
+    span: Span
+
+
+class MacdParams(_Params):
+    fast: Span = 12
+    slow: Span = 26
+    signal: Span = 9
+    output: Literal["macd", "signal", "hist"]
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> "MacdParams":
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
+        return self
+
+
+class CandleParams(_Params):
+    part: Literal["body_ratio", "upper_shadow", "lower_shadow", "range_pct"]
+
+
+class NoParams(_Params):
+    pass
+
+
+class CrossSectionParams(_Params):
+    of: str
+
+
+def _return(inp: _Inputs, p: ReturnParams) -> np.ndarray:
+    q, valid = inp.close
+    change, _ = nb.diff(q, valid, p.horizon)
+    logret = change / SCALE
+    return nb.set_nan(logret if p.log else np.expm1(logret), nb.window_valid(valid, p.horizon + 1))
+
+
+def _momentum(inp: _Inputs, p: MomentumParams) -> np.ndarray:
+    q, valid = inp.close
+    recent, _ = nb.lag(q, valid, p.skip)
+    old, _ = nb.lag(q, valid, p.lookback)
+    return nb.set_nan(np.expm1((recent - old) / SCALE), nb.window_valid(valid, p.lookback + 1))
+
+
+def _sma_ratio(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    q, valid = inp.close
+    sums, ok = nb.rolling_sum_exact(q, valid, p.window)
+    return nb.set_nan(np.expm1((p.window * q - sums) / (p.window * SCALE)), ok)
+
+
+def _ema_ratio(inp: _Inputs, p: EmaParams) -> np.ndarray:
+    q, _ = inp.close  # an invalid close is NaN inside the EMA, so no mask is needed
+    return np.expm1((q - inp.ema_close(p.span)) / SCALE)
+
+
+def _macd(inp: _Inputs, p: MacdParams) -> np.ndarray:
+    line, signal = inp.macd(p.fast, p.slow, p.signal)
+    return {"macd": line, "signal": signal, "hist": line - signal}[p.output]
+
+
+def _volatility(inp: _Inputs, p: VolatilityParams) -> np.ndarray:
+    return nb.rolling_std(*inp.ret, p.window, ddof=1) * math.sqrt(p.periods_per_year)
+
+
+def _rsi(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    return nb.rsi(*inp.ret, p.window)
+
+
+def _bollinger_pctb(inp: _Inputs, p: BollingerParams) -> np.ndarray:
+    q, valid = inp.close
+    m, sums, ok = nb.centered_sum_squares(q, valid, p.window)
+    ok &= m != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (x - mean) / (2 k std) + 1/2 with std = sqrt(M) / w (population), from exact integers.
+        return nb.set_nan((p.window * q - sums) / (2.0 * p.num_std * np.sqrt(m)) + 0.5, ok)
+
+
+def _atr_pct(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    high, vh = inp.high
+    low, vl = inp.low
+    prev, vp = nb.lag(*inp.close, 1)
+    true_range = np.maximum(high, prev) - np.minimum(low, prev)
+    return nb.rolling_mean(true_range, vh & vl & vp, p.window)
+
+
+def _volume_z(inp: _Inputs, p: SpreadParams) -> np.ndarray:
+    q, valid = inp.volume
+    w = p.window
+    m, sums, ok = nb.centered_sum_squares(q, valid, w)
+    ok &= m != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (x - mean) / std with std = sqrt(M / (w (w - 1))), from exact integers.
+        return nb.set_nan((w * q - sums) / np.sqrt(m * (w / (w - 1))), ok)
+
+
+def _log_dollar_volume(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    return nb.rolling_mean(*inp.dollar_volume, p.window)
+
+
+def _dist_high(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    q, valid = inp.close
+    return np.expm1(q / SCALE - nb.rolling_max(q, valid, p.window))
+
+
+def _dist_low(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    q, valid = inp.close
+    return np.expm1(q / SCALE - nb.rolling_min(q, valid, p.window))
+
+
+def _beta(inp: _Inputs, p: SpreadParams) -> np.ndarray:
+    r, vr = inp.ret
+    m, vm = inp.market
+    return nb.rolling_beta(r, m, vr & vm, p.window)
+
+
+def _corr(inp: _Inputs, p: SpreadParams) -> np.ndarray:
+    r, vr = inp.ret
+    m, vm = inp.market
+    return nb.rolling_corr(r, m, vr & vm, p.window)
+
+
+def _candle(inp: _Inputs, p: CandleParams) -> np.ndarray:
+    (o, vo), (h, vh), (lo, vl), (c, vc) = inp.open, inp.high, inp.low, inp.close
+    ok = vo & vh & vl & vc
+    if p.part == "body_ratio":
+        rng = h - lo
+        ok &= rng != 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return nb.set_nan((c - o) / rng, ok)
+    top, bottom = {"upper_shadow": (h, np.maximum(o, c)), "lower_shadow": (np.minimum(o, c), lo),
+                   "range_pct": (h, lo)}[p.part]
+    return nb.set_nan(np.expm1((top - bottom) / SCALE), ok)
+
+
+def _gap(inp: _Inputs, p: NoParams) -> np.ndarray:
+    o, vo = inp.open
+    prev, vp = nb.lag(*inp.close, 1)
+    return nb.set_nan(np.expm1((o - prev) / SCALE), vo & vp)
+
+
+def _ema_lags(span: int) -> int:
+    return len(nb.ema_weights(span))
+
+
+def _macd_window(p: MacdParams) -> int:
+    line = max(_ema_lags(p.fast), _ema_lags(p.slow))
+    return line if p.output == "macd" else line + _ema_lags(p.signal) - 1
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A feature kind: its parameters, its window (sessions up to and including D) and its
+    computation. Cross-sectional kinds transform another feature's 2-D array per date."""
+
+    params: type[_Params]
+    window: Callable[[Any], int]
+    compute: Callable[..., np.ndarray]
+    cross_sectional: bool = False
+
+
+KINDS: dict[str, Kind] = {
+    "return": Kind(ReturnParams, lambda p: p.horizon + 1, _return),
+    "momentum": Kind(MomentumParams, lambda p: p.lookback + 1, _momentum),
+    "sma_ratio": Kind(WindowParams, lambda p: p.window, _sma_ratio),
+    "ema_ratio": Kind(EmaParams, lambda p: _ema_lags(p.span), _ema_ratio),
+    "macd": Kind(MacdParams, _macd_window, _macd),
+    "volatility": Kind(VolatilityParams, lambda p: p.window + 1, _volatility),
+    "rsi": Kind(WindowParams, lambda p: p.window + 1, _rsi),
+    "bollinger_pctb": Kind(BollingerParams, lambda p: p.window, _bollinger_pctb),
+    "atr_pct": Kind(WindowParams, lambda p: p.window + 1, _atr_pct),
+    "volume_z": Kind(SpreadParams, lambda p: p.window, _volume_z),
+    "log_dollar_volume": Kind(WindowParams, lambda p: p.window, _log_dollar_volume),
+    "dist_high": Kind(WindowParams, lambda p: p.window, _dist_high),
+    "dist_low": Kind(WindowParams, lambda p: p.window, _dist_low),
+    "beta": Kind(SpreadParams, lambda p: p.window + 1, _beta),
+    "corr": Kind(SpreadParams, lambda p: p.window + 1, _corr),
+    "candle": Kind(CandleParams, lambda p: 1, _candle),
+    "gap": Kind(NoParams, lambda p: 2, _gap),
+    # The window of a cross-sectional feature is its source's (resolved by the preset).
+    "cs_zscore": Kind(CrossSectionParams, lambda p: 1, nb.cs_zscore, cross_sectional=True),
+    "cs_rank": Kind(CrossSectionParams, lambda p: 1, nb.cs_rank, cross_sectional=True),
+}
+
+
+# --------------------------------------------------------------------------- presets
+
+
+class FeatureSpec(BaseModel):
+    """One output column: ``name`` computed by registry kind ``kind`` with ``params``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    _parsed: _Params = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _parse_params(self) -> "FeatureSpec":
+        kind = KINDS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"kind: unknown kind {self.kind!r} (valid kinds: {', '.join(sorted(KINDS))})")
+        try:
+            self._parsed = kind.params.model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError("; ".join(
+                f"params{''.join(f'.{part}' for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )) from None
+        return self
+
+    @property
+    def parsed_params(self) -> _Params:
+        """``params`` validated by the kind's model, defaults filled in."""
+        return self._parsed
+
+
+class FeaturePreset(BaseModel):
+    """A named, ordered list of features: the declared schema of the ``features`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    # Not Field(min_length=1): pydantic would repeat it whenever a feature fails to validate.
+    features: tuple[FeatureSpec, ...]
+
+    @model_validator(mode="after")
+    def _names_and_sources(self) -> "FeaturePreset":
+        if not self.features:
+            raise ValueError("features: a preset needs at least one feature")
+        seen: dict[str, FeatureSpec] = {}
+        for spec in self.features:
+            if spec.name in seen:
+                raise ValueError(f"feature {spec.name!r}: name: declared twice")
+            if KINDS[spec.kind].cross_sectional:
+                source = seen.get(spec.parsed_params.of)
+                if source is None or KINDS[source.kind].cross_sectional:
+                    raise ValueError(f"feature {spec.name!r}: params.of: {spec.parsed_params.of!r} is not "
+                                     "a non-cross-sectional feature declared before it")
+            seen[spec.name] = spec
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Output feature columns in declared order."""
+        return [spec.name for spec in self.features]
+
+    def window_of(self, name: str) -> int:
+        """Sessions (up to and including D) that feature ``name`` reads."""
+        spec = next(s for s in self.features if s.name == name)
+        kind = KINDS[spec.kind]
+        if kind.cross_sectional:
+            return self.window_of(spec.parsed_params.of)
+        return kind.window(spec.parsed_params)
+
+    @property
+    def lookback_sessions(self) -> int:
+        """The longest window any feature reads, in sessions up to and including D."""
+        return max(self.window_of(name) for name in self.feature_names)
+
+    @property
+    def warmup_sessions(self) -> int:
+        """Sessions of history a date needs before it: a symbol's first ``warmup_sessions``
+        bars are never warm."""
+        return self.lookback_sessions - 1
+
+
+def _describe(exc: ValidationError, raw: dict) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if len(loc) >= 2 and loc[0] == "features" and isinstance(loc[1], int):
+            try:
+                name = raw["features"][loc[1]].get("name")
+            except (KeyError, IndexError, AttributeError, TypeError):
+                name = None
+            where = f"feature {name!r} (features[{loc[1]}])"
+            rest = ".".join(str(p) for p in loc[2:])
+            parts.append(f"{where}: {rest + ': ' if rest else ''}{msg}")
+        else:
+            parts.append(f"{'.'.join(str(p) for p in loc) + ': ' if loc else ''}{msg}")
+    return "; ".join(parts)
+
+
+def load_preset(path: str | Path | None = None) -> FeaturePreset:
+    """Load and validate a preset file (default: the packaged ``presets/default.yaml``).
+
+    Raises
+    ------
+    PresetError
+        The file is missing, not YAML, or invalid; the message names the file, the feature
+        and the field.
+    """
+    path = Path(path) if path else DEFAULT_PRESET_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PresetError(f"{path}: feature preset file not found") from exc
+    except yaml.YAMLError as exc:
+        raise PresetError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PresetError(f"{path}: expected a mapping with 'name' and 'features'")
+    try:
+        return FeaturePreset.model_validate(raw)
+    except ValidationError as exc:
+        raise PresetError(f"{path}: {_describe(exc, raw)}") from exc
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def market_proxy(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-weight market proxy: each date's mean daily log return (fixed point) over the
+    symbols that have one, and whether any does; shapes (T,)."""
+    return nb.cs_mean_exact(*nb.diff(*nb.quantize_log(panel.arrays["adj_close"])))
+
+
+def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> pd.DataFrame:
+    """Features of ``preset`` for every (date, symbol) bar dated in [start, end].
+
+    Parameters
+    ----------
+    ohlcv : DataFrame
+        Long bars with at least date, symbol, open, high, low, close, adj_close, volume,
+        reaching ``preset.lookback_sessions`` sessions before ``start`` when available.
+        Not modified.
+    preset : FeaturePreset
+    start, end : date-like
+        Inclusive range of output dates.
+
+    Returns
+    -------
+    DataFrame
+        ``date, symbol, warm`` and the preset's features in declared order (float64), sorted
+        by (symbol, date). ``warm`` is True when the symbol's bars reach
+        ``preset.warmup_sessions`` sessions before the date, so every window lies inside the
+        data; rows in warm-up keep NaN where a window is incomplete. NaN also marks windows
+        with a missing bar and undefined values (a flat window's RSI or z-score).
+    """
+    panel = pivot_panel(ohlcv)
+    n_dates, n_symbols = panel.present.shape
+    t_lo = panel.dates.searchsorted(pd.Timestamp(start).normalize())
+    t_hi = panel.dates.searchsorted(pd.Timestamp(end).normalize(), side="right")
+    selected = np.zeros_like(panel.present)
+    selected[t_lo:t_hi] = panel.present[t_lo:t_hi]
+    # Output rows: the bars in [start, end], symbol-major so they come sorted by (symbol, date).
+    sym_idx, t_idx = np.divmod(np.flatnonzero(selected.T), n_dates)
+    # Feature-major values of the output rows; block.T becomes the frame's floats without a copy.
+    block = np.empty((len(preset.features), len(sym_idx)))
+
+    # Per-symbol features on every date of a block of symbols; the sources of the
+    # cross-sectional features are kept whole for the per-date transforms after.
+    market = market_proxy(panel)
+    sources = {spec.parsed_params.of: np.empty(panel.present.shape)
+               for spec in preset.features if KINDS[spec.kind].cross_sectional}
+    for first in range(0, n_symbols, BLOCK_SYMBOLS):
+        cols = slice(first, min(first + BLOCK_SYMBOLS, n_symbols))
+        inputs = _Inputs({f: np.ascontiguousarray(a[:, cols]) for f, a in panel.arrays.items()}, market)
+        rows = slice(*np.searchsorted(sym_idx, [cols.start, cols.stop]))
+        cells = t_idx[rows] * (cols.stop - cols.start) + (sym_idx[rows] - cols.start)
+        for i, spec in enumerate(preset.features):
+            kind = KINDS[spec.kind]
+            if kind.cross_sectional:
+                continue
+            values = kind.compute(inputs, spec.parsed_params)
+            np.take(values.ravel(), cells, out=block[i, rows])
+            if spec.name in sources:
+                sources[spec.name][:, cols] = values
+
+    # Cross-sectional features on a block of output dates at a time (each date is one row).
+    cells = t_idx * n_symbols + sym_idx
+    transformed = np.empty(panel.present.shape)
+    for i, spec in enumerate(preset.features):
+        kind = KINDS[spec.kind]
+        if not kind.cross_sectional:
+            continue
+        for first in range(t_lo, t_hi, BLOCK_DATES):
+            span = slice(first, min(first + BLOCK_DATES, t_hi))
+            transformed[span] = kind.compute(sources[spec.parsed_params.of][span])
+        np.take(transformed.ravel(), cells, out=block[i])
+
+    frame = pd.DataFrame(block.T, columns=preset.feature_names, copy=False)
+    first_bar = panel.present.argmax(axis=0) if n_dates else np.zeros(0, dtype=np.int64)
+    frame.insert(0, "warm", t_idx - first_bar[sym_idx] >= preset.warmup_sessions)
+    frame.insert(0, "symbol", panel.symbols[sym_idx])
+    frame.insert(0, "date", panel.dates[t_idx])
+    return frame

@@ -1,0 +1,103 @@
+"""Warehouse I/O of the feature store: the features table's schema follows the preset."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.warehouse import Column, TableSchema, read_slice
+from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
+
+BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "adj_close", "volume"]
+
+
+def features_schema(preset: FeaturePreset) -> TableSchema:
+    """date, symbol, warm, then the preset's features in declared order."""
+    return TableSchema(
+        name="features",
+        description=f"Features of preset {preset.name!r}, one row per (date, symbol).",
+        columns=(
+            Column("date", "DATE", False),
+            Column("symbol", "VARCHAR", False),
+            Column("warm", "BOOLEAN", False, "every feature's full window lies inside the data"),
+            *(Column(name, "DOUBLE") for name in preset.feature_names),
+        ),
+    )
+
+
+def read_bars(con: duckdb.DuckDBPyConnection, start, end, symbols=None) -> pd.DataFrame:
+    return read_slice(con, OHLCV, start, end, columns=BAR_COLUMNS, symbols=symbols)
+
+
+def lookback_start(start, preset: FeaturePreset) -> pd.Timestamp:
+    return shift_sessions(start, -preset.lookback_sessions)
+
+
+def invalid_bars(bars: pd.DataFrame) -> pd.DataFrame:
+    """Rows downstream must not compute on (the gate's price rules, applied to a window)."""
+    prices = bars[["open", "high", "low", "close", "adj_close"]]
+    bad = (~np.isfinite(prices)).any(axis=1) | (prices <= 0).any(axis=1) | (bars["high"] < bars["low"])
+    return bars[bad]
+
+
+def sample_dates(start, end, k: int) -> list[pd.Timestamp]:
+    """k sessions spread evenly over [start, end], always including both ends."""
+    days = trading_days(start, end)
+    if len(days) <= k:
+        return list(days)
+    idx = np.unique(np.linspace(0, len(days) - 1, k).round().astype(int))
+    return [days[i] for i in idx]
+
+
+def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future: str) -> pd.DataFrame:
+    """Features of ``dates`` recomputed one date at a time from that date's lookback window.
+
+    ``future`` = "drop" removes every bar after the date (the incremental computation);
+    "perturb" keeps them but scales their prices and volume by random factors, so any use of
+    them would change the result (the leakage probe).
+    """
+    rng = np.random.default_rng(20240101)
+    out = []
+    for day in dates:
+        lo = lookback_start(day, preset)
+        window = bars[bars["date"] >= lo]
+        if future == "drop":
+            window = window[window["date"] <= day]
+        elif future == "perturb":
+            window = window.copy()
+            later = window["date"] > day
+            factor = rng.uniform(0.5, 1.5, size=int(later.sum()))
+            for col in ("open", "high", "low", "close", "adj_close"):
+                window.loc[later, col] = window.loc[later, col].to_numpy() * factor
+            window.loc[later, "volume"] = window.loc[later, "volume"].to_numpy() * factor[::-1]
+        else:
+            raise ValueError(f"future must be 'drop' or 'perturb', got {future!r}")
+        out.append(compute_features(window, preset, day, day))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> pd.DataFrame:
+    """(date, symbol, feature, stored, recomputed) where the two differ (NaN equals NaN)."""
+    keys = ["date", "symbol"]
+    merged = stored.merge(recomputed, on=keys, how="outer", suffixes=("_stored", "_recomputed"),
+                          indicator=True)
+    rows = [{"date": r.date, "symbol": r.symbol, "feature": f"(row only in {r._merge})",
+             "stored": np.nan, "recomputed": np.nan}
+            for r in merged[merged["_merge"] != "both"].itertuples()]
+    for name in columns:
+        a, b = merged[f"{name}_stored"].to_numpy(float), merged[f"{name}_recomputed"].to_numpy(float)
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        for i in np.flatnonzero(~same):
+            rows.append({"date": merged["date"].iat[i], "symbol": merged["symbol"].iat[i], "feature": name,
+                         "stored": a[i], "recomputed": b[i]})
+    return pd.DataFrame(rows, columns=["date", "symbol", "feature", "stored", "recomputed"])
+
+
+def preset_version(preset: FeaturePreset) -> str:
+    """A short content hash of the preset: Dagster's code_version, so a changed preset shows stale."""
+    import hashlib
+
+    return hashlib.sha256(preset.model_dump_json().encode()).hexdigest()[:12]

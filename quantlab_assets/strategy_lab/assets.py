@@ -1,0 +1,157 @@
+"""The strategy lab's asset factory: one ``<strategy>/targets`` asset (and its checks) per file."""
+
+import hashlib
+import logging
+
+import dagster as dg
+import pandas as pd
+
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import read_slice, replace_slice
+from quantlab_assets.data_curator.core.registry import SymbolRegistry
+from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.feature_store.assets import features as features_asset
+from quantlab_assets.feature_store.assets import labels as labels_asset
+from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.resources import FeatureStoreResource
+from quantlab_assets.metadata import column_schema, preview
+from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
+from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+from quantlab_assets.strategy_lab.core.construct import universe_filter
+from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
+from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
+from quantlab_assets.strategy_lab.core.targets import TARGETS, compute_targets
+from quantlab_assets.strategy_lab.resources import strategies_dir
+
+GROUP = "strategy_lab"
+log = logging.getLogger(__name__)
+_PREVIOUS_SESSION = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
+                                                  allow_nonexistent_upstream_partitions=True)
+
+
+def targets_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey([name, "targets"])
+
+
+def read_previous_weights(con, name: str, start) -> pd.Series | None:
+    """The strategy's book at the session before ``start`` (None if never materialized)."""
+    prev_day = shift_sessions(start, -1)
+    prev = read_slice(con, TARGETS, prev_day, prev_day)
+    prev = prev[prev["strategy"] == name]
+    return prev.set_index("symbol")["weight"] if len(prev) else None
+
+
+def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
+    return universe_filter(registry.tickers, registry.sector_of(), spec)
+
+
+def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
+    model = spec.signal.model if spec.signal.kind == "model" else None
+    deps = [dg.AssetDep(features_asset, partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-weekdays_spanning(model.train_sessions + model.refit_every) if model else 0,
+                end_offset=0, allow_nonexistent_upstream_partitions=True)),
+            dg.AssetDep(targets_key(spec.name), partition_mapping=_PREVIOUS_SESSION)]
+    if model:
+        deps.append(dg.AssetDep(labels_asset, partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-weekdays_spanning(model.train_sessions + model.refit_every), end_offset=0,
+            allow_nonexistent_upstream_partitions=True)))
+
+    @dg.asset(
+        key=targets_key(spec.name),
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+        deps=deps,
+        partitions_def=trading_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version=hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12],
+        description=f"Target weights of strategy '{spec.name}': {spec.description} "
+                    "Decided at each close from that day's features; filled by the backtest at the next open.",
+        metadata={"strategy_file": f"strategies/{spec.name}.yaml"},
+        owners=["team:strategy_lab"],
+    )
+    def _targets(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 market_data: MarketDataResource, feature_store: FeatureStoreResource,
+                 artifacts: ArtifactsResource):
+        start, end = partition_dates(context)
+        registry = market_data.registry()
+        universe = universe_of(registry, spec)
+        fschema = features_schema(feature_store.preset())
+        load_from = shift_sessions(start, -(model.train_sessions + model.refit_every)) if model else start
+        with warehouse.get_connection() as con:
+            feats = read_slice(con, fschema, load_from, end,
+                               columns=["date", "symbol", *spec.features_used()], symbols=universe)
+            labels = read_slice(con, LABELS, load_from, end, symbols=universe)
+            prev = read_previous_weights(con, spec.name, start)
+            result = compute_targets(feats, spec, universe, start, end, prev_weights=prev,
+                                     labels=labels if model else None)
+            written = replace_slice(con, TARGETS, result.targets, start, end,
+                                    key_column="strategy", keys=[spec.name])
+        quality = signal_quality(result.targets, labels)
+        stats = book_stats(result.targets, result.turnover)
+        latest = result.targets[result.targets["date"] == result.targets["date"].max()]
+        report = strategy_summary_markdown(spec, start, end, universe, stats, quality,
+                                           result.violations, result.notes, latest)
+        artifacts.write_section(context.run.run_id, "strategy_summary.md", spec.name, report,
+                                title="Strategy summary")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": written,
+            "dagster/column_schema": column_schema(TARGETS),
+            "universe": len(universe),
+            "constraint_violations": len(result.violations),
+            **{k: float(v) for k, v in stats.items()},
+            **{k: float(v) for k, v in quality.items()},
+            "summary": dg.MetadataValue.md(report),
+            "book": preview(latest[latest["weight"].abs() > 1e-12][["symbol", "score", "weight"]], 20),
+        })
+
+    return _targets
+
+
+def build_targets_checks(spec: StrategySpec):
+    key = targets_key(spec.name)
+
+    @dg.multi_asset_check(
+        name=f"{spec.name}_targets_gate",
+        specs=[dg.AssetCheckSpec(n, asset=key, blocking=True, description=d, partitions_def=trading_day_partitions)
+               for n, d in [("constraint_violations_zero", "Every decided book respects the strategy's constraints."),
+                            ("symbols_in_registry", "Every target symbol is in the symbol registry."),
+                            ("weights_finite", "Every weight is a finite number."),
+                            ("one_row_per_symbol_and_day", "No duplicate (date, symbol) targets.")]],
+    )
+    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+              market_data: MarketDataResource):
+        from quantlab_assets.strategy_lab.core.construct import constraint_violations
+
+        start, end = partition_dates(context)
+        with warehouse.get_connection() as con:
+            stored = read_slice(con, TARGETS, start, end)
+        stored = stored[stored["strategy"] == spec.name]
+        violations = []
+        for day, book in stored[stored["rebalance"]].groupby("date", sort=True):
+            violations += [f"{day.date()}: {v}" for v in constraint_violations(book.set_index("symbol")["weight"], spec)]
+        yield dg.AssetCheckResult(asset_key=key, check_name="constraint_violations_zero", passed=not violations,
+                                  description="no violation" if not violations else
+                                  f"{len(violations)} violations, e.g. {violations[0]}",
+                                  metadata={"violations": len(violations)})
+        unknown = sorted(set(stored["symbol"]) - set(market_data.registry().tickers))
+        yield dg.AssetCheckResult(asset_key=key, check_name="symbols_in_registry", passed=not unknown,
+                                  description="all symbols registered" if not unknown else f"unknown symbols {unknown[:10]}")
+        bad = stored[~stored["weight"].map(lambda w: pd.notna(w) and abs(w) != float("inf"))]
+        yield dg.AssetCheckResult(asset_key=key, check_name="weights_finite", passed=bad.empty,
+                                  description="all weights finite" if bad.empty else
+                                  f"{len(bad)} non-finite weights, e.g. {bad.iloc[0]['symbol']} {bad.iloc[0]['date'].date()}")
+        dupes = int(stored.duplicated(["date", "symbol"]).sum())
+        yield dg.AssetCheckResult(asset_key=key, check_name="one_row_per_symbol_and_day", passed=dupes == 0,
+                                  description=f"{dupes} duplicate rows")
+
+    return _gate
+
+
+def load_strategy_specs(known_features: set[str]) -> list[StrategySpec]:
+    """Valid strategy files; an invalid one is logged with its file and field and skipped,
+    so it never takes the other strategies or the UI down."""
+    specs, errors = discover(strategies_dir(), known_features)
+    for path, message in errors.items():
+        log.warning("strategy file skipped: %s", message)
+    return specs
