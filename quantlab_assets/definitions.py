@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from quantlab_assets.backtest_engine.assets import build_backtest_assets
+from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
@@ -13,8 +15,8 @@ from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targe
 
 # One set of strategy assets per valid strategies/*.yaml (a bad file is logged and skipped).
 STRATEGIES = load_strategy_specs(set(_DEFAULT_PRESET.feature_names))
-strategy_assets = [build_targets_asset(spec) for spec in STRATEGIES]
-strategy_checks = [build_targets_checks(spec) for spec in STRATEGIES]
+strategy_assets = [build(spec) for spec in STRATEGIES for build in (build_targets_asset, build_backtest_assets)]
+strategy_checks = [build(spec) for spec in STRATEGIES for build in (build_targets_checks, build_backtest_checks)]
 
 daily_chain = dg.define_asset_job(
     "daily_chain",

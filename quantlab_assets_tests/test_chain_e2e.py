@@ -57,7 +57,9 @@ def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in batch.get_asset_check_evaluations()}
     for key in [("features", "no_lookahead_leakage"), ("features", "incremental_equals_batch"),
                 ("features", "history_complete"), ("momentum_topk/targets", "constraint_violations_zero"),
-                ("short_term_reversal/targets", "constraint_violations_zero"), ("labels", "labels_match_prices")]:
+                ("short_term_reversal/targets", "constraint_violations_zero"), ("labels", "labels_match_prices"),
+                ("momentum_topk/backtest", "accounting_identity"), ("short_term_reversal/backtest", "no_trade_before_decision"),
+                ("low_volatility/backtest_kpis", "kpis_finite")]:
         assert checks[key].passed, (key, checks[key].description)
     batch_db = tmp_path / "batch.duckdb"
     shutil.copy(lab_env["QUANTLAB_DB"], batch_db)
@@ -69,7 +71,10 @@ def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
     for day in trading_days(START, END):
         assert _run(instance, _chain_keys(), str(day.date())).success
 
-    for name, order in [("features", "symbol, date"), ("targets", "strategy, symbol, date")]:
+    for name, order in [("features", "symbol, date"), ("targets", "strategy, symbol, date"),
+                        ("backtest_equity", "strategy, date"), ("backtest_positions", "strategy, symbol, date"),
+                        ("backtest_trades", "strategy, symbol, date"), ("backtest_state", "strategy, symbol, date"),
+                        ("backtest_kpis", "strategy, scope, date")]:
         pd.testing.assert_frame_equal(_table(batch_db, name, order), _table(daily_db, name, order), check_exact=True)
     # A daily run cannot know a label before its exit bar: NULL, with the date it becomes known.
     daily_labels = _table(daily_db, "labels", "symbol, date")
@@ -87,3 +92,9 @@ def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
     assert (mom["names"] == 10).all() and (mom["gross"] - 1.0).abs().max() < 1e-12
     rev = targets[targets["strategy"] == "short_term_reversal"]
     assert (rev["gross"] <= 1.0 + 1e-12).all() and (rev["names"] > 0).any()
+    with duckdb.connect(str(batch_db), read_only=True) as con:
+        trades = con.execute("SELECT count(*), min(date - decision_date) FROM backtest_trades").fetchone()
+        sessions = con.execute("SELECT strategy, count(*) FROM backtest_equity GROUP BY ALL ORDER BY ALL").fetchall()
+    assert trades[0] > 0 and trades[1] >= 1  # fills only after their decision
+    n = len(trading_days(START, END))
+    assert sessions == [("low_volatility", n), ("momentum_topk", n), ("short_term_reversal", n)]

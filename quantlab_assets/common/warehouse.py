@@ -137,14 +137,16 @@ def replace_slice(
         delete += f' AND "{key_column}" IN (SELECT unnest(?::VARCHAR[]))'
         params.append(key_list)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
-    with transaction(con):
-        con.execute(delete, params)
-        if len(data):
-            con.register("_incoming", data)
-            try:
+    # Unregister only after the transaction ended: inside an aborted one it would raise and
+    # hide the real error.
+    con.register("_incoming", data)
+    try:
+        with transaction(con):
+            con.execute(delete, params)
+            if len(data):
                 con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _incoming')
-            finally:
-                con.unregister("_incoming")
+    finally:
+        con.unregister("_incoming")
     return len(data)
 
 

@@ -484,6 +484,8 @@ class BacktestOutput:
     state: BacktestState
     symbols: tuple[str, ...]
     as_of: pd.Timestamp | None
+    # The state after every session's close (``STATE_COLUMNS``), so any later session can resume.
+    states: pd.DataFrame | None = None
 
     def state_frame(self) -> pd.DataFrame:
         if self.as_of is None:
@@ -578,7 +580,23 @@ def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: dat
         positions=_positions_frame(sessions, symbols, res),
         trades=_trades_frame(sessions, symbols, res.trades, state_as_of),
         skipped=_skipped_frame(sessions, symbols, res.skipped, state_as_of),
-        state=final, symbols=symbols, as_of=as_of)
+        state=final, symbols=symbols, as_of=as_of,
+        states=_states_frame(sessions, symbols, res, decisions, decided))
+
+
+def _states_frame(sessions, symbols, res: DailyResult, decisions: np.ndarray, decided: np.ndarray) -> pd.DataFrame:
+    """``state_to_frame`` rows for every session, from the per-session arrays."""
+    t, n = len(sessions), len(symbols)
+    pending = np.where(decided[:, None], decisions, np.nan)
+    frame = pd.DataFrame({
+        "date": np.repeat(sessions.to_numpy(), n + 1),
+        "symbol": np.tile(np.array(list(symbols) + [CASH_SYMBOL], dtype=object), t),
+        "shares": np.column_stack([res.positions, res.cash]).ravel() if t else np.empty(0),
+        "last_close": np.column_stack([res.prices, np.ones(t)]).ravel() if t else np.empty(0),
+        "pending_weight": np.column_stack([pending, np.full(t, np.nan)]).ravel() if t else np.empty(0),
+        "equity": np.repeat(res.equity, n + 1),
+    })
+    return frame[list(STATE_COLUMNS)]
 
 
 def _equity_frame(sessions, res: DailyResult) -> pd.DataFrame:

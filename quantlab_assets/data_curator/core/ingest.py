@@ -62,12 +62,12 @@ def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end,
 def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None:
     ensure_table(con, INGEST_LOG)
     cols = ", ".join(f'"{c}"' for c in INGEST_LOG.column_names)
-    with transaction(con):
-        con.register("_log", log[INGEST_LOG.column_names])
-        try:
+    con.register("_log", log[INGEST_LOG.column_names])
+    try:
+        with transaction(con):
             con.execute(f'INSERT INTO "{INGEST_LOG.name}" ({cols}) SELECT {cols} FROM _log')
-        finally:
-            con.unregister("_log")
+    finally:
+        con.unregister("_log")
 
 
 def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
@@ -77,16 +77,16 @@ def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
     frame["universe"] = registry.universe
     frame["first_date"] = pd.to_datetime(frame["first_date"])
     frame["last_date"] = pd.to_datetime(frame["last_date"])
-    with transaction(con):
-        con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
-                       sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
-        con.execute("DELETE FROM symbols")
-        con.register("_symbols", frame)
-        try:
+    con.register("_symbols", frame)
+    try:
+        with transaction(con):
+            con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
+                           sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
+            con.execute("DELETE FROM symbols")
             con.execute("INSERT INTO symbols (symbol, name, sector, first_date, last_date, universe) "
                         "SELECT symbol, name, sector, first_date, last_date, universe FROM _symbols")
-        finally:
-            con.unregister("_symbols")
+    finally:
+        con.unregister("_symbols")
 
 
 def read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:

@@ -1,0 +1,70 @@
+"""``backtest_summary.md`` and its equity / drawdown chart (PNG, matplotlib's Agg backend)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.common.artifacts import markdown_table
+
+
+def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str) -> bytes:
+    """Two panels: equity vs the equal-weight benchmark (both rebased to 1), and drawdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    dates = pd.to_datetime(equity["date"])
+    wealth = equity["equity"].to_numpy() / equity["equity"].iloc[0]
+    drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1.3]})
+    top.plot(dates, wealth, label="strategy (net of costs)", color="#1f5fa8", linewidth=1.4)
+    if benchmark_ret is not None and len(benchmark_ret):
+        bench = (1.0 + benchmark_ret.reindex(dates).fillna(0.0).to_numpy())
+        bench[0] = 1.0
+        top.plot(dates, np.cumprod(bench), label="equal-weight universe", color="#999999", linewidth=1.0)
+    top.set_title(title)
+    top.set_ylabel("growth of 1")
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.fill_between(dates, drawdown, 0.0, color="#c0392b", alpha=0.5)
+    bottom.set_ylabel("drawdown")
+    bottom.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame, trades: pd.DataFrame,
+                              skipped: pd.DataFrame, fee_bps: float, slippage_bps: float, chart: str) -> str:
+    """``kpis_last``: the KPI rows (both scopes) of the last date."""
+    fmt = {"total_return": "{:.2%}", "cagr": "{:.2%}", "annual_volatility": "{:.2%}", "sharpe_ratio": "{:.2f}",
+           "sortino_ratio": "{:.2f}", "max_drawdown": "{:.2%}", "drawdown_duration": "{:.0f}",
+           "calmar_ratio": "{:.2f}", "hit_rate": "{:.1%}", "turnover": "{:.2%}", "excess_return": "{:.2%}",
+           "information_ratio": "{:.2f}", "pnl_gross": "{:,.0f}", "pnl_net": "{:,.0f}", "costs_paid": "{:,.0f}"}
+    rows = []
+    for name, f in fmt.items():
+        cells = []
+        for scope in kpis_last["scope"]:
+            v = kpis_last.loc[kpis_last["scope"] == scope, name].iloc[0]
+            cells.append("n/a" if pd.isna(v) else f.format(v))
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    header = "| KPI | " + " | ".join(kpis_last["scope"]) + " |"
+    lines = [
+        f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}", "",
+        f"Targets decided at the close fill at the next session's open; costs {fee_bps} bps fee + "
+        f"{slippage_bps} bps slippage on traded notional. Benchmark: equal-weight universe.", "",
+        f"![equity and drawdown]({chart})", "",
+        header, "|---|" + "---|" * len(kpis_last), *rows, "",
+        f"Trades in this run: {len(trades)}; orders skipped (no open price): {len(skipped)}.",
+    ]
+    if len(skipped):
+        lines += ["", markdown_table(skipped, 10)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,60 @@
+"""Warehouse tables of the backtest (one set shared by all strategies, keyed by strategy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.backtest_engine.core.engine import (
+    EQUITY_COLUMNS,
+    POSITION_COLUMNS,
+    STATE_COLUMNS,
+    TRADE_COLUMNS,
+)
+from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS
+from quantlab_assets.common.warehouse import Column, TableSchema
+
+_TYPES = {"date": "DATE", "decision_date": "DATE", "symbol": "VARCHAR", "side": "VARCHAR", "scope": "VARCHAR",
+          "sessions": "BIGINT", "drawdown_duration": "DOUBLE"}
+
+
+def _schema(name: str, columns, description: str) -> TableSchema:
+    cols = [Column("date", "DATE", False), Column("strategy", "VARCHAR", False)]
+    cols += [Column(c, _TYPES.get(c, "DOUBLE"), nullable=c != "symbol") for c in columns if c != "date"]
+    return TableSchema(name=name, columns=tuple(cols), description=description)
+
+
+BACKTEST_EQUITY = _schema("backtest_equity", [*EQUITY_COLUMNS, "benchmark_ret"],
+                          "Daily book of each strategy after the close: equity, cash, exposure, costs, P&L.")
+BACKTEST_POSITIONS = _schema("backtest_positions", POSITION_COLUMNS, "Non-zero holdings after each close.")
+BACKTEST_TRADES = _schema("backtest_trades", TRADE_COLUMNS,
+                          "Fills at the open of the session after the decision, with costs.")
+BACKTEST_STATE = _schema("backtest_state", STATE_COLUMNS,
+                         "State after each close (shares, marks, pending decision, cash row): what the next day resumes from.")
+BACKTEST_KPIS = _schema("backtest_kpis", ["scope", "sessions", *KPI_COLUMNS, "pnl_gross", "pnl_net", "costs_paid"],
+                        "KPIs as of each date: since the strategy's first session and over the trailing 252.")
+
+
+def with_strategy(frame: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(1, "strategy", strategy)
+    return out
+
+
+def equal_weight_benchmark(bars: pd.DataFrame) -> pd.Series:
+    """Daily return of an equal-weight, daily-rebalanced book of the universe (close to close,
+    adjusted), indexed by date; the first session has no return."""
+    wide = bars.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="first").sort_index()
+    rets = wide / wide.shift(1) - 1.0
+    return rets.mean(axis=1, skipna=True)
+
+
+def accounting_breaks(equity: pd.DataFrame, positions: pd.DataFrame, tolerance: float = 1e-6) -> pd.DataFrame:
+    """Dates where equity != cash + Σ shares × price (relative tolerance), from stored tables."""
+    held = positions.assign(v=positions["shares"] * positions["price"]).groupby("date")["v"].sum()
+    book = equity.set_index("date")
+    value = held.reindex(book.index).fillna(0.0)
+    gap = (book["equity"] - (book["cash"] + value)).abs()
+    bad = gap > tolerance * np.maximum(1.0, book["equity"].abs())
+    return pd.DataFrame({"date": book.index[bad], "equity": book["equity"][bad].to_numpy(),
+                         "cash_plus_positions": (book["cash"] + value)[bad].to_numpy()})
