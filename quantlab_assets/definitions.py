@@ -10,13 +10,18 @@ from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import _DEFAULT_PRESET, features, labels
 from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
 from quantlab_assets.feature_store.resources import FeatureStoreResource
+from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
+from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
+from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks, load_strategy_specs
 
 # One set of strategy assets per valid strategies/*.yaml (a bad file is logged and skipped).
 STRATEGIES = load_strategy_specs(set(_DEFAULT_PRESET.feature_names))
-strategy_assets = [build(spec) for spec in STRATEGIES for build in (build_targets_asset, build_backtest_assets)]
-strategy_checks = [build(spec) for spec in STRATEGIES for build in (build_targets_checks, build_backtest_checks)]
+strategy_assets = [build(spec) for spec in STRATEGIES
+                   for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)]
+strategy_checks = [build(spec) for spec in STRATEGIES
+                   for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
 
 daily_chain = dg.define_asset_job(
     "daily_chain",
@@ -33,6 +38,7 @@ defs = dg.Definitions(
         "market_data": MarketDataResource(),
         "artifacts": ArtifactsResource(),
         "feature_store": FeatureStoreResource(),
+        "supervisor": SupervisorResource(),
     },
     # One process per run: steps are short and DuckDB admits one writer process per file,
     # so the multiprocess executor would cost seconds per step and contend for the lock.

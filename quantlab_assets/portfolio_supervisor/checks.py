@@ -1,0 +1,53 @@
+"""The supervisor's gate: every rejection carries a reason; approved targets break no rule."""
+
+import dagster as dg
+
+from quantlab_assets.backtest_engine.assets import _strategy_rows
+from quantlab_assets.partitions import partition_dates, trading_day_partitions
+from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
+from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, evaluate
+from quantlab_assets.portfolio_supervisor.core.store import APPROVALS, APPROVED_TARGETS
+from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
+from quantlab_assets.resources import WarehouseResource
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+
+def build_supervisor_checks(spec: StrategySpec):
+    name = spec.name
+
+    @dg.multi_asset_check(
+        name=f"{name}_supervision_gate",
+        specs=[
+            dg.AssetCheckSpec("every_rejection_has_reason", asset=approvals_key(name), blocking=True,
+                              partitions_def=trading_day_partitions,
+                              description="no rejected or needs_review day without a written reason"),
+            dg.AssetCheckSpec("approved_targets_within_rules", asset=approved_key(name), blocking=True,
+                              partitions_def=trading_day_partitions,
+                              description="every tradable book passes the hard risk limits"),
+        ],
+    )
+    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+              supervisor: SupervisorResource):
+        start, end = partition_dates(context)
+        limits = supervisor.rules().for_strategy(name)
+        with warehouse.get_connection() as con:
+            approvals = _strategy_rows(con, APPROVALS, name, start, end)
+            books = _strategy_rows(con, APPROVED_TARGETS, name, start, end)
+        silent = approvals[(approvals["status"] != APPROVED)
+                           & approvals["reasons"].isna() & approvals["override_reason"].isna()]
+        yield dg.AssetCheckResult(
+            asset_key=approvals_key(name), check_name="every_rejection_has_reason", passed=silent.empty,
+            description=f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons"
+            if silent.empty else f"{len(silent)} non-approved days without a reason, e.g. {silent['date'].iloc[0].date()}")
+        broken = []
+        for day, book in books.groupby("date", sort=True):
+            verdict = evaluate(book.set_index("symbol")["weight"], None, False, limits)
+            if verdict.reasons:
+                broken.append(f"{day.date()}: {verdict.reasons[0]}")
+        yield dg.AssetCheckResult(
+            asset_key=approved_key(name), check_name="approved_targets_within_rules", passed=not broken,
+            description=f"{books['date'].nunique()} tradable books within the limits" if not broken
+            else f"{len(broken)} books break a limit, e.g. {broken[0]}",
+            metadata={"breaking_days": len(broken)})
+
+    return _gate

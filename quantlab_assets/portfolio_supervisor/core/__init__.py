@@ -1,0 +1,1 @@
+"""Pure core of the portfolio supervisor (no Dagster import)."""

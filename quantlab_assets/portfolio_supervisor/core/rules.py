@@ -1,0 +1,71 @@
+"""Risk rules: a validated YAML of defaults plus per-strategy overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "risk_rules.yaml"
+
+
+class RulesError(ValueError):
+    """The risk rules file is invalid; the message names the file and the field."""
+
+
+class RiskLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_weight: float = Field(0.15, gt=0, le=1)
+    max_gross: float = Field(1.05, gt=0, le=5)
+    max_net: float = Field(1.05, ge=-5, le=5)
+    min_net: float = Field(-0.10, ge=-5, le=5)
+    min_names: int = Field(8, ge=1)
+    max_hhi: float = Field(0.15, gt=0, le=1)
+    max_turnover: float = Field(1.0, gt=0, le=4)
+    max_drawdown: float = Field(0.20, gt=0, le=1)
+    min_sharpe: float = Field(-0.5, ge=-10, le=10)
+    min_history_sessions: int = Field(40, ge=2)
+
+    @model_validator(mode="after")
+    def _net_range(self) -> "RiskLimits":
+        if self.min_net > self.max_net:
+            raise ValueError(f"min_net {self.min_net} is above max_net {self.max_net}")
+        return self
+
+
+class RiskRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: RiskLimits = RiskLimits()
+    strategies: dict[str, dict] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> "RiskRules":
+        for name, fields in self.strategies.items():
+            try:
+                RiskLimits.model_validate({**self.defaults.model_dump(), **(fields or {})})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"strategies.{name}.{loc}: {first['msg']}") from None
+        return self
+
+    def for_strategy(self, name: str) -> RiskLimits:
+        return RiskLimits.model_validate({**self.defaults.model_dump(), **(self.strategies.get(name) or {})})
+
+
+def load_rules(path: str | Path | None = None) -> RiskRules:
+    path = Path(path) if path else DEFAULT_RULES_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise RulesError(f"{path}: risk rules file not found") from exc
+    except (yaml.YAMLError, ValueError) as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return RiskRules.model_validate(raw)
+    except ValidationError as exc:
+        parts = [f"field '{'.'.join(str(p) for p in e['loc']) or '(top level)'}': {e['msg']}" for e in exc.errors()]
+        raise RulesError(f"{path}: " + "; ".join(parts)) from exc

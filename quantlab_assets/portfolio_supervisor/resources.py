@@ -1,0 +1,17 @@
+"""The supervisor's resource: where the risk rules are."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from quantlab_assets.portfolio_supervisor.core.rules import RiskRules, load_rules
+
+
+class SupervisorResource(dg.ConfigurableResource):
+    rules_file: str = Field(default="", description="risk rules YAML; empty = QUANTLAB_RISK_RULES or the packaged default")
+
+    def rules(self) -> RiskRules:
+        return load_rules(self.rules_file or os.environ.get("QUANTLAB_RISK_RULES", "").strip() or None)
