@@ -3,6 +3,7 @@
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
+from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
@@ -23,16 +24,11 @@ strategy_assets = [build(spec) for spec in STRATEGIES
 strategy_checks = [build(spec) for spec in STRATEGIES
                    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
 
-daily_chain = dg.define_asset_job(
-    "daily_chain",
-    selection=dg.AssetSelection.assets(ohlcv).downstream(),
-    description="The production chain for trading-day partitions, ohlcv first.",
-)
-
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, *strategy_assets],
     asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
-    jobs=[daily_chain],
+    jobs=JOBS,
+    schedules=SCHEDULES,
     resources={
         "warehouse": WarehouseResource(),
         "market_data": MarketDataResource(),

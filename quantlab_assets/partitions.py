@@ -19,6 +19,8 @@ from quantlab_assets.common import settings
 # backfills (beta). Silenced by message so any other warning still shows.
 warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*")
 warnings.filterwarnings("ignore", message=r".*`backfill_policy` of function `asset`.*")
+warnings.filterwarnings("ignore", message=r".*`allow_nonexistent_upstream_partitions`.*")
+warnings.filterwarnings("ignore", message=r".*`backfill_policy` of function `multi_asset`.*")
 
 EXCHANGE_TIMEZONE = "America/New_York"
 PARTITION_FMT = "%Y-%m-%d"

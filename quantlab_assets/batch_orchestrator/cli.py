@@ -1,8 +1,16 @@
-"""``python -m quantlab_assets.batch_orchestrator.cli``: run history from Dagster's storage.
+"""``quantlab`` (or ``python -m quantlab_assets.batch_orchestrator.cli``): the orchestrator's CLI.
 
 Commands:
-  runs [--limit N]   recent runs: status, duration, partitions, failed step and error
+  plan --select SEL (--partition P | --partition-range A...B)
+                     dry run: the steps, assets, checks and partitions a materialization would run
+  runs [--limit N]   recent runs from Dagster's storage: status, duration, partitions, failed step, error;
+                     success rate and mean run time per job
   last-run           the latest run in detail: steps, check results, artifacts
+  rerun RUN_ID       re-execute a failed run from its failure (failed and skipped steps only)
+  override --strategy S --date D --status approved|rejected|needs_review --reason "..." [--by NAME] [--apply]
+                     a person's decision on a strategy's day, appended to the override log
+  overrides [--strategy S]
+                     the override log
 """
 
 from __future__ import annotations
@@ -95,6 +103,127 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
     return 0 if run.status == dg.DagsterRunStatus.SUCCESS else 2
 
 
+def _partition_args(args) -> tuple[dict, str]:
+    if args.partition_range:
+        start, _, end = args.partition_range.partition("...")
+        if not end:
+            raise SystemExit("--partition-range takes START...END")
+        return ({"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+                f"{start}...{end}")
+    if args.partition:
+        return {"dagster/partition": args.partition}, args.partition
+    raise SystemExit("give --partition or --partition-range")
+
+
+def cmd_plan(select: str, tags: dict, label: str) -> int:
+    """Resolves the selection and builds Dagster's own execution plan, without executing it."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from quantlab_assets.definitions import defs
+    from quantlab_assets.partitions import trading_day_partitions
+
+    graph = defs.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(select).resolve(graph)
+    if not keys:
+        print(f"selection {select!r} matches no asset")
+        return 1
+    if "dagster/partition" in tags:
+        partitions = [tags["dagster/partition"]]
+    else:
+        partitions = trading_day_partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange(tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]))
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
+    plan = create_execution_plan(job)
+    steps = plan.get_steps_to_execute_in_topo_order()
+    checks_by_step: dict[str, list[str]] = defaultdict(list)
+    assets_by_step: dict[str, list[str]] = defaultdict(list)
+    for ad in job.asset_layer.asset_graph.assets_defs:
+        if not ad.is_executable:
+            continue
+        step = ad.node_def.name
+        for key in ad.keys:
+            if key in keys:
+                assets_by_step[step].append(key.to_user_string())
+        for spec in ad.check_specs:
+            mark = "blocking" if spec.blocking else "warn"
+            checks_by_step[step].append(f"{spec.asset_key.to_user_string()}.{spec.name} ({mark})")
+    from quantlab_assets.common.calendar import is_trading_day
+
+    sessions = sum(is_trading_day(p) for p in partitions)
+    print(f"DRY RUN: nothing is executed. Selection {select!r}, partitions {label}: "
+          f"{len(partitions)} weekday partitions ({sessions} sessions, {len(partitions) - sessions} holidays), "
+          "one run (BackfillPolicy.single_run)")
+    print(f"{len(keys)} assets, {len(steps)} steps, in order:")
+    for i, step in enumerate(steps, 1):
+        what = ", ".join(assets_by_step.get(step.key, [])) or "checks"
+        print(f"{i:3}. {step.key}: {what}")
+        for check in checks_by_step.get(step.key, []):
+            print(f"       check {check}")
+    return 0
+
+
+def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
+    from dagster import ReexecutionOptions, execute_job, reconstructable
+
+    from quantlab_assets.batch_orchestrator import reexecution
+
+    parent = instance.get_run_by_id(run_id)
+    if parent is None:
+        print(f"no run {run_id}")
+        return 1
+    if parent.status != dg.DagsterRunStatus.FAILURE:
+        print(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
+        return 1
+    handle = reexecution.JOBS.get(parent.job_name, reexecution.implicit_asset_job)
+    options = ReexecutionOptions.from_failure(run_id, instance)
+    result = execute_job(reconstructable(handle), instance=instance, reexecution_options=options)
+    print(f"re-executed {run_id} from its failure as run {result.run_id}: "
+          f"{'SUCCESS' if result.success else 'FAILURE'}")
+    return 0 if result.success else 2
+
+
+def cmd_override(args) -> int:
+    import getpass
+
+    from quantlab_assets.portfolio_supervisor.core.store import record_override
+    from quantlab_assets.resources import WarehouseResource
+
+    who = args.by or getpass.getuser()
+    with WarehouseResource().get_connection() as con:
+        record_override(con, args.strategy, args.date, args.status, args.reason, who)
+    print(f"override recorded: {args.strategy} {args.date} -> {args.status} by {who}: {args.reason}")
+    if not args.apply:
+        print("apply it by re-materializing the supervision of that day:\n"
+              f"  dagster asset materialize -m quantlab_assets.definitions --select '{args.strategy}/approvals' "
+              f"--partition {args.date}\n(or pass --apply)")
+        return 0
+    from quantlab_assets.definitions import defs
+
+    keys = [dg.AssetKey([args.strategy, "approvals"]), dg.AssetKey([args.strategy, "approved_targets"])]
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False)
+    print(f"supervision of {args.strategy} {args.date} re-run {result.run_id}: "
+          f"{'SUCCESS' if result.success else 'FAILURE'}")
+    return 0 if result.success else 2
+
+
+def cmd_overrides(strategy: str | None) -> int:
+    from quantlab_assets.common.warehouse import ensure_table
+    from quantlab_assets.portfolio_supervisor.core.store import OVERRIDES
+    from quantlab_assets.resources import WarehouseResource
+
+    with WarehouseResource().get_connection() as con:
+        ensure_table(con, OVERRIDES)
+        rows = con.execute("SELECT * FROM approval_overrides WHERE ? IS NULL OR strategy = ? "
+                           "ORDER BY decided_at", [strategy, strategy]).df()
+    if rows.empty:
+        print("no overrides")
+    for r in rows.itertuples():
+        print(f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  by {r.decided_by}: {r.reason}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quantlab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,10 +231,34 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)
     sub.add_parser("last-run", help="the latest run: steps, checks, artifacts")
+    plan = sub.add_parser("plan", help="dry run: what a materialization would run, in order")
+    plan.add_argument("--select", required=True, help="Dagster asset selection, e.g. 'ohlcv*' or 'key:features'")
+    plan.add_argument("--partition")
+    plan.add_argument("--partition-range", help="START...END")
+    rerun = sub.add_parser("rerun", help="re-execute a failed run from its failure")
+    rerun.add_argument("run_id")
+    over = sub.add_parser("override", help="record a person's decision on a strategy's day")
+    over.add_argument("--strategy", required=True)
+    over.add_argument("--date", required=True)
+    over.add_argument("--status", required=True, choices=["approved", "rejected", "needs_review"])
+    over.add_argument("--reason", required=True)
+    over.add_argument("--by", help="who decided (default: the login name)")
+    over.add_argument("--apply", action="store_true", help="re-run the supervision of that day now")
+    overs = sub.add_parser("overrides", help="the append-only override log")
+    overs.add_argument("--strategy")
     args = parser.parse_args(argv)
+    if args.command == "plan":
+        tags, label = _partition_args(args)
+        return cmd_plan(args.select, tags, label)
+    if args.command == "override":
+        return cmd_override(args)
+    if args.command == "overrides":
+        return cmd_overrides(args.strategy)
     with dg.DagsterInstance.get() as instance:
         if args.command == "runs":
             return cmd_runs(instance, args.limit)
+        if args.command == "rerun":
+            return cmd_rerun(instance, args.run_id)
         return cmd_last_run(instance)
 
 

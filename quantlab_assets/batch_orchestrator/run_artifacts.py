@@ -1,0 +1,143 @@
+"""Per-run artifacts written by Dagster itself, for every run however it was launched.
+
+``dagster.yaml`` attaches ``RunArtifactsHandler`` to the Dagster logger of every run
+(``python_logs.dagster_handler_config``), so CLI runs, UI runs and scheduled runs all write
+``artifacts/runs/<run_id>/pipeline.log`` as they go and, when the run ends,
+``summary.json`` (stages, statuses, timings, check results, headline figures) and
+``reports/walkthrough.md`` (what ran, what it produced, where to look).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+from quantlab_assets.common import settings
+from quantlab_assets.common.artifacts import run_dir
+
+_END = {"PIPELINE_SUCCESS": "SUCCESS", "PIPELINE_FAILURE": "FAILURE", "PIPELINE_CANCELED": "CANCELED",
+        "RUN_SUCCESS": "SUCCESS", "RUN_FAILURE": "FAILURE", "RUN_CANCELED": "CANCELED"}
+_TABLES = {
+    "ohlcv": "ohlcv, ohlcv_ingest_log, symbols", "features": "features", "labels": "labels",
+    "targets": "targets", "backtest": "backtest_equity, backtest_positions, backtest_trades, backtest_state",
+    "backtest_kpis": "backtest_kpis", "approvals": "approvals, approval_log, approval_overrides",
+    "approved_targets": "approved_targets",
+}
+
+
+# Dagster may build several handler instances in one run process (one per log manager), so
+# the run's state lives at module level, not on the instance.
+_RUNS: dict[str, dict] = {}
+_LOCK = threading.Lock()
+
+
+class RunArtifactsHandler(logging.Handler):
+    def __init__(self, level=logging.DEBUG):
+        super().__init__(level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        run_id = meta.get("run_id")
+        if not run_id:
+            return
+        try:
+            with _LOCK:
+                self._handle(run_id, meta, record)
+        except Exception:  # artifacts must never break a run
+            self.handleError(record)
+
+    def _handle(self, run_id: str, meta: dict, record: logging.LogRecord) -> None:
+        event = meta.get("dagster_event")
+        kind = event.event_type_value if event is not None else "LOG"
+        step = meta.get("step_key") or (event.step_key if event is not None else None) or "-"
+        folder = run_dir(settings.artifacts_root(), run_id)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created))
+        message = record.getMessage().replace("\n", " ")[:2000]
+        with open(folder / "pipeline.log", "a", encoding="utf-8") as log:
+            log.write(f"{stamp} {record.levelname:7} {step:40} {kind:24} {message}\n")
+        run = _RUNS.setdefault(run_id, {"run_id": run_id, "job": meta.get("job_name"), "started": record.created,
+                                             "steps": {}, "checks": [], "assets": {}})
+        if event is None:
+            return
+        data = event.event_specific_data
+        if kind == "STEP_START":
+            run["steps"][step] = {"status": "STARTED", "started": record.created}
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            entry = run["steps"].setdefault(step, {"started": record.created})
+            entry["status"] = "SUCCESS" if kind == "STEP_SUCCESS" else "FAILURE"
+            entry["seconds"] = round(record.created - entry["started"], 3)
+            if kind == "STEP_FAILURE" and getattr(data, "error", None) is not None:
+                entry["error"] = data.error.message.strip()[:1000]
+        elif kind == "ASSET_CHECK_EVALUATION":
+            run["checks"].append({"asset": data.asset_key.to_user_string(), "check": data.check_name,
+                                  "passed": bool(data.passed), "severity": data.severity.value,
+                                  "description": data.description})
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = data.materialization
+            figures = {k: v.value for k, v in mat.metadata.items()
+                       if isinstance(getattr(v, "value", None), (int, float)) and not isinstance(v.value, bool)}
+            run["assets"][mat.asset_key.to_user_string()] = figures
+        elif kind in _END:
+            run["status"], run["ended"] = _END[kind], record.created
+            self._finish(folder, _RUNS.pop(run_id))
+
+    def _finish(self, folder: Path, run: dict) -> None:
+        run["seconds"] = round(run["ended"] - run["started"], 3)
+        run["partitions"] = _partitions(run["run_id"])
+        reports = sorted(p.name for p in (folder / "reports").glob("*") if p.is_file())
+        summary = {
+            "run_id": run["run_id"], "job": run["job"], "status": run["status"], "seconds": run["seconds"],
+            "partitions": run["partitions"],
+            "stages": [{"step": k, **{f: v for f, v in s.items() if f != "started"}} for k, s in run["steps"].items()],
+            "checks": run["checks"],
+            "checks_failed": [f"{c['asset']}.{c['check']}" for c in run["checks"] if not c["passed"]],
+            "headline": run["assets"], "reports": reports,
+        }
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        (folder / "reports" / "walkthrough.md").write_text(_walkthrough(summary, folder), encoding="utf-8")
+
+
+def _partitions(run_id: str) -> str:
+    try:
+        import dagster as dg
+
+        run = dg.DagsterInstance.get().get_run_by_id(run_id)
+        tags = run.tags if run else {}
+    except Exception:
+        return "-"
+    if "dagster/asset_partition_range_start" in tags:
+        return f"{tags['dagster/asset_partition_range_start']}...{tags['dagster/asset_partition_range_end']}"
+    return tags.get("dagster/partition", "-")
+
+
+def _walkthrough(summary: dict, folder: Path) -> str:
+    failed_steps = [s for s in summary["stages"] if s.get("status") == "FAILURE"]
+    lines = [
+        f"# Walkthrough of run {summary['run_id']}", "",
+        f"**{summary['status']}** in {summary['seconds']:.1f} s, job `{summary['job']}`, partitions "
+        f"`{summary['partitions']}`.", "",
+        "## What ran", "", "| step | status | seconds |", "|---|---|---|",
+        *[f"| {s['step']} | {s.get('status', '?')} | {s.get('seconds', '')} |" for s in summary["stages"]],
+    ]
+    if failed_steps:
+        lines += ["", "## What failed", ""]
+        lines += [f"- `{s['step']}`: {s.get('error', 'see pipeline.log')}" for s in failed_steps]
+    if summary["checks_failed"]:
+        lines += ["", "Checks that did not pass: " + ", ".join(f"`{c}`" for c in summary["checks_failed"])]
+    lines += ["", "## What it produced", ""]
+    for asset, figures in summary["headline"].items():
+        table = _TABLES.get(asset.split("/")[-1], "")
+        rows = figures.get("dagster/row_count")
+        lines.append(f"- `{asset}`" + (f": {int(rows)} rows" if rows is not None else "")
+                     + (f" in DuckDB `{table}`" if table else ""))
+    lines += ["", "## Where to look", "",
+              f"- this folder: `{folder}`",
+              "- `summary.json`: stages, timings, every check result, headline figures",
+              "- `pipeline.log`: every event of the run",
+              *[f"- `reports/{r}`" for r in summary["reports"] if r != "walkthrough.md"],
+              "- the Dagster UI (`dagster dev`): the run, its lineage, check results and metadata",
+              "- `python -m quantlab_assets.batch_orchestrator.cli runs`: run history"]
+    return "\n".join(lines) + "\n"
