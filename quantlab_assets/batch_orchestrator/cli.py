@@ -44,8 +44,11 @@ def _failure(instance, run_id: str) -> tuple[str, str]:
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         error = event.event_specific_data.error if event.event_specific_data else None
-        message = (error.message.strip().splitlines() or [""])[-1] if error else ""
-        return event.step_key or "-", message[:200]
+        # Dagster wraps the user's exception; the root cause says what actually went wrong.
+        while error is not None and error.cause is not None:
+            error = error.cause
+        message = " ".join(error.message.split()) if error else ""
+        return event.step_key or "-", message[:240]
     return "-", ""
 
 
@@ -163,9 +166,9 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
 
 
 def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
-    from dagster import ReexecutionOptions, execute_job, reconstructable
-
-    from quantlab_assets.batch_orchestrator import reexecution
+    """Re-execute a failed run from its failure: the steps that failed or never ran, with the
+    parent's partitions, recorded as a child run (parent/root run tags) in Dagster's storage."""
+    from quantlab_assets.definitions import defs
 
     parent = instance.get_run_by_id(run_id)
     if parent is None:
@@ -174,11 +177,23 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
     if parent.status != dg.DagsterRunStatus.FAILURE:
         print(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
         return 1
-    handle = reexecution.JOBS.get(parent.job_name, reexecution.implicit_asset_job)
-    options = ReexecutionOptions.from_failure(run_id, instance)
-    result = execute_job(reconstructable(handle), instance=instance, reexecution_options=options)
-    print(f"re-executed {run_id} from its failure as run {result.run_id}: "
-          f"{'SUCCESS' if result.success else 'FAILURE'}")
+    planned = {step.key for step in instance.get_execution_plan_snapshot(parent.execution_plan_snapshot_id).steps}
+    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)}
+    steps = planned - done  # failed, or never started because something upstream failed
+    assets, checks = set(), set()
+    for ad in defs.resolve_asset_graph().assets_defs:
+        if ad.is_executable and ad.node_def.name in steps:
+            assets |= {k for k in ad.keys if k in parent.asset_selection} if parent.asset_selection else set(ad.keys)
+            checks |= {c for c in ad.check_keys if not parent.asset_check_selection or c in parent.asset_check_selection}
+    selection = dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks)
+    keep = {k: v for k, v in parent.tags.items() if k.startswith("dagster/asset_partition_range") or k == "dagster/partition"}
+    keep.update({"dagster/parent_run_id": run_id, "dagster/root_run_id": parent.root_run_id or run_id})
+    # The resolved definitions carry their resources already.
+    result = dg.materialize(list(defs.resolve_asset_graph().assets_defs), selection=selection,
+                            instance=instance, tags=keep, raise_on_error=False)
+    print(f"re-executed {run_id} from its failure (steps {', '.join(sorted(steps))}; assets "
+          f"{', '.join(sorted(k.to_user_string() for k in assets)) or '-'}; {len(checks)} checks) as run "
+          f"{result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     return 0 if result.success else 2
 
 

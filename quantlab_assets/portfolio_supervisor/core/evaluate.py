@@ -42,14 +42,15 @@ def book_measures(weights: pd.Series, previous: pd.Series | None) -> dict[str, f
     held = w[w.abs() > EPS]
     gross = float(held.abs().sum())
     shares = held.abs() / gross if gross > 0 else held.abs()
-    prev = (previous if previous is not None else pd.Series(dtype=float)).reindex(w.index).fillna(0.0)
+    prev = (previous if previous is not None else pd.Series(dtype=float)).fillna(0.0)
+    names = w.index.union(prev.index)  # a name sold out of the book is turnover too
     return {
         "gross": gross,
         "net": float(held.sum()),
         "names": float(len(held)),
         "max_weight": float(held.abs().max()) if len(held) else 0.0,
         "hhi": float((shares ** 2).sum()) if len(held) else 0.0,
-        "turnover": float((w - prev).abs().sum() / 2),
+        "turnover": float((w.reindex(names, fill_value=0.0) - prev.reindex(names, fill_value=0.0)).abs().sum() / 2),
     }
 
 
