@@ -8,7 +8,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 # Reinstalling is a fast no-op when nothing changed; it picks up dependency edits.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" > "$VENV/pip-install.log" 2>&1 \
+  || { tail -40 "$VENV/pip-install.log"; exit 1; }
 export PATH="$VENV/bin:$PATH"
 # Without DAGSTER_HOME the CLI uses a temporary home deleted on exit (run history lost).
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
