@@ -34,3 +34,17 @@ def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
         description=result.description,
         metadata=metadata,
     )
+
+
+# Dagster copies an asset's metadata into one event per partition: a 10-year backfill would
+# store a report 2,500 times. Runs over more partitions than this get a pointer instead.
+DETAIL_PARTITIONS = 5
+
+
+def detail(context, markdown: str, report: str) -> dg.MetadataValue:
+    """Full markdown for a short run; for a backfill, where to read it (the run's report file)."""
+    keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
+    if len(keys) <= DETAIL_PARTITIONS:
+        return dg.MetadataValue.md(markdown)
+    return dg.MetadataValue.md(f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
+                               f"artifact folder (`artifacts/runs/{context.run.run_id}/`).")

@@ -24,7 +24,7 @@ from quantlab_assets.common.warehouse import read_slice, replace_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.core.store import read_bars
-from quantlab_assets.metadata import column_schema, preview
+from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import targets_key, universe_of
@@ -136,15 +136,16 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             "dagster/column_schema": column_schema(BACKTEST_EQUITY),
             "trades": len(out.trades), "skipped_orders": len(out.skipped),
             "final_equity": float(equity["equity"].iloc[-1]) if len(equity) else float("nan"),
-            "equity_and_drawdown": dg.MetadataValue.md(
-                f"![equity](data:image/png;base64,{_b64(png)})" if png else "_not enough sessions to plot_"),
+            "equity_and_drawdown": detail(
+                context, f"![equity](data:image/png;base64,{_b64(png)})" if png else "_not enough sessions to plot_",
+                chart),
             "trades_preview": preview(out.trades.tail(10)),
         })
         yield dg.MaterializeResult(asset_key=kpis_key(name), metadata={
             "dagster/row_count": len(table),
             "dagster/column_schema": column_schema(BACKTEST_KPIS),
             **headline,
-            "summary": dg.MetadataValue.md(report),
+            "summary": detail(context, report, "backtest_summary.md"),
         })
 
     return _backtest

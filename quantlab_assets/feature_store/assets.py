@@ -16,7 +16,7 @@ from quantlab_assets.feature_store.core.store import (
     read_bars,
 )
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import column_schema, preview
+from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -86,7 +86,7 @@ def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         "max_missing_rate": float(worst_missing),
         "correlated_pairs": len(profile.correlated),
         "drifted_features": drifted,
-        "profile": dg.MetadataValue.md(report),
+        "profile": detail(context, report, "feature_profile.md"),
         "preview": preview(frame.head(10)),
     })
 

@@ -15,7 +15,7 @@ from quantlab_assets.backtest_engine.assets import _strategy_rows, kpis_key
 from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import replace_slice
-from quantlab_assets.metadata import column_schema, preview
+from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, approved_book, evaluate
 from quantlab_assets.portfolio_supervisor.core.report import approval_summary_markdown, supervisor_kpis
@@ -146,7 +146,7 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             **kpi,
             "latest_status": str(latest["status"]) if latest is not None else "none",
             "latest_reasons": dg.MetadataValue.md(latest["reasons"] or "_none_") if latest is not None else "none",
-            "summary": dg.MetadataValue.md(report),
+            "summary": detail(context, report, "approval_summary.md"),
         })
         yield dg.MaterializeResult(asset_key=approved_key(name), metadata={
             "dagster/row_count": len(books),

@@ -15,7 +15,7 @@ from quantlab_assets.feature_store.assets import labels as labels_asset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import column_schema, preview
+from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.core.construct import universe_filter
@@ -101,7 +101,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             "constraint_violations": len(result.violations),
             **{k: float(v) for k, v in stats.items()},
             **{k: float(v) for k, v in quality.items()},
-            "summary": dg.MetadataValue.md(report),
+            "summary": detail(context, report, "strategy_summary.md"),
             "book": preview(latest[latest["weight"].abs() > 1e-12][["symbol", "score", "weight"]], 20),
         })
 

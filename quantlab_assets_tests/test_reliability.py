@@ -1,0 +1,133 @@
+"""Faults that must lose nothing: kill -9 mid-write, re-runs, two runs on one DuckDB file.
+
+"Nothing lost" is checked by content: row counts plus an order-independent checksum per table,
+against a clean run's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pytest
+
+from quantlab_assets.common.warehouse import table_checksum
+from quantlab_assets.data_curator.core.schema import OHLCV
+
+CONTENT = {"ohlcv": [c for c in OHLCV.column_names if c not in ("ingested_at", "run_id")]}
+DAGSTER = os.path.join(os.path.dirname(sys.executable), "dagster")
+
+
+class Run:
+    """A ``dagster asset materialize`` subprocess whose output goes to a file (a pipe nobody
+    reads would fill up and block the run)."""
+
+    def __init__(self, select: str, partitions: str, log, env=None, **kw):
+        flag = "--partition-range" if "..." in partitions else "--partition"
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "quantlab_assets.definitions",
+                                          "--select", select, flag, partitions], env=env or dict(os.environ),
+                                         stdout=out, stderr=subprocess.STDOUT, **kw)
+
+    def wait(self, timeout=600) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:]
+
+
+def _checksums(db, tables=("ohlcv", "features")):
+    with duckdb.connect(str(db), read_only=True) as con:
+        out = {}
+        for t in tables:
+            cols = CONTENT.get(t) or [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [t]).fetchall()]
+            out[t] = table_checksum(con, t, cols)
+        return out
+
+
+KILL_AFTER_DELETE = textwrap.dedent("""
+    import os, signal, sys
+    import pandas as pd
+    from quantlab_assets.common.warehouse import connect, replace_slice
+    from quantlab_assets.data_curator.core.ingest import ohlcv_rows
+    from quantlab_assets.data_curator.core.schema import OHLCV
+    from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+
+    con = connect(sys.argv[1])
+    bars = SyntheticProvider(seed=99).fetch(["AAA", "BBB"], "2024-03-01", "2024-03-29")
+    rows = ohlcv_rows(bars, "synthetic", "crash", pd.Timestamp("2024-04-01"))
+
+    class Killer:
+        # Passes statements through, and dies with SIGKILL right after the DELETE ran inside
+        # the open transaction: the worst moment for a delete-then-insert.
+        def __init__(self, con): self.con = con
+        def execute(self, sql, *args):
+            result = self.con.execute(sql, *args)
+            if sql.lstrip().startswith("DELETE"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        def __getattr__(self, name): return getattr(self.con, name)
+
+    replace_slice(Killer(con), OHLCV, rows, "2024-03-01", "2024-03-29")
+""")
+
+
+def test_kill_9_between_delete_and_insert_keeps_the_previous_state(tmp_path):
+    from datetime import datetime
+
+    from quantlab_assets.common.warehouse import connect
+    from quantlab_assets.data_curator.core.ingest import ohlcv_rows, write_ohlcv
+    from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+
+    db = tmp_path / "lab.duckdb"
+    con = connect(db)
+    clean = SyntheticProvider().fetch(["AAA", "BBB"], "2024-03-01", "2024-03-29")
+    write_ohlcv(con, ohlcv_rows(clean, "synthetic", "clean", datetime(2024, 4, 1)), "2024-03-01", "2024-03-29",
+                ["AAA", "BBB"])
+    con.close()
+    before = _checksums(db, ("ohlcv",))
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_AFTER_DELETE)
+    proc = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    after = _checksums(db, ("ohlcv",))  # DuckDB replays its WAL: the open transaction never happened
+    assert after == before and after["ohlcv"][0] == 2 * 20
+
+
+@pytest.mark.parametrize("delay", [1.5, 3.5])
+def test_kill_9_of_a_real_run_then_rerun_equals_a_clean_run(lab_env, small_universe, tmp_path, delay):
+    env = dict(os.environ)
+    rng = "2023-06-01...2024-03-28"
+    clean_env = {**env, "QUANTLAB_DB": str(tmp_path / "clean.duckdb"),
+                 "QUANTLAB_ARTIFACTS": str(tmp_path / "clean_artifacts")}
+    clean = Run("ohlcv,features", rng, tmp_path / "clean.log", env=clean_env)
+    assert clean.wait() == 0, clean.tail()
+    victim = Run("ohlcv,features", rng, tmp_path / "victim.log", env=env, start_new_session=True)
+    time.sleep(delay)  # somewhere in ingest, write or features
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+    rerun = Run("ohlcv,features", rng, tmp_path / "rerun.log", env=env)
+    assert rerun.wait() == 0, rerun.tail()
+    again = Run("ohlcv,features", rng, tmp_path / "again.log", env=env)
+    assert again.wait() == 0, again.tail()
+    assert _checksums(lab_env["QUANTLAB_DB"]) == _checksums(tmp_path / "clean.duckdb")
+
+
+def test_two_runs_on_one_duckdb_file_both_succeed(lab_env, small_universe, tmp_path):
+    first = Run("ohlcv,features", "2024-01-02...2024-02-29", tmp_path / "first.log")
+    second = Run("ohlcv,features", "2024-03-01...2024-04-30", tmp_path / "second.log")
+    assert first.wait() == 0, first.tail()
+    assert second.wait() == 0, second.tail()
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        per_month = con.execute("SELECT month(date) AS m, count(*) FROM ohlcv GROUP BY m ORDER BY m").fetchall()
+        dupes = con.execute("SELECT count(*) FROM (SELECT symbol, date FROM ohlcv GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+        features = con.execute("SELECT count(*) FROM features").fetchone()[0]
+    assert [m for m, _ in per_month] == [1, 2, 3, 4] and dupes == 0
+    assert features == sum(n for _, n in per_month)
