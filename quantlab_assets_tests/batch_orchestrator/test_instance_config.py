@@ -1,0 +1,31 @@
+"""Both instance configurations (the embedded SQLite default and the Postgres example) load
+through Dagster's own schema validation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster._core.errors import DagsterInvalidConfigError
+from dagster._core.instance.config import dagster_instance_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("source", ["dagster.yaml", "docs/dagster.postgres.yaml"])
+def test_instance_config_loads(tmp_path, monkeypatch, source):
+    for var in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(var, "x")
+    shutil.copy(ROOT / source, tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path))
+    handler = config["python_logs"]["dagster_handler_config"]["handlers"]["run_artifacts"]["class"]
+    assert handler == "quantlab_assets.batch_orchestrator.run_artifacts.RunArtifactsHandler"
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert ("postgres" if "postgres" in source else "sqlite") in config["storage"]
+
+
+def test_a_misspelt_key_is_rejected(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text().replace("storage:", "storgae:"))
+    with pytest.raises(DagsterInvalidConfigError):
+        dagster_instance_config(str(tmp_path))
