@@ -150,6 +150,19 @@ def replace_slice(
     return len(data)
 
 
+def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
+    """Insert ``frame`` by column name in one transaction (for append-only logs)."""
+    ensure_table(con, schema)
+    cols = ", ".join(f'"{c}"' for c in schema.column_names)
+    con.register("_rows", frame[schema.column_names])
+    try:
+        with transaction(con):
+            con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
+    finally:
+        con.unregister("_rows")
+    return len(frame)
+
+
 def read_slice(
     con: duckdb.DuckDBPyConnection,
     schema: TableSchema,

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import pytest
 
 from quantlab_assets.common.calendar import shift_sessions

@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from quantlab_assets.common.warehouse import ensure_table, replace_slice, transaction
+from quantlab_assets.common.warehouse import append_rows, ensure_table, replace_slice, transaction
 from quantlab_assets.data_curator.core.providers import FetchResult
 from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV
 
@@ -60,14 +60,7 @@ def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end,
 
 
 def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None:
-    ensure_table(con, INGEST_LOG)
-    cols = ", ".join(f'"{c}"' for c in INGEST_LOG.column_names)
-    con.register("_log", log[INGEST_LOG.column_names])
-    try:
-        with transaction(con):
-            con.execute(f'INSERT INTO "{INGEST_LOG.name}" ({cols}) SELECT {cols} FROM _log')
-    finally:
-        con.unregister("_log")
+    append_rows(con, INGEST_LOG, log)
 
 
 def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:

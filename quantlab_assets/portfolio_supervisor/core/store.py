@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import duckdb
 import pandas as pd
 
-from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table, transaction
+from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, ensure_table
 from quantlab_assets.portfolio_supervisor.core.evaluate import STATUSES
 
 APPROVALS = TableSchema(
@@ -53,17 +53,6 @@ APPROVAL_LOG = TableSchema(
 )
 
 
-def _append(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> None:
-    ensure_table(con, schema)
-    cols = ", ".join(f'"{c}"' for c in schema.column_names)
-    con.register("_rows", frame[schema.column_names])
-    try:
-        with transaction(con):
-            con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
-    finally:
-        con.unregister("_rows")
-
-
 def record_override(con: duckdb.DuckDBPyConnection, strategy: str, day, status: str, reason: str,
                     decided_by: str, now: datetime | None = None) -> None:
     """Append a person's decision; nothing is ever updated or deleted."""
@@ -74,7 +63,7 @@ def record_override(con: duckdb.DuckDBPyConnection, strategy: str, day, status: 
     if not decided_by or not decided_by.strip():
         raise ValueError("an override needs the name of who decided")
     now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
-    _append(con, OVERRIDES, pd.DataFrame([{"date": pd.Timestamp(day), "strategy": strategy, "status": status,
+    append_rows(con, OVERRIDES, pd.DataFrame([{"date": pd.Timestamp(day), "strategy": strategy, "status": status,
                                            "reason": reason.strip(), "decided_by": decided_by.strip(),
                                            "decided_at": pd.Timestamp(now)}]))
 
@@ -89,4 +78,4 @@ def latest_overrides(con: duckdb.DuckDBPyConnection, strategy: str, start, end) 
 
 
 def append_log(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
-    _append(con, APPROVAL_LOG, rows)
+    append_rows(con, APPROVAL_LOG, rows)
