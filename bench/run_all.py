@@ -58,9 +58,11 @@ def materialize(env, select, partitions) -> tuple[float, str]:
 
 
 def steps(log: str) -> dict[str, float]:
+    """Step durations from the run's log ("in 431ms", "in 12.5s", "in 1m8s")."""
     out = {}
-    for name, value, unit in re.findall(r'Finished execution of step "([\w]+)" in ([0-9.]+)(m?s)', log):
-        out[name] = float(value) / (1000 if unit == "ms" else 1)
+    for name, minutes, value, unit in re.findall(
+            r'Finished execution of step "([\w]+)" in (?:(\d+)m)?([0-9.]+)(ms|s)', log):
+        out[name] = int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
     return out
 
 
