@@ -8,7 +8,7 @@ from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.feature_store.assets import _DEFAULT_PRESET, features, labels
+from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
 from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
@@ -18,7 +18,7 @@ from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks, load_strategy_specs
 
 # One set of strategy assets per valid strategies/*.yaml (a bad file is logged and skipped).
-STRATEGIES = load_strategy_specs(set(_DEFAULT_PRESET.feature_names))
+STRATEGIES = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
 strategy_assets = [build(spec) for spec in STRATEGIES
                    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)]
 strategy_checks = [build(spec) for spec in STRATEGIES

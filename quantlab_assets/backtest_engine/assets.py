@@ -20,7 +20,7 @@ from quantlab_assets.backtest_engine.core.store import (
     with_strategy,
 )
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import read_slice, replace_slice
+from quantlab_assets.common.warehouse import read_strategy_slice, replace_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.core.store import read_bars
@@ -48,19 +48,14 @@ def kpis_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([name, "backtest_kpis"])
 
 
-def _strategy_rows(con, schema, name: str, start, end) -> pd.DataFrame:
-    rows = read_slice(con, schema, start, end)
-    return rows[rows["strategy"] == name].drop(columns=["strategy"]).reset_index(drop=True)
-
-
 def load_state(con, name: str, start) -> pd.DataFrame | None:
     """State after the close before ``start``; None for a strategy's first run. A gap (history
     before but no state the session before) is an error: resuming across it would be wrong."""
     prev = shift_sessions(start, -1)
-    state = _strategy_rows(con, BACKTEST_STATE, name, prev, prev)
+    state = read_strategy_slice(con, BACKTEST_STATE, name, prev, prev)
     if len(state):
         return state
-    earlier = _strategy_rows(con, BACKTEST_STATE, name, FIRST_SESSION, prev)
+    earlier = read_strategy_slice(con, BACKTEST_STATE, name, FIRST_SESSION, prev)
     if len(earlier):
         last = earlier["date"].max().date()
         raise dg.Failure(description=f"{name}: no backtest state for {prev.date()} but history up to {last}: "
@@ -94,7 +89,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         with warehouse.get_connection() as con:
             state = load_state(con, name, start)
             bars = read_bars(con, shift_sessions(start, -1), end, symbols=universe)
-            targets = _strategy_rows(con, TARGETS, name, start, end)
+            targets = read_strategy_slice(con, TARGETS, name, start, end)
             decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
             out = run_backtest(bars[bars["date"] >= pd.Timestamp(start)], decisions, start, end, state=state,
                                fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps,
@@ -111,7 +106,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                           key_column="strategy", keys=[name])
             # KPIs as of each date are computed over the whole stored history, then the run's
             # dates are written: identical whether the history came in one run or many.
-            history = _strategy_rows(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
+            history = read_strategy_slice(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
             table = kpi_table(history[["date", "ret", "turnover"]],
                               history.set_index("date")["benchmark_ret"])
             table = add_pnl(table, history)

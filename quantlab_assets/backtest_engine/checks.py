@@ -3,7 +3,8 @@
 import dagster as dg
 import numpy as np
 
-from quantlab_assets.backtest_engine.assets import FIRST_SESSION, _strategy_rows, backtest_key, kpis_key
+from quantlab_assets.backtest_engine.assets import FIRST_SESSION, backtest_key, kpis_key
+from quantlab_assets.common.warehouse import read_strategy_slice
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
@@ -39,10 +40,10 @@ def build_backtest_checks(spec: StrategySpec):
     def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         start, end = partition_dates(context)
         with warehouse.get_connection() as con:
-            equity = _strategy_rows(con, BACKTEST_EQUITY, name, start, end)
-            positions = _strategy_rows(con, BACKTEST_POSITIONS, name, start, end)
-            trades = _strategy_rows(con, BACKTEST_TRADES, name, FIRST_SESSION, end)
-            kpis = _strategy_rows(con, BACKTEST_KPIS, name, start, end)
+            equity = read_strategy_slice(con, BACKTEST_EQUITY, name, start, end)
+            positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, start, end)
+            trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end)
+            kpis = read_strategy_slice(con, BACKTEST_KPIS, name, start, end)
         breaks = accounting_breaks(equity, positions)
         yield dg.AssetCheckResult(
             asset_key=backtest_key(name), check_name="accounting_identity", passed=breaks.empty,

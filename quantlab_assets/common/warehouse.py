@@ -192,6 +192,13 @@ def read_slice(
     return out
 
 
+def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str,
+                        start, end) -> pd.DataFrame:
+    """``read_slice`` of one strategy's rows of a table shared by strategies, without the key."""
+    rows = read_slice(con, schema, start, end)
+    return rows[rows["strategy"] == strategy].drop(columns=["strategy"]).reset_index(drop=True)
+
+
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> tuple[int, int]:
     """(row count, order-independent content hash) of a table over ``columns``."""
     cols = ", ".join(f'"{c}"' for c in columns)

@@ -21,11 +21,11 @@ from quantlab_assets.partitions import partition_dates, trading_day_partitions, 
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
 GROUP = "feature_store"
-_DEFAULT_PRESET = load_preset()
+DEFAULT_PRESET = load_preset()
 
 # Partition offsets count weekdays; holidays make sessions scarcer, hence weekdays_spanning.
 features_lookback = dg.TimeWindowPartitionMapping(
-    start_offset=-weekdays_spanning(_DEFAULT_PRESET.lookback_sessions), end_offset=0,
+    start_offset=-weekdays_spanning(DEFAULT_PRESET.lookback_sessions), end_offset=0,
     allow_nonexistent_upstream_partitions=True)
 labels_lookahead = dg.TimeWindowPartitionMapping(
     start_offset=0, end_offset=weekdays_spanning(MAX_FORWARD_SESSIONS),
@@ -52,7 +52,7 @@ def _guard_bars(bars, asset: str) -> None:
     deps=[dg.AssetDep(ohlcv, partition_mapping=features_lookback)],
     partitions_def=trading_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    code_version=preset_version(_DEFAULT_PRESET),
+    code_version=preset_version(DEFAULT_PRESET),
     owners=["team:feature_store"],
 )
 def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,

@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from quantlab_assets.backtest_engine.assets import _strategy_rows, kpis_key
+from quantlab_assets.backtest_engine.assets import kpis_key
 from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.common.warehouse import replace_slice
+from quantlab_assets.common.warehouse import read_strategy_slice, replace_slice
 from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, approved_book, evaluate
@@ -118,11 +118,11 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         limits = supervisor.rules().for_strategy(name)
         prev_day = shift_sessions(start, -1)
         with warehouse.get_connection() as con:
-            targets = _strategy_rows(con, TARGETS, name, prev_day, end).assign(strategy=name)
-            kpis = _strategy_rows(con, BACKTEST_KPIS, name, start, end)
+            targets = read_strategy_slice(con, TARGETS, name, prev_day, end).assign(strategy=name)
+            kpis = read_strategy_slice(con, BACKTEST_KPIS, name, start, end)
             overrides = latest_overrides(con, name, start, end)
-            prev_approval = _strategy_rows(con, APPROVALS, name, prev_day, prev_day)
-            prev_book = _strategy_rows(con, APPROVED_TARGETS, name, prev_day, prev_day)
+            prev_approval = read_strategy_slice(con, APPROVALS, name, prev_day, prev_day)
+            prev_book = read_strategy_slice(con, APPROVED_TARGETS, name, prev_day, prev_day)
             prev_targets = targets[targets["date"] == prev_day].set_index("symbol")["weight"]
             prev_flags = sorted({f.split(":", 1)[1] for f in (prev_approval["flags"].iloc[0] or "").split(",")
                                  if ":" in f}) if len(prev_approval) else []

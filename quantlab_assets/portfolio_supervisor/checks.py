@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from quantlab_assets.backtest_engine.assets import _strategy_rows
+from quantlab_assets.common.warehouse import read_strategy_slice
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, evaluate
@@ -31,8 +31,8 @@ def build_supervisor_checks(spec: StrategySpec):
         start, end = partition_dates(context)
         limits = supervisor.rules().for_strategy(name)
         with warehouse.get_connection() as con:
-            approvals = _strategy_rows(con, APPROVALS, name, start, end)
-            books = _strategy_rows(con, APPROVED_TARGETS, name, start, end)
+            approvals = read_strategy_slice(con, APPROVALS, name, start, end)
+            books = read_strategy_slice(con, APPROVED_TARGETS, name, start, end)
         silent = approvals[(approvals["status"] != APPROVED)
                            & approvals["reasons"].isna() & approvals["override_reason"].isna()]
         yield dg.AssetCheckResult(
