@@ -72,7 +72,8 @@ def main() -> None:
     print(f"upsert, re-run (replace): {rerun_s:6.2f} s  {n / rerun_s:12,.0f} rows/s   rows after re-run: {total:,} (added {total - n})")
     print(f"baseline PK insert     : {base_first_s:6.2f} s  {n / base_first_s:12,.0f} rows/s")
     print(f"baseline ON CONFLICT   : {base_rerun_s:6.2f} s  {n / base_rerun_s:12,.0f} rows/s")
-    print(f"ratio re-run vs ON CONFLICT: {base_rerun_s / rerun_s:.1f}x faster")
+    print(f"ON CONFLICT time / our re-run time: {base_rerun_s / rerun_s:.2f} (>1: ours faster). Ours replaces "
+          "the slice exactly (rows that vanished upstream go too) in one transaction; speed is comparable.")
 
 
 if __name__ == "__main__":
