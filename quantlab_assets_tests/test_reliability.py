@@ -121,6 +121,11 @@ def test_kill_9_of_a_real_run_then_rerun_equals_a_clean_run(lab_env, small_unive
 
 
 def test_two_runs_on_one_duckdb_file_both_succeed(lab_env, small_universe, tmp_path):
+    import dagster as dg
+
+    # Create the instance's SQLite storage once: two processes migrating an empty
+    # DAGSTER_HOME at the same moment race in alembic (a Dagster matter, not the warehouse's).
+    dg.DagsterInstance.get().get_runs(limit=1)
     first = Run("ohlcv,features", "2024-01-02...2024-02-29", tmp_path / "first.log")
     second = Run("ohlcv,features", "2024-03-01...2024-04-30", tmp_path / "second.log")
     assert first.wait() == 0, first.tail()
