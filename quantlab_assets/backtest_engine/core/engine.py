@@ -48,6 +48,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.backtest_engine.core import nb
+
 BPS = 1e4
 DEFAULT_CAPITAL = 1_000_000.0
 CASH_SYMBOL = "$CASH"
@@ -290,7 +292,6 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     if np.isinf(decisions).any():
         raise ValueError("decisions contain an infinite weight")
     cost_rate = (fee_bps + slippage_bps) / BPS
-    add = np.add.reduce
 
     # --- path-independent preparation (selection only, no arithmetic) ----------------------
     has_open = np.isfinite(open_)
@@ -314,49 +315,20 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     gap_open0 = np.where(gap_missing, 0.0, open_[gaps])
     gap_mark_open = np.where(gap_missing, gap_prev_mark, open_[gaps])
 
-    # --- the path-dependent recursion: one session at a time, vectorised over symbols ------
-    # A session with every open present takes the short path; the general path gives the
-    # same numbers there, so which path a session takes never depends on the call it is in.
-    positions = np.empty((T, N))
-    cash_close = np.empty(T)
-    equity_open = np.empty(T)
-    traded = np.zeros(T)
-    costs = np.zeros(T)
-    cash = state.cash
-    shares = state.shares
-    w = state.pending
-    for t in range(T):
-        o = open_[t]
-        if all_open[t]:
-            eo = cash + add(shares * o)
-            if w is not None:
-                target = w * eo / o
-                notional = (target - shares) * o
-        else:
-            k = slot[t]
-            eo = cash + add(shares * gap_mark_open[k])
-            if w is not None:
-                target = w * eo / o  # NaN where the open is missing: keep the shares there
-                np.copyto(target, shares, where=gap_missing[k])
-                notional = (target - shares) * gap_open0[k]
-        equity_open[t] = eo
-        if w is not None:
-            gross = add(np.abs(notional))
-            cost = gross * cost_rate
-            cash = cash - add(notional) - cost
-            traded[t] = gross
-            costs[t] = cost
-            positions[t] = target
-        else:
-            positions[t] = shares
-        shares = positions[t]
-        cash_close[t] = cash
-        w = weights[t] if decided[t] else None
+    # --- the path-dependent recursion: one session at a time, compiled (see nb.py) ---------
+    gap_rows = max(len(gaps), 1)  # numba wants a real array even when no session has a gap
+    marks0 = np.where(np.isnan(marks), 0.0, marks) if np.isnan(marks).any() else marks
+    positions, cash_close, equity_open, traded, costs, net_value, gross_value = nb.recursion_nb(
+        open_, all_open, slot,
+        gap_missing if len(gaps) else np.zeros((gap_rows, N), dtype=bool),
+        gap_open0 if len(gaps) else np.zeros((gap_rows, N)),
+        gap_mark_open if len(gaps) else np.zeros((gap_rows, N)),
+        np.ascontiguousarray(weights, dtype=np.float64), decided, float(state.cash),
+        np.array(state.shares, dtype=np.float64),
+        np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
+        state.pending is not None, cost_rate, np.ascontiguousarray(marks0))
 
     # --- everything else, per row or elementwise -------------------------------------------
-    value = positions * (marks if not np.isnan(marks).any() else np.where(np.isnan(marks), 0.0, marks))
-    net_value = add(value, axis=1)
-    gross_value = add(np.abs(value, out=value), axis=1)
     equity = cash_close + net_value
     prev_equity = np.empty(T)
     if T:
