@@ -20,12 +20,17 @@ from quantlab_assets.backtest_engine.core.store import (
     with_strategy,
 )
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import read_strategy_slice, replace_slice
+from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.core.store import read_bars
 from quantlab_assets.metadata import column_schema, detail, preview
-from quantlab_assets.partitions import partition_dates, trading_day_partitions
+from quantlab_assets.partitions import (
+    PREVIOUS_AND_SAME_SESSION,
+    PREVIOUS_SESSION,
+    partition_dates,
+    trading_day_partitions,
+)
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import targets_key, universe_of
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
@@ -33,11 +38,6 @@ from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 GROUP = "backtest_engine"
 FIRST_SESSION = "1990-01-01"
-_PREVIOUS_SESSION = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
-                                                  allow_nonexistent_upstream_partitions=True)
-# The decision at the close of D-1 fills at D's open.
-_TARGETS_MAPPING = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0,
-                                                 allow_nonexistent_upstream_partitions=True)
 
 
 def backtest_key(name: str) -> dg.AssetKey:
@@ -70,8 +70,8 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         name=f"{name}__backtest",
         specs=[
             dg.AssetSpec(backtest_key(name), group_name=GROUP, kinds={"duckdb", "numpy"},
-                         deps=[dg.AssetDep(targets_key(name), partition_mapping=_TARGETS_MAPPING), ohlcv,
-                               dg.AssetDep(backtest_key(name), partition_mapping=_PREVIOUS_SESSION)],
+                         deps=[dg.AssetDep(targets_key(name), partition_mapping=PREVIOUS_AND_SAME_SESSION), ohlcv,
+                               dg.AssetDep(backtest_key(name), partition_mapping=PREVIOUS_SESSION)],
                          description=f"Simulated book of '{name}': daily equity, positions, trades and the "
                                      "state the next session resumes from.", owners=["team:backtest_engine"]),
             dg.AssetSpec(kpis_key(name), group_name=GROUP, kinds={"duckdb"}, deps=[backtest_key(name)],
@@ -96,14 +96,10 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                                capital=spec.capital)
             bench = equal_weight_benchmark(bars)
             equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
-            replace_slice(con, BACKTEST_EQUITY, with_strategy(equity, name), start, end,
-                          key_column="strategy", keys=[name])
-            replace_slice(con, BACKTEST_POSITIONS, with_strategy(out.positions, name), start, end,
-                          key_column="strategy", keys=[name])
-            replace_slice(con, BACKTEST_TRADES, with_strategy(out.trades, name), start, end,
-                          key_column="strategy", keys=[name])
-            replace_slice(con, BACKTEST_STATE, with_strategy(out.states, name), start, end,
-                          key_column="strategy", keys=[name])
+            replace_strategy_slice(con, BACKTEST_EQUITY, equity, name, start, end)
+            replace_strategy_slice(con, BACKTEST_POSITIONS, out.positions, name, start, end)
+            replace_strategy_slice(con, BACKTEST_TRADES, out.trades, name, start, end)
+            replace_strategy_slice(con, BACKTEST_STATE, out.states, name, start, end)
             # KPIs as of each date are computed over the whole stored history, then the run's
             # dates are written: identical whether the history came in one run or many.
             history = read_strategy_slice(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
@@ -111,8 +107,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                               history.set_index("date")["benchmark_ret"])
             table = add_pnl(table, history)
             table = table[(table["date"] >= pd.Timestamp(start)) & (table["date"] <= pd.Timestamp(end))]
-            replace_slice(con, BACKTEST_KPIS, with_strategy(table, name), start, end,
-                          key_column="strategy", keys=[name])
+            replace_strategy_slice(con, BACKTEST_KPIS, table, name, start, end)
         last = table[table["date"] == table["date"].max()] if len(table) else table
         png = equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], f"{name}") if len(history) > 1 else b""
         run_dir = artifacts.run_dir(context.run.run_id)

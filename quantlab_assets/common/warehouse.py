@@ -57,14 +57,19 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     return duckdb.connect(str(path), read_only=read_only)
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
-    con.execute(schema.ddl())
-    existing = [r[0] for r in con.execute(
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Stored column names of ``table`` in this database (never an attached one's), in order."""
+    return [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
         "ORDER BY ordinal_position",
-        [schema.name],
+        [table],
     ).fetchall()]
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    con.execute(schema.ddl())
+    existing = table_columns(con, schema.name)
     missing = [c for c in schema.column_names if c not in existing]
     if missing:
         raise SchemaMismatchError(
@@ -197,6 +202,14 @@ def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, str
     """``read_slice`` of one strategy's rows of a table shared by strategies, without the key."""
     rows = read_slice(con, schema, start, end)
     return rows[rows["strategy"] == strategy].drop(columns=["strategy"]).reset_index(drop=True)
+
+
+def replace_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame,
+                           strategy: str, start, end) -> int:
+    """``replace_slice`` of one strategy's rows of a table shared by strategies: the other
+    strategies' rows in [start, end] stay untouched."""
+    return replace_slice(con, schema, frame.assign(strategy=strategy), start, end,
+                         key_column="strategy", keys=[strategy])
 
 
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> tuple[int, int]:

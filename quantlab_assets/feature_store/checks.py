@@ -6,7 +6,7 @@ import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import read_slice
+from quantlab_assets.common.warehouse import read_slice, table_columns
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import (
     differing_cells,
@@ -54,10 +54,7 @@ def features_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: War
         stored = read_slice(con, schema, start, end)
         bars = read_bars(con, lookback_start(min(dates), preset) if dates else start,
                          shift_sessions(end, 10))
-        columns = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'features' "
-            "AND table_schema = current_schema() AND table_catalog = current_database() "
-            "ORDER BY ordinal_position").fetchall()]
+        columns = table_columns(con, schema.name)
     names = preset.feature_names
     sampled = stored[stored["date"].isin(dates)]
 

@@ -14,9 +14,14 @@ import pandas as pd
 from quantlab_assets.backtest_engine.assets import kpis_key
 from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.common.warehouse import read_strategy_slice, replace_slice
+from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.metadata import column_schema, detail, preview
-from quantlab_assets.partitions import partition_dates, trading_day_partitions
+from quantlab_assets.partitions import (
+    PREVIOUS_AND_SAME_SESSION,
+    PREVIOUS_SESSION,
+    partition_dates,
+    trading_day_partitions,
+)
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, approved_book, evaluate
 from quantlab_assets.portfolio_supervisor.core.report import approval_summary_markdown, supervisor_kpis
 from quantlab_assets.portfolio_supervisor.core.store import (
@@ -32,8 +37,6 @@ from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 GROUP = "portfolio_supervisor"
-_PREV = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
-_PREV_AND_TODAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
 def approvals_key(name: str) -> dg.AssetKey:
@@ -97,13 +100,13 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         name=f"{name}__supervision",
         specs=[
             dg.AssetSpec(approvals_key(name), group_name=GROUP, kinds={"duckdb"},
-                         deps=[dg.AssetDep(targets_key(name), partition_mapping=_PREV_AND_TODAY), kpis_key(name)],
+                         deps=[dg.AssetDep(targets_key(name), partition_mapping=PREVIOUS_AND_SAME_SESSION), kpis_key(name)],
                          description=f"Risk decision on '{name}' per day: approved / rejected / needs_review, "
                                      "every reason with measured value and limit, risk flags.",
                          owners=["team:portfolio_supervisor"]),
             dg.AssetSpec(approved_key(name), group_name=GROUP, kinds={"duckdb"},
-                         deps=[dg.AssetDep(approvals_key(name), partition_mapping=_PREV_AND_TODAY),
-                               dg.AssetDep(approved_key(name), partition_mapping=_PREV)],
+                         deps=[dg.AssetDep(approvals_key(name), partition_mapping=PREVIOUS_AND_SAME_SESSION),
+                               dg.AssetDep(approved_key(name), partition_mapping=PREVIOUS_SESSION)],
                          description=f"What may be traded for '{name}': the targets when approved (minus names "
                                      "flagged the session before), else the last approved book.",
                          owners=["team:portfolio_supervisor"]),
@@ -131,8 +134,8 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 prev_targets if len(prev_targets) else None, prev_flags,
                 prev_book.set_index("symbol")["weight"] if len(prev_book) else None,
                 trading_days(start, end))
-            replace_slice(con, APPROVALS, approvals, start, end, key_column="strategy", keys=[name])
-            replace_slice(con, APPROVED_TARGETS, books, start, end, key_column="strategy", keys=[name])
+            replace_strategy_slice(con, APPROVALS, approvals, name, start, end)
+            replace_strategy_slice(con, APPROVED_TARGETS, books, name, start, end)
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             append_log(con, approvals.assign(source=approvals["override_by"].map(lambda b: "rules" if pd.isna(b) else "override"),
                                              run_id=context.run.run_id, logged_at=pd.Timestamp(now)))

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import read_slice, replace_slice
+from quantlab_assets.common.warehouse import read_slice, replace_strategy_slice
 from quantlab_assets.data_curator.core.registry import SymbolRegistry
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import features as features_asset
@@ -16,7 +16,12 @@ from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
-from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
+from quantlab_assets.partitions import (
+    PREVIOUS_SESSION,
+    partition_dates,
+    trading_day_partitions,
+    weekdays_spanning,
+)
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
@@ -26,8 +31,6 @@ from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"
 log = logging.getLogger(__name__)
-_PREVIOUS_SESSION = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
-                                                  allow_nonexistent_upstream_partitions=True)
 
 
 def targets_key(name: str) -> dg.AssetKey:
@@ -48,14 +51,14 @@ def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
 
 def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
     model = spec.signal.model if spec.signal.kind == "model" else None
-    deps = [dg.AssetDep(features_asset, partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-weekdays_spanning(model.train_sessions + model.refit_every) if model else 0,
-                end_offset=0, allow_nonexistent_upstream_partitions=True)),
-            dg.AssetDep(targets_key(spec.name), partition_mapping=_PREVIOUS_SESSION)]
+    # A model signal trains on the features and labels of its window before the decision date.
+    history = dg.TimeWindowPartitionMapping(
+        start_offset=-weekdays_spanning(model.train_sessions + model.refit_every) if model else 0,
+        end_offset=0, allow_nonexistent_upstream_partitions=True)
+    deps = [dg.AssetDep(features_asset, partition_mapping=history),
+            dg.AssetDep(targets_key(spec.name), partition_mapping=PREVIOUS_SESSION)]
     if model:
-        deps.append(dg.AssetDep(labels_asset, partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-weekdays_spanning(model.train_sessions + model.refit_every), end_offset=0,
-            allow_nonexistent_upstream_partitions=True)))
+        deps.append(dg.AssetDep(labels_asset, partition_mapping=history))
 
     @dg.asset(
         key=targets_key(spec.name),
@@ -85,8 +88,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             prev = read_previous_weights(con, spec.name, start)
             result = compute_targets(feats, spec, universe, start, end, prev_weights=prev,
                                      labels=labels if model else None)
-            written = replace_slice(con, TARGETS, result.targets, start, end,
-                                    key_column="strategy", keys=[spec.name])
+            written = replace_strategy_slice(con, TARGETS, result.targets, spec.name, start, end)
         quality = signal_quality(result.targets, labels)
         stats = book_stats(result.targets, result.turnover)
         latest = result.targets[result.targets["date"] == result.targets["date"].max()]
