@@ -48,7 +48,7 @@ def lab_env(tmp: Path) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     return {**os.environ, "DAGSTER_HOME": str(home), "QUANTLAB_DB": str(tmp / "lab.duckdb"),
-            "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"), "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+            "QUANTLAB_ARTIFACTS": str(tmp / "artifacts")}
 
 
 def materialize(env, select, partitions) -> tuple[float, str]:

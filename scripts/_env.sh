@@ -14,7 +14,4 @@ export PATH="$VENV/bin:$PATH"
 # Without DAGSTER_HOME the CLI uses a temporary home deleted on exit (run history lost).
 export DAGSTER_HOME="${DAGSTER_HOME:-$ROOT/.dagster_home}"
 mkdir -p "$DAGSTER_HOME"
-# One planned event per asset for a single-run backfill instead of one per partition: minutes
-# saved on multi-year backfills (docs/scaling.md section 5).
-export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-true}"
 [ -e "$DAGSTER_HOME/dagster.yaml" ] || ln -s "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"

@@ -22,7 +22,10 @@ def test_instance_config_loads(tmp_path, monkeypatch, source):
     handler = config["python_logs"]["dagster_handler_config"]["handlers"]["run_artifacts"]["class"]
     assert handler == "quantlab_assets.batch_orchestrator.run_artifacts.RunArtifactsHandler"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert ("postgres" if "postgres" in source else "sqlite") in config["storage"]
+    if "postgres" in source:
+        assert "postgres" in config["storage"]
+    else:
+        assert config["storage"]["custom"]["class"] == "QuantLabSqliteStorage"
 
 
 def test_a_misspelt_key_is_rejected(tmp_path):

@@ -1,0 +1,160 @@
+"""The batching event log stores exactly what the stock SQLite event log stores.
+
+The events come from a real single-run backfill (materializations with tags and metadata, a planned
+event, a partitioned asset check, run status events); the same EventLogEntry objects are written once
+through the stock per-event path and once through `store_event_batch`, and every table row is compared.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEventType
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from quantlab_assets.batch_orchestrator import event_log_storage
+from quantlab_assets.batch_orchestrator.event_log_storage import (
+    BATCH_SIZE_ENV,
+    PLANNED_SUBSETS_ENV,
+    BatchingSqliteEventLogStorage,
+    QuantLabSqliteStorage,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def prices(context):
+    keys = context.partition_keys
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(keys)}, tags={"desk": "equities"})
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[prices],
+          check_specs=[dg.AssetCheckSpec("non_empty", asset="signal")])
+def signal(context):
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="non_empty", passed=True, metadata={"rows": 3})
+
+
+def _backfill(instance: dg.DagsterInstance) -> str:
+    result = dg.materialize(
+        [prices, signal], instance=instance,
+        tags={"dagster/asset_partition_range_start": "2024-01-01",
+              "dagster/asset_partition_range_end": "2024-02-29"})
+    assert result.success
+    return result.run_id
+
+
+WALL_CLOCK_COLUMNS = {"create_timestamp", "migration_completed"}  # set by SQLite when the row is written
+
+
+def _tables(base_dir: Path) -> dict[str, list[tuple]]:
+    """Every row of every table in every shard (ids included), except wall-clock defaults."""
+    out: dict[str, list[tuple]] = {}
+    for path in sorted(base_dir.glob("*.db")):
+        shard = "index" if path.stem == "index" else "run"
+        with sqlite3.connect(path) as conn:
+            tables = [t for (t,) in conn.execute("select name from sqlite_master where type='table'")
+                      if t not in ("alembic_version", "sqlite_sequence")]
+            for table in tables:
+                columns = [c for (_, c, *_rest) in conn.execute(f"pragma table_info({table})")
+                           if c not in WALL_CLOCK_COLUMNS]
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                rows = conn.execute(f'select {quoted} from "{table}" order by 1').fetchall()
+                out[f"{shard}.{table}"] = [tuple(str(v) for v in row) for row in rows]
+    return out
+
+
+@pytest.fixture
+def run_events(tmp_path, monkeypatch):
+    """All events of one real 60-partition single-run backfill, in order."""
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    (tmp_path / "source").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "source")) as instance:
+        run_id = _backfill(instance)
+        events = list(instance.all_logs(run_id))
+    kinds = {e.dagster_event_type for e in events if e.is_dagster_event}
+    assert DagsterEventType.ASSET_MATERIALIZATION in kinds and DagsterEventType.ASSET_CHECK_EVALUATION in kinds
+    return events
+
+
+def test_store_event_batch_writes_the_same_rows_as_store_event(tmp_path, run_events, monkeypatch):
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in run_events:
+        stock.store_event(event)
+
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
+    fast_calls = []
+    original = batching._fast_path
+    monkeypatch.setattr(batching, "_fast_path", lambda evs: fast_calls.append(original(evs)) or fast_calls[-1])
+    # Batches as Dagster forms them: consecutive materializations of a step go together.
+    batch: list = []
+    for event in run_events + [None]:
+        if event is not None and event.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            batch.append(event)
+            continue
+        if batch:
+            batching.store_event_batch(batch)
+            batch = []
+        if event is not None:
+            batching.store_event(event)
+
+    assert fast_calls and all(fast_calls), "the materializations went through the batched path"
+    expected, got = _tables(tmp_path / "stock"), _tables(tmp_path / "batching")
+    assert expected.keys() == got.keys()
+    for table in expected:
+        assert got[table] == expected[table], table
+    materialized = [r for r in got["index.event_logs"] if r[3] == "ASSET_MATERIALIZATION"]
+    assert len(materialized) == 2 * 60
+
+
+def test_a_mixed_batch_falls_back_to_the_per_event_path(tmp_path, run_events, monkeypatch):
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in run_events:
+        stock.store_event(event)
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
+    assert not batching._fast_path(run_events)
+    batching.store_event_batch(run_events)
+    assert _tables(tmp_path / "batching") == _tables(tmp_path / "stock")
+
+
+def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path, monkeypatch):
+    for var in (BATCH_SIZE_ENV, PLANNED_SUBSETS_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    batches = []
+    original = BatchingSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
+                        lambda self, events: batches.append(len(events)) or original(self, events))
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        assert instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
+        assert event_log_storage.os.environ[BATCH_SIZE_ENV] == str(event_log_storage.DEFAULT_BATCH_SIZE)
+        run_id = _backfill(instance)
+
+        assert sum(batches) >= 2 * 60 and max(batches) == 60
+        for key in (prices.key, signal.key):
+            assert len(instance.get_materialized_partitions(key)) == 60
+            assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"
+            assert instance.get_asset_records([key])[0].asset_entry.last_run_id == run_id
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5).records
+        assert [r.asset_materialization.tags["desk"] for r in records] == ["equities"]
+        planned = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        assert len(planned.records) == 2, "one planned event per asset, carrying the partition subset"
+
+
+def test_an_explicit_environment_wins_over_the_storage_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv(BATCH_SIZE_ENV, "0")
+    monkeypatch.setenv(PLANNED_SUBSETS_ENV, "false")
+    storage = QuantLabSqliteStorage(str(tmp_path))
+    assert event_log_storage.os.environ[BATCH_SIZE_ENV] == "0"
+    assert not storage.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
