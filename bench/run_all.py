@@ -43,10 +43,23 @@ def run(cmd, env=None, cwd=ROOT) -> tuple[float, str]:
     return took, out.stdout + out.stderr
 
 
-def lab_env(tmp: Path) -> dict:
+STOCK_STORAGE = """storage:
+  sqlite:
+    base_dir:
+      env: DAGSTER_HOME
+"""
+
+
+def lab_env(tmp: Path, stock_storage: bool = False) -> dict:
+    """A temporary DAGSTER_HOME with the repository's dagster.yaml, or with Dagster's stock
+    `storage: sqlite` in place of QuantLabSqliteStorage (the baseline for the bookkeeping)."""
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    config = (ROOT / "dagster.yaml").read_text()
+    if stock_storage:
+        config = re.sub(r"^storage:\n(?:[ #].*\n)+", STOCK_STORAGE, config, flags=re.M)
+        assert "QuantLabSqliteStorage" not in config
+    (home / "dagster.yaml").write_text(config)
     return {**os.environ, "DAGSTER_HOME": str(home), "QUANTLAB_DB": str(tmp / "lab.duckdb"),
             "QUANTLAB_ARTIFACTS": str(tmp / "artifacts")}
 
@@ -99,12 +112,21 @@ def main() -> None:
         probe_dir.mkdir()
         (probe_dir / "probe.py").write_text(PROBE)
         n = 2610
-        t_probe, plog = run([DAGSTER, "asset", "materialize", "-f", str(probe_dir / "probe.py"), "--select", "probe",
-                             "--partition-range", "2015-01-01...2024-12-31"], env=lab_env(tmp / "probe_home"))
-        per_event = steps(plog)["probe"] / n
-        lines += ["## Dagster bookkeeping baseline (same run)", "",
-                  f"A bare one-asset graph backfilled over {n} weekday partitions in one run: {t_probe:.1f} s wall, "
-                  f"{per_event * 1000:.1f} ms of bookkeeping per asset-partition (one materialization event each).", ""]
+        per_event = {}
+        lines += ["## Dagster bookkeeping per asset-partition (same run)", "",
+                  f"A bare one-asset graph backfilled over {n} weekday partitions in one run "
+                  "(`dagster asset materialize --partition-range`, in-process executor):", "",
+                  "| instance storage | wall | step | per asset-partition |", "|---|---|---|---|"]
+        for label, stock in (("Dagster's stock `storage: sqlite`", True),
+                             ("QuantLabSqliteStorage (dagster.yaml)", False)):
+            t_probe, plog = run([DAGSTER, "asset", "materialize", "-f", str(probe_dir / "probe.py"), "--select",
+                                 "probe", "--partition-range", "2015-01-01...2024-12-31"],
+                                env=lab_env(tmp / f"probe_home_{stock}", stock_storage=stock))
+            step = steps(plog)["probe"]
+            per_event[stock] = step / n
+            lines.append(f"| {label} | {t_probe:.1f} s | {step:.2f} s | {step / n * 1000:.2f} ms |")
+        lines += ["", f"Ratio: {per_event[True] / per_event[False]:.0f}x less bookkeeping per asset-partition.", ""]
+        print(lines[-8:])
 
         if args.backfill:
             from quantlab_assets.definitions import defs
@@ -114,12 +136,15 @@ def main() -> None:
             env = lab_env(tmp / "backfill")
             t_bf, log = materialize(env, "ohlcv*", "2015-01-02...2024-12-31")
             per_step = steps(log)
-            bookkeeping = len(keys) * n * per_event
+            bookkeeping = len(keys) * n * per_event[False]
+            stock_bookkeeping = len(keys) * n * per_event[True]
             lines += ["## 10-year backfill of the whole chain, one run", "",
                       f"- {len(keys)} partitioned assets × {n} partitions = {len(keys) * n:,} asset-partitions",
-                      f"- wall time **{t_bf:.0f} s**; steps {sum(per_step.values()):.0f} s",
-                      f"- Dagster bookkeeping estimated from the baseline: {bookkeeping:.0f} s; compute and I/O: "
-                      f"{max(0.0, t_bf - bookkeeping):.0f} s", "",
+                      f"- wall time **{t_bf:.0f} s** (aim: under 300 s); steps {sum(per_step.values()):.0f} s",
+                      f"- Dagster bookkeeping estimated from the probe: {bookkeeping:.0f} s; compute, I/O, "
+                      f"process start and planning: {max(0.0, t_bf - bookkeeping):.0f} s",
+                      f"- with the stock storage the same bookkeeping would be about {stock_bookkeeping:.0f} s "
+                      f"(estimate: {len(keys) * n:,} x {per_event[True] * 1000:.1f} ms)", "",
                       "| step | seconds |", "|---|---|", *[f"| {k} | {v:.1f} |" for k, v in per_step.items()], ""]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'results.md'}")
