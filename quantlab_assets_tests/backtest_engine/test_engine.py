@@ -325,6 +325,17 @@ def test_inputs_are_not_modified_and_bad_inputs_rejected():
     bad[3, 1] = -1.0
     with pytest.raises(ValueError, match="non-positive"):
         simulate(start, open_, bad, decisions)
+    # Every invalid value is caught wherever it sits (first, middle or last session) and named.
+    for name, t, value, message in (("open_", 0, 0.0, "open_ contains a non-positive"),
+                                    ("open_", 19, np.inf, "open_ contains an infinite price"),
+                                    ("close", 10, -np.inf, "close contains a non-positive"),
+                                    ("close", 19, np.inf, "close contains an infinite price"),
+                                    ("decisions", 19, -np.inf, "decisions contain an infinite weight"),
+                                    ("decisions", 0, np.inf, "decisions contain an infinite weight")):
+        arrays = {"open_": open_.copy(), "close": close.copy(), "decisions": decisions.copy()}
+        arrays[name][t, 2] = value
+        with pytest.raises(ValueError, match=message):
+            simulate(start, arrays["open_"], arrays["close"], arrays["decisions"])
     with pytest.raises(ValueError, match="symbols"):
         simulate(BacktestState.initial(5, 1e4), open_, close, decisions)
     with pytest.raises(ValueError, match="fee_bps"):

@@ -31,12 +31,12 @@ Execution convention (shared with ``feature_store.core.labels``)
 
 Incremental equals batch
 ------------------------
-Only the cash/shares recursion is path dependent; it runs as a loop over sessions with
-vectorised NumPy over symbols. Everything else (marks, trade lists, equity at the close,
-exposures, returns) is computed before or after that loop with elementwise operations and
-per-row reductions. Each session therefore goes through the same floating-point operations in
-the same order whether it is simulated alone or inside a longer call, so calling ``simulate``
-day by day, threading the state, gives bit-identical results to one call over all days.
+The cash/shares recursion is path dependent; it runs as one compiled pass over sessions
+(``nb.simulate_nb``) that also derives the marks, the fills and the skipped orders as it goes.
+Every sum over symbols runs in one fixed order per session, and the per-session outputs
+(equity, exposures, returns) are elementwise afterwards, so each session goes through the same
+floating-point operations whether it is simulated alone or inside a longer call: calling
+``simulate`` day by day, threading the state, gives bit-identical results to one call over all days.
 """
 
 from __future__ import annotations
@@ -220,41 +220,27 @@ def concat_results(results: Sequence[DailyResult]) -> DailyResult:
     return DailyResult(**daily, trades=merge(Trades, "trades"), skipped=merge(SkippedOrders, "skipped"))
 
 
-def _prices(name: str, values, shape: tuple[int, int] | None) -> np.ndarray:
+def _array(name: str, values, shape: tuple[int, int] | None) -> np.ndarray:
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (sessions x symbols), got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
         raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
-    if arr.size:
-        # fmin/fmax skip NaN (a missing price); one pass each, no temporary.
-        if np.fmax.reduce(arr, axis=None) == np.inf:
-            raise ValueError(f"{name} contains an infinite price")
-        if np.fmin.reduce(arr, axis=None) <= 0:
-            raise ValueError(f"{name} contains a non-positive price; a missing price must be NaN")
     return arr
 
 
-def _marks(last_close: np.ndarray, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """Mark of each symbol after each close: m[t] = close[t], else m[t-1], else open[t].
-
-    Pure selection, no arithmetic. Rows with every close present are the closes; only rows
-    with a gap are visited, in time order (each needs the finished row before it).
-    """
-    marks = close.copy()
-    gaps = np.isnan(close)
-    for t in np.flatnonzero(gaps.any(axis=1)):
-        row = marks[t]
-        np.copyto(row, last_close if t == 0 else marks[t - 1], where=gaps[t])
-        np.copyto(row, open_[t], where=np.isnan(row))  # never priced before: its open, if any
-    return marks
-
-
-def _shifted(first: np.ndarray, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Row t-1 of ``rows`` for each t, with ``first`` standing for row -1."""
-    out = rows[np.maximum(t - 1, 0)]
-    out[t == 0] = first
-    return out
+def _validate(open_: np.ndarray, close: np.ndarray, decisions: np.ndarray) -> None:
+    """The precise error for inputs the compiled pass rejected (only run on that path)."""
+    for name, arr in (("open_", open_), ("close", close)):
+        if arr.size:
+            # fmin/fmax skip NaN (a missing price).
+            if np.fmax.reduce(arr, axis=None) == np.inf:
+                raise ValueError(f"{name} contains an infinite price")
+            if np.fmin.reduce(arr, axis=None) <= 0:
+                raise ValueError(f"{name} contains a non-positive price; a missing price must be NaN")
+    if np.isinf(decisions).any():
+        raise ValueError("decisions contain an infinite weight")
+    raise ValueError("invalid prices or weights")
 
 
 def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0,
@@ -281,54 +267,25 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     for name, bps in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps)):
         if not np.isfinite(bps) or bps < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {bps!r}")
-    open_ = _prices("open_", open_, None)
+    open_ = _array("open_", open_, None)
     T, N = open_.shape
     if N != state.n_symbols:
         raise ValueError(f"prices have {N} symbols, the state has {state.n_symbols}")
-    close = _prices("close", close, (T, N))
-    decisions = np.ascontiguousarray(decisions, dtype=np.float64)
-    if decisions.shape != (T, N):
-        raise ValueError(f"decisions has shape {decisions.shape}, expected {(T, N)}")
-    if np.isinf(decisions).any():
-        raise ValueError("decisions contain an infinite weight")
+    close = _array("close", close, (T, N))
+    decisions = _array("decisions", decisions, (T, N))
     cost_rate = (fee_bps + slippage_bps) / BPS
 
-    # --- path-independent preparation (selection only, no arithmetic) ----------------------
-    has_open = np.isfinite(open_)
-    all_open = has_open.all(axis=1)
-    marks = _marks(state.last_close, open_, close)
-    no_weight = np.isnan(decisions)
-    decided = ~no_weight.all(axis=1)
-    weights = np.where(no_weight, 0.0, decisions) if no_weight.any() else decisions
-    fill = np.empty(T, dtype=bool)
-    if T:
-        fill[0] = state.pending is not None
-        fill[1:] = decided[:-1]
-    # Sessions where some open is missing: the open marks (a held symbol without an open is
-    # marked at its previous mark), the opens with 0 for "no price", and the missing mask.
-    gaps = np.flatnonzero(~all_open)
-    slot = np.full(T, -1)
-    slot[gaps] = np.arange(len(gaps))
-    gap_missing = ~has_open[gaps]
-    gap_prev_mark = _shifted(state.last_close, marks, gaps)
-    gap_prev_mark = np.where(np.isnan(gap_prev_mark), 0.0, gap_prev_mark)
-    gap_open0 = np.where(gap_missing, 0.0, open_[gaps])
-    gap_mark_open = np.where(gap_missing, gap_prev_mark, open_[gaps])
-
-    # --- the path-dependent recursion: one session at a time, compiled (see nb.py) ---------
-    gap_rows = max(len(gaps), 1)  # numba wants a real array even when no session has a gap
-    marks0 = np.where(np.isnan(marks), 0.0, marks) if np.isnan(marks).any() else marks
-    positions, cash_close, equity_open, traded, costs, net_value, gross_value = nb.recursion_nb(
-        open_, all_open, slot,
-        gap_missing if len(gaps) else np.zeros((gap_rows, N), dtype=bool),
-        gap_open0 if len(gaps) else np.zeros((gap_rows, N)),
-        gap_mark_open if len(gaps) else np.zeros((gap_rows, N)),
-        np.ascontiguousarray(weights, dtype=np.float64), decided, float(state.cash),
-        np.array(state.shares, dtype=np.float64),
+    # --- one compiled pass over sessions (see nb.py) ---------------------------------------
+    (error, positions, marks, cash_close, equity_open, traded, costs, net_value, gross_value,
+     fill_t, fill_j, fill_d, skip_t, skip_j, skip_w, skip_h, pending, has_pending) = nb.simulate_nb(
+        open_, close, decisions, float(state.cash), np.array(state.shares, dtype=np.float64),
         np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
-        state.pending is not None, cost_rate, np.ascontiguousarray(marks0))
+        state.pending is not None, np.array(state.last_close, dtype=np.float64), cost_rate,
+        np.empty((T, N)), np.empty((T, N)))
+    if error:
+        _validate(open_, close, decisions)  # raises, naming the array and the problem
 
-    # --- everything else, per row or elementwise -------------------------------------------
+    # --- everything else, per row or per fill ----------------------------------------------
     equity = cash_close + net_value
     prev_equity = np.empty(T)
     if T:
@@ -341,25 +298,12 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
         gross_exposure = gross_value / equity
         net_exposure = net_value / equity
 
-    delta = np.empty((T, N))  # the same subtraction as target - shares in the loop
-    if T:
-        np.subtract(positions[0], state.shares, out=delta[0])
-        np.subtract(positions[1:], positions[:-1], out=delta[1:])
-    flat = np.flatnonzero(delta != 0)
-    t_idx, s_idx = np.divmod(flat, N) if N else (flat, flat)
-    d = delta.ravel().take(flat)
-    price = open_.ravel().take(flat)
-    notional = d * price
-    trades = Trades(t=t_idx, symbol=s_idx, shares=d, price=price, notional=notional,
-                    cost=np.abs(notional) * cost_rate, decision_t=t_idx - 1)
-
-    rows = np.flatnonzero(fill & ~all_open)  # sessions with an order and a missing open
-    pending0 = state.pending if state.pending is not None else np.zeros(N)
-    w_rows = _shifted(pending0, weights, rows)
-    held = _shifted(state.shares, positions, rows)
-    k, j = np.nonzero(~has_open[rows] & ((w_rows != 0) | (held != 0)))
-    skipped = SkippedOrders(t=rows[k], symbol=j, weight=w_rows[k, j], shares_held=held[k, j],
-                            decision_t=rows[k] - 1)
+    price = open_[fill_t, fill_j]
+    notional = fill_d * price
+    trades = Trades(t=fill_t, symbol=fill_j, shares=fill_d, price=price, notional=notional,
+                    cost=np.abs(notional) * cost_rate, decision_t=fill_t - 1)
+    skipped = SkippedOrders(t=skip_t, symbol=skip_j, weight=skip_w, shares_held=skip_h,
+                            decision_t=skip_t - 1)
 
     result = DailyResult(
         equity=equity, cash=cash_close, equity_open=equity_open, gross_exposure=gross_exposure,
@@ -369,7 +313,7 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     if T == 0:
         return state, result
     new_state = BacktestState(cash=cash_close[-1], shares=positions[-1],
-                              pending=weights[-1] if decided[-1] else None,
+                              pending=pending if has_pending else None,
                               last_close=marks[-1], equity=equity[-1])
     return new_state, result
 
