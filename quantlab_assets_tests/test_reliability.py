@@ -126,6 +126,11 @@ def test_two_runs_on_one_duckdb_file_both_succeed(lab_env, small_universe, tmp_p
     # Create the instance's SQLite storage once: two processes migrating an empty
     # DAGSTER_HOME at the same moment race in alembic (a Dagster matter, not the warehouse's).
     dg.DagsterInstance.get().get_runs(limit=1)
+    # Both runs then re-ingest what is already there (same bars) and compute features whose
+    # lookback reaches into the other run's range: the runs share rows but never see them change.
+    # (Without this, run two's features could be computed before run one writes January and
+    # re-derived after it by the leakage check, which then rightly fails the gate.)
+    assert Run("ohlcv", "2024-01-02...2024-04-30", tmp_path / "history.log").wait() == 0
     first = Run("ohlcv,features", "2024-01-02...2024-02-29", tmp_path / "first.log")
     second = Run("ohlcv,features", "2024-03-01...2024-04-30", tmp_path / "second.log")
     assert first.wait() == 0, first.tail()

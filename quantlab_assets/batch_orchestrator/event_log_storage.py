@@ -5,9 +5,9 @@ Why: a single-run backfill emits one ASSET_MATERIALIZATION event per asset and p
 inspection per event, and two committed transactions (run shard and cross-run index). Measured here
 at ~10 ms per event, that bookkeeping was most of a 10-year backfill (docs/scaling.md).
 
-Dagster already groups a step's per-partition asset events into batches when DAGSTER_EVENT_BATCH_SIZE
-is positive and hands each batch to `EventLogStorage.store_event_batch`, but the SQL storages inherit
-the default implementation that loops over `store_event`. This class implements it: one transaction
+Dagster already groups a step's per-partition asset events (and a run's planned events) into batches
+when DAGSTER_EVENT_BATCH_SIZE is positive and hands each batch to `EventLogStorage.store_event_batch`,
+but the SQL storages inherit the default implementation that loops over `store_event`. This class implements it: one transaction
 on the run shard (one executemany) and one on the index shard (the event rows, their tags, and the
 asset entry written once per asset and event type, which is the row the per-event path leaves behind).
 It also keeps one engine per shard and remembers schema facts that only ever become true.
@@ -51,9 +51,11 @@ _CONFIG = {
     "batch_size": Field(IntSource, is_required=False, default_value=DEFAULT_BATCH_SIZE,
                         description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE."),
     "planned_event_subsets": Field(
-        BoolSource, is_required=False, default_value=True,
+        BoolSource, is_required=False, default_value=False,
         description="One ASSET_MATERIALIZATION_PLANNED event per asset and run carrying the partition "
-                    "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS)."),
+                    "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). "
+                    "Off: with batched writes the per-partition events cost ~nothing, and only they let "
+                    "the UI mark the partitions of a failed run as failed."),
 }
 
 
@@ -67,11 +69,11 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
             class: QuantLabSqliteStorage
             config:
               base_dir: {env: DAGSTER_HOME}
-              batch_size: 1000              # optional
-              planned_event_subsets: true   # optional
+              batch_size: 1000               # optional
+              planned_event_subsets: false   # optional; see _CONFIG
     """
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = True,
+    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
                  inst_data: ConfigurableClassData | None = None):
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage = BatchingSqliteEventLogStorage(
@@ -92,7 +94,7 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     """`SqliteEventLogStorage` with a real `store_event_batch` (wired in by `QuantLabSqliteStorage`)."""
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = True,
+    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
                  inst_data: ConfigurableClassData | None = None):
         self._planned_event_subsets = check.bool_param(planned_event_subsets, "planned_event_subsets")
         self._engines: OrderedDict[str, Any] = OrderedDict()
@@ -115,8 +117,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
-        # A single-run backfill otherwise writes one planned event per asset and partition before the
-        # run starts. Trade-off (Dagster's): partitions of a failed run show as missing, not failed.
+        # On: a single-run backfill writes one planned event per asset instead of one per partition.
+        # Trade-off (Dagster's): partitions of a failed run then show as missing, not failed.
         if os.getenv(PLANNED_SUBSETS_ENV) is not None:
             return super().supports_partition_subset_in_asset_materialization_planned_events
         return self._planned_event_subsets

@@ -136,11 +136,13 @@ def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path
                         lambda self, events: batches.append(len(events)) or original(self, events))
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
-        assert instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
+        assert not instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
         assert event_log_storage.os.environ[BATCH_SIZE_ENV] == str(event_log_storage.DEFAULT_BATCH_SIZE)
         run_id = _backfill(instance)
 
-        assert sum(batches) >= 2 * 60 and max(batches) == 60
+        # At run creation one batch of 120 planned materializations + 1 planned check evaluation
+        # (that one takes the per-event path), then each step's 60 materializations.
+        assert sorted(batches) == [60, 60, 2 * 60 + 1]
         for key in (prices.key, signal.key):
             assert len(instance.get_materialized_partitions(key)) == 60
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"
@@ -148,8 +150,33 @@ def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5).records
         assert [r.asset_materialization.tags["desk"] for r in records] == ["equities"]
-        planned = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-        assert len(planned.records) == 2, "one planned event per asset, carrying the partition subset"
+        planned = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                               limit=1000)
+        assert len(planned.records) == 2 * 60, "one planned event per asset and partition"
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def flaky(context):
+    if "2024-01-10" in context.partition_keys:
+        raise RuntimeError("no data for 2024-01-10")
+    return dg.MaterializeResult()
+
+
+def test_partitions_of_a_failed_run_show_as_failed(tmp_path, monkeypatch):
+    """What the UI's partition bar shows: a failed daily run and a failed range are FAILED, not missing."""
+    for var in (BATCH_SIZE_ENV, PLANNED_SUBSETS_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.get() as instance:
+        daily = dg.materialize([flaky], instance=instance, partition_key="2024-01-10", raise_on_error=False)
+        ranged = dg.materialize([flaky], instance=instance, raise_on_error=False, tags={
+            "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": "2024-01-12"})
+        assert not daily.success and not ranged.success
+        keys = [f"2024-01-{d:02d}" for d in range(6, 15)]
+        status = instance.get_status_by_partition(flaky.key, keys, DAYS)
+        failed = sorted(k for k, v in status.items() if v is not None and v.value == "FAILED")
+        assert failed == [f"2024-01-{d:02d}" for d in range(8, 13)]
 
 
 def test_an_explicit_environment_wins_over_the_storage_defaults(tmp_path, monkeypatch):

@@ -110,3 +110,33 @@ def test_weights_carry_between_rebalances():
         if not rebal.iloc[i]:
             assert wide.iloc[i].equals(wide.iloc[i - 1])
     assert rebal.sum() == 5  # Mondays of April 2024: 1, 8, 15, 22, 29
+
+
+def test_a_name_leaving_the_universe_is_sold_and_its_exit_counts_in_turnover():
+    prev = pd.Series({"A": 0.5, "X": 0.5})  # X is no longer in the universe
+    new = pd.Series({"A": 0.0, "B": 1.0})
+    capped, t = limit_turnover(new, prev, 0.5)
+    names = ["A", "B", "X"]
+    moved = (capped.reindex(names, fill_value=0.0) - prev.reindex(names, fill_value=0.0)).abs().sum() / 2
+    assert "X" not in capped.index and np.isclose(t, 0.5) and np.isclose(moved, t)
+    assert np.allclose(capped[["A", "B"]], [1 / 3, 1 / 3])  # the exit (0.25) went first, the rest blends
+    # The exits alone break the cap: the rest of the book holds and the turnover reports it.
+    held, t_over = limit_turnover(new, pd.Series({"A": 0.2, "X": 0.8}), 0.3)
+    assert held.tolist() == [0.2, 0.0] and np.isclose(t_over, 0.4)
+    _, t_free = limit_turnover(new, prev, None)
+    assert np.isclose(t_free, 0.75 + 0.25)
+
+
+def test_targets_sell_a_name_that_left_the_universe_at_the_first_session():
+    symbols = ["S00", "S01", "S02", "S03"]
+    feats = _features(symbols, "2024-04-02", "2024-04-05")  # Tue-Fri: no weekly rebalance
+    prev = pd.Series({"S00": 0.4, "S01": 0.3, "GONE": 0.3})
+    s = spec(rebalance={"frequency": "weekly"}, constraints={"max_weight": 0.5, "min_names": 2, "max_turnover": 0.1})
+    out = compute_targets(feats, s, symbols, "2024-04-02", "2024-04-05", prev_weights=prev)
+    first = pd.Timestamp("2024-04-02")
+    assert set(out.targets["symbol"]) == set(symbols)
+    assert list(out.turnover) == [first] and np.isclose(out.turnover[first], 0.15)
+    assert out.notes == ["2024-04-02: sold GONE (left the universe)"]
+    assert out.violations == ["2024-04-02: turnover 0.1500 exceeds max_turnover 0.1"]
+    day1 = out.targets[out.targets["date"] == first].set_index("symbol")["weight"]
+    assert day1.to_dict() == {"S00": 0.4, "S01": 0.3, "S02": 0.0, "S03": 0.0}

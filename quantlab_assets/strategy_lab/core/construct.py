@@ -118,14 +118,19 @@ def decide(scores: pd.Series, vols: pd.Series | None, spec: StrategySpec) -> Dec
 def limit_turnover(new: pd.Series, prev: pd.Series, max_turnover: float | None) -> tuple[pd.Series, float]:
     """Move from ``prev`` toward ``new`` by at most ``max_turnover`` one-way (Σ|Δw| / 2).
 
-    A convex blend of two feasible books keeps every linear limit (caps, gross, net).
+    Names of ``prev`` missing from ``new``'s index have left the universe: they are sold in full,
+    and their exit is counted first; the rest of the book moves within what is left of the budget
+    (if the exits alone exceed it, the rest holds and the returned turnover says so). A convex
+    blend of two feasible books keeps every linear limit (caps, gross, net).
     """
+    leaving = prev[~prev.index.isin(new.index)]
+    forced = float(leaving.abs().sum() / 2)
     prev = prev.reindex(new.index).fillna(0.0)
     turnover = float((new - prev).abs().sum() / 2)
-    if max_turnover is None or turnover <= max_turnover + EPS:
-        return new, turnover
-    lam = max_turnover / turnover
-    return prev + lam * (new - prev), max_turnover
+    if max_turnover is None or turnover + forced <= max_turnover + EPS or turnover <= EPS:
+        return new, turnover + forced
+    budget = max(max_turnover - forced, 0.0)
+    return prev + (budget / turnover) * (new - prev), forced + budget
 
 
 def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: float | None = None) -> list[str]:

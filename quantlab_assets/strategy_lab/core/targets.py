@@ -11,6 +11,7 @@ import pandas as pd
 from quantlab_assets.common.calendar import session_index, trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.strategy_lab.core.construct import (
+    EPS,
     REBALANCE_ANCHOR,
     constraint_violations,
     cross_sectional,
@@ -40,7 +41,7 @@ class TargetsResult:
     final_weights: pd.Series
     notes: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    turnover: dict = field(default_factory=dict)  # rebalance date -> one-way turnover
+    turnover: dict = field(default_factory=dict)  # rebalance (or forced-exit) date -> one-way turnover
 
 
 def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -99,8 +100,11 @@ def compute_targets(
     """
     universe = sorted(universe)
     days = trading_days(start, end)
-    weights = (prev_weights if prev_weights is not None else pd.Series(dtype=float)) \
-        .reindex(universe).fillna(0.0)
+    prev = prev_weights if prev_weights is not None else pd.Series(dtype=float)
+    weights = prev.reindex(universe).fillna(0.0)
+    # Names held yesterday that are no longer in the universe are sold at the first session;
+    # their exit counts in that session's turnover (and against max_turnover).
+    leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     mask = rebalance_mask(days, spec)
     by_date = {d: f.set_index("symbol") for d, f in features[features["symbol"].isin(universe)]
                .groupby("date", sort=True)}
@@ -108,7 +112,8 @@ def compute_targets(
     result = TargetsResult(pd.DataFrame(), weights)
     betas: dict = {}
     frames = []
-    for day, rebalance in zip(days, mask):
+    for i, (day, rebalance) in enumerate(zip(days, mask)):
+        exits = leaving if i == 0 else leaving.iloc[:0]
         today = by_date.get(day, pd.DataFrame(index=pd.Index([], name="symbol"),
                                               columns=spec.features_used())).reindex(universe)
         beta = None
@@ -124,10 +129,17 @@ def compute_targets(
             decision = decide(scores, today[vol_name] if vol_name else None, spec)
             if decision.note:
                 result.notes.append(f"{day.date()}: {decision.note}")
-            new, turnover = limit_turnover(decision.weights, weights, spec.constraints.max_turnover)
+            new, turnover = limit_turnover(decision.weights, pd.concat([weights, exits]),
+                                           spec.constraints.max_turnover)
             result.turnover[day] = turnover
             result.violations += [f"{day.date()}: {v}" for v in constraint_violations(new, spec, turnover)]
             weights = new
+        elif len(exits):
+            turnover = float(exits.abs().sum() / 2)
+            result.turnover[day] = turnover
+            result.violations += [f"{day.date()}: {v}" for v in constraint_violations(weights, spec, turnover)]
+        if len(exits):
+            result.notes.append(f"{day.date()}: sold {', '.join(exits.index)} (left the universe)")
         frames.append(pd.DataFrame({"date": day, "strategy": spec.name, "symbol": universe,
                                     "score": scores.to_numpy(float), "weight": weights.to_numpy(float),
                                     "rebalance": bool(rebalance)}))
