@@ -364,3 +364,98 @@ def test_asset_graph_in_browser_after_graphql_materialization(dagster_server, la
     assert _png_size(screenshot) == window
     assert kept.read_bytes() == screenshot.read_bytes()
     assert kept.stat().st_size == screenshot.stat().st_size
+
+
+# ----------------------------------------------------------------------------- re-execution
+
+REEXECUTE = """
+mutation Reexecute($params: ReexecutionParams!) {
+  launchRunReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+RUN_DETAIL = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status parentRunId rootRunId stepStats { stepKey status } }
+  }
+}"""
+
+
+def _wait(server: Server, run_id: str, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = server.graphql(RUN_DETAIL, {"runId": run_id})["runOrError"]
+        assert run["__typename"] == "Run", run
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} not finished after {timeout:.0f}s\n{server.logs()}")
+
+
+@pytest.fixture
+def csv_market(lab_env, small_universe, tmp_path, monkeypatch):
+    """Bars from CSV files, one per symbol; EEE's file is missing until the test writes it."""
+    from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+
+    bars = SyntheticProvider().fetch(small_universe, "2024-03-01", PARTITION).bars
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    files = {}
+    for symbol, rows in bars.groupby("symbol"):
+        files[symbol] = rows[["date", "open", "high", "low", "close", "adj_close", "volume"]].to_csv(index=False)
+        if symbol != "EEE":
+            (folder / f"{symbol}.csv").write_text(files[symbol])
+    monkeypatch.setenv("QUANTLAB_DATA_PROVIDER", "csv")
+    monkeypatch.setenv("QUANTLAB_CSV_DIR", str(folder))
+    return folder, files
+
+
+@pytest.fixture
+def csv_server(csv_market, tmp_path):
+    server = Server(tmp_path)
+    try:
+        server.location = server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_reexecute_from_failure_as_the_ui_does(csv_server, csv_market, lab_env):
+    """A run stopped by the ingest gate (one symbol's file missing) is fixed and re-executed from
+    failure through the webserver's own mutation: the failed and skipped steps run, the rest not."""
+    folder, files = csv_market
+    params = {
+        "selector": {"repositoryLocationName": csv_server.location, "repositoryName": "__repository__",
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["ohlcv"]}, {"path": ["labels"]}]},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": PARTITION}]},
+    }
+    launched = csv_server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    parent_id = launched["run"]["runId"]
+    parent = _wait(csv_server, parent_id)
+    steps = {s["stepKey"]: s["status"] for s in parent["stepStats"]}
+    assert parent["status"] == "FAILURE" and steps["ohlcv"] == "FAILURE", parent
+    assert steps.get("labels") in (None, "SKIPPED"), steps  # the gate stopped the chain
+
+    (folder / "EEE.csv").write_text(files["EEE"])
+    again = csv_server.graphql(REEXECUTE, {"params": {"parentRunId": parent_id, "strategy": "FROM_FAILURE"}})
+    again = again["launchRunReexecution"]
+    assert again["__typename"] == "LaunchRunSuccess", again
+    child = _wait(csv_server, again["run"]["runId"])
+    assert child["status"] == "SUCCESS", f"{child}\n{csv_server.logs()}"
+    assert child["parentRunId"] == parent_id and child["rootRunId"] == parent_id
+    child_steps = {s["stepKey"]: s["status"] for s in child["stepStats"]}
+    assert child_steps.get("ohlcv") == "SUCCESS" and child_steps.get("labels") == "SUCCESS", child_steps
+
+    import duckdb
+
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        symbols = con.execute("SELECT DISTINCT symbol FROM ohlcv WHERE date = ? ORDER BY 1", [PARTITION]).fetchall()
+        labels = con.execute("SELECT count(*) FROM labels WHERE date = ?", [PARTITION]).fetchone()[0]
+    assert [s for (s,) in symbols] == ["AAA", "BBB", "CCC", "DDD", "EEE"] and labels == 5
