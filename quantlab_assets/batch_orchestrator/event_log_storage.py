@@ -5,11 +5,12 @@ Why: a single-run backfill emits one ASSET_MATERIALIZATION event per asset and p
 inspection per event, and two committed transactions (run shard and cross-run index). Measured here
 at ~10 ms per event, that bookkeeping was most of a 10-year backfill (docs/scaling.md).
 
-Dagster already groups a step's per-partition asset events (and a run's planned events) into batches
-when DAGSTER_EVENT_BATCH_SIZE is positive and hands each batch to `EventLogStorage.store_event_batch`,
-but the SQL storages inherit the default implementation that loops over `store_event`. This class implements it: one transaction
-on the run shard (one executemany) and one on the index shard (the event rows, their tags, and the
-asset entry written once per asset and event type, which is the row the per-event path leaves behind).
+Dagster already groups a step's per-partition asset events (and a run's planned events) into
+batches when DAGSTER_EVENT_BATCH_SIZE is positive and hands each batch to
+`EventLogStorage.store_event_batch`, but the SQL storages inherit the default implementation that
+loops over `store_event`. This class implements it: one transaction on the run shard (one
+executemany) and one on the index shard (the event rows, their tags, and the asset entry written
+once per asset from the batch's last event, which is the row the per-event path leaves behind).
 It also keeps one engine per shard and remembers schema facts that only ever become true.
 
 The rows written are the same as the stock storage's (a test compares both event logs); anything
@@ -180,20 +181,24 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0]
                          for row in rows]
             self._store_asset_event_tags(conn, events, event_ids)
-            latest: dict[tuple[str, Any], tuple[EventLogEntry, int]] = {}
-            for event, event_id in zip(events, event_ids):
-                dagster_event = event.get_dagster_event()
-                latest[(dagster_event.asset_key.to_string(), dagster_event.event_type)] = (event, event_id)
+            # One event type per batch (see _fast_path), so each asset's entry is its last event's.
+            latest = {event.get_dagster_event().asset_key: (event, event_id)
+                      for event, event_id in zip(events, event_ids)}
             for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
 
     @staticmethod
     def _fast_path(events: Sequence[EventLogEntry]) -> bool:
-        run_id = events[0].run_id
+        """One run, one asset event type, every event with an asset key: how Dagster batches a
+        step's per-partition events and a run's planned events."""
+        first = events[0]
+        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
+            return False
+        kind = first.get_dagster_event().event_type
         return all(
-            event.run_id == run_id
+            event.run_id == first.run_id
             and event.is_dagster_event
-            and event.get_dagster_event().event_type in _FAST_PATH_EVENTS
+            and event.get_dagster_event().event_type == kind
             and event.get_dagster_event().asset_key is not None
             for event in events
         )
