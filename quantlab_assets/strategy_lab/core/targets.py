@@ -113,7 +113,6 @@ def compute_targets(
     betas: dict = {}
     frames = []
     for i, (day, rebalance) in enumerate(zip(days, mask)):
-        exits = leaving if i == 0 else leaving.iloc[:0]
         today = by_date.get(day, pd.DataFrame(index=pd.Index([], name="symbol"),
                                               columns=spec.features_used())).reindex(universe)
         beta = None
@@ -125,21 +124,22 @@ def compute_targets(
         scores = score_day(today, spec, beta)
         if spec.universe.min_log_dollar_volume is not None:
             scores = scores.where(today["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)
+        exits = i == 0 and len(leaving) > 0
+        target = None
         if rebalance:
             decision = decide(scores, today[vol_name] if vol_name else None, spec)
             if decision.note:
                 result.notes.append(f"{day.date()}: {decision.note}")
-            new, turnover = limit_turnover(decision.weights, pd.concat([weights, exits]),
-                                           spec.constraints.max_turnover)
-            result.turnover[day] = turnover
-            result.violations += [f"{day.date()}: {v}" for v in constraint_violations(new, spec, turnover)]
-            weights = new
-        elif len(exits):
-            turnover = float(exits.abs().sum() / 2)
+            target = decision.weights
+        elif exits:
+            target = weights  # off a rebalance the book holds; only the leavers are sold
+        if target is not None:
+            held = pd.concat([weights, leaving]) if exits else weights
+            weights, turnover = limit_turnover(target, held, spec.constraints.max_turnover)
             result.turnover[day] = turnover
             result.violations += [f"{day.date()}: {v}" for v in constraint_violations(weights, spec, turnover)]
-        if len(exits):
-            result.notes.append(f"{day.date()}: sold {', '.join(exits.index)} (left the universe)")
+        if exits:
+            result.notes.append(f"{day.date()}: sold {', '.join(leaving.index)} (left the universe)")
         frames.append(pd.DataFrame({"date": day, "strategy": spec.name, "symbol": universe,
                                     "score": scores.to_numpy(float), "weight": weights.to_numpy(float),
                                     "rebalance": bool(rebalance)}))
