@@ -210,30 +210,42 @@ RUN_STATUS = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
-    ... on Run { status stepStats { stepKey status } }
+    ... on Run { status parentRunId rootRunId stepStats { stepKey status } }
     ... on PythonError { message }
   }
 }"""
 
 
-def _materialize(server: Server, location: str, asset: str, partition: str, timeout: float = 90.0) -> dict:
+def _launch(server: Server, location: str, assets: list[str], partition: str) -> str:
+    """Launch a materialization of ``assets`` for ``partition`` as the UI does; the run id."""
     params = {
         "selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": asset.split("/")}]},
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": a.split("/")} for a in assets]},
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
     }
     launched = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    return launched["run"]["runId"]
+
+
+def _wait(server: Server, run_id: str, timeout: float = 90.0) -> dict:
+    """Poll until the run ends; its status, lineage and step statuses."""
     deadline = time.monotonic() + timeout
+    status = None
     while time.monotonic() < deadline:
         run = server.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]
         assert run["__typename"] == "Run", run
-        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-            assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
+        status = run["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
             return {"run_id": run_id, **run}
         time.sleep(0.5)
-    pytest.fail(f"run {run_id} not finished after {timeout:.0f}s (status {run['status']})\n{server.logs()}")
+    pytest.fail(f"run {run_id} not finished after {timeout:.0f}s (status {status})\n{server.logs()}")
+
+
+def _materialize(server: Server, location: str, asset: str, partition: str) -> dict:
+    run = _wait(server, _launch(server, location, [asset], partition))
+    assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
+    return run
 
 
 # ----------------------------------------------------------------------------- browser
@@ -378,25 +390,6 @@ mutation Reexecute($params: ReexecutionParams!) {
   }
 }"""
 
-RUN_DETAIL = """
-query Run($runId: ID!) {
-  runOrError(runId: $runId) {
-    __typename
-    ... on Run { status parentRunId rootRunId stepStats { stepKey status } }
-  }
-}"""
-
-
-def _wait(server: Server, run_id: str, timeout: float = 90.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = server.graphql(RUN_DETAIL, {"runId": run_id})["runOrError"]
-        assert run["__typename"] == "Run", run
-        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-            return run
-        time.sleep(0.5)
-    pytest.fail(f"run {run_id} not finished after {timeout:.0f}s\n{server.logs()}")
-
 
 @pytest.fixture
 def csv_market(lab_env, small_universe, tmp_path, monkeypatch):
@@ -430,14 +423,7 @@ def test_reexecute_from_failure_as_the_ui_does(csv_server, csv_market, lab_env):
     """A run stopped by the ingest gate (one symbol's file missing) is fixed and re-executed from
     failure through the webserver's own mutation: the failed and skipped steps run, the rest not."""
     folder, files = csv_market
-    params = {
-        "selector": {"repositoryLocationName": csv_server.location, "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["ohlcv"]}, {"path": ["labels"]}]},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": PARTITION}]},
-    }
-    launched = csv_server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    parent_id = launched["run"]["runId"]
+    parent_id = _launch(csv_server, csv_server.location, ["ohlcv", "labels"], PARTITION)
     parent = _wait(csv_server, parent_id)
     steps = {s["stepKey"]: s["status"] for s in parent["stepStats"]}
     assert parent["status"] == "FAILURE" and steps["ohlcv"] == "FAILURE", parent
