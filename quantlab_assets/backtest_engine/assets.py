@@ -93,7 +93,9 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
             out = run_backtest(bars[bars["date"] >= pd.Timestamp(start)], decisions, start, end, state=state,
                                fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps,
-                               capital=spec.capital)
+                               capital=spec.capital, borrow_bps=spec.costs.borrow_bps,
+                               cash_interest_bps=spec.costs.cash_interest_bps,
+                               max_participation=spec.costs.max_participation)
             bench = equal_weight_benchmark(bars)
             equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
             replace_strategy_slice(con, BACKTEST_EQUITY, equity, name, start, end)

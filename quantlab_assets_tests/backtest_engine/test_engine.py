@@ -57,12 +57,15 @@ def reference_equity(capital, open_, close, decisions, bps):
         if pending is not None:
             eo = cash + sum(shares[j] * (o[j] if math.isfinite(o[j]) else mark[j])
                             for j in range(N) if shares[j] != 0)
-            for j in range(N):
-                if math.isfinite(o[j]):
-                    target = pending[j] * eo / o[j]
-                    notional = (target - shares[j]) * o[j]
-                    cash -= notional + abs(notional) * bps / 1e4
-                    shares[j] = target
+            rate = bps / 1e4
+            floor = min(0.0, eo * (1.0 - sum(pending)))
+            orders = [((pending[j] * eo / o[j] - shares[j]) * o[j], j) for j in range(N)
+                      if math.isfinite(o[j])]
+            for notional, j in sorted(orders, key=lambda order: order[0]):  # sells first
+                if notional > 0 and cash - notional * (1 + rate) < floor:
+                    notional = max(0.0, (cash - floor) / (1 + rate))  # the buy the cash pays for
+                cash -= notional + abs(notional) * rate
+                shares[j] += notional / o[j]
         for j in range(N):
             if math.isfinite(c[j]):
                 mark[j] = c[j]
@@ -121,27 +124,31 @@ def test_two_assets_five_days_by_hand():
     # Day 2: no trades. B has no close: marked at its last close 48.
     #   2,488.75 + 50*120 + 50*48 = 10,888.75. Decision: A 100%, B NaN -> 0 (sell B).
     # Day 3 open: 2,488.75 + 50*125 + 50*40 = 10,738.75 -> A 10,738.75/125 = 85.91 sh (+35.91),
-    #   B -> 0 (-50). Notional +4,488.75 and -2,000: traded 6,488.75, cost 9.733125;
-    #   cash 2,488.75 - 4,488.75 + 2,000 - 9.733125 = -9.733125 (costs pushed it below 0).
-    #   Close: -9.733125 + 85.91*130 = 11,158.566875. Decision: A 50%, B 50%.
+    #   B -> 0 (-50). Orders in ascending notional: the sell of B first (-2,000, cost 3):
+    #   cash 2,488.75 + 2,000 - 3 = 4,485.75. The buy of A (+4,488.75, cost 6.733125) would
+    #   leave -9.733125 below the floor min(0, E(1 - 1.0)) = 0, so it is trimmed to what the cash
+    #   pays with its cost: 4,485.75 / 1.0015 = 4,479.0314528 (35.8322516 sh, cost 6.7185472);
+    #   cash 0. A holds 85.8322516 sh. Traded 6,479.03, costs 9.72.
+    #   Close: 85.8322516*130 = 11,158.1927109. Decision: A 50%, B 50%.
     # Day 4 open: B has no open -> its order (50%) is skipped and reported.
-    #   equity -9.733125 + 85.91*128 = 10,986.746875; A 0.5*10,986.746875/128 = 42.9169800 sh
-    #   (-42.9930200 sh): notional -5,503.1065625, cost 8.2546598;
-    #   cash -9.733125 + 5,503.1065625 - 8.2546598 = 5,485.1187777.
-    #   Close: 5,485.1187777 + 42.9169800*126 = 10,892.66.
-    np.testing.assert_allclose(res.equity, [10_000, 10_388.75, 10_888.75, 11_158.57, 10_892.66],
-                               atol=0.005, rtol=0)
-    np.testing.assert_allclose(res.costs, [0, 11.25, 0, 9.73, 8.25], atol=0.005, rtol=0)
-    np.testing.assert_allclose(res.cash, [10_000, 2_488.75, 2_488.75, -9.73, 5_485.12],
-                               atol=0.005, rtol=0)
-    np.testing.assert_allclose(res.traded_notional, [0, 7_500, 0, 6_488.75, 5_503.11], atol=0.005)
+    #   equity 85.8322516*128 = 10,986.5282077; A 0.5*10,986.5282077/128 = 42.9161258 sh
+    #   (-42.9161258 sh): notional -5,493.2641038, cost 8.2398962; cash 5,485.0242077.
+    #   Close: 5,485.0242077 + 42.9161258*126 = 10,892.4560599.
+    np.testing.assert_allclose(res.equity, [10_000, 10_388.75, 10_888.75, 11_158.1927109, 10_892.4560599],
+                               atol=5e-7, rtol=0)
+    np.testing.assert_allclose(res.costs, [0, 11.25, 0, 9.7185472, 8.2398962], atol=5e-7, rtol=0)
+    np.testing.assert_allclose(res.cash, [10_000, 2_488.75, 2_488.75, 0.0, 5_485.0242077],
+                               atol=5e-7, rtol=0)
+    assert res.cash.min() >= 0.0
+    np.testing.assert_allclose(res.traded_notional, [0, 7_500, 0, 6_479.0314528, 5_493.2641038], atol=5e-7)
     np.testing.assert_allclose(res.turnover[1], 0.75)
-    np.testing.assert_allclose(res.pnl_gross[3], 11_158.566875 - 10_888.75 + 9.733125)
-    np.testing.assert_allclose(res.positions[3], [85.91, 0.0])
+    np.testing.assert_allclose(res.pnl_gross[3], 11_158.1927109 - 10_888.75 + 9.7185472)
+    np.testing.assert_allclose(res.positions[3], [85.8322516, 0.0])
+    # Fills in execution order: ascending notional within a session (B before A on day 1).
     assert res.trades.t.tolist() == [1, 1, 3, 3, 4]
-    assert res.trades.symbol.tolist() == [0, 1, 0, 1, 0]
+    assert res.trades.symbol.tolist() == [1, 0, 1, 0, 0]
     assert res.trades.decision_t.tolist() == [0, 0, 2, 2, 3]
-    np.testing.assert_allclose(res.trades.notional[:4], [5_000, 2_500, 4_488.75, -2_000])
+    np.testing.assert_allclose(res.trades.notional[:4], [2_500, 5_000, -2_000, 4_479.0314528])
     assert (res.skipped.t.tolist(), res.skipped.symbol.tolist(), res.skipped.weight.tolist()) == (
         [4], [1], [0.5])
     assert state.pending is None and state.shares[1] == 0.0

@@ -15,19 +15,37 @@ Execution convention (shared with ``feature_store.core.labels``)
   ``target_shares = w * E_open / open``. Fractional shares are allowed; weights may be
   negative (short) and may sum to more than 1 (leverage): there is no margin model, and
   negative equity is not prevented.
+* Cash (the convention of vectorbt's ``from_orders`` with ``call_seq='auto'``): a session's
+  orders run in ascending notional, so every sell comes before any buy; each buy is trimmed
+  so that cash after it and its cost stays at or above the floor
+  ``min(0, E_open * (1 - sum(w)))`` (0 when the weights sum to at most 1 + 1e-9, the
+  rounding of a sum of weights). A book whose weights sum to at most 1 (in particular a
+  long-only book with gross <= 1) therefore never has negative cash: with costs the last
+  (largest) buy gets what is left after the costs, so the book is invested slightly below its
+  targets. A levered book (weights summing to more than 1) borrows exactly its intended
+  ``E_open * (sum(w) - 1)`` and no more.
 * Costs: fees and slippage are both in basis points of traded notional, charged to cash at
-  the fill: ``cost = |shares traded * open| * (fee_bps + slippage_bps) / 1e4`` per trade (the
-  session's charge is its traded notional times the same rate, the sum of the per-trade costs
-  up to rounding). The fill price itself is the open (slippage is a cost, not a price shift).
+  the fill: ``cost = |shares traded * open| * (fee_bps + slippage_bps) / 1e4`` per trade. The
+  fill price itself is the open (slippage is a cost, not a price shift).
+* Carry, per session (252 a year), charged to cash at the close: interest on the cash held
+  through the session, ``cash * cash_interest_bps / 1e4 / 252`` (paid at the same rate when
+  cash is negative; default 0), and a borrow fee on short positions,
+  ``|short value at the close| * borrow_bps / 1e4 / 252``. ``DailyResult.costs`` (and the
+  ``costs`` column) is trading costs plus borrow fees; interest is P&L.
+* Participation cap (optional, ``max_participation``): an order trades at most that share of
+  the session's volume in the symbol; the rest is dropped, not carried (the next decision
+  supersedes it, as for a skipped order), and the order is reported in ``skipped`` with the
+  reason ``participation cap``.
 * A symbol without an open price that day cannot trade: its order is skipped (reported in
   ``DailyResult.skipped``), not filled at a stale price and not retried later; the next
   decision supersedes it. An order exists when the target weight or the held position is
-  non-zero.
+  non-zero. A held position that cannot be sold keeps its value in the book and its cash
+  stays unspent: the other orders are sized on the whole equity as usual, and the buys are
+  trimmed to the cash there is (down to the floor), so cash does not go negative for it.
 * Valuation: a position is marked at its last known close. In the equity at the open, a
   held symbol without an open is marked at its last known close too. A symbol that has never
   printed a close (its first bar has an open but no close) is marked at that first open until
   its first close.
-* Cash earns nothing (no interest, no borrow fee on shorts).
 
 Incremental equals batch
 ------------------------
@@ -53,7 +71,8 @@ from quantlab_assets.backtest_engine.core import nb
 BPS = 1e4
 DEFAULT_CAPITAL = 1_000_000.0
 CASH_SYMBOL = "$CASH"
-SKIP_REASON = "no open price"
+SKIP_REASONS = {nb.NO_OPEN: "no open price", nb.CAPPED: "participation cap (rest dropped)"}
+SESSIONS_PER_YEAR = 252
 
 STATE_COLUMNS = ("date", "symbol", "shares", "last_close", "pending_weight", "equity")
 EQUITY_COLUMNS = ("date", "equity", "cash", "gross_exposure", "net_exposure", "turnover",
@@ -155,13 +174,15 @@ class Trades:
 
 @dataclass(frozen=True, eq=False)
 class SkippedOrders:
-    """Orders that could not be filled because the symbol had no open price that session."""
+    """Orders not filled because the symbol had no open price that session (``reason``
+    ``nb.NO_OPEN``), or filled only up to the participation cap (``nb.CAPPED``)."""
 
     t: np.ndarray
     symbol: np.ndarray
     weight: np.ndarray
     shares_held: np.ndarray
     decision_t: np.ndarray
+    reason: np.ndarray
 
     def __len__(self) -> int:
         return len(self.t)
@@ -173,7 +194,8 @@ class DailyResult:
 
     equity, cash: at the close. equity_open: cash + marked holdings at the open, before trades.
     gross/net exposure: sum(|value|) / equity and sum(value) / equity at the close.
-    turnover: traded notional / equity_open. costs, traded_notional: sums over the fills.
+    turnover: traded notional / equity_open. traded_notional: sum over the fills. costs: the
+    fills' costs plus the borrow fee; borrow_fees and interest: the session's carry.
     pnl_net: equity - previous equity; pnl_gross = pnl_net + costs; ret = pnl_net / previous equity.
     positions: shares held after each session; prices: the marks used to value them.
     """
@@ -186,6 +208,8 @@ class DailyResult:
     turnover: np.ndarray
     costs: np.ndarray
     traded_notional: np.ndarray
+    borrow_fees: np.ndarray
+    interest: np.ndarray
     pnl_gross: np.ndarray
     pnl_net: np.ndarray
     ret: np.ndarray
@@ -244,7 +268,9 @@ def _validate(open_: np.ndarray, close: np.ndarray, decisions: np.ndarray) -> No
 
 
 def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0,
-             slippage_bps: float = 0.0) -> tuple[BacktestState, DailyResult]:
+             slippage_bps: float = 0.0, *, borrow_bps: float = 0.0, cash_interest_bps: float = 0.0,
+             max_participation: float | None = None,
+             volume=None) -> tuple[BacktestState, DailyResult]:
     """Simulate T sessions from ``state``; returns the state after the last close and the results.
 
     Parameters
@@ -259,29 +285,45 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
         NaN inside a decision row = weight 0.
     fee_bps, slippage_bps : float
         Costs in basis points of traded notional.
+    borrow_bps, cash_interest_bps : float
+        Borrow fee on short value and interest on cash, basis points per year, accrued per
+        session (252 a year).
+    max_participation : float or None
+        Largest share of the session's ``volume`` an order may trade (None: no cap).
+    volume : array (T, N) or None
+        Volume in share units of the prices (needed with ``max_participation``); NaN = none.
 
     The inputs are never modified. See the module docstring for the full convention.
     """
     if not isinstance(state, BacktestState):
         raise TypeError(f"state must be a BacktestState, got {type(state).__name__}")
-    for name, bps in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps)):
+    for name, bps in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps), ("borrow_bps", borrow_bps)):
         if not np.isfinite(bps) or bps < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {bps!r}")
+    if not np.isfinite(cash_interest_bps):
+        raise ValueError(f"cash_interest_bps must be finite, got {cash_interest_bps!r}")
+    if max_participation is not None and not 0 < max_participation <= 1:
+        raise ValueError(f"max_participation must be in (0, 1] or None, got {max_participation!r}")
     open_ = _array("open_", open_, None)
     T, N = open_.shape
     if N != state.n_symbols:
         raise ValueError(f"prices have {N} symbols, the state has {state.n_symbols}")
     close = _array("close", close, (T, N))
     decisions = _array("decisions", decisions, (T, N))
+    if max_participation is not None and volume is None:
+        raise ValueError("max_participation needs the volume")
+    volume = _array("volume", volume, (T, N)) if volume is not None else np.empty((T, N))
     cost_rate = (fee_bps + slippage_bps) / BPS
 
     # --- one compiled pass over sessions (see nb.py) ---------------------------------------
-    (error, positions, marks, cash_close, equity_open, traded, costs, net_value, gross_value,
-     fill_t, fill_j, fill_d, skip_t, skip_j, skip_w, skip_h, pending, has_pending) = nb.simulate_nb(
-        open_, close, decisions, float(state.cash), np.array(state.shares, dtype=np.float64),
+    (error, positions, marks, cash_close, equity_open, traded, costs, borrow, interest, net_value,
+     gross_value, fill_t, fill_j, fill_d, skip_t, skip_j, skip_w, skip_h, skip_r, pending,
+     has_pending) = nb.simulate_nb(
+        open_, close, volume, decisions, float(state.cash), np.array(state.shares, dtype=np.float64),
         np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
         state.pending is not None, np.array(state.last_close, dtype=np.float64), cost_rate,
-        np.empty((T, N)), np.empty((T, N)))
+        float(max_participation or 0.0), borrow_bps / BPS / SESSIONS_PER_YEAR,
+        cash_interest_bps / BPS / SESSIONS_PER_YEAR, np.empty((T, N)), np.empty((T, N)))
     if error:
         _validate(open_, close, decisions)  # raises, naming the array and the problem
 
@@ -303,11 +345,13 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     trades = Trades(t=fill_t, symbol=fill_j, shares=fill_d, price=price, notional=notional,
                     cost=np.abs(notional) * cost_rate, decision_t=fill_t - 1)
     skipped = SkippedOrders(t=skip_t, symbol=skip_j, weight=skip_w, shares_held=skip_h,
-                            decision_t=skip_t - 1)
+                            decision_t=skip_t - 1, reason=skip_r)
+    costs = costs + borrow
 
     result = DailyResult(
         equity=equity, cash=cash_close, equity_open=equity_open, gross_exposure=gross_exposure,
         net_exposure=net_exposure, turnover=turnover, costs=costs, traded_notional=traded,
+        borrow_fees=borrow, interest=interest,
         pnl_gross=pnl_net + costs, pnl_net=pnl_net, ret=ret, positions=positions, prices=marks,
         trades=trades, skipped=skipped)
     if T == 0:
@@ -437,10 +481,13 @@ def _wide(values, cells: tuple, shape: tuple[int, int]) -> np.ndarray:
 
 def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: date | str,
                  end: date | str, state: pd.DataFrame | None = None, fee_bps: float = 0.0,
-                 slippage_bps: float = 0.0, capital: float = DEFAULT_CAPITAL) -> BacktestOutput:
+                 slippage_bps: float = 0.0, capital: float = DEFAULT_CAPITAL, *,
+                 borrow_bps: float = 0.0, cash_interest_bps: float = 0.0,
+                 max_participation: float | None = None) -> BacktestOutput:
     """Simulate the sessions in [start, end] from long frames.
 
-    bars_long: date, symbol, open, close, adj_close (the sessions are the dates present here).
+    bars_long: date, symbol, open, close, adj_close (the sessions are the dates present here),
+    and volume when ``max_participation`` is set (taken to adjusted share units).
     targets_long: date, symbol, weight; a date with rows is a decision (absent symbols: weight
     0), a session without rows is no decision. Targets dated before ``start`` are ignored (a
     decision taken at the close before ``start`` is in the state); targets dated in the window
@@ -457,7 +504,10 @@ def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: dat
     if {"date", "symbol", "weight"} - set(targets_long.columns):
         raise ValueError("targets_long needs columns date, symbol, weight")
     lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    bars = _window(bars_long[["date", "symbol", "open", "close", "adj_close"]], lo, hi)
+    capped = max_participation is not None
+    if capped and "volume" not in bars_long.columns:
+        raise ValueError("bars_long needs a volume column for max_participation")
+    bars = _window(bars_long[["date", "symbol", "open", "close", "adj_close"] + ["volume"] * capped], lo, hi)
     targets = _window(targets_long[["date", "symbol", "weight"]], lo, hi)
     sessions = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()))
     stray = np.setdiff1d(targets["date"].to_numpy(), sessions.to_numpy())
@@ -489,7 +539,13 @@ def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: dat
     decided = np.isin(sessions.to_numpy(), targets["date"].to_numpy())
     decisions[decided] = np.where(np.isnan(decisions[decided]), 0.0, decisions[decided])
 
-    final, res = simulate(initial, open_, close, decisions, fee_bps, slippage_bps)
+    volume = None
+    if capped:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            volume = _wide((bars["volume"] * bars["close"] / bars["adj_close"]).to_numpy(), bar_cells, shape)
+    final, res = simulate(initial, open_, close, decisions, fee_bps, slippage_bps, borrow_bps=borrow_bps,
+                          cash_interest_bps=cash_interest_bps, max_participation=max_participation,
+                          volume=volume)
     as_of = sessions[-1] if len(sessions) else state_as_of
     return BacktestOutput(
         equity=_equity_frame(sessions, res),
@@ -560,5 +616,6 @@ def _skipped_frame(sessions, symbols, skipped: SkippedOrders, state_as_of) -> pd
         "date": np.asarray(sessions, dtype="datetime64[ns]")[skipped.t],
         "decision_date": _decision_dates(sessions, skipped.t, state_as_of),
         "symbol": np.asarray(symbols, dtype=object)[skipped.symbol],
-        "weight": skipped.weight, "shares_held": skipped.shares_held, "reason": SKIP_REASON,
+        "weight": skipped.weight, "shares_held": skipped.shares_held,
+        "reason": np.array([SKIP_REASONS[r] for r in skipped.reason], dtype=object),
     }, columns=list(SKIPPED_COLUMNS))

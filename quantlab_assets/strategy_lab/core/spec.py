@@ -119,8 +119,17 @@ class Constraints(_Model):
 
 
 class Costs(_Model):
+    """Trading costs in bps of traded notional; carry in bps per year, accrued per session
+    (252 a year); an optional cap on the share of a session's volume an order may trade (the
+    rest of the order is dropped, not carried)."""
+
     fee_bps: float = Field(default=1.0, ge=0.0, le=500.0)
     slippage_bps: float = Field(default=5.0, ge=0.0, le=500.0)
+    borrow_bps: float = Field(default=0.0, ge=0.0, le=10_000.0, description="fee on short value, bps/year")
+    cash_interest_bps: float = Field(default=0.0, ge=-1_000.0, le=5_000.0,
+                                     description="interest on cash (paid on negative cash), bps/year")
+    max_participation: float | None = Field(default=None, gt=0.0, le=1.0,
+                                            description="largest share of a session's volume per order")
 
 
 class StrategySpec(_Model):
