@@ -68,14 +68,21 @@ def python_loop(capital: float, open_, close, decisions, bps: float) -> float:
             for j in range(n):
                 if shares[j] != 0.0:
                     eo += shares[j] * (o[j] if o[j] == o[j] else mark[j])
-            for j in range(n):
-                p = o[j]
-                if p == p:  # has an open price
-                    target = pending[j] * eo / p
-                    notional = (target - shares[j]) * p
-                    if notional != 0.0:
-                        cash -= notional + abs(notional) * bps / 1e4
-                        shares[j] = target
+            rate = bps / 1e4
+            total = sum(pending)
+            floor = min(0.0, eo * (1.0 - total)) if total > 1.0 + 1e-9 else 0.0
+            # By order value (target minus held value, then symbol): sells first, largest buy last.
+            orders = sorted((pending[j] * eo - shares[j] * o[j], j, pending[j] * eo / o[j] - shares[j])
+                            for j in range(n) if o[j] == o[j])
+            for _, j, delta in orders:
+                notional = delta * o[j]
+                if notional > 0.0 and cash - notional - notional * rate < floor:
+                    delta = max(0.0, (cash - floor) / (1.0 + rate)) / o[j]  # trimmed to the cash
+                    notional = delta * o[j]
+                    cash = max(cash - notional - notional * rate, floor)
+                else:
+                    cash = cash - notional - abs(notional) * rate
+                shares[j] += delta
         equity = cash
         for j in range(n):
             p = c[j]

@@ -58,10 +58,11 @@ def reference_equity(capital, open_, close, decisions, bps):
             eo = cash + sum(shares[j] * (o[j] if math.isfinite(o[j]) else mark[j])
                             for j in range(N) if shares[j] != 0)
             rate = bps / 1e4
-            floor = min(0.0, eo * (1.0 - sum(pending)))
-            orders = [((pending[j] * eo / o[j] - shares[j]) * o[j], j) for j in range(N)
-                      if math.isfinite(o[j])]
-            for notional, j in sorted(orders, key=lambda order: order[0]):  # sells first
+            floor = min(0.0, eo * (1.0 - sum(pending))) if sum(pending) > 1.0 + 1e-9 else 0.0
+            # (order value = target value - held value, symbol, notional), sells first.
+            orders = [(pending[j] * eo - shares[j] * o[j], j, (pending[j] * eo / o[j] - shares[j]) * o[j])
+                      for j in range(N) if math.isfinite(o[j])]
+            for _, j, notional in sorted(orders):
                 if notional > 0 and cash - notional * (1 + rate) < floor:
                     notional = max(0.0, (cash - floor) / (1 + rate))  # the buy the cash pays for
                 cash -= notional + abs(notional) * rate
@@ -124,7 +125,7 @@ def test_two_assets_five_days_by_hand():
     # Day 2: no trades. B has no close: marked at its last close 48.
     #   2,488.75 + 50*120 + 50*48 = 10,888.75. Decision: A 100%, B NaN -> 0 (sell B).
     # Day 3 open: 2,488.75 + 50*125 + 50*40 = 10,738.75 -> A 10,738.75/125 = 85.91 sh (+35.91),
-    #   B -> 0 (-50). Orders in ascending notional: the sell of B first (-2,000, cost 3):
+    #   B -> 0 (-50). Orders in ascending order value: the sell of B first (-2,000, cost 3):
     #   cash 2,488.75 + 2,000 - 3 = 4,485.75. The buy of A (+4,488.75, cost 6.733125) would
     #   leave -9.733125 below the floor min(0, E(1 - 1.0)) = 0, so it is trimmed to what the cash
     #   pays with its cost: 4,485.75 / 1.0015 = 4,479.0314528 (35.8322516 sh, cost 6.7185472);
@@ -144,7 +145,7 @@ def test_two_assets_five_days_by_hand():
     np.testing.assert_allclose(res.turnover[1], 0.75)
     np.testing.assert_allclose(res.pnl_gross[3], 11_158.1927109 - 10_888.75 + 9.7185472)
     np.testing.assert_allclose(res.positions[3], [85.8322516, 0.0])
-    # Fills in execution order: ascending notional within a session (B before A on day 1).
+    # Fills in execution order: ascending order value in a session (B before A on day 1).
     assert res.trades.t.tolist() == [1, 1, 3, 3, 4]
     assert res.trades.symbol.tolist() == [1, 0, 1, 0, 0]
     assert res.trades.decision_t.tolist() == [0, 0, 2, 2, 3]

@@ -16,7 +16,8 @@ Execution convention (shared with ``feature_store.core.labels``)
   negative (short) and may sum to more than 1 (leverage): there is no margin model, and
   negative equity is not prevented.
 * Cash (the convention of vectorbt's ``from_orders`` with ``call_seq='auto'``): a session's
-  orders run in ascending notional, so every sell comes before any buy; each buy is trimmed
+  orders run in ascending order value ``w * E_open - shares * open`` (target value minus held
+  value; ties in symbol order), so every sell comes before any buy; each buy is trimmed
   so that cash after it and its cost stays at or above the floor
   ``min(0, E_open * (1 - sum(w)))`` (0 when the weights sum to at most 1 + 1e-9, the
   rounding of a sum of weights). A book whose weights sum to at most 1 (in particular a

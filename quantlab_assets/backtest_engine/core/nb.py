@@ -20,13 +20,14 @@ CAPPED = 2  # order cut to the participation cap; the rest is dropped
 
 @njit(cache=True)
 def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_participation,
-                    delta, notional, positions, fill_t, fill_j, fill_d, n_fill,
+                    delta, order_value, positions, fill_t, fill_j, fill_d, n_fill,
                     skip_t, skip_j, skip_w, skip_h, skip_r, n_skip):
     """Fill the pending weights ``w`` at session ``t``'s open; returns (cash, traded, costs,
     n_fill, n_skip). ``held`` is updated in place.
 
     Targets are ``w * eo / open`` (``eo`` the equity at the open). Orders run in ascending
-    notional (vectorbt's automatic call sequence: sells first, the largest buy last); each
+    order value ``w * eo - held * open`` (vectorbt's automatic call sequence: sells first, the
+    largest buy last; ties in symbol order); each
     buy is trimmed so that cash after it and its cost stays at or above the floor
     ``min(0, eo * (1 - sum(w)))``: 0 for a book with weights summing to at most 1 (+1e-9 for
     rounding), the intended borrowing for a levered one. A symbol without an open keeps its position.
@@ -50,10 +51,12 @@ def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_p
                     n_skip += 1
                     d = cap if d > 0.0 else -cap
             delta[j] = d
-            notional[j] = d * o
+            # The sort key is vectorbt's order value, target value minus held value: names
+            # entering at equal weight tie exactly and keep symbol order (d * o would not).
+            order_value[j] = w[j] * eo - held[j] * o if d != 0.0 else 0.0
         else:
             delta[j] = 0.0
-            notional[j] = 0.0
+            order_value[j] = 0.0
             if w[j] != 0.0 or held[j] != 0.0:
                 skip_t[n_skip] = t
                 skip_j[n_skip] = j
@@ -63,7 +66,7 @@ def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_p
                 n_skip += 1
     # A weight sum within 1e-9 of 1 is 1 (the rounding of a sum of weights is no leverage).
     floor = min(0.0, eo * (1.0 - total_w)) if total_w > 1.0 + 1e-9 else 0.0
-    order = np.argsort(notional, kind="mergesort")  # stable: ties keep symbol order
+    order = np.argsort(order_value, kind="mergesort")  # stable: ties keep symbol order
     traded = 0.0
     costs = 0.0
     for i in range(N):
@@ -72,7 +75,7 @@ def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_p
         if d == 0.0:
             continue
         o = open_row[j]
-        n = notional[j]
+        n = d * o
         cost = abs(n) * cost_rate
         after = cash - n - cost
         if n > 0.0 and after < floor:  # a buy the cash above the floor cannot pay in full
@@ -135,7 +138,7 @@ def simulate_nb(open_, close, volume, decisions, cash, shares, pending, has_pend
     skip_r = np.empty(T * N, dtype=np.int64)
     n_skip = 0
     delta = np.empty(N)
-    notional = np.empty(N)
+    order_value = np.empty(N)
     held = shares.copy()
     w = pending.copy()
     has_w = has_pending
@@ -160,7 +163,7 @@ def simulate_nb(open_, close, volume, decisions, cash, shares, pending, has_pend
         if has_w:
             cash, traded[t], costs[t], n_fill, n_skip = fill_session_nb(
                 t, open_[t], volume[t], w, eo, held, cash, cost_rate, max_participation,
-                delta, notional, positions, fill_t, fill_j, fill_d, n_fill,
+                delta, order_value, positions, fill_t, fill_j, fill_d, n_fill,
                 skip_t, skip_j, skip_w, skip_h, skip_r, n_skip)
         else:
             for j in range(N):

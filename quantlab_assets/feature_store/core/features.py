@@ -14,7 +14,11 @@ Prices are adjusted: ``adj_open/high/low = open/high/low * adj_close / close``. 
 axis is the NYSE calendar between the first and last bar (plus any date that carries bars):
 a session without a bar is a missing bar, and every window containing a missing bar is NaN.
 Returns and ratios are computed in log space from quantised logs, ``expm1`` turning log
-differences back into simple returns.
+differences back into simple returns. The standard indicators that are defined on prices
+(SMA ratio, Bollinger %B, Wilder's RSI and ATR, as TA-Lib and ``ta`` define them) are computed
+on the adjusted prices as floats with elementwise operations and window sums taken in a fixed
+order (``kernels.geometric_window_sum``), which keeps them bit-identical wherever the loaded
+array starts.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
 DEFAULT_PRESET_FILE = Path(__file__).resolve().parents[1] / "presets" / "default.yaml"
+KINDS_VERSION = "2"
+"""Bumped whenever a kind's computation changes: part of the features' code version with the
+preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators)."""
 OHLCV_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "adj_close", "volume")
 BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 PERIODS_PER_YEAR = 252
@@ -141,6 +148,13 @@ class _Inputs:
     def low(self):
         return self._adjusted("low")
 
+    def price(self, field: str) -> np.ndarray:
+        """An adjusted price as float (NaN where missing or not positive)."""
+        a = self.arrays
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = a["adj_close"] if field == "close" else a[field] * (a["adj_close"] / a["close"])
+        return np.where(np.isfinite(x) & (x > 0), x, np.nan)
+
     @cached_property
     def ret(self):
         """Daily log return of the adjusted close."""
@@ -218,6 +232,11 @@ class VolatilityParams(_Params):
     periods_per_year: int = Field(PERIODS_PER_YEAR, ge=1)
 
 
+class WilderParams(_Params):
+    # Up to 31: the truncated window (K + 1 sessions) must stay within MAX_WINDOW.
+    window: Annotated[int, Field(ge=2, le=31)]
+
+
 class BollingerParams(_Params):
     window: SpreadWindow
     num_std: float = Field(2.0, gt=0)
@@ -267,9 +286,14 @@ def _momentum(inp: _Inputs, p: MomentumParams) -> np.ndarray:
 
 
 def _sma_ratio(inp: _Inputs, p: WindowParams) -> np.ndarray:
+    close = inp.price("close")
+    return close / nb.rolling_mean_float(close, p.window) - 1.0
+
+
+def _sma_log_ratio(inp: _Inputs, p: WindowParams) -> np.ndarray:
     q, valid = inp.close
     sums, ok = nb.rolling_sum_exact(q, valid, p.window)
-    return nb.set_nan(np.expm1((p.window * q - sums) / (p.window * SCALE)), ok)
+    return nb.set_nan((p.window * q - sums) / (p.window * SCALE), ok)
 
 
 def _ema_ratio(inp: _Inputs, p: EmaParams) -> np.ndarray:
@@ -286,25 +310,35 @@ def _volatility(inp: _Inputs, p: VolatilityParams) -> np.ndarray:
     return nb.rolling_std(*inp.ret, p.window, ddof=1) * math.sqrt(p.periods_per_year)
 
 
-def _rsi(inp: _Inputs, p: WindowParams) -> np.ndarray:
+def _previous_close(inp: _Inputs) -> np.ndarray:
+    close = inp.price("close")
+    prev = np.full_like(close, np.nan)
+    prev[1:] = close[:-1]
+    return prev
+
+
+def _rsi(inp: _Inputs, p: WilderParams) -> np.ndarray:
+    return nb.wilder_rsi(inp.price("close") - _previous_close(inp), p.window)
+
+
+def _rsi_cutler(inp: _Inputs, p: WindowParams) -> np.ndarray:
     return nb.rsi(*inp.ret, p.window)
 
 
 def _bollinger_pctb(inp: _Inputs, p: BollingerParams) -> np.ndarray:
-    q, valid = inp.close
-    m, sums, ok = nb.centered_sum_squares(q, valid, p.window)
-    ok &= m != 0
+    close = inp.price("close")
+    mean = nb.rolling_mean_float(close, p.window)
+    std = nb.rolling_pop_std_float(close, mean, p.window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # (x - mean) / (2 k std) + 1/2 with std = sqrt(M) / w (population), from exact integers.
-        return nb.set_nan((p.window * q - sums) / (2.0 * p.num_std * np.sqrt(m)) + 0.5, ok)
+        # (C - (m - k s)) / (2 k s), the position of the close inside the bands.
+        return nb.set_nan((close - (mean - p.num_std * std)) / (2.0 * p.num_std * std), std != 0)
 
 
-def _atr_pct(inp: _Inputs, p: WindowParams) -> np.ndarray:
-    high, vh = inp.high
-    low, vl = inp.low
-    prev, vp = nb.lag(*inp.close, 1)
-    true_range = np.maximum(high, prev) - np.minimum(low, prev)
-    return nb.rolling_mean(true_range, vh & vl & vp, p.window)
+def _atr_pct(inp: _Inputs, p: WilderParams) -> np.ndarray:
+    prev = _previous_close(inp)
+    true_range = np.fmax(inp.price("high"), prev) - np.fmin(inp.price("low"), prev)
+    true_range[np.isnan(prev)] = np.nan  # fmax/fmin would drop a missing previous close
+    return nb.geometric_window_sum(true_range, nb.wilder_weights(p.window)) / inp.price("close")
 
 
 def _volume_z(inp: _Inputs, p: SpreadParams) -> np.ndarray:
@@ -366,6 +400,10 @@ def _ema_lags(span: int) -> int:
     return len(nb.ema_weights(span))
 
 
+def _wilder_window(p: WilderParams) -> int:
+    return len(nb.wilder_weights(p.window)) + 1  # K changes need K + 1 closes
+
+
 def _macd_window(p: MacdParams) -> int:
     line = max(_ema_lags(p.fast), _ema_lags(p.slow))
     return line if p.output == "macd" else line + _ema_lags(p.signal) - 1
@@ -386,12 +424,14 @@ KINDS: dict[str, Kind] = {
     "return": Kind(ReturnParams, lambda p: p.horizon + 1, _return),
     "momentum": Kind(MomentumParams, lambda p: p.lookback + 1, _momentum),
     "sma_ratio": Kind(WindowParams, lambda p: p.window, _sma_ratio),
+    "sma_log_ratio": Kind(WindowParams, lambda p: p.window, _sma_log_ratio),
     "ema_ratio": Kind(EmaParams, lambda p: _ema_lags(p.span), _ema_ratio),
     "macd": Kind(MacdParams, _macd_window, _macd),
     "volatility": Kind(VolatilityParams, lambda p: p.window + 1, _volatility),
-    "rsi": Kind(WindowParams, lambda p: p.window + 1, _rsi),
+    "rsi": Kind(WilderParams, _wilder_window, _rsi),
+    "rsi_cutler": Kind(WindowParams, lambda p: p.window + 1, _rsi_cutler),
     "bollinger_pctb": Kind(BollingerParams, lambda p: p.window, _bollinger_pctb),
-    "atr_pct": Kind(WindowParams, lambda p: p.window + 1, _atr_pct),
+    "atr_pct": Kind(WilderParams, _wilder_window, _atr_pct),
     "volume_z": Kind(SpreadParams, lambda p: p.window, _volume_z),
     "log_dollar_volume": Kind(WindowParams, lambda p: p.window, _log_dollar_volume),
     "dist_high": Kind(WindowParams, lambda p: p.window, _dist_high),

@@ -33,6 +33,10 @@ SCALE = 10_000_000
 EMA_TOL = 1e-4
 """A truncated EMA keeps lags until the dropped weight falls below this fraction."""
 
+WILDER_TOL = 1e-7
+"""Wilder's smoothing (RSI, ATR) keeps lags until the dropped weight falls below this: a tenth
+of the 1e-6 the standard indicators are matched to (K = 218 lags for 14 sessions)."""
+
 
 # --------------------------------------------------------------------------- quantisation
 
@@ -214,6 +218,22 @@ def rolling_corr(y: np.ndarray, x: np.ndarray, valid: np.ndarray, window: int) -
         return set_nan(c / np.sqrt(vx.astype(np.float64) * vy), ok)
 
 
+def wilder_rsi(change: np.ndarray, window: int, tol: float = WILDER_TOL) -> np.ndarray:
+    """Wilder's RSI (TA-Lib, ``ta``) of price changes ``change`` (float, NaN = missing), 0..100.
+
+    ``RSI = 100 * G / (G + L)`` with ``G``/``L`` Wilder's smoothing (``alpha = 1 / window``) of
+    gains and losses, truncated to the ``K`` lags of ``wilder_weights`` (the normalisation
+    cancels in the ratio). NaN in the first ``K - 1`` rows, where a change in the window is
+    missing, and where nothing moved (0/0).
+    """
+    w = wilder_weights(window, tol)
+    gains = geometric_window_sum(np.maximum(change, 0.0), w)  # NaN stays NaN through maximum
+    losses = geometric_window_sum(np.maximum(-change, 0.0), w)
+    total = gains + losses
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return set_nan(100.0 * gains / total, total != 0)
+
+
 def rsi(r: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     """Cutler's RSI (simple averages, not Wilder's smoothing) of changes ``r``, 0..100.
 
@@ -261,15 +281,52 @@ def _add_lagged(acc: np.ndarray, src: np.ndarray, coefs: np.ndarray, step: int, 
 
 def truncated_ema(x: np.ndarray, span: int, tol: float = EMA_TOL) -> np.ndarray:
     """Truncated EMA: ``out[t] = sum_k w[k] * x[t - k]`` over the ``K`` lags of ``ema_weights``.
+    NaN in the first ``K - 1`` rows and wherever a NaN is in the window."""
+    return geometric_window_sum(x, ema_weights(span, tol))
 
-    The weights are geometric (``w[b*B + j] = w[j] * w[b*B] / w[0]``), so the sum is taken in
-    two fixed-order shift-and-add stages: block sums ``P[t] = sum_{j<B} w[j] x[t - j]``, then
+
+def wilder_weights(window: int, tol: float = WILDER_TOL) -> np.ndarray:
+    """Normalised weights of Wilder's smoothing over ``window`` (``alpha = 1 / window``,
+    the EMA of span ``2 window - 1``), truncated where the dropped weight falls below ``tol``."""
+    return ema_weights(2 * window - 1, tol)
+
+
+def rolling_mean_float(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` rows of floats, summed in a fixed order (bit-identical
+    wherever the array starts; NaN where the window is incomplete or holds a NaN)."""
+    return geometric_window_sum(x, np.full(window, 1.0 / window))
+
+
+def rolling_pop_std_float(x: np.ndarray, mean: np.ndarray, window: int) -> np.ndarray:
+    """Population std of the last ``window`` rows around ``mean`` (the same rows' mean), as
+    ``sqrt(sum((x - mean)**2) / window)`` summed lag by lag in a fixed order (no cancellation)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    rows = len(x) - window + 1
+    if rows <= 0:
+        return out
+    acc = np.zeros((rows,) + x.shape[1:])
+    dev = np.empty_like(acc)
+    centre = mean[window - 1:]
+    for k in range(window):
+        np.subtract(x[window - 1 - k: len(x) - k], centre, out=dev)
+        np.multiply(dev, dev, out=dev)
+        np.add(acc, dev, out=acc)
+    out[window - 1:] = np.sqrt(acc / window)
+    return out
+
+
+def geometric_window_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``out[t] = sum_k w[k] * x[t - k]`` for weights with a constant ratio (``w[k] = w[0] r**k``:
+    an EMA's, or equal weights).
+
+    Because ``w[b*B + j] = w[j] * w[b*B] / w[0]``, the sum is taken in two fixed-order
+    shift-and-add stages: block sums ``P[t] = sum_{j<B} w[j] x[t - j]``, then
     ``sum_b (w[b*B] / w[0]) P[t - b*B]`` plus the ``K mod B`` remaining lags directly: about
     ``2 sqrt(K)`` passes instead of ``K``. Each element sees the same operations wherever it
     sits in the array. NaN in the first ``K - 1`` rows and wherever a NaN is in the window.
     """
     x = np.asarray(x, dtype=np.float64)
-    w = ema_weights(span, tol)
     lags, rows = len(w), len(x)
     out = np.full(x.shape, np.nan)
     if rows < lags:

@@ -9,7 +9,7 @@ import pandas as pd
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema, read_slice
 from quantlab_assets.data_curator.core.schema import OHLCV
-from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
+from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
 
 BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "adj_close", "volume"]
 
@@ -97,7 +97,8 @@ def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> 
 
 
 def preset_version(preset: FeaturePreset) -> str:
-    """A short content hash of the preset: Dagster's code_version, so a changed preset shows stale."""
+    """A short hash of the preset's content and of the kinds' computation (``KINDS_VERSION``):
+    Dagster's code_version, so a changed preset or formula shows the stored features stale."""
     import hashlib
 
-    return hashlib.sha256(preset.model_dump_json().encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{KINDS_VERSION}:{preset.model_dump_json()}".encode()).hexdigest()[:12]
