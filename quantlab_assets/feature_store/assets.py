@@ -5,7 +5,7 @@ import dagster as dg
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, replace_slice
 from quantlab_assets.data_curator.assets import ohlcv
-from quantlab_assets.feature_store.core.features import compute_features, load_preset
+from quantlab_assets.feature_store.core.features import compute_features
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, MAX_FORWARD_SESSIONS, compute_labels
 from quantlab_assets.feature_store.core.profile import profile_features, profile_markdown
 from quantlab_assets.feature_store.core.store import (
@@ -21,11 +21,15 @@ from quantlab_assets.partitions import partition_dates, trading_day_partitions, 
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
 GROUP = "feature_store"
-DEFAULT_PRESET = load_preset()
+# The one preset of the definitions: the lookback mapping, the code version and the computation
+# all use it (the resource's rule, read when the code location loads; a run configured with
+# another preset fails instead of reading too little history).
+PRESET = FeatureStoreResource().preset()
+DEFAULT_PRESET = PRESET  # the name definitions.py imports
 
 # Partition offsets count weekdays; holidays make sessions scarcer, hence weekdays_spanning.
 features_lookback = dg.TimeWindowPartitionMapping(
-    start_offset=-weekdays_spanning(DEFAULT_PRESET.lookback_sessions), end_offset=0,
+    start_offset=-weekdays_spanning(PRESET.lookback_sessions), end_offset=0,
     allow_nonexistent_upstream_partitions=True)
 labels_lookahead = dg.TimeWindowPartitionMapping(
     start_offset=0, end_offset=weekdays_spanning(MAX_FORWARD_SESSIONS),
@@ -52,7 +56,7 @@ def _guard_bars(bars, asset: str) -> None:
     deps=[dg.AssetDep(ohlcv, partition_mapping=features_lookback)],
     partitions_def=trading_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    code_version=preset_version(DEFAULT_PRESET),
+    code_version=preset_version(PRESET),
     owners=["team:feature_store"],
 )
 def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -61,6 +65,10 @@ def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     date's own lookback window; writes ``reports/feature_profile.md`` (missing / correlation / drift)."""
     start, end = partition_dates(context)
     preset = feature_store.preset()
+    if preset_version(preset) != preset_version(PRESET):
+        raise dg.Failure(description=f"features: the run's preset {preset.name!r} is not the preset "
+                         f"{PRESET.name!r} the lineage was built from (lookback, code version): set "
+                         "QUANTLAB_FEATURE_PRESET and reload the code location instead of preset_file")
     schema = features_schema(preset)
     with warehouse.get_connection() as con:
         bars = read_bars(con, lookback_start(start, preset), end)

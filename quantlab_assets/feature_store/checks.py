@@ -7,12 +7,15 @@ import pandas as pd
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, table_columns
+from quantlab_assets.feature_store.core.features import missing_rates
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import (
     differing_cells,
     features_schema,
+    history_gaps,
     lookback_start,
     read_bars,
+    read_listings,
     recompute_dates,
     sample_dates,
 )
@@ -55,6 +58,7 @@ def features_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: War
         bars = read_bars(con, lookback_start(min(dates), preset) if dates else start,
                          shift_sessions(end, 10))
         columns = table_columns(con, schema.name)
+        listings = read_listings(con, stored["symbol"].unique())
     names = preset.feature_names
     sampled = stored[stored["date"].isin(dates)]
 
@@ -87,14 +91,12 @@ def features_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: War
 
     warm = stored[stored["warm"]] if len(stored) else stored
     cold = len(stored) - len(warm)
+    gaps, gaps_text = history_gaps(stored, preset, listings)  # respects first_date and the first bar
     yield dg.AssetCheckResult(
-        asset_key="features", check_name="history_complete", passed=cold == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"all {len(stored)} rows have a full {preset.lookback_sessions}-session lookback" if cold == 0 else
-        f"{cold} of {len(stored)} rows lack a full {preset.lookback_sessions}-session lookback (their features "
-        f"are NaN, not filled): ingest ohlcv from {lookback_start(start, preset).date()} to complete them",
-        metadata={"cold_rows": cold, "warm_rows": len(warm)})
-    rates = warm[names].isna().mean() if len(warm) else pd.Series(0.0, index=names)
+        asset_key="features", check_name="history_complete", passed=gaps == 0,
+        severity=dg.AssetCheckSeverity.WARN, description=gaps_text,
+        metadata={"cold_rows": cold, "warm_rows": len(warm), "rows_missing_history": gaps})
+    rates = missing_rates(warm, preset)  # each feature judged where it can have a value
     over = rates[rates > feature_store.max_missing_rate]
     yield _result("missing_rate_after_warmup", over.empty,
                   f"max missing rate after warm-up {float(rates.max()) if len(rates) else 0.0:.4f} "

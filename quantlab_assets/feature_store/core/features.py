@@ -418,6 +418,9 @@ class Kind:
     window: Callable[[Any], int]
     compute: Callable[..., np.ndarray]
     cross_sectional: bool = False
+    # Cross-sectional kinds: the fewest distinct source values a date needs for a value (a
+    # z-score needs a spread, so two; a rank is defined for one name).
+    min_distinct: int = 1
 
 
 KINDS: dict[str, Kind] = {
@@ -441,7 +444,7 @@ KINDS: dict[str, Kind] = {
     "candle": Kind(CandleParams, lambda p: 1, _candle),
     "gap": Kind(NoParams, lambda p: 2, _gap),
     # The window of a cross-sectional feature is its source's (resolved by the preset).
-    "cs_zscore": Kind(CrossSectionParams, lambda p: 1, nb.cs_zscore, cross_sectional=True),
+    "cs_zscore": Kind(CrossSectionParams, lambda p: 1, nb.cs_zscore, cross_sectional=True, min_distinct=2),
     "cs_rank": Kind(CrossSectionParams, lambda p: 1, nb.cs_rank, cross_sectional=True),
 }
 
@@ -650,3 +653,33 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
     frame.insert(0, "symbol", panel.symbols[sym_idx])
     frame.insert(0, "date", panel.dates[t_idx])
     return frame
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def definable(frame: pd.DataFrame, preset: FeaturePreset) -> pd.DataFrame:
+    """Where each feature of ``frame`` (``compute_features`` rows) can have a value at all.
+
+    A per-symbol feature can on every row. A cross-sectional feature can only where its
+    source has a value and that date has at least ``min_distinct`` distinct source values
+    among the symbols: with one name (a single stock, an index ETF, a future) a z-score is
+    NaN by definition, not missing.
+    """
+    out = pd.DataFrame(True, index=frame.index, columns=preset.feature_names)
+    for spec in preset.features:
+        kind = KINDS[spec.kind]
+        if not kind.cross_sectional:
+            continue
+        source = frame[spec.parsed_params.of].where(np.isfinite(frame[spec.parsed_params.of]))
+        distinct = source.groupby(frame["date"]).transform("nunique")
+        out[spec.name] = source.notna() & (distinct >= kind.min_distinct)
+    return out
+
+
+def missing_rates(frame: pd.DataFrame, preset: FeaturePreset) -> pd.Series:
+    """Share of NaN per feature among the rows where it can have a value (``definable``);
+    0 for a feature that can have none in ``frame``."""
+    can = definable(frame, preset)
+    missing = (frame[preset.feature_names].isna() & can).sum()
+    return (missing / can.sum().clip(lower=1)).astype(float)

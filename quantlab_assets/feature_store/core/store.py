@@ -36,6 +36,53 @@ def lookback_start(start, preset: FeaturePreset) -> pd.Timestamp:
     return shift_sessions(start, -preset.lookback_sessions)
 
 
+def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
+    """symbol, first_date (the registry's listing date, NaT when not given or no registry
+    table) and first_bar (the first stored ohlcv bar) of ``symbols``."""
+    names = sorted({str(s) for s in symbols})
+    first_bar = con.execute("SELECT symbol, min(date) AS first_bar FROM ohlcv "
+                            "WHERE list_contains(?, symbol) GROUP BY symbol", [names]).df()
+    try:
+        first_date = con.execute("SELECT symbol, first_date FROM symbols WHERE list_contains(?, symbol)",
+                                 [names]).df()
+    except duckdb.CatalogException:  # no registry mirror yet: listing dates unknown
+        first_date = pd.DataFrame({"symbol": pd.Series(dtype=object), "first_date": pd.Series(dtype="datetime64[ns]")})
+    out = pd.DataFrame({"symbol": names}).merge(first_date, on="symbol", how="left").merge(
+        first_bar, on="symbol", how="left")
+    for col in ("first_date", "first_bar"):
+        out[col] = pd.to_datetime(out[col])
+    return out
+
+
+def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataFrame) -> tuple[int, str]:
+    """Rows whose lookback lacks history that exists or may exist, and what to ingest.
+
+    A row of date D is cold (``warm`` false) when its symbol's bars do not reach the
+    ``preset.lookback_sessions`` sessions before D. History could be ingested only from
+    ``max(lookback start, the registry's first_date)``; when the first stored bar is already
+    there (a young listing), the cold row is the listing's natural warm-up, not a gap.
+    """
+    cold = stored.loc[~stored["warm"].astype(bool), ["date", "symbol"]]
+    if cold.empty:
+        return 0, f"all {len(stored)} rows have a full {preset.lookback_sessions}-session lookback"
+    need = cold.groupby("symbol")["date"].min().map(lambda d: lookback_start(d, preset)).rename("need_from")
+    known = need.reset_index().merge(listings, on="symbol", how="left")
+    known["ingest_from"] = known[["need_from", "first_date"]].max(axis=1)
+    fixable = known[known["first_bar"].isna() | (known["first_bar"] > known["ingest_from"])]
+    gaps = int(cold["symbol"].isin(fixable["symbol"]).sum())
+    young = len(cold) - gaps
+    note = f"; {young} cold rows are the warm-up after a listing's first bar" if young else ""
+    if not gaps:
+        return 0, f"no history missing: {young} cold rows are the warm-up after a listing's first bar"
+    first = fixable.sort_values("ingest_from").iloc[0]
+    where = ", ".join(f"{r.symbol} from {r.ingest_from.date()}" for r in fixable.head(5).itertuples())
+    return gaps, (f"{gaps} of {len(stored)} rows lack a full {preset.lookback_sessions}-session lookback "
+                  f"(their features are NaN, not filled): ingest ohlcv for {where}"
+                  + (f" and {len(fixable) - 5} more symbols" if len(fixable) > 5 else "")
+                  + (" (set first_date in the registry for a younger listing)" if pd.isna(first.first_date) else "")
+                  + note)
+
+
 def invalid_bars(bars: pd.DataFrame) -> pd.DataFrame:
     """Rows downstream must not compute on (the gate's price rules, applied to a window)."""
     prices = bars[["open", "high", "low", "close", "adj_close"]]
