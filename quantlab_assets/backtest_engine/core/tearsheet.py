@@ -219,6 +219,7 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
     years = len(v) / ANN
     out: dict[str, float] = {
         "sessions": float(len(v)),
+        "risk_adjusted_return": np.nan,  # filled below: CAGR / time in market
         "time_in_market": float((exposure.abs() > 0).mean()) if exposure is not None else float((clean != 0).mean()),
         "cumulative_return": total,
         "cagr": float(kpis.cagr(v)),
@@ -239,6 +240,10 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "kelly_criterion": float(win_rate - (1.0 - win_rate) / payoff) if payoff and np.isfinite(payoff) else np.nan,
         "var_95": value_at_risk(v, 0.05), "cvar_95": conditional_value_at_risk(v, 0.05),
         "var_99": value_at_risk(v, 0.01), "cvar_99": conditional_value_at_risk(v, 0.01),
+        "avg_return": float(clean[clean != 0].mean()) if (clean != 0).any() else np.nan,
+        "avg_win": float(wins.mean()) if len(wins) else np.nan,
+        "avg_loss": float(losses.mean()) if len(losses) else np.nan,
+        "risk_return_ratio": float(clean.mean() / clean.std(ddof=1)) if len(clean) > 1 else np.nan,
         "max_consecutive_wins": float(_streak(v > 0)),
         "max_consecutive_losses": float(_streak(v < 0)),
         "gain_pain_ratio": float(clean.sum() / -losses.sum()) if len(losses) else np.nan,
@@ -266,6 +271,7 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "avg_drawdown_sessions": float(episodes["length"].mean()) if len(episodes) else 0.0,
         "recovery_factor": float(total / abs(mdd)) if mdd < 0 else np.nan,
         "ulcer_index": float(np.sqrt(np.mean(dd.to_numpy() ** 2))),
+        "ulcer_performance_index": float(total / np.sqrt(np.mean(dd.to_numpy() ** 2))) if mdd < 0 else np.nan,
         "avg_up_month": float(monthly[monthly > 0].mean()) if (monthly > 0).any() else np.nan,
         "avg_down_month": float(monthly[monthly < 0].mean()) if (monthly < 0).any() else np.nan,
         "win_days": float(win_rate),
@@ -273,6 +279,8 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "win_quarters": float((quarterly > 0).mean()),
         "win_years": float((yearly > 0).mean()),
     }
+    exposed = out["time_in_market"]
+    out["risk_adjusted_return"] = out["cagr"] / exposed if exposed > 0 else np.nan
     if benchmark is not None and benchmark.reindex(r.index).notna().sum() >= 2:
         rr, bb = _aligned(r, benchmark)
         b_ = beta(r, benchmark)
@@ -372,7 +380,8 @@ _PCT = {"cumulative_return", "cagr", "max_drawdown", "annual_volatility", "expec
         "mtd", "return_3m", "return_6m", "ytd", "return_1y", "return_3y_annualised", "return_5y_annualised",
         "return_10y_annualised", "all_time_annualised", "best_day", "worst_day", "best_month", "worst_month",
         "best_year", "worst_year", "avg_drawdown", "avg_up_month", "avg_down_month", "win_days", "win_months",
-        "win_quarters", "win_years", "time_in_market", "benchmark_cumulative_return", "alpha",
+        "win_quarters", "win_years", "time_in_market", "avg_return", "avg_win", "avg_loss", "risk_adjusted_return",
+        "benchmark_cumulative_return", "alpha",
         "tracking_error", "ulcer_index", "probabilistic_sharpe_ratio", "kelly_criterion"}
 
 
@@ -476,7 +485,7 @@ def tearsheet_html(sheet: Tearsheet) -> str:
             f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>")
 
 
-def png_bytes(fig) -> bytes:
+def png_bytes(fig, dpi: int = 72) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
