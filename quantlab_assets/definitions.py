@@ -5,11 +5,13 @@ import dagster as dg
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
 from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.backtest_engine.checks import build_backtest_checks
+from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
 from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
+from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
@@ -21,11 +23,14 @@ from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targe
 STRATEGIES = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
 strategy_assets = [build(spec) for spec in STRATEGIES
                    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)]
+# Analytics: a tearsheet per strategy, the leaderboard of all, the features' IC.
+analytics_assets = [*(build_tearsheet_asset(spec) for spec in STRATEGIES), build_leaderboard_asset(STRATEGIES),
+                    feature_ic]
 strategy_checks = [build(spec) for spec in STRATEGIES
                    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
 
 defs = dg.Definitions(
-    assets=[symbols, ohlcv, features, labels, *strategy_assets],
+    assets=[symbols, ohlcv, features, labels, *strategy_assets, *analytics_assets],
     asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
     jobs=JOBS,
     schedules=SCHEDULES,

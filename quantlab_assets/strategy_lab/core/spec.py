@@ -143,6 +143,8 @@ class StrategySpec(_Model):
     constraints: Constraints = Constraints()
     costs: Costs = Costs()
     capital: float = Field(default=1_000_000.0, gt=0.0)
+    # The tearsheet's benchmark: the equal-weight universe, or a registry symbol (e.g. SPY once ingested).
+    benchmark: str = Field(default="equal_weight", pattern=r"^(equal_weight|[A-Z][A-Z0-9]{0,5}([.-][A-Z0-9]{1,2})?)$")
 
     @field_validator("name")
     @classmethod

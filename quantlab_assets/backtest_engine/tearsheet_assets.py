@@ -1,0 +1,151 @@
+"""Per strategy ``<strategy>/tearsheet`` and the ``strategy_leaderboard`` of all strategies.
+
+Both read what the backtest stored (equity, positions, trades, KPIs, approvals) over the whole
+history up to the run's last date and report as of that date: a 10-year backfill builds one
+tearsheet, not 2,500. They are trading-day partitioned like the chain (a job spans one
+partitions definition), with single-run backfills.
+"""
+
+import base64
+
+import dagster as dg
+import pandas as pd
+
+from quantlab_assets.backtest_engine.assets import FIRST_SESSION, kpis_key
+from quantlab_assets.backtest_engine.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
+from quantlab_assets.backtest_engine.core.store import (
+    BACKTEST_EQUITY,
+    BACKTEST_KPIS,
+    BACKTEST_POSITIONS,
+    BACKTEST_TRADES,
+)
+from quantlab_assets.backtest_engine.core.tearsheet import EQUAL_WEIGHT, build_tearsheet, tearsheet_html, \
+    tearsheet_markdown
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
+from quantlab_assets.data_curator.assets import ohlcv
+from quantlab_assets.feature_store.core.store import read_bars
+from quantlab_assets.metadata import DETAIL_PARTITIONS, preview
+from quantlab_assets.partitions import partition_dates, trading_day_partitions
+from quantlab_assets.portfolio_supervisor.assets import approvals_key
+from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+GROUP = "backtest_engine"
+HEADLINE = ("cagr", "sharpe_ratio", "max_drawdown", "alpha", "beta", "information_ratio", "var_95", "cvar_95")
+
+
+def tearsheet_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey([name, "tearsheet"])
+
+
+def _png_md(data: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
+
+
+def report_metadata(context: dg.AssetExecutionContext, light: dict, heavy: dict) -> dict:
+    """Short runs carry the charts and tables on every partition; a backfill carries them on its
+    last partition only (Dagster copies run metadata onto every partition of a single-run backfill)."""
+    keys = context.partition_keys
+    if len(keys) <= DETAIL_PARTITIONS:
+        return {**light, **heavy}
+    context.add_asset_metadata(heavy, partition_key=keys[-1])
+    return light
+
+
+def benchmark_returns(con, spec: StrategySpec, equity: pd.DataFrame) -> pd.Series:
+    """The strategy's benchmark daily returns by date: the stored equal-weight universe, or the
+    close-to-close adjusted return of the registry symbol named in the spec's ``benchmark``."""
+    if spec.benchmark == EQUAL_WEIGHT:
+        return equity.set_index("date")["benchmark_ret"]
+    first, last = equity["date"].min(), equity["date"].max()
+    bars = read_bars(con, shift_sessions(first, -1), last, symbols=[spec.benchmark])
+    if bars.empty:
+        raise dg.Failure(description=f"{spec.name}: field 'benchmark': symbol {spec.benchmark!r} has no ohlcv rows "
+                                     f"in {first.date()}..{last.date()}; add it to the registry and ingest it")
+    close = bars.set_index("date")["adj_close"].sort_index()
+    return (close / close.shift(1) - 1.0).reindex(equity["date"])
+
+
+def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
+    name = spec.name
+
+    @dg.asset(
+        key=tearsheet_key(name),
+        group_name=GROUP,
+        kinds={"html", "matplotlib"},
+        deps=[kpis_key(name), ohlcv],
+        partitions_def=trading_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        owners=["team:backtest_engine"],
+        description=f"Tearsheet of '{name}' as of the run's last date: returns vs {spec.benchmark}, drawdowns, "
+                    "monthly and yearly returns, rolling Sharpe/volatility/beta, VaR/CVaR, exposure, turnover, "
+                    "costs and P&L by name; reports/tearsheet_<strategy>.html (self-contained).",
+    )
+    def _tearsheet(context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactsResource):
+        _, end = partition_dates(context)
+        with warehouse.get_connection() as con:
+            equity = read_strategy_slice(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
+            positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, FIRST_SESSION, end)
+            trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end)
+            bench = benchmark_returns(con, spec, equity) if len(equity) else None
+        if len(equity) < 2:
+            return dg.MaterializeResult(metadata={"sessions": len(equity), "tearsheet": dg.MetadataValue.md(
+                f"_{name}: {len(equity)} session(s) of backtest up to {end}; a tearsheet needs 2_")})
+        sheet = build_tearsheet(name, equity, positions, trades, bench, spec.benchmark)
+        run_dir = artifacts.run_dir(context.run.run_id)
+        page = run_dir / "reports" / f"tearsheet_{name}.html"
+        page.write_text(tearsheet_html(sheet), encoding="utf-8")
+        for chart in ("returns", "calendar"):
+            (run_dir / "reports" / f"tearsheet_{name}_{chart}.png").write_bytes(sheet.charts[chart])
+        report = tearsheet_markdown(sheet, {c: f"tearsheet_{name}_{c}.png" for c in ("returns", "calendar")})
+        artifacts.write_section(context.run.run_id, "tearsheets.md", name, report, title="Strategy tearsheets")
+        light = {"sessions": len(sheet.returns), "html": dg.MetadataValue.path(str(page)),
+                 **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics}}
+        heavy = {"returns_chart": dg.MetadataValue.md(_png_md(sheet.charts["returns"], "returns")),
+                 "calendar_chart": dg.MetadataValue.md(_png_md(sheet.charts["calendar"], "monthly and yearly")),
+                 "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet))}
+        return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
+
+    return _tearsheet
+
+
+def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
+    names = [s.name for s in specs]
+
+    @dg.asset(
+        name="strategy_leaderboard",
+        group_name=GROUP,
+        kinds={"duckdb", "matplotlib"},
+        deps=[*(kpis_key(n) for n in names), *(approvals_key(n) for n in names)],
+        partitions_def=trading_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        owners=["team:backtest_engine"],
+    )
+    def strategy_leaderboard(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                             artifacts: ArtifactsResource):
+        """Every strategy side by side as of the run's last date: since-start and trailing-252 KPIs,
+        yearly returns, the correlation of daily returns, the supervisor's approval rate, and one
+        chart of all equity curves (reports/strategy_leaderboard.md)."""
+        _, end = partition_dates(context)
+        with warehouse.get_connection() as con:
+            kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
+            equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
+            approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
+        keep = lambda frame: frame[frame["strategy"].isin(names)]  # noqa: E731 (strategies removed since stay out)
+        board = leaderboard(keep(kpis), keep(equity), keep(approvals), end)
+        png = equity_curves_png(board) if len(board.returns) > 1 else b""
+        reports = artifacts.run_dir(context.run.run_id) / "reports"
+        if png:
+            (reports / "strategy_leaderboard.png").write_bytes(png)
+        report = leaderboard_markdown(board, "strategy_leaderboard.png" if png else None)
+        artifacts.write_report(context.run.run_id, "strategy_leaderboard.md", report)
+        light = {"strategies": len(board.table), "dagster/row_count": len(board.table)}
+        heavy = {"leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
+                 "table_preview": preview(board.table, rows=len(board.table) or 1)}
+        if png:
+            heavy["equity_curves"] = dg.MetadataValue.md(_png_md(png, "equity curves"))
+        return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
+
+    return strategy_leaderboard

@@ -1,0 +1,173 @@
+"""Tearsheet figures: hand-worked cases, empyrical-reloaded (and quantstats where installed) as
+the independent reference, the P&L attribution identity, and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quantlab_assets.backtest_engine.core import tearsheet as ts
+from quantlab_assets.backtest_engine.core.engine import run_backtest
+from quantlab_assets.common.calendar import trading_days
+
+ep = pytest.importorskip("empyrical")
+
+
+def _returns(n=600, seed=3):
+    rng = np.random.default_rng(seed)
+    dates = trading_days("2021-01-04", "2024-12-31")[:n]
+    bench = pd.Series(rng.normal(0.0004, 0.011, n), index=dates)
+    strat = pd.Series(0.0002 + 0.8 * bench.to_numpy() + rng.normal(0, 0.006, n), index=dates)
+    return strat, bench
+
+
+def test_drawdown_table_hand_worked():
+    dates = pd.bdate_range("2024-01-01", periods=8)
+    # wealth: 1.1, 0.88, 0.924, 1.1088 (recovered), 1.21, 1.089, 1.1979, 1.21 (back at peak exactly? no: below)
+    r = pd.Series([0.10, -0.20, 0.05, 0.20, 0.0913, -0.10, 0.10, 0.0], index=dates)
+    table = ts.drawdown_table(r)
+    first = table.iloc[0]
+    assert first["peak"] == dates[0] and first["trough"] == dates[1] and first["recovery"] == dates[3]
+    assert first["depth"] == pytest.approx(0.88 / 1.1 - 1.0, abs=1e-15)
+    assert first["length"] == 3  # peak -> recovery in sessions
+    second = table.iloc[1]
+    assert second["peak"] == dates[4] and second["trough"] == dates[5] and pd.isna(second["recovery"])
+    assert second["depth"] == pytest.approx(-0.10, abs=1e-15)
+    assert second["length"] == 3  # peak to the last date, not recovered
+    # A loss on the very first session is a drawdown from the starting capital.
+    early = ts.drawdown_table(pd.Series([-0.1, 0.2], index=dates[:2])).iloc[0]
+    assert early["peak"] == dates[0] and early["recovery"] == dates[1] and early["depth"] == pytest.approx(-0.1)
+
+
+def test_drawdowns_agree_with_empyrical_max_drawdown():
+    r, _ = _returns()
+    assert ts.drawdown_table(r)["depth"].iloc[0] == pytest.approx(ep.max_drawdown(r), abs=1e-12)
+    assert ts.underwater(r).min() == pytest.approx(ep.max_drawdown(r), abs=1e-12)
+
+
+def test_calendar_returns_agree_with_empyrical():
+    r, b = _returns()
+    monthly = ep.aggregate_returns(r, "monthly")
+    table = ts.monthly_table(r)
+    for (year, month), value in monthly.items():
+        assert table.loc[year, month] == pytest.approx(value, abs=1e-12)
+    yearly = ts.yearly_vs_benchmark(r, b)
+    np.testing.assert_allclose(yearly["strategy"].to_numpy(), ep.aggregate_returns(r, "yearly").to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(yearly["benchmark"].to_numpy(), ep.aggregate_returns(b, "yearly").to_numpy(), atol=1e-12)
+
+
+def test_metrics_agree_with_empyrical():
+    r, b = _returns()
+    m = ts.metrics(r, b)
+    ref = {
+        "cumulative_return": ep.cum_returns_final(r), "cagr": ep.annual_return(r),
+        "annual_volatility": ep.annual_volatility(r), "sharpe_ratio": ep.sharpe_ratio(r),
+        "sortino_ratio": ep.sortino_ratio(r), "max_drawdown": ep.max_drawdown(r), "calmar_ratio": ep.calmar_ratio(r),
+        "omega_ratio": ep.omega_ratio(r), "tail_ratio": ep.tail_ratio(r),
+        "var_95": ep.value_at_risk(r, 0.05), "var_99": ep.value_at_risk(r, 0.01),
+        "cvar_95": ep.conditional_value_at_risk(r, 0.05), "cvar_99": ep.conditional_value_at_risk(r, 0.01),
+        "alpha": ep.alpha(r, b), "beta": ep.beta(r, b),
+        "up_capture": ep.up_capture(r, b), "down_capture": ep.down_capture(r, b),
+        "tracking_error": np.std(r - b, ddof=1) * np.sqrt(252),
+        "correlation": np.corrcoef(r, b)[0, 1],
+        "skew": r.skew(), "kurtosis": r.kurt(),
+    }
+    for name, value in ref.items():
+        assert m[name] == pytest.approx(float(value), rel=1e-10, abs=1e-12), name
+    assert m["best_day"] == r.max() and m["worst_day"] == r.min()
+    monthly = ep.aggregate_returns(r, "monthly")
+    assert m["best_month"] == pytest.approx(monthly.max(), abs=1e-12)
+    assert m["win_days"] == pytest.approx((r > 0).mean())
+
+
+def test_rolling_figures_agree_with_empyrical_windows():
+    r, b = _returns()
+    roll = ts.rolling_figures(r, b, 126)
+    assert roll.iloc[:125].isna().all().all()
+    for end in (125, 300, len(r) - 1):
+        window_r, window_b = r.iloc[end - 125:end + 1], b.iloc[end - 125:end + 1]
+        assert roll["sharpe_126"].iloc[end] == pytest.approx(ep.sharpe_ratio(window_r), rel=1e-9)
+        assert roll["volatility_126"].iloc[end] == pytest.approx(ep.annual_volatility(window_r), rel=1e-9)
+        assert roll["beta_126"].iloc[end] == pytest.approx(ep.beta(window_r, window_b), rel=1e-9)
+
+
+def test_probabilistic_sharpe_ratio_hand_worked():
+    r, _ = _returns()
+    sr = r.mean() / r.std(ddof=1)
+    skew, kurt = r.skew(), r.kurt() + 3
+    z = sr * np.sqrt(len(r) - 1) / np.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
+    from math import erf, sqrt
+
+    assert ts.probabilistic_sharpe_ratio(r) == pytest.approx(0.5 * (1 + erf(z / sqrt(2))), rel=1e-12)
+
+
+def _book(seed=5, n_days=80, n_names=6):
+    rng = np.random.default_rng(seed)
+    days = trading_days("2024-01-02", "2024-06-28")[:n_days]
+    syms = [f"S{i}" for i in range(n_names)]
+    rows = []
+    for j, s in enumerate(syms):
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.015, n_days)))
+        open_ = close * np.exp(rng.normal(0, 0.004, n_days))
+        rows.append(pd.DataFrame({"date": days, "symbol": s, "open": open_, "high": np.maximum(open_, close) * 1.01,
+                                  "low": np.minimum(open_, close) * 0.99, "close": close, "adj_close": close,
+                                  "volume": 1e6}))
+    bars = pd.concat(rows, ignore_index=True)
+    targets = []
+    for t in range(0, n_days, 10):
+        w = rng.dirichlet(np.ones(n_names)) * 0.9
+        targets.append(pd.DataFrame({"date": days[t], "symbol": syms, "weight": w}))
+    out = run_backtest(bars, pd.concat(targets, ignore_index=True), days[0], days[-1], fee_bps=2, slippage_bps=5)
+    return out, bars
+
+
+def test_attribution_sums_to_the_pnl_and_book_figures():
+    out, _ = _book()
+    eq = out.equity
+    attr = ts.attribution(out.positions, out.trades)
+    capital = eq["equity"].iloc[0] / (1 + eq["ret"].iloc[0])
+    assert attr["pnl"].sum() == pytest.approx(eq["equity"].iloc[-1] - capital, rel=1e-10)
+    assert attr["cost"].sum() == pytest.approx(eq["costs"].sum(), rel=1e-10)
+    book = ts.book_over_time(eq, out.positions)
+    assert (book["names"] == out.positions.groupby("date").size().reindex(eq["date"]).fillna(0).to_numpy()).all()
+    # Cost drag compounds back to the costs: drag_t * equity_{t-1} = costs_t.
+    prev = np.concatenate([[capital], eq["equity"].to_numpy()[:-1]])
+    np.testing.assert_allclose(book["cost_drag"].to_numpy() * prev, eq["costs"].to_numpy(), rtol=1e-12)
+
+
+def test_tearsheet_html_is_self_contained_and_inputs_untouched():
+    out, bars = _book()
+    bench = pd.Series(np.random.default_rng(1).normal(0, 0.01, len(out.equity)), index=out.equity["date"])
+    frames = [out.equity.copy(), out.positions.copy(), out.trades.copy(), bench.copy()]
+    sheet = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench)
+    for before, after in zip(frames, [out.equity, out.positions, out.trades, bench]):
+        (pd.testing.assert_frame_equal if isinstance(before, pd.DataFrame) else pd.testing.assert_series_equal)(
+            before, after)
+    page = ts.tearsheet_html(sheet)
+    assert page.count("data:image/png;base64,") == 6
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "not recovered" in page or sheet.drawdowns["recovery"].notna().all()
+    md = ts.tearsheet_markdown(sheet)
+    for heading in ("Key figures", "Worst 5 drawdowns", "Yearly returns", "Top contributors", "Top detractors"):
+        assert heading in md
+    with pytest.raises(ValueError, match="at least 2 sessions"):
+        ts.build_tearsheet("demo", out.equity.head(1), out.positions, out.trades, None)
+
+
+def test_quantstats_agrees_where_definitions_match():
+    """quantstats is not a dev dependency (+214 MB with yfinance and seaborn); this runs where it
+    is installed. Figures whose definitions differ on purpose (VaR: normal vs historical; ulcer
+    index: n - 1; drawdowns without the starting capital) are left to empyrical above."""
+    qs = pytest.importorskip("quantstats")
+    r, b = _returns()
+    m = ts.metrics(r, b)
+    same = {"sharpe_ratio": qs.stats.sharpe(r), "sortino_ratio": qs.stats.sortino(r),
+            "payoff_ratio": qs.stats.payoff_ratio(r), "profit_factor": qs.stats.profit_factor(r),
+            "avg_win": qs.stats.avg_win(r), "avg_loss": qs.stats.avg_loss(r), "tail_ratio": qs.stats.tail_ratio(r),
+            "skew": qs.stats.skew(r), "kurtosis": qs.stats.kurtosis(r), "best_day": qs.stats.best(r),
+            "worst_day": qs.stats.worst(r), "cumulative_return": qs.stats.comp(r)}
+    for name, value in same.items():
+        assert m[name] == pytest.approx(float(value), rel=1e-9), name
+    assert m["max_consecutive_wins"] == qs.stats.consecutive_wins(r)
+    assert m["max_consecutive_losses"] == qs.stats.consecutive_losses(r)
