@@ -175,13 +175,17 @@ def read_slice(
     end: date | pd.Timestamp,
     columns: Sequence[str] | None = None,
     symbols: Sequence[str] | None = None,
+    ensure: bool = True,
 ) -> pd.DataFrame:
-    """Rows dated in [start, end], ordered by (symbol, date) when there is a symbol column."""
+    """Rows dated in [start, end], ordered by (symbol, date) when there is a symbol column.
+
+    ``ensure=False`` reads without creating the table first (a read-only connection cannot)."""
     cols = list(columns or schema.column_names)
     unknown = [c for c in cols if c not in schema.column_names]
     if unknown:
         raise SchemaMismatchError(f"unknown columns {unknown} for table {schema.name!r}")
-    ensure_table(con, schema)
+    if ensure:
+        ensure_table(con, schema)
     order = ['"symbol"', f'"{schema.date_column}"'] if "symbol" in schema.column_names else [
         f'"{schema.date_column}"']
     sql = (f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{schema.name}" '

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.strategy_lab.core.spec import StrategyError, discover, load_strategy
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
@@ -16,7 +17,7 @@ selection: {{kind: top_k, k: 10}}
 
 
 def test_shipped_examples_are_valid():
-    specs, errors = discover(STRATEGIES, known_features={"mom_12_1", "ret_5", "rsi_14", "vol_60"})
+    specs, errors = discover(STRATEGIES, known_features={f.name for f in load_preset().features})
     assert errors == {}
     assert {s.name for s in specs} >= {"momentum_topk", "short_term_reversal", "low_volatility"}
     kinds = {s.name: (s.selection.kind, s.weighting.kind) for s in specs}

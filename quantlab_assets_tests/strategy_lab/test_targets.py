@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 import pandas as pd
 
 from quantlab_assets.common.calendar import trading_days
@@ -140,3 +143,54 @@ def test_targets_sell_a_name_that_left_the_universe_at_the_first_session():
     assert out.violations == ["2024-04-02: turnover 0.1500 exceeds max_turnover 0.1"]
     day1 = out.targets[out.targets["date"] == first].set_index("symbol")["weight"]
     assert day1.to_dict() == {"S00": 0.4, "S01": 0.3, "S02": 0.0, "S03": 0.0}
+
+
+# Time-series selection: each name on its own, long above, short below, flat in between.
+
+def _trend(**over) -> StrategySpec:
+    base = {"name": "t", "signal": {"kind": "feature", "feature": "x"},
+            "selection": {"kind": "threshold", "feature": "x", "long_above": 1.0, "short_below": 0.97},
+            "rebalance": {"frequency": "daily"},
+            "constraints": {"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 1}}
+    base.update(over)
+    return StrategySpec.model_validate(base)
+
+
+def test_threshold_on_one_name_by_hand():
+    days = trading_days("2024-04-01", "2024-04-05")
+    feats = pd.DataFrame({"date": days, "symbol": "GOOG", "x": [1.02, 0.99, 0.95, np.nan, 1.01]})
+    out = compute_targets(feats, _trend(), ["GOOG"], days[0], days[-1])
+    # long, flat (between 0.97 and 1.0), short, flat (no value: not scorable), long
+    assert out.targets["weight"].tolist() == [1.0, 0.0, -1.0, 0.0, 1.0]
+    assert out.targets["score"].tolist()[:3] == [1.02, 0.99, 0.95]
+    assert out.violations == [] and out.notes == ["2024-04-04: 0 scorable names < min_names 1: flat"]
+    assert [round(t, 12) for t in out.turnover.values()] == [0.5, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_threshold_per_name_splits_gross_between_the_sides():
+    s = _trend(constraints={"max_weight": 0.5, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 1})
+    w = decide(pd.Series({"A": 1.05, "B": 1.01, "C": 0.9, "D": 0.98}), None, s).weights
+    assert w.to_dict() == {"A": 0.25, "B": 0.25, "C": -0.5, "D": 0.0}
+    # One side alone takes the whole gross (within the caps): net may be either sign.
+    only_long = decide(pd.Series({"A": 1.05, "B": 1.01, "D": 0.98}), None, s).weights
+    assert only_long.to_dict() == {"A": 0.5, "B": 0.5, "D": 0.0} and constraint_violations(only_long, s) == []
+
+
+def test_threshold_long_only_and_flat_is_not_a_failure():
+    s = _trend(selection={"kind": "threshold", "feature": "x", "long_above": 1.0},
+               constraints={"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 1.0, "min_names": 1})
+    assert decide(pd.Series({"A": 1.1, "B": 0.5}), None, s).weights.to_dict() == {"A": 1.0, "B": 0.0}
+    flat = decide(pd.Series({"A": 0.9, "B": 0.5}), None, s)
+    assert (flat.weights == 0).all() and flat.note == ""
+
+
+@pytest.mark.parametrize("selection,why", [
+    ({"kind": "threshold", "long_above": 1.0}, "needs feature"),
+    ({"kind": "threshold", "feature": "x"}, "needs long_above, short_below or both"),
+    ({"kind": "threshold", "feature": "x", "long_above": 0.9, "short_below": 1.0}, "is above long_above"),
+    ({"kind": "top_k", "k": 3, "long_above": 1.0}, "does not use ['long_above']"),
+])
+def test_threshold_selection_errors_name_the_field(selection, why):
+    with pytest.raises(ValueError, match=re.escape(why)) as err:
+        _trend(selection=selection)
+    assert "selection" in str(err.value)

@@ -81,9 +81,16 @@ class Signal(_Model):
 
 
 class Selection(_Model):
-    kind: Literal["top_k", "long_short_quantile", "all"]
+    """Which names the book holds: ranked across names (``top_k``, ``long_short_quantile``,
+    ``all``) or one by one in time (``threshold``: long while ``feature`` > ``long_above``,
+    short while it is < ``short_below``, flat in between; works on a one-name universe)."""
+
+    kind: Literal["top_k", "long_short_quantile", "all", "threshold"]
     k: int | None = Field(default=None, ge=1)
     quantile: float | None = Field(default=None, gt=0.0, le=0.5)
+    feature: str | None = None
+    long_above: float | None = None
+    short_below: float | None = None
 
     @model_validator(mode="after")
     def _params(self) -> "Selection":
@@ -91,7 +98,21 @@ class Selection(_Model):
             raise ValueError("selection 'top_k' needs k")
         if self.kind == "long_short_quantile" and self.quantile is None:
             raise ValueError("selection 'long_short_quantile' needs quantile")
+        threshold = ("feature", "long_above", "short_below")
+        if self.kind == "threshold":
+            if self.feature is None:
+                raise ValueError("selection 'threshold' needs feature")
+            if self.long_above is None and self.short_below is None:
+                raise ValueError("selection 'threshold' needs long_above, short_below or both")
+            if None not in (self.long_above, self.short_below) and self.short_below > self.long_above:
+                raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
+        elif any(getattr(self, f) is not None for f in threshold):
+            raise ValueError(f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}")
         return self
+
+    @property
+    def long_only(self) -> bool:
+        return self.kind != "long_short_quantile" and not (self.kind == "threshold" and self.short_below is not None)
 
 
 class Weighting(_Model):
@@ -156,7 +177,7 @@ class StrategySpec(_Model):
     @model_validator(mode="after")
     def _feasible(self) -> "StrategySpec":
         c = self.constraints
-        long_only = self.selection.kind != "long_short_quantile"
+        long_only = self.selection.long_only
         if long_only and c.net_exposure != c.gross_exposure:
             raise ValueError(f"constraints: a long-only selection has net == gross, got net "
                              f"{c.net_exposure} and gross {c.gross_exposure}")
@@ -177,6 +198,8 @@ class StrategySpec(_Model):
             used.append(self.weighting.vol_feature)
         if self.universe.min_log_dollar_volume is not None:
             used.append("log_dollar_volume_20")
+        if self.selection.kind == "threshold":
+            used.append(self.selection.feature)
         return list(dict.fromkeys(used))
 
 

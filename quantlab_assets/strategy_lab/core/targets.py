@@ -13,10 +13,12 @@ from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.strategy_lab.core.construct import (
     EPS,
     REBALANCE_ANCHOR,
+    book_nb,
     constraint_violations,
     cross_sectional,
-    decide,
-    limit_turnover,
+    cross_sectional_rows,
+    decide_params,
+    note_text,
     rebalance_mask,
 )
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
@@ -72,20 +74,55 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     return np.linalg.solve(x.T @ x + m.alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
 
 
-def score_day(day: pd.DataFrame, spec: StrategySpec, beta: np.ndarray | None) -> pd.Series:
-    """Scores of one session's universe (index = symbol); NaN where a needed feature is missing."""
+def wide_features(features: pd.DataFrame, names: Sequence[str], days: pd.DatetimeIndex,
+                  universe: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each named feature as a (sessions x symbols) array; NaN where a row is missing."""
+    rows = days.get_indexer(pd.DatetimeIndex(features["date"]))
+    cols = pd.Index(universe).get_indexer(features["symbol"])
+    keep = (rows >= 0) & (cols >= 0)
+    out = {}
+    for name in names:
+        arr = np.full((len(days), len(universe)), np.nan)
+        arr[rows[keep], cols[keep]] = features[name].to_numpy(np.float64)[keep]
+        out[name] = arr
+    return out
+
+
+def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarray | None = None) -> np.ndarray:
+    """Scores of every session (rows) and symbol (columns); NaN where a needed feature is missing.
+
+    ``betas`` (model signals): the fitted coefficients in effect on each row (NaN: none yet).
+    """
     sig = spec.signal
-    if sig.kind == "feature":
-        raw = cross_sectional(day[sig.feature], "zscore")
+    if spec.selection.kind == "threshold":  # time-series: the feature's own value ranks the names
+        raw = wide[spec.selection.feature].copy()
+    elif sig.kind == "feature":
+        raw = cross_sectional_rows(wide[sig.feature], "zscore")
     elif sig.kind == "blend":
-        parts = [t.weight * cross_sectional(day[t.feature], t.transform) for t in sig.blend]
+        parts = [t.weight * cross_sectional_rows(wide[t.feature], t.transform) for t in sig.blend]
         raw = sum(parts[1:], parts[0])
     else:
-        if beta is None:
-            return pd.Series(np.nan, index=day.index)
-        z = _z_matrix(day, sig.model.features)
-        raw = pd.Series(z.to_numpy() @ beta, index=day.index).where(z.notna().all(axis=1))
+        z = np.stack([cross_sectional_rows(wide[f], "zscore") for f in sig.model.features], axis=2)
+        raw = np.full(z.shape[:2], np.nan)
+        # One BLAS product per session: stacking sessions changes the product's last bits.
+        for r in np.flatnonzero(~np.isnan(betas).any(axis=1)):
+            raw[r] = np.asfortranarray(z[r]) @ betas[r]  # column-major, as the per-day frame was
+        raw[np.isnan(z).any(axis=2)] = np.nan
     return raw * sig.direction
+
+
+def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
+    """The ridge coefficients each session scores with (refitted every ``refit_every`` sessions)."""
+    m = spec.signal.model
+    out = np.full((len(days), len(m.features)), np.nan)
+    fits: dict = {}
+    for i, day in enumerate(days):  # one lookup per session; the fits themselves are per refit
+        refit = _last_refit(day, m.refit_every)
+        if refit not in fits:
+            fits[refit] = ridge_fit(features, labels, spec, refit) if labels is not None else None
+        if fits[refit] is not None:
+            out[i] = fits[refit]
+    return out
 
 
 def compute_targets(
@@ -105,48 +142,56 @@ def compute_targets(
     # Names held yesterday that are no longer in the universe are sold at the first session;
     # their exit counts in that session's turnover (and against max_turnover).
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
+    if not len(days):
+        return TargetsResult(pd.DataFrame(columns=TARGETS.column_names), weights)
     mask = rebalance_mask(days, spec)
-    by_date = {d: f.set_index("symbol") for d, f in features[features["symbol"].isin(universe)]
-               .groupby("date", sort=True)}
-    vol_name = spec.weighting.vol_feature if spec.weighting.kind == "inverse_vol" else None
-    result = TargetsResult(pd.DataFrame(), weights)
-    betas: dict = {}
-    frames = []
-    for i, (day, rebalance) in enumerate(zip(days, mask)):
-        today = by_date.get(day, pd.DataFrame(index=pd.Index([], name="symbol"),
-                                              columns=spec.features_used())).reindex(universe)
-        beta = None
-        if spec.signal.kind == "model":
-            refit = _last_refit(day, spec.signal.model.refit_every)
-            if refit not in betas:
-                betas[refit] = ridge_fit(features, labels, spec, refit) if labels is not None else None
-            beta = betas[refit]
-        scores = score_day(today, spec, beta)
-        if spec.universe.min_log_dollar_volume is not None:
-            scores = scores.where(today["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)
-        exits = i == 0 and len(leaving) > 0
-        target = None
-        if rebalance:
-            decision = decide(scores, today[vol_name] if vol_name else None, spec)
-            if decision.note:
-                result.notes.append(f"{day.date()}: {decision.note}")
-            target = decision.weights
-        elif exits:
-            target = weights  # off a rebalance the book holds; only the leavers are sold
-        if target is not None:
-            held = pd.concat([weights, leaving]) if exits else weights
-            weights, turnover = limit_turnover(target, held, spec.constraints.max_turnover)
-            result.turnover[day] = turnover
-            result.violations += [f"{day.date()}: {v}" for v in constraint_violations(weights, spec, turnover)]
-        if exits:
+    wide = wide_features(features, spec.features_used(), days, universe)
+    betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
+    scores = score_rows(wide, spec, betas)
+    if spec.universe.min_log_dollar_volume is not None:
+        with np.errstate(invalid="ignore"):
+            scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
+    nan = np.full(scores.shape, np.nan)
+    vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
+    values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
+    forced = float(leaving.abs().sum() / 2)
+    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights.to_numpy(np.float64),
+                                            forced, len(leaving) > 0, decide_params(spec))
+    result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
+    decided = np.flatnonzero(~np.isnan(turnover))
+    for i in decided:
+        day = days[i]
+        if codes[i]:
+            result.notes.append(f"{day.date()}: {note_text(codes[i], counts[i], spec)}")
+        if i == 0 and len(leaving):
             result.notes.append(f"{day.date()}: sold {', '.join(leaving.index)} (left the universe)")
-        frames.append(pd.DataFrame({"date": day, "strategy": spec.name, "symbol": universe,
-                                    "score": scores.to_numpy(float), "weight": weights.to_numpy(float),
-                                    "rebalance": bool(rebalance)}))
-    result.targets = (pd.concat(frames, ignore_index=True) if frames
-                      else pd.DataFrame(columns=TARGETS.column_names))[TARGETS.column_names]
-    result.final_weights = weights
+        result.turnover[day] = float(turnover[i])
+    for i in decided[_maybe_violating(book[decided], turnover[decided], spec)]:
+        row = pd.Series(book[i], index=universe)
+        result.violations += [f"{days[i].date()}: {v}" for v in constraint_violations(row, spec, float(turnover[i]))]
+    n = len(universe)
+    result.targets = pd.DataFrame({
+        "date": np.repeat(days.to_numpy(), n), "strategy": spec.name,
+        "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
+        "score": scores.ravel(), "weight": book.ravel(), "rebalance": np.repeat(mask.astype(bool), n),
+    })[TARGETS.column_names]
     return result
+
+
+def _maybe_violating(book: np.ndarray, turnover: np.ndarray, spec: StrategySpec) -> np.ndarray:
+    """Rows that may break a limit (a loose screen; ``constraint_violations`` has the last word)."""
+    c, slack = spec.constraints, 1e-10
+    held = np.abs(book) > EPS
+    gross, net = np.abs(book).sum(axis=1), book.sum(axis=1)
+    lo, hi = sorted((0.0, c.net_exposure))
+    if spec.selection.kind == "threshold":
+        lo, hi = -c.gross_exposure, c.gross_exposure
+    n_held = held.sum(axis=1)
+    flags = (np.abs(book).max(axis=1, initial=0.0) > c.max_weight + slack) | (gross > c.gross_exposure + slack)
+    flags |= (net < lo - slack) | (net > hi + slack) | ((n_held > 0) & (n_held < c.min_names))
+    if c.max_turnover is not None:
+        flags |= turnover > c.max_turnover + slack
+    return flags
 
 
 def _last_refit(day: pd.Timestamp, every: int) -> pd.Timestamp:

@@ -1,0 +1,16 @@
+"""Quant Lab's research workbench: backtests and sweeps of strategy specs on the warehouse's
+stored data, in memory, with the cores the assets call (no Dagster import)."""
+
+from quantlab_assets.research.api import (
+    ResearchData,
+    ResearchResult,
+    apply_overrides,
+    backtest,
+    decisions_of,
+    load_data,
+    load_spec,
+    parse_overrides,
+)
+
+__all__ = ["ResearchData", "ResearchResult", "apply_overrides", "backtest", "decisions_of", "load_data",
+           "load_spec", "parse_overrides"]

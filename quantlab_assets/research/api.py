@@ -1,0 +1,271 @@
+"""The research API: a strategy spec backtested over any range of the warehouse's stored data,
+with the same core functions the assets call, in memory (nothing is written).
+
+From a notebook::
+
+    from quantlab_assets import research
+    data = research.load_data("2015-01-02", "2024-12-31")            # one short read-only read
+    out = research.backtest("strategies/momentum_topk.yaml", "2015-01-02", "2024-12-31",
+                            overrides={"selection.k": 20}, data=data)
+    out.kpis_last, out.equity, out.trades
+
+For the same spec and range, the targets, equity, positions, trades and KPI table equal what
+the ``<strategy>/targets``, ``<strategy>/backtest`` and ``<strategy>/backtest_kpis`` assets store
+when materialized over that range from an empty history, bit for bit (a test materializes them
+and compares).
+
+Reads open the DuckDB file read-only, copy what they need and close it before any computation,
+so a notebook never holds the file's lock while it thinks (DuckDB allows one writer process, and
+a reader's open handle blocks it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from quantlab_assets.backtest_engine.core.engine import run_backtest
+from quantlab_assets.backtest_engine.core.kpis import kpi_table
+from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark
+from quantlab_assets.common import settings
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import connect, read_slice
+from quantlab_assets.data_curator.core.registry import load_registry
+from quantlab_assets.feature_store.core.features import load_preset
+from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.feature_store.core.store import BAR_COLUMNS, OHLCV, features_schema
+from quantlab_assets.strategy_lab.core.construct import universe_filter
+from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec, _describe
+from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
+
+SpecLike = StrategySpec | Mapping[str, Any] | str | Path
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs: a file, a dict or a spec, with optional overrides by field path.
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["selection.k=20", "costs.fee_bps=2"]`` -> ``{"selection.k": 20, ...}`` (values are YAML)."""
+    out = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise StrategyError(f"override {item!r}: expected FIELD.PATH=VALUE, e.g. selection.k=20")
+        out[path.strip()] = yaml.safe_load(value)
+    return out
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any], source: str = "spec") -> dict:
+    """A deep copy of ``raw`` with each dotted field path set; a path through a non-mapping is an
+    error naming it (unknown leaf fields are left to the schema, which names them)."""
+    out = yaml.safe_load(yaml.safe_dump(dict(raw)))
+    for path, value in overrides.items():
+        node = out
+        parts = path.split(".")
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise StrategyError(f"{source}: field '{'.'.join(parts[:i + 1])}' is not a mapping; "
+                                    f"cannot set '{path}'")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def spec_dict(spec: SpecLike) -> tuple[dict, str]:
+    """The raw fields of a spec and where they came from (for error messages)."""
+    if isinstance(spec, StrategySpec):
+        return spec.model_dump(mode="json"), f"spec {spec.name!r}"
+    if isinstance(spec, Mapping):
+        return dict(spec), "spec"
+    path = Path(spec)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StrategyError(f"{path}: strategy file not found") from exc
+    except (yaml.YAMLError, ValueError) as exc:
+        raise StrategyError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise StrategyError(f"{path}: expected a mapping of strategy fields, got {type(raw).__name__}")
+    return raw, str(path)
+
+
+def load_spec(spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | None = None,
+              known_features: set[str] | None = None) -> StrategySpec:
+    """A validated spec from a file, a dict or a spec, with overrides by field path.
+
+    Validation is the strategy files' own: the same pydantic errors, naming the field.
+    """
+    if isinstance(overrides, Sequence) and not isinstance(overrides, str | bytes):
+        overrides = parse_overrides(overrides)
+    raw, source = spec_dict(spec)
+    if overrides:
+        raw = apply_overrides(raw, overrides, source)
+    try:
+        out = StrategySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise StrategyError(f"{source}: {_describe(exc)}") from exc
+    if known_features is not None:
+        unknown = [f for f in out.features_used() if f not in known_features]
+        if unknown:
+            raise StrategyError(f"{source}: unknown feature(s) {unknown}; the feature preset declares "
+                                f"{len(known_features)} features")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: one short read-only read of everything a range needs.
+
+@dataclass(frozen=True)
+class ResearchData:
+    """What backtests over [start, end] read: features (date, symbol, features...) from
+    ``features_from``, labels over the same dates, bars from the session before ``start``,
+    and the registry's symbols and sectors."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    features: pd.DataFrame
+    labels: pd.DataFrame
+    bars: pd.DataFrame
+    symbols: tuple[str, ...]
+    sectors: Mapping[str, str]
+    features_from: pd.Timestamp
+    db: str = ""
+    wide: dict = field(default_factory=dict, compare=False, repr=False)  # cache for sweeps
+
+    def universe(self, spec: StrategySpec) -> list[str]:
+        return universe_filter(self.symbols, self.sectors, spec)
+
+
+def history_start(spec: StrategySpec, start) -> pd.Timestamp:
+    """The first session a spec's targets read (a model trains on the sessions before ``start``)."""
+    if spec.signal.kind != "model":
+        return pd.Timestamp(start)
+    m = spec.signal.model
+    return shift_sessions(start, -(m.train_sessions + m.refit_every))
+
+
+def load_data(start, end, features: Sequence[str] | None = None, db: str | Path | None = None,
+              history_from=None, registry: str | Path | None = None) -> ResearchData:
+    """Read features (all of the preset's, or ``features``), labels and bars for [start, end]
+    from the warehouse, on a read-only connection closed before returning."""
+    path = Path(db) if db else settings.db_path()
+    if not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist: materialize ohlcv and features first "
+                                "(or set QUANTLAB_DB)")
+    reg = load_registry(registry or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None)
+    symbols = tuple(reg.tickers)
+    preset = load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+    schema = features_schema(preset)
+    cols = list(features) if features is not None else [c for c in schema.column_names if c not in ("date", "symbol")]
+    lo = pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start)
+    lo = min(lo, pd.Timestamp(start))
+    con = connect(path, read_only=True)
+    try:
+        feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
+                           symbols=symbols, ensure=False)
+        labels = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
+        bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
+                          ensure=False)
+    finally:
+        con.close()
+    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels, bars, symbols,
+                        dict(reg.sector_of()), lo, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# One backtest: targets -> backtest -> KPIs, the assets' own core calls.
+
+@dataclass(frozen=True)
+class ResearchResult:
+    spec: StrategySpec
+    start: pd.Timestamp
+    end: pd.Timestamp
+    universe: list[str]
+    targets: TargetsResult
+    equity: pd.DataFrame  # the backtest's equity frame plus benchmark_ret
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    skipped: pd.DataFrame
+    kpis: pd.DataFrame  # KPIs as of every date, since start and trailing 252, with P&L and costs
+
+    @property
+    def kpis_last(self) -> dict[str, float]:
+        """Since-start KPIs at the last date."""
+        last = self.kpis[(self.kpis["scope"] == "since_start") & (self.kpis["date"] == self.kpis["date"].max())]
+        return {k: float(v) for k, v in last.drop(columns=["date", "scope"]).iloc[0].items()} if len(last) else {}
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity["equity"].iloc[-1]) if len(self.equity) else float("nan")
+
+
+def decisions_of(targets: pd.DataFrame) -> pd.DataFrame:
+    """The rows the backtest trades to: the decided (``rebalance``) rows only.
+
+    Every day's rows carry the held book, but between rebalances the engine must hold shares
+    (the weights drift with prices); feeding every day's weights would re-trade to them daily
+    and give another equity. A frame without the flag is refused rather than guessed.
+    """
+    if "rebalance" not in targets.columns:
+        raise ValueError("targets need the 'rebalance' column: only the decided rows are orders "
+                         "(every day's weights would re-balance daily; pass rebalance=True rows "
+                         "explicitly if that is what you mean)")
+    return targets[targets["rebalance"].astype(bool)][["date", "symbol", "weight"]]
+
+
+def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window.
+
+    The same computation as ``backtest_engine.assets.add_pnl`` (which lives in the Dagster layer;
+    the research API may not import it): the API = assets test holds them equal.
+    """
+    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
+    parts = []
+    for scope, rows in table.groupby("scope", sort=False):
+        summed = flows.cumsum() if scope == "since_start" else \
+            flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
+        parts.append(rows.join(summed, on="date"))
+    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
+
+
+def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: ResearchData | None = None,
+             db: str | Path | None = None, kpis: bool = True) -> ResearchResult:
+    """Backtest a spec over [start, end] (default: the data's range) in memory."""
+    spec = load_spec(spec, overrides)
+    if data is None:
+        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start))
+    start = pd.Timestamp(start if start is not None else data.start)
+    end = pd.Timestamp(end if end is not None else data.end)
+    if start < data.start or end > data.end or history_start(spec, start) < data.features_from:
+        raise ValueError(f"the data covers {data.start.date()}..{data.end.date()} (features from "
+                         f"{data.features_from.date()}); asked for {start.date()}..{end.date()}")
+    universe = data.universe(spec)
+    lo = history_start(spec, start)
+    feats = data.features
+    if lo > data.features_from or end < data.end:
+        feats = feats[(feats["date"] >= lo) & (feats["date"] <= end)]
+    model = spec.signal.kind == "model"
+    result = compute_targets(feats, spec, universe, start, end, prev_weights=None,
+                             labels=data.labels if model else None)
+    bars = data.bars[data.bars["symbol"].isin(universe)]
+    first_bar = shift_sessions(start, -1)
+    bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
+    out = run_backtest(bars[bars["date"] >= start], decisions_of(result.targets), start, end,
+                       fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps, capital=spec.capital)
+    bench = equal_weight_benchmark(bars)
+    equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
+    table = pd.DataFrame()
+    if kpis:
+        table = add_pnl(kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]),
+                        equity)
+    return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)
