@@ -24,7 +24,8 @@ STRATEGIES = ["low_volatility", "short_term_reversal"]
 
 @pytest.fixture(scope="module")
 def materialized(tmp_path_factory):
-    """ohlcv -> features -> targets -> backtest of two strategies over [START, END], in one run."""
+    """ohlcv -> features -> targets -> backtest of two strategies over [START, END], in one run
+    (260 sessions of history: Wilder's RSI, blended into short_term_reversal, warms up over 219)."""
     tmp = tmp_path_factory.mktemp("lab")
     mp = pytest.MonkeyPatch()
     home = tmp / "home"
@@ -47,7 +48,7 @@ def materialized(tmp_path_factory):
             result = job.execute_in_process(instance=instance, tags=tags, asset_selection=keys, raise_on_error=False)
             assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
 
-        run([dg.AssetKey("ohlcv")], str(shift_sessions(START, -80).date()), str(shift_sessions(START, -1).date()))
+        run([dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date()))
         keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
         keys += [dg.AssetKey([s, part]) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
         run(keys, START, END)
