@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.strategy_lab.core.construct import (
@@ -140,3 +141,32 @@ def test_targets_sell_a_name_that_left_the_universe_at_the_first_session():
     assert out.violations == ["2024-04-02: turnover 0.1500 exceeds max_turnover 0.1"]
     day1 = out.targets[out.targets["date"] == first].set_index("symbol")["weight"]
     assert day1.to_dict() == {"S00": 0.4, "S01": 0.3, "S02": 0.0, "S03": 0.0}
+
+
+@pytest.mark.parametrize("universe,message", [
+    ({"include": ["AAA", "ZZZ"]}, "strategy 'u': field 'universe.include': ['ZZZ'] not in the symbol registry (3 symbols)"),
+    ({"exclude": ["AAB"]}, "strategy 'u': field 'universe.exclude': ['AAB'] not in the symbol registry (3 symbols)"),
+    ({"sectors": ["Tech", "Enrgy"]}, "strategy 'u': field 'universe.sectors': ['Enrgy'] matches no registry sector "
+                                     "(sectors: Energy, Tech)"),
+    ({"include": ["CCC"], "sectors": ["Tech"]}, "strategy 'u': field 'universe': include/exclude/sectors leave no "
+                                                "symbol of the registry's 3"),
+])
+def test_a_universe_that_names_unknown_symbols_or_sectors_or_is_empty_is_an_error(universe, message):
+    from quantlab_assets.strategy_lab.core.construct import universe_filter
+    from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+
+    spec = StrategySpec.model_validate({"name": "u", "universe": universe, "signal": {"kind": "feature", "feature": "f"},
+                                        "selection": {"kind": "all"}})
+    with pytest.raises(StrategyError) as err:
+        universe_filter(["AAA", "BBB", "CCC"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy"}, spec)
+    assert str(err.value) == message
+
+
+def test_a_valid_universe_filter_keeps_its_symbols():
+    from quantlab_assets.strategy_lab.core.construct import universe_filter
+    from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+    spec = StrategySpec.model_validate({"name": "u", "universe": {"sectors": ["Tech"], "exclude": ["BBB"]},
+                                        "signal": {"kind": "feature", "feature": "f"}, "selection": {"kind": "all"}})
+    assert universe_filter(["CCC", "BBB", "AAA", "DDD"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Tech"},
+                           spec) == ["AAA", "DDD"]
