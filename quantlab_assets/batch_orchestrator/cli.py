@@ -30,7 +30,6 @@ import duckdb
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.common import settings
 
-DagsterEventType = dg.DagsterEventType
 
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
@@ -76,7 +75,7 @@ def _duration(record) -> float | None:
 
 
 def _failure(instance, run_id: str) -> tuple[str, str]:
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         error = event.event_specific_data.error if event.event_specific_data else None
         # Dagster wraps the user's exception; the root cause says what actually went wrong.
@@ -87,7 +86,7 @@ def _failure(instance, run_id: str) -> tuple[str, str]:
         message = re.sub(r"^(?:\w+\.)+(?=\w+: )", "", message)
         return event.step_key or "-", message[:240]
     # No step failed: the run itself did (e.g. its process died and it was marked failed).
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE):
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
         return "-", " ".join((record.dagster_event.message or "").split())[:240]
     return "-", ""
 
@@ -127,11 +126,11 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
     secs = _duration(rec)
     print(f"run {run.run_id}  {run.status.value}  job {run.job_name}  partitions {_partitions(run)}"
           + (f"  {secs:.1f}s" if secs is not None else ""))
-    step_events = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
-                   DagsterEventType.ASSET_CHECK_EVALUATION}
+    step_events = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+                   dg.DagsterEventType.ASSET_CHECK_EVALUATION}
     for record in instance.all_logs(run.run_id, of_type=step_events):
         event = record.dagster_event
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
             verdict = "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
             print(f"  check {ev.asset_key.to_user_string()}.{ev.check_name}: {verdict}  {ev.description or ''}")
@@ -224,7 +223,7 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
     if parent.status != dg.DagsterRunStatus.FAILURE:
         raise CliError(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
     planned = {step.key for step in instance.get_execution_plan_snapshot(parent.execution_plan_snapshot_id).steps}
-    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)}
+    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     steps = planned - done  # failed, or never started because something upstream failed
     assets, checks = set(), set()
     for ad in defs.resolve_asset_graph().assets_defs:
