@@ -125,3 +125,23 @@ def test_the_parser_is_extensible_through_its_subparsers(capsys):
     extra.set_defaults(handler=lambda args: print("hi") or 0)
     args = parser.parse_args(["hello"])
     assert args.handler(args) == 0 and capsys.readouterr().out == "hi\n"
+
+
+def test_a_reversed_range_run_fails_naming_the_range_and_writes_nothing(lab_env, small_universe):
+    import dagster as dg
+
+    from quantlab_assets.definitions import defs
+
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=dg.DagsterInstance.get(), asset_selection=[dg.AssetKey("ohlcv")], raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": "2024-04-30", "dagster/asset_partition_range_end": "2024-03-01"})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert "partition range 2024-04-30...2024-03-01 is reversed: the start is after the end" in error.message
+    if lab_env["QUANTLAB_DB"].exists():
+        with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+            tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            assert "ohlcv" not in tables or con.execute("SELECT count(*) FROM ohlcv").fetchone()[0] == 0
