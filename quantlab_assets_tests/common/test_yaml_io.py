@@ -124,3 +124,17 @@ def test_the_formatter_names_field_and_item():
         "field 'items.1.weight' (symbol 'BBB'): Input should be a valid number, unable to parse string as a number",
         "field 'scale': Input should be a valid number, unable to parse string as a number",
     ]
+
+
+def test_a_strategy_validator_that_trips_is_reported_against_the_file(tmp_path, monkeypatch):
+    from quantlab_assets.strategy_lab.core import spec as spec_module
+
+    def trip(raw):
+        raise TypeError("unsupported operand type(s) for *: 'NoneType' and 'float'")
+
+    monkeypatch.setattr(spec_module.StrategySpec, "model_validate", staticmethod(trip))
+    path = tmp_path / "odd.yaml"
+    path.write_text("name: odd\n")
+    specs, errors = discover(tmp_path)
+    assert specs == [] and errors == {str(path): f"{path}: could not be validated: TypeError: unsupported "
+                                                 "operand type(s) for *: 'NoneType' and 'float'"}

@@ -180,6 +180,8 @@ def load_strategy(path: str | Path, known_features: set[str] | None = None) -> S
         spec = StrategySpec.model_validate(raw)
     except ValidationError as exc:
         raise StrategyError(f"{path}: {describe_validation_error(exc)}") from exc
+    except (TypeError, ArithmeticError, RecursionError) as exc:  # a validator tripped on odd input
+        raise StrategyError(f"{path}: could not be validated: {type(exc).__name__}: {exc}") from exc
     if spec.name != path.stem:
         raise StrategyError(f"{path}: field 'name': {spec.name!r} must equal the file name {path.stem!r}")
     if known_features is not None:
