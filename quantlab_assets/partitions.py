@@ -49,6 +49,11 @@ def partition_dates(context) -> tuple[date, date]:
     every calendar day belongs to exactly one partition.
     """
     window = context.partition_time_window
+    if window.start >= window.end:
+        # Dagster runs `--partition-range 2024-04-30...2024-03-01` as an empty window: refuse it
+        # rather than succeed having written nothing.
+        keys = context.partition_key_range
+        raise ValueError(f"partition range {keys.start}...{keys.end} is reversed: the start is after the end")
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
 

@@ -6,7 +6,9 @@ Commands:
   runs [--limit N]   recent runs from Dagster's storage: status, duration, partitions, failed step, error;
                      success rate and mean run time per job
   last-run           the latest run in detail: steps, check results, artifacts
-  rerun RUN_ID       re-execute a failed run from its failure (failed and skipped steps only)
+  rerun RUN_ID       re-execute a failed run from its failure (failed and skipped steps only); the
+                     id's prefix as `runs` prints it is enough; a run whose process died is marked
+                     failed first
   override --strategy S --date D --status approved|rejected|needs_review --reason "..." [--by NAME] [--apply]
                      a person's decision on a strategy's day, appended to the override log
   overrides [--strategy S]
@@ -16,15 +18,47 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
+import duckdb
 
+from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.common import settings
 
+
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+class CliError(Exception):
+    """Refused input: printed as one line, nothing done."""
+
+
+def _day(text: str, flag: str, *, session: bool = False) -> str:
+    """A partition key Dagster would accept: a real date written YYYY-MM-DD, a weekday, not before
+    the first partition nor after today's; with ``session`` also an exchange session."""
+    from quantlab_assets.common.calendar import is_trading_day
+    from quantlab_assets.partitions import PARTITION_FMT, trading_day_partitions
+
+    try:
+        day = datetime.strptime(text, PARTITION_FMT).date()
+    except ValueError:
+        raise CliError(f"{flag} {text!r}: not a date (YYYY-MM-DD)") from None
+    key = day.isoformat()
+    first, last = trading_day_partitions.get_first_partition_key(), trading_day_partitions.get_last_partition_key()
+    if key > last:
+        raise CliError(f"{flag} {key}: in the future (the latest partition is {last})")
+    if key < first:
+        raise CliError(f"{flag} {key}: before the first partition {first} (QUANTLAB_START_DATE)")
+    if day.weekday() >= 5:
+        raise CliError(f"{flag} {key}: a {day:%A}, not a trading-day partition")
+    if session and not is_trading_day(day):
+        raise CliError(f"{flag} {key}: not a trading session (exchange holiday)")
+    return key
 
 
 def _partitions(run) -> str:
@@ -41,14 +75,19 @@ def _duration(record) -> float | None:
 
 
 def _failure(instance, run_id: str) -> tuple[str, str]:
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         error = event.event_specific_data.error if event.event_specific_data else None
         # Dagster wraps the user's exception; the root cause says what actually went wrong.
         while error is not None and error.cause is not None:
             error = error.cause
         message = " ".join(error.message.split()) if error else ""
+        # "package.module.RulesError: ..." -> "RulesError: ..."
+        message = re.sub(r"^(?:\w+\.)+(?=\w+: )", "", message)
         return event.step_key or "-", message[:240]
+    # No step failed: the run itself did (e.g. its process died and it was marked failed).
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
+        return "-", " ".join((record.dagster_event.message or "").split())[:240]
     return "-", ""
 
 
@@ -87,11 +126,11 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
     secs = _duration(rec)
     print(f"run {run.run_id}  {run.status.value}  job {run.job_name}  partitions {_partitions(run)}"
           + (f"  {secs:.1f}s" if secs is not None else ""))
-    step_events = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
-                   DagsterEventType.ASSET_CHECK_EVALUATION}
+    step_events = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+                   dg.DagsterEventType.ASSET_CHECK_EVALUATION}
     for record in instance.all_logs(run.run_id, of_type=step_events):
         event = record.dagster_event
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
             verdict = "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
             print(f"  check {ev.asset_key.to_user_string()}.{ev.check_name}: {verdict}  {ev.description or ''}")
@@ -110,18 +149,21 @@ def _partition_args(args) -> tuple[dict, str]:
     if args.partition_range:
         start, _, end = args.partition_range.partition("...")
         if not end:
-            raise SystemExit("--partition-range takes START...END")
+            raise CliError("--partition-range takes START...END")
+        start, end = _day(start, "--partition-range start"), _day(end, "--partition-range end")
+        if start > end:
+            raise CliError(f"--partition-range {start}...{end}: the start is after the end")
         return ({"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
                 f"{start}...{end}")
     if args.partition:
-        return {"dagster/partition": args.partition}, args.partition
-    raise SystemExit("give --partition or --partition-range")
+        key = _day(args.partition, "--partition")
+        return {"dagster/partition": key}, key
+    raise CliError("give --partition or --partition-range")
 
 
 def cmd_plan(select: str, tags: dict, label: str) -> int:
     """Resolves the selection and builds Dagster's own execution plan, without executing it."""
-    from dagster._core.execution.api import create_execution_plan
-
+    from quantlab_assets.batch_orchestrator.dagster_internals import planned_step_keys
     from quantlab_assets.definitions import defs
     from quantlab_assets.partitions import trading_day_partitions
 
@@ -136,8 +178,7 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
         partitions = trading_day_partitions.get_partition_keys_in_range(
             dg.PartitionKeyRange(tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]))
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
-    plan = create_execution_plan(job)
-    steps = plan.get_steps_to_execute_in_topo_order()
+    steps = planned_step_keys(job)
     checks_by_step: dict[str, list[str]] = defaultdict(list)
     assets_by_step: dict[str, list[str]] = defaultdict(list)
     for ad in job.asset_layer.asset_graph.assets_defs:
@@ -158,9 +199,9 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
           "one run (BackfillPolicy.single_run)")
     print(f"{len(keys)} assets, {len(steps)} steps, in order:")
     for i, step in enumerate(steps, 1):
-        what = ", ".join(assets_by_step.get(step.key, [])) or "checks"
-        print(f"{i:3}. {step.key}: {what}")
-        for check in checks_by_step.get(step.key, []):
+        what = ", ".join(assets_by_step.get(step, [])) or "checks"
+        print(f"{i:3}. {step}: {what}")
+        for check in checks_by_step.get(step, []):
             print(f"       check {check}")
     return 0
 
@@ -170,15 +211,19 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
     parent's partitions, recorded as a child run (parent/root run tags) in Dagster's storage."""
     from quantlab_assets.definitions import defs
 
+    run_id = _resolve_run_id(instance, run_id)
     parent = instance.get_run_by_id(run_id)
-    if parent is None:
-        print(f"no run {run_id}")
-        return 1
+    if parent.status == dg.DagsterRunStatus.STARTED:
+        alive, why = worker_health(instance, parent)
+        if alive:
+            raise CliError(f"run {run_id} is STARTED and {why}: nothing to resume")
+        mark_failed(instance, parent, why)
+        print(f"run {run_id} was STARTED but {why}: marked FAILURE")
+        parent = instance.get_run_by_id(run_id)
     if parent.status != dg.DagsterRunStatus.FAILURE:
-        print(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
-        return 1
+        raise CliError(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
     planned = {step.key for step in instance.get_execution_plan_snapshot(parent.execution_plan_snapshot_id).steps}
-    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)}
+    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     steps = planned - done  # failed, or never started because something upstream failed
     assets, checks = set(), set()
     for ad in defs.resolve_asset_graph().assets_defs:
@@ -197,30 +242,85 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
     return 0 if result.success else 2
 
 
+def _resolve_run_id(instance: dg.DagsterInstance, text: str) -> str:
+    """A full run id, or a prefix of one (as `quantlab runs` prints it) that names exactly one run."""
+    if instance.get_run_by_id(text) is not None:
+        return text
+    matches = sorted(r for r in instance.get_run_ids() if r.startswith(text)) if len(text) >= 4 else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CliError(f"run id prefix {text!r} matches {len(matches)} runs: {', '.join(m[:13] for m in matches[:5])}; "
+                       "give more characters")
+    raise CliError(f"no run {text!r}" + (" (give at least 4 characters)" if len(text) < 4 else ""))
+
+
+def _known_strategy(name: str) -> str:
+    from quantlab_assets.strategy_lab.core.spec import discover
+    from quantlab_assets.strategy_lab.resources import strategies_dir
+
+    specs, errors = discover(strategies_dir())
+    names = sorted(s.name for s in specs)
+    if name in names:
+        return name
+    invalid = [msg for path, msg in errors.items() if Path(path).stem == name]
+    if invalid:
+        raise CliError(f"--strategy {name}: its strategy file is invalid: {invalid[0]}")
+    raise CliError(f"--strategy {name}: no such strategy (strategies: {', '.join(names) or 'none'})")
+
+
 def cmd_override(args) -> int:
     import getpass
 
     from quantlab_assets.portfolio_supervisor.core.store import record_override
     from quantlab_assets.resources import WarehouseResource
 
-    who = args.by or getpass.getuser()
-    with WarehouseResource().get_connection() as con:
-        record_override(con, args.strategy, args.date, args.status, args.reason, who)
+    # Validated before anything is appended: the log is append-only, a wrong line stays forever.
+    strategy, day = _known_strategy(args.strategy), _day(args.date, "--date", session=True)
+    who = (args.by or getpass.getuser()).strip()
+    if not args.reason.strip():
+        raise CliError("--reason: an override needs a reason")
+    if not who:
+        raise CliError("--by: an override needs the name of who decided")
+    args.strategy, args.date = strategy, day
+    instance = None
+    if args.apply:  # before recording: an override that cannot be applied is refused whole
+        try:
+            instance = dg.DagsterInstance.get()
+        except Exception as exc:  # noqa: BLE001 - e.g. DAGSTER_HOME not set
+            raise CliError(f"--apply: nothing recorded, Dagster's instance is not available: {_one_line(exc)}") from None
+    try:
+        with WarehouseResource().get_connection() as con:
+            record_override(con, args.strategy, args.date, args.status, args.reason, who)
+    except (ValueError, OSError, duckdb.Error) as exc:
+        if instance is not None:
+            instance.dispose()
+        raise CliError(f"nothing recorded: {_one_line(exc)}") from None
     print(f"override recorded: {args.strategy} {args.date} -> {args.status} by {who}: {args.reason}")
-    if not args.apply:
+    if instance is None:
         print("apply it by re-materializing the supervision of that day:\n"
               f"  dagster asset materialize -m quantlab_assets.definitions --select '{args.strategy}/approvals' "
               f"--partition {args.date}\n(or pass --apply)")
         return 0
-    from quantlab_assets.definitions import defs
-
     keys = [dg.AssetKey([args.strategy, "approvals"]), dg.AssetKey([args.strategy, "approved_targets"])]
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False)
+    with instance:
+        try:
+            from quantlab_assets.definitions import defs
+
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - the override is recorded; say why the re-run did not start
+            print(f"the override is recorded, but the supervision re-run could not start: {_one_line(exc)}",
+                  file=sys.stderr)
+            return 2
+        step, error = _failure(instance, result.run_id) if not result.success else ("", "")
     print(f"supervision of {args.strategy} {args.date} re-run {result.run_id}: "
-          f"{'SUCCESS' if result.success else 'FAILURE'}")
+          f"{'SUCCESS' if result.success else f'FAILURE in {step}: {error}'}")
     return 0 if result.success else 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
 
 def cmd_overrides(strategy: str | None) -> int:
@@ -239,19 +339,41 @@ def cmd_overrides(strategy: str | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _with_instance(command):
+    """Run ``command(instance, args)`` on the DAGSTER_HOME instance, after failing the runs whose
+    process died (without the daemon nobody else notices them)."""
+    def run(args) -> int:
+        with dg.DagsterInstance.get() as instance:
+            for run_id, why in fail_dead_runs(instance):
+                print(f"run {run_id[:8]} was STARTED but {why}: marked FAILURE")
+            return command(instance, args)
+    return run
+
+
+def _plan(args) -> int:
+    tags, label = _partition_args(args)
+    return cmd_plan(args.select, tags, label)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The parser and its subparsers; a command is a subparser with ``set_defaults(handler=f)``,
+    ``f(args) -> exit code`` (another module can add its commands to the same subparsers)."""
     parser = argparse.ArgumentParser(prog="quantlab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)
-    sub.add_parser("last-run", help="the latest run: steps, checks, artifacts")
+    runs.set_defaults(handler=_with_instance(lambda instance, args: cmd_runs(instance, args.limit)))
+    last = sub.add_parser("last-run", help="the latest run: steps, checks, artifacts")
+    last.set_defaults(handler=_with_instance(lambda instance, args: cmd_last_run(instance)))
     plan = sub.add_parser("plan", help="dry run: what a materialization would run, in order")
     plan.add_argument("--select", required=True, help="Dagster asset selection, e.g. 'ohlcv*' or 'key:features'")
     plan.add_argument("--partition")
     plan.add_argument("--partition-range", help="START...END")
+    plan.set_defaults(handler=_plan)
     rerun = sub.add_parser("rerun", help="re-execute a failed run from its failure")
-    rerun.add_argument("run_id")
+    rerun.add_argument("run_id", help="the run id or its first characters (as `quantlab runs` prints it)")
+    rerun.set_defaults(handler=_with_instance(lambda instance, args: cmd_rerun(instance, args.run_id)))
     over = sub.add_parser("override", help="record a person's decision on a strategy's day")
     over.add_argument("--strategy", required=True)
     over.add_argument("--date", required=True)
@@ -259,23 +381,21 @@ def main(argv: list[str] | None = None) -> int:
     over.add_argument("--reason", required=True)
     over.add_argument("--by", help="who decided (default: the login name)")
     over.add_argument("--apply", action="store_true", help="re-run the supervision of that day now")
+    over.set_defaults(handler=cmd_override)
     overs = sub.add_parser("overrides", help="the append-only override log")
     overs.add_argument("--strategy")
-    args = parser.parse_args(argv)
-    if args.command == "plan":
-        tags, label = _partition_args(args)
-        return cmd_plan(args.select, tags, label)
-    if args.command == "override":
-        return cmd_override(args)
-    if args.command == "overrides":
-        return cmd_overrides(args.strategy)
-    with dg.DagsterInstance.get() as instance:
-        if args.command == "runs":
-            return cmd_runs(instance, args.limit)
-        if args.command == "rerun":
-            return cmd_rerun(instance, args.run_id)
-        return cmd_last_run(instance)
+    overs.set_defaults(handler=lambda args: cmd_overrides(args.strategy))
+    return parser, sub
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliError as exc:
+        print(f"quantlab {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 if __name__ == "__main__":
     sys.exit(main())

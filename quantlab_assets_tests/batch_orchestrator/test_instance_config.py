@@ -26,6 +26,9 @@ def test_instance_config_loads(tmp_path, monkeypatch, source):
         assert "postgres" in config["storage"]
     else:
         assert config["storage"]["custom"]["class"] == "QuantLabSqliteStorage"
+        # Dead runs are failed by run monitoring through the launcher's worker health check.
+        assert config["run_launcher"]["class"] == "QuantLabRunLauncher"
+        assert config["run_monitoring"]["enabled"] is True and config["run_monitoring"]["max_resume_run_attempts"] == 0
 
 
 def test_a_misspelt_key_is_rejected(tmp_path):

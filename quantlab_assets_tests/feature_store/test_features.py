@@ -85,7 +85,7 @@ def test_unknown_kind_names_file_feature_and_field(tmp_path):
     with pytest.raises(PresetError) as err:
         load_preset(path)
     msg = str(err.value)
-    assert str(path) in msg and "'foo' (features[1])" in msg and "kind" in msg and "fourier" in msg
+    assert str(path) in msg and "field 'features.1' (name 'foo')" in msg and "kind" in msg and "fourier" in msg
     assert "(valid kinds: " in msg and "sma_ratio" in msg
 
 
@@ -100,14 +100,14 @@ def test_bad_params_name_file_feature_and_field(tmp_path, params, field):
     with pytest.raises(PresetError) as err:
         load_preset(path)
     msg = str(err.value)
-    assert msg.startswith(f"{path}: ") and "'ret_5' (features[0])" in msg and field in msg
+    assert msg.startswith(f"{path}: ") and "field 'features.0' (name 'ret_5')" in msg and field in msg
 
 
 @pytest.mark.parametrize("features,needle", [
     ("  - {name: a, kind: gap}\n  - {name: a, kind: gap}\n", "feature 'a': name: declared twice"),
     ("  - {name: z, kind: cs_zscore, params: {of: a}}\n  - {name: a, kind: gap}\n", "feature 'z': params.of"),
-    ("  - {name: a, kind: gap, window: 3}\n", "'a' (features[0]): window: Extra inputs"),
-    ("  - {name: Bad-Name, kind: gap}\n", "(features[0]): name:"),
+    ("  - {name: a, kind: gap, window: 3}\n", "field 'features.0.window' (name 'a'): Extra inputs"),
+    ("  - {name: Bad-Name, kind: gap}\n", "field 'features.0.name' (name 'Bad-Name'):"),
     ("  - {name: m, kind: macd, params: {fast: 26, slow: 12, output: macd}}\n", "fast (26) must be smaller"),
     ("  - {name: v, kind: volatility, params: {window: 300}}\n", "params.window"),
 ])
@@ -124,8 +124,8 @@ def test_every_bad_feature_is_reported_once(tmp_path):
     with pytest.raises(PresetError) as err:
         load_preset(path)
     parts = str(err.value).removeprefix(f"{path}: ").split("; ")
-    assert parts[0] == "feature 'a' (features[0]): params.horizon: Input should be greater than or equal to 1"
-    assert parts[1].startswith("feature 'b' (features[1]): kind: unknown kind 'fourier' (valid kinds: ")
+    assert parts[0] == "field 'features.0' (name 'a'): params.horizon: Input should be greater than or equal to 1"
+    assert parts[1].startswith("field 'features.1' (name 'b'): kind: unknown kind 'fourier' (valid kinds: ")
     assert len(parts) == 2
     with pytest.raises(PresetError, match="at least one feature"):
         load_preset(write(tmp_path, "name: p\nfeatures: []\n"))

@@ -85,3 +85,29 @@ def test_packaged_rules_and_overrides(tmp_path):
     bad.write_text("defaults: {max_leverage: 2}\n")
     with pytest.raises(RulesError, match="max_leverage"):
         load_rules(bad)
+
+
+def test_an_override_for_an_unknown_strategy_names_it_and_the_file(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("strategies:\n  momentum_top_k: {max_turnover: 0.5}\n  momentum_topk: {max_turnover: 0.6}\n")
+    with pytest.raises(RulesError) as err:
+        load_rules(path, known_strategies={"momentum_topk", "low_volatility"})
+    assert str(err.value) == (f"{path}: field 'strategies': no strategy named 'momentum_top_k' "
+                              "(strategies: low_volatility, momentum_topk)")
+    # Without the list of strategies (a unit test of the limits) the names are not checked.
+    assert load_rules(path).for_strategy("momentum_topk").max_turnover == 0.6
+
+
+def test_the_supervisor_resource_checks_overrides_against_the_strategy_files(tmp_path, monkeypatch):
+    from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
+
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    (strategies / "alpha.yaml").write_text("name: alpha\n")  # invalid, but it exists
+    monkeypatch.setenv("QUANTLAB_STRATEGIES", str(strategies))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("strategies: {alpha: {max_turnover: 0.5}}\n")
+    assert SupervisorResource(rules_file=str(rules)).rules().for_strategy("alpha").max_turnover == 0.5
+    rules.write_text("strategies: {alpah: {max_turnover: 0.5}}\n")
+    with pytest.raises(RulesError, match=r"rules\.yaml: field 'strategies': no strategy named 'alpah' \(strategies: alpha\)"):
+        SupervisorResource(rules_file=str(rules)).rules()

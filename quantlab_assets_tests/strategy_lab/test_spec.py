@@ -32,7 +32,7 @@ def test_shipped_examples_are_valid():
     ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\nleverage: 3\n",
      "leverage", "Extra inputs are not permitted"),
     ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
-     "constraints: {max_weight: 0.1, min_names: 5}\n", "(top level)", "cannot be met"),
+     "constraints: {max_weight: 0.1, min_names: 5}\n", "constraints", "cannot be met"),
     ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
      "costs: {fee_bps: -1}\n", "costs.fee_bps", "greater than or equal to 0"),
     ("name: bad\nsignal: {kind: oracle}\nselection: {kind: top_k, k: 5}\n", "signal.kind", "Input should be"),

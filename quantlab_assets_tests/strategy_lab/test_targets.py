@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.strategy_lab.core.construct import (
@@ -194,3 +194,32 @@ def test_threshold_selection_errors_name_the_field(selection, why):
     with pytest.raises(ValueError, match=re.escape(why)) as err:
         _trend(selection=selection)
     assert "selection" in str(err.value)
+
+
+@pytest.mark.parametrize("universe,message", [
+    ({"include": ["AAA", "ZZZ"]}, "strategy 'u': field 'universe.include': ['ZZZ'] not in the symbol registry (3 symbols)"),
+    ({"exclude": ["AAB"]}, "strategy 'u': field 'universe.exclude': ['AAB'] not in the symbol registry (3 symbols)"),
+    ({"sectors": ["Tech", "Enrgy"]}, "strategy 'u': field 'universe.sectors': ['Enrgy'] matches no registry sector "
+                                     "(sectors: Energy, Tech)"),
+    ({"include": ["CCC"], "sectors": ["Tech"]}, "strategy 'u': field 'universe': include/exclude/sectors leave no "
+                                                "symbol of the registry's 3"),
+])
+def test_a_universe_that_names_unknown_symbols_or_sectors_or_is_empty_is_an_error(universe, message):
+    from quantlab_assets.strategy_lab.core.construct import universe_filter
+    from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+
+    spec = StrategySpec.model_validate({"name": "u", "universe": universe, "signal": {"kind": "feature", "feature": "f"},
+                                        "selection": {"kind": "all"}})
+    with pytest.raises(StrategyError) as err:
+        universe_filter(["AAA", "BBB", "CCC"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy"}, spec)
+    assert str(err.value) == message
+
+
+def test_a_valid_universe_filter_keeps_its_symbols():
+    from quantlab_assets.strategy_lab.core.construct import universe_filter
+    from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+    spec = StrategySpec.model_validate({"name": "u", "universe": {"sectors": ["Tech"], "exclude": ["BBB"]},
+                                        "signal": {"kind": "feature", "feature": "f"}, "selection": {"kind": "all"}})
+    assert universe_filter(["CCC", "BBB", "AAA", "DDD"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Tech"},
+                           spec) == ["AAA", "DDD"]

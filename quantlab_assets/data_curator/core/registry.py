@@ -6,8 +6,9 @@ import re
 from datetime import date
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 
 # Exchange tickers: 1-6 upper-case letters/digits starting with a letter, optional class
 # suffix after a dot or dash (BRK.B, BF-B).
@@ -72,33 +73,13 @@ class SymbolRegistry(BaseModel):
         return {e.symbol: (e.first_date, e.last_date) for e in self.symbols}
 
 
-def _describe(exc: ValidationError, raw: dict) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        # Name the ticker itself, not just its list index.
-        if len(loc) >= 2 and loc[0] == "symbols" and isinstance(loc[1], int):
-            try:
-                where += f" ({raw['symbols'][loc[1]].get('symbol')!r})"
-            except (KeyError, IndexError, AttributeError, TypeError):
-                pass
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_registry(path: str | Path | None = None) -> SymbolRegistry:
     """Load and validate a registry file; errors name the file, the field and the ticker."""
     path = Path(path) if path else DEFAULT_SYMBOLS_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{path}: symbol registry file not found") from exc
-    except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError on impossible dates
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "symbol registry", RegistryError)
     if not isinstance(raw, dict):
         raise RegistryError(f"{path}: expected a mapping with 'universe' and 'symbols'")
     try:
         return SymbolRegistry.model_validate(raw)
     except ValidationError as exc:
-        raise RegistryError(f"{path}: {_describe(exc, raw)}") from exc
+        raise RegistryError(f"{path}: {describe_validation_error(exc, raw, {'symbols': 'symbol'})}") from exc

@@ -32,10 +32,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
@@ -532,24 +532,6 @@ class FeaturePreset(BaseModel):
         return self.lookback_sessions - 1
 
 
-def _describe(exc: ValidationError, raw: dict) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if len(loc) >= 2 and loc[0] == "features" and isinstance(loc[1], int):
-            try:
-                name = raw["features"][loc[1]].get("name")
-            except (KeyError, IndexError, AttributeError, TypeError):
-                name = None
-            where = f"feature {name!r} (features[{loc[1]}])"
-            rest = ".".join(str(p) for p in loc[2:])
-            parts.append(f"{where}: {rest + ': ' if rest else ''}{msg}")
-        else:
-            parts.append(f"{'.'.join(str(p) for p in loc) + ': ' if loc else ''}{msg}")
-    return "; ".join(parts)
-
-
 def load_preset(path: str | Path | None = None) -> FeaturePreset:
     """Load and validate a preset file (default: the packaged ``presets/default.yaml``).
 
@@ -560,18 +542,13 @@ def load_preset(path: str | Path | None = None) -> FeaturePreset:
         and the field.
     """
     path = Path(path) if path else DEFAULT_PRESET_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PresetError(f"{path}: feature preset file not found") from exc
-    except yaml.YAMLError as exc:
-        raise PresetError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "feature preset", PresetError)
     if not isinstance(raw, dict):
         raise PresetError(f"{path}: expected a mapping with 'name' and 'features'")
     try:
         return FeaturePreset.model_validate(raw)
     except ValidationError as exc:
-        raise PresetError(f"{path}: {_describe(exc, raw)}") from exc
+        raise PresetError(f"{path}: {describe_validation_error(exc, raw, {'features': 'name'})}") from exc
 
 
 # --------------------------------------------------------------------------- compute

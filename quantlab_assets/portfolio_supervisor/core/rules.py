@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "risk_rules.yaml"
 
@@ -56,16 +58,25 @@ class RiskRules(BaseModel):
         return RiskLimits.model_validate({**self.defaults.model_dump(), **(self.strategies.get(name) or {})})
 
 
-def load_rules(path: str | Path | None = None) -> RiskRules:
+def load_rules(path: str | Path | None = None, known_strategies: Collection[str] | None = None) -> RiskRules:
+    """Load and validate the risk rules; errors name the file and the field.
+
+    With ``known_strategies``, an override for any other name is an error (a typo such as
+    ``momentum_top_k`` would otherwise leave the strategy on the defaults without a word).
+    """
     path = Path(path) if path else DEFAULT_RULES_FILE
+    raw = read_yaml(path, "risk rules", RulesError)
+    if raw is None:
+        raw = {}  # an empty file: the defaults
+    if not isinstance(raw, dict):
+        raise RulesError(f"{path}: expected a mapping with 'defaults' and 'strategies', got {type(raw).__name__}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise RulesError(f"{path}: risk rules file not found") from exc
-    except (yaml.YAMLError, ValueError) as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return RiskRules.model_validate(raw)
+        rules = RiskRules.model_validate(raw)
     except ValidationError as exc:
-        parts = [f"field '{'.'.join(str(p) for p in e['loc']) or '(top level)'}': {e['msg']}" for e in exc.errors()]
-        raise RulesError(f"{path}: " + "; ".join(parts)) from exc
+        raise RulesError(f"{path}: {describe_validation_error(exc)}") from exc
+    if known_strategies is not None:
+        unknown = sorted(set(rules.strategies) - set(known_strategies))
+        if unknown:
+            raise RulesError(f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "
+                             f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})")
+    return rules

@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 LABEL_HORIZONS = (1, 5, 20)
@@ -203,29 +204,18 @@ class StrategySpec(_Model):
         return list(dict.fromkeys(used))
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"field '{where}': {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_strategy(path: str | Path, known_features: set[str] | None = None) -> StrategySpec:
     """Load and validate one strategy file; every error names the file and the field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise StrategyError(f"{path}: strategy file not found") from exc
-    except (yaml.YAMLError, ValueError) as exc:
-        raise StrategyError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "strategy", StrategyError)
     if not isinstance(raw, dict):
         raise StrategyError(f"{path}: expected a mapping of strategy fields, got {type(raw).__name__}")
     try:
         spec = StrategySpec.model_validate(raw)
     except ValidationError as exc:
-        raise StrategyError(f"{path}: {_describe(exc)}") from exc
+        raise StrategyError(f"{path}: {describe_validation_error(exc)}") from exc
+    except (TypeError, ArithmeticError, RecursionError) as exc:  # a validator tripped on odd input
+        raise StrategyError(f"{path}: could not be validated: {type(exc).__name__}: {exc}") from exc
     if spec.name != path.stem:
         raise StrategyError(f"{path}: field 'name': {spec.name!r} must equal the file name {path.stem!r}")
     if known_features is not None:
