@@ -406,4 +406,12 @@ def feature_ic_markdown(summary: pd.DataFrame, as_of, start, chart: str | None, 
     if chart:
         lines += [f"![IC decay]({chart})", ""]
     lines += [markdown_table(shown, max_rows=rows), ""]
+    yearly = summary[summary["period"] != "all"]
+    if len(yearly) and len(table):
+        top = table.head(10)[["feature", "horizon"]]
+        by_year = yearly.merge(top, on=["feature", "horizon"]).pivot_table(
+            index=["feature", "horizon"], columns="period", values="rank_ic_mean", sort=False)
+        by_year = by_year.reindex(pd.MultiIndex.from_frame(top)).reset_index()
+        lines += ["## Mean rank IC by year (top 10 rows above)", "", markdown_table(by_year, max_rows=10), "",
+                  "Every row and year with all statistics: `feature_ic.csv`.", ""]
     return "\n".join(lines)
