@@ -59,12 +59,17 @@ print(min(times), sorted(times)[len(times) // 2], t_import, qs.__version__)
 """
 
 
-def timed(fn, repeat: int):
-    times, out = [], None
+CPU = {}  # label -> CPU seconds of the best run (this process, all threads): the load-independent part
+
+
+def timed(fn, repeat: int, label: str = ""):
+    times, cpu, out = [], [], None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[label] = cpu[times.index(min(times))]
     return min(times), statistics.median(times), out
 
 
@@ -91,10 +96,10 @@ def bench_tearsheet(args) -> list[str]:
     best_c, med_c, _ = timed(lambda: build_tearsheet("bench", out.equity, out.positions, out.trades, bench,
                                                      charts=False), args.repeat)
     best, med, sheet = timed(lambda: tearsheet_html(build_tearsheet("bench", out.equity, out.positions, out.trades,
-                                                                    bench)), args.repeat)
+                                                                    bench)), args.repeat, "sheet")
     lines += [f"- figures only (no charts): best {best_c:.2f} s, median {med_c:.2f} s",
               f"- figures + 6 PNG charts + HTML: **best {best:.2f} s, median {med:.2f} s** (goal <= 2 s; "
-              f"page {len(sheet) / 1e6:.1f} MB)"]
+              f"CPU {CPU['sheet']:.2f} s; page {len(sheet) / 1e6:.1f} MB)"]
     py = args.quantstats_python
     if py is None:
         try:
@@ -167,11 +172,11 @@ def bench_feature_ic(args) -> list[str]:
     names = [c for c in feats.columns if c.startswith("f")]
     as_of = dates[-1] + pd.Timedelta(days=60)
     factor_ic(feats.head(args.symbols * 30), labels.head(args.symbols * 30), names[:1], HORIZONS, as_of)  # compile
-    best, med, summary = timed(lambda: factor_ic(feats, labels, names, HORIZONS, as_of), args.repeat_ic)
+    best, med, summary = timed(lambda: factor_ic(feats, labels, names, HORIZONS, as_of), args.repeat_ic, "ic")
     lines = ["", f"## feature_ic: {len(names)} features x {len(HORIZONS)} horizons x {args.symbols} symbols x "
              f"{args.years} years ({len(feats):,} rows)", "",
              f"- factor_ic (long frames in, summary by year out): **best {best:.2f} s, median {med:.2f} s** "
-             f"(goal <= 10 s; {len(summary)} summary rows)"]
+             f"(goal <= 10 s; {len(summary)} summary rows; CPU {CPU['ic']:.2f} s over 2 threads)"]
     try:
         import alphalens  # noqa: F401
     except ImportError:

@@ -7,6 +7,7 @@ partitions definition), with single-run backfills.
 """
 
 import base64
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -133,8 +134,9 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
             kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
             equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
             approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
-        keep = lambda frame: frame[frame["strategy"].isin(names)]  # noqa: E731 (strategies removed since stay out)
-        board = leaderboard(keep(kpis), keep(equity), keep(approvals), end)
+        # Only today's strategies: rows of a strategy file removed since stay in the tables.
+        kpis, equity, approvals = (f[f["strategy"].isin(names)] for f in (kpis, equity, approvals))
+        board = leaderboard(kpis, equity, approvals, shift_sessions(end + timedelta(days=1), -1))  # last session
         png = equity_curves_png(board) if len(board.returns) > 1 else b""
         reports = artifacts.run_dir(context.run.run_id) / "reports"
         if png:

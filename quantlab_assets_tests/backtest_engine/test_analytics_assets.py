@@ -120,6 +120,7 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     assert "Benchmark: SPY" in beta_md and "Benchmark: equal_weight" in beta_md
     board = (reports / "strategy_leaderboard.md").read_text()
     assert "| alpha |" in board and "| beta |" in board and (reports / "strategy_leaderboard.png").exists()
+    assert "as of 2024-06-28" in board  # the run's last session, not the weekend the Friday partition owns
     lmeta = _events(result, dg.AssetKey("strategy_leaderboard"))[0].metadata
     assert lmeta["strategies"].value == 2 and "equity_curves" in lmeta
 

@@ -144,3 +144,16 @@ def test_bad_inputs_raise_clear_errors():
         fic.factor_panels(feats, labels, ["f_signal"], (5,), dates[-1])
     with pytest.raises(ValueError, match="quantiles must be an integer >= 2"):
         fic.quantile_fractions(1)
+
+
+def test_report_ranks_by_rank_icir_and_shows_years_and_skips():
+    feats, labels, dates = _panel(n_dates=30, horizons=(1, 5))
+    feats.loc[(feats["date"] == dates[2]) & (feats["symbol"] > "N03"), "f_noise"] = np.nan
+    s = fic.factor_ic(feats, labels, ["f_signal", "f_noise", "f_ties"], (1, 5), shift_sessions(dates[-1], 10),
+                      min_names=5)
+    table = fic.ranked(s)
+    assert table["rank_ic_ir"].abs().is_monotonic_decreasing and table.iloc[0]["feature"] == "f_signal"
+    md = fic.feature_ic_markdown(s, dates[-1], dates[0], "decay.png")
+    assert "![IC decay](decay.png)" in md and "Mean rank IC by year" in md
+    assert "cells skipped: 2" in md  # f_noise's thin date, once per horizon
+    assert fic.ic_decay_png(s)[:4] == b"\x89PNG"

@@ -459,7 +459,7 @@ def tearsheet_html(sheet: Tearsheet) -> str:
         return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">' if data else ""
 
     monthly = sheet.monthly
-    heat = "<table><tr><th>year</th>" + "".join(f"<th>{m}</th>" for m in range(1, 13)) + "<th>year</th></tr>"
+    heat = "<table><tr><th>year</th>" + "".join(f"<th>{m}</th>" for m in range(1, 13)) + "<th>total</th></tr>"
     for year, row in monthly.iterrows():
         heat += f"<tr><th>{year}</th>" + "".join(_heat_cell(x) for x in row.to_numpy()) + "</tr>"
     heat += "</table>"

@@ -20,9 +20,9 @@ def _plt():
     return plt
 
 
-def _layout(fig) -> None:
+def _layout(fig, top: float = 0.93, bottom: float = 0.08) -> None:
     """Fixed margins: tight_layout measures every label and costs more than the drawing."""
-    fig.subplots_adjust(left=0.09, right=0.92, top=0.93, bottom=0.08, hspace=0.25, wspace=0.25)
+    fig.subplots_adjust(left=0.1, right=0.92, top=top, bottom=bottom, hspace=0.25, wspace=0.25)
 
 
 def render(sheet) -> dict[str, bytes]:
@@ -81,7 +81,7 @@ def _calendar(plt, sheet):
     right.axvline(0, color="black", lw=0.6)
     right.legend(fontsize=7)
     right.set_title("yearly returns")
-    _layout(fig)
+    _layout(fig, top=0.85, bottom=0.12)
     return fig
 
 
@@ -107,7 +107,7 @@ def _distribution(plt, sheet):
         ax.axvline(var, color=RED, ls=style, lw=1, label=f"VaR {1 - cut:.0%}: {var:.2%}")
     ax.set_title(f"daily returns: skew {sheet.metrics['skew']:.2f}, excess kurtosis {sheet.metrics['kurtosis']:.2f}")
     ax.legend(fontsize=7)
-    _layout(fig)
+    _layout(fig, top=0.88, bottom=0.1)
     return fig
 
 

@@ -41,69 +41,72 @@ DEFAULT_MIN_NAMES = 10
 
 
 @nb.njit(cache=True)
-def _average_ranks(values: np.ndarray, order: np.ndarray, keep: np.ndarray, out: np.ndarray) -> int:
-    """Average ranks (1-based, ties averaged) of ``values[order[i]]`` for the names where
-    ``keep`` is true, written into ``out`` at their name index; returns how many were ranked."""
+def _select(order: np.ndarray, m_in: int, keep: np.ndarray, out: np.ndarray) -> int:
+    """The names of ``order[:m_in]`` where ``keep`` holds, in order, into ``out``; their count."""
     m = 0
-    buf = np.empty(len(order), dtype=np.int64)
-    for i in range(len(order)):
-        if keep[order[i]]:
-            buf[m] = order[i]
+    for i in range(m_in):
+        k = order[i]
+        if keep[k]:
+            out[m] = k
             m += 1
-    i = 0
-    while i < m:
-        j = i
-        while j + 1 < m and values[buf[j + 1]] == values[buf[i]]:
-            j += 1
-        rank = 0.5 * (i + j) + 1.0
-        for k in range(i, j + 1):
-            out[buf[k]] = rank
-        i = j + 1
     return m
 
 
 @nb.njit(cache=True)
-def _pearson(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
-    n = 0
-    sa = 0.0
-    sb = 0.0
-    for i in range(len(a)):
-        if keep[i]:
-            n += 1
-            sa += a[i]
-            sb += b[i]
+def _average_ranks(values: np.ndarray, idx: np.ndarray, m: int, out: np.ndarray) -> None:
+    """Average ranks (1-based, ties averaged) of the names ``idx[:m]``, sorted by ``values``,
+    written into ``out`` at their name index."""
+    i = 0
+    while i < m:
+        j = i
+        v = values[idx[i]]
+        while j + 1 < m and values[idx[j + 1]] == v:
+            j += 1
+        rank = 0.5 * (i + j) + 1.0
+        for k in range(i, j + 1):
+            out[idx[k]] = rank
+        i = j + 1
+
+
+@nb.njit(cache=True)
+def _pearson(a: np.ndarray, b: np.ndarray, idx: np.ndarray, n: int) -> float:
+    """Pearson correlation of a and b over the names idx[:n] (two passes); NaN if either is constant."""
     if n < 2:
         return np.nan
+    sa = 0.0
+    sb = 0.0
+    for i in range(n):
+        sa += a[idx[i]]
+        sb += b[idx[i]]
     ma, mb = sa / n, sb / n
     sab = 0.0
     saa = 0.0
     sbb = 0.0
-    for i in range(len(a)):
-        if keep[i]:
-            da, db = a[i] - ma, b[i] - mb
-            sab += da * db
-            saa += da * da
-            sbb += db * db
+    for i in range(n):
+        da, db = a[idx[i]] - ma, b[idx[i]] - mb
+        sab += da * db
+        saa += da * da
+        sbb += db * db
     if saa == 0.0 or sbb == 0.0:
         return np.nan
     return sab / np.sqrt(saa * sbb)
 
 
 @nb.njit(cache=True)
-def _qcut_edges(sorted_vals: np.ndarray, n: int, q: np.ndarray, out: np.ndarray) -> None:
-    """numpy's 'linear' percentile of the first n sorted values at fractions q (what pandas.qcut
-    calls), with numpy's own interpolation so edges agree bit for bit."""
+def _qcut_edges(values: np.ndarray, idx: np.ndarray, n: int, q: np.ndarray, out: np.ndarray) -> None:
+    """numpy's 'linear' percentile of values[idx[:n]] (idx sorted by value) at fractions q, what
+    pandas.qcut calls, with numpy's own interpolation so edges agree bit for bit."""
     for j in range(len(q)):
         vi = (n - 1) * q[j]
-        lo = np.floor(vi)
         if vi >= n - 1:
-            out[j] = sorted_vals[n - 1]
+            out[j] = values[idx[n - 1]]
             continue
         if vi < 0:
-            out[j] = sorted_vals[0]
+            out[j] = values[idx[0]]
             continue
+        lo = np.floor(vi)
         i = int(lo)
-        a, b = sorted_vals[i], sorted_vals[i + 1]
+        a, b = values[idx[i]], values[idx[i + 1]]
         gamma = vi - lo
         diff = b - a
         out[j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
@@ -128,43 +131,53 @@ def feature_ic_nb(x: np.ndarray, fwd: np.ndarray, fwd_order: np.ndarray, fwd_cou
     xrank = np.full((T, N), np.nan)
     for t in nb.prange(T):
         xt = x[t]
-        xvalid = ~np.isnan(xt)
-        idx = np.flatnonzero(xvalid)
-        order = idx[np.argsort(xt[idx], kind="mergesort")]
-        _average_ranks(xt, order, xvalid, xrank[t])
+        valid = np.empty(N, dtype=np.bool_)
+        m = 0
+        for i in range(N):
+            valid[i] = not np.isnan(xt[i])
+            m += valid[i]
+        idx = np.empty(m, dtype=np.int64)
+        vals = np.empty(m)
+        k = 0
+        for i in range(N):
+            if valid[i]:
+                idx[k] = i
+                vals[k] = xt[i]
+                k += 1
+        order = idx[np.argsort(vals)]
+        _average_ranks(xt, order, m, xrank[t])
+        keep = np.empty(N, dtype=np.bool_)
+        xs = np.empty(N, dtype=np.int64)  # names used, sorted by the feature
+        rs = np.empty(N, dtype=np.int64)  # names used, sorted by the return
         xr = np.empty(N)
         rr = np.empty(N)
-        sv = np.empty(N)
         edges = np.empty(Q + 1)
         qsum = np.empty(Q)
         qcnt = np.empty(Q)
         for h in range(H):
             rt = fwd[h, t]
-            keep = xvalid & ~np.isnan(rt)
-            n = _average_ranks(xt, order, keep, xr)
+            for i in range(N):
+                keep[i] = valid[i] and not np.isnan(rt[i])
+            n = _select(order, m, keep, xs)
             n_used[h, t] = n
             if n < min_names:
                 continue
-            _average_ranks(rt, fwd_order[h, t, :fwd_count[h, t]], keep, rr)
-            ic[h, t] = _pearson(xt, rt, keep)
-            ric[h, t] = _pearson(xr, rr, keep)
-            m = 0
-            for i in range(len(order)):
-                if keep[order[i]]:
-                    sv[m] = xt[order[i]]
-                    m += 1
-            _qcut_edges(sv, n, qfrac, edges)
+            _select(fwd_order[h, t], fwd_count[h, t], keep, rs)
+            _average_ranks(xt, xs, n, xr)
+            _average_ranks(rt, rs, n, rr)
+            ic[h, t] = _pearson(xt, rt, xs, n)
+            ric[h, t] = _pearson(xr, rr, xs, n)
+            _qcut_edges(xt, xs, n, qfrac, edges)
             qsum[:] = 0.0
             qcnt[:] = 0.0
-            for i in range(N):
-                if keep[i]:
-                    b = 0
-                    for j in range(Q):  # edges below the value: pandas' searchsorted(side="left")
-                        if edges[j] < xt[i]:
-                            b += 1
-                    b = max(b, 1) - 1
-                    qsum[b] += rt[i]
-                    qcnt[b] += 1.0
+            b = 0  # edges below the value (pandas' searchsorted side="left"), monotone along xs
+            for i in range(n):
+                v = xt[xs[i]]
+                while b < Q and edges[b] < v:
+                    b += 1
+                j = max(b, 1) - 1
+                qsum[j] += rt[xs[i]]
+                qcnt[j] += 1.0
             for j in range(Q):
                 if qcnt[j] > 0:
                     qmean[h, t, j] = qsum[j] / qcnt[j]
@@ -172,8 +185,13 @@ def feature_ic_nb(x: np.ndarray, fwd: np.ndarray, fwd_order: np.ndarray, fwd_cou
     for h in range(H):
         lag = lags[h]
         for t in nb.prange(lag, T):
-            both = ~np.isnan(xrank[t]) & ~np.isnan(xrank[t - lag])
-            autocorr[h, t] = _pearson(xrank[t], xrank[t - lag], both)
+            both = np.empty(N, dtype=np.int64)
+            n = 0
+            for i in range(N):
+                if not np.isnan(xrank[t, i]) and not np.isnan(xrank[t - lag, i]):
+                    both[n] = i
+                    n += 1
+            autocorr[h, t] = _pearson(xrank[t], xrank[t - lag], both, n)
     return n_used, ic, ric, qmean, autocorr
 
 
@@ -186,7 +204,7 @@ def _returns_order(fwd: np.ndarray):
         h, t = k // T, k % T
         idx = np.flatnonzero(~np.isnan(fwd[h, t]))
         count[h, t] = len(idx)
-        order[h, t, :len(idx)] = idx[np.argsort(fwd[h, t][idx], kind="mergesort")]
+        order[h, t, :len(idx)] = idx[np.argsort(fwd[h, t][idx])]
     return order, count
 
 
@@ -213,13 +231,19 @@ class FactorPanels:
     min_names: int
 
 
-def wide(frame: pd.DataFrame, column: str, dates: pd.DatetimeIndex, symbols: pd.Index) -> np.ndarray:
-    """(T, N) float64 array of a long frame's column (NaN where a (date, symbol) has no row)."""
-    out = np.full((len(dates), len(symbols)), np.nan)
+def cells(frame: pd.DataFrame, dates: pd.DatetimeIndex, symbols: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions of a long frame in a (dates x symbols) grid: (rows kept, date index, symbol index)."""
     ti = dates.get_indexer(pd.DatetimeIndex(frame["date"]))
     si = symbols.get_indexer(frame["symbol"])
     ok = (ti >= 0) & (si >= 0)
-    out[ti[ok], si[ok]] = frame[column].to_numpy(np.float64)[ok]
+    return ok, ti[ok], si[ok]
+
+
+def wide(values: np.ndarray, grid: tuple, shape: tuple[int, int]) -> np.ndarray:
+    """(T, N) float64 array of a long frame's column values on ``cells``' grid (NaN where no row)."""
+    ok, ti, si = grid
+    out = np.full(shape, np.nan)
+    out[ti, si] = np.asarray(values, dtype=np.float64)[ok]
     return out
 
 
@@ -227,9 +251,11 @@ def known_returns(labels: pd.DataFrame, horizons, as_of, dates: pd.DatetimeIndex
     """(H, T, N) forward returns known at the close of ``as_of`` (exit_date_h <= as_of), NaN otherwise."""
     cutoff = pd.Timestamp(as_of)
     out = np.empty((len(horizons), len(dates), len(symbols)))
+    grid = cells(labels, dates, symbols)
     for k, h in enumerate(horizons):
-        known = labels[pd.to_datetime(labels[f"exit_date_{h}"]) <= cutoff]
-        out[k] = wide(known, f"fwd_ret_{h}", dates, symbols)
+        known = (pd.to_datetime(labels[f"exit_date_{h}"]) <= cutoff).to_numpy()
+        values = np.where(known, labels[f"fwd_ret_{h}"].to_numpy(np.float64), np.nan)
+        out[k] = wide(values, grid, (len(dates), len(symbols)))
     return out
 
 
@@ -256,8 +282,9 @@ def factor_panels(features: pd.DataFrame, labels: pd.DataFrame, feature_names, h
     n_names = np.zeros((F, H, T), dtype=np.int64)
     ic, ric, ac = (np.full((F, H, T), np.nan) for _ in range(3))
     qm = np.full((F, H, T, quantiles), np.nan)
+    grid = cells(feats, dates, symbols)
     for f, name in enumerate(feature_names):
-        x = wide(feats, name, dates, symbols)
+        x = wide(feats[name].to_numpy(np.float64), grid, (T, len(symbols)))
         n_names[f], ic[f], ric[f], qm[f], ac[f] = feature_ic_nb(x, fwd, order, count, qfrac, int(min_names), lags)
     return FactorPanels(tuple(feature_names), tuple(horizons), dates, n_names, ic, ric, qm, ac, int(min_names))
 
@@ -379,4 +406,12 @@ def feature_ic_markdown(summary: pd.DataFrame, as_of, start, chart: str | None, 
     if chart:
         lines += [f"![IC decay]({chart})", ""]
     lines += [markdown_table(shown, max_rows=rows), ""]
+    yearly = summary[summary["period"] != "all"]
+    if len(yearly) and len(table):
+        top = table.head(10)[["feature", "horizon"]]
+        by_year = yearly.merge(top, on=["feature", "horizon"]).pivot_table(
+            index=["feature", "horizon"], columns="period", values="rank_ic_mean", sort=False)
+        by_year = by_year.reindex(pd.MultiIndex.from_frame(top)).reset_index()
+        lines += ["## Mean rank IC by year (top 10 rows above)", "", markdown_table(by_year, max_rows=10), "",
+                  "Every row and year with all statistics: `feature_ic.csv`.", ""]
     return "\n".join(lines)
