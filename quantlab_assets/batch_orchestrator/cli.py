@@ -23,6 +23,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 
 from quantlab_assets.common import settings
+from quantlab_assets.research.cli import register as register_research
 
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quantlab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)
     sub.add_parser("last-run", help="the latest run: steps, checks, artifacts")
@@ -262,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     overs = sub.add_parser("overrides", help="the append-only override log")
     overs.add_argument("--strategy")
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None):
+        return args.handler(args)
     if args.command == "plan":
         tags, label = _partition_args(args)
         return cmd_plan(args.select, tags, label)
