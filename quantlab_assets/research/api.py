@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,32 +154,42 @@ def history_start(spec: StrategySpec, start) -> pd.Timestamp:
     return shift_sessions(start, -(m.train_sessions + m.refit_every))
 
 
+def read_data(con, start, end, registry, features: Sequence[str] | None = None, history_from=None,
+              labels: bool = True, preset=None) -> ResearchData:
+    """Read features (all of the preset's, or ``features``), labels (unless ``labels=False``;
+    only model signals use them) and bars for [start, end] on an open connection (read-only is
+    enough); ``registry`` is the symbol registry (the universe's source)."""
+    symbols = tuple(registry.tickers)
+    preset = preset or load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+    schema = features_schema(preset)
+    cols = list(features) if features is not None else [c for c in schema.column_names
+                                                        if c not in ("date", "symbol", "warm")]
+    lo = min(pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start), pd.Timestamp(start))
+    feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
+                       symbols=symbols, ensure=False)
+    labels_ = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False) if labels else \
+        pd.DataFrame(columns=LABELS.column_names)
+    bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
+                      ensure=False)
+    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels_, bars, symbols,
+                        dict(registry.sector_of()), lo)
+
+
 def load_data(start, end, features: Sequence[str] | None = None, db: str | Path | None = None,
-              history_from=None, registry: str | Path | None = None) -> ResearchData:
-    """Read features (all of the preset's, or ``features``), labels and bars for [start, end]
-    from the warehouse, on a read-only connection closed before returning."""
+              history_from=None, registry: str | Path | None = None, labels: bool = True) -> ResearchData:
+    """``read_data`` on a read-only connection to the warehouse, closed before returning (the
+    registry: ``registry``, else ``QUANTLAB_SYMBOLS``, else the packaged demo universe)."""
     path = Path(db) if db else settings.db_path()
     if not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist: materialize ohlcv and features first "
                                 "(or set QUANTLAB_DB)")
     reg = load_registry(registry or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None)
-    symbols = tuple(reg.tickers)
-    preset = load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
-    schema = features_schema(preset)
-    cols = list(features) if features is not None else [c for c in schema.column_names if c not in ("date", "symbol")]
-    lo = pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start)
-    lo = min(lo, pd.Timestamp(start))
     con = connect(path, read_only=True)
     try:
-        feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
-                           symbols=symbols, ensure=False)
-        labels = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
-        bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
-                          ensure=False)
+        data = read_data(con, start, end, reg, features, history_from, labels)
     finally:
         con.close()
-    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels, bars, symbols,
-                        dict(reg.sector_of()), lo, str(path))
+    return replace(data, db=str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +253,8 @@ def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: Rese
     """Backtest a spec over [start, end] (default: the data's range) in memory."""
     spec = load_spec(spec, overrides)
     if data is None:
-        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start))
+        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start),
+                         labels=spec.signal.kind == "model")
     start = pd.Timestamp(start if start is not None else data.start)
     end = pd.Timestamp(end if end is not None else data.end)
     if start < data.start or end > data.end or history_start(spec, start) < data.features_from:

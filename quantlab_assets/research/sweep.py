@@ -338,7 +338,8 @@ def sweep_history_from(sweep: Sweep) -> pd.Timestamp:
 
 
 def run_sweep_from_warehouse(sweep: Sweep, db=None) -> SweepResult:
-    data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db, history_from=sweep_history_from(sweep))
+    data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db, history_from=sweep_history_from(sweep),
+                     labels=any(v.spec.signal.kind == "model" for v in sweep.variants))
     return run_sweep(sweep, data)
 
 
@@ -397,3 +398,27 @@ def results_for_storage(result: SweepResult, experiment_id: str, now: pd.Timesta
 
 def params_of(sweep: Sweep) -> Mapping[str, dict]:
     return {v.id: v.params for v in sweep.variants}
+
+
+def sweep_record(sweep: Sweep) -> dict:
+    """What ``experiments`` stores to run a sweep again (not the file: it may change)."""
+    return {"name": sweep.name, "source": sweep.source, "description": sweep.description,
+            "variants": [{"id": v.id, "params": v.params, "fields": v.raw} for v in sweep.variants],
+            "folds": [{"in_sample": [str(f.in_sample[0].date()), str(f.in_sample[1].date())],
+                       "out_of_sample": [str(f.out_of_sample[0].date()), str(f.out_of_sample[1].date())]}
+                      for f in sweep.folds]}
+
+
+def sweep_from_record(record: dict) -> Sweep:
+    variants = [Variant(v["id"], v["params"], StrategySpec.model_validate(v["fields"]), v["fields"])
+                for v in record["variants"]]
+    folds = [Fold(tuple(map(pd.Timestamp, f["in_sample"])), tuple(map(pd.Timestamp, f["out_of_sample"])))
+             for f in record["folds"]]
+    return Sweep(record["name"], record["source"], record.get("description", ""), variants, folds)
+
+
+def sweep_results(result: SweepResult) -> dict:
+    """Headline numbers for ``experiments``: per variant IS/OOS Sharpe, and the statistics."""
+    per = {r.variant: {"is_sharpe": float(r.is_sharpe), "oos_sharpe": float(r.oos_sharpe)}
+           for r in result.results.itertuples()}
+    return {"variants": per, "statistics": result.statistics}
