@@ -422,3 +422,37 @@ def sweep_results(result: SweepResult) -> dict:
     per = {r.variant: {"is_sharpe": float(r.is_sharpe), "oos_sharpe": float(r.oos_sharpe)}
            for r in result.results.itertuples()}
     return {"variants": per, "statistics": result.statistics}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One variant's daily returns, turnover and costs, and its since-start KPIs at the end."""
+
+    spec: StrategySpec
+    sessions: pd.DatetimeIndex
+    ret: np.ndarray
+    turnover: np.ndarray
+    costs: np.ndarray
+    kpis: dict
+
+    @property
+    def equity(self) -> np.ndarray:
+        return self.spec.capital * np.cumprod(1.0 + self.ret)
+
+
+def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
+    """The fast path of a notebook loop: targets and the engine's kernel on the arrays shared by
+    every call on ``data`` (built once), then the KPI table; no frames of positions or trades.
+    The returns equal ``research.backtest``'s equity ``ret`` over the data's range bit for bit."""
+    from quantlab_assets.backtest_engine.core.kpis import kpi_table
+    from quantlab_assets.research.api import load_spec
+
+    spec = load_spec(spec, overrides)
+    shared = data.wide.get("shared")
+    if shared is None:
+        shared = data.wide["shared"] = SharedArrays.build(data, data.start, data.end)
+    run = run_variant(shared, spec)
+    table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
+    last = table[table["scope"] == "since_start"].iloc[-1]
+    return Evaluation(spec, shared.sessions, run["ret"], run["turnover"], run["costs"],
+                      {k: float(v) for k, v in last.drop(["date", "scope"]).items()})

@@ -80,3 +80,14 @@ def test_the_read_releases_the_file(materialized):
     research.load_data(START, END, ["vol_60"], db=materialized)
     with duckdb.connect(str(materialized)) as con:  # a writer gets the file right after the read
         assert con.execute("SELECT count(*) FROM features").fetchone()[0] > 0
+
+
+def test_evaluate_is_the_fast_path_of_backtest(materialized):
+    data = research.load_data(START, END, db=materialized)
+    for over in ([], ["selection.k=12"], ["rebalance.frequency=daily", "costs.fee_bps=3"]):
+        full = research.backtest(ROOT / "strategies" / "low_volatility.yaml", data=data, overrides=over)
+        fast = research.evaluate(ROOT / "strategies" / "low_volatility.yaml", data, overrides=over)
+        np.testing.assert_array_equal(fast.ret, full.equity["ret"].to_numpy())
+        np.testing.assert_array_equal(fast.costs, full.equity["costs"].to_numpy())
+        for key in ("sharpe_ratio", "cagr", "max_drawdown", "turnover"):
+            assert fast.kpis[key] == full.kpis_last[key]
