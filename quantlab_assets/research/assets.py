@@ -11,9 +11,7 @@ import dagster as dg
 
 from quantlab_assets.common import settings
 from quantlab_assets.common.warehouse import transaction
-from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.feature_store.assets import features as features_asset
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.research.api import read_data
@@ -61,11 +59,12 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
         key=dg.AssetKey([sweep.name, "experiment_results"]),
         group_name=GROUP,
         kinds={"duckdb", "numpy"},
-        deps=[features_asset, ohlcv],
+        # No lineage edge to features/ohlcv: the daily chain is ``ohlcv`` and everything downstream,
+        # and a sweep is run on demand, not every evening.
         code_version=hashlib.sha256(str(sorted(v.spec_hash for v in sweep.variants)).encode()).hexdigest()[:12],
         description=f"Sweep '{sweep.name}': {len(sweep.variants)} variants of one strategy, in-sample and "
                     f"out-of-sample KPIs, leaderboard and overfitting statistics. {sweep.description}",
-        metadata={"sweep_file": sweep.source},
+        metadata={"sweep_file": sweep.source, "reads": "features, ohlcv (labels for model signals)"},
         owners=["team:strategy_lab"],
     )
     def _sweep(context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource,
