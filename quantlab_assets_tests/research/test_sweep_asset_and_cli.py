@@ -70,3 +70,13 @@ def test_cli_promote(tmp_path, capsys):
     spec = load_strategy(out)
     assert spec.name == "lowvol_pick" and spec.rebalance.frequency == "monthly" and spec.selection.k == 10
     assert pd.notna(spec.costs.fee_bps)
+
+
+def test_cli_sweep_prints_the_leaderboard(materialized, tmp_path, capsys):
+    assert main(["sweep", str(_sweep_file(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "Sweep lowvol_k: 4 variants" in out and "deflated Sharpe ratio" in out and out.count("| v00") == 4
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nstrategy: strategies/low_volatility.yaml\ngrid: {selection.k: []}\n"
+                   "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n")
+    assert main(["sweep", str(bad)]) == 2 and "grid.selection.k" in capsys.readouterr().err
