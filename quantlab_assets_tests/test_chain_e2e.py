@@ -97,4 +97,4 @@ def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
         sessions = con.execute("SELECT strategy, count(*) FROM backtest_equity GROUP BY ALL ORDER BY ALL").fetchall()
     assert trades[0] > 0 and trades[1] >= 1  # fills only after their decision
     n = len(trading_days(START, END))
-    assert sessions == [("low_volatility", n), ("momentum_topk", n), ("short_term_reversal", n)]
+    assert sessions == [("low_volatility", n), ("momentum_topk", n), ("short_term_reversal", n), ("trend_sma50", n)]
