@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -394,10 +393,6 @@ def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
 
 def results_for_storage(result: SweepResult, experiment_id: str, now: pd.Timestamp) -> pd.DataFrame:
     return result.results.assign(experiment_id=experiment_id, recorded_at=now)[EXPERIMENT_RESULTS.column_names]
-
-
-def params_of(sweep: Sweep) -> Mapping[str, dict]:
-    return {v.id: v.params for v in sweep.variants}
 
 
 def sweep_record(sweep: Sweep) -> dict:
