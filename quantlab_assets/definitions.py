@@ -16,6 +16,7 @@ from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
+from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks, load_strategy_specs
 
@@ -30,7 +31,7 @@ strategy_checks = [build(spec) for spec in STRATEGIES
                    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
 
 defs = dg.Definitions(
-    assets=[symbols, ohlcv, features, labels, *strategy_assets, *analytics_assets],
+    assets=[symbols, ohlcv, features, labels, *strategy_assets, *analytics_assets, *sweep_assets],
     asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
     jobs=JOBS,
     schedules=SCHEDULES,

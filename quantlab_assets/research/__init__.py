@@ -11,6 +11,7 @@ from quantlab_assets.research.api import (
     load_spec,
     parse_overrides,
 )
+from quantlab_assets.research.sweep import evaluate, load_sweep, run_sweep
 
 __all__ = ["ResearchData", "ResearchResult", "apply_overrides", "backtest", "decisions_of", "load_data",
-           "load_spec", "parse_overrides"]
+           "load_spec", "parse_overrides", "evaluate", "load_sweep", "run_sweep"]

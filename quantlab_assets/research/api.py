@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import BAR_COLUMNS, OHLCV, features_schema
 from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec, _describe
+from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
 SpecLike = StrategySpec | Mapping[str, Any] | str | Path
@@ -113,7 +114,7 @@ def load_spec(spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | Non
     try:
         out = StrategySpec.model_validate(raw)
     except ValidationError as exc:
-        raise StrategyError(f"{source}: {_describe(exc)}") from exc
+        raise StrategyError(f"{source}: {describe_validation_error(exc)}") from exc
     if known_features is not None:
         unknown = [f for f in out.features_used() if f not in known_features]
         if unknown:
@@ -154,32 +155,42 @@ def history_start(spec: StrategySpec, start) -> pd.Timestamp:
     return shift_sessions(start, -(m.train_sessions + m.refit_every))
 
 
+def read_data(con, start, end, registry, features: Sequence[str] | None = None, history_from=None,
+              labels: bool = True, preset=None) -> ResearchData:
+    """Read features (all of the preset's, or ``features``), labels (unless ``labels=False``;
+    only model signals use them) and bars for [start, end] on an open connection (read-only is
+    enough); ``registry`` is the symbol registry (the universe's source)."""
+    symbols = tuple(registry.tickers)
+    preset = preset or load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+    schema = features_schema(preset)
+    cols = list(features) if features is not None else [c for c in schema.column_names
+                                                        if c not in ("date", "symbol", "warm")]
+    lo = min(pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start), pd.Timestamp(start))
+    feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
+                       symbols=symbols, ensure=False)
+    labels_ = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False) if labels else \
+        pd.DataFrame(columns=LABELS.column_names)
+    bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
+                      ensure=False)
+    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels_, bars, symbols,
+                        dict(registry.sector_of()), lo)
+
+
 def load_data(start, end, features: Sequence[str] | None = None, db: str | Path | None = None,
-              history_from=None, registry: str | Path | None = None) -> ResearchData:
-    """Read features (all of the preset's, or ``features``), labels and bars for [start, end]
-    from the warehouse, on a read-only connection closed before returning."""
+              history_from=None, registry: str | Path | None = None, labels: bool = True) -> ResearchData:
+    """``read_data`` on a read-only connection to the warehouse, closed before returning (the
+    registry: ``registry``, else ``QUANTLAB_SYMBOLS``, else the packaged demo universe)."""
     path = Path(db) if db else settings.db_path()
     if not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist: materialize ohlcv and features first "
                                 "(or set QUANTLAB_DB)")
     reg = load_registry(registry or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None)
-    symbols = tuple(reg.tickers)
-    preset = load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
-    schema = features_schema(preset)
-    cols = list(features) if features is not None else [c for c in schema.column_names if c not in ("date", "symbol")]
-    lo = pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start)
-    lo = min(lo, pd.Timestamp(start))
     con = connect(path, read_only=True)
     try:
-        feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
-                           symbols=symbols, ensure=False)
-        labels = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
-        bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
-                          ensure=False)
+        data = read_data(con, start, end, reg, features, history_from, labels)
     finally:
         con.close()
-    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels, bars, symbols,
-                        dict(reg.sector_of()), lo, str(path))
+    return replace(data, db=str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +254,8 @@ def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: Rese
     """Backtest a spec over [start, end] (default: the data's range) in memory."""
     spec = load_spec(spec, overrides)
     if data is None:
-        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start))
+        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start),
+                         labels=spec.signal.kind == "model")
     start = pd.Timestamp(start if start is not None else data.start)
     end = pd.Timestamp(end if end is not None else data.end)
     if start < data.start or end > data.end or history_start(spec, start) < data.features_from:
@@ -261,7 +273,9 @@ def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: Rese
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
     out = run_backtest(bars[bars["date"] >= start], decisions_of(result.targets), start, end,
-                       fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps, capital=spec.capital)
+                       fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps, capital=spec.capital,
+                       borrow_bps=spec.costs.borrow_bps, cash_interest_bps=spec.costs.cash_interest_bps,
+                       max_participation=spec.costs.max_participation)
     bench = equal_weight_benchmark(bars)
     equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
     table = pd.DataFrame()

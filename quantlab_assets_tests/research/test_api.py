@@ -3,57 +3,15 @@ read-only and writes nothing."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from quantlab_assets import research
-from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.definitions import defs
 from quantlab_assets.strategy_lab.core.spec import StrategyError
 
-ROOT = Path(__file__).resolve().parents[2]
-START, END = "2024-02-01", "2024-04-30"
-SYMBOLS = [f"T{i:02d}" for i in range(30)]
-STRATEGIES = ["low_volatility", "short_term_reversal"]
-
-
-@pytest.fixture(scope="module")
-def materialized(tmp_path_factory):
-    """ohlcv -> features -> targets -> backtest of two strategies over [START, END], in one run
-    (260 sessions of history: Wilder's RSI, blended into short_term_reversal, warms up over 219)."""
-    tmp = tmp_path_factory.mktemp("lab")
-    mp = pytest.MonkeyPatch()
-    home = tmp / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    registry = tmp / "symbols.yaml"
-    sectors = ["Tech", "Energy", "Health", "Utilities"]
-    registry.write_text("universe: test30\nsymbols:\n" + "".join(
-        f"  - {{symbol: {s}, sector: {sectors[i % 4]}}}\n" for i, s in enumerate(SYMBOLS)))
-    for key, value in {"QUANTLAB_DB": tmp / "lab.duckdb", "QUANTLAB_ARTIFACTS": tmp / "artifacts",
-                       "DAGSTER_HOME": home, "QUANTLAB_DATA_PROVIDER": "synthetic",
-                       "QUANTLAB_SYMBOLS": registry}.items():
-        mp.setenv(key, str(value))
-    for key in ("QUANTLAB_CSV_DIR", "ALPHAVANTAGE_API_KEY", "QUANTLAB_FEATURE_PRESET"):
-        mp.delenv(key, raising=False)
-    job = defs.resolve_implicit_global_asset_job_def()
-    with dg.DagsterInstance.get() as instance:
-        def run(keys, start, end):
-            tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-            result = job.execute_in_process(instance=instance, tags=tags, asset_selection=keys, raise_on_error=False)
-            assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-
-        run([dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date()))
-        keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
-        keys += [dg.AssetKey([s, part]) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
-        run(keys, START, END)
-    yield tmp / "lab.duckdb"
-    mp.undo()
+from quantlab_assets_tests.research.conftest import END, ROOT, START, STRATEGIES
 
 
 def _stored(db, table, strategy):
@@ -122,3 +80,14 @@ def test_the_read_releases_the_file(materialized):
     research.load_data(START, END, ["vol_60"], db=materialized)
     with duckdb.connect(str(materialized)) as con:  # a writer gets the file right after the read
         assert con.execute("SELECT count(*) FROM features").fetchone()[0] > 0
+
+
+def test_evaluate_is_the_fast_path_of_backtest(materialized):
+    data = research.load_data(START, END, db=materialized)
+    for over in ([], ["selection.k=12"], ["rebalance.frequency=daily", "costs.fee_bps=3"]):
+        full = research.backtest(ROOT / "strategies" / "low_volatility.yaml", data=data, overrides=over)
+        fast = research.evaluate(ROOT / "strategies" / "low_volatility.yaml", data, overrides=over)
+        np.testing.assert_array_equal(fast.ret, full.equity["ret"].to_numpy())
+        np.testing.assert_array_equal(fast.costs, full.equity["costs"].to_numpy())
+        for key in ("sharpe_ratio", "cagr", "max_drawdown", "turnover"):
+            assert fast.kpis[key] == full.kpis_last[key]

@@ -125,6 +125,23 @@ def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.n
     return out
 
 
+def book_arrays(wide: dict[str, np.ndarray], spec: StrategySpec, days: pd.DatetimeIndex, weights0: np.ndarray,
+                forced: float = 0.0, exits: bool = False, betas: np.ndarray | None = None):
+    """The book as arrays: (rebalance mask, scores, weights, turnover, note codes, note counts),
+    rows = ``days``, columns = the universe of ``wide`` (``wide_features``)."""
+    mask = rebalance_mask(days, spec)
+    scores = score_rows(wide, spec, betas)
+    if spec.universe.min_log_dollar_volume is not None:
+        with np.errstate(invalid="ignore"):
+            scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
+    nan = np.full(scores.shape, np.nan)
+    vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
+    values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
+    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits,
+                                            decide_params(spec))
+    return mask, scores, book, turnover, codes, counts
+
+
 def compute_targets(
     features: pd.DataFrame, spec: StrategySpec, universe: Sequence[str], start, end,
     prev_weights: pd.Series | None = None, labels: pd.DataFrame | None = None,
@@ -144,28 +161,20 @@ def compute_targets(
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     if not len(days):
         return TargetsResult(pd.DataFrame(columns=TARGETS.column_names), weights)
-    mask = rebalance_mask(days, spec)
     wide = wide_features(features, spec.features_used(), days, universe)
     betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
-    scores = score_rows(wide, spec, betas)
-    if spec.universe.min_log_dollar_volume is not None:
-        with np.errstate(invalid="ignore"):
-            scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
-    nan = np.full(scores.shape, np.nan)
-    vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
-    values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
     forced = float(leaving.abs().sum() / 2)
-    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights.to_numpy(np.float64),
-                                            forced, len(leaving) > 0, decide_params(spec))
+    mask, scores, book, turnover, codes, counts = book_arrays(
+        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas)
     result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
     decided = np.flatnonzero(~np.isnan(turnover))
-    for i in decided:
-        day = days[i]
-        if codes[i]:
-            result.notes.append(f"{day.date()}: {note_text(codes[i], counts[i], spec)}")
+    result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
+    for i in decided[codes[decided] != 0]:  # notes only where a book went flat
+        result.notes.append(f"{days[i].date()}: {note_text(codes[i], counts[i], spec)}")
         if i == 0 and len(leaving):
-            result.notes.append(f"{day.date()}: sold {', '.join(leaving.index)} (left the universe)")
-        result.turnover[day] = float(turnover[i])
+            result.notes.append(f"{days[i].date()}: sold {', '.join(leaving.index)} (left the universe)")
+    if len(leaving) and codes[0] == 0:
+        result.notes.insert(0, f"{days[0].date()}: sold {', '.join(leaving.index)} (left the universe)")
     for i in decided[_maybe_violating(book[decided], turnover[decided], spec)]:
         row = pd.Series(book[i], index=universe)
         result.violations += [f"{days[i].date()}: {v}" for v in constraint_violations(row, spec, float(turnover[i]))]

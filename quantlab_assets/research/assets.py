@@ -1,0 +1,111 @@
+"""Sweep assets: one ``<sweep>/experiment_results`` asset per ``sweeps/*.yaml`` (its own lineage
+and history; one run per sweep, every variant in memory on the shared arrays)."""
+
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from quantlab_assets.common import settings
+from quantlab_assets.common.warehouse import transaction
+from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.feature_store.resources import FeatureStoreResource
+from quantlab_assets.metadata import column_schema, detail, preview
+from quantlab_assets.research.api import read_data
+from quantlab_assets.research.experiments import data_version, experiment_row, record
+from quantlab_assets.research.sweep import (
+    EXPERIMENT_RESULTS,
+    SWEEPS_DIR,
+    Sweep,
+    SweepError,
+    leaderboard_markdown,
+    load_sweep,
+    results_for_storage,
+    run_sweep,
+    sweep_features,
+    sweep_history_from,
+    sweep_record,
+    sweep_results,
+)
+from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+
+GROUP = "research"
+log = logging.getLogger(__name__)
+
+
+def sweeps_dir() -> Path:
+    """``QUANTLAB_SWEEPS`` or ``sweeps/`` at the project root."""
+    raw = os.environ.get("QUANTLAB_SWEEPS", "").strip()
+    path = Path(raw) if raw else Path(SWEEPS_DIR)
+    return path if path.is_absolute() else settings.PROJECT_ROOT / path
+
+
+def load_sweeps() -> list[Sweep]:
+    """Valid sweep files; a bad one is logged with its file and field and skipped."""
+    out = []
+    for path in sorted(sweeps_dir().glob("*.y*ml")):
+        try:
+            out.append(load_sweep(path))
+        except SweepError as exc:
+            log.warning("sweep file skipped: %s", exc)
+    return out
+
+
+def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey([sweep.name, "experiment_results"]),
+        group_name=GROUP,
+        kinds={"duckdb", "numpy"},
+        # No lineage edge to features/ohlcv: the daily chain is ``ohlcv`` and everything downstream,
+        # and a sweep is run on demand, not every evening.
+        code_version=hashlib.sha256(str(sorted(v.spec_hash for v in sweep.variants)).encode()).hexdigest()[:12],
+        description=f"Sweep '{sweep.name}': {len(sweep.variants)} variants of one strategy, in-sample and "
+                    f"out-of-sample KPIs, leaderboard and overfitting statistics. {sweep.description}",
+        metadata={"sweep_file": sweep.source, "reads": "features, ohlcv (labels for model signals)"},
+        owners=["team:strategy_lab"],
+    )
+    def _sweep(context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource,
+               feature_store: FeatureStoreResource, artifacts: ArtifactsResource):
+        model = any(v.spec.signal.kind == "model" for v in sweep.variants)
+        with warehouse.get_connection() as con:
+            data = read_data(con, sweep.start, sweep.end, market_data.registry(), sweep_features(sweep),
+                             sweep_history_from(sweep), labels=model, preset=feature_store.preset())
+        result = run_sweep(sweep, data)
+        row = experiment_row("sweep", sweep.name, sweep_record(sweep), sweep.start, sweep.end,
+                             data_version(data), sweep_results(result))
+        exp_id = str(row["id"].iloc[0])
+        stored = results_for_storage(result, exp_id, row["recorded_at"].iloc[0])
+        with warehouse.get_connection() as con:
+            with transaction(con):
+                con.execute(EXPERIMENT_RESULTS.ddl())
+                con.execute('DELETE FROM "experiment_results" WHERE "sweep" = ?', [sweep.name])
+                con.register("_rows", stored)
+                cols = ", ".join(f'"{c}"' for c in EXPERIMENT_RESULTS.column_names)
+                con.execute(f'INSERT INTO "experiment_results" ({cols}) SELECT {cols} FROM _rows')
+                con.unregister("_rows")
+            record(con, row)
+        report = leaderboard_markdown(sweep, result)
+        artifacts.write_report(context.run.run_id, f"sweep_{sweep.name}.md", report)
+        st = result.statistics[0]
+        top = stored.sort_values("is_rank")[["variant", "params", "is_sharpe", "oos_sharpe", "turnover", "costs"]]
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(stored),
+            "dagster/column_schema": column_schema(EXPERIMENT_RESULTS),
+            "experiment_id": exp_id,
+            "variants": len(stored),
+            "best_variant": st["best"],
+            "best_oos_sharpe": float(st["best_oos_sharpe"]),
+            "deflated_sharpe_ratio": float(st["dsr"]),
+            "is_oos_rank_correlation": float(st["rank_corr"]),
+            "leaderboard": detail(context, report, f"sweep_{sweep.name}.md"),
+            "top_variants": preview(top, 10),
+        })
+
+    return _sweep
+
+
+SWEEPS = load_sweeps()
+sweep_assets = [build_sweep_asset(s) for s in SWEEPS]

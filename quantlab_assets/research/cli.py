@@ -1,0 +1,175 @@
+"""The research commands of ``quantlab`` (registered by ``batch_orchestrator.cli``):
+
+  backtest STRATEGY.yaml --start D --end D [--set FIELD.PATH=VALUE ...] [--trades N] [--equity-csv PATH]
+                     run a strategy on the warehouse's stored data in memory and print its KPIs
+  sweep SWEEP.yaml   run a sweep's variants in memory and print its leaderboard (the Dagster
+                     asset ``<sweep>/experiment_results`` is the recorded way)
+  promote SWEEP VARIANT [--out PATH]
+                     write a sweep variant as a strategy file
+  experiments [--limit N]
+                     recorded research backtests and sweeps (``backtest --record``, sweep assets)
+  experiment show ID re-run a recorded experiment and say whether the numbers still match
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from quantlab_assets.strategy_lab.core.spec import StrategyError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the research subcommands; each sets ``handler``."""
+    bt = sub.add_parser("backtest", help="backtest a strategy file on stored data, in memory")
+    bt.add_argument("strategy", help="strategy YAML file")
+    bt.add_argument("--start", required=True)
+    bt.add_argument("--end", required=True)
+    bt.add_argument("--set", action="append", default=[], metavar="FIELD.PATH=VALUE",
+                    help="override a field, e.g. --set selection.k=20 (repeatable)")
+    bt.add_argument("--trades", type=int, default=10, help="print the last N trades (default 10)")
+    bt.add_argument("--equity-csv", help="also write the daily equity to this CSV file")
+    bt.add_argument("--record", action="store_true", help="record the run in the experiments table")
+    bt.set_defaults(handler=cmd_backtest)
+    sw = sub.add_parser("sweep", help="run a sweep file's variants in memory and print the leaderboard")
+    sw.add_argument("sweep", help="sweep YAML file")
+    sw.set_defaults(handler=cmd_sweep)
+    pr = sub.add_parser("promote", help="write a sweep variant as a strategy file")
+    pr.add_argument("sweep", help="sweep YAML file (or its name under sweeps/)")
+    pr.add_argument("variant", help="variant id, e.g. v007")
+    pr.add_argument("--out", help="strategy file to write (default strategies/<sweep>_<variant>.yaml)")
+    pr.set_defaults(handler=cmd_promote)
+    ex = sub.add_parser("experiments", help="recorded research backtests and sweeps")
+    ex.add_argument("--limit", type=int, default=30)
+    ex.set_defaults(handler=cmd_experiments)
+    one = sub.add_parser("experiment", help="one recorded experiment")
+    one_sub = one.add_subparsers(dest="experiment_command", required=True)
+    show = one_sub.add_parser("show", help="re-run it and compare with the recorded numbers")
+    show.add_argument("id")
+    show.set_defaults(handler=cmd_experiment_show)
+
+
+def cmd_backtest(args) -> int:
+    from quantlab_assets import research
+
+    try:
+        out = research.backtest(args.strategy, args.start, args.end, overrides=args.set)
+    except (StrategyError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    spec = out.spec
+    print(f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
+          f"{len(out.equity)} sessions, {len(out.trades)} trades"
+          + (f"  (overrides: {', '.join(args.set)})" if args.set else ""))
+    print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
+    for key, value in out.kpis_last.items():
+        print(f"  {key:<20} {value: .6g}")
+    if args.trades and len(out.trades):
+        print(out.trades.tail(args.trades).to_string(index=False))
+    if args.equity_csv:
+        out.equity.to_csv(args.equity_csv, index=False)
+        print(f"equity written to {args.equity_csv}")
+    if args.record:
+        from quantlab_assets.research.experiments import backtest_results, experiment_row, record
+
+        row = experiment_row("backtest", spec.name, spec.model_dump(mode="json"), out.start, out.end,
+                             _data_version(spec, out), backtest_results(out))
+        with _writer() as con:
+            print(f"recorded experiment {record(con, row)}")
+    return 0
+
+
+def _data_version(spec, out) -> str:
+    from quantlab_assets import research
+    from quantlab_assets.research.experiments import data_version
+
+    return data_version(research.load_data(out.start, out.end, spec.features_used(),
+                                           labels=spec.signal.kind == "model"))
+
+
+def _writer():
+    """A short-lived read-write connection (only for recording)."""
+    from quantlab_assets.common import settings
+    from quantlab_assets.common.warehouse import connect
+
+    return connect(settings.db_path())
+
+
+def _reader():
+    from quantlab_assets.common import settings
+    from quantlab_assets.common.warehouse import connect
+
+    path = settings.db_path()
+    if not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist (set QUANTLAB_DB)")
+    return connect(path, read_only=True)
+
+
+def cmd_experiments(args) -> int:
+    from quantlab_assets.research.experiments import list_experiments
+
+    try:
+        with _reader() as con:
+            rows = list_experiments(con)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if rows.empty:
+        print("no experiments recorded (quantlab backtest ... --record, or materialize a sweep)")
+        return 0
+    for r in rows.tail(args.limit).itertuples():
+        print(f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  code {r.code_version}  "
+              f"data {r.data_version}  recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}")
+    return 0
+
+
+def cmd_experiment_show(args) -> int:
+    import json
+
+    from quantlab_assets.research.experiments import code_version, get, rerun
+
+    try:
+        with _reader() as con:
+            exp = get(con, args.id)
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{exp.id}: {exp.kind} {exp.name}, {exp.start.date()}..{exp.end.date()}")
+    print(f"recorded results: {json.dumps(exp.results, sort_keys=True)[:2000]}")
+    now, data_now, diffs = rerun(exp)
+    print(f"code version: recorded {exp.code_version}, now {code_version()}")
+    print(f"data version: recorded {exp.data_version}, now {data_now}")
+    if diffs:
+        print(f"numbers DIFFER ({len(diffs)}):")
+        for d in diffs[:30]:
+            print(f"  {d}")
+        return 1
+    print("numbers match: the re-run reproduces every recorded figure exactly")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from quantlab_assets.research.sweep import load_sweep, run_sweep_from_warehouse, leaderboard_markdown
+
+    try:
+        sweep = load_sweep(args.sweep)
+        result = run_sweep_from_warehouse(sweep)
+    except (StrategyError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(leaderboard_markdown(sweep, result))
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from quantlab_assets.research.sweep import find_sweep, load_sweep, promote
+
+    try:
+        sweep = load_sweep(find_sweep(args.sweep))
+        path = promote(sweep, args.variant, Path(args.out) if args.out else None)
+    except (StrategyError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0

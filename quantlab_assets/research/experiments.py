@@ -1,0 +1,145 @@
+"""The ``experiments`` table: every recorded research backtest and sweep with what it takes to
+run it again (the spec, the range), what it ran on (code version, warehouse data version) and
+what it gave; ``rerun`` runs it again and says whether the numbers still match."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, read_slice
+from quantlab_assets.research.api import ResearchData, ResearchResult, backtest, load_data
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+PACKAGE = Path(__file__).resolve().parents[1]
+# The code a result depends on: the cores of the targets, the backtest and the research layer.
+CODE_DIRS = ("strategy_lab/core", "backtest_engine/core", "research")
+
+EXPERIMENTS = TableSchema(
+    name="experiments",
+    date_column="recorded_at",
+    description="Recorded research backtests and sweeps: spec, code and data versions, results.",
+    columns=(
+        Column("id", "VARCHAR", False), Column("kind", "VARCHAR", False, "backtest or sweep"),
+        Column("name", "VARCHAR", False, "strategy or sweep name"),
+        Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
+        Column("spec_hash", "VARCHAR", False), Column("code_version", "VARCHAR", False),
+        Column("start", "DATE", False), Column("end", "DATE", False),
+        Column("data_version", "VARCHAR", False, "hash of the features and bars read"),
+        Column("results", "VARCHAR", False, "headline numbers, JSON"),
+        Column("recorded_at", "TIMESTAMP", False),
+    ),
+)
+
+
+def code_version() -> str:
+    digest = hashlib.sha256()
+    for folder in CODE_DIRS:
+        for path in sorted((PACKAGE / folder).glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def data_version(data: ResearchData) -> str:
+    """Content hash of the bars and features a run read (order-independent within each)."""
+    parts = [int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
+             for frame in (data.bars, data.features)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def backtest_results(out: ResearchResult) -> dict:
+    return {"final_equity": out.final_equity, "trades": len(out.trades), **out.kpis_last}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    kind: str
+    name: str
+    spec: dict
+    start: pd.Timestamp
+    end: pd.Timestamp
+    data_version: str
+    code_version: str
+    results: dict
+
+
+def experiment_row(kind: str, name: str, spec: dict, start, end, data_ver: str, results: dict,
+                   now: pd.Timestamp | None = None) -> pd.DataFrame:
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
+    spec_json = json.dumps(spec, sort_keys=True, default=str)
+    exp_id = f"{kind[:2]}-{now:%Y%m%d%H%M%S}-{_hash(spec_json + str(now))[:6]}"
+    return pd.DataFrame([{
+        "id": exp_id, "kind": kind, "name": name, "spec": spec_json, "spec_hash": _hash(spec_json),
+        "code_version": code_version(), "start": pd.Timestamp(start), "end": pd.Timestamp(end),
+        "data_version": data_ver, "results": json.dumps(results, sort_keys=True), "recorded_at": now}])
+
+
+def record(con, row: pd.DataFrame) -> str:
+    append_rows(con, EXPERIMENTS, row)
+    return str(row["id"].iloc[0])
+
+
+def list_experiments(con) -> pd.DataFrame:
+    rows = read_slice(con, EXPERIMENTS, "1990-01-01", "2100-12-31", ensure=False) \
+        if "experiments" in {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()} \
+        else pd.DataFrame(columns=EXPERIMENTS.column_names)
+    return rows.sort_values("recorded_at").reset_index(drop=True)
+
+
+def get(con, exp_id: str) -> Experiment:
+    rows = list_experiments(con)
+    hit = rows[rows["id"] == exp_id]
+    if hit.empty:
+        raise KeyError(f"no experiment {exp_id!r}; `quantlab experiments` lists them")
+    r = hit.iloc[0]
+    return Experiment(r["id"], r["kind"], r["name"], json.loads(r["spec"]), pd.Timestamp(r["start"]),
+                      pd.Timestamp(r["end"]), r["data_version"], r["code_version"], json.loads(r["results"]))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif not _same(a, b):
+            out.append(f"{prefix}{key}: recorded {a!r}, now {b!r}")
+    return out
+
+
+def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
+    """Run a recorded experiment again: (results now, data version now, differences)."""
+    if exp.kind == "backtest":
+        spec = StrategySpec.model_validate(exp.spec)
+        data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")
+        now = backtest_results(backtest(spec, exp.start, exp.end, data=data))
+    else:
+        from quantlab_assets.research.sweep import run_sweep, sweep_features, sweep_from_record, sweep_results
+
+        sweep = sweep_from_record(exp.spec)
+        data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db,
+                         labels=any(v.spec.signal.kind == "model" for v in sweep.variants))
+        now = sweep_results(run_sweep(sweep, data))
+    now = json.loads(json.dumps(now, sort_keys=True))
+    return now, data_version(data), differences(exp.results, now)

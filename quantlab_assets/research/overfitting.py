@@ -1,0 +1,99 @@
+"""Selection-bias statistics for a sweep: how much of the best variant's in-sample Sharpe ratio
+survives having tried many variants.
+
+* ``rank_correlation``: Spearman's rank correlation of in-sample vs out-of-sample Sharpe across
+  variants (near 0 or negative: the in-sample ranking says nothing about what follows).
+* ``deflated_sharpe_ratio``: Bailey, D. H. and López de Prado, M. (2014), "The Deflated Sharpe
+  Ratio: Correcting for Selection Bias, Backtest Overfitting, and Non-Normality", Journal of
+  Portfolio Management 40(5), 94-107. The probability that the best variant's true Sharpe ratio
+  is above the one expected from the best of N unskilled trials:
+
+      SR0 = sqrt(V[SR_n]) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e)))
+      DSR = Z( (SR* - SR0) * sqrt(T - 1) / sqrt(1 - skew * SR* + (kurt - 1) / 4 * SR*^2) )
+
+  with Z the standard normal CDF, g = 0.5772... (Euler-Mascheroni), N the number of variants,
+  V[SR_n] the variance of their (per-period) Sharpe ratios, SR* the best one, T its number of
+  returns, skew and kurt (not excess) the moments of its returns. All Sharpe ratios here are per
+  period (daily), not annualized, as in the paper's equations.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+EULER_GAMMA = 0.5772156649015329
+_Z = NormalDist()
+
+
+def per_period_sharpe(returns) -> float:
+    """mean / standard deviation (ddof=1) of the returns; NaN with fewer than 2 or no dispersion."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[~np.isnan(r)]
+    if len(r) < 2:
+        return float("nan")
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd) if sd > 0 else float("nan")
+
+
+def moments(returns) -> tuple[float, float]:
+    """Skewness and kurtosis (not excess) with population moments, as in the paper."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[~np.isnan(r)]
+    d = r - r.mean()
+    var = (d ** 2).mean()
+    if not var > 0:
+        return float("nan"), float("nan")
+    return float((d ** 3).mean() / var ** 1.5), float((d ** 4).mean() / var ** 2)
+
+
+def expected_max_sharpe(variance: float, n_trials: int) -> float:
+    """SR0: the expected maximum Sharpe ratio of ``n_trials`` unskilled trials whose Sharpe
+    ratios have variance ``variance`` (the paper's equation for E[max SR_n])."""
+    if n_trials < 2:
+        return 0.0
+    return math.sqrt(variance) * ((1 - EULER_GAMMA) * _Z.inv_cdf(1 - 1 / n_trials)
+                                  + EULER_GAMMA * _Z.inv_cdf(1 - 1 / (n_trials * math.e)))
+
+
+def deflated_sharpe_ratio(best_sharpe: float, n_observations: int, skew: float, kurt: float,
+                          trial_variance: float, n_trials: int) -> float:
+    """DSR of a Sharpe ratio selected as the best of ``n_trials`` (all per period)."""
+    sr0 = expected_max_sharpe(trial_variance, n_trials)
+    den = 1 - skew * best_sharpe + (kurt - 1) / 4 * best_sharpe ** 2
+    if not (den > 0 and n_observations > 1) or any(map(math.isnan, (best_sharpe, skew, kurt, sr0))):
+        return float("nan")
+    return _Z.cdf((best_sharpe - sr0) * math.sqrt(n_observations - 1) / math.sqrt(den))
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation (average ranks for ties) over the pairs where both exist."""
+    frame = pd.DataFrame({"a": np.asarray(a, dtype=float), "b": np.asarray(b, dtype=float)}).dropna()
+    if len(frame) < 3:
+        return float("nan")
+    return float(frame["a"].rank().corr(frame["b"].rank()))
+
+
+def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str, float]) -> dict[str, float]:
+    """For one in-sample / out-of-sample split: the best in-sample variant, its DSR, and the
+    rank correlation of in-sample vs out-of-sample Sharpe across the variants."""
+    names = list(is_returns)
+    srs = np.array([per_period_sharpe(is_returns[n]) for n in names])
+    ok = ~np.isnan(srs)
+    if not ok.any():
+        return {"best": "", "dsr": float("nan"), "sr0": float("nan"), "rank_corr": float("nan")}
+    best = names[int(np.nanargmax(srs))]
+    skew, kurt = moments(is_returns[best])
+    var = float(np.var(srs[ok], ddof=1)) if ok.sum() > 1 else 0.0
+    n_obs = int(np.sum(~np.isnan(is_returns[best])))
+    return {
+        "best": best,
+        "best_is_sharpe_daily": float(np.nanmax(srs)),
+        "sr0": expected_max_sharpe(var, int(ok.sum())),
+        "dsr": deflated_sharpe_ratio(float(np.nanmax(srs)), n_obs, skew, kurt, var, int(ok.sum())),
+        "rank_corr": rank_correlation([per_period_sharpe(is_returns[n]) for n in names],
+                                      [oos_sharpe[n] for n in names]),
+    }

@@ -1,0 +1,459 @@
+"""Sweeps: one base strategy, a grid of field paths -> values, and in-sample / out-of-sample
+periods (one split or walk-forward folds). Every variant runs on the same loaded arrays with the
+cores the assets call (``book_arrays`` for the targets, the engine's ``simulate`` kernel for the
+book); the result is one row per variant with its in-sample and out-of-sample KPIs, turnover and
+costs, and the selection-bias statistics of ``overfitting``.
+
+A sweep file (``sweeps/<name>.yaml``)::
+
+    name: momentum_grid
+    strategy: strategies/momentum_topk.yaml      # a file (from the project root) or a mapping
+    grid:
+      selection.k: [5, 10, 20]
+      signal.feature: [mom_12_1, ret_60]
+    in_sample: {start: 2015-01-02, end: 2020-12-31}
+    out_of_sample: {start: 2021-01-04, end: 2024-12-31}
+    # or, instead of the two periods:
+    # walk_forward: {start: 2015-01-02, end: 2024-12-31, folds: 4}
+
+Walk-forward cuts [start, end] into folds + 1 equal blocks of sessions; fold i is in-sample on
+blocks 0..i (expanding) and out-of-sample on block i+1. A variant runs once over the whole
+range (its parameters are what the in-sample period selects; nothing is fitted), and each
+period's KPIs are those of its sessions' returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
+from quantlab_assets.backtest_engine.core.kpis import annual_volatility, cagr, max_drawdown, sharpe_ratio, total_return
+from quantlab_assets.common import settings
+from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
+from quantlab_assets.research.overfitting import selection_statistics
+from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
+
+SWEEPS_DIR = "sweeps"
+KPIS = {"sharpe": sharpe_ratio, "cagr": cagr, "volatility": annual_volatility, "max_drawdown": max_drawdown,
+        "total_return": total_return}
+
+EXPERIMENT_RESULTS = TableSchema(
+    name="experiment_results",
+    date_column="recorded_at",
+    description="One row per sweep variant: parameters, in-sample and out-of-sample KPIs, turnover, costs.",
+    columns=(
+        Column("sweep", "VARCHAR", False), Column("variant", "VARCHAR", False),
+        Column("params", "VARCHAR", False, "the grid values of this variant, JSON"),
+        Column("spec_hash", "VARCHAR", False, "sha256 of the variant's full spec, 12 hex digits"),
+        *(Column(f"{p}_{k}", "DOUBLE", description=f"{k}, {'in' if p == 'is' else 'out of'} sample (mean over folds)")
+          for p in ("is", "oos") for k in KPIS),
+        Column("turnover", "DOUBLE", description="mean daily turnover over the whole range"),
+        Column("costs", "DOUBLE", description="costs paid over the whole range, in currency"),
+        Column("is_rank", "INTEGER", False, "rank by in-sample Sharpe (1 = best)"),
+        Column("folds", "VARCHAR", False, "per fold: periods and Sharpe ratios, JSON"),
+        Column("experiment_id", "VARCHAR", False),
+        Column("recorded_at", "TIMESTAMP", False),
+    ),
+)
+
+
+class SweepError(ValueError):
+    """A sweep file is invalid; the message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Period(_Model):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Period":
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class WalkForward(Period):
+    folds: int = Field(ge=1, le=50)
+
+
+class SweepFile(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    description: str = ""
+    strategy: str | dict
+    grid: dict[str, list[Any]]
+    in_sample: Period | None = None
+    out_of_sample: Period | None = None
+    walk_forward: WalkForward | None = None
+
+    @model_validator(mode="after")
+    def _periods(self) -> "SweepFile":
+        if not self.grid:
+            raise ValueError("grid: empty; give at least one field path with values")
+        for path, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{path}: no values")
+        split = self.in_sample is not None or self.out_of_sample is not None
+        if split == (self.walk_forward is not None):
+            raise ValueError("give either in_sample and out_of_sample, or walk_forward")
+        if split:
+            if self.in_sample is None or self.out_of_sample is None:
+                raise ValueError("in_sample and out_of_sample go together")
+            a, b = self.in_sample, self.out_of_sample
+            if a.start <= b.end and b.start <= a.end:
+                raise ValueError(f"out_of_sample {b.start}..{b.end} overlaps in_sample {a.start}..{a.end}")
+        return self
+
+
+@dataclass(frozen=True)
+class Fold:
+    in_sample: tuple[pd.Timestamp, pd.Timestamp]
+    out_of_sample: tuple[pd.Timestamp, pd.Timestamp]
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    params: dict
+    spec: StrategySpec
+    raw: dict  # the strategy fields with the overrides applied (what ``promote`` writes)
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    source: str
+    description: str
+    variants: list[Variant]
+    folds: list[Fold]
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return min(f.in_sample[0] for f in self.folds)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return max(f.out_of_sample[1] for f in self.folds)
+
+
+def _folds(cfg: SweepFile) -> list[Fold]:
+    if cfg.walk_forward is None:
+        a, b = cfg.in_sample, cfg.out_of_sample
+        return [Fold((pd.Timestamp(a.start), pd.Timestamp(a.end)), (pd.Timestamp(b.start), pd.Timestamp(b.end)))]
+    wf = cfg.walk_forward
+    days = trading_days(wf.start, wf.end)
+    blocks = np.array_split(np.arange(len(days)), wf.folds + 1)
+    if min(len(b) for b in blocks) < 2:
+        raise ValueError(f"walk_forward: {len(days)} sessions are too few for {wf.folds} folds")
+    return [Fold((days[0], days[blocks[i][-1]]), (days[blocks[i + 1][0]], days[blocks[i + 1][-1]]))
+            for i in range(wf.folds)]
+
+
+def find_sweep(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    return settings.PROJECT_ROOT / SWEEPS_DIR / f"{name_or_path}.yaml"
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Load and validate a sweep file and every variant of its grid; errors name the file and
+    the field (an unknown field path is the strategy schema's error for that path)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SweepError(f"{path}: sweep file not found") from exc
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SweepError(f"{path}: expected a mapping of sweep fields, got {type(raw).__name__}")
+    try:
+        cfg = SweepFile.model_validate(raw)
+        folds = _folds(cfg)
+    except ValidationError as exc:
+        raise SweepError(f"{path}: {describe_validation_error(exc)}") from exc
+    except ValueError as exc:
+        raise SweepError(f"{path}: {exc}") from exc
+    if isinstance(cfg.strategy, str):
+        base_path = Path(cfg.strategy)
+        base_path = base_path if base_path.is_absolute() else settings.PROJECT_ROOT / base_path
+        try:
+            base, _ = spec_dict(base_path)
+        except StrategyError as exc:
+            raise SweepError(f"{path}: field 'strategy': {exc}") from exc
+    else:
+        base = dict(cfg.strategy)
+    paths = list(cfg.grid)
+    variants = []
+    for i, values in enumerate(itertools.product(*(cfg.grid[p] for p in paths))):
+        params = dict(zip(paths, values))
+        try:
+            fields = apply_overrides(base, params, str(path))
+            spec = StrategySpec.model_validate(fields)
+        except ValidationError as exc:
+            raise SweepError(f"{path}: grid {params}: {describe_validation_error(exc)}") from exc
+        except StrategyError as exc:
+            raise SweepError(f"{path}: grid {params}: {exc}") from exc
+        variants.append(Variant(f"v{i:03d}", params, spec, fields))
+    return Sweep(cfg.name, str(path), cfg.description, variants, folds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running: the variants share the loaded arrays.
+
+@dataclass
+class SharedArrays:
+    """Prices and features as (sessions x registry symbols) arrays, built once per sweep."""
+
+    data: ResearchData
+    sessions: pd.DatetimeIndex
+    symbols: list[str]
+    open_: np.ndarray
+    close: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, data: ResearchData, start, end) -> "SharedArrays":
+        bars = data.bars[(data.bars["date"] >= pd.Timestamp(start)) & (data.bars["date"] <= pd.Timestamp(end))]
+        sessions = trading_days(start, end)
+        have = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()))
+        if not np.array_equal(have.to_numpy(), sessions.to_numpy()):
+            raise ValueError(f"bars miss {len(sessions.difference(have))} session(s) in {pd.Timestamp(start).date()}.."
+                             f"{pd.Timestamp(end).date()}; sweeps need every session (use research.backtest)")
+        symbols = sorted(data.symbols)
+        rows = sessions.get_indexer(bars["date"])
+        cols = pd.Index(symbols).get_indexer(bars["symbol"])
+        ok = cols >= 0
+        open_ = np.full((len(sessions), len(symbols)), np.nan)
+        close = np.full_like(open_, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the engine's adjusted open
+            adj_open = (bars["open"] * bars["adj_close"] / bars["close"]).to_numpy()
+        open_[rows[ok], cols[ok]] = adj_open[ok]
+        close[rows[ok], cols[ok]] = bars["adj_close"].to_numpy(np.float64)[ok]
+        return cls(data, sessions, symbols, open_, close)
+
+    def feature(self, name: str) -> np.ndarray:
+        if name not in self.features:
+            self.features.update(wide_features(self.data.features, [name], self.sessions, self.symbols))
+        return self.features[name]
+
+
+def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarray]:
+    """Daily ret, turnover and costs of one spec over the shared sessions: the targets' and the
+    backtest's cores on the shared arrays (equal to ``research.backtest``, a test holds it)."""
+    universe = shared.data.universe(spec)
+    cols = pd.Index(shared.symbols).get_indexer(universe)
+    wide = {f: shared.feature(f)[:, cols] for f in spec.features_used()}
+    betas = None
+    if spec.signal.kind == "model":
+        betas = _betas(shared.data.features, shared.data.labels, spec, shared.sessions)
+    mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), betas=betas)
+    decisions = np.where(mask[:, None], book, np.nan)
+    if spec.costs.max_participation is not None:
+        # The shared arrays carry no volume; a capped variant would silently trade uncapped.
+        raise SweepError(f"strategy '{spec.name}': field 'costs.max_participation' is not supported in sweeps "
+                         "(run the variant with `quantlab backtest`)")
+    _, res = simulate(BacktestState.initial(len(cols), spec.capital), shared.open_[:, cols],
+                      shared.close[:, cols], decisions, spec.costs.fee_bps, spec.costs.slippage_bps,
+                      borrow_bps=spec.costs.borrow_bps, cash_interest_bps=spec.costs.cash_interest_bps)
+    return {"ret": res.ret, "turnover": res.turnover, "costs": res.costs}
+
+
+def period_kpis(ret: np.ndarray, sessions: pd.DatetimeIndex, period) -> dict[str, np.ndarray]:
+    """KPIs of each column of ``ret`` (sessions x variants) over the sessions in ``period``."""
+    rows = (sessions >= period[0]) & (sessions <= period[1])
+    # One contiguous column at a time: a 2-D reduction sums in another order (last bits differ
+    # from the same variant's KPIs computed alone).
+    cols = [np.ascontiguousarray(ret[rows, j]) for j in range(ret.shape[1])]
+    return {k: np.array([float(f(c)) for c in cols]) for k, f in KPIS.items()}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    results: pd.DataFrame  # EXPERIMENT_RESULTS columns but experiment_id and recorded_at
+    statistics: list[dict]  # per fold: best variant, DSR, SR0, rank correlation
+    returns: pd.DataFrame  # daily returns, sessions x variants
+
+
+def run_sweep(sweep: Sweep, data: ResearchData) -> SweepResult:
+    """Every variant over the sweep's whole range on the shared arrays."""
+    if any(history_start(v.spec, sweep.start) < data.features_from for v in sweep.variants):
+        raise ValueError("the data do not reach back to a model variant's training window")
+    shared = SharedArrays.build(data, sweep.start, sweep.end)
+    runs = {v.id: run_variant(shared, v.spec) for v in sweep.variants}
+    ids = [v.id for v in sweep.variants]
+    ret = np.column_stack([runs[i]["ret"] for i in ids])
+    per_fold, stats = [], []
+    for fold in sweep.folds:
+        is_k = period_kpis(ret, shared.sessions, fold.in_sample)
+        oos_k = period_kpis(ret, shared.sessions, fold.out_of_sample)
+        per_fold.append((is_k, oos_k))
+        rows = (shared.sessions >= fold.in_sample[0]) & (shared.sessions <= fold.in_sample[1])
+        st = selection_statistics({i: ret[rows, j] for j, i in enumerate(ids)},
+                                  {i: float(oos_k["sharpe"][j]) for j, i in enumerate(ids)})
+        best = ids.index(st["best"]) if st["best"] else None
+        stats.append({"in_sample": [str(fold.in_sample[0].date()), str(fold.in_sample[1].date())],
+                      "out_of_sample": [str(fold.out_of_sample[0].date()), str(fold.out_of_sample[1].date())],
+                      **st, "best_oos_sharpe": float(oos_k["sharpe"][best]) if best is not None else float("nan")})
+    frame = pd.DataFrame({"sweep": sweep.name, "variant": ids,
+                          "params": [json.dumps(v.params, sort_keys=True, default=str) for v in sweep.variants],
+                          "spec_hash": [v.spec_hash for v in sweep.variants]})
+    for prefix, pick in (("is", 0), ("oos", 1)):
+        for k in KPIS:
+            frame[f"{prefix}_{k}"] = np.nanmean(np.vstack([f[pick][k] for f in per_fold]), axis=0) \
+                if len(per_fold) > 1 else per_fold[0][pick][k]
+    frame["turnover"] = [float(np.nanmean(runs[i]["turnover"])) for i in ids]
+    frame["costs"] = [float(np.nansum(runs[i]["costs"])) for i in ids]
+    frame["is_rank"] = frame["is_sharpe"].rank(ascending=False, method="first", na_option="bottom").astype(int)
+    frame["folds"] = [json.dumps([{"in_sample_sharpe": float(f[0]["sharpe"][j]),
+                                   "out_of_sample_sharpe": float(f[1]["sharpe"][j])} for f in per_fold])
+                      for j in range(len(ids))]
+    return SweepResult(frame, stats, pd.DataFrame(ret, index=shared.sessions, columns=ids))
+
+
+def sweep_features(sweep: Sweep) -> list[str]:
+    return list(dict.fromkeys(f for v in sweep.variants for f in v.spec.features_used()))
+
+
+def sweep_history_from(sweep: Sweep) -> pd.Timestamp:
+    return min(history_start(v.spec, sweep.start) for v in sweep.variants)
+
+
+def run_sweep_from_warehouse(sweep: Sweep, db=None) -> SweepResult:
+    data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db, history_from=sweep_history_from(sweep),
+                     labels=any(v.spec.signal.kind == "model" for v in sweep.variants))
+    return run_sweep(sweep, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting and promotion.
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.3f}"
+
+
+def leaderboard_markdown(sweep: Sweep, result: SweepResult, top: int = 20) -> str:
+    r = result.results.sort_values("is_rank")
+    lines = [f"## Sweep {sweep.name}: {len(r)} variants, {sweep.start.date()} … {sweep.end.date()}", "",
+             sweep.description or "", ""]
+    for i, st in enumerate(result.statistics):
+        lines.append(
+            f"- fold {i + 1}: in-sample {st['in_sample'][0]}…{st['in_sample'][1]}, out-of-sample "
+            f"{st['out_of_sample'][0]}…{st['out_of_sample'][1]}: best in-sample **{st['best']}**, its out-of-sample "
+            f"Sharpe {_fmt(st['best_oos_sharpe'])}; rank correlation of in- vs out-of-sample Sharpe "
+            f"**{_fmt(st['rank_corr'])}**; deflated Sharpe ratio **{_fmt(st['dsr'])}** (probability the best "
+            f"in-sample Sharpe beats the best of {len(r)} unskilled trials, SR0 {_fmt(st['sr0'])} per day; "
+            "Bailey & López de Prado 2014)")
+    lines += ["", "| rank | variant | params | IS Sharpe | OOS Sharpe | IS CAGR | OOS CAGR | OOS max DD | turnover | costs |",
+              "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in r.head(top).itertuples():
+        lines.append(f"| {row.is_rank} | {row.variant} | `{row.params}` | {_fmt(row.is_sharpe)} | {_fmt(row.oos_sharpe)} | "
+                     f"{_fmt(row.is_cagr)} | {_fmt(row.oos_cagr)} | {_fmt(row.oos_max_drawdown)} | "
+                     f"{_fmt(row.turnover)} | {row.costs:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
+    """Write a variant as a strategy file named ``<base>_<variant>`` (never over an existing file)."""
+    by_id = {v.id: v for v in sweep.variants}
+    if variant_id not in by_id:
+        raise KeyError(f"{sweep.source}: no variant {variant_id!r}; the sweep has {sweep.variants[0].id}.."
+                       f"{sweep.variants[-1].id}")
+    v = by_id[variant_id]
+    name = f"{v.spec.name}_{variant_id}"[:48]
+    out = out or settings.PROJECT_ROOT / "strategies" / f"{name}.yaml"
+    name = Path(out).stem
+    if Path(out).exists():
+        raise FileExistsError(f"{out} exists; choose another --out")
+    fields = {**v.raw, "name": name}
+    StrategySpec.model_validate(fields)
+    header = (f"# Promoted from sweep {sweep.name} ({sweep.source}), variant {variant_id}: "
+              f"{json.dumps(v.params, default=str)}\n")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(header + yaml.safe_dump(fields, sort_keys=False), encoding="utf-8")
+    return Path(out)
+
+
+def results_for_storage(result: SweepResult, experiment_id: str, now: pd.Timestamp) -> pd.DataFrame:
+    return result.results.assign(experiment_id=experiment_id, recorded_at=now)[EXPERIMENT_RESULTS.column_names]
+
+
+def sweep_record(sweep: Sweep) -> dict:
+    """What ``experiments`` stores to run a sweep again (not the file: it may change)."""
+    return {"name": sweep.name, "source": sweep.source, "description": sweep.description,
+            "variants": [{"id": v.id, "params": v.params, "fields": v.raw} for v in sweep.variants],
+            "folds": [{"in_sample": [str(f.in_sample[0].date()), str(f.in_sample[1].date())],
+                       "out_of_sample": [str(f.out_of_sample[0].date()), str(f.out_of_sample[1].date())]}
+                      for f in sweep.folds]}
+
+
+def sweep_from_record(record: dict) -> Sweep:
+    variants = [Variant(v["id"], v["params"], StrategySpec.model_validate(v["fields"]), v["fields"])
+                for v in record["variants"]]
+    folds = [Fold(tuple(map(pd.Timestamp, f["in_sample"])), tuple(map(pd.Timestamp, f["out_of_sample"])))
+             for f in record["folds"]]
+    return Sweep(record["name"], record["source"], record.get("description", ""), variants, folds)
+
+
+def sweep_results(result: SweepResult) -> dict:
+    """Headline numbers for ``experiments``: per variant IS/OOS Sharpe, and the statistics."""
+    per = {r.variant: {"is_sharpe": float(r.is_sharpe), "oos_sharpe": float(r.oos_sharpe)}
+           for r in result.results.itertuples()}
+    return {"variants": per, "statistics": result.statistics}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One variant's daily returns, turnover and costs, and its since-start KPIs at the end."""
+
+    spec: StrategySpec
+    sessions: pd.DatetimeIndex
+    ret: np.ndarray
+    turnover: np.ndarray
+    costs: np.ndarray
+    kpis: dict
+
+    @property
+    def equity(self) -> np.ndarray:
+        return self.spec.capital * np.cumprod(1.0 + self.ret)
+
+
+def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
+    """The fast path of a notebook loop: targets and the engine's kernel on the arrays shared by
+    every call on ``data`` (built once), then the KPI table; no frames of positions or trades.
+    The returns equal ``research.backtest``'s equity ``ret`` over the data's range bit for bit."""
+    from quantlab_assets.backtest_engine.core.kpis import kpi_table
+    from quantlab_assets.research.api import load_spec
+
+    spec = load_spec(spec, overrides)
+    shared = data.wide.get("shared")
+    if shared is None:
+        shared = data.wide["shared"] = SharedArrays.build(data, data.start, data.end)
+    run = run_variant(shared, spec)
+    table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
+    last = table[table["scope"] == "since_start"].iloc[-1]
+    return Evaluation(spec, shared.sessions, run["ret"], run["turnover"], run["costs"],
+                      {k: float(v) for k, v in last.drop(["date", "scope"]).items()})
