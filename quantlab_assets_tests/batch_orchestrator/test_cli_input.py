@@ -36,7 +36,7 @@ def _run(capsys, *argv) -> tuple[int, list[str], str]:
 
 @pytest.mark.parametrize("strategy,day,message", [
     ("momentum_top_k", "2024-03-28", "--strategy momentum_top_k: no such strategy (strategies: low_volatility, "
-                                     "momentum_topk, short_term_reversal)"),
+                                     "momentum_topk, short_term_reversal, trend_sma50)"),
     ("momentum_topk", "2024-03-30", "--date 2024-03-30: a Saturday, not a trading-day partition"),
     ("momentum_topk", "2024-03-29", "--date 2024-03-29: not a trading session (exchange holiday)"),  # Good Friday
     ("momentum_topk", "2099-01-05", f"--date 2099-01-05: in the future (the latest partition is {LAST})"),
