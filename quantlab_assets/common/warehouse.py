@@ -318,6 +318,17 @@ def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.D
     return len(frame)
 
 
+def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema,
+                               frame: pd.DataFrame) -> int:
+    """:func:`append_rows` inside a transaction the caller has opened."""
+    if not len(frame):
+        return 0
+    cols = ", ".join(f'"{c}"' for c in schema.column_names)
+    con.register("_rows", frame[schema.column_names])
+    con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
+    return len(frame)
+
+
 def read_slice(
     con: duckdb.DuckDBPyConnection,
     schema: TableSchema,
