@@ -23,6 +23,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.warehouse import (
     append_rows_in_transaction,
     conform,
@@ -84,11 +85,13 @@ def audit_staged(con: duckdb.DuckDBPyConnection, start, end, symbols: Sequence[s
            FROM ohlcv s WHERE s.date BETWEEN ? AND ? AND s.symbol IN (SELECT unnest(?::VARCHAR[]))
            GROUP BY s.symbol ORDER BY s.symbol""",
         [pd.Timestamp(start).date(), pd.Timestamp(end).date(), list(symbols)]).fetchall()
+    sessions = trading_days(start, end)
+    span = f"{_day(sessions[0])}…{_day(sessions[-1])}" if len(sessions) else f"{_day(start)}…{_day(end)}"
     for symbol, stored, kept in counts:
         if kept < stored:
             found.append(Rejection(
                 symbol, origin(symbol),
-                f"source has {kept} of {stored} sessions stored for {_day(start)}…{_day(end)}; "
+                f"source has {kept} of {stored} sessions stored for {span}; "
                 "kept the stored rows", "coverage", column="date", value=f"{kept} of {stored} sessions"))
     return found
 
