@@ -338,7 +338,7 @@ class AlphaVantageProvider:
                 failures.extend(SymbolFailure(other, reason) for other in remaining)
             except (AlphaVantageKeptThrottling, IngestBudgetExhausted) as exc:
                 remaining = ordered[position:]
-                stopped_reason = f"{exc}; fetched {position} of {len(ordered)} symbols; kept them"
+                stopped_reason = f"{exc}; fetched {len(frames)} of {len(ordered)} symbols; kept them"
                 failures.extend(SymbolFailure(other, stopped_reason) for other in remaining)
             except (AlphaVantagePremiumRequired, AlphaVantageInvalidApiKey) as exc:
                 remaining = ordered[position:]
@@ -541,6 +541,9 @@ class AlphaVantageProvider:
                      AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: connection failed "
                                                 f"({type(exc).__name__}: {self._redact(str(exc))})"))
         if error is not None:
+            if isinstance(error, AlphaVantageTransientError) and self._budget_left() <= 0:
+                raise IngestBudgetExhausted(
+                    f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up") from None
             raise error
         return self._decode(symbol, response.status_code, body)
 
