@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from quantlab_assets.common.warehouse import WarehouseError
 from quantlab_assets.data_curator.core.ingest import ohlcv_rows, prepare_tables
 from quantlab_assets.data_curator.core.publish import audit_and_publish
 from quantlab_assets.data_curator.core.quality import check_ingest_success
@@ -49,15 +50,18 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     provider = market_data.build_provider(registry)
     # Take the warehouse before spending API calls (a wrong path or a held lock fails here),
     # and hold no connection while the network is in use.
-    with warehouse.get_connection(on_wait=context.log.warning) as con:
-        prepare_tables(con)
+    try:
+        with warehouse.get_connection(on_wait=context.log.warning) as con:
+            prepare_tables(con)
+    except WarehouseError as exc:  # a wrong path or a held lock: say it plainly, fetch nothing
+        raise dg.Failure(description=str(exc)) from None
     t0 = time.perf_counter()
     result = provider.fetch(registry.tickers, start, end)
     fetch_s = time.perf_counter() - t0
     now = datetime.now(timezone.utc)
     rows = ohlcv_rows(result, provider.name, context.run.run_id, now)
     t1 = time.perf_counter()
-    with warehouse.get_connection(on_wait=context.log.warning) as con:
+    with warehouse.get_connection(on_wait=context.log.warning) as con:  # waits again if retaken
         outcome = audit_and_publish(con, rows, result, registry.tickers, start, end, provider.name,
                                     context.run.run_id, now, registry)
     write_s = time.perf_counter() - t1
