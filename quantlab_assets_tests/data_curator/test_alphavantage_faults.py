@@ -18,8 +18,10 @@ from quantlab_assets_tests.support.alphavantage_server import (
     TODAY,
     ScriptedServer,
     after_delay,
+    daily_payload,
     drip,
     one_day,
+    reply_gzip,
     reply_json,
 )
 
@@ -101,3 +103,10 @@ def test_the_ingest_budget_bounds_a_slow_service(server):
     assert 1 <= k < 20 and result.fetched_symbols == symbols[:k]
     assert f"fetched {k} of 20 symbols; kept them" in result.stopped_reason
     assert "ingest time budget of 2 s" in result.stopped_reason
+
+
+def test_a_gzip_reply_is_decoded_while_read_against_the_deadline(server):
+    rows = {f"2024-06-{d:02d}": ("10.0", "11.0", "9.0", f"10.{d}", "100") for d in (10, 11, 12, 13, 14)}
+    server.script("IBM", reply_gzip(daily_payload("IBM", rows)))
+    result = provider(server).fetch(["IBM"], date(2024, 6, 10), TODAY)
+    assert result.failures == [] and result.bars["close"].tolist() == [10.1, 10.11, 10.12, 10.13, 10.14]

@@ -485,7 +485,7 @@ class AlphaVantageProvider:
                     f"({sum(map(len, chunks))} bytes received)")
             if sock is not None:  # a silent server cannot hold one read past the deadline
                 sock.settimeout(min(self.timeout_s, remaining))
-            chunk = response.raw.read1(65536)
+            chunk = response.raw.read1(65536, decode_content=True)  # gzip as requests would
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
