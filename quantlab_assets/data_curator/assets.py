@@ -68,8 +68,9 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     gate = check_ingest_success(result, registry.tickers, market_data.min_success_rate, outcome.refused)
     if not outcome.published and registry.tickers:
         # The ingest log and the rejects are committed; nothing was published.
+        first = next(iter(outcome.refused.values()), "")
         raise dg.Failure(description=f"{provider.name}: nothing published for {start}..{end}, the "
-                                     f"stored rows are kept. {gate.description}")
+                                     f"stored rows are kept. {gate.description}. {first}".rstrip(". "))
     written = outcome.rows_written
     totals = {k: sum(s.get(k, 0) for s in result.stats.values()) for k in ("api_calls", "retries")}
     yield dg.MaterializeResult(metadata={

@@ -22,6 +22,13 @@ _SPECS = [
 ]
 
 
+def _ingesting_run(con, run) -> str:
+    for run_id in (run.run_id, run.parent_run_id, run.root_run_id):
+        if run_id and len(read_ingest_log(con, run_id)):
+            return run_id
+    return run.run_id
+
+
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(name, asset="ohlcv", blocking=blocking, description=desc,
                              partitions_def=trading_day_partitions)
@@ -37,8 +44,11 @@ def ohlcv_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: Wareho
     with warehouse.get_connection() as con:
         stored = evaluate_stored(con, start, end, registry.tickers, market_data.thresholds(),
                                  registry.listing_windows())
-        results = with_rejects(stored, read_rejects(con, context.run.run_id))
-        log = read_ingest_log(con, context.run.run_id)
+        # A re-execution from failure runs only this step: judge the refusals of the run whose
+        # ohlcv step wrote this range (this run, else the parent or root run).
+        ingest_run = _ingesting_run(con, context.run)
+        results = with_rejects(stored, read_rejects(con, ingest_run))
+        log = read_ingest_log(con, ingest_run)
     report = quality_report_markdown(start, end, registry.universe, len(registry.tickers), results, log)
     path = artifacts.write_report(context.run.run_id, "quality_report.md", report)
     context.log.info(f"quality report: {path}")

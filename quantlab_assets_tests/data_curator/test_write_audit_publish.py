@@ -218,6 +218,7 @@ def test_every_symbol_failing_writes_the_ingest_log_before_raising(stored_week):
     assert _state(stored_week["db"]) == stored_week["before"]
     failure = result.failure_data_for_node("ohlcv").error.message
     assert "nothing published for 2024-02-05..2024-02-11, the stored rows are kept" in failure
+    assert "AAA: " + str(stored_week["csv"] / "AAA.csv") + ", column date, value '0 of 5 sessions'" in failure
     with duckdb.connect(str(stored_week["db"]), read_only=True) as con:
         log = con.execute("SELECT symbol, status, error FROM ohlcv_ingest_log WHERE run_id = ? ORDER BY symbol",
                           [result.run_id]).fetchall()
@@ -288,3 +289,21 @@ def test_alphavantage_duplicate_json_keys_are_refused(stored_week, av):
 
     _assert_kept(stored_week, result)
     assert "JSON key '2024-02-05' appears twice" in _checks(result)["ingest_success_rate"].description
+
+
+def test_a_gate_reexecuted_alone_still_judges_what_its_parent_run_refused(stored_week):
+    from types import SimpleNamespace
+
+    from quantlab_assets.data_curator.checks import _ingesting_run
+
+    path = stored_week["csv"] / "AAA.csv"
+    path.write_text("\n".join([HEADER, *_aaa_lines(stored_week)[:2]]) + "\n")
+    parent = _run(stored_week["instance"])
+    assert not _checks(parent)["coverage"].passed
+    child = SimpleNamespace(run_id="child-run", parent_run_id=parent.run_id, root_run_id=parent.run_id)
+    fresh = SimpleNamespace(run_id=parent.run_id, parent_run_id=None, root_run_id=None)
+    with duckdb.connect(str(stored_week["db"])) as con:
+        assert _ingesting_run(con, child) == parent.run_id  # "Re-execute from failure" of the gate
+        assert _ingesting_run(con, fresh) == parent.run_id
+        assert _ingesting_run(con, SimpleNamespace(run_id="checks-only", parent_run_id=None,
+                                                   root_run_id=None)) == "checks-only"
