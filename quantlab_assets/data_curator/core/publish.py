@@ -79,10 +79,10 @@ def audit_staged(con: duckdb.DuckDBPyConnection, start, end, symbols: Sequence[s
     # A re-ingest may add sessions, never drop them: an empty reply, a header-only or a
     # truncated export would otherwise delete good rows.
     counts = con.execute(
-        """SELECT s.symbol, count(*) AS stored,
-                  count(*) FILTER (WHERE s.date IN (SELECT date FROM ohlcv_staged n
-                                                     WHERE n.symbol = s.symbol)) AS kept
-           FROM ohlcv s WHERE s.date BETWEEN ? AND ? AND s.symbol IN (SELECT unnest(?::VARCHAR[]))
+        """SELECT s.symbol, count(*) AS stored, count(n.date) AS kept
+           FROM ohlcv s LEFT JOIN (SELECT DISTINCT symbol, date FROM ohlcv_staged) n
+             ON n.symbol = s.symbol AND n.date = s.date
+           WHERE s.date BETWEEN ? AND ? AND s.symbol IN (SELECT unnest(?::VARCHAR[]))
            GROUP BY s.symbol ORDER BY s.symbol""",
         [pd.Timestamp(start).date(), pd.Timestamp(end).date(), list(symbols)]).fetchall()
     sessions = trading_days(start, end)
