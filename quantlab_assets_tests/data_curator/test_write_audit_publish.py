@@ -307,3 +307,18 @@ def test_a_gate_reexecuted_alone_still_judges_what_its_parent_run_refused(stored
         assert _ingesting_run(con, fresh) == parent.run_id
         assert _ingesting_run(con, SimpleNamespace(run_id="checks-only", parent_run_id=None,
                                                    root_run_id=None)) == "checks-only"
+
+
+def test_no_symbol_fetched_writes_the_ingest_log_before_raising(stored_week):
+    for path in stored_week["csv"].iterdir():
+        path.unlink()
+
+    result = _run(stored_week["instance"])
+
+    assert not result.success and _state(stored_week["db"]) == stored_week["before"]
+    assert "0 of 5 symbols fetched" in result.failure_data_for_node("ohlcv").error.message
+    with duckdb.connect(str(stored_week["db"]), read_only=True) as con:
+        log = con.execute("SELECT symbol, status, rows, error FROM ohlcv_ingest_log WHERE run_id = ? "
+                          "ORDER BY symbol", [result.run_id]).fetchall()
+    assert [(s, st, n) for s, st, n, _ in log] == [(s, "failed", 0) for s in ("AAA", "BBB", "CCC", "DDD", "EEE")]
+    assert all("no file for symbol" in e for *_, e in log)
