@@ -1,7 +1,7 @@
 """Write, audit, publish: re-ingesting a stored week from a bad source keeps every stored
 price bit for bit, fails the run naming file, row and column, and keeps what was refused.
 
-Each case: a good week (2024-02-05..09, five symbols) is stored by a real materialization;
+Each case: a good week (2024-02-05..09, five symbols) is stored by the ohlcv step's core call;
 then the same week is re-ingested through the real Definitions, where AAA's source is bad
 and the other four sources carry the same bars as stored.
 """
@@ -9,15 +9,18 @@ and the other four sources carry the same bars as stored.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
 
-from quantlab_assets.common.warehouse import table_checksum
+from quantlab_assets.common.warehouse import connect, table_checksum
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
+from quantlab_assets.data_curator.core.ingest import ohlcv_rows
+from quantlab_assets.data_curator.core.publish import audit_and_publish
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.definitions import defs
@@ -55,7 +58,14 @@ def _run(instance, provider: str = "csv", **market):
 def stored_week(lab_env, small_universe, tmp_path, monkeypatch):
     """The good week stored by a real run, plus CSV files of the same bars for the re-ingest."""
     instance = dg.DagsterInstance.get()
-    assert _run(instance, provider="synthetic").success
+    # Stored the way the ohlcv step stores (its core call), without a Dagster run to keep this fast.
+    market = MarketDataResource(provider="synthetic")
+    registry = market.registry()
+    fetched = market.build_provider(registry).fetch(registry.tickers, START, "2024-02-11")
+    now = datetime(2024, 2, 12, 23, 0, tzinfo=timezone.utc)
+    with connect(lab_env["QUANTLAB_DB"]) as con:
+        audit_and_publish(con, ohlcv_rows(fetched, "synthetic", "run-good-week", now), fetched, registry.tickers,
+                          START, "2024-02-11", "synthetic", "run-good-week", now, registry)
     with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
         bars = con.execute("SELECT * FROM ohlcv ORDER BY symbol, date").df()
     csv_dir = tmp_path / "csv"
