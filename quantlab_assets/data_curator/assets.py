@@ -2,6 +2,7 @@
 
 
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -27,6 +28,16 @@ symbols = dg.AssetSpec(
 )
 
 
+@contextmanager
+def _take(warehouse: WarehouseResource, context):
+    """A warehouse connection; a wrong path or a lock held too long fails the step plainly."""
+    try:
+        with warehouse.get_connection(on_wait=context.log.warning) as con:
+            yield con
+    except WarehouseError as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
 @dg.asset(
     name="ohlcv",
     group_name=GROUP,
@@ -50,18 +61,15 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     provider = market_data.build_provider(registry)
     # Take the warehouse before spending API calls (a wrong path or a held lock fails here),
     # and hold no connection while the network is in use.
-    try:
-        with warehouse.get_connection(on_wait=context.log.warning) as con:
-            prepare_tables(con)
-    except WarehouseError as exc:  # a wrong path or a held lock: say it plainly, fetch nothing
-        raise dg.Failure(description=str(exc)) from None
+    with _take(warehouse, context) as con:
+        prepare_tables(con)
     t0 = time.perf_counter()
     result = provider.fetch(registry.tickers, start, end)
     fetch_s = time.perf_counter() - t0
     now = datetime.now(timezone.utc)
     rows = ohlcv_rows(result, provider.name, context.run.run_id, now)
     t1 = time.perf_counter()
-    with warehouse.get_connection(on_wait=context.log.warning) as con:  # waits again if retaken
+    with _take(warehouse, context) as con:  # waits again (bounded) if someone took it meanwhile
         outcome = audit_and_publish(con, rows, result, registry.tickers, start, end, provider.name,
                                     context.run.run_id, now, registry)
     write_s = time.perf_counter() - t1
