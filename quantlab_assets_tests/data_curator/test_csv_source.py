@@ -167,6 +167,8 @@ def test_bad_values_outside_the_requested_range_do_not_matter(data_dir):
      "exchange holiday", 3),  # Martin Luther King Jr. Day
     ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.6,10\n",
      "date appears 2 times", 2),
+    ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.5,10\n",
+     "date appears 2 times", 2),  # identical copies are refused too
     ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10,7\n", "7 fields where the header has 6", 2),
     ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5\n", "4 fields where the header has 6", 2),
     ("Date,Open,High,Low,Close,Adj Close,adj_close,Volume\n2024-01-02,1,2,0.5,1.5,1.5,1.5,10\n",
