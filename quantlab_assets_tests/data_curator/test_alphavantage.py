@@ -21,12 +21,14 @@ from quantlab_assets.data_curator.core.alphavantage import (
     AlphaVantageDailyQuotaExceeded,
     AlphaVantageInvalidApiKey,
     AlphaVantageInvalidRequest,
+    AlphaVantageKeptThrottling,
     AlphaVantageMalformedResponse,
     AlphaVantagePremiumRequired,
     AlphaVantageProvider,
     AlphaVantageThrottled,
     AlphaVantageTransientError,
 )
+from quantlab_assets.data_curator.core.providers import InputRefused
 from quantlab_assets.data_curator.core.schema import PROVIDER_COLUMNS
 
 from quantlab_assets_tests.support.alphavantage_server import (
@@ -218,9 +220,18 @@ def test_invalid_constructor_arguments_raise_value_error():
     ],
 )
 def test_real_service_texts_are_classified(server, key, text, expected):
-    server.script("IBM", reply_json({key: text}))
+    server.script("IBM", reply_json({key: text}), reply_json({key: text}))
+    clock = FakeClock()
+    provider = make_provider(server, max_retries=0, throttle_give_up_s=0.5, backoff_base_s=1.0,
+                             sleep=clock.sleep, clock=clock)
+    if expected is AlphaVantageThrottled:
+        # Throttling is retried (shared backoff) until it has lasted throttle_give_up_s.
+        with pytest.raises(AlphaVantageKeptThrottling, match="kept throttling for 0 s"):
+            provider.fetch_symbol("IBM")
+        assert server.calls("IBM") == 2 and clock.sleeps == [0.5]
+        return
     with pytest.raises(expected) as info:
-        make_provider(server, max_retries=0).fetch_symbol("IBM")
+        provider.fetch_symbol("IBM")
     assert type(info.value) is expected
     assert "'IBM'" in str(info.value)
     assert server.calls("IBM") == 1
@@ -238,7 +249,7 @@ def test_throttle_notice_is_retried_then_succeeds(server, caplog, key, text):
     assert result.bars["close"].tolist() == [123.45]
     assert result.stats["IBM"]["api_calls"] == 2 and result.stats["IBM"]["retries"] == 1
     assert len(sleep.calls) == 1
-    assert any("IBM" in r.getMessage() and "retry 1/5" in r.getMessage() for r in caplog.records)
+    assert any("IBM" in r.getMessage() and "throttled for 0 s of 300" in r.getMessage() for r in caplog.records)
 
 
 def test_daily_quota_mid_batch_keeps_earlier_symbols_and_stops(server):
@@ -378,6 +389,9 @@ def test_truncated_body_forever_fails_with_connection_reason(server):
 # -- malformed bodies -----------------------------------------------------------------------
 
 
+META = {"Meta Data": {"2. Symbol": "IBM"}}
+
+
 def _row(**changes) -> dict:
     row = {"1. open": "1.0", "2. high": "2.0", "3. low": "0.5", "4. close": "1.5", "5. volume": "10"}
     row.update(changes)
@@ -390,20 +404,29 @@ def _row(**changes) -> dict:
         (b"<html><body>502 Bad Gateway</body></html>", "not JSON"),
         (b"[]", "expected a JSON object"),
         (json.dumps({"Meta Data": {"2. Symbol": "IBM"}}).encode(), "no time series"),
-        (json.dumps({"Time Series (Daily)": {"2024-06-14": _row(**{"4. close": None})}}).encode(),
+        (json.dumps({**META, "Time Series (Daily)": {"2024-06-14": _row(**{"4. close": None})}}).encode(),
          "lacks field '4. close'"),
-        (json.dumps({"Time Series (Daily)": {"2024-06-14": _row(**{"1. open": "n/a"})}}).encode(),
-         "field '1. open' is not numeric"),
-        (json.dumps({"Time Series (Daily)": {"2024-13-45": _row()}}).encode(), "bad session date"),
+        (json.dumps({**META, "Time Series (Daily)": {"2024-06-14": _row(**{"1. open": "n/a"})}}).encode(),
+         "2024-06-14, column open, value 'n/a': not a number"),
+        (json.dumps({**META, "Time Series (Daily)": {"2024-13-45": _row()}}).encode(),
+         "column date, value '2024-13-45': not an ISO date"),
+        (json.dumps({"Meta Data": {"2. Symbol": "MSFT"}, "Time Series (Daily)": {"2024-06-14": _row()}}).encode(),
+         "the reply's Meta Data symbol is 'MSFT', not 'IBM'"),
+        (b'{"Meta Data": {"2. Symbol": "IBM"}, "Time Series (Daily)": {"2024-06-14": '
+         + json.dumps(_row()).encode() + b', "2024-06-14": ' + json.dumps(_row(**{"4. close": "1.9"})).encode()
+         + b"}}", "JSON key '2024-06-14' appears twice"),
+        (json.dumps({**META, "Time Series (Daily)": {"2024-06-15": _row()}}).encode(),
+         "2024-06-15, column date, value '2024-06-15': Saturday is not a trading session"),
     ],
 )
 def test_malformed_body_raises_clear_error_without_retry(server, body, fragment):
     server.script("IBM", reply_raw(body), reply_json(one_day("IBM")))
 
-    with pytest.raises(AlphaVantageMalformedResponse) as info:
+    with pytest.raises((AlphaVantageMalformedResponse, InputRefused)) as info:
         make_provider(server).fetch_symbol("IBM")
 
-    assert "'IBM'" in str(info.value) and fragment in str(info.value)
+    assert ("'IBM'" in str(info.value) or str(info.value).startswith("IBM: refused Alpha Vantage"))
+    assert fragment in str(info.value)
     assert server.calls("IBM") == 1
 
 

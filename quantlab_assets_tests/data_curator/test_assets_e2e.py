@@ -111,11 +111,20 @@ def test_corrupt_source_row_fails_gate_and_blocks_downstream(lab_env, small_univ
     assert not result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["invalid_prices"].passed
-    assert "CCC 2024-04-02" in evaluations["invalid_prices"].description
-    assert "high < low" in evaluations["invalid_prices"].description
-    assert evaluations["coverage"].passed
+    description = evaluations["invalid_prices"].description
+    assert f"CCC: {tmp_path / 'csv' / 'CCC.csv'}, 2024-04-02, column high, low" in description
+    assert "high < low" in description and "CCC kept the stored rows" in description
+    # CCC was never published: it had nothing stored, so coverage names its missing sessions.
+    assert not evaluations["coverage"].passed and "CCC (9 missing)" in evaluations["coverage"].description
+    assert evaluations["ingest_success_rate"].passed  # the file was readable; the audit refused it
+    stored = _ohlcv(lab_env["QUANTLAB_DB"])
+    assert sorted(set(stored["symbol"])) == ["AAA", "BBB", "DDD", "EEE"] and len(stored) == 4 * 9
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        rejects = con.execute("SELECT symbol, date, source, \"column\", check_name FROM ohlcv_rejects").fetchall()
+    assert rejects == [("CCC", pd.Timestamp("2024-04-02").date(), str(tmp_path / "csv" / "CCC.csv"),
+                        "high, low, open, close", "invalid_prices")]
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert materialized == {dg.AssetKey("ohlcv")}  # the gate's rows are written, but ...
+    assert materialized == {dg.AssetKey("ohlcv")}  # the good symbols are published, but ...
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert "ohlcv" in started and "probe_downstream" not in started  # ... never consumed
     gate_failure = result.failure_data_for_node("ohlcv_quality_gate")

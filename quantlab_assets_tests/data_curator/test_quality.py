@@ -298,7 +298,8 @@ def test_ingest_success_all_fetched():
     r = quality.check_ingest_success(_result(), ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert r.passed and r.blocking
     assert r.description == "all 4 symbols fetched"
-    assert r.figures == {"success_rate_pct": 100.0, "symbols_requested": 4, "symbols_failed": 0}
+    assert r.figures == {"success_rate_pct": 100.0, "symbols_requested": 4, "symbols_failed": 0,
+                         "symbols_refused": 0}
 
 
 def test_ingest_success_with_failures_and_stopped_reason():
@@ -307,7 +308,8 @@ def test_ingest_success_with_failures_and_stopped_reason():
                   stopped="Alpha Vantage daily quota exhausted at 'CCC'")
     r = quality.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert not r.passed
-    assert r.figures == {"success_rate_pct": 50.0, "symbols_requested": 4, "symbols_failed": 2}
+    assert r.figures == {"success_rate_pct": 50.0, "symbols_requested": 4, "symbols_failed": 2,
+                         "symbols_refused": 0}
     assert "2 of 4 symbols fetched (50.0%, limit 100%)" in r.description
     assert "failed: CCC, DDD" in r.description
     assert "First reason: daily quota exhausted; 2 symbols remain" in r.description

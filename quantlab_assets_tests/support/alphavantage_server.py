@@ -85,6 +85,42 @@ def after_delay(seconds: float, action: Action) -> Action:
     return run
 
 
+def reply_gzip(obj: object) -> Action:
+    """A JSON reply compressed as the live service may send it (Content-Encoding: gzip)."""
+    import gzip
+
+    body = gzip.compress(json.dumps(obj).encode())
+
+    def run(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return run
+
+
+def drip(body: bytes, every_s: float = 1.0) -> Action:
+    """A reply that promises ``body`` and sends it one byte every ``every_s`` seconds: each
+    read sees data well within any read timeout, so only a total deadline ends it."""
+    def run(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        for i in range(len(body)):
+            try:
+                h.wfile.write(body[i:i + 1])
+                h.wfile.flush()
+            except OSError:  # the client gave up: stop dripping
+                return
+            time.sleep(every_s)
+
+    return run
+
+
 def truncated() -> Action:
     # Promise 10 kB, send a fragment, then the server closes the socket (HTTP/1.0).
     return lambda h: _send(h, 200, b'{"Meta Data": {"1. Information": "Daily', length=10_000)
