@@ -6,7 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.common.calendar import is_trading_day
+from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
 from quantlab_assets.common.warehouse import TableSchema
+from quantlab_assets.partitions import trading_day_partitions
 
 
 def column_schema(schema: TableSchema) -> dg.TableSchema:
@@ -36,6 +39,12 @@ def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
     )
 
 
+def upstream_spec(asset) -> dg.AssetCheckSpec:
+    """The blocking ``upstream_complete`` check a step reports on its own asset (see common.gates)."""
+    return dg.AssetCheckSpec(UPSTREAM_CHECK, asset=asset, blocking=True, description=UPSTREAM_DESCRIPTION,
+                             partitions_def=trading_day_partitions)
+
+
 # Dagster copies an asset's metadata into one event per partition: a 10-year backfill would
 # store a report 2,500 times. Runs over more partitions than this get a pointer instead.
 DETAIL_PARTITIONS = 5
@@ -48,3 +57,21 @@ def detail(context, markdown: str, report: str) -> dg.MetadataValue:
         return dg.MetadataValue.md(markdown)
     return dg.MetadataValue.md(f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
                                f"artifact folder (`artifacts/runs/{context.run.run_id}/`).")
+
+
+def add_partition_metadata(context, dates, asset_key=None, per_day: dict | None = None,
+                           written: bool = True) -> None:
+    """Each partition's own figures (rows written on its day, a holiday's "no session: 0 rows",
+    anything in ``per_day[day]``); they override the run's metadata on that partition only."""
+    counts = pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts() \
+        if len(dates) else pd.Series(dtype=int)
+    for key in context.partition_keys:
+        day = pd.Timestamp(key)
+        if not is_trading_day(day):
+            meta = {"dagster/row_count": 0, "session": "no session: 0 rows"}
+        elif not written:
+            meta = {"dagster/row_count": 0, "session": "not written: an upstream input is missing"}
+        else:
+            meta = {"dagster/row_count": int(counts.get(day, 0)), "session": key}
+        meta.update((per_day or {}).get(day, {}))
+        context.add_asset_metadata(meta, asset_key=asset_key, partition_key=key)

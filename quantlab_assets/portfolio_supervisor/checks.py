@@ -25,29 +25,41 @@ def build_supervisor_checks(spec: StrategySpec):
                               partitions_def=trading_day_partitions,
                               description="every tradable book passes the hard risk limits"),
         ],
+        can_subset=True,  # approvals or approved_targets may be materialized alone
     )
     def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
               supervisor: SupervisorResource):
         start, end = partition_dates(context)
+        selected = {c.name for c in context.selected_asset_check_keys}
         limits = supervisor.rules().for_strategy(name)
         with warehouse.get_connection() as con:
             approvals = read_strategy_slice(con, APPROVALS, name, start, end)
             books = read_strategy_slice(con, APPROVED_TARGETS, name, start, end)
-        silent = approvals[(approvals["status"] != APPROVED)
-                           & approvals["reasons"].isna() & approvals["override_reason"].isna()]
-        yield dg.AssetCheckResult(
-            asset_key=approvals_key(name), check_name="every_rejection_has_reason", passed=silent.empty,
-            description=f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons"
-            if silent.empty else f"{len(silent)} non-approved days without a reason, e.g. {silent['date'].iloc[0].date()}")
-        broken = []
-        for day, book in books.groupby("date", sort=True):
-            verdict = evaluate(book.set_index("symbol")["weight"], None, False, limits)
-            if verdict.reasons:
-                broken.append(f"{day.date()}: {verdict.reasons[0]}")
-        yield dg.AssetCheckResult(
-            asset_key=approved_key(name), check_name="approved_targets_within_rules", passed=not broken,
-            description=f"{books['date'].nunique()} tradable books within the limits" if not broken
-            else f"{len(broken)} books break a limit, e.g. {broken[0]}",
-            metadata={"breaking_days": len(broken)})
+        if "every_rejection_has_reason" in selected:
+            yield _reasons_result(name, approvals)
+        if "approved_targets_within_rules" in selected:
+            yield _within_rules_result(name, books, limits)
 
     return _gate
+
+
+def _reasons_result(name: str, approvals) -> dg.AssetCheckResult:
+    silent = approvals[(approvals["status"] != APPROVED)
+                       & approvals["reasons"].isna() & approvals["override_reason"].isna()]
+    return dg.AssetCheckResult(
+        asset_key=approvals_key(name), check_name="every_rejection_has_reason", passed=silent.empty,
+        description=f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons"
+        if silent.empty else f"{len(silent)} non-approved days without a reason, e.g. {silent['date'].iloc[0].date()}")
+
+
+def _within_rules_result(name: str, books, limits) -> dg.AssetCheckResult:
+    broken = []
+    for day, book in books.groupby("date", sort=True):
+        verdict = evaluate(book.set_index("symbol")["weight"], None, False, limits)
+        if verdict.reasons:
+            broken.append(f"{day.date()}: {verdict.reasons[0]}")
+    return dg.AssetCheckResult(
+        asset_key=approved_key(name), check_name="approved_targets_within_rules", passed=not broken,
+        description=f"{books['date'].nunique()} tradable books within the limits" if not broken
+        else f"{len(broken)} books break a limit, e.g. {broken[0]}",
+        metadata={"breaking_days": len(broken)})

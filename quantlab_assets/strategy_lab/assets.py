@@ -15,7 +15,15 @@ from quantlab_assets.feature_store.assets import labels as labels_asset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import column_schema, detail, preview
+from quantlab_assets.common.gates import upstream_complete
+from quantlab_assets.metadata import (
+    add_partition_metadata,
+    column_schema,
+    detail,
+    gate_check_result,
+    preview,
+    upstream_spec,
+)
 from quantlab_assets.partitions import (
     PREVIOUS_SESSION,
     partition_dates,
@@ -71,6 +79,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         description=f"Target weights of strategy '{spec.name}': {spec.description} "
                     "Decided at each close from that day's features; filled by the backtest at the next open.",
         metadata={"strategy_file": f"strategies/{spec.name}.yaml"},
+        check_specs=[upstream_spec(targets_key(spec.name))],
         owners=["team:strategy_lab"],
     )
     def _targets(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -85,6 +94,13 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             feats = read_slice(con, fschema, load_from, end,
                                columns=["date", "symbol", *spec.features_used()], symbols=universe)
             labels = read_slice(con, LABELS, load_from, end, symbols=universe)
+            in_range = feats["date"][feats["date"] >= pd.Timestamp(start)].unique()
+            gate = upstream_complete({"features": (in_range, "features")}, start, end)
+            if not gate.passed:
+                add_partition_metadata(context, [], written=False)
+                yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "not_written": gate.description})
+                yield gate_check_result(gate, targets_key(spec.name))
+                return
             prev = read_previous_weights(con, spec.name, start)
             result = compute_targets(feats, spec, universe, start, end, prev_weights=prev,
                                      labels=labels if model else None)
@@ -96,7 +112,11 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
                                            result.violations, result.notes, latest)
         artifacts.write_section(context.run.run_id, "strategy_summary.md", spec.name, report,
                                 title="Strategy summary")
-        return dg.MaterializeResult(metadata={
+        add_partition_metadata(context, result.targets["date"], per_day={
+            day: {"names": int((g["weight"].abs() > 1e-12).sum()), "gross": float(g["weight"].abs().sum()),
+                  "rebalance": bool(g["rebalance"].iloc[0])}
+            for day, g in result.targets.groupby("date")})
+        yield dg.MaterializeResult(metadata={
             "dagster/row_count": written,
             "dagster/column_schema": column_schema(TARGETS),
             "universe": len(universe),
@@ -106,6 +126,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             "summary": detail(context, report, "strategy_summary.md"),
             "book": preview(latest[latest["weight"].abs() > 1e-12][["symbol", "score", "weight"]], 20),
         })
+        yield gate_check_result(gate, targets_key(spec.name))
 
     return _targets
 

@@ -35,6 +35,13 @@ TARGETS = TableSchema(
 )
 
 
+def _empty_targets() -> pd.DataFrame:
+    """No session in the range (a holiday): no rows, but the columns' types, so filters still work."""
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]"), "strategy": pd.Series(dtype=object),
+                         "symbol": pd.Series(dtype=object), "score": pd.Series(dtype=float),
+                         "weight": pd.Series(dtype=float), "rebalance": pd.Series(dtype=bool)})
+
+
 @dataclass
 class TargetsResult:
     targets: pd.DataFrame
@@ -144,7 +151,7 @@ def compute_targets(
                                     "score": scores.to_numpy(float), "weight": weights.to_numpy(float),
                                     "rebalance": bool(rebalance)}))
     result.targets = (pd.concat(frames, ignore_index=True) if frames
-                      else pd.DataFrame(columns=TARGETS.column_names))[TARGETS.column_names]
+                      else _empty_targets())[TARGETS.column_names]
     result.final_weights = weights
     return result
 
