@@ -2,10 +2,12 @@
 
 import hashlib
 import logging
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, replace_strategy_slice
 from quantlab_assets.data_curator.core.registry import SymbolRegistry
@@ -171,10 +173,52 @@ def build_targets_checks(spec: StrategySpec):
     return _gate
 
 
-def load_strategy_specs(known_features: set[str]) -> list[StrategySpec]:
-    """Valid strategy files; an invalid one is logged with its file and field and skipped,
-    so it never takes the other strategies or the UI down."""
+def load_strategy_specs(known_features: set[str]) -> tuple[list[StrategySpec], dict[str, str]]:
+    """Valid strategy files and {file: message} for the invalid ones; an invalid file is logged
+    with its file and field and skipped, so it never takes the other strategies or the UI down."""
     specs, errors = discover(strategies_dir(), known_features)
     for path, message in errors.items():
         log.warning("strategy file skipped: %s", message)
-    return specs
+    return specs, errors
+
+
+def _files_table(errors: dict[str, str]) -> str:
+    rows = pd.DataFrame([{"file": Path(p).name, "message": m.replace("|", "/")} for p, m in errors.items()],
+                        columns=["file", "message"])
+    return markdown_table(rows, max_rows=50)
+
+
+def build_strategy_files_asset(specs: list[StrategySpec], errors: dict[str, str],
+                               known_features: set[str]) -> dg.AssetsDefinition:
+    """``strategy_files``: where an invalid strategy file shows in the UI (the asset's description
+    and metadata from the moment the definitions load; its blocking check once materialized)."""
+    summary = (f"{len(specs)} valid ({', '.join(s.name for s in specs) or 'none'}); "
+               + (f"**{len(errors)} invalid, skipped**: " + "; ".join(errors.values()) if errors else "none invalid"))
+
+    @dg.asset(
+        name="strategy_files",
+        group_name=GROUP,
+        kinds={"yaml"},
+        description=f"The strategy files of {strategies_dir()} (QUANTLAB_STRATEGIES); each valid file becomes "
+                    f"its own targets, backtest and approvals assets. At load: {summary}",
+        metadata={"directory": str(strategies_dir()), "valid_strategies": ", ".join(s.name for s in specs),
+                  "invalid_files": dg.MetadataValue.md(_files_table(errors) if errors else "_none_")},
+        check_specs=[dg.AssetCheckSpec("all_files_valid", asset="strategy_files", blocking=True,
+                                       description="Every strategy file loads and validates (file and field named).")],
+        owners=["team:strategy_lab"],
+    )
+    def strategy_files(context: dg.AssetExecutionContext):
+        # Re-read now: the files may have changed since the definitions loaded.
+        now_specs, now_errors = discover(strategies_dir(), known_features)
+        yield dg.MaterializeResult(metadata={
+            "valid_strategies": ", ".join(s.name for s in now_specs),
+            "invalid_files": dg.MetadataValue.md(_files_table(now_errors) if now_errors else "_none_"),
+            "reload_needed": sorted(s.name for s in now_specs) != sorted(s.name for s in specs),
+        })
+        yield dg.AssetCheckResult(
+            check_name="all_files_valid", passed=not now_errors,
+            description=f"all {len(now_specs)} strategy files valid" if not now_errors else
+            f"{len(now_errors)} invalid strategy file(s), skipped: " + "; ".join(now_errors.values()),
+            metadata={"invalid_files": dg.MetadataValue.md(_files_table(now_errors) if now_errors else "_none_")})
+
+    return strategy_files
