@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -60,9 +62,11 @@ def detail(context, markdown: str, report: str) -> dg.MetadataValue:
 
 
 def add_partition_metadata(context, dates, asset_key=None, per_day: dict | None = None,
-                           written: bool = True) -> None:
+                           written: bool = True, latest: dict | None = None) -> None:
     """Each partition's own figures (rows written on its day, a holiday's "no session: 0 rows",
-    anything in ``per_day[day]``); they override the run's metadata on that partition only."""
+    anything in ``per_day[day]``); they override the run's metadata on that partition only.
+    ``latest``: what describes the whole run (its summary report), on the run's last partition only,
+    so no other partition shows another day's figures."""
     counts = pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts() \
         if len(dates) else pd.Series(dtype=int)
     for key in context.partition_keys:
@@ -74,4 +78,26 @@ def add_partition_metadata(context, dates, asset_key=None, per_day: dict | None 
         else:
             meta = {"dagster/row_count": int(counts.get(day, 0)), "session": key}
         meta.update((per_day or {}).get(day, {}))
+        if latest and key == context.partition_keys[-1]:
+            meta.update(latest)
         context.add_asset_metadata(meta, asset_key=asset_key, partition_key=key)
+
+
+def served_image(context, data: bytes, stem: str) -> str | None:
+    """A URL path the Dagster webserver serves ``data`` from, for a markdown image; None if none.
+
+    The UI's markdown drops ``data:`` URIs (react-markdown keeps http(s) and relative URLs only),
+    and the webserver serves no user files except through its compute-log download route
+    (``/logs/<key...>/<ext>``, files under the local compute log manager's folder): the image
+    is written there, beside the run's logs, so the relative URL renders on the same server.
+    """
+    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+
+    manager = context.instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager) or not data:
+        return None
+    key = [context.run.run_id, "quantlab", stem]
+    path = Path(manager.get_captured_local_path(key, "png"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return "/logs/" + "/".join(key) + "/png"

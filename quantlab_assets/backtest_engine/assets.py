@@ -1,4 +1,4 @@
-"""The backtest engine's asset factory: ``<strategy>/backtest`` and ``<strategy>/backtest_kpis``.
+"""The backtest engine's asset factory: ``<strategy>/<strategy>_backtest`` and ``<strategy>/<strategy>_backtest_kpis``.
 
 State (positions, cash, the pending decision) carries from the previous session through the
 ``backtest_state`` table, so a daily run resumes exactly where a backfill would be.
@@ -31,6 +31,7 @@ from quantlab_assets.metadata import (
     detail,
     gate_check_result,
     preview,
+    served_image,
     upstream_spec,
 )
 from quantlab_assets.partitions import (
@@ -40,7 +41,7 @@ from quantlab_assets.partitions import (
     trading_day_partitions,
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import targets_key, universe_of
+from quantlab_assets.strategy_lab.assets import strategy_key, targets_key, universe_of
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
@@ -49,11 +50,11 @@ FIRST_SESSION = "1990-01-01"
 
 
 def backtest_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "backtest"])
+    return strategy_key(name, "backtest")
 
 
 def kpis_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "backtest_kpis"])
+    return strategy_key(name, "backtest_kpis")
 
 
 def load_state(con, name: str, start) -> pd.DataFrame | None:
@@ -107,7 +108,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 state = load_state(con, name, start)
                 bars = read_bars(con, shift_sessions(start, -1), end, symbols=universe)
                 targets = read_strategy_slice(con, TARGETS, name, start, end)
-                gate = upstream_complete({"targets": (targets["date"].unique(), f"{name}/targets"),
+                gate = upstream_complete({"targets": (targets["date"].unique(), targets_key(name).to_user_string()),
                                           "ohlcv": (bars["date"][bars["date"] >= pd.Timestamp(start)].unique(),
                                                     "ohlcv")}, start, end)
                 if gate.passed:
@@ -147,7 +148,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             # dates are written: identical whether the history came in one run or many.
             history = read_strategy_slice(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
             in_range = history["date"][history["date"] >= pd.Timestamp(start)].unique()
-            gate = upstream_complete({"backtest": (in_range, f"{name}/backtest")}, start, end)
+            gate = upstream_complete({"backtest": (in_range, bt_key.to_user_string())}, start, end)
             if gate.passed:
                 table = kpi_table(history[["date", "ret", "turnover"]],
                                   history.set_index("date")["benchmark_ret"])
@@ -167,7 +168,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         chart = f"backtest_{name}.png"
         if png:
             (run_dir / "reports" / chart).write_bytes(png)
-        image = f"data:image/png;base64,{_b64(png)}" if png else ""
+        image = served_image(context, png, f"backtest_{name}")
         report = backtest_summary_markdown(name, start, end, last, trades, skipped,
                                            spec.costs.fee_bps, spec.costs.slippage_bps, chart) if len(last) else \
             f"## {name}\n\nno session in {start}..{end}\n"
@@ -181,13 +182,16 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             day = last["date"].iloc[0]
             per_day[day] = {**per_day.get(day, {}), "kpi_table": dg.MetadataValue.md(kpi_markdown(last)),
                             "equity_and_drawdown": dg.MetadataValue.md(
-                                f"![equity and drawdown]({image})" if png else "_not enough sessions to plot_")}
-        add_partition_metadata(context, table["date"].unique(), asset_key=kpi_key, per_day=per_day)
+                                f"![equity and drawdown]({image})" if image else
+                                f"see `reports/{chart}` in `artifacts/runs/{context.run.run_id}/`" if png else
+                                "_not enough sessions to plot_")}
+        add_partition_metadata(context, table["date"].unique(), asset_key=kpi_key, per_day=per_day, latest={
+            "run_summary": detail(context, report.replace(f"]({chart})", f"]({image})") if image else report,
+                                  "backtest_summary.md")})
         yield dg.MaterializeResult(asset_key=kpi_key, metadata={
             "dagster/row_count": len(table),
             "dagster/column_schema": column_schema(BACKTEST_KPIS),
             **headline,
-            "summary": detail(context, report.replace(f"]({chart})", f"]({image})"), "backtest_summary.md"),
         })
         yield gate_check_result(gate, kpi_key)
 
@@ -205,12 +209,6 @@ def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
             flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
         parts.append(rows.join(summed, on="date"))
     return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
 
 
 def _append_trades_csv(path, trades: pd.DataFrame, name: str) -> None:

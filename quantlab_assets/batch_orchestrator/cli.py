@@ -200,6 +200,8 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
 def cmd_override(args) -> int:
     import getpass
 
+    from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
+
     from quantlab_assets.portfolio_supervisor.core.store import record_override
     from quantlab_assets.resources import WarehouseResource
 
@@ -209,12 +211,12 @@ def cmd_override(args) -> int:
     print(f"override recorded: {args.strategy} {args.date} -> {args.status} by {who}: {args.reason}")
     if not args.apply:
         print("apply it by re-materializing the supervision of that day:\n"
-              f"  dagster asset materialize -m quantlab_assets.definitions --select '{args.strategy}/approvals' "
+              f"  dagster asset materialize -m quantlab_assets.definitions --select '{approvals_key(args.strategy).to_user_string()}' "
               f"--partition {args.date}\n(or pass --apply)")
         return 0
     from quantlab_assets.definitions import defs
 
-    keys = [dg.AssetKey([args.strategy, "approvals"]), dg.AssetKey([args.strategy, "approved_targets"])]
+    keys = [approvals_key(args.strategy), approved_key(args.strategy)]
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False)

@@ -96,7 +96,7 @@ def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     artifacts.write_report(context.run.run_id, "feature_profile.md", report)
     worst_missing = profile.missing.max() if len(profile.missing) else 0.0
     drifted = int((profile.drift["psi"] > feature_store.psi_threshold).sum()) if len(profile.drift) else 0
-    add_partition_metadata(context, frame["date"])
+    add_partition_metadata(context, frame["date"], latest={"run_profile": detail(context, report, "feature_profile.md")})
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": written,
         "dagster/column_schema": column_schema(schema),
@@ -106,7 +106,6 @@ def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         "max_missing_rate": float(worst_missing),
         "correlated_pairs": len(profile.correlated),
         "drifted_features": drifted,
-        "profile": detail(context, report, "feature_profile.md"),
         "preview": preview(frame.head(10)),
     })
     yield gate_check_result(gate, "features")

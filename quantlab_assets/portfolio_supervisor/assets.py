@@ -1,4 +1,4 @@
-"""The supervisor's asset factory: ``<strategy>/approvals`` and ``<strategy>/approved_targets``.
+"""The supervisor's asset factory: ``<strategy>/<strategy>_approvals`` and ``<strategy>/<strategy>_approved_targets``.
 
 Feedback without a cycle: Dagster forbids cycles, so the supervisor's flags flow forward in
 time. ``approved_targets`` of D depends on ``approvals`` of D and D-1 (a partition offset,
@@ -40,7 +40,7 @@ from quantlab_assets.portfolio_supervisor.core.store import (
 )
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import targets_key
+from quantlab_assets.strategy_lab.assets import strategy_key, targets_key
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
@@ -48,11 +48,11 @@ GROUP = "portfolio_supervisor"
 
 
 def approvals_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "approvals"])
+    return strategy_key(name, "approvals")
 
 
 def approved_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "approved_targets"])
+    return strategy_key(name, "approved_targets")
 
 
 def _performance(kpis: pd.DataFrame, day) -> dict:
@@ -137,8 +137,8 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             targets = read_strategy_slice(con, TARGETS, name, prev_day, end).assign(strategy=name)
             kpis = read_strategy_slice(con, BACKTEST_KPIS, name, start, end)
             gate = upstream_complete({
-                "targets": (targets["date"][targets["date"] >= pd.Timestamp(start)].unique(), f"{name}/targets"),
-                "backtest_kpis": (kpis["date"].unique(), f"{name}/backtest_kpis")}, start, end)
+                "targets": (targets["date"][targets["date"] >= pd.Timestamp(start)].unique(), targets_key(name).to_user_string()),
+                "backtest_kpis": (kpis["date"].unique(), kpis_key(name).to_user_string())}, start, end)
             if gate.passed:
                 overrides = latest_overrides(con, name, start, end)
                 prev_approval = read_strategy_slice(con, APPROVALS, name, prev_day, prev_day)
@@ -172,14 +172,13 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             # Each partition: its own decision and reasons, not the run's last day.
             add_partition_metadata(context, approvals["date"], asset_key=ap_key, per_day={
                 r.date: {"status": str(r.status), "rule_status": str(r.rule_status),
-                         "reasons": dg.MetadataValue.md(r.reasons or "_none_"),
+                         "reasons": r.reasons or "none",  # text: shown inline on the partition's page
                          **({"override": f"{r.override_by}: {r.override_reason}"} if pd.notna(r.override_by) else {})}
-                for r in approvals.itertuples()})
+                for r in approvals.itertuples()},
+                latest={"run_summary": detail(context, report, "approval_summary.md"), **supervisor_kpis(approvals)})
             yield dg.MaterializeResult(asset_key=ap_key, metadata={
                 "dagster/row_count": len(approvals),
                 "dagster/column_schema": column_schema(APPROVALS),
-                **supervisor_kpis(approvals),
-                "summary": detail(context, report, "approval_summary.md"),
             })
             yield gate_check_result(gate, ap_key)
         if book_key in selected:

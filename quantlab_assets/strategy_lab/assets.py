@@ -1,4 +1,4 @@
-"""The strategy lab's asset factory: one ``<strategy>/targets`` asset (and its checks) per file."""
+"""The strategy lab's asset factory: one ``<strategy>/<strategy>_targets`` asset (and its checks) per file."""
 
 import hashlib
 import logging
@@ -43,8 +43,14 @@ GROUP = "strategy_lab"
 log = logging.getLogger(__name__)
 
 
+def strategy_key(name: str, stage: str) -> dg.AssetKey:
+    """``<strategy>/<strategy>_<stage>``: the lineage graph labels a node with the key's last part,
+    so that part carries the strategy's name (three strategies' ``targets`` would look identical)."""
+    return dg.AssetKey([name, f"{name}_{stage}"])
+
+
 def targets_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "targets"])
+    return strategy_key(name, "targets")
 
 
 def read_previous_weights(con, name: str, start) -> pd.Series | None:
@@ -117,7 +123,8 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         add_partition_metadata(context, result.targets["date"], per_day={
             day: {"names": int((g["weight"].abs() > 1e-12).sum()), "gross": float(g["weight"].abs().sum()),
                   "rebalance": bool(g["rebalance"].iloc[0])}
-            for day, g in result.targets.groupby("date")})
+            for day, g in result.targets.groupby("date")},
+            latest={"run_summary": detail(context, report, "strategy_summary.md")})
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": written,
             "dagster/column_schema": column_schema(TARGETS),
@@ -125,7 +132,6 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             "constraint_violations": len(result.violations),
             **{k: float(v) for k, v in stats.items()},
             **{k: float(v) for k, v in quality.items()},
-            "summary": detail(context, report, "strategy_summary.md"),
             "book": preview(latest[latest["weight"].abs() > 1e-12][["symbol", "score", "weight"]], 20),
         })
         yield gate_check_result(gate, targets_key(spec.name))

@@ -25,8 +25,8 @@ def test_bad_file_does_not_take_the_others_down(tmp_path):
     env = {**os.environ, "QUANTLAB_STRATEGIES": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "momentum_topk/targets" in out.stdout and "momentum_topk/backtest_kpis" in out.stdout
-    assert "broken/targets" not in out.stdout
+    assert "momentum_topk/momentum_topk_targets" in out.stdout and "momentum_topk/momentum_topk_backtest_kpis" in out.stdout
+    assert "broken/broken_targets" not in out.stdout
     assert "strategy file skipped" in out.stdout and "broken.yaml" in out.stdout and "selection.k" in out.stdout
 
 
@@ -54,7 +54,7 @@ def test_any_unloadable_file_is_reported_on_strategy_files_and_the_rest_load(tmp
     out = subprocess.run([sys.executable, "-c", FILES_PROBE], env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     keys = next(line for line in out.stdout.splitlines() if line.startswith("KEYS"))
-    assert "momentum_topk/targets" in keys and "strategy_files" in keys and "topk_typo" not in keys
+    assert "momentum_topk/momentum_topk_targets" in keys and "strategy_files" in keys and "topk_typo" not in keys
     description = next(line for line in out.stdout.splitlines() if line.startswith("DESCRIPTION"))
     check = next(line for line in out.stdout.splitlines() if line.startswith("CHECK"))
     assert check.startswith("CHECK False 4 invalid strategy file(s)"), check
