@@ -15,12 +15,8 @@ from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import (
-    build_strategy_files_asset,
-    build_targets_asset,
-    build_targets_checks,
-    load_strategy_specs,
-)
+from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
+from quantlab_assets.strategy_lab.checks import build_targets_checks
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.

@@ -139,46 +139,6 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
     return _targets
 
 
-def build_targets_checks(spec: StrategySpec):
-    key = targets_key(spec.name)
-
-    @dg.multi_asset_check(
-        name=f"{spec.name}_targets_gate",
-        specs=[dg.AssetCheckSpec(n, asset=key, blocking=True, description=d, partitions_def=trading_day_partitions)
-               for n, d in [("constraint_violations_zero", "Every decided book respects the strategy's constraints."),
-                            ("symbols_in_registry", "Every target symbol is in the symbol registry."),
-                            ("weights_finite", "Every weight is a finite number."),
-                            ("one_row_per_symbol_and_day", "No duplicate (date, symbol) targets.")]],
-    )
-    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-              market_data: MarketDataResource):
-        from quantlab_assets.strategy_lab.core.construct import constraint_violations
-
-        start, end = partition_dates(context)
-        with warehouse.get_connection() as con:
-            stored = read_slice(con, TARGETS, start, end)
-        stored = stored[stored["strategy"] == spec.name]
-        violations = []
-        for day, book in stored[stored["rebalance"]].groupby("date", sort=True):
-            violations += [f"{day.date()}: {v}" for v in constraint_violations(book.set_index("symbol")["weight"], spec)]
-        yield dg.AssetCheckResult(asset_key=key, check_name="constraint_violations_zero", passed=not violations,
-                                  description="no violation" if not violations else
-                                  f"{len(violations)} violations, e.g. {violations[0]}",
-                                  metadata={"violations": len(violations)})
-        unknown = sorted(set(stored["symbol"]) - set(market_data.registry().tickers))
-        yield dg.AssetCheckResult(asset_key=key, check_name="symbols_in_registry", passed=not unknown,
-                                  description="all symbols registered" if not unknown else f"unknown symbols {unknown[:10]}")
-        bad = stored[~stored["weight"].map(lambda w: pd.notna(w) and abs(w) != float("inf"))]
-        yield dg.AssetCheckResult(asset_key=key, check_name="weights_finite", passed=bad.empty,
-                                  description="all weights finite" if bad.empty else
-                                  f"{len(bad)} non-finite weights, e.g. {bad.iloc[0]['symbol']} {bad.iloc[0]['date'].date()}")
-        dupes = int(stored.duplicated(["date", "symbol"]).sum())
-        yield dg.AssetCheckResult(asset_key=key, check_name="one_row_per_symbol_and_day", passed=dupes == 0,
-                                  description=f"{dupes} duplicate rows")
-
-    return _gate
-
-
 def load_strategy_specs(known_features: set[str]) -> tuple[list[StrategySpec], dict[str, str]]:
     """Valid strategy files and {file: message} for the invalid ones; an invalid file is logged
     with its file and field and skipped, so it never takes the other strategies or the UI down."""
