@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.engine import run_backtest
-from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, kpi_table
+from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, kpis_of_range
 from quantlab_assets.backtest_engine.core.report import backtest_summary_markdown, equity_drawdown_png, kpi_markdown
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
@@ -150,10 +150,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             in_range = history["date"][history["date"] >= pd.Timestamp(start)].unique()
             gate = upstream_complete({"backtest": (in_range, bt_key.to_user_string())}, start, end)
             if gate.passed:
-                table = kpi_table(history[["date", "ret", "turnover"]],
-                                  history.set_index("date")["benchmark_ret"])
-                table = add_pnl(table, history)
-                table = table[(table["date"] >= pd.Timestamp(start)) & (table["date"] <= pd.Timestamp(end))]
+                table = kpis_of_range(history, start, end)
                 replace_strategy_slice(con, BACKTEST_KPIS, table, name, start, end)
                 trades = out.trades if out is not None else read_strategy_slice(con, BACKTEST_TRADES, name, start, end)
         if not gate.passed:
@@ -196,19 +193,6 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         yield gate_check_result(gate, kpi_key)
 
     return _backtest
-
-
-def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window."""
-    if table.empty:  # no stored session yet (a first run on a holiday)
-        return table.assign(pnl_gross=float("nan"), pnl_net=float("nan"), costs_paid=float("nan"))
-    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
-    parts = []
-    for scope, rows in table.groupby("scope", sort=False):
-        summed = flows.cumsum() if scope == "since_start" else \
-            flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
-        parts.append(rows.join(summed, on="date"))
-    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
 
 
 def _append_trades_csv(path, trades: pd.DataFrame, name: str) -> None:
