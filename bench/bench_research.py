@@ -9,7 +9,7 @@ in a temporary directory, then times:
   loop's fast path) and ``research.backtest`` (the same plus every frame the assets store);
 * the per-session targets implementation that the vectorised one replaced, for the same spec
   (``quantlab_assets_tests/strategy_lab/reference_targets.py``; skipped with --no-reference);
-* the asset path: ``<strategy>/targets`` and ``<strategy>/backtest`` materialized over the same
+* the asset path: ``<strategy>/<strategy>_targets`` and ``_backtest`` materialized over the same
   range by Dagster in a subprocess (skipped with --no-assets);
 * a sweep of 100 variants on the shared arrays, after and including the reads.
 
@@ -75,8 +75,8 @@ def asset_path(tmp: Path, env: dict, start, end) -> float:
         "import dagster as dg, sys\n"
         "from quantlab_assets.definitions import defs\n"
         "job = defs.resolve_implicit_global_asset_job_def()\n"
-        "keys = [dg.AssetKey(['bench_momentum', 'targets']), dg.AssetKey(['bench_momentum', 'backtest']),\n"
-        "        dg.AssetKey(['bench_momentum', 'backtest_kpis'])]\n"
+        "keys = [dg.AssetKey(['bench_momentum', 'bench_momentum_targets']), dg.AssetKey(['bench_momentum', 'bench_momentum_backtest']),\n"
+        "        dg.AssetKey(['bench_momentum', 'bench_momentum_backtest_kpis'])]\n"
         "with dg.DagsterInstance.get() as inst:\n"
         f"    r = job.execute_in_process(instance=inst, asset_selection=keys, tags={{"
         f"'dagster/asset_partition_range_start': '{start}', 'dagster/asset_partition_range_end': '{end}'}})\n"

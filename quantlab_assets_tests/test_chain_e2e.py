@@ -56,10 +56,10 @@ def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
     assert batch.success, [e.message for e in batch.all_events if e.event_type_value == "STEP_FAILURE"]
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in batch.get_asset_check_evaluations()}
     for key in [("features", "no_lookahead_leakage"), ("features", "incremental_equals_batch"),
-                ("features", "history_complete"), ("momentum_topk/targets", "constraint_violations_zero"),
-                ("short_term_reversal/targets", "constraint_violations_zero"), ("labels", "labels_match_prices"),
-                ("momentum_topk/backtest", "accounting_identity"), ("short_term_reversal/backtest", "no_trade_before_decision"),
-                ("low_volatility/backtest_kpis", "kpis_finite")]:
+                ("features", "history_complete"), ("momentum_topk/momentum_topk_targets", "constraint_violations_zero"),
+                ("short_term_reversal/short_term_reversal_targets", "constraint_violations_zero"), ("labels", "labels_match_prices"),
+                ("momentum_topk/momentum_topk_backtest", "accounting_identity"), ("short_term_reversal/short_term_reversal_backtest", "no_trade_before_decision"),
+                ("low_volatility/low_volatility_backtest_kpis", "kpis_finite")]:
         assert checks[key].passed, (key, checks[key].description)
     batch_db = tmp_path / "batch.duckdb"
     shutil.copy(lab_env["QUANTLAB_DB"], batch_db)

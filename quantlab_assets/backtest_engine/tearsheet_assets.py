@@ -1,4 +1,4 @@
-"""Per strategy ``<strategy>/tearsheet`` and the ``strategy_leaderboard`` of all strategies.
+"""Per strategy ``<strategy>/<strategy>_tearsheet`` and the ``strategy_leaderboard`` of all strategies.
 
 Both read what the backtest stored (equity, positions, trades, KPIs, approvals) over the whole
 history up to the run's last date and report as of that date: a 10-year backfill builds one
@@ -32,13 +32,14 @@ from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.assets import strategy_key
 
 GROUP = "backtest_engine"
 HEADLINE = ("cagr", "sharpe_ratio", "max_drawdown", "alpha", "beta", "information_ratio", "var_95", "cvar_95")
 
 
 def tearsheet_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "tearsheet"])
+    return strategy_key(name, "tearsheet")
 
 
 def _png_md(data: bytes, alt: str) -> str:

@@ -273,6 +273,8 @@ def _known_strategy(name: str) -> str:
 def cmd_override(args) -> int:
     import getpass
 
+    from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
+
     from quantlab_assets.portfolio_supervisor.core.store import record_override
     from quantlab_assets.resources import WarehouseResource
 
@@ -300,10 +302,10 @@ def cmd_override(args) -> int:
     print(f"override recorded: {args.strategy} {args.date} -> {args.status} by {who}: {args.reason}")
     if instance is None:
         print("apply it by re-materializing the supervision of that day:\n"
-              f"  dagster asset materialize -m quantlab_assets.definitions --select '{args.strategy}/approvals' "
+              f"  dagster asset materialize -m quantlab_assets.definitions --select '{approvals_key(args.strategy).to_user_string()}' "
               f"--partition {args.date}\n(or pass --apply)")
         return 0
-    keys = [dg.AssetKey([args.strategy, "approvals"]), dg.AssetKey([args.strategy, "approved_targets"])]
+    keys = [approvals_key(args.strategy), approved_key(args.strategy)]
     with instance:
         try:
             from quantlab_assets.definitions import defs

@@ -10,7 +10,7 @@ From a notebook::
     out.kpis_last, out.equity, out.trades
 
 For the same spec and range, the targets, equity, positions, trades and KPI table equal what
-the ``<strategy>/targets``, ``<strategy>/backtest`` and ``<strategy>/backtest_kpis`` assets store
+the ``<strategy>/<strategy>_targets``, ``_backtest`` and ``_backtest_kpis`` assets store
 when materialized over that range from an empty history, bit for bit (a test materializes them
 and compares).
 
@@ -32,7 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from quantlab_assets.backtest_engine.core.engine import run_backtest
-from quantlab_assets.backtest_engine.core.kpis import kpi_table
+from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
@@ -232,21 +232,6 @@ def decisions_of(targets: pd.DataFrame) -> pd.DataFrame:
                          "(every day's weights would re-balance daily; pass rebalance=True rows "
                          "explicitly if that is what you mean)")
     return targets[targets["rebalance"].astype(bool)][["date", "symbol", "weight"]]
-
-
-def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window.
-
-    The same computation as ``backtest_engine.assets.add_pnl`` (which lives in the Dagster layer;
-    the research API may not import it): the API = assets test holds them equal.
-    """
-    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
-    parts = []
-    for scope, rows in table.groupby("scope", sort=False):
-        summed = flows.cumsum() if scope == "since_start" else \
-            flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
-        parts.append(rows.join(summed, on="date"))
-    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
 
 
 def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: ResearchData | None = None,

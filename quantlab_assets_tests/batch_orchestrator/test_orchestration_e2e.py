@@ -50,7 +50,7 @@ def test_plan_lists_steps_in_order_and_runs_nothing(lab_env, small_universe):
     text = out.stdout
     assert "DRY RUN" in text and "5 weekday partitions (4 sessions, 1 holidays)" in text
     order = [text.index(s) for s in ("1. ohlcv:", "ohlcv_quality_gate", "features_quality_gate",
-                                     "momentum_topk__targets", "momentum_topk__backtest", "momentum_topk__supervision")]
+                                     "momentum_topk__momentum_topk_targets", "momentum_topk__backtest", "momentum_topk__supervision")]
     assert order == sorted(order)
     assert "check ohlcv.invalid_prices (blocking)" in text and "check ohlcv.suspicious_jumps (warn)" in text
     assert dg.DagsterInstance.get().get_runs() == []
@@ -134,7 +134,7 @@ def test_chain_run_writes_every_report(chain_lab):
             "approval_summary.md", "walkthrough.md"} <= reports
     assert (folder / "trades.csv").exists() and (folder / "summary.json").exists()
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["status"] == "SUCCESS" and "momentum_topk/backtest_kpis" in summary["headline"]
+    assert summary["status"] == "SUCCESS" and "momentum_topk/momentum_topk_backtest_kpis" in summary["headline"]
 
 
 def test_override_is_logged_applied_and_reported(chain_lab):

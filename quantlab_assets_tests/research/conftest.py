@@ -10,6 +10,7 @@ import pytest
 
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.definitions import defs
+from quantlab_assets.strategy_lab.assets import strategy_key
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2024-02-01", "2024-04-30"
@@ -58,7 +59,7 @@ def materialized(research_env):
     if not _DONE:
         run_range([dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date()))
         keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
-        keys += [dg.AssetKey([s, part]) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
+        keys += [strategy_key(s, part) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
         run_range(keys, START, END)
         _DONE.append(True)
     return Path(research_env["QUANTLAB_DB"])

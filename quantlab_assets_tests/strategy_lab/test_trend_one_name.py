@@ -15,7 +15,8 @@ from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.definitions import defs
 from quantlab_assets.feature_store.assets import features
 from quantlab_assets.feature_store.checks import features_quality_gate
-from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks
+from quantlab_assets.strategy_lab.assets import build_targets_asset, strategy_key
+from quantlab_assets.strategy_lab.checks import build_targets_checks
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,8 @@ def test_trend_strategy_on_one_name(lab_env, tmp_path, monkeypatch):
         return result
 
     run([dg.AssetKey("ohlcv")], str(shift_sessions(START, -120).date()), str(shift_sessions(START, -1).date()))
-    keys = [dg.AssetKey("ohlcv"), dg.AssetKey("features"), dg.AssetKey(["trend_sma50", "targets"]),
-            dg.AssetKey(["trend_sma50", "backtest"]), dg.AssetKey(["trend_sma50", "backtest_kpis"])]
+    keys = [dg.AssetKey("ohlcv"), dg.AssetKey("features"), strategy_key("trend_sma50", "targets"),
+            strategy_key("trend_sma50", "backtest"), strategy_key("trend_sma50", "backtest_kpis")]
     result = run(keys, START, END)
     failed = [(e.asset_key.to_user_string(), e.check_name, e.description)
               for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]

@@ -460,3 +460,24 @@ def kpi_table(daily: pd.DataFrame, benchmark_ret=None, window: int | None = None
     table = pd.concat(blocks, ignore_index=True)
     table = table.sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
     return table[list(KPI_TABLE_COLUMNS)]
+
+
+def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window."""
+    if table.empty:  # no stored session yet (a first run on a holiday)
+        return table.assign(pnl_gross=float("nan"), pnl_net=float("nan"), costs_paid=float("nan"))
+    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
+    parts = []
+    for scope, rows in table.groupby("scope", sort=False):
+        summed = flows.cumsum() if scope == "since_start" else \
+            flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
+        parts.append(rows.join(summed, on="date"))
+    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
+
+
+def kpis_of_range(history: pd.DataFrame, start, end) -> pd.DataFrame:
+    """KPI rows (every scope, with P&L) of the dates in [start, end], computed over the whole
+    stored ``history`` of the backtest's equity: identical whether it came in one run or many."""
+    table = kpi_table(history[["date", "ret", "turnover"]], history.set_index("date")["benchmark_ret"])
+    table = add_pnl(table, history)
+    return table[(table["date"] >= pd.Timestamp(start)) & (table["date"] <= pd.Timestamp(end))]

@@ -42,9 +42,8 @@ def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, t
     return buf.getvalue()
 
 
-def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame, trades: pd.DataFrame,
-                              skipped: pd.DataFrame, fee_bps: float, slippage_bps: float, chart: str) -> str:
-    """``kpis_last``: the KPI rows (both scopes) of the last date."""
+def kpi_markdown(kpis_last: pd.DataFrame) -> str:
+    """The KPI rows of one date as a table, one column per scope, in percent or 2 decimals."""
     fmt = {"total_return": "{:.2%}", "cagr": "{:.2%}", "annual_volatility": "{:.2%}", "sharpe_ratio": "{:.2f}",
            "sortino_ratio": "{:.2f}", "max_drawdown": "{:.2%}", "drawdown_duration": "{:.0f}",
            "calmar_ratio": "{:.2f}", "hit_rate": "{:.1%}", "turnover": "{:.2%}", "excess_return": "{:.2%}",
@@ -57,12 +56,18 @@ def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame
             cells.append("n/a" if pd.isna(v) else f.format(v))
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     header = "| KPI | " + " | ".join(kpis_last["scope"]) + " |"
+    return "\n".join([header, "|---|" + "---|" * len(kpis_last), *rows])
+
+
+def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame, trades: pd.DataFrame,
+                              skipped: pd.DataFrame, fee_bps: float, slippage_bps: float, chart: str) -> str:
+    """``kpis_last``: the KPI rows (both scopes) of the last date."""
     lines = [
         f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}", "",
         f"Targets decided at the close fill at the next session's open; costs {fee_bps} bps fee + "
         f"{slippage_bps} bps slippage on traded notional. Benchmark: equal-weight universe.", "",
         f"![equity and drawdown]({chart})", "",
-        header, "|---|" + "---|" * len(kpis_last), *rows, "",
+        kpi_markdown(kpis_last), "",
         f"Trades in this run: {len(trades)}; orders skipped (no open price): {len(skipped)}.",
     ]
     if len(skipped):

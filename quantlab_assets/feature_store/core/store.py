@@ -129,6 +129,8 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
 def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> pd.DataFrame:
     """(date, symbol, feature, stored, recomputed) where the two differ (NaN equals NaN)."""
     keys = ["date", "symbol"]
+    if recomputed.empty:  # no sampled date (a holiday partition): compare against no rows
+        recomputed = stored.iloc[:0][[*keys, *columns]]
     merged = stored.merge(recomputed, on=keys, how="outer", suffixes=("_stored", "_recomputed"),
                           indicator=True)
     rows = [{"date": r.date, "symbol": r.symbol, "feature": f"(row only in {r._merge})",

@@ -19,6 +19,8 @@ def signal_quality(targets: pd.DataFrame, labels: pd.DataFrame, horizon: int = 5
     Only dates whose labels are available count; the means are over those dates.
     """
     col = f"fwd_ret_{horizon}"
+    if targets.empty or labels.empty:  # no decision date (a holiday partition): nothing to evaluate
+        targets, labels = (f.iloc[:0].astype({"date": "datetime64[us]"}) for f in (targets, labels))
     data = targets.merge(labels[["date", "symbol", col]], on=["date", "symbol"], how="inner")
     data = data.dropna(subset=["score", col])
     ics, rank_ics, precisions = [], [], []

@@ -235,4 +235,6 @@ def discover(directory: str | Path, known_features: set[str] | None = None):
             specs.append(load_strategy(path, known_features))
         except StrategyError as exc:
             errors[str(path)] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - RecursionError, IsADirectoryError, not UTF-8 ...: still one file
+            errors[str(path)] = f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"
     return specs, errors

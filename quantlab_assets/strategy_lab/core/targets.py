@@ -37,6 +37,13 @@ TARGETS = TableSchema(
 )
 
 
+def _empty_targets() -> pd.DataFrame:
+    """No session in the range (a holiday): no rows, but the columns' types, so filters still work."""
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]"), "strategy": pd.Series(dtype=object),
+                         "symbol": pd.Series(dtype=object), "score": pd.Series(dtype=float),
+                         "weight": pd.Series(dtype=float), "rebalance": pd.Series(dtype=bool)})
+
+
 @dataclass
 class TargetsResult:
     targets: pd.DataFrame
@@ -160,7 +167,7 @@ def compute_targets(
     # their exit counts in that session's turnover (and against max_turnover).
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     if not len(days):
-        return TargetsResult(pd.DataFrame(columns=TARGETS.column_names), weights)
+        return TargetsResult(_empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
     betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
     forced = float(leaving.abs().sum() / 2)
