@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import dagster as dg
@@ -101,3 +102,10 @@ def served_image(context, data: bytes, stem: str) -> str | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return "/logs/" + "/".join(key) + "/png"
+
+
+def png_md(context, data: bytes, alt: str, stem: str) -> str:
+    """A markdown image the UI renders: served by the webserver (the UI drops ``data:`` URIs),
+    or inline where the instance has no local compute logs to serve it from."""
+    url = served_image(context, data, stem)
+    return f"![{alt}]({url or 'data:image/png;base64,' + base64.b64encode(data).decode('ascii')})"

@@ -6,7 +6,6 @@ tearsheet, not 2,500. They are trading-day partitioned like the chain (a job spa
 partitions definition), with single-run backfills.
 """
 
-import base64
 from datetime import timedelta
 
 import dagster as dg
@@ -26,7 +25,7 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.feature_store.core.store import read_bars
-from quantlab_assets.metadata import DETAIL_PARTITIONS, preview
+from quantlab_assets.metadata import DETAIL_PARTITIONS, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
@@ -40,10 +39,6 @@ HEADLINE = ("cagr", "sharpe_ratio", "max_drawdown", "alpha", "beta", "informatio
 
 def tearsheet_key(name: str) -> dg.AssetKey:
     return strategy_key(name, "tearsheet")
-
-
-def _png_md(data: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
 
 
 def report_metadata(context: dg.AssetExecutionContext, light: dict, heavy: dict) -> dict:
@@ -105,8 +100,8 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         artifacts.write_section(context.run.run_id, "tearsheets.md", name, report, title="Strategy tearsheets")
         light = {"sessions": len(sheet.returns), "html": dg.MetadataValue.path(str(page)),
                  **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics}}
-        heavy = {"returns_chart": dg.MetadataValue.md(_png_md(sheet.charts["returns"], "returns")),
-                 "calendar_chart": dg.MetadataValue.md(_png_md(sheet.charts["calendar"], "monthly and yearly")),
+        heavy = {"returns_chart": dg.MetadataValue.md(png_md(context, sheet.charts["returns"], "returns", f"{name}_returns")),
+                 "calendar_chart": dg.MetadataValue.md(png_md(context, sheet.charts["calendar"], "monthly and yearly", f"{name}_calendar")),
                  "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet))}
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
@@ -148,7 +143,7 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         heavy = {"leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
                  "table_preview": preview(board.table, rows=len(board.table) or 1)}
         if png:
-            heavy["equity_curves"] = dg.MetadataValue.md(_png_md(png, "equity curves"))
+            heavy["equity_curves"] = dg.MetadataValue.md(png_md(context, png, "equity curves", "leaderboard_equity"))
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
     return strategy_leaderboard

@@ -6,7 +6,6 @@ partitions definition) with single-run backfills: a run reports as of its last d
 refreshes the report with the labels that became known that day.
 """
 
-import base64
 from datetime import timedelta
 
 import dagster as dg
@@ -27,7 +26,7 @@ from quantlab_assets.feature_store.core.factor_ic import (
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import preview
+from quantlab_assets.metadata import png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -79,5 +78,5 @@ def feature_ic(context: dg.AssetExecutionContext, config: FeatureICConfig, wareh
     heavy = {"ranked": preview(table[["feature", "horizon", "dates", "rank_ic_mean", "rank_ic_ir", "rank_ic_t",
                                       "ic_mean", "top_minus_bottom", "rank_autocorr", "skipped_few_names"]], rows=20)}
     if png:
-        heavy["ic_decay"] = dg.MetadataValue.md(f"![IC decay](data:image/png;base64,{base64.b64encode(png).decode()})")
+        heavy["ic_decay"] = dg.MetadataValue.md(png_md(context, png, "IC decay", "feature_ic_decay"))
     return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))

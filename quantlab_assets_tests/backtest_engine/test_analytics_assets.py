@@ -113,8 +113,8 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     page = (reports / "tearsheet_alpha.html").read_text()
     assert page.count("data:image/png;base64,") == 6 and "https://" not in page
     assert (reports / "tearsheet_beta_returns.png").read_bytes()[:4] == b"\x89PNG"
-    meta = _events(result, dg.AssetKey(["alpha", "tearsheet"]))[0].metadata
-    assert "data:image/png;base64" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value
+    meta = _events(result, dg.AssetKey(["alpha", "alpha_tearsheet"]))[0].metadata
+    assert "![returns](/logs/" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value
     # The benchmark is the one the spec names: SPY's close-to-close returns for beta.
     beta_md = (reports / "tearsheets.md").read_text()
     assert "Benchmark: SPY" in beta_md and "Benchmark: equal_weight" in beta_md
