@@ -90,23 +90,46 @@ def postgres_server() -> dict:
 
 
 @pytest.fixture
-def postgres_db(postgres_server, monkeypatch):
-    """A throwaway database on the server, named in DAGSTER_PG_DB for the test; dropped afterwards
-    (with the connections a webserver or an undisposed instance may still hold)."""
+def make_postgres_db(postgres_server):
+    """Creates throwaway databases on the server (a new name each call, returned); all are dropped
+    afterwards, with the connections a webserver or an undisposed instance may still hold."""
     from psycopg2 import sql
 
-    name = f"quantlab_test_{uuid.uuid4().hex[:12]}"
     admin = _pg_connect(postgres_server, postgres_server["DAGSTER_PG_DB"])
     admin.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-    try:
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"quantlab_test_{uuid.uuid4().hex[:12]}"
         with admin.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        monkeypatch.setenv("DAGSTER_PG_DB", name)
-        yield name
+        created.append(name)
+        return name
+
+    try:
+        yield make
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for name in created:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     finally:
         admin.close()
+
+
+@pytest.fixture
+def postgres_db(make_postgres_db, monkeypatch) -> str:
+    """A throwaway database, named in DAGSTER_PG_DB for the test (what the Postgres config reads)."""
+    name = make_postgres_db()
+    monkeypatch.setenv("DAGSTER_PG_DB", name)
+    return name
+
+
+def postgres_url(settings: dict, dbname: str) -> str:
+    """The SQLAlchemy URL of `dbname` on the server (psycopg2, as docs/dagster.postgres.yaml)."""
+    from dagster_postgres.utils import get_conn_string
+
+    return get_conn_string(settings["DAGSTER_PG_USERNAME"], settings["DAGSTER_PG_PASSWORD"],
+                           settings["DAGSTER_PG_HOST"], dbname, settings["DAGSTER_PG_PORT"],
+                           scheme="postgresql+psycopg2")
 
 
 @pytest.fixture(params=list(INSTANCE_CONFIGS))

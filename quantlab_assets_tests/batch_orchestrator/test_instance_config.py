@@ -24,7 +24,7 @@ def test_instance_config_loads(tmp_path, monkeypatch, source):
     assert handler == "quantlab_assets.batch_orchestrator.run_artifacts.RunArtifactsHandler"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     if "postgres" in source:
-        assert "postgres" in config["storage"]
+        assert config["storage"]["custom"]["class"] == "QuantLabPostgresStorage"
     else:
         assert config["storage"]["custom"]["class"] == "QuantLabSqliteStorage"
 

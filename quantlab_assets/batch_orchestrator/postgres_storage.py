@@ -1,0 +1,112 @@
+"""Postgres instance storage whose event log writes a batch of asset events in one transaction.
+
+Why: dagster-postgres's `store_event_batch` writes a batch in one statement only when it is all
+ASSET_MATERIALIZATION or all ASSET_OBSERVATION events. Everything else Dagster batches, in particular
+a run's ASSET_MATERIALIZATION_PLANNED events (one per asset and partition at run creation), is
+stored one event at a time: two fresh connections (no pool), two transactions and a NOTIFY per event.
+Its materialization batch also updates the asset entry of the batch's last event only, which is
+wrong when a step's batch spans several assets. And Dagster forms no batches at all unless
+DAGSTER_EVENT_BATCH_SIZE is set.
+
+This storage reuses the SQLite batching storage's rules (event_log_storage.EventBatching: the batch
+size, one planned event per partition, which batches take the fast path) on Postgres: one
+transaction per batch holding one multi-row INSERT ... RETURNING id, the asset event tags and each
+asset's entry from its last event. Rows are the same as the per-event path's (a test compares both
+event logs); anything else falls back to dagster-postgres. Run and schedule storage are
+dagster-postgres's. dagster.yaml (docs/dagster.postgres.yaml)::
+
+    storage:
+      custom:
+        module: quantlab_assets.batch_orchestrator.postgres_storage
+        class: QuantLabPostgresStorage
+        config:
+          postgres_db: {username: ..., password: ..., hostname: ..., db_name: ..., port: ...}
+          batch_size: 1000               # optional
+          planned_event_subsets: false   # optional
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import _check as check
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.config import pg_config
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.storage import DagsterPostgresStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+from quantlab_assets.batch_orchestrator.event_log_storage import BATCHING_CONFIG, DEFAULT_BATCH_SIZE, EventBatching
+
+
+def _config():
+    return {**pg_config(), **BATCHING_CONFIG}
+
+
+def _kwargs(config_value) -> dict:
+    return {
+        "postgres_url": pg_url_from_config(config_value),
+        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
+        "token_provider": get_token_provider_from_config(config_value),
+        "batch_size": config_value.get("batch_size", DEFAULT_BATCH_SIZE),
+        "planned_event_subsets": config_value.get("planned_event_subsets", False),
+    }
+
+
+class QuantLabPostgresStorage(DagsterPostgresStorage):
+    """`storage: postgres` (same tables, same config keys) with the batching event log."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 inst_data: ConfigurableClassData | None = None, token_provider=None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False):
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        self._event_log_storage = BatchingPostgresEventLogStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider, batch_size=batch_size,
+            planned_event_subsets=planned_event_subsets)
+
+    @classmethod
+    def config_type(cls):
+        return _config()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):  # type: ignore[override]
+        return cls(inst_data=inst_data, **_kwargs(config_value))
+
+
+class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
+    """`PostgresEventLogStorage` whose `store_event_batch` covers every uniform asset-event batch."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 inst_data: ConfigurableClassData | None = None, token_provider=None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False):
+        self._init_batching(batch_size, planned_event_subsets)
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+
+    @classmethod
+    def config_type(cls):
+        return _config()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):  # type: ignore[override]
+        return cls(inst_data=inst_data, **_kwargs(config_value))
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        check.sequence_param(events, "events", EventLogEntry)
+        if not events:
+            return
+        if not self._fast_path(events):
+            super().store_event_batch(events)
+            return
+        rows = [self._event_to_row(event) for event in events]
+        # One table serves runs and the index on Postgres: one transaction for the whole batch.
+        with self.index_transaction() as conn:
+            inserted = conn.execute(
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id,
+                                                           sort_by_parameter_order=True), rows)
+            event_ids = [int(row[0]) for row in inserted.fetchall()]
+            check.invariant(len(event_ids) == len(events), "one id per inserted event")
+            self._store_asset_event_tags(conn, events, event_ids)
+            for event, event_id in self._latest_per_asset(events, event_ids):
+                self._store_asset_event(conn, event, event_id)
