@@ -31,10 +31,13 @@ from collections.abc import Sequence
 
 from dagster import _check as check
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import pg_config
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
@@ -61,10 +64,18 @@ class QuantLabPostgresStorage(DagsterPostgresStorage):
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider=None,
                  batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        # DagsterPostgresStorage.__init__ with our event log in place of the stock one (building both
+        # would cost the schema checks, and their connections, twice on every instance start).
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = check.bool_param(should_autocreate_tables, "should_autocreate_tables")
+        self._inst_data = check.opt_inst_param(inst_data, "inst_data", ConfigurableClassData)
+        self._run_storage = PostgresRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._event_log_storage = BatchingPostgresEventLogStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider, batch_size=batch_size,
             planned_event_subsets=planned_event_subsets)
+        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
+                                                         token_provider=token_provider)
+        DagsterStorage.__init__(self)
 
     @classmethod
     def config_type(cls):
