@@ -1,7 +1,7 @@
 """Dagster's bookkeeping per asset-partition on each instance storage, side by side in one run.
 
 A bare one-asset graph (run_all.PROBE: no compute, no DuckDB) backfilled over N weekday partitions
-in one run with `dagster asset materialize --partition-range`, on:
+in one run (the range tags `dagster asset materialize --partition-range` sets), on:
 
 - Dagster's stock `storage: sqlite` and QuantLabSqliteStorage (the repository's dagster.yaml);
 - Dagster's stock `storage: postgres` as installed (no DAGSTER_EVENT_BATCH_SIZE: every event alone),
@@ -9,18 +9,20 @@ in one run with `dagster asset materialize --partition-range`, on:
   QuantLabPostgresStorage (docs/dagster.postgres.yaml), each in a fresh database on a private
   PostgreSQL server on 127.0.0.1 (scripts/postgres.sh; or the one DAGSTER_PG_* names).
 
-Each storage runs at two sizes (1 year, then --years). The marginal cost per asset-partition is the
-wall time's growth between them divided by the extra partitions: a planned event and a
-materialization per partition, wherever they are written, without process start and instance
-set-up (the "fixed per run" column). "In the step" counts the probe step's materializations only.
+Each storage gets a one-partition run, then the N-partition single run, both timed inside one
+process (imports and instance set-up excluded): the cost per asset-partition is the growth from 1
+to N partitions, i.e. a planned event and a materialization per partition wherever they are written
+(the planned ones at run creation, outside the step). --chain adds one daily partition of the whole
+chain on both repository storages, where the step events that are never batched dominate.
 
-    python bench/bench_bookkeeping.py              # 1 and 2 years: 261 and 522 partitions
-    python bench/bench_bookkeeping.py --years 10   # 1 and 10 years (the stock storages take minutes)
+    python bench/bench_bookkeeping.py              # stock storages 2 years (522 partitions), ours 10 (2,610)
+    python bench/bench_bookkeeping.py --years 10   # the stock storages over 10 years too (many minutes)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -34,7 +36,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from run_all import DAGSTER, PROBE, STOCK_STORAGE, run, steps  # noqa: E402  (one probe for every bench)
+from run_all import DAGSTER, PROBE, STOCK_STORAGE, materialize, run, steps  # noqa: E402  (one probe for every bench)
 
 PG_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
 
@@ -89,44 +91,87 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def measure(tmp: Path, label: str, config: str, env_extra, sizes: list[tuple[str, int]]) -> dict:
-    """One fresh DAGSTER_HOME (and database) per size; the marginal cost per asset-partition is the
-    wall time's growth between the sizes, so process start and instance set-up drop out."""
-    walls, step, n = [], 0.0, 0
-    for partitions, n in sizes:
-        home = tmp / f"home_{len(list(tmp.glob('home_*')))}"
-        home.mkdir()
-        (home / "dagster.yaml").write_text(config)
-        extra = env_extra() if callable(env_extra) else env_extra
-        env = {**os.environ, **extra, "DAGSTER_HOME": str(home), "QUANTLAB_ARTIFACTS": str(home / "artifacts")}
-        for var in ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
-            if var not in extra:
-                env.pop(var, None)
-        wall, log = run([DAGSTER, "asset", "materialize", "-f", str(tmp / "probe.py"), "--select", "probe",
-                         "--partition-range", partitions], env=env)
-        walls.append(wall)
-        step = steps(log)["probe"]
-    (_, n0), (_, n1) = sizes
-    marginal = (walls[1] - walls[0]) / (n1 - n0)
-    row = {"label": label, "walls": walls, "step": step, "per_step": step / n, "marginal": marginal,
-           "fixed": walls[0] - n0 * marginal}
-    print(f"{label:<62} wall {walls[0]:5.1f} / {walls[1]:5.1f} s  step {step / n * 1000:6.2f} ms/partition  "
-          f"marginal {marginal * 1000:6.2f} ms/partition  fixed {row['fixed']:5.1f} s", flush=True)
+TIMER = """
+import json, sys, time
+import dagster as dg
+sys.path.insert(0, sys.argv[1])
+from probe import defs
+
+first, last = sys.argv[2], sys.argv[3]
+job = defs.resolve_implicit_global_asset_job_def()
+with dg.DagsterInstance.get() as instance:
+    timings = {}
+    for name, kwargs in (("one", {"partition_key": first}),
+                         ("range", {"tags": {"dagster/asset_partition_range_start": first,
+                                             "dagster/asset_partition_range_end": last}})):
+        t0 = time.perf_counter()
+        result = job.execute_in_process(instance=instance, **kwargs)
+        took = time.perf_counter() - t0
+        assert result.success
+        step = sum(e.event_specific_data.duration_ms for e in result.all_events if e.is_step_success) / 1000
+        timings[name] = {"wall": took, "step": step}
+print("TIMINGS", json.dumps(timings), flush=True)
+"""
+
+
+def measure(tmp: Path, label: str, config: str, env_extra, partitions: str, n: int) -> dict:
+    """A one-partition run, then the n-partition single run, timed inside one process (imports and
+    instance set-up excluded): the cost per asset-partition is the growth from 1 to n partitions
+    (a planned event and a materialization each, wherever they are written)."""
+    home = tmp / f"home_{len(list(tmp.glob('home_*')))}"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(config)
+    extra = env_extra() if callable(env_extra) else env_extra
+    env = {**os.environ, **extra, "DAGSTER_HOME": str(home), "QUANTLAB_ARTIFACTS": str(home / "artifacts")}
+    for var in ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"):
+        if var not in extra:
+            env.pop(var, None)
+    first, last = partitions.split("...")
+    _, out = run([sys.executable, "-c", TIMER, str(tmp), first, last], env=env)
+    timings = json.loads(next(line for line in out.splitlines() if line.startswith("TIMINGS "))[8:])
+    one, full = timings["one"], timings["range"]
+    row = {"label": label, "n": n, "one": one["wall"], "wall": full["wall"], "step": full["step"],
+           "per": (full["wall"] - one["wall"]) / (n - 1), "per_step": full["step"] / n}
+    print(f"{label:<62} 1 partition {one['wall']:5.2f} s, {n} partitions {full['wall']:6.2f} s "
+          f"(step {full['step']:5.2f} s): {row['per'] * 1000:6.2f} ms per asset-partition", flush=True)
     return row
+
+
+def daily_chain(tmp: Path, label: str, config: str, env_extra: dict) -> str:
+    """One daily partition of the whole chain (after its history is ingested): what a researcher
+    or the schedule runs every day, where the per-event (unbatched) step events dominate."""
+    from quantlab_assets.common.calendar import shift_sessions
+
+    home = tmp / f"chain_{len(list(tmp.glob('chain_*')))}"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(config)
+    env = {**os.environ, **env_extra, "DAGSTER_HOME": str(home), "QUANTLAB_DB": str(home / "lab.duckdb"),
+           "QUANTLAB_ARTIFACTS": str(home / "artifacts")}
+    day = "2024-06-03"
+    materialize(env, "ohlcv", f"{shift_sessions(day, -300).date()}...{shift_sessions(day, -1).date()}")
+    wall, log = materialize(env, "ohlcv*", day)
+    line = f"| {label} | {wall:.1f} s | {sum(steps(log).values()):.1f} s |"
+    print(line, flush=True)
+    return line
 
 
 def main() -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--years", type=int, default=2, help="the larger size, years from 2015-01-01 (default 2)")
+    parser.add_argument("--years", type=int, default=2, help="years of weekday partitions from 2015-01-01 (default 2)")
+    parser.add_argument("--years-batched", type=int, default=10,
+                        help="years for the two batching storages, whose cost per partition is small (default 10)")
+    parser.add_argument("--chain", action="store_true",
+                        help="also one daily partition of the whole chain on each repository storage")
     args = parser.parse_args()
     import pandas as pd
 
-    sizes = []
-    for years in (1, args.years):
+    def span(years: int) -> tuple[str, int]:
         days = pd.bdate_range("2015-01-01", f"{2015 + years - 1}-12-31")  # the probe's weekday partitions
-        sizes.append((f"{days[0].date()}...{days[-1].date()}", len(days)))
-    print(f"workload: one bare asset, {sizes[0][1]} and {sizes[1][1]} weekday partitions from 2015-01-01, "
-          "each in one run, in-process executor")
+        return f"{days[0].date()}...{days[-1].date()}", len(days)
+
+    (partitions, n), (long_partitions, long_n) = span(args.years), span(args.years_batched)
+    print(f"workload: one bare asset, {n} weekday partitions ({partitions}) in one run, {long_n} "
+          f"({long_partitions}) on the batching storages, in-process executor")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "probe.py").write_text(PROBE)
@@ -138,27 +183,35 @@ def main() -> list[str]:
                 return lambda: {**pg, "DAGSTER_PG_DB": server.new_database(), **extra}
 
             rows = [
-                measure(tmp, "SQLite: Dagster's stock `storage: sqlite`", sqlite_config(True), {}, sizes),
-                measure(tmp, "SQLite: QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {}, sizes),
+                measure(tmp, "SQLite: Dagster's stock `storage: sqlite`", sqlite_config(True), {}, partitions, n),
+                measure(tmp, "SQLite: QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {},
+                        long_partitions, long_n),
                 measure(tmp, "Postgres: stock `storage: postgres`, as installed", postgres_config(True),
-                        fresh_db(), sizes),
+                        fresh_db(), partitions, n),
                 measure(tmp, "Postgres: stock, DAGSTER_EVENT_BATCH_SIZE=1000", postgres_config(True),
-                        fresh_db(DAGSTER_EVENT_BATCH_SIZE="1000"), sizes),
+                        fresh_db(DAGSTER_EVENT_BATCH_SIZE="1000"), partitions, n),
                 measure(tmp, "Postgres: QuantLabPostgresStorage (docs/dagster.postgres.yaml)", postgres_config(False),
-                        fresh_db(), sizes),
+                        fresh_db(), long_partitions, long_n),
             ]
+            chain = []
+            if args.chain:
+                chain = ["", "One daily partition of the whole chain (`dagster asset materialize --select 'ohlcv*'`):", "",
+                         "| instance storage | wall | sum of steps |", "|---|---|---|",
+                         daily_chain(tmp, "QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {}),
+                         daily_chain(tmp, "QuantLabPostgresStorage (docs/dagster.postgres.yaml)",
+                                     postgres_config(False), fresh_db()())]
         finally:
             server.stop()
     embedded = rows[1]
-    (_, n0), (_, n1) = sizes
-    lines = [f"| instance storage | wall, {n0} partitions | wall, {n1} partitions | per asset-partition: marginal "
-             "(wall growth) | in the step | fixed per run |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['label']} | {r['walls'][0]:.1f} s | {r['walls'][1]:.1f} s | **{r['marginal'] * 1000:.2f} ms** | "
-              f"{r['per_step'] * 1000:.2f} ms | {r['fixed']:.1f} s |" for r in rows]
+    lines = ["| instance storage | 1-partition run | N-partition run | of which the step | "
+             "**per asset-partition** |", "|---|---|---|---|---|"]
+    lines += [f"| {r['label']} | {r['one']:.2f} s | N={r['n']}: {r['wall']:.2f} s | {r['step']:.2f} s | "
+              f"**{r['per'] * 1000:.2f} ms** |" for r in rows]
     lines.append("")
     for r in rows[2:]:
-        lines.append(f"- {r['label']}: {r['marginal'] / embedded['marginal']:.1f}x the embedded default's marginal "
-                     f"cost per asset-partition, {r['fixed'] - embedded['fixed']:+.1f} s fixed per run")
+        lines.append(f"- {r['label']}: {r['per'] / embedded['per']:.1f}x the embedded default per asset-partition, "
+                     f"{r['one'] / embedded['one']:.1f}x its one-partition run")
+    lines += chain
     print("\n".join(lines))
     return lines
 
