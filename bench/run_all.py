@@ -86,7 +86,7 @@ def main() -> None:
     lines = ["# Benchmark results", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
-    for script in ("bench_ingest.py", "bench_features.py", "bench_backtest.py"):
+    for script in ("bench_ingest.py", "bench_features.py", "bench_backtest.py", "bench_bookkeeping.py"):
         took, out = run([sys.executable, str(HERE / script)])
         lines += [f"## {script} ({took:.0f} s)", "", "```", out.strip(), "```", ""]
         print(out)

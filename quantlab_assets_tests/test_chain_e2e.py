@@ -45,7 +45,7 @@ def _table(db, name, order):
                            f"{'' if name == 'ohlcv' else 'date, '}1 AS _ FROM {name} ORDER BY {order}").df()
 
 
-def test_backfill_equals_daily_runs(lab_env, universe30, tmp_path, monkeypatch):
+def test_backfill_equals_daily_runs(lab_env, dagster_storage, universe30, tmp_path, monkeypatch):
     instance = dg.DagsterInstance.get()
     history = (str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date()))
     assert _run(instance, [dg.AssetKey("ohlcv")], *history).success

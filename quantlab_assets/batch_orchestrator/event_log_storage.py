@@ -47,8 +47,8 @@ MAX_CACHED_ENGINES = 64
 _FAST_PATH_EVENTS = ASSET_EVENTS - {DagsterEventType.FRESHNESS_STATE_CHANGE}
 
 
-_CONFIG = {
-    "base_dir": StringSource,
+# The batching settings, shared by this storage and the Postgres one (postgres_storage.py).
+BATCHING_CONFIG = {
     "batch_size": Field(IntSource, is_required=False, default_value=DEFAULT_BATCH_SIZE,
                         description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE."),
     "planned_event_subsets": Field(
@@ -58,6 +58,53 @@ _CONFIG = {
                     "Off: with batched writes the per-partition events cost ~nothing, and only they let "
                     "the UI mark the partitions of a failed run as failed."),
 }
+_CONFIG = {"base_dir": StringSource, **BATCHING_CONFIG}
+
+
+class EventBatching:
+    """What the batching event logs share (mixed in before the stock storage class): the batch size
+    Dagster reads from the environment, the planned-event setting, and which batches they write
+    in one go (`_fast_path`); the rest goes through the stock per-event path."""
+
+    def _init_batching(self, batch_size: int, planned_event_subsets: bool) -> None:
+        self._planned_event_subsets = check.bool_param(planned_event_subsets, "planned_event_subsets")
+        self.batch_size = check.int_param(batch_size, "batch_size")
+        # Dagster reads this variable each time it handles an event; without it no batches are formed.
+        # An explicit setting in the environment wins (0 turns batching off).
+        if self.batch_size > 0:
+            os.environ.setdefault(BATCH_SIZE_ENV, str(self.batch_size))
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        # On: a single-run backfill writes one planned event per asset instead of one per partition.
+        # Trade-off (Dagster's): partitions of a failed run then show as missing, not failed.
+        if os.getenv(PLANNED_SUBSETS_ENV) is not None:
+            return super().supports_partition_subset_in_asset_materialization_planned_events  # type: ignore[misc]
+        return self._planned_event_subsets
+
+    @staticmethod
+    def _fast_path(events: Sequence[EventLogEntry]) -> bool:
+        """One run, one asset event type, every event with an asset key: how Dagster batches a
+        step's per-partition events and a run's planned events."""
+        first = events[0]
+        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
+            return False
+        kind = first.get_dagster_event().event_type
+        return all(
+            event.run_id == first.run_id
+            and event.is_dagster_event
+            and event.get_dagster_event().event_type == kind
+            and event.get_dagster_event().asset_key is not None
+            for event in events
+        )
+
+    @staticmethod
+    def _latest_per_asset(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[tuple]:
+        """(event, id) of each asset's last event in a fast-path batch: the asset entry the
+        per-event path leaves behind (one event type per batch, so the last one wins)."""
+        latest = {event.get_dagster_event().asset_key: (event, event_id)
+                  for event, event_id in zip(events, event_ids)}
+        return list(latest.values())
 
 
 class QuantLabSqliteStorage(DagsterSqliteStorage):
@@ -92,20 +139,15 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
         return cls(inst_data=inst_data, **config)
 
 
-class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with a real `store_event_batch` (wired in by `QuantLabSqliteStorage`)."""
 
     def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
                  inst_data: ConfigurableClassData | None = None):
-        self._planned_event_subsets = check.bool_param(planned_event_subsets, "planned_event_subsets")
+        self._init_batching(batch_size, planned_event_subsets)
         self._engines: OrderedDict[str, Any] = OrderedDict()
         self._known_tables: set[str] = set()
         self._has_index_cols = False
-        self.batch_size = check.int_param(batch_size, "batch_size")
-        # Dagster reads this variable each time it handles an event; without it no batches are formed.
-        # An explicit setting in the environment wins (0 turns batching off).
-        if self.batch_size > 0:
-            os.environ.setdefault(BATCH_SIZE_ENV, str(self.batch_size))
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -115,14 +157,6 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         return cls(inst_data=inst_data, **dict(config_value))
-
-    @property
-    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
-        # On: a single-run backfill writes one planned event per asset instead of one per partition.
-        # Trade-off (Dagster's): partitions of a failed run then show as missing, not failed.
-        if os.getenv(PLANNED_SUBSETS_ENV) is not None:
-            return super().supports_partition_subset_in_asset_materialization_planned_events
-        return self._planned_event_subsets
 
     # -- connections ---------------------------------------------------------------------------
     def _engine(self, shard: str):
@@ -181,24 +215,5 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0]
                          for row in rows]
             self._store_asset_event_tags(conn, events, event_ids)
-            # One event type per batch (see _fast_path), so each asset's entry is its last event's.
-            latest = {event.get_dagster_event().asset_key: (event, event_id)
-                      for event, event_id in zip(events, event_ids)}
-            for event, event_id in latest.values():
+            for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
-
-    @staticmethod
-    def _fast_path(events: Sequence[EventLogEntry]) -> bool:
-        """One run, one asset event type, every event with an asset key: how Dagster batches a
-        step's per-partition events and a run's planned events."""
-        first = events[0]
-        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
-            return False
-        kind = first.get_dagster_event().event_type
-        return all(
-            event.run_id == first.run_id
-            and event.is_dagster_event
-            and event.get_dagster_event().event_type == kind
-            and event.get_dagster_event().asset_key is not None
-            for event in events
-        )

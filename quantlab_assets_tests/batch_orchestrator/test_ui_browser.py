@@ -183,7 +183,7 @@ class Server:
 
 
 @pytest.fixture
-def dagster_server(lab_env, small_universe, tmp_path):
+def dagster_server(lab_env, dagster_storage, small_universe, tmp_path):
     server = Server(tmp_path)
     try:
         server.location = server.start()
@@ -416,7 +416,7 @@ def csv_market(lab_env, small_universe, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def csv_server(csv_market, tmp_path):
+def csv_server(csv_market, dagster_storage, tmp_path):
     server = Server(tmp_path)
     try:
         server.location = server.start()
