@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.assets import add_pnl
+from quantlab_assets.backtest_engine.core.kpis import add_pnl
 from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.backtest_engine.core.kpis import kpi_table
 from quantlab_assets.backtest_engine.core.store import (
