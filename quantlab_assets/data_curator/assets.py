@@ -13,7 +13,7 @@ from quantlab_assets.data_curator.core.publish import audit_and_publish
 from quantlab_assets.data_curator.core.quality import check_ingest_success
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.metadata import column_schema, gate_check_result, preview
+from quantlab_assets.metadata import add_partition_metadata, column_schema, gate_check_result, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import WarehouseResource
 
@@ -80,6 +80,8 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         raise dg.Failure(description=f"{provider.name}: nothing published for {start}..{end}, the "
                                      f"stored rows are kept. {gate.description}. {first}".rstrip(". "))
     written = outcome.rows_written
+    # Each partition shows its own rows (a holiday inside a range: "no session: 0 rows").
+    add_partition_metadata(context, rows.loc[rows["symbol"].isin(list(outcome.published)), "date"])
     totals = {k: sum(s.get(k, 0) for s in result.stats.values()) for k in ("api_calls", "retries")}
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": written,

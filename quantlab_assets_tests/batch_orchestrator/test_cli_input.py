@@ -60,7 +60,31 @@ def test_an_override_needs_a_reason_that_is_not_blank(lab_env, capsys):
     assert _overrides(lab_env["QUANTLAB_DB"]) is None
 
 
+def _seed_supervision_inputs(db, day: str) -> None:
+    """The day's targets and KPIs, as the strategy's targets and backtest steps store them: the
+    supervision refuses to run on missing inputs (its upstream gate)."""
+    import numpy as np
+    import pandas as pd
+
+    from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
+    from quantlab_assets.common.warehouse import connect, ensure_table, replace_strategy_slice
+    from quantlab_assets.strategy_lab.core.targets import TARGETS
+
+    when = pd.Timestamp(day)
+    names = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    targets = pd.DataFrame({"date": when, "strategy": "momentum_topk", "symbol": names, "score": np.arange(5.0),
+                            "weight": 0.0, "rebalance": True})
+    kpis = pd.DataFrame({c: [np.nan] for c in BACKTEST_KPIS.column_names})
+    kpis = kpis.assign(date=when, strategy="momentum_topk", scope="since_start", sessions=1)
+    with connect(db) as con:
+        for schema in (TARGETS, BACKTEST_KPIS):
+            ensure_table(con, schema)
+        replace_strategy_slice(con, TARGETS, targets, "momentum_topk", day, day)
+        replace_strategy_slice(con, BACKTEST_KPIS, kpis, "momentum_topk", day, day)
+
+
 def test_apply_reruns_the_supervision_and_reports_success(lab_env, small_universe, capsys):
+    _seed_supervision_inputs(lab_env["QUANTLAB_DB"], "2024-03-28")
     code, err, out = _run(capsys, "override", "--strategy", "momentum_topk", "--date", "2024-03-28",
                           "--status", "approved", "--reason", "checked by hand", "--by", "tester", "--apply")
     lines = out.strip().splitlines()

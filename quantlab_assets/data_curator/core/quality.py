@@ -9,12 +9,14 @@ in the table and re-running the checks catches it too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
 import numpy as np
 import pandas as pd
+
+from quantlab_assets.common.gates import GateResult  # the one gate-result shape of every team
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.data_curator.core.providers import FetchResult
@@ -47,16 +49,6 @@ class QualityThresholds:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
         if not self.max_abs_jump > 0:  # also rejects NaN, which would disable the check
             raise ValueError(f"max_abs_jump must be positive, got {self.max_abs_jump}")
-
-
-@dataclass
-class GateResult:
-    name: str
-    passed: bool
-    description: str
-    blocking: bool = True
-    figures: dict[str, float] = field(default_factory=dict)
-    offending: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _range(start, end) -> list:
