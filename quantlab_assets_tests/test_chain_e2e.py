@@ -1,5 +1,6 @@
 """The chain ohlcv -> features, labels -> targets[strategy] through the real Definitions:
-a backfill in one run equals the same days run one partition at a time, table for table."""
+a backfill in one run equals the same days run one partition at a time, table for table.
+Runs on the embedded SQLite instance and on Dagster on a real PostgreSQL server (`dagster_storage`)."""
 
 from __future__ import annotations
 
