@@ -36,7 +36,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from run_all import DAGSTER, PROBE, STOCK_STORAGE, materialize, run, steps  # noqa: E402  (one probe for every bench)
+from run_all import PROBE, STOCK_STORAGE, materialize, run, steps  # noqa: E402  (one probe for every bench)
 
 PG_VARS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
 
@@ -64,8 +64,11 @@ class Server:
             # Its own directory: as root the server runs as `postgres`, which must reach the data dir.
             self.dir = Path(tempfile.mkdtemp(prefix="quantlab-pg-bench."))
             subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start", str(self.dir)], check=True)
-            env = dict(line.removeprefix("export ").split("=", 1)
-                       for line in (self.dir / "env").read_text().splitlines() if "=" in line)
+            env = dict(
+                line.removeprefix("export ").split("=", 1)
+                for line in (self.dir / "env").read_text().splitlines()
+                if "=" in line
+            )
         else:
             env = {v: os.environ[v] for v in PG_VARS}
         self.settings = env
@@ -75,10 +78,14 @@ class Server:
         from psycopg2 import sql
 
         name = f"quantlab_bench_{uuid.uuid4().hex[:12]}"
-        conn = psycopg2.connect(host=self.settings["DAGSTER_PG_HOST"], port=int(self.settings["DAGSTER_PG_PORT"]),
-                                user=self.settings["DAGSTER_PG_USERNAME"],
-                                password=self.settings["DAGSTER_PG_PASSWORD"],
-                                dbname=self.settings["DAGSTER_PG_DB"], connect_timeout=10)
+        conn = psycopg2.connect(
+            host=self.settings["DAGSTER_PG_HOST"],
+            port=int(self.settings["DAGSTER_PG_PORT"]),
+            user=self.settings["DAGSTER_PG_USERNAME"],
+            password=self.settings["DAGSTER_PG_PASSWORD"],
+            dbname=self.settings["DAGSTER_PG_DB"],
+            connect_timeout=10,
+        )
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -130,10 +137,20 @@ def measure(tmp: Path, label: str, config: str, env_extra, partitions: str, n: i
     _, out = run([sys.executable, "-c", TIMER, str(tmp), first, last], env=env)
     timings = json.loads(next(line for line in out.splitlines() if line.startswith("TIMINGS "))[8:])
     one, full = timings["one"], timings["range"]
-    row = {"label": label, "n": n, "one": one["wall"], "wall": full["wall"], "step": full["step"],
-           "per": (full["wall"] - one["wall"]) / (n - 1), "per_step": full["step"] / n}
-    print(f"{label:<62} 1 partition {one['wall']:5.2f} s, {n} partitions {full['wall']:6.2f} s "
-          f"(step {full['step']:5.2f} s): {row['per'] * 1000:6.2f} ms per asset-partition", flush=True)
+    row = {
+        "label": label,
+        "n": n,
+        "one": one["wall"],
+        "wall": full["wall"],
+        "step": full["step"],
+        "per": (full["wall"] - one["wall"]) / (n - 1),
+        "per_step": full["step"] / n,
+    }
+    print(
+        f"{label:<62} 1 partition {one['wall']:5.2f} s, {n} partitions {full['wall']:6.2f} s "
+        f"(step {full['step']:5.2f} s): {row['per'] * 1000:6.2f} ms per asset-partition",
+        flush=True,
+    )
     return row
 
 
@@ -145,8 +162,13 @@ def daily_chain(tmp: Path, label: str, config: str, env_extra: dict) -> str:
     home = tmp / f"chain_{len(list(tmp.glob('chain_*')))}"
     home.mkdir()
     (home / "dagster.yaml").write_text(config)
-    env = {**os.environ, **env_extra, "DAGSTER_HOME": str(home), "QUANTLAB_DB": str(home / "lab.duckdb"),
-           "QUANTLAB_ARTIFACTS": str(home / "artifacts")}
+    env = {
+        **os.environ,
+        **env_extra,
+        "DAGSTER_HOME": str(home),
+        "QUANTLAB_DB": str(home / "lab.duckdb"),
+        "QUANTLAB_ARTIFACTS": str(home / "artifacts"),
+    }
     day = "2024-06-03"
     materialize(env, "ohlcv", f"{shift_sessions(day, -300).date()}...{shift_sessions(day, -1).date()}")
     wall, log = materialize(env, "ohlcv*", day)
@@ -158,10 +180,15 @@ def daily_chain(tmp: Path, label: str, config: str, env_extra: dict) -> str:
 def main() -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=int, default=2, help="years of weekday partitions from 2015-01-01 (default 2)")
-    parser.add_argument("--years-batched", type=int, default=10,
-                        help="years for the two batching storages, whose cost per partition is small (default 10)")
-    parser.add_argument("--chain", action="store_true",
-                        help="also one daily partition of the whole chain on each repository storage")
+    parser.add_argument(
+        "--years-batched",
+        type=int,
+        default=10,
+        help="years for the two batching storages, whose cost per partition is small (default 10)",
+    )
+    parser.add_argument(
+        "--chain", action="store_true", help="also one daily partition of the whole chain on each repository storage"
+    )
     args = parser.parse_args()
     import pandas as pd
 
@@ -170,8 +197,10 @@ def main() -> list[str]:
         return f"{days[0].date()}...{days[-1].date()}", len(days)
 
     (partitions, n), (long_partitions, long_n) = span(args.years), span(args.years_batched)
-    print(f"workload: one bare asset, {n} weekday partitions ({partitions}) in one run, {long_n} "
-          f"({long_partitions}) on the batching storages, in-process executor")
+    print(
+        f"workload: one bare asset, {n} weekday partitions ({partitions}) in one run, {long_n} "
+        f"({long_partitions}) on the batching storages, in-process executor"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "probe.py").write_text(PROBE)
@@ -184,33 +213,73 @@ def main() -> list[str]:
 
             rows = [
                 measure(tmp, "SQLite: Dagster's stock `storage: sqlite`", sqlite_config(True), {}, partitions, n),
-                measure(tmp, "SQLite: QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {},
-                        long_partitions, long_n),
-                measure(tmp, "Postgres: stock `storage: postgres`, as installed", postgres_config(True),
-                        fresh_db(), partitions, n),
-                measure(tmp, "Postgres: stock, DAGSTER_EVENT_BATCH_SIZE=1000", postgres_config(True),
-                        fresh_db(DAGSTER_EVENT_BATCH_SIZE="1000"), partitions, n),
-                measure(tmp, "Postgres: QuantLabPostgresStorage (docs/dagster.postgres.yaml)", postgres_config(False),
-                        fresh_db(), long_partitions, long_n),
+                measure(
+                    tmp,
+                    "SQLite: QuantLabSqliteStorage (dagster.yaml)",
+                    sqlite_config(False),
+                    {},
+                    long_partitions,
+                    long_n,
+                ),
+                measure(
+                    tmp,
+                    "Postgres: stock `storage: postgres`, as installed",
+                    postgres_config(True),
+                    fresh_db(),
+                    partitions,
+                    n,
+                ),
+                measure(
+                    tmp,
+                    "Postgres: stock, DAGSTER_EVENT_BATCH_SIZE=1000",
+                    postgres_config(True),
+                    fresh_db(DAGSTER_EVENT_BATCH_SIZE="1000"),
+                    partitions,
+                    n,
+                ),
+                measure(
+                    tmp,
+                    "Postgres: QuantLabPostgresStorage (docs/dagster.postgres.yaml)",
+                    postgres_config(False),
+                    fresh_db(),
+                    long_partitions,
+                    long_n,
+                ),
             ]
             chain = []
             if args.chain:
-                chain = ["", "One daily partition of the whole chain (`dagster asset materialize --select 'ohlcv*'`):", "",
-                         "| instance storage | wall | sum of steps |", "|---|---|---|",
-                         daily_chain(tmp, "QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {}),
-                         daily_chain(tmp, "QuantLabPostgresStorage (docs/dagster.postgres.yaml)",
-                                     postgres_config(False), fresh_db()())]
+                chain = [
+                    "",
+                    "One daily partition of the whole chain (`dagster asset materialize --select 'ohlcv*'`):",
+                    "",
+                    "| instance storage | wall | sum of steps |",
+                    "|---|---|---|",
+                    daily_chain(tmp, "QuantLabSqliteStorage (dagster.yaml)", sqlite_config(False), {}),
+                    daily_chain(
+                        tmp,
+                        "QuantLabPostgresStorage (docs/dagster.postgres.yaml)",
+                        postgres_config(False),
+                        fresh_db()(),
+                    ),
+                ]
         finally:
             server.stop()
     embedded = rows[1]
-    lines = ["| instance storage | 1-partition run | N-partition run | of which the step | "
-             "**per asset-partition** |", "|---|---|---|---|---|"]
-    lines += [f"| {r['label']} | {r['one']:.2f} s | N={r['n']}: {r['wall']:.2f} s | {r['step']:.2f} s | "
-              f"**{r['per'] * 1000:.2f} ms** |" for r in rows]
+    lines = [
+        "| instance storage | 1-partition run | N-partition run | of which the step | **per asset-partition** |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['label']} | {r['one']:.2f} s | N={r['n']}: {r['wall']:.2f} s | {r['step']:.2f} s | "
+        f"**{r['per'] * 1000:.2f} ms** |"
+        for r in rows
+    ]
     lines.append("")
     for r in rows[2:]:
-        lines.append(f"- {r['label']}: {r['per'] / embedded['per']:.1f}x the embedded default per asset-partition, "
-                     f"{r['one'] / embedded['one']:.1f}x its one-partition run")
+        lines.append(
+            f"- {r['label']}: {r['per'] / embedded['per']:.1f}x the embedded default per asset-partition, "
+            f"{r['one'] / embedded['one']:.1f}x its one-partition run"
+        )
     lines += chain
     print("\n".join(lines))
     return lines

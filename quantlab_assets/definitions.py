@@ -3,9 +3,9 @@
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
+from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
@@ -25,13 +25,22 @@ from quantlab_assets.strategy_lab.checks import build_targets_checks
 # shown on the strategy_files asset with its message.
 STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
 strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, set(DEFAULT_PRESET.feature_names))
-strategy_assets = [build(spec) for spec in STRATEGIES
-                   for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)]
+strategy_assets = [
+    build(spec)
+    for spec in STRATEGIES
+    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)
+]
 # Analytics: a tearsheet per strategy, the leaderboard of all, the features' IC.
-analytics_assets = [*(build_tearsheet_asset(spec) for spec in STRATEGIES), build_leaderboard_asset(STRATEGIES),
-                    feature_ic]
-strategy_checks = [build(spec) for spec in STRATEGIES
-                   for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
+analytics_assets = [
+    *(build_tearsheet_asset(spec) for spec in STRATEGIES),
+    build_leaderboard_asset(STRATEGIES),
+    feature_ic,
+]
+strategy_checks = [
+    build(spec)
+    for spec in STRATEGIES
+    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
+]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],

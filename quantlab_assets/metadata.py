@@ -16,11 +16,17 @@ from quantlab_assets.partitions import trading_day_partitions
 
 
 def column_schema(schema: TableSchema) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(c.name, c.sql_type, description=c.description or None,
-                       constraints=dg.TableColumnConstraints(nullable=c.nullable))
-        for c in schema.columns
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.sql_type,
+                description=c.description or None,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in schema.columns
+        ]
+    )
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
@@ -44,8 +50,13 @@ def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
 
 def upstream_spec(asset) -> dg.AssetCheckSpec:
     """The blocking ``upstream_complete`` check a step reports on its own asset (see common.gates)."""
-    return dg.AssetCheckSpec(UPSTREAM_CHECK, asset=asset, blocking=True, description=UPSTREAM_DESCRIPTION,
-                             partitions_def=trading_day_partitions)
+    return dg.AssetCheckSpec(
+        UPSTREAM_CHECK,
+        asset=asset,
+        blocking=True,
+        description=UPSTREAM_DESCRIPTION,
+        partitions_def=trading_day_partitions,
+    )
 
 
 # Dagster copies an asset's metadata into one event per partition: a 10-year backfill would
@@ -58,18 +69,24 @@ def detail(context, markdown: str, report: str) -> dg.MetadataValue:
     keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
     if len(keys) <= DETAIL_PARTITIONS:
         return dg.MetadataValue.md(markdown)
-    return dg.MetadataValue.md(f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
-                               f"artifact folder (`artifacts/runs/{context.run.run_id}/`).")
+    return dg.MetadataValue.md(
+        f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
+        f"artifact folder (`artifacts/runs/{context.run.run_id}/`)."
+    )
 
 
-def add_partition_metadata(context, dates, asset_key=None, per_day: dict | None = None,
-                           written: bool = True, latest: dict | None = None) -> None:
+def add_partition_metadata(
+    context, dates, asset_key=None, per_day: dict | None = None, written: bool = True, latest: dict | None = None
+) -> None:
     """Each partition's own figures (rows written on its day, a holiday's "no session: 0 rows",
     anything in ``per_day[day]``); they override the run's metadata on that partition only.
     ``latest``: what describes the whole run (its summary report), on the run's last partition only,
     so no other partition shows another day's figures."""
-    counts = pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts() \
-        if len(dates) else pd.Series(dtype=int)
+    counts = (
+        pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts()
+        if len(dates)
+        else pd.Series(dtype=int)
+    )
     for key in context.partition_keys:
         day = pd.Timestamp(key)
         if not is_trading_day(day):

@@ -22,16 +22,22 @@ class WarehouseResource(DuckDBResource):
     """
 
     database: str = Field(default="", description="DuckDB file; empty = QUANTLAB_DB or data/quantlab.duckdb")
-    lock_wait_s: float = Field(default=-1.0, description="seconds to wait for another process's DuckDB "
-                                                         "lock; -1 = QUANTLAB_DB_LOCK_WAIT_S or 60")
+    lock_wait_s: float = Field(
+        default=-1.0,
+        description="seconds to wait for another process's DuckDB lock; -1 = QUANTLAB_DB_LOCK_WAIT_S or 60",
+    )
 
     def path(self) -> Path:
         return Path(self.database) if self.database else settings.db_path()
 
     @contextmanager
     def get_connection(self, on_wait=None):
-        con = warehouse.connect(self.path(), wait_s=self.lock_wait_s if self.lock_wait_s >= 0 else None,
-                                config=dict(self.connection_config), on_wait=on_wait)
+        con = warehouse.connect(
+            self.path(),
+            wait_s=self.lock_wait_s if self.lock_wait_s >= 0 else None,
+            config=dict(self.connection_config),
+            on_wait=on_wait,
+        )
         try:
             yield con
         finally:

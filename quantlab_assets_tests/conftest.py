@@ -37,8 +37,10 @@ def small_universe(tmp_path, monkeypatch):
     path = tmp_path / "symbols.yaml"
     path.write_text(
         "universe: test5\nsymbols:\n"
-        + "".join(f"  - {{symbol: {s}, sector: {sec}}}\n" for s, sec in [
-            ("AAA", "Tech"), ("BBB", "Tech"), ("CCC", "Energy"), ("DDD", "Energy"), ("EEE", "Health")])
+        + "".join(
+            f"  - {{symbol: {s}, sector: {sec}}}\n"
+            for s, sec in [("AAA", "Tech"), ("BBB", "Tech"), ("CCC", "Energy"), ("DDD", "Energy"), ("EEE", "Health")]
+        )
     )
     monkeypatch.setenv("QUANTLAB_SYMBOLS", str(path))
     return ["AAA", "BBB", "CCC", "DDD", "EEE"]
@@ -63,9 +65,14 @@ def _postgres_unavailable(reason: str):
 def _pg_connect(settings: dict, dbname: str):
     import psycopg2
 
-    return psycopg2.connect(host=settings["DAGSTER_PG_HOST"], port=int(settings["DAGSTER_PG_PORT"]),
-                            user=settings["DAGSTER_PG_USERNAME"], password=settings["DAGSTER_PG_PASSWORD"],
-                            dbname=dbname, connect_timeout=PG_CONNECT_TIMEOUT_S)
+    return psycopg2.connect(
+        host=settings["DAGSTER_PG_HOST"],
+        port=int(settings["DAGSTER_PG_PORT"]),
+        user=settings["DAGSTER_PG_USERNAME"],
+        password=settings["DAGSTER_PG_PASSWORD"],
+        dbname=dbname,
+        connect_timeout=PG_CONNECT_TIMEOUT_S,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +81,10 @@ def postgres_server() -> dict:
     one with scripts/postgres.sh); DAGSTER_PG_DB is the maintenance database to create others from."""
     missing = [var for var in PG_VARS if not os.getenv(var)]
     if missing:
-        _postgres_unavailable(f"no PostgreSQL server configured ({', '.join(missing)} unset): run the tests "
-                              "with `bash scripts/test.sh`, which starts one (scripts/postgres.sh)")
+        _postgres_unavailable(
+            f"no PostgreSQL server configured ({', '.join(missing)} unset): run the tests "
+            "with `bash scripts/test.sh`, which starts one (scripts/postgres.sh)"
+        )
     settings = {var: os.environ[var] for var in PG_VARS}
     try:
         import psycopg2  # noqa: F401  (dagster-postgres brings it; part of the dev extra)
@@ -84,8 +93,9 @@ def postgres_server() -> dict:
     try:
         _pg_connect(settings, settings["DAGSTER_PG_DB"]).close()
     except Exception as err:  # noqa: BLE001  (any connection failure means: no server to test on)
-        _postgres_unavailable(f"PostgreSQL at {settings['DAGSTER_PG_HOST']}:{settings['DAGSTER_PG_PORT']} "
-                              f"not reachable: {err}")
+        _postgres_unavailable(
+            f"PostgreSQL at {settings['DAGSTER_PG_HOST']}:{settings['DAGSTER_PG_PORT']} not reachable: {err}"
+        )
     return settings
 
 
@@ -127,9 +137,14 @@ def postgres_url(settings: dict, dbname: str) -> str:
     """The SQLAlchemy URL of `dbname` on the server (psycopg2, as docs/dagster.postgres.yaml)."""
     from dagster_postgres.utils import get_conn_string
 
-    return get_conn_string(settings["DAGSTER_PG_USERNAME"], settings["DAGSTER_PG_PASSWORD"],
-                           settings["DAGSTER_PG_HOST"], dbname, settings["DAGSTER_PG_PORT"],
-                           scheme="postgresql+psycopg2")
+    return get_conn_string(
+        settings["DAGSTER_PG_USERNAME"],
+        settings["DAGSTER_PG_PASSWORD"],
+        settings["DAGSTER_PG_HOST"],
+        dbname,
+        settings["DAGSTER_PG_PORT"],
+        scheme="postgresql+psycopg2",
+    )
 
 
 @pytest.fixture(params=list(INSTANCE_CONFIGS))

@@ -43,9 +43,23 @@ class Run:
         flag = "--partition-range" if "..." in partitions else "--partition"
         self.log = log
         with open(log, "w") as out:
-            self.proc = subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "quantlab_assets.definitions",
-                                          "--select", select, flag, partitions], env=env or dict(os.environ),
-                                         stdout=out, stderr=subprocess.STDOUT, **kw)
+            self.proc = subprocess.Popen(
+                [
+                    DAGSTER,
+                    "asset",
+                    "materialize",
+                    "-m",
+                    "quantlab_assets.definitions",
+                    "--select",
+                    select,
+                    flag,
+                    partitions,
+                ],
+                env=env or dict(os.environ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                **kw,
+            )
 
     def wait(self, timeout=600) -> int:
         return self.proc.wait(timeout=timeout)
@@ -58,8 +72,12 @@ def _checksums(db, tables=("ohlcv", "features")):
     with duckdb.connect(str(db), read_only=True) as con:
         out = {}
         for t in tables:
-            cols = CONTENT.get(t) or [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [t]).fetchall()]
+            cols = CONTENT.get(t) or [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [t]
+                ).fetchall()
+            ]
             out[t] = table_checksum(con, t, cols)
         return out
 
@@ -101,8 +119,9 @@ def test_kill_9_between_delete_and_insert_keeps_the_previous_state(tmp_path):
     db = tmp_path / "lab.duckdb"
     con = connect(db)
     clean = SyntheticProvider().fetch(["AAA", "BBB"], "2024-03-01", "2024-03-29")
-    write_ohlcv(con, ohlcv_rows(clean, "synthetic", "clean", datetime(2024, 4, 1)), "2024-03-01", "2024-03-29",
-                ["AAA", "BBB"])
+    write_ohlcv(
+        con, ohlcv_rows(clean, "synthetic", "clean", datetime(2024, 4, 1)), "2024-03-01", "2024-03-29", ["AAA", "BBB"]
+    )
     con.close()
     before = _checksums(db, ("ohlcv",))
     script = tmp_path / "kill.py"
@@ -117,8 +136,11 @@ def test_kill_9_between_delete_and_insert_keeps_the_previous_state(tmp_path):
 def test_kill_9_of_a_real_run_then_rerun_equals_a_clean_run(lab_env, small_universe, tmp_path, delay):
     env = dict(os.environ)
     rng = "2023-06-01...2024-03-28"
-    clean_env = {**env, "QUANTLAB_DB": str(tmp_path / "clean.duckdb"),
-                 "QUANTLAB_ARTIFACTS": str(tmp_path / "clean_artifacts")}
+    clean_env = {
+        **env,
+        "QUANTLAB_DB": str(tmp_path / "clean.duckdb"),
+        "QUANTLAB_ARTIFACTS": str(tmp_path / "clean_artifacts"),
+    }
     clean = Run("ohlcv,features", rng, tmp_path / "clean.log", env=clean_env)
     assert clean.wait() == 0, clean.tail()
     victim = Run("ohlcv,features", rng, tmp_path / "victim.log", env=env, start_new_session=True)
@@ -149,7 +171,9 @@ def test_two_runs_on_one_duckdb_file_both_succeed(lab_env, small_universe, tmp_p
     assert second.wait() == 0, second.tail()
     with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
         per_month = con.execute("SELECT month(date) AS m, count(*) FROM ohlcv GROUP BY m ORDER BY m").fetchall()
-        dupes = con.execute("SELECT count(*) FROM (SELECT symbol, date FROM ohlcv GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+        dupes = con.execute(
+            "SELECT count(*) FROM (SELECT symbol, date FROM ohlcv GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
         features = con.execute("SELECT count(*) FROM features").fetchone()[0]
     assert [m for m, _ in per_month] == [1, 2, 3, 4] and dupes == 0
     assert features == sum(n for _, n in per_month)
@@ -157,16 +181,19 @@ def test_two_runs_on_one_duckdb_file_both_succeed(lab_env, small_universe, tmp_p
 
 # -- the warehouse itself: wrong path, held lock -----------------------------------------------
 
-HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); " \
-       "print('held', flush=True); time.sleep(float(sys.argv[3]))"
+HOLD = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
+    "print('held', flush=True); time.sleep(float(sys.argv[3]))"
+)
 
 
 class Holder:
     """Another process (a researcher's notebook) holding the warehouse open."""
 
     def __init__(self, db, mode: str, seconds: float):
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLD, str(db), mode, str(seconds)],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(db), mode, str(seconds)], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout.readline().strip() == "held"
 
     def close(self):
@@ -194,8 +221,13 @@ def _materialize_ohlcv():
     from quantlab_assets.data_curator.assets import ohlcv, symbols
     from quantlab_assets.definitions import defs
 
-    return dg.materialize([symbols, ohlcv], instance=dg.DagsterInstance.get(), resources=defs.resources,
-                          partition_key="2024-06-14", raise_on_error=False)
+    return dg.materialize(
+        [symbols, ohlcv],
+        instance=dg.DagsterInstance.get(),
+        resources=defs.resources,
+        partition_key="2024-06-14",
+        raise_on_error=False,
+    )
 
 
 def _not_duckdb(kind, path):
@@ -210,8 +242,9 @@ def _not_duckdb(kind, path):
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "directory", "empty"])
-def test_a_warehouse_path_that_is_not_duckdb_is_refused_before_any_fetch(lab_env, small_universe, av_server,
-                                                                          tmp_path, monkeypatch, kind):
+def test_a_warehouse_path_that_is_not_duckdb_is_refused_before_any_fetch(
+    lab_env, small_universe, av_server, tmp_path, monkeypatch, kind
+):
     path = tmp_path / {"csv": "prices.csv", "parquet": "prices.parquet"}.get(kind, f"{kind}.duckdb")
     _not_duckdb(kind, path)
     before = path.read_bytes() if path.is_file() else None
@@ -222,15 +255,20 @@ def test_a_warehouse_path_that_is_not_duckdb_is_refused_before_any_fetch(lab_env
     assert not result.success and av_server.requests == []  # no API call spent
     message = result.failure_data_for_node("ohlcv").error.message
     assert f"the warehouse path {path} is" in message
-    assert {"csv": "not a DuckDB database", "parquet": "a Parquet file", "directory": "a directory",
-            "empty": "an empty file"}[kind] in message
+    assert {
+        "csv": "not a DuckDB database",
+        "parquet": "a Parquet file",
+        "directory": "a directory",
+        "empty": "an empty file",
+    }[kind] in message
     assert (path.read_bytes() if path.is_file() else None) == before
     assert not result.get_asset_materialization_events()
 
 
 @pytest.mark.parametrize("mode", ["ro", "rw"])
-def test_a_locked_warehouse_fails_in_bounded_time_before_any_fetch(lab_env, small_universe, av_server,
-                                                                    monkeypatch, mode):
+def test_a_locked_warehouse_fails_in_bounded_time_before_any_fetch(
+    lab_env, small_universe, av_server, monkeypatch, mode
+):
     import dagster as dg
 
     from quantlab_assets.common.warehouse import connect

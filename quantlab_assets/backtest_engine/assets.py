@@ -20,11 +20,11 @@ from quantlab_assets.backtest_engine.core.store import (
     with_strategy,
 )
 from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.gates import upstream_complete
 from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.core.store import read_bars
-from quantlab_assets.common.gates import upstream_complete
 from quantlab_assets.metadata import (
     add_partition_metadata,
     column_schema,
@@ -67,8 +67,10 @@ def load_state(con, name: str, start) -> pd.DataFrame | None:
     earlier = read_strategy_slice(con, BACKTEST_STATE, name, FIRST_SESSION, prev)
     if len(earlier):
         last = earlier["date"].max().date()
-        raise dg.Failure(description=f"{name}: no backtest state for {prev.date()} but history up to {last}: "
-                                     f"materialize the backtest from {shift_sessions(last, 1).date()} first")
+        raise dg.Failure(
+            description=f"{name}: no backtest state for {prev.date()} but history up to {last}: "
+            f"materialize the backtest from {shift_sessions(last, 1).date()} first"
+        )
     return None
 
 
@@ -79,15 +81,29 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{name}__backtest",
         specs=[
-            dg.AssetSpec(bt_key, group_name=GROUP, kinds={"duckdb", "numpy"}, skippable=True,
-                         deps=[dg.AssetDep(targets_key(name), partition_mapping=PREVIOUS_AND_SAME_SESSION), ohlcv,
-                               dg.AssetDep(bt_key, partition_mapping=PREVIOUS_SESSION)],
-                         description=f"Simulated book of '{name}': daily equity, positions, trades and the "
-                                     "state the next session resumes from. Trades the targets' rebalance rows.",
-                         owners=["team:backtest_engine"]),
-            dg.AssetSpec(kpi_key, group_name=GROUP, kinds={"duckdb"}, deps=[bt_key], skippable=True,
-                         description=f"KPIs of '{name}' as of each date, since start and trailing 252 sessions.",
-                         owners=["team:backtest_engine"]),
+            dg.AssetSpec(
+                bt_key,
+                group_name=GROUP,
+                kinds={"duckdb", "numpy"},
+                skippable=True,
+                deps=[
+                    dg.AssetDep(targets_key(name), partition_mapping=PREVIOUS_AND_SAME_SESSION),
+                    ohlcv,
+                    dg.AssetDep(bt_key, partition_mapping=PREVIOUS_SESSION),
+                ],
+                description=f"Simulated book of '{name}': daily equity, positions, trades and the "
+                "state the next session resumes from. Trades the targets' rebalance rows.",
+                owners=["team:backtest_engine"],
+            ),
+            dg.AssetSpec(
+                kpi_key,
+                group_name=GROUP,
+                kinds={"duckdb"},
+                deps=[bt_key],
+                skippable=True,
+                description=f"KPIs of '{name}' as of each date, since start and trailing 252 sessions.",
+                owners=["team:backtest_engine"],
+            ),
         ],
         check_specs=[upstream_spec(bt_key), upstream_spec(kpi_key)],
         partitions_def=trading_day_partitions,
@@ -96,8 +112,12 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         # recomputed from the stored equity.
         can_subset=True,
     )
-    def _backtest(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                  market_data: MarketDataResource, artifacts: ArtifactsResource):
+    def _backtest(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        market_data: MarketDataResource,
+        artifacts: ArtifactsResource,
+    ):
         start, end = partition_dates(context)
         selected = context.selected_asset_keys
         run_dir = artifacts.run_dir(context.run.run_id)
@@ -108,16 +128,29 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 state = load_state(con, name, start)
                 bars = read_bars(con, shift_sessions(start, -1), end, symbols=universe)
                 targets = read_strategy_slice(con, TARGETS, name, start, end)
-                gate = upstream_complete({"targets": (targets["date"].unique(), targets_key(name).to_user_string()),
-                                          "ohlcv": (bars["date"][bars["date"] >= pd.Timestamp(start)].unique(),
-                                                    "ohlcv")}, start, end)
+                gate = upstream_complete(
+                    {
+                        "targets": (targets["date"].unique(), targets_key(name).to_user_string()),
+                        "ohlcv": (bars["date"][bars["date"] >= pd.Timestamp(start)].unique(), "ohlcv"),
+                    },
+                    start,
+                    end,
+                )
                 if gate.passed:
                     decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
-                    out = run_backtest(bars[bars["date"] >= pd.Timestamp(start)], decisions, start, end, state=state,
-                                       fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps,
-                                       capital=spec.capital, borrow_bps=spec.costs.borrow_bps,
-                                       cash_interest_bps=spec.costs.cash_interest_bps,
-                                       max_participation=spec.costs.max_participation)
+                    out = run_backtest(
+                        bars[bars["date"] >= pd.Timestamp(start)],
+                        decisions,
+                        start,
+                        end,
+                        state=state,
+                        fee_bps=spec.costs.fee_bps,
+                        slippage_bps=spec.costs.slippage_bps,
+                        capital=spec.capital,
+                        borrow_bps=spec.costs.borrow_bps,
+                        cash_interest_bps=spec.costs.cash_interest_bps,
+                        max_participation=spec.costs.max_participation,
+                    )
                     bench = equal_weight_benchmark(bars)
                     equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
                     replace_strategy_slice(con, BACKTEST_EQUITY, equity, name, start, end)
@@ -126,20 +159,31 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                     replace_strategy_slice(con, BACKTEST_STATE, out.states, name, start, end)
             if gate.passed:
                 _append_trades_csv(run_dir / "trades.csv", with_strategy(out.trades, name), name)
-                add_partition_metadata(context, equity["date"], asset_key=bt_key, per_day={
-                    r.date: {"equity": float(r.equity), "ret": float(r.ret), "turnover": float(r.turnover)}
-                    for r in equity.itertuples()})
-                yield dg.MaterializeResult(asset_key=bt_key, metadata={
-                    "dagster/row_count": len(equity),
-                    "dagster/column_schema": column_schema(BACKTEST_EQUITY),
-                    "trades": len(out.trades), "skipped_orders": len(out.skipped),
-                    "final_equity": float(equity["equity"].iloc[-1]) if len(equity) else float("nan"),
-                    "trades_preview": preview(out.trades.tail(10)),
-                })
+                add_partition_metadata(
+                    context,
+                    equity["date"],
+                    asset_key=bt_key,
+                    per_day={
+                        r.date: {"equity": float(r.equity), "ret": float(r.ret), "turnover": float(r.turnover)}
+                        for r in equity.itertuples()
+                    },
+                )
+                yield dg.MaterializeResult(
+                    asset_key=bt_key,
+                    metadata={
+                        "dagster/row_count": len(equity),
+                        "dagster/column_schema": column_schema(BACKTEST_EQUITY),
+                        "trades": len(out.trades),
+                        "skipped_orders": len(out.skipped),
+                        "final_equity": float(equity["equity"].iloc[-1]) if len(equity) else float("nan"),
+                        "trades_preview": preview(out.trades.tail(10)),
+                    },
+                )
             else:
                 add_partition_metadata(context, [], asset_key=bt_key, written=False)
-                yield dg.MaterializeResult(asset_key=bt_key, metadata={"dagster/row_count": 0,
-                                                                       "not_written": gate.description})
+                yield dg.MaterializeResult(
+                    asset_key=bt_key, metadata={"dagster/row_count": 0, "not_written": gate.description}
+                )
             yield gate_check_result(gate, bt_key)
             if not gate.passed:
                 return  # the KPIs would describe a backtest that did not run
@@ -157,41 +201,73 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 trades = out.trades if out is not None else read_strategy_slice(con, BACKTEST_TRADES, name, start, end)
         if not gate.passed:
             add_partition_metadata(context, [], asset_key=kpi_key, written=False)
-            yield dg.MaterializeResult(asset_key=kpi_key, metadata={"dagster/row_count": 0,
-                                                                    "not_written": gate.description})
+            yield dg.MaterializeResult(
+                asset_key=kpi_key, metadata={"dagster/row_count": 0, "not_written": gate.description}
+            )
             yield gate_check_result(gate, kpi_key)
             return
         skipped = out.skipped if out is not None else pd.DataFrame()
         last = table[table["date"] == table["date"].max()] if len(table) else table
-        png = equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], f"{name}") if len(history) > 1 else b""
+        png = (
+            equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], f"{name}")
+            if len(history) > 1
+            else b""
+        )
         chart = f"backtest_{name}.png"
         if png:
             (run_dir / "reports" / chart).write_bytes(png)
         image = served_image(context, png, f"backtest_{name}")
-        report = backtest_summary_markdown(name, start, end, last, trades, skipped,
-                                           spec.costs.fee_bps, spec.costs.slippage_bps, chart) if len(last) else \
-            f"## {name}\n\nno session in {start}..{end}\n"
+        report = (
+            backtest_summary_markdown(
+                name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart
+            )
+            if len(last)
+            else f"## {name}\n\nno session in {start}..{end}\n"
+        )
         artifacts.write_section(context.run.run_id, "backtest_summary.md", name, report, title="Backtest summary")
         since = last[last["scope"] == "since_start"]
         headline = {k: float(since[k].iloc[0]) for k in KPI_COLUMNS if len(since) and pd.notna(since[k].iloc[0])}
         # Each partition: its own KPIs; the latest one also the chart and the formatted table.
-        per_day = {day: {k: float(v) for k, v in rows[rows["scope"] == "since_start"].iloc[0][list(KPI_COLUMNS)].items()
-                         if pd.notna(v)} for day, rows in table.groupby("date")}
+        per_day = {
+            day: {
+                k: float(v)
+                for k, v in rows[rows["scope"] == "since_start"].iloc[0][list(KPI_COLUMNS)].items()
+                if pd.notna(v)
+            }
+            for day, rows in table.groupby("date")
+        }
         if len(last):
             day = last["date"].iloc[0]
-            per_day[day] = {**per_day.get(day, {}), "kpi_table": dg.MetadataValue.md(kpi_markdown(last)),
-                            "equity_and_drawdown": dg.MetadataValue.md(
-                                f"![equity and drawdown]({image})" if image else
-                                f"see `reports/{chart}` in `artifacts/runs/{context.run.run_id}/`" if png else
-                                "_not enough sessions to plot_")}
-        add_partition_metadata(context, table["date"].unique(), asset_key=kpi_key, per_day=per_day, latest={
-            "run_summary": detail(context, report.replace(f"]({chart})", f"]({image})") if image else report,
-                                  "backtest_summary.md")})
-        yield dg.MaterializeResult(asset_key=kpi_key, metadata={
-            "dagster/row_count": len(table),
-            "dagster/column_schema": column_schema(BACKTEST_KPIS),
-            **headline,
-        })
+            per_day[day] = {
+                **per_day.get(day, {}),
+                "kpi_table": dg.MetadataValue.md(kpi_markdown(last)),
+                "equity_and_drawdown": dg.MetadataValue.md(
+                    f"![equity and drawdown]({image})"
+                    if image
+                    else f"see `reports/{chart}` in `artifacts/runs/{context.run.run_id}/`"
+                    if png
+                    else "_not enough sessions to plot_"
+                ),
+            }
+        add_partition_metadata(
+            context,
+            table["date"].unique(),
+            asset_key=kpi_key,
+            per_day=per_day,
+            latest={
+                "run_summary": detail(
+                    context, report.replace(f"]({chart})", f"]({image})") if image else report, "backtest_summary.md"
+                )
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=kpi_key,
+            metadata={
+                "dagster/row_count": len(table),
+                "dagster/column_schema": column_schema(BACKTEST_KPIS),
+                **headline,
+            },
+        )
         yield gate_check_result(gate, kpi_key)
 
     return _backtest

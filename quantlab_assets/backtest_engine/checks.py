@@ -4,13 +4,13 @@ import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import FIRST_SESSION, backtest_key, kpis_key
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
-from quantlab_assets.common.warehouse import read_strategy_slice
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
     BACKTEST_TRADES,
 )
+from quantlab_assets.common.warehouse import read_strategy_slice
 from quantlab_assets.metadata import gate_check_result
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import WarehouseResource
@@ -23,15 +23,27 @@ def build_backtest_checks(spec: StrategySpec):
     @dg.multi_asset_check(
         name=f"{name}_backtest_gate",
         specs=[
-            dg.AssetCheckSpec("accounting_identity", asset=backtest_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="equity = cash + Σ shares × price at every close"),
-            dg.AssetCheckSpec("no_trade_before_decision", asset=backtest_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="every fill is dated after the close that decided it"),
-            dg.AssetCheckSpec("kpis_finite", asset=kpis_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="level KPIs are finite once there are two sessions"),
+            dg.AssetCheckSpec(
+                "accounting_identity",
+                asset=backtest_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="equity = cash + Σ shares × price at every close",
+            ),
+            dg.AssetCheckSpec(
+                "no_trade_before_decision",
+                asset=backtest_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="every fill is dated after the close that decided it",
+            ),
+            dg.AssetCheckSpec(
+                "kpis_finite",
+                asset=kpis_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="level KPIs are finite once there are two sessions",
+            ),
         ],
         can_subset=True,  # the backtest or its KPIs may be materialized alone
     )

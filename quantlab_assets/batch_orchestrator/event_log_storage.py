@@ -49,14 +49,21 @@ _FAST_PATH_EVENTS = ASSET_EVENTS - {DagsterEventType.FRESHNESS_STATE_CHANGE}
 
 # The batching settings, shared by this storage and the Postgres one (postgres_storage.py).
 BATCHING_CONFIG = {
-    "batch_size": Field(IntSource, is_required=False, default_value=DEFAULT_BATCH_SIZE,
-                        description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE."),
+    "batch_size": Field(
+        IntSource,
+        is_required=False,
+        default_value=DEFAULT_BATCH_SIZE,
+        description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE.",
+    ),
     "planned_event_subsets": Field(
-        BoolSource, is_required=False, default_value=False,
+        BoolSource,
+        is_required=False,
+        default_value=False,
         description="One ASSET_MATERIALIZATION_PLANNED event per asset and run carrying the partition "
-                    "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). "
-                    "Off: with batched writes the per-partition events cost ~nothing, and only they let "
-                    "the UI mark the partitions of a failed run as failed."),
+        "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). "
+        "Off: with batched writes the per-partition events cost ~nothing, and only they let "
+        "the UI mark the partitions of a failed run as failed.",
+    ),
 }
 _CONFIG = {"base_dir": StringSource, **BATCHING_CONFIG}
 
@@ -102,8 +109,7 @@ class EventBatching:
     def _latest_per_asset(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[tuple]:
         """(event, id) of each asset's last event in a fast-path batch: the asset entry the
         per-event path leaves behind (one event type per batch, so the last one wins)."""
-        latest = {event.get_dagster_event().asset_key: (event, event_id)
-                  for event, event_id in zip(events, event_ids)}
+        latest = {event.get_dagster_event().asset_key: (event, event_id) for event, event_id in zip(events, event_ids)}
         return list(latest.values())
 
 
@@ -121,12 +127,19 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
               planned_event_subsets: false   # optional; see _CONFIG
     """
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 inst_data: ConfigurableClassData | None = None):
+    def __init__(
+        self,
+        base_dir: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        inst_data: ConfigurableClassData | None = None,
+    ):
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage = BatchingSqliteEventLogStorage(
-            os.path.join(base_dir, "history", "runs", ""), batch_size=batch_size,
-            planned_event_subsets=planned_event_subsets)
+            os.path.join(base_dir, "history", "runs", ""),
+            batch_size=batch_size,
+            planned_event_subsets=planned_event_subsets,
+        )
 
     @classmethod
     def config_type(cls):
@@ -142,8 +155,13 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
 class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with a real `store_event_batch` (wired in by `QuantLabSqliteStorage`)."""
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 inst_data: ConfigurableClassData | None = None):
+    def __init__(
+        self,
+        base_dir: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        inst_data: ConfigurableClassData | None = None,
+    ):
         self._init_batching(batch_size, planned_event_subsets)
         self._engines: OrderedDict[str, Any] = OrderedDict()
         self._known_tables: set[str] = set()
@@ -162,8 +180,11 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     def _engine(self, shard: str):
         engine = self._engines.get(shard)
         if engine is None:
-            engine = create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
-                                   connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
             self._engines[shard] = engine
             while len(self._engines) > MAX_CACHED_ENGINES:
                 self._engines.popitem(last=False)
@@ -212,8 +233,7 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
 
         # Mirror into the cross-run index: ids are needed for the tags and the asset entry.
         with self.index_transaction() as conn:
-            event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0]
-                         for row in rows]
+            event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0] for row in rows]
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)

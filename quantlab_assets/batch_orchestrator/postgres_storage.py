@@ -46,7 +46,6 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 
 from quantlab_assets.batch_orchestrator.event_log_storage import BATCHING_CONFIG, DEFAULT_BATCH_SIZE, EventBatching
 
-
 DEFAULT_POOL_SIZE = 1
 # Extra connections a busy process (the daemon's threads) may open beyond the pool, closed after use.
 POOL_OVERFLOW = 4
@@ -54,11 +53,14 @@ POOL_RECYCLE_SECONDS = 3600  # a long-lived daemon's connection is renewed hourl
 
 _POOL_CONFIG = {
     "pool_size": Field(
-        IntSource, is_required=False, default_value=DEFAULT_POOL_SIZE,
+        IntSource,
+        is_required=False,
+        default_value=DEFAULT_POOL_SIZE,
         description="Connections the event log keeps open per process. dagster-postgres's default (0 here) "
-                    "opens and authenticates a new connection for every event outside a batch (step, log "
-                    "and check events): measured 5x slower per event. At hundreds of step processes, set 0 "
-                    "and put PgBouncer in front of the server instead."),
+        "opens and authenticates a new connection for every event outside a batch (step, log "
+        "and check events): measured 5x slower per event. At hundreds of step processes, set 0 "
+        "and put PgBouncer in front of the server instead.",
+    ),
 }
 
 
@@ -80,10 +82,16 @@ def _kwargs(config_value) -> dict:
 class QuantLabPostgresStorage(DagsterPostgresStorage):
     """`storage: postgres` (same tables, same config keys) with the batching event log."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider=None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ):
         # DagsterPostgresStorage.__init__ with our event log in place of the stock one (building both
         # would cost the schema checks, and their connections, twice on every instance start).
         self.postgres_url = postgres_url
@@ -91,10 +99,16 @@ class QuantLabPostgresStorage(DagsterPostgresStorage):
         self._inst_data = check.opt_inst_param(inst_data, "inst_data", ConfigurableClassData)
         self._run_storage = PostgresRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._event_log_storage = BatchingPostgresEventLogStorage(
-            postgres_url, should_autocreate_tables, token_provider=token_provider, batch_size=batch_size,
-            planned_event_subsets=planned_event_subsets, pool_size=pool_size)
-        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
-                                                         token_provider=token_provider)
+            postgres_url,
+            should_autocreate_tables,
+            token_provider=token_provider,
+            batch_size=batch_size,
+            planned_event_subsets=planned_event_subsets,
+            pool_size=pool_size,
+        )
+        self._schedule_storage = PostgresScheduleStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
         DagsterStorage.__init__(self)
 
     @classmethod
@@ -109,10 +123,16 @@ class QuantLabPostgresStorage(DagsterPostgresStorage):
 class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
     """`PostgresEventLogStorage` whose `store_event_batch` covers every uniform asset-event batch."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider=None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider=None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ):
         self._init_batching(batch_size, planned_event_subsets)
         super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
         self.pool_size = check.int_param(pool_size, "pool_size")
@@ -120,8 +140,14 @@ class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
             # The parent's engine has no pool; this one keeps connections for the process's life (the
             # webserver swaps in its own pool through optimize_for_webserver, as before).
             self._engine = create_pg_engine(
-                self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
-                max_overflow=POOL_OVERFLOW, pool_recycle=POOL_RECYCLE_SECONDS, pool_pre_ping=True)
+                self.postgres_url,
+                self._token_provider,
+                isolation_level="AUTOCOMMIT",
+                pool_size=self.pool_size,
+                max_overflow=POOL_OVERFLOW,
+                pool_recycle=POOL_RECYCLE_SECONDS,
+                pool_pre_ping=True,
+            )
 
     def dispose(self) -> None:
         super().dispose()
@@ -146,8 +172,9 @@ class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
         # One table serves runs and the index on Postgres: one transaction for the whole batch.
         with self.index_transaction() as conn:
             inserted = conn.execute(
-                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id,
-                                                           sort_by_parameter_order=True), rows)
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
+                rows,
+            )
             event_ids = [int(row[0]) for row in inserted.fetchall()]
             check.invariant(len(event_ids) == len(events), "one id per inserted event")
             self._store_asset_event_tags(conn, events, event_ids)

@@ -71,8 +71,11 @@ def worker_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[boo
 
 
 def mark_failed(instance: dg.DagsterInstance, run: dg.DagsterRun, why: str) -> None:
-    instance.report_run_failed(run, f"Run worker is dead: {why}. Marked as failed so the queue moves on; "
-                                    "`quantlab rerun` re-executes it from its failure.")
+    instance.report_run_failed(
+        run,
+        f"Run worker is dead: {why}. Marked as failed so the queue moves on; "
+        "`quantlab rerun` re-executes it from its failure.",
+    )
 
 
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[tuple[str, str]]:

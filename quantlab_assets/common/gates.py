@@ -20,6 +20,7 @@ UPSTREAM_DESCRIPTION = "Every session of the partition has its upstream rows (el
 @dataclass
 class GateResult:
     """One gate rule's verdict, the shape every team's core returns (data_curator's has the same fields)."""
+
     name: str
     passed: bool
     description: str
@@ -47,19 +48,31 @@ def upstream_complete(inputs: dict[str, tuple[object, str]], start, end) -> Gate
     sessions = trading_days(start, end)
     label = period_label(start, end)
     if len(sessions) == 0:
-        return GateResult(UPSTREAM_CHECK, True, f"no session in {label}: nothing expected, 0 rows",
-                          figures={"sessions": 0})
+        return GateResult(
+            UPSTREAM_CHECK, True, f"no session in {label}: nothing expected, 0 rows", figures={"sessions": 0}
+        )
     problems, rows, figures = [], [], {"sessions": float(len(sessions))}
     for what, (dates, source) in inputs.items():
         present = set(pd.to_datetime(pd.Series(list(dates), dtype="object")).dt.normalize()) if len(dates) else set()
         missing = [d for d in sessions if d not in present]
         figures[f"{what}_missing_sessions"] = float(len(missing))
         if missing:
-            problems.append(f"{what} missing for {len(missing)} of {len(sessions)} sessions of {label}: "
-                            f"materialize {source} first (first missing {missing[0].date()})")
+            problems.append(
+                f"{what} missing for {len(missing)} of {len(sessions)} sessions of {label}: "
+                f"materialize {source} first (first missing {missing[0].date()})"
+            )
             rows += [{"input": what, "date": d, "materialize": source} for d in missing]
     if not problems:
-        return GateResult(UPSTREAM_CHECK, True,
-                          f"{', '.join(inputs)} present for all {len(sessions)} sessions of {label}", figures=figures)
-    return GateResult(UPSTREAM_CHECK, False, "; ".join(problems) + "; nothing was written", figures=figures,
-                      offending=pd.DataFrame(rows, columns=["input", "date", "materialize"]))
+        return GateResult(
+            UPSTREAM_CHECK,
+            True,
+            f"{', '.join(inputs)} present for all {len(sessions)} sessions of {label}",
+            figures=figures,
+        )
+    return GateResult(
+        UPSTREAM_CHECK,
+        False,
+        "; ".join(problems) + "; nothing was written",
+        figures=figures,
+        offending=pd.DataFrame(rows, columns=["input", "date", "materialize"]),
+    )

@@ -53,9 +53,7 @@ class TableSchema:
         return [c.name for c in self.columns]
 
     def ddl(self) -> str:
-        cols = ", ".join(
-            f'"{c.name}" {c.sql_type}{"" if c.nullable else " NOT NULL"}' for c in self.columns
-        )
+        cols = ", ".join(f'"{c.name}" {c.sql_type}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
 
 
@@ -83,16 +81,27 @@ def validate_database_path(path: str | Path) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise NotADuckDBFile(f"the warehouse path {path} is a directory, not a DuckDB file "
-                             "(set QUANTLAB_DB to a file such as data/quantlab.duckdb)")
+        raise NotADuckDBFile(
+            f"the warehouse path {path} is a directory, not a DuckDB file "
+            "(set QUANTLAB_DB to a file such as data/quantlab.duckdb)"
+        )
     if path.exists():
         with open(path, "rb") as handle:
             head = handle.read(12)
         if head[8:12] != _DUCKDB_MAGIC:
-            kind = ("an empty file" if not head else "a Parquet file" if head[:4] == b"PAR1" else
-                    "a SQLite file" if head.startswith(b"SQLite") else "not a DuckDB database")
-            raise NotADuckDBFile(f"the warehouse path {path} is {kind} (first bytes {head[:8]!r}); "
-                                 "point QUANTLAB_DB at a DuckDB file (a new path creates one)")
+            kind = (
+                "an empty file"
+                if not head
+                else "a Parquet file"
+                if head[:4] == b"PAR1"
+                else "a SQLite file"
+                if head.startswith(b"SQLite")
+                else "not a DuckDB database"
+            )
+            raise NotADuckDBFile(
+                f"the warehouse path {path} is {kind} (first bytes {head[:8]!r}); "
+                "point QUANTLAB_DB at a DuckDB file (a new path creates one)"
+            )
     else:
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
@@ -174,20 +183,22 @@ def connect(
                     f"{LOCK_WAIT_ENV}"
                 ) from None
             if time.monotonic() >= next_report:
-                report(f"waiting for the DuckDB lock held by {holder} on {path}, "
-                       f"{waited:.0f} s of {budget:.0f}")
+                report(f"waiting for the DuckDB lock held by {holder} on {path}, {waited:.0f} s of {budget:.0f}")
                 next_report = time.monotonic() + log_every_s
             time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """Stored column names of ``table`` in this database (never an attached one's), in order."""
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
+            "ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
@@ -267,9 +278,7 @@ def _replace_slice(con, schema, frame, start, end, key_column, keys, *, own_tran
     dcol = data[schema.date_column]
     outside = data[(dcol < lo) | (dcol > hi)]
     if len(outside):
-        raise ValueError(
-            f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}"
-        )
+        raise ValueError(f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}")
     ensure_table(con, schema)
     delete = f'DELETE FROM "{schema.name}" WHERE "{schema.date_column}" BETWEEN ? AND ?'
     params: list = [lo.date(), hi.date()]
@@ -318,8 +327,7 @@ def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.D
     return len(frame)
 
 
-def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema,
-                               frame: pd.DataFrame) -> int:
+def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
     """:func:`append_rows` inside a transaction the caller has opened."""
     if not len(frame):
         return 0
@@ -347,10 +355,11 @@ def read_slice(
         raise SchemaMismatchError(f"unknown columns {unknown} for table {schema.name!r}")
     if ensure:
         ensure_table(con, schema)
-    order = ['"symbol"', f'"{schema.date_column}"'] if "symbol" in schema.column_names else [
-        f'"{schema.date_column}"']
-    sql = (f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{schema.name}" '
-           f'WHERE "{schema.date_column}" BETWEEN ? AND ?')
+    order = ['"symbol"', f'"{schema.date_column}"'] if "symbol" in schema.column_names else [f'"{schema.date_column}"']
+    sql = (
+        f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{schema.name}" '
+        f'WHERE "{schema.date_column}" BETWEEN ? AND ?'
+    )
     params: list = [pd.Timestamp(start).date(), pd.Timestamp(end).date()]
     if symbols is not None:
         sql += ' AND "symbol" IN (SELECT unnest(?::VARCHAR[]))'
@@ -362,25 +371,26 @@ def read_slice(
     return out
 
 
-def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str,
-                        start, end) -> pd.DataFrame:
+def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str, start, end) -> pd.DataFrame:
     """``read_slice`` of one strategy's rows of a table shared by strategies, without the key."""
     rows = read_slice(con, schema, start, end)
     return rows[rows["strategy"] == strategy].drop(columns=["strategy"]).reset_index(drop=True)
 
 
-def replace_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame,
-                           strategy: str, start, end) -> int:
+def replace_strategy_slice(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame, strategy: str, start, end
+) -> int:
     """``replace_slice`` of one strategy's rows of a table shared by strategies: the other
     strategies' rows in [start, end] stay untouched."""
-    return replace_slice(con, schema, frame.assign(strategy=strategy), start, end,
-                         key_column="strategy", keys=[strategy])
+    return replace_slice(
+        con, schema, frame.assign(strategy=strategy), start, end, key_column="strategy", keys=[strategy]
+    )
 
 
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> tuple[int, int]:
     """(row count, order-independent content hash) of a table over ``columns``."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    row = con.execute(
-        f'SELECT count(*), coalesce(sum(hash({cols})), 0) FROM "{table}"'
-    ).fetchall()[0]  # fetchone() leaves the result open on DuckDB 2.0
+    row = con.execute(f'SELECT count(*), coalesce(sum(hash({cols})), 0) FROM "{table}"').fetchall()[
+        0
+    ]  # fetchone() leaves the result open on DuckDB 2.0
     return int(row[0]), int(row[1])

@@ -1,6 +1,5 @@
 """The ohlcv quality gate as Dagster asset checks (blocking: downstream stops on failure)."""
 
-
 import dagster as dg
 
 from quantlab_assets.data_curator.core.ingest import read_ingest_log
@@ -13,8 +12,12 @@ from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
 _SPECS = [
-    ("coverage", True, "Share of (symbol, session) pairs present, holidays excluded; no row on a "
-                       "non-session date; a re-ingest never has fewer sessions than stored."),
+    (
+        "coverage",
+        True,
+        "Share of (symbol, session) pairs present, holidays excluded; no row on a "
+        "non-session date; a re-ingest never has fewer sessions than stored.",
+    ),
     ("duplicates", True, "No (symbol, date) stored twice."),
     ("invalid_prices", True, "Prices positive, finite, low <= open, close <= high."),
     ("volume_non_negative", True, "Volume present and >= 0."),
@@ -30,20 +33,28 @@ def _ingesting_run(con, run) -> str:
 
 
 @dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec(name, asset="ohlcv", blocking=blocking, description=desc,
-                             partitions_def=trading_day_partitions)
-           for name, blocking, desc in _SPECS],
+    specs=[
+        dg.AssetCheckSpec(
+            name, asset="ohlcv", blocking=blocking, description=desc, partitions_def=trading_day_partitions
+        )
+        for name, blocking, desc in _SPECS
+    ],
 )
-def ohlcv_quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-                       market_data: MarketDataResource, artifacts: ArtifactsResource):
+def ohlcv_quality_gate(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    market_data: MarketDataResource,
+    artifacts: ArtifactsResource,
+):
     """Evaluates the stored ``ohlcv`` rows of the run's partitions (what was published) and
     what this run refused before publishing (``ohlcv_rejects``), and writes
     ``reports/quality_report.md`` into the run's artifact folder."""
     start, end = partition_dates(context)
     registry = market_data.registry()
     with warehouse.get_connection() as con:
-        stored = evaluate_stored(con, start, end, registry.tickers, market_data.thresholds(),
-                                 registry.listing_windows())
+        stored = evaluate_stored(
+            con, start, end, registry.tickers, market_data.thresholds(), registry.listing_windows()
+        )
         # A re-execution from failure runs only this step: judge the refusals of the run whose
         # ohlcv step wrote this range (this run, else the parent or root run).
         ingest_run = _ingesting_run(con, context.run)

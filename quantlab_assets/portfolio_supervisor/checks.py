@@ -19,17 +19,24 @@ def build_supervisor_checks(spec: StrategySpec):
     @dg.multi_asset_check(
         name=f"{name}_supervision_gate",
         specs=[
-            dg.AssetCheckSpec("every_rejection_has_reason", asset=approvals_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="no rejected or needs_review day without a written reason"),
-            dg.AssetCheckSpec("approved_targets_within_rules", asset=approved_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="every tradable book passes the hard risk limits"),
+            dg.AssetCheckSpec(
+                "every_rejection_has_reason",
+                asset=approvals_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="no rejected or needs_review day without a written reason",
+            ),
+            dg.AssetCheckSpec(
+                "approved_targets_within_rules",
+                asset=approved_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="every tradable book passes the hard risk limits",
+            ),
         ],
         can_subset=True,  # approvals or approved_targets may be materialized alone
     )
-    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-              supervisor: SupervisorResource):
+    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, supervisor: SupervisorResource):
         start, end = partition_dates(context)
         selected = {c.name for c in context.selected_asset_check_keys}
         limits = supervisor.rules().for_strategy(name)

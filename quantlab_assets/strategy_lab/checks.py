@@ -18,14 +18,17 @@ def build_targets_checks(spec: StrategySpec):
 
     @dg.multi_asset_check(
         name=f"{spec.name}_targets_gate",
-        specs=[dg.AssetCheckSpec(n, asset=key, blocking=True, description=d, partitions_def=trading_day_partitions)
-               for n, d in [("constraint_violations_zero", "Every decided book respects the strategy's constraints."),
-                            ("symbols_in_registry", "Every target symbol is in the symbol registry."),
-                            ("weights_finite", "Every weight is a finite number."),
-                            ("one_row_per_symbol_and_day", "No duplicate (date, symbol) targets.")]],
+        specs=[
+            dg.AssetCheckSpec(n, asset=key, blocking=True, description=d, partitions_def=trading_day_partitions)
+            for n, d in [
+                ("constraint_violations_zero", "Every decided book respects the strategy's constraints."),
+                ("symbols_in_registry", "Every target symbol is in the symbol registry."),
+                ("weights_finite", "Every weight is a finite number."),
+                ("one_row_per_symbol_and_day", "No duplicate (date, symbol) targets."),
+            ]
+        ],
     )
-    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-              market_data: MarketDataResource):
+    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource):
         start, end = partition_dates(context)
         with warehouse.get_connection() as con:
             stored = read_slice(con, TARGETS, start, end)

@@ -9,8 +9,7 @@ D1, D2 = pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-02")
 
 
 def test_accounting_identity_names_the_first_breaking_session():
-    positions = pd.DataFrame({"date": [D1, D2], "symbol": ["AAA", "AAA"], "shares": [10.0, 10.0],
-                              "price": [5.0, 6.0]})
+    positions = pd.DataFrame({"date": [D1, D2], "symbol": ["AAA", "AAA"], "shares": [10.0, 10.0], "price": [5.0, 6.0]})
     # 2024-04-01: 50 + 50 = 100 holds; 2024-04-02: 50 + 60 = 110, stored 111 breaks it.
     equity = pd.DataFrame({"date": [D1, D2], "cash": [50.0, 50.0], "equity": [100.0, 111.0]})
     result = accounting_identity(equity, positions)
@@ -29,8 +28,14 @@ def test_a_fill_on_its_decision_date_fails():
 
 
 def test_kpis_finite_from_two_sessions_on():
-    row = {"scope": "since_start", "total_return": 0.1, "cagr": 0.2, "annual_volatility": 0.3,
-           "max_drawdown": -0.05, "turnover": 0.5}
+    row = {
+        "scope": "since_start",
+        "total_return": 0.1,
+        "cagr": 0.2,
+        "annual_volatility": 0.3,
+        "max_drawdown": -0.05,
+        "turnover": 0.5,
+    }
     one_session = pd.DataFrame([{**row, "sessions": 1, "cagr": np.inf}])
     assert kpis_finite(one_session).passed  # a single session's annualized figures are not judged
     two = pd.DataFrame([{**row, "sessions": 2, "cagr": np.inf}])

@@ -41,8 +41,11 @@ def _tables(url: str) -> dict[str, list[tuple]]:
             for table in db.inspect(conn).get_table_names():
                 if table == "alembic_version":
                     continue
-                columns = [c["name"] for c in db.inspect(conn).get_columns(table)
-                           if c["name"] not in WALL_CLOCK_COLUMNS and c["name"] != SURROGATE_IDS.get(table)]
+                columns = [
+                    c["name"]
+                    for c in db.inspect(conn).get_columns(table)
+                    if c["name"] not in WALL_CLOCK_COLUMNS and c["name"] != SURROGATE_IDS.get(table)
+                ]
                 quoted = ", ".join(f'"{c}"' for c in columns)
                 rows = conn.execute(db.text(f'SELECT {quoted} FROM "{table}" ORDER BY 1, 2')).fetchall()
                 out[table] = [tuple(str(v) for v in row) for row in rows]
@@ -67,8 +70,12 @@ def _batches(events):
         yield batch
 
 
-def test_store_event_batch_writes_the_same_rows_as_store_event(postgres_server, make_postgres_db, run_events,
-                                                               monkeypatch):
+def test_store_event_batch_writes_the_same_rows_as_store_event(
+    postgres_server,
+    make_postgres_db,
+    run_events,
+    monkeypatch,  # noqa: F811 - pytest fixture
+):
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     stock_url, batching_url = (postgres_url(postgres_server, make_postgres_db()) for _ in range(2))
     stock = PostgresEventLogStorage(stock_url)
@@ -96,14 +103,20 @@ def test_store_event_batch_writes_the_same_rows_as_store_event(postgres_server, 
     assert kinds.count("ASSET_MATERIALIZATION") == 2 * 60 and kinds.count("ASSET_MATERIALIZATION_PLANNED") == 2 * 60
 
 
-def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_postgres_db, run_events, monkeypatch):
+def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_postgres_db, run_events, monkeypatch):  # noqa: F811 - pytest fixture
     """The run's planned events with the planned check evaluation: one batch as Dagster forms it,
     two event types, so dagster-postgres stores it (event by event), as it stores them alone."""
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
-    planned = [e for e in run_events if e.dagster_event_type in (
-        DagsterEventType.ASSET_MATERIALIZATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)]
-    assert {e.dagster_event_type for e in planned} == {DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-                                                       DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
+    planned = [
+        e
+        for e in run_events
+        if e.dagster_event_type
+        in (DagsterEventType.ASSET_MATERIALIZATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    ]
+    assert {e.dagster_event_type for e in planned} == {
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+    }
     stock_url, batching_url = (postgres_url(postgres_server, make_postgres_db()) for _ in range(2))
     stock = PostgresEventLogStorage(stock_url)
     for event in planned:
@@ -123,8 +136,11 @@ def test_the_documented_instance_batches_and_reads_back_every_partition(postgres
     shutil.copy(PROJECT_ROOT / "docs" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
     batches = []
     original = BatchingPostgresEventLogStorage.store_event_batch
-    monkeypatch.setattr(BatchingPostgresEventLogStorage, "store_event_batch",
-                        lambda self, events: batches.append(len(events)) or original(self, events))
+    monkeypatch.setattr(
+        BatchingPostgresEventLogStorage,
+        "store_event_batch",
+        lambda self, events: batches.append(len(events)) or original(self, events),
+    )
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, BatchingPostgresEventLogStorage)
         # Unbatched events reuse one pooled connection (docs/scaling.md: 5x per event on this machine).
@@ -140,11 +156,14 @@ def test_the_documented_instance_batches_and_reads_back_every_partition(postgres
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"
             assert instance.get_asset_records([key])[0].asset_entry.last_run_id == run_id
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5).records
+            dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5
+        ).records
         assert [r.asset_materialization.tags["desk"] for r in records] == ["equities"]
-        planned = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-                                               limit=1000)
+        planned = instance.get_records_for_run(
+            run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000
+        )
         assert len(planned.records) == 2 * 60, "one planned event per asset and partition"
         check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(signal.key, "non_empty")])
+            [dg.AssetCheckKey(signal.key, "non_empty")]
+        )
         assert check[dg.AssetCheckKey(signal.key, "non_empty")].run_id == run_id

@@ -37,8 +37,14 @@ from quantlab_assets_tests.conftest import PROJECT_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 PARTITION = "2024-04-02"
 # The chain the page must show, whatever else the definitions grow: the README's lineage.
-CORE_ASSETS = ["ohlcv", "features", "labels", "momentum_topk/momentum_topk_targets", "momentum_topk/momentum_topk_backtest",
-               "momentum_topk/momentum_topk_backtest_kpis"]
+CORE_ASSETS = [
+    "ohlcv",
+    "features",
+    "labels",
+    "momentum_topk/momentum_topk_targets",
+    "momentum_topk/momentum_topk_backtest",
+    "momentum_topk/momentum_topk_backtest_kpis",
+]
 # The graph opens zoomed to fit the window, and draws full asset nodes (name, checks, links)
 # from zoom 0.6 up, bare names below: the window is sized from the graph for zoom 0.75.
 TARGET_ZOOM = 0.75
@@ -46,9 +52,17 @@ PROBE_WINDOW = (1200, 800)
 MIN_WINDOW = (1600, 1000)
 CHROME_PX = (600, 160)  # navigation + asset tree beside the graph, header + toolbar above it
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=20000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
     # Only 127.0.0.1 resolves: the page must not need (or try) anything from the internet.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
@@ -71,8 +85,15 @@ def _free_port() -> int:
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     """A child in its own process group (it spawns code servers and run workers)."""
     with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
@@ -127,11 +148,13 @@ class Server:
         workspace = str(PROJECT_ROOT / "workspace.yaml")
         self.procs["webserver"] = _start(
             [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port), "-w", workspace],
-            self.logdir / "webserver.log")
+            self.logdir / "webserver.log",
+        )
         location = self.wait_ready()
         # The daemon dequeues the runs the webserver launches (QueuedRunCoordinator).
-        self.procs["daemon"] = _start([str(bindir / "dagster-daemon"), "run", "-w", workspace],
-                                      self.logdir / "daemon.log")
+        self.procs["daemon"] = _start(
+            [str(bindir / "dagster-daemon"), "run", "-w", workspace], self.logdir / "daemon.log"
+        )
         return location
 
     def stop(self) -> None:
@@ -174,8 +197,7 @@ class Server:
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        req = urllib.request.Request(f"{self.url}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             answer = json.load(resp)
         assert not answer.get("errors"), answer["errors"]
@@ -219,8 +241,12 @@ query Run($runId: ID!) {
 def _launch(server: Server, location: str, assets: list[str], partition: str) -> str:
     """Launch a materialization of ``assets`` for ``partition`` as the UI does; the run id."""
     params = {
-        "selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": a.split("/")} for a in assets]},
+        "selector": {
+            "repositoryLocationName": location,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": a.split("/")} for a in assets],
+        },
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
     }
     launched = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
@@ -257,10 +283,18 @@ def _chromium(url: str, window: tuple[int, int], *, screenshot: Path | None = No
     screenshot if asked."""
     with tempfile.TemporaryDirectory(prefix="quantlab-chromium-") as profile:
         shot = [f"--screenshot={screenshot}"] if screenshot else []
-        cmd = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-               f"--window-size={window[0]},{window[1]}", "--dump-dom", *shot, url]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        cmd = [
+            str(CHROMIUM),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={window[0]},{window[1]}",
+            "--dump-dom",
+            *shot,
+            url,
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -356,8 +390,9 @@ def test_asset_graph_in_browser_after_graphql_materialization(dagster_server, la
     url = f"{dagster_server.url}/asset-groups?expanded={expanded}"
     probe = _parse(_chromium(url, PROBE_WINDOW))
     assert probe.graph_size, f"no asset graph on {url}"
-    window = tuple(max(low, int(size * TARGET_ZOOM) + extra)
-                   for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX))
+    window = tuple(
+        max(low, int(size * TARGET_ZOOM) + extra) for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX)
+    )
     screenshot = tmp_path / "asset_graph.png"
     graph = _parse(_chromium(url, window, screenshot=screenshot))
     # Kept with the run artifacts before anything is asserted on it, so a failure has a picture.
@@ -461,8 +496,12 @@ BACKFILL = ("2024-04-01", "2024-04-05")
 
 def _launch_with(server: Server, assets: list[str], tags: dict[str, str]) -> str:
     params = {
-        "selector": {"repositoryLocationName": server.location, "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": a.split("/")} for a in assets]},
+        "selector": {
+            "repositoryLocationName": server.location,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": a.split("/")} for a in assets],
+        },
         "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }
     launched = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
@@ -489,13 +528,15 @@ def strategies_with_a_bad_file(tmp_path, monkeypatch):
     for path in sorted((PROJECT_ROOT / "strategies").glob("*.yaml")):
         shutil.copy(path, folder / path.name)
     (folder / "topk_typo.yaml").write_text(
-        "name: topk_typo\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, topk: 3}\n")
+        "name: topk_typo\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, topk: 3}\n"
+    )
     monkeypatch.setenv("QUANTLAB_STRATEGIES", str(folder))
     # A strict turnover limit for momentum_topk: its rebalance day (the month's first session,
     # bought from cash) is rejected with a reason, the days after are approved.
     rules = (PROJECT_ROOT / "quantlab_assets" / "portfolio_supervisor" / "risk_rules.yaml").read_text()
-    (tmp_path / "risk_rules.yaml").write_text(rules.replace("strategies:\n", "strategies:\n  momentum_topk:\n"
-                                                                           "    max_turnover: 0.3\n", 1))
+    (tmp_path / "risk_rules.yaml").write_text(
+        rules.replace("strategies:\n", "strategies:\n  momentum_topk:\n    max_turnover: 0.3\n", 1)
+    )
     monkeypatch.setenv("QUANTLAB_RISK_RULES", str(tmp_path / "risk_rules.yaml"))
     return sorted(p.stem for p in (PROJECT_ROOT / "strategies").glob("*.yaml"))
 
@@ -505,8 +546,10 @@ def universe30(tmp_path, monkeypatch):
     """Thirty names: enough for every demo strategy to hold a book (their min_names is 8 to 10)."""
     path = tmp_path / "symbols30.yaml"
     sectors = ["Tech", "Energy", "Health", "Utilities"]
-    path.write_text("universe: test30\nsymbols:\n" + "".join(
-        f"  - {{symbol: T{i:02d}, sector: {sectors[i % 4]}}}\n" for i in range(30)))
+    path.write_text(
+        "universe: test30\nsymbols:\n"
+        + "".join(f"  - {{symbol: T{i:02d}, sector: {sectors[i % 4]}}}\n" for i in range(30))
+    )
     monkeypatch.setenv("QUANTLAB_SYMBOLS", str(path))
 
 
@@ -540,16 +583,20 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
 
     # The rejected day's page shows its own status and reasons; the last (approved) day's shows its own.
     with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
-        days = con.execute("SELECT strftime(date, '%Y-%m-%d'), status, reasons FROM approvals "
-                           "WHERE strategy = 'momentum_topk' ORDER BY date", []).fetchall()
+        days = con.execute(
+            "SELECT strftime(date, '%Y-%m-%d'), status, reasons FROM approvals "
+            "WHERE strategy = 'momentum_topk' ORDER BY date",
+            [],
+        ).fetchall()
     assert len(days) == 5 and days[0][1] == "rejected" and "turnover" in days[0][2], days
     assert days[2][1] == "approved", days
     page = "/assets/momentum_topk/momentum_topk_approvals?view=partitions&partition="
     _, text = _page_text(server, page + days[0][0])
     assert days[0][2] in text, f"{days[0][0]}'s reasons {days[0][2]!r} not on its partition page"
     _, text = _page_text(server, page + days[2][0])
-    assert "approved" in text and days[0][2] not in text, \
+    assert "approved" in text and days[0][2] not in text, (
         f"{days[2][0]}'s page shows another day's reasons {days[0][2]!r}"
+    )
 
     # Every strategy's name is on each of its nodes in the global lineage graph, drawn as full
     # nodes (zoom >= 0.6). Dagster middle-truncates a label over 31 characters
@@ -558,15 +605,18 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
     url = f"{server.url}/asset-groups?expanded=" + ",".join(f"global@global:{g}" for g in groups)
     probe = _parse(_chromium(url, PROBE_WINDOW))
     assert probe.graph_size, f"no asset graph on {url}"
-    window = tuple(max(low, int(size * TARGET_ZOOM) + extra)
-                   for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX))
+    window = tuple(
+        max(low, int(size * TARGET_ZOOM) + extra) for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX)
+    )
     graph = _parse(_chromium(url, window))
     assert not graph.minimal, f"graph drawn at low zoom (bare names) in a {window} window"
     shown = {}
     for n in names:
         for stage in STAGES:
             node = _node_for(graph, f"{n}/{n}_{stage}")
-            assert node is not None, f"{n}_{stage} not drawn with its name; nodes {[x['texts'][:1] for x in graph.nodes]}"
+            assert node is not None, (
+                f"{n}_{stage} not drawn with its name; nodes {[x['texts'][:1] for x in graph.nodes]}"
+            )
             shown[f"{n}_{stage}"] = node["texts"][0]
     assert len(set(shown.values())) == len(shown), f"two strategies' nodes look the same: {shown}"
 

@@ -18,17 +18,21 @@ def test_missing_sessions_are_counted_against_the_calendar():
     result = upstream_complete({"features": ([], "features")}, "2021-09-01", "2021-09-30")
     assert not result.passed and result.blocking
     assert result.description.startswith(
-        "features missing for 21 of 21 sessions of 2021-09: materialize features first (first missing 2021-09-01)")
+        "features missing for 21 of 21 sessions of 2021-09: materialize features first (first missing 2021-09-01)"
+    )
     assert len(result.offending) == 21 and pd.Timestamp("2021-09-06") not in set(result.offending["date"])
 
 
 def test_every_missing_input_is_named_and_present_ones_pass():
     present = pd.to_datetime(["2024-04-01", "2024-04-02", "2024-04-03"])
-    result = upstream_complete({"targets": (present[:2], "s/s_targets"), "ohlcv": (present, "ohlcv")},
-                               "2024-04-01", "2024-04-03")
+    result = upstream_complete(
+        {"targets": (present[:2], "s/s_targets"), "ohlcv": (present, "ohlcv")}, "2024-04-01", "2024-04-03"
+    )
     assert not result.passed
-    assert result.description == ("targets missing for 1 of 3 sessions of 2024-04-01..2024-04-03: materialize "
-                                  "s/s_targets first (first missing 2024-04-03); nothing was written")
+    assert result.description == (
+        "targets missing for 1 of 3 sessions of 2024-04-01..2024-04-03: materialize "
+        "s/s_targets first (first missing 2024-04-03); nothing was written"
+    )
     assert result.figures == {"sessions": 3.0, "targets_missing_sessions": 1.0, "ohlcv_missing_sessions": 0.0}
     assert upstream_complete({"ohlcv": (present, "ohlcv")}, "2024-04-01", "2024-04-03").passed
 

@@ -34,8 +34,16 @@ def server():
 
 
 def provider(server, **options) -> AlphaVantageProvider:
-    base = dict(api_key=KEY, base_url=server.url, requests_per_minute=0, backoff_base_s=0.05,
-                backoff_max_s=0.2, rng=random.Random(0), today=TODAY, max_retries=0)
+    base = dict(
+        api_key=KEY,
+        base_url=server.url,
+        requests_per_minute=0,
+        backoff_base_s=0.05,
+        backoff_max_s=0.2,
+        rng=random.Random(0),
+        today=TODAY,
+        max_retries=0,
+    )
     return AlphaVantageProvider(**{**base, **options})
 
 
@@ -71,15 +79,15 @@ def test_endless_throttling_gives_up_for_the_whole_run_and_keeps_what_was_fetche
     # One shared backoff: the run stops after ~2 s of throttling, not 48 symbols x retries.
     assert elapsed < 15
     assert result.fetched_symbols == ["S00", "S01"] and len(result.bars) == 2
-    assert result.stopped_reason.startswith("Alpha Vantage kept throttling for 2 s; fetched 2 of 50 symbols; "
-                                            "kept them")
+    assert result.stopped_reason.startswith("Alpha Vantage kept throttling for 2 s; fetched 2 of 50 symbols; kept them")
     assert [f.symbol for f in result.failures] == symbols[2:]
     assert sum(server.calls(s) for s in symbols[3:]) == 0  # nothing sent after the streak began
 
 
 def test_throttling_that_ends_resumes_with_the_shared_backoff(server):
-    server.script("AAA", reply_json({"Note": LEGACY_NOTE}), reply_json({"Note": LEGACY_NOTE}),
-                  reply_json(one_day("AAA")))
+    server.script(
+        "AAA", reply_json({"Note": LEGACY_NOTE}), reply_json({"Note": LEGACY_NOTE}), reply_json(one_day("AAA"))
+    )
     server.script("BBB", reply_json(one_day("BBB")))
 
     result = provider(server, throttle_give_up_s=30.0).fetch(["AAA", "BBB"], date(2024, 6, 1), TODAY)

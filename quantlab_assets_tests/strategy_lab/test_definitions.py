@@ -21,11 +21,15 @@ print("KEYS", keys)
 def test_bad_file_does_not_take_the_others_down(tmp_path):
     (tmp_path / "momentum_topk.yaml").write_text((STRATEGIES / "momentum_topk.yaml").read_text())
     (tmp_path / "broken.yaml").write_text(
-        "name: broken\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 0}\n")
+        "name: broken\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 0}\n"
+    )
     env = {**os.environ, "QUANTLAB_STRATEGIES": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "momentum_topk/momentum_topk_targets" in out.stdout and "momentum_topk/momentum_topk_backtest_kpis" in out.stdout
+    assert (
+        "momentum_topk/momentum_topk_targets" in out.stdout
+        and "momentum_topk/momentum_topk_backtest_kpis" in out.stdout
+    )
     assert "broken/broken_targets" not in out.stdout
     assert "strategy file skipped" in out.stdout and "broken.yaml" in out.stdout and "selection.k" in out.stdout
 
@@ -46,7 +50,8 @@ print("CHECK", check.passed, check.description)
 def test_any_unloadable_file_is_reported_on_strategy_files_and_the_rest_load(tmp_path):
     (tmp_path / "momentum_topk.yaml").write_text((STRATEGIES / "momentum_topk.yaml").read_text())
     (tmp_path / "topk_typo.yaml").write_text(
-        "name: topk_typo\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, topk: 3}\n")
+        "name: topk_typo\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, topk: 3}\n"
+    )
     (tmp_path / "deep.yaml").write_text("[" * 5000)  # RecursionError inside the YAML parser
     (tmp_path / "archive.yaml").mkdir()  # IsADirectoryError
     (tmp_path / "latin.yaml").write_bytes(b"name: caf\xe9\n")  # not UTF-8

@@ -14,8 +14,16 @@ D1, D2 = pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-02")
 
 
 def _book(day, weights, rebalance=True, symbols=NAMES):
-    return pd.DataFrame({"date": day, "strategy": SPEC.name, "symbol": symbols[:len(weights)],
-                         "score": 0.0, "weight": weights, "rebalance": rebalance})
+    return pd.DataFrame(
+        {
+            "date": day,
+            "strategy": SPEC.name,
+            "symbol": symbols[: len(weights)],
+            "score": 0.0,
+            "weight": weights,
+            "rebalance": rebalance,
+        }
+    )
 
 
 def _verdicts(stored):
@@ -33,8 +41,9 @@ def test_each_rule_names_what_breaks_it():
     assert not v["constraint_violations_zero"].passed
     assert v["constraint_violations_zero"].figures["violations"] >= 1
     assert "2024-04-02" in v["constraint_violations_zero"].description
-    assert _verdicts(pd.concat([_book(D1, [0.1] * 10), _book(D2, [0.3] + [0.1] * 7, rebalance=False)])
-                     )["constraint_violations_zero"].passed  # a held book between decisions is not judged
+    assert _verdicts(pd.concat([_book(D1, [0.1] * 10), _book(D2, [0.3] + [0.1] * 7, rebalance=False)]))[
+        "constraint_violations_zero"
+    ].passed  # a held book between decisions is not judged
 
     odd = _book(D1, [0.1] * 10).assign(symbol=NAMES[:9] + ["ZZZ"])
     assert _verdicts(odd)["symbols_in_registry"].description == "unknown symbols ['ZZZ']"

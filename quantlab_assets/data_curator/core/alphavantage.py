@@ -18,11 +18,11 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-import numpy as np
 import pandas as pd
 import requests
 from urllib3 import exceptions as urllib3_errors
@@ -255,8 +255,11 @@ class AlphaVantageProvider:
             raise ValueError("requests_per_minute must be >= 0 (0 or None disables the limit)")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        for name, value in (("timeout_s", timeout_s), ("request_deadline_s", request_deadline_s),
-                            ("throttle_give_up_s", throttle_give_up_s)):
+        for name, value in (
+            ("timeout_s", timeout_s),
+            ("request_deadline_s", request_deadline_s),
+            ("throttle_give_up_s", throttle_give_up_s),
+        ):
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if ingest_budget_s is not None and ingest_budget_s < 0:
@@ -332,8 +335,7 @@ class AlphaVantageProvider:
                 remaining = ordered[position:]
                 reason = f"daily quota exhausted; {len(remaining)} symbols remain ({exc})"
                 stopped_reason = (
-                    f"Alpha Vantage daily quota exhausted at {symbol!r}; "
-                    f"{len(remaining)} symbols remain unfetched"
+                    f"Alpha Vantage daily quota exhausted at {symbol!r}; {len(remaining)} symbols remain unfetched"
                 )
                 failures.extend(SymbolFailure(other, reason) for other in remaining)
             except (AlphaVantageKeptThrottling, IngestBudgetExhausted) as exc:
@@ -354,17 +356,14 @@ class AlphaVantageProvider:
                 failures.append(SymbolFailure(symbol, str(exc)))
             if stopped_reason:
                 # Unrequested symbols still get a (zero) stats row so the ingest log covers them.
-                for skipped in ordered[position + 1:]:
+                for skipped in ordered[position + 1 :]:
                     stats[skipped] = _zero_stats()
                 logger.warning("%s", stopped_reason)
                 break
         bars = normalize_bars(pd.concat(frames, ignore_index=True), start, end) if frames else empty_bars()
-        return FetchResult(bars=bars, failures=failures, stats=stats, stopped_reason=stopped_reason,
-                           origins=origins)
+        return FetchResult(bars=bars, failures=failures, stats=stats, stopped_reason=stopped_reason, origins=origins)
 
-    def fetch_symbol(
-        self, symbol: str, outputsize: str | None = None
-    ) -> tuple[pd.DataFrame, dict[str, float]]:
+    def fetch_symbol(self, symbol: str, outputsize: str | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
         """The whole series the service returns for one symbol, with retries.
 
         Parameters
@@ -406,8 +405,9 @@ class AlphaVantageProvider:
         today = self._today or date.today()
         return "compact" if (today - start).days <= COMPACT_WINDOW_DAYS else "full"
 
-    def _fetch_symbol(self, symbol: str, outputsize: str, stats: dict[str, float],
-                      start: date | None = None, end: date | None = None) -> pd.DataFrame:
+    def _fetch_symbol(
+        self, symbol: str, outputsize: str, stats: dict[str, float], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
         started = self._clock()
         try:
             payload = self._request_with_retries(symbol, outputsize, stats)
@@ -425,12 +425,11 @@ class AlphaVantageProvider:
         if seconds > self._budget_left():
             raise IngestBudgetExhausted(
                 f"the ingest time budget of {self.ingest_budget_s:.0f} s would be exceeded by a "
-                f"{seconds:.1f} s wait ({why})")
+                f"{seconds:.1f} s wait ({why})"
+            )
         self._sleep(seconds)
 
-    def _request_with_retries(
-        self, symbol: str, outputsize: str, stats: dict[str, float]
-    ) -> dict[str, Any]:
+    def _request_with_retries(self, symbol: str, outputsize: str, stats: dict[str, float]) -> dict[str, Any]:
         attempt = 0
         while True:
             try:
@@ -442,14 +441,20 @@ class AlphaVantageProvider:
                 throttled_for = now - self._throttled_since
                 if throttled_for >= self.throttle_give_up_s:
                     raise AlphaVantageKeptThrottling(
-                        f"Alpha Vantage kept throttling for {throttled_for:.0f} s") from None
+                        f"Alpha Vantage kept throttling for {throttled_for:.0f} s"
+                    ) from None
                 delay = min(self.backoff_max_s, self.backoff_base_s * 2**self._throttle_streak)
                 delay += self._rng.uniform(0.0, self.backoff_base_s)
                 # The last wait ends at the give-up time, then one more try decides.
                 delay = min(delay, self.throttle_give_up_s - throttled_for)
                 self._throttle_streak += 1
-                logger.warning("%s; throttled for %.0f s of %.0f, retry in %.2fs",
-                               exc, throttled_for, self.throttle_give_up_s, delay)
+                logger.warning(
+                    "%s; throttled for %.0f s of %.0f, retry in %.2fs",
+                    exc,
+                    throttled_for,
+                    self.throttle_give_up_s,
+                    delay,
+                )
                 self._wait(delay, "throttling backoff")
                 stats["retries"] += 1
                 continue
@@ -482,7 +487,8 @@ class AlphaVantageProvider:
                 raise AlphaVantageTransientError(
                     f"Alpha Vantage {symbol!r}: reply not complete within the "
                     f"{self.request_deadline_s:g} s request deadline "
-                    f"({sum(map(len, chunks))} bytes received)")
+                    f"({sum(map(len, chunks))} bytes received)"
+                )
             if sock is not None:  # a silent server cannot hold one read past the deadline
                 sock.settimeout(min(self.timeout_s, remaining))
             chunk = response.raw.read1(65536, decode_content=True)  # gzip as requests would
@@ -511,8 +517,7 @@ class AlphaVantageProvider:
         error: AlphaVantageError | None = None
         body = b""
         try:
-            response = self._session.get(self.base_url, params=params, timeout=(per_read, per_read),
-                                         stream=True)
+            response = self._session.get(self.base_url, params=params, timeout=(per_read, per_read), stream=True)
             try:
                 body = self._read_body(symbol, response, deadline)
             finally:
@@ -523,27 +528,31 @@ class AlphaVantageProvider:
             error = AlphaVantageTransientError(
                 f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s ({type(exc).__name__})"
             )
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
+        except (
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
             error = AlphaVantageTransientError(
-                f"Alpha Vantage {symbol!r}: connection failed "
-                f"({type(exc).__name__}: {self._redact(str(exc))})"
+                f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
             )
         except requests.RequestException as exc:
             error = AlphaVantageError(
-                f"Alpha Vantage {symbol!r}: request could not be sent "
-                f"({type(exc).__name__}: {self._redact(str(exc))})"
+                f"Alpha Vantage {symbol!r}: request could not be sent ({type(exc).__name__}: {self._redact(str(exc))})"
             )
         except (OSError, urllib3_errors.HTTPError) as exc:  # raised by the raw reads
-            error = (AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s "
-                                                "while reading")
-                     if isinstance(exc, (TimeoutError, urllib3_errors.ReadTimeoutError)) else
-                     AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: connection failed "
-                                                f"({type(exc).__name__}: {self._redact(str(exc))})"))
+            error = (
+                AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s while reading")
+                if isinstance(exc, (TimeoutError, urllib3_errors.ReadTimeoutError))
+                else AlphaVantageTransientError(
+                    f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
+                )
+            )
         if error is not None:
             if isinstance(error, AlphaVantageTransientError) and self._budget_left() <= 0:
                 raise IngestBudgetExhausted(
-                    f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up") from None
+                    f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up"
+                ) from None
             raise error
         return self._decode(symbol, response.status_code, body)
 
@@ -558,9 +567,20 @@ class AlphaVantageProvider:
             payload = json.loads(content, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKey as dup:
             origin = self._origin(symbol)
-            raise refuse(symbol, origin, [Rejection(
-                symbol, origin, f"JSON key {dup.key!r} appears twice (the reply is ambiguous)",
-                "duplicates", column="key", value=self._redact(dup.key))]) from None
+            raise refuse(
+                symbol,
+                origin,
+                [
+                    Rejection(
+                        symbol,
+                        origin,
+                        f"JSON key {dup.key!r} appears twice (the reply is ambiguous)",
+                        "duplicates",
+                        column="key",
+                        value=self._redact(dup.key),
+                    )
+                ],
+            ) from None
         except ValueError:
             snippet = self._redact(content[:80].decode("utf-8", "replace"))
             raise AlphaVantageMalformedResponse(
@@ -573,9 +593,7 @@ class AlphaVantageProvider:
         if "Error Message" in payload:
             text = self._redact(str(payload["Error Message"]))
             if _BAD_KEY.search(text):
-                raise AlphaVantageInvalidApiKey(
-                    f"Alpha Vantage rejected the API key (request for {symbol!r}): {text}"
-                )
+                raise AlphaVantageInvalidApiKey(f"Alpha Vantage rejected the API key (request for {symbol!r}): {text}")
             raise AlphaVantageInvalidRequest(
                 f"Alpha Vantage rejected {symbol!r} (unknown symbol or invalid call): {text}"
             )
@@ -585,8 +603,9 @@ class AlphaVantageProvider:
                 raise _classify_notice(text)(f"Alpha Vantage {symbol!r}: {text}")
         return payload
 
-    def _parse(self, symbol: str, payload: dict[str, Any], start: date | None = None,
-               end: date | None = None) -> pd.DataFrame:
+    def _parse(
+        self, symbol: str, payload: dict[str, Any], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
         key = _series_key(payload)
         if key is None:
             raise AlphaVantageMalformedResponse(
@@ -596,10 +615,19 @@ class AlphaVantageProvider:
         meta = payload.get("Meta Data")
         said = meta.get("2. Symbol") if isinstance(meta, dict) else None
         if not isinstance(said, str) or said.strip().upper() != symbol.upper():
-            raise refuse(symbol, origin, [Rejection(
-                symbol, origin, f"the reply's Meta Data symbol is {said!r}, not {symbol!r}: "
-                "another ticker's series", column="Meta Data / 2. Symbol",
-                value=None if said is None else str(said))])
+            raise refuse(
+                symbol,
+                origin,
+                [
+                    Rejection(
+                        symbol,
+                        origin,
+                        f"the reply's Meta Data symbol is {said!r}, not {symbol!r}: another ticker's series",
+                        column="Meta Data / 2. Symbol",
+                        value=None if said is None else str(said),
+                    )
+                ],
+            )
         series = payload[key]
         if not isinstance(series, dict):
             raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r}: {key!r} is not an object")
@@ -610,12 +638,17 @@ class AlphaVantageProvider:
                 raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row is not an object")
             missing = [f for f in fields if f not in row]
             if missing:
-                raise AlphaVantageMalformedResponse(
-                    f"Alpha Vantage {symbol!r} {day}: row lacks field {missing[0]!r}"
-                )
+                raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row lacks field {missing[0]!r}")
             # Numbers as text, so the strict rules see what was sent ("1,234.5" is not 1234.5).
-            records.append({"date": day, **{target: row[source] if isinstance(row[source], str)
-                                            else json.dumps(row[source]) for source, target in fields.items()}})
+            records.append(
+                {
+                    "date": day,
+                    **{
+                        target: row[source] if isinstance(row[source], str) else json.dumps(row[source])
+                        for source, target in fields.items()
+                    },
+                }
+            )
         raw = pd.DataFrame.from_records(records, columns=["date", *fields.values()])
         frame = strict_bars(raw, symbol, origin, start, end)
         if "adj_close" not in frame:

@@ -29,9 +29,15 @@ from quantlab_assets.data_curator.core.source_rules import strict_bars
 
 # Header spellings seen in common exports (Yahoo, Alpha Vantage CSV, Stooq) -> our names.
 _ALIASES = {
-    "timestamp": "date", "day": "date", "adj_close": "adj_close", "adjclose": "adj_close",
-    "adjusted_close": "adj_close", "dividend_amount": "dividend", "dividends": "dividend",
-    "split": "split_coefficient", "stock_splits": "split_coefficient",
+    "timestamp": "date",
+    "day": "date",
+    "adj_close": "adj_close",
+    "adjclose": "adj_close",
+    "adjusted_close": "adj_close",
+    "dividend_amount": "dividend",
+    "dividends": "dividend",
+    "split": "split_coefficient",
+    "stock_splits": "split_coefficient",
 }
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 OPTIONAL = ("adj_close", "dividend", "split_coefficient")
@@ -49,11 +55,20 @@ def _read_text(path: Path, symbol: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        bad = data[exc.start:exc.start + 1].hex()
-        raise refuse(symbol, str(path), [Rejection(
-            symbol, str(path), f"not UTF-8 text (byte 0x{bad} at offset {exc.start}); save it as UTF-8",
-            line=line)]) from None
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 1].hex()
+        raise refuse(
+            symbol,
+            str(path),
+            [
+                Rejection(
+                    symbol,
+                    str(path),
+                    f"not UTF-8 text (byte 0x{bad} at offset {exc.start}); save it as UTF-8",
+                    line=line,
+                )
+            ],
+        ) from None
 
 
 def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
@@ -75,8 +90,15 @@ def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: dat
             header = row
             continue
         if len(row) != len(header):
-            ragged.append(Rejection(symbol, source, f"{len(row)} fields where the header has {len(header)}",
-                                    line=reader.line_num, value=",".join(row)[:80]))
+            ragged.append(
+                Rejection(
+                    symbol,
+                    source,
+                    f"{len(row)} fields where the header has {len(header)}",
+                    line=reader.line_num,
+                    value=",".join(row)[:80],
+                )
+            )
             continue
         rows.append(row)
         lines.append(reader.line_num)
@@ -86,8 +108,15 @@ def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: dat
     twice = []
     for original, name in zip(header, names):
         if name in seen:
-            twice.append(Rejection(symbol, source, f"columns {seen[name]!r} and {original!r} both mean "
-                                   f"{name!r}; keep one", line=1, column=original))
+            twice.append(
+                Rejection(
+                    symbol,
+                    source,
+                    f"columns {seen[name]!r} and {original!r} both mean {name!r}; keep one",
+                    line=1,
+                    column=original,
+                )
+            )
         seen.setdefault(name, original)
     missing = [c for c in REQUIRED if c not in names]
     if missing:
@@ -95,8 +124,11 @@ def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: dat
     if twice or ragged:
         raise refuse(symbol, source, twice + ragged)
     wanted = [c for c in REQUIRED + OPTIONAL if c in names]
-    frame = pd.DataFrame(rows, columns=names, dtype=object)[wanted] if rows else \
-        pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
+    frame = (
+        pd.DataFrame(rows, columns=names, dtype=object)[wanted]
+        if rows
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
+    )
     bars = strict_bars(frame, symbol, source, start, end, lines=lines)
     if "split_coefficient" in bars.columns:
         # "Stock Splits" exports write 0 for no split; the contract says 1.
@@ -131,5 +163,4 @@ class CsvProvider:
                 failures.append(SymbolFailure(symbol, str(exc), (Rejection(symbol, str(path), str(exc)),)))
             stats[symbol] = {"api_calls": 0, "retries": 0, "latency_s": time.perf_counter() - t0}
         bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-        return FetchResult(bars=normalize_bars(bars, start, end), failures=failures, stats=stats,
-                           origins=origins)
+        return FetchResult(bars=normalize_bars(bars, start, end), failures=failures, stats=stats, origins=origins)

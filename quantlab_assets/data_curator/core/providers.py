@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,10 +32,17 @@ class Rejection:
     value: str | None = None
 
     def describe(self, with_source: bool = True) -> str:
-        where = ", ".join(p for p in (
-            self.source if with_source else "", f"line {self.line}" if self.line is not None else "",
-            self.date or "", f"column {self.column}" if self.column else "",
-            f"value {self.value!r}" if self.value is not None else "") if p)
+        where = ", ".join(
+            p
+            for p in (
+                self.source if with_source else "",
+                f"line {self.line}" if self.line is not None else "",
+                self.date or "",
+                f"column {self.column}" if self.column else "",
+                f"value {self.value!r}" if self.value is not None else "",
+            )
+            if p
+        )
         return f"{self.symbol}: {where + ': ' if where else ''}{self.reason}"
 
 

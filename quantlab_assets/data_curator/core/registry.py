@@ -42,7 +42,7 @@ class SymbolEntry(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> "SymbolEntry":
+    def _window(self) -> SymbolEntry:
         if self.first_date and self.last_date and self.last_date < self.first_date:
             raise ValueError(f"{self.symbol}: last_date {self.last_date} is before first_date {self.first_date}")
         return self
@@ -55,7 +55,7 @@ class SymbolRegistry(BaseModel):
     symbols: tuple[SymbolEntry, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "SymbolRegistry":
+    def _unique(self) -> SymbolRegistry:
         seen: set[str] = set()
         dupes = sorted({e.symbol for e in self.symbols if e.symbol in seen or seen.add(e.symbol)})
         if dupes:

@@ -8,8 +8,16 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 
 # What a provider returns: one row per (symbol, session), prices as floats.
 PROVIDER_COLUMNS = (
-    "date", "symbol", "open", "high", "low", "close", "adj_close", "volume",
-    "dividend", "split_coefficient",
+    "date",
+    "symbol",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "dividend",
+    "split_coefficient",
 )
 
 OHLCV = TableSchema(
@@ -54,7 +62,7 @@ INGEST_LOG = TableSchema(
 REJECTS = TableSchema(
     name="ohlcv_rejects",
     description="What an ingest refused, kept for inspection: one row per problem found "
-                "(a cell, a row, or the whole series), with the run and the rule.",
+    "(a cell, a row, or the whole series), with the run and the rule.",
     columns=(
         Column("run_id", "VARCHAR", False, "Dagster run that refused it"),
         Column("symbol", "VARCHAR", False),

@@ -42,7 +42,11 @@ def _session_problem(day: pd.Timestamp) -> str:
 
 
 def strict_bars(
-    raw: pd.DataFrame, symbol: str, source: str, start: date | None = None, end: date | None = None,
+    raw: pd.DataFrame,
+    symbol: str,
+    source: str,
+    start: date | None = None,
+    end: date | None = None,
     lines: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Provider bars (``date``, ``symbol`` and the numeric columns present, as float64)
@@ -58,8 +62,9 @@ def strict_bars(
     line_of = list(lines) if lines is not None else [None] * len(text)
     problems: list[Rejection] = []
 
-    def reject(i: int, reason: str, check: str, column: str | None = None, value: str | None = None,
-               day: str | None = None) -> None:
+    def reject(
+        i: int, reason: str, check: str, column: str | None = None, value: str | None = None, day: str | None = None
+    ) -> None:
         problems.append(Rejection(symbol, source, reason, check, line_of[i], day, column, value))
 
     dates_text = text["date"].str.strip()
@@ -86,19 +91,25 @@ def strict_bars(
         for i in rows[repeated]:
             day = dates.iloc[i]
             n = int((dates.iloc[rows] == day).sum())
-            reject(i, f"date appears {n} times for {symbol}", "duplicates", "date", raw["date"].iloc[i],
-                   str(day.date()))
+            reject(
+                i, f"date appears {n} times for {symbol}", "duplicates", "date", raw["date"].iloc[i], str(day.date())
+            )
     out = pd.DataFrame({"date": dates.iloc[rows].to_numpy(dtype="datetime64[ns]")})
     out["symbol"] = symbol
     for column in (c for c in NUMERIC_COLUMNS if c in text.columns):
         values = text[column].iloc[rows].str.strip()
         ok = values.str.fullmatch(NUMBER.pattern).to_numpy()
         for i in rows[~ok]:
-            reject(i, _number_problem(raw[column].iloc[i]), _CHECK_OF.get(column, "ingest_success_rate"),
-                   column, raw[column].iloc[i], str(dates.iloc[i].date()))
+            reject(
+                i,
+                _number_problem(raw[column].iloc[i]),
+                _CHECK_OF.get(column, "ingest_success_rate"),
+                column,
+                raw[column].iloc[i],
+                str(dates.iloc[i].date()),
+            )
         out[column] = pd.to_numeric(values.where(ok), errors="coerce").to_numpy(dtype=np.float64)
     if problems:
         problems.sort(key=lambda r: (r.line or 0, r.date or "", r.column or ""))
         raise refuse(symbol, source, problems)
     return out
-

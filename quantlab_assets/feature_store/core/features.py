@@ -103,8 +103,10 @@ def pivot_panel(ohlcv: pd.DataFrame) -> Panel:
     if present.sum() != len(ohlcv):
         dup = ohlcv[pd.DataFrame({"d": day, "s": ohlcv["symbol"]}).duplicated(keep=False).to_numpy()]
         first = dup.iloc[0]
-        raise ValueError(f"ohlcv has {len(dup)} rows sharing a (date, symbol), first "
-                         f"{first['symbol']} {pd.Timestamp(first['date']).date()}")
+        raise ValueError(
+            f"ohlcv has {len(dup)} rows sharing a (date, symbol), first "
+            f"{first['symbol']} {pd.Timestamp(first['date']).date()}"
+        )
     arrays = {}
     for field in BAR_FIELDS:
         arr = np.full(shape, np.nan)
@@ -213,7 +215,7 @@ class MomentumParams(_Params):
     skip: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _skip_inside(self) -> "MomentumParams":
+    def _skip_inside(self) -> MomentumParams:
         if self.skip >= self.lookback:
             raise ValueError(f"skip ({self.skip}) must be smaller than lookback ({self.lookback})")
         return self
@@ -253,7 +255,7 @@ class MacdParams(_Params):
     output: Literal["macd", "signal", "hist"]
 
     @model_validator(mode="after")
-    def _fast_below_slow(self) -> "MacdParams":
+    def _fast_below_slow(self) -> MacdParams:
         if self.fast >= self.slow:
             raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
         return self
@@ -385,8 +387,9 @@ def _candle(inp: _Inputs, p: CandleParams) -> np.ndarray:
         ok &= rng != 0
         with np.errstate(divide="ignore", invalid="ignore"):
             return nb.set_nan((c - o) / rng, ok)
-    top, bottom = {"upper_shadow": (h, np.maximum(o, c)), "lower_shadow": (np.minimum(o, c), lo),
-                   "range_pct": (h, lo)}[p.part]
+    top, bottom = {"upper_shadow": (h, np.maximum(o, c)), "lower_shadow": (np.minimum(o, c), lo), "range_pct": (h, lo)}[
+        p.part
+    ]
     return nb.set_nan(np.expm1((top - bottom) / SCALE), ok)
 
 
@@ -463,16 +466,16 @@ class FeatureSpec(BaseModel):
     _parsed: _Params = PrivateAttr()
 
     @model_validator(mode="after")
-    def _parse_params(self) -> "FeatureSpec":
+    def _parse_params(self) -> FeatureSpec:
         kind = KINDS.get(self.kind)
         if kind is None:
             raise ValueError(f"kind: unknown kind {self.kind!r} (valid kinds: {', '.join(sorted(KINDS))})")
         try:
             self._parsed = kind.params.model_validate(self.params)
         except ValidationError as exc:
-            raise ValueError("; ".join(
-                f"params{''.join(f'.{part}' for part in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )) from None
+            raise ValueError(
+                "; ".join(f"params{''.join(f'.{part}' for part in err['loc'])}: {err['msg']}" for err in exc.errors())
+            ) from None
         return self
 
     @property
@@ -492,7 +495,7 @@ class FeaturePreset(BaseModel):
     features: tuple[FeatureSpec, ...]
 
     @model_validator(mode="after")
-    def _names_and_sources(self) -> "FeaturePreset":
+    def _names_and_sources(self) -> FeaturePreset:
         if not self.features:
             raise ValueError("features: a preset needs at least one feature")
         seen: dict[str, FeatureSpec] = {}
@@ -502,8 +505,10 @@ class FeaturePreset(BaseModel):
             if KINDS[spec.kind].cross_sectional:
                 source = seen.get(spec.parsed_params.of)
                 if source is None or KINDS[source.kind].cross_sectional:
-                    raise ValueError(f"feature {spec.name!r}: params.of: {spec.parsed_params.of!r} is not "
-                                     "a non-cross-sectional feature declared before it")
+                    raise ValueError(
+                        f"feature {spec.name!r}: params.of: {spec.parsed_params.of!r} is not "
+                        "a non-cross-sectional feature declared before it"
+                    )
             seen[spec.name] = spec
         return self
 
@@ -596,8 +601,11 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
     # Per-symbol features on every date of a block of symbols; the sources of the
     # cross-sectional features are kept whole for the per-date transforms after.
     market = market_proxy(panel)
-    sources = {spec.parsed_params.of: np.empty(panel.present.shape)
-               for spec in preset.features if KINDS[spec.kind].cross_sectional}
+    sources = {
+        spec.parsed_params.of: np.empty(panel.present.shape)
+        for spec in preset.features
+        if KINDS[spec.kind].cross_sectional
+    }
     for first in range(0, n_symbols, BLOCK_SYMBOLS):
         cols = slice(first, min(first + BLOCK_SYMBOLS, n_symbols))
         inputs = _Inputs({f: np.ascontiguousarray(a[:, cols]) for f, a in panel.arrays.items()}, market)

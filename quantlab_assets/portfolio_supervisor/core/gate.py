@@ -9,13 +9,17 @@ from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, evaluat
 
 
 def every_rejection_has_reason(approvals: pd.DataFrame) -> GateResult:
-    silent = approvals[(approvals["status"] != APPROVED)
-                       & approvals["reasons"].isna() & approvals["override_reason"].isna()]
+    silent = approvals[
+        (approvals["status"] != APPROVED) & approvals["reasons"].isna() & approvals["override_reason"].isna()
+    ]
     return GateResult(
-        "every_rejection_has_reason", silent.empty,
-        f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons" if silent.empty
+        "every_rejection_has_reason",
+        silent.empty,
+        f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons"
+        if silent.empty
         else f"{len(silent)} non-approved days without a reason, e.g. {silent['date'].iloc[0].date()}",
-        offending=silent[["date", "status"]] if len(silent) else pd.DataFrame())
+        offending=silent[["date", "status"]] if len(silent) else pd.DataFrame(),
+    )
 
 
 def approved_targets_within_rules(books: pd.DataFrame, limits) -> GateResult:
@@ -25,7 +29,11 @@ def approved_targets_within_rules(books: pd.DataFrame, limits) -> GateResult:
         if verdict.reasons:
             broken.append({"date": day, "reason": verdict.reasons[0]})
     return GateResult(
-        "approved_targets_within_rules", not broken,
-        f"{books['date'].nunique()} tradable books within the limits" if not broken
+        "approved_targets_within_rules",
+        not broken,
+        f"{books['date'].nunique()} tradable books within the limits"
+        if not broken
         else f"{len(broken)} books break a limit, e.g. {broken[0]['date'].date()}: {broken[0]['reason']}",
-        figures={"breaking_days": float(len(broken))}, offending=pd.DataFrame(broken))
+        figures={"breaking_days": float(len(broken))},
+        offending=pd.DataFrame(broken),
+    )

@@ -31,7 +31,7 @@ class RiskLimits(BaseModel):
     min_history_sessions: int = Field(40, ge=2)
 
     @model_validator(mode="after")
-    def _net_range(self) -> "RiskLimits":
+    def _net_range(self) -> RiskLimits:
         if self.min_net > self.max_net:
             raise ValueError(f"min_net {self.min_net} is above max_net {self.max_net}")
         return self
@@ -44,7 +44,7 @@ class RiskRules(BaseModel):
     strategies: dict[str, dict] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _overrides_valid(self) -> "RiskRules":
+    def _overrides_valid(self) -> RiskRules:
         for name, fields in self.strategies.items():
             try:
                 RiskLimits.model_validate({**self.defaults.model_dump(), **(fields or {})})
@@ -77,6 +77,8 @@ def load_rules(path: str | Path | None = None, known_strategies: Collection[str]
     if known_strategies is not None:
         unknown = sorted(set(rules.strategies) - set(known_strategies))
         if unknown:
-            raise RulesError(f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "
-                             f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})")
+            raise RulesError(
+                f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "
+                f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})"
+            )
     return rules

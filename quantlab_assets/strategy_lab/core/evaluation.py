@@ -54,14 +54,24 @@ def book_stats(targets: pd.DataFrame, turnover: dict) -> dict[str, float]:
     }
 
 
-def strategy_summary_markdown(spec: StrategySpec, start, end, universe: Sequence[str], stats: dict,
-                              quality: dict, violations: Sequence[str], notes: Sequence[str],
-                              latest: pd.DataFrame) -> str:
+def strategy_summary_markdown(
+    spec: StrategySpec,
+    start,
+    end,
+    universe: Sequence[str],
+    stats: dict,
+    quality: dict,
+    violations: Sequence[str],
+    notes: Sequence[str],
+    latest: pd.DataFrame,
+) -> str:
     c = spec.constraints
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"  # noqa: E731
     lines = [
-        f"## {spec.name}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}", "",
-        spec.description or "", "",
+        f"## {spec.name}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}",
+        "",
+        spec.description or "",
+        "",
         f"- universe: {len(universe)} symbols"
         + (f" (sectors {', '.join(spec.universe.sectors)})" if spec.universe.sectors else ""),
         f"- signal: {spec.signal.kind} on {', '.join(spec.signal.features_used())}"
@@ -81,5 +91,10 @@ def strategy_summary_markdown(spec: StrategySpec, start, end, universe: Sequence
     if notes:
         lines += ["", "### Notes", "", *[f"- {n}" for n in notes[:20]]]
     held = latest[latest["weight"].abs() > 1e-12].sort_values("weight", ascending=False)
-    lines += ["", f"### Book at {pd.Timestamp(end).date()}", "", markdown_table(held[["symbol", "score", "weight"]], 30)]
+    lines += [
+        "",
+        f"### Book at {pd.Timestamp(end).date()}",
+        "",
+        markdown_table(held[["symbol", "score", "weight"]], 30),
+    ]
     return "\n".join(lines) + "\n"

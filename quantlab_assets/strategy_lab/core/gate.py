@@ -22,15 +22,29 @@ def targets_gate(stored: pd.DataFrame, spec: StrategySpec, registry: Iterable[st
     bad = stored[~np.isfinite(weights)]
     dupes = stored[stored.duplicated(["date", "symbol"], keep=False)]
     return [
-        GateResult("constraint_violations_zero", not violations,
-                   "no violation" if not violations else f"{len(violations)} violations, e.g. {violations[0]}",
-                   figures={"violations": float(len(violations))}),
-        GateResult("symbols_in_registry", not unknown,
-                   "all symbols registered" if not unknown else f"unknown symbols {unknown[:10]}"),
-        GateResult("weights_finite", bad.empty,
-                   "all weights finite" if bad.empty else
-                   f"{len(bad)} non-finite weights, e.g. {bad.iloc[0]['symbol']} {bad.iloc[0]['date'].date()}",
-                   offending=bad),
-        GateResult("one_row_per_symbol_and_day", dupes.empty,
-                   f"{int(stored.duplicated(['date', 'symbol']).sum())} duplicate rows", offending=dupes),
+        GateResult(
+            "constraint_violations_zero",
+            not violations,
+            "no violation" if not violations else f"{len(violations)} violations, e.g. {violations[0]}",
+            figures={"violations": float(len(violations))},
+        ),
+        GateResult(
+            "symbols_in_registry",
+            not unknown,
+            "all symbols registered" if not unknown else f"unknown symbols {unknown[:10]}",
+        ),
+        GateResult(
+            "weights_finite",
+            bad.empty,
+            "all weights finite"
+            if bad.empty
+            else f"{len(bad)} non-finite weights, e.g. {bad.iloc[0]['symbol']} {bad.iloc[0]['date'].date()}",
+            offending=bad,
+        ),
+        GateResult(
+            "one_row_per_symbol_and_day",
+            dupes.empty,
+            f"{int(stored.duplicated(['date', 'symbol']).sum())} duplicate rows",
+            offending=dupes,
+        ),
     ]

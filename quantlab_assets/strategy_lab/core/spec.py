@@ -64,7 +64,7 @@ class Signal(_Model):
     model: ModelSignal | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Signal":
+    def _one_source(self) -> Signal:
         need = {"feature": "feature", "blend": "blend", "model": "model"}[self.kind]
         if not getattr(self, need):
             raise ValueError(f"signal kind {self.kind!r} needs the field '{need}'")
@@ -94,7 +94,7 @@ class Selection(_Model):
     short_below: float | None = None
 
     @model_validator(mode="after")
-    def _params(self) -> "Selection":
+    def _params(self) -> Selection:
         if self.kind == "top_k" and self.k is None:
             raise ValueError("selection 'top_k' needs k")
         if self.kind == "long_short_quantile" and self.quantile is None:
@@ -108,7 +108,9 @@ class Selection(_Model):
             if None not in (self.long_above, self.short_below) and self.short_below > self.long_above:
                 raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
         elif any(getattr(self, f) is not None for f in threshold):
-            raise ValueError(f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}")
+            raise ValueError(
+                f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}"
+            )
         return self
 
     @property
@@ -126,7 +128,7 @@ class Rebalance(_Model):
     n: int | None = Field(default=None, ge=1, le=252)
 
     @model_validator(mode="after")
-    def _n(self) -> "Rebalance":
+    def _n(self) -> Rebalance:
         if (self.frequency == "every_n") != (self.n is not None):
             raise ValueError("'n' is required with frequency every_n and only then")
         return self
@@ -148,10 +150,12 @@ class Costs(_Model):
     fee_bps: float = Field(default=1.0, ge=0.0, le=500.0)
     slippage_bps: float = Field(default=5.0, ge=0.0, le=500.0)
     borrow_bps: float = Field(default=0.0, ge=0.0, le=10_000.0, description="fee on short value, bps/year")
-    cash_interest_bps: float = Field(default=0.0, ge=-1_000.0, le=5_000.0,
-                                     description="interest on cash (paid on negative cash), bps/year")
-    max_participation: float | None = Field(default=None, gt=0.0, le=1.0,
-                                            description="largest share of a session's volume per order")
+    cash_interest_bps: float = Field(
+        default=0.0, ge=-1_000.0, le=5_000.0, description="interest on cash (paid on negative cash), bps/year"
+    )
+    max_participation: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="largest share of a session's volume per order"
+    )
 
 
 class StrategySpec(_Model):
@@ -176,12 +180,14 @@ class StrategySpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _feasible(self) -> "StrategySpec":
+    def _feasible(self) -> StrategySpec:
         c = self.constraints
         long_only = self.selection.long_only
         if long_only and c.net_exposure != c.gross_exposure:
-            raise ValueError(f"constraints: a long-only selection has net == gross, got net "
-                             f"{c.net_exposure} and gross {c.gross_exposure}")
+            raise ValueError(
+                f"constraints: a long-only selection has net == gross, got net "
+                f"{c.net_exposure} and gross {c.gross_exposure}"
+            )
         if not long_only and abs(c.net_exposure) > c.gross_exposure:
             raise ValueError("constraints: |net_exposure| cannot exceed gross_exposure")
         if self.selection.kind == "top_k":
@@ -190,7 +196,8 @@ class StrategySpec(_Model):
             if self.selection.k * c.max_weight < c.gross_exposure - 1e-12:
                 raise ValueError(
                     f"constraints cannot be met: k={self.selection.k} names × max_weight={c.max_weight} "
-                    f"= {self.selection.k * c.max_weight:g} < gross_exposure={c.gross_exposure}")
+                    f"= {self.selection.k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
+                )
         return self
 
     def features_used(self) -> list[str]:
@@ -221,8 +228,10 @@ def load_strategy(path: str | Path, known_features: set[str] | None = None) -> S
     if known_features is not None:
         unknown = [f for f in spec.features_used() if f not in known_features]
         if unknown:
-            raise StrategyError(f"{path}: unknown feature(s) {unknown}; the feature preset declares "
-                                f"{len(known_features)} features (see quantlab_assets/feature_store/presets)")
+            raise StrategyError(
+                f"{path}: unknown feature(s) {unknown}; the feature preset declares "
+                f"{len(known_features)} features (see quantlab_assets/feature_store/presets)"
+            )
     return spec
 
 

@@ -39,9 +39,16 @@ TARGETS = TableSchema(
 
 def _empty_targets() -> pd.DataFrame:
     """No session in the range (a holiday): no rows, but the columns' types, so filters still work."""
-    return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]"), "strategy": pd.Series(dtype=object),
-                         "symbol": pd.Series(dtype=object), "score": pd.Series(dtype=float),
-                         "weight": pd.Series(dtype=float), "rebalance": pd.Series(dtype=bool)})
+    return pd.DataFrame(
+        {
+            "date": pd.Series(dtype="datetime64[us]"),
+            "strategy": pd.Series(dtype=object),
+            "symbol": pd.Series(dtype=object),
+            "score": pd.Series(dtype=float),
+            "weight": pd.Series(dtype=float),
+            "rebalance": pd.Series(dtype=bool),
+        }
+    )
 
 
 @dataclass
@@ -62,10 +69,12 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     (exit bar at or before it) from the ``train_sessions`` before it."""
     m = spec.signal.model
     h = int(m.label.rsplit("_", 1)[1])
-    lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10),
-                      refit_date)[-(m.train_sessions + 1):][0]
-    known = labels[(labels["date"] >= lo) & (labels["date"] < refit_date)
-                   & (labels[f"exit_date_{h}"] <= refit_date)].dropna(subset=[m.label])
+    lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10), refit_date)[
+        -(m.train_sessions + 1) :
+    ][0]
+    known = labels[
+        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[f"exit_date_{h}"] <= refit_date)
+    ].dropna(subset=[m.label])
     data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
     xs, ys = [], []
     for _, day in data.groupby("date", sort=True):
@@ -81,8 +90,9 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     return np.linalg.solve(x.T @ x + m.alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
 
 
-def wide_features(features: pd.DataFrame, names: Sequence[str], days: pd.DatetimeIndex,
-                  universe: Sequence[str]) -> dict[str, np.ndarray]:
+def wide_features(
+    features: pd.DataFrame, names: Sequence[str], days: pd.DatetimeIndex, universe: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Each named feature as a (sessions x symbols) array; NaN where a row is missing."""
     rows = days.get_indexer(pd.DatetimeIndex(features["date"]))
     cols = pd.Index(universe).get_indexer(features["symbol"])
@@ -132,8 +142,15 @@ def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.n
     return out
 
 
-def book_arrays(wide: dict[str, np.ndarray], spec: StrategySpec, days: pd.DatetimeIndex, weights0: np.ndarray,
-                forced: float = 0.0, exits: bool = False, betas: np.ndarray | None = None):
+def book_arrays(
+    wide: dict[str, np.ndarray],
+    spec: StrategySpec,
+    days: pd.DatetimeIndex,
+    weights0: np.ndarray,
+    forced: float = 0.0,
+    exits: bool = False,
+    betas: np.ndarray | None = None,
+):
     """The book as arrays: (rebalance mask, scores, weights, turnover, note codes, note counts),
     rows = ``days``, columns = the universe of ``wide`` (``wide_features``)."""
     mask = rebalance_mask(days, spec)
@@ -144,14 +161,18 @@ def book_arrays(wide: dict[str, np.ndarray], spec: StrategySpec, days: pd.Dateti
     nan = np.full(scores.shape, np.nan)
     vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
     values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
-    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits,
-                                            decide_params(spec))
+    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits, decide_params(spec))
     return mask, scores, book, turnover, codes, counts
 
 
 def compute_targets(
-    features: pd.DataFrame, spec: StrategySpec, universe: Sequence[str], start, end,
-    prev_weights: pd.Series | None = None, labels: pd.DataFrame | None = None,
+    features: pd.DataFrame,
+    spec: StrategySpec,
+    universe: Sequence[str],
+    start,
+    end,
+    prev_weights: pd.Series | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> TargetsResult:
     """The book for every session in [start, end].
 
@@ -172,7 +193,8 @@ def compute_targets(
     betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
     forced = float(leaving.abs().sum() / 2)
     mask, scores, book, turnover, codes, counts = book_arrays(
-        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas)
+        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas
+    )
     result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
     decided = np.flatnonzero(~np.isnan(turnover))
     result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
@@ -186,11 +208,16 @@ def compute_targets(
         row = pd.Series(book[i], index=universe)
         result.violations += [f"{days[i].date()}: {v}" for v in constraint_violations(row, spec, float(turnover[i]))]
     n = len(universe)
-    result.targets = pd.DataFrame({
-        "date": np.repeat(days.to_numpy(), n), "strategy": spec.name,
-        "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
-        "score": scores.ravel(), "weight": book.ravel(), "rebalance": np.repeat(mask.astype(bool), n),
-    })[TARGETS.column_names]
+    result.targets = pd.DataFrame(
+        {
+            "date": np.repeat(days.to_numpy(), n),
+            "strategy": spec.name,
+            "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
+            "score": scores.ravel(),
+            "weight": book.ravel(),
+            "rebalance": np.repeat(mask.astype(bool), n),
+        }
+    )[TARGETS.column_names]
     return result
 
 
