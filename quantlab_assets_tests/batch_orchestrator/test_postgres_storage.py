@@ -73,8 +73,8 @@ def _batches(events):
 def test_store_event_batch_writes_the_same_rows_as_store_event(
     postgres_server,
     make_postgres_db,
-    run_events,
-    monkeypatch,  # noqa: F811 - pytest fixture
+    run_events,  # noqa: F811 - pytest fixture
+    monkeypatch,
 ):
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     stock_url, batching_url = (postgres_url(postgres_server, make_postgres_db()) for _ in range(2))
