@@ -57,7 +57,7 @@ def synthetic_market(n_symbols: int, n_sessions: int, top_k: int, missing: float
 
 def python_loop(capital: float, open_, close, decisions, bps: float) -> float:
     """The baseline: the same convention, one session and one symbol at a time, on lists."""
-    O, C, D = open_.tolist(), close.tolist(), decisions.tolist()
+    O, C, D = open_.tolist(), close.tolist(), decisions.tolist()  # noqa: E741 - open, close, decisions
     n = len(O[0]) if O else 0
     cash, shares, mark, pending = capital, [0.0] * n, [math.nan] * n, None
     equity = capital

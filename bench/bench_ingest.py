@@ -78,7 +78,8 @@ def main() -> None:
     )
     print(f"upsert, first load     : {first_s:6.2f} s  {n / first_s:12,.0f} rows/s")
     print(
-        f"upsert, re-run (replace): {rerun_s:6.2f} s  {n / rerun_s:12,.0f} rows/s   rows after re-run: {total:,} (added {total - n})"
+        f"upsert, re-run (replace): {rerun_s:6.2f} s  {n / rerun_s:12,.0f} rows/s   "
+        f"rows after re-run: {total:,} (added {total - n})"
     )
     print(f"baseline PK insert     : {base_first_s:6.2f} s  {n / base_first_s:12,.0f} rows/s")
     print(f"baseline ON CONFLICT   : {base_rerun_s:6.2f} s  {n / base_rerun_s:12,.0f} rows/s")

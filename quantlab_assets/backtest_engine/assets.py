@@ -158,6 +158,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                     replace_strategy_slice(con, BACKTEST_TRADES, out.trades, name, start, end)
                     replace_strategy_slice(con, BACKTEST_STATE, out.states, name, start, end)
             if gate.passed:
+                assert out is not None  # the backtest ran above when the gate passed
                 _append_trades_csv(run_dir / "trades.csv", with_strategy(out.trades, name), name)
                 add_partition_metadata(
                     context,

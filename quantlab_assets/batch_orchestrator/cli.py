@@ -330,7 +330,8 @@ def cmd_override(args) -> int:
     if instance is None:
         print(
             "apply it by re-materializing the supervision of that day:\n"
-            f"  dagster asset materialize -m quantlab_assets.definitions --select '{approvals_key(args.strategy).to_user_string()}' "
+            "  dagster asset materialize -m quantlab_assets.definitions "
+            f"--select '{approvals_key(args.strategy).to_user_string()}' "
             f"--partition {args.date}\n(or pass --apply)"
         )
         return 0
@@ -374,7 +375,8 @@ def cmd_overrides(strategy: str | None) -> int:
         print("no overrides")
     for r in rows.itertuples():
         print(
-            f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  by {r.decided_by}: {r.reason}"
+            f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  "
+            f"by {r.decided_by}: {r.reason}"
         )
     return 0
 

@@ -7,7 +7,9 @@ is missing and which asset to materialize first.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +43,7 @@ def period_label(start, end) -> str:
     return str(a.date()) if a == b else f"{a.date()}..{b.date()}"
 
 
-def upstream_complete(inputs: dict[str, tuple[object, str]], start, end) -> GateResult:
+def upstream_complete(inputs: Mapping[str, tuple[Collection[Any], str]], start, end) -> GateResult:
     """``inputs`` maps what is read (``"features"``) to (its dates present, the asset that makes it).
 
     Passes on a partition range without sessions (holidays): nothing is expected."""

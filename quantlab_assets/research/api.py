@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import yaml
@@ -113,7 +113,8 @@ def load_spec(
         overrides = parse_overrides(overrides)
     raw, source = spec_dict(spec)
     if overrides:
-        raw = apply_overrides(raw, overrides, source)
+        # A sequence of "path=value" strings was parsed above: what is left is the mapping.
+        raw = apply_overrides(raw, cast(Mapping[str, Any], overrides), source)
     try:
         out = StrategySpec.model_validate(raw)
     except ValidationError as exc:
@@ -157,6 +158,7 @@ def history_start(spec: StrategySpec, start) -> pd.Timestamp:
     if spec.signal.kind != "model":
         return pd.Timestamp(start)
     m = spec.signal.model
+    assert m is not None  # Signal._one_source: kind "model" has a model
     return shift_sessions(start, -(m.train_sessions + m.refit_every))
 
 

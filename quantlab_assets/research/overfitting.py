@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,18 @@ def rank_correlation(a, b) -> float:
     return float(frame["a"].rank().corr(frame["b"].rank()))
 
 
-def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str, float]) -> dict[str, float]:
+class _SelectionStatistics(TypedDict):
+    best: str  # "" when no variant has an in-sample Sharpe ratio
+    dsr: float
+    sr0: float
+    rank_corr: float
+
+
+class SelectionStatistics(_SelectionStatistics, total=False):
+    best_is_sharpe_daily: float  # absent when ``best`` is ""
+
+
+def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str, float]) -> SelectionStatistics:
     """For one in-sample / out-of-sample split: the best in-sample variant, its DSR, and the
     rank correlation of in-sample vs out-of-sample Sharpe across the variants."""
     names = list(is_returns)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -49,7 +50,7 @@ from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
 
 SWEEPS_DIR = "sweeps"
-KPIS = {
+KPIS: dict[str, Callable[[np.ndarray], float]] = {
     "sharpe": sharpe_ratio,
     "cagr": cagr,
     "volatility": annual_volatility,
@@ -170,6 +171,7 @@ class Sweep:
 def _folds(cfg: SweepFile) -> list[Fold]:
     if cfg.walk_forward is None:
         a, b = cfg.in_sample, cfg.out_of_sample
+        assert a is not None and b is not None  # SweepFile._periods: no walk_forward means both periods
         return [Fold((pd.Timestamp(a.start), pd.Timestamp(a.end)), (pd.Timestamp(b.start), pd.Timestamp(b.end)))]
     wf = cfg.walk_forward
     days = trading_days(wf.start, wf.end)

@@ -163,7 +163,7 @@ def load_strategy_specs(known_features: set[str]) -> tuple[list[StrategySpec], d
     """Valid strategy files and {file: message} for the invalid ones; an invalid file is logged
     with its file and field and skipped, so it never takes the other strategies or the UI down."""
     specs, errors = discover(strategies_dir(), known_features)
-    for path, message in errors.items():
+    for message in errors.values():
         log.warning("strategy file skipped: %s", message)
     return specs, errors
 

@@ -117,7 +117,7 @@ def _book(seed=5, n_days=80, n_names=6):
     days = trading_days("2024-01-02", "2024-06-28")[:n_days]
     syms = [f"S{i}" for i in range(n_names)]
     rows = []
-    for j, s in enumerate(syms):
+    for s in syms:
         close = 50 * np.exp(np.cumsum(rng.normal(0, 0.015, n_days)))
         open_ = close * np.exp(rng.normal(0, 0.004, n_days))
         rows.append(

@@ -135,7 +135,8 @@ def test_a_prefix_that_matches_no_run_or_several_is_refused(lab_env, capsys):
     ]:
         instance.add_run(dg.DagsterRun(job_name="j", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
     cases = {
-        "abcd": "quantlab rerun: run id prefix 'abcd' matches 2 runs: abcd1111-0000, abcd2222-0000; give more characters",
+        "abcd": "quantlab rerun: run id prefix 'abcd' matches 2 runs: abcd1111-0000, abcd2222-0000; "
+        "give more characters",
         "ffff": "quantlab rerun: no run 'ffff'",
         "ab": "quantlab rerun: no run 'ab' (give at least 4 characters)",
         "ef01": "quantlab rerun: run ef012345-0000-0000-0000-000000000000 is SUCCESS, not FAILURE: nothing to resume",

@@ -71,7 +71,10 @@ def _batches(events):
 
 
 def test_store_event_batch_writes_the_same_rows_as_store_event(
-    postgres_server, make_postgres_db, run_events, monkeypatch
+    postgres_server,
+    make_postgres_db,
+    run_events,  # noqa: F811 - pytest fixture
+    monkeypatch,
 ):
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     stock_url, batching_url = (postgres_url(postgres_server, make_postgres_db()) for _ in range(2))
@@ -100,7 +103,7 @@ def test_store_event_batch_writes_the_same_rows_as_store_event(
     assert kinds.count("ASSET_MATERIALIZATION") == 2 * 60 and kinds.count("ASSET_MATERIALIZATION_PLANNED") == 2 * 60
 
 
-def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_postgres_db, run_events, monkeypatch):
+def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_postgres_db, run_events, monkeypatch):  # noqa: F811 - pytest fixture
     """The run's planned events with the planned check evaluation: one batch as Dagster forms it,
     two event types, so dagster-postgres stores it (event by event), as it stores them alone."""
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)

@@ -167,7 +167,7 @@ class BacktestState:
             and _same(self.last_close, other.last_close)
         )
 
-    __hash__ = None
+    # Unhashable (``__hash__`` is None): Python sets that for a class defining ``__eq__`` alone.
 
 
 def _bits(x: float) -> bytes:

@@ -122,7 +122,7 @@ def fill_session_nb(
 
 
 @njit(cache=True)
-def simulate_nb(
+def simulate_nb(  # noqa: C901 - one compiled session loop; splitting it is issue 10 point 9
     open_,
     close,
     volume,

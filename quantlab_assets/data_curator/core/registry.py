@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -56,8 +57,7 @@ class SymbolRegistry(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> SymbolRegistry:
-        seen: set[str] = set()
-        dupes = sorted({e.symbol for e in self.symbols if e.symbol in seen or seen.add(e.symbol)})
+        dupes = sorted(s for s, n in Counter(e.symbol for e in self.symbols).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate tickers {dupes}")
         return self

@@ -113,7 +113,7 @@ def _qcut_edges(values: np.ndarray, idx: np.ndarray, n: int, q: np.ndarray, out:
 
 
 @nb.njit(parallel=True, cache=True)
-def feature_ic_nb(
+def feature_ic_nb(  # noqa: C901 - one compiled pass over dates and features
     x: np.ndarray,
     fwd: np.ndarray,
     fwd_order: np.ndarray,

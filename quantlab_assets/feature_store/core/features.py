@@ -134,20 +134,20 @@ class _Inputs:
             return nb.quantize_log(a[field] * (a["adj_close"] / a["close"]))
 
     @cached_property
-    def close(self):
+    def close(self) -> tuple[np.ndarray, np.ndarray]:
         """Log adjusted close."""
         return nb.quantize_log(self.arrays["adj_close"])
 
     @cached_property
-    def open(self):
+    def open(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("open")
 
     @cached_property
-    def high(self):
+    def high(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("high")
 
     @cached_property
-    def low(self):
+    def low(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("low")
 
     def price(self, field: str) -> np.ndarray:
@@ -158,21 +158,21 @@ class _Inputs:
         return np.where(np.isfinite(x) & (x > 0), x, np.nan)
 
     @cached_property
-    def ret(self):
+    def ret(self) -> tuple[np.ndarray, np.ndarray]:
         """Daily log return of the adjusted close."""
         return nb.diff(*self.close)
 
     @cached_property
-    def volume(self):
+    def volume(self) -> tuple[np.ndarray, np.ndarray]:
         return nb.quantize_log(self.arrays["volume"])
 
     @cached_property
-    def dollar_volume(self):
+    def dollar_volume(self) -> tuple[np.ndarray, np.ndarray]:
         """Log of unadjusted close x volume (what actually traded)."""
         return nb.quantize_log(self.arrays["close"] * self.arrays["volume"])
 
     @cached_property
-    def market(self):
+    def market(self) -> tuple[np.ndarray, np.ndarray]:
         """The market proxy's daily log return, broadcast to this block's shape."""
         shape = self.arrays["close"].shape
         mean, ok = self._market

@@ -1,7 +1,8 @@
 """From features to target weights: score, select, weight, constrain.
 
 Every session is a row of (sessions x symbols) arrays and the kernels below walk the rows in
-one compiled pass (the turnover limit makes each book depend on the previous one). Every decision for session D uses only D's features (and, for the model signal, labels whose
+one compiled pass (the turnover limit makes each book depend on the previous one). Every
+decision for session D uses only D's features (and, for the model signal, labels whose
 exit bar is at or before D) plus the previous session's targets, so a daily run and a
 backfill make the same decisions, bit for bit.
 """

@@ -75,9 +75,11 @@ class Signal(_Model):
 
     def features_used(self) -> list[str]:
         if self.kind == "feature":
+            assert self.feature is not None  # _one_source: kind "feature" has a feature
             return [self.feature]
         if self.kind == "blend":
             return [t.feature for t in self.blend]
+        assert self.model is not None  # _one_source: kind "model" has a model
         return list(self.model.features)
 
 
@@ -105,7 +107,7 @@ class Selection(_Model):
                 raise ValueError("selection 'threshold' needs feature")
             if self.long_above is None and self.short_below is None:
                 raise ValueError("selection 'threshold' needs long_above, short_below or both")
-            if None not in (self.long_above, self.short_below) and self.short_below > self.long_above:
+            if self.long_above is not None and self.short_below is not None and self.short_below > self.long_above:
                 raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
         elif any(getattr(self, f) is not None for f in threshold):
             raise ValueError(
@@ -191,12 +193,14 @@ class StrategySpec(_Model):
         if not long_only and abs(c.net_exposure) > c.gross_exposure:
             raise ValueError("constraints: |net_exposure| cannot exceed gross_exposure")
         if self.selection.kind == "top_k":
-            if self.selection.k < c.min_names:
-                raise ValueError(f"selection.k={self.selection.k} is below constraints.min_names={c.min_names}")
-            if self.selection.k * c.max_weight < c.gross_exposure - 1e-12:
+            k = self.selection.k
+            assert k is not None  # Selection._params: top_k needs k
+            if k < c.min_names:
+                raise ValueError(f"selection.k={k} is below constraints.min_names={c.min_names}")
+            if k * c.max_weight < c.gross_exposure - 1e-12:
                 raise ValueError(
-                    f"constraints cannot be met: k={self.selection.k} names × max_weight={c.max_weight} "
-                    f"= {self.selection.k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
+                    f"constraints cannot be met: k={k} names × max_weight={c.max_weight} "
+                    f"= {k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
                 )
         return self
 
@@ -207,6 +211,7 @@ class StrategySpec(_Model):
         if self.universe.min_log_dollar_volume is not None:
             used.append("log_dollar_volume_20")
         if self.selection.kind == "threshold":
+            assert self.selection.feature is not None  # Selection._params: threshold needs feature
             used.append(self.selection.feature)
         return list(dict.fromkeys(used))
 

@@ -68,6 +68,7 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     """Walk-forward ridge on cross-sectional z-scores, trained only on labels known at ``refit_date``
     (exit bar at or before it) from the ``train_sessions`` before it."""
     m = spec.signal.model
+    assert m is not None  # called for model signals only
     h = int(m.label.rsplit("_", 1)[1])
     lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10), refit_date)[
         -(m.train_sessions + 1) :
@@ -112,13 +113,17 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
     """
     sig = spec.signal
     if spec.selection.kind == "threshold":  # time-series: the feature's own value ranks the names
+        assert spec.selection.feature is not None  # Selection._params: threshold needs feature
         raw = wide[spec.selection.feature].copy()
     elif sig.kind == "feature":
+        assert sig.feature is not None  # Signal._one_source: kind "feature" has a feature
         raw = cross_sectional_rows(wide[sig.feature], "zscore")
     elif sig.kind == "blend":
         parts = [t.weight * cross_sectional_rows(wide[t.feature], t.transform) for t in sig.blend]
         raw = sum(parts[1:], parts[0])
     else:
+        # kind "model": the callers pass the betas of a model signal.
+        assert sig.model is not None and betas is not None
         z = np.stack([cross_sectional_rows(wide[f], "zscore") for f in sig.model.features], axis=2)
         raw = np.full(z.shape[:2], np.nan)
         # One BLAS product per session: stacking sessions changes the product's last bits.
@@ -131,6 +136,7 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
 def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
     """The ridge coefficients each session scores with (refitted every ``refit_every`` sessions)."""
     m = spec.signal.model
+    assert m is not None  # called for model signals only
     out = np.full((len(days), len(m.features)), np.nan)
     fits: dict = {}
     for i, day in enumerate(days):  # one lookup per session; the fits themselves are per refit
@@ -160,7 +166,10 @@ def book_arrays(
             scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
     nan = np.full(scores.shape, np.nan)
     vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
-    values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
+    values = scores
+    if spec.selection.kind == "threshold":
+        assert spec.selection.feature is not None  # Selection._params: threshold needs feature
+        values = wide[spec.selection.feature]
     book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits, decide_params(spec))
     return mask, scores, book, turnover, codes, counts
 
