@@ -21,6 +21,7 @@ import argparse
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _day(text: str, flag: str, *, session: bool = False) -> str:
         raise CliError(f"{flag} {text!r}: not a date (YYYY-MM-DD)") from None
     key = day.isoformat()
     first, last = trading_day_partitions.get_first_partition_key(), trading_day_partitions.get_last_partition_key()
+    # the partitions start at QUANTLAB_START_DATE and end today: never empty
+    assert first is not None and last is not None
     if key > last:
         raise CliError(f"{flag} {key}: in the future (the latest partition is {last})")
     if key < first:
@@ -137,8 +140,10 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
     }
     for record in instance.all_logs(run.run_id, of_type=step_events):
         event = record.dagster_event
+        assert event is not None  # of_type filters Dagster events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
+            assert isinstance(ev, dg.AssetCheckEvaluation)  # what an ASSET_CHECK_EVALUATION event carries
             verdict = "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
             print(f"  check {ev.asset_key.to_user_string()}.{ev.check_name}: {verdict}  {ev.description or ''}")
         else:
@@ -181,6 +186,7 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
     if not keys:
         print(f"selection {select!r} matches no asset")
         return 1
+    partitions: Sequence[str]
     if "dagster/partition" in tags:
         partitions = [tags["dagster/partition"]]
     else:
@@ -225,6 +231,7 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
 
     run_id = _resolve_run_id(instance, run_id)
     parent = instance.get_run_by_id(run_id)
+    assert parent is not None  # _resolve_run_id returns the id of an existing run
     if parent.status == dg.DagsterRunStatus.STARTED:
         alive, why = worker_health(instance, parent)
         if alive:
@@ -232,10 +239,13 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
         mark_failed(instance, parent, why)
         print(f"run {run_id} was STARTED but {why}: marked FAILURE")
         parent = instance.get_run_by_id(run_id)
+        assert parent is not None  # the same run, just re-read
     if parent.status != dg.DagsterRunStatus.FAILURE:
         raise CliError(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
+    # a run that failed was planned: it has an execution plan snapshot
+    assert parent.execution_plan_snapshot_id is not None
     planned = {step.key for step in instance.get_execution_plan_snapshot(parent.execution_plan_snapshot_id).steps}
-    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+    done = {_step_key(r) for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     steps = planned - done  # failed, or never started because something upstream failed
     assets, checks = set(), set()
     for ad in defs.resolve_asset_graph().assets_defs:
@@ -265,6 +275,12 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
         f"{result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
     )
     return 0 if result.success else 2
+
+
+def _step_key(record: dg.EventLogEntry) -> str | None:
+    """The step key of a record read with ``of_type`` (always a Dagster event)."""
+    assert record.dagster_event is not None
+    return record.dagster_event.step_key
 
 
 def _resolve_run_id(instance: dg.DagsterInstance, text: str) -> str:
