@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -483,6 +483,11 @@ class FeatureSpec(BaseModel):
         """``params`` validated by the kind's model, defaults filled in."""
         return self._parsed
 
+    @property
+    def source_feature(self) -> str:
+        """A cross-sectional feature's source: ``params.of`` (its kinds all take CrossSectionParams)."""
+        return cast(CrossSectionParams, self._parsed).of
+
 
 class FeaturePreset(BaseModel):
     """A named, ordered list of features: the declared schema of the ``features`` table."""
@@ -503,10 +508,10 @@ class FeaturePreset(BaseModel):
             if spec.name in seen:
                 raise ValueError(f"feature {spec.name!r}: name: declared twice")
             if KINDS[spec.kind].cross_sectional:
-                source = seen.get(spec.parsed_params.of)
+                source = seen.get(spec.source_feature)
                 if source is None or KINDS[source.kind].cross_sectional:
                     raise ValueError(
-                        f"feature {spec.name!r}: params.of: {spec.parsed_params.of!r} is not "
+                        f"feature {spec.name!r}: params.of: {spec.source_feature!r} is not "
                         "a non-cross-sectional feature declared before it"
                     )
             seen[spec.name] = spec
@@ -522,7 +527,7 @@ class FeaturePreset(BaseModel):
         spec = next(s for s in self.features if s.name == name)
         kind = KINDS[spec.kind]
         if kind.cross_sectional:
-            return self.window_of(spec.parsed_params.of)
+            return self.window_of(spec.source_feature)
         return kind.window(spec.parsed_params)
 
     @property
@@ -602,7 +607,7 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
     # cross-sectional features are kept whole for the per-date transforms after.
     market = market_proxy(panel)
     sources = {
-        spec.parsed_params.of: np.empty(panel.present.shape)
+        spec.source_feature: np.empty(panel.present.shape)
         for spec in preset.features
         if KINDS[spec.kind].cross_sectional
     }
@@ -629,7 +634,7 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
             continue
         for first in range(t_lo, t_hi, BLOCK_DATES):
             span = slice(first, min(first + BLOCK_DATES, t_hi))
-            transformed[span] = kind.compute(sources[spec.parsed_params.of][span])
+            transformed[span] = kind.compute(sources[spec.source_feature][span])
         np.take(transformed.ravel(), cells, out=block[i])
 
     frame = pd.DataFrame(block.T, columns=preset.feature_names, copy=False)
@@ -656,7 +661,7 @@ def definable(frame: pd.DataFrame, preset: FeaturePreset) -> pd.DataFrame:
         kind = KINDS[spec.kind]
         if not kind.cross_sectional:
             continue
-        source = frame[spec.parsed_params.of].where(np.isfinite(frame[spec.parsed_params.of]))
+        source = frame[spec.source_feature].where(np.isfinite(frame[spec.source_feature]))
         distinct = source.groupby(frame["date"]).transform("nunique")
         out[spec.name] = source.notna() & (distinct >= kind.min_distinct)
     return out
