@@ -87,7 +87,11 @@ def describe_validation_error(
     for err in exc.errors():
         loc = list(err["loc"])
         where = f"field '{'.'.join(str(p) for p in loc)}'" if loc else ""
-        key = (item_names or {}).get(loc[0]) if len(loc) >= 2 and isinstance(loc[1], int) else None
+        key = (
+            (item_names or {}).get(loc[0])
+            if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int)
+            else None
+        )
         if key is not None:
             try:
                 where += f" ({key} {raw[loc[0]][loc[1]].get(key)!r})"

@@ -71,7 +71,7 @@ def strict_bars(
     iso = dates_text.str.fullmatch(ISO_DATE.pattern)
     dates = pd.to_datetime(dates_text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce")
     for i in np.flatnonzero(dates.isna().to_numpy()):
-        reject(i, "not an ISO date (YYYY-MM-DD)", "ingest_success_rate", "date", raw["date"].iloc[i])
+        reject(int(i), "not an ISO date (YYYY-MM-DD)", "ingest_success_rate", "date", raw["date"].iloc[i])
     if problems:
         raise refuse(symbol, source, problems)
 
