@@ -33,7 +33,7 @@ def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame, max_rows=rows))
 
 
-def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
+def gate_check_result(result, asset_key: dg.AssetKey | str) -> dg.AssetCheckResult:
     """A core ``GateResult`` as an asset check result: figures as numbers, offenders as a table."""
     metadata: dict[str, dg.RawMetadataValue] = {k: float(v) for k, v in result.figures.items()}
     if len(result.offending):

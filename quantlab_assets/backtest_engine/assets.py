@@ -229,7 +229,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         since = last[last["scope"] == "since_start"]
         headline = {k: float(since[k].iloc[0]) for k in KPI_COLUMNS if len(since) and pd.notna(since[k].iloc[0])}
         # Each partition: its own KPIs; the latest one also the chart and the formatted table.
-        per_day = {
+        per_day: dict[object, dict[str, dg.RawMetadataValue]] = {
             day: {
                 k: float(v)
                 for k, v in rows[rows["scope"] == "since_start"].iloc[0][list(KPI_COLUMNS)].items()

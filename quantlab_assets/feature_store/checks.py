@@ -1,5 +1,7 @@
 """The feature store's quality gate: leakage 0 and incremental = batch, proven on samples."""
 
+from typing import cast
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -119,7 +121,7 @@ def features_quality_gate(
     )
 
     values = stored[names].to_numpy(float) if len(stored) else np.empty((0, len(names)))
-    inf_cols = [n for n, bad in zip(names, np.isinf(values).any(axis=0)) if bad]
+    inf_cols = [n for n, bad in zip(names, cast(np.ndarray, np.isinf(values).any(axis=0))) if bad]
     yield _result(
         "no_infinite_values", not inf_cols, "no infinite values" if not inf_cols else f"infinite values in {inf_cols}"
     )
