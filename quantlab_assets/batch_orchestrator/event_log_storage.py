@@ -233,7 +233,14 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
 
         # Mirror into the cross-run index: ids are needed for the tags and the asset entry.
         with self.index_transaction() as conn:
-            event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0] for row in rows]
+            event_ids = [_inserted_id(conn, row) for row in rows]
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
+
+
+def _inserted_id(conn: Any, row: dict[str, Any]) -> int:
+    """The id of one event row inserted into the event log table."""
+    key = conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key
+    assert key is not None  # a single-row insert always reports its primary key
+    return key[0]

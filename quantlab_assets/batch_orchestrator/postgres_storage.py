@@ -109,7 +109,8 @@ class QuantLabPostgresStorage(DagsterPostgresStorage):
         self._schedule_storage = PostgresScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        DagsterStorage.__init__(self)
+        # mypy cannot solve the base's instance type parameter from an unbound __init__ call
+        DagsterStorage.__init__(self)  # type: ignore[arg-type]
 
     @classmethod
     def config_type(cls):
