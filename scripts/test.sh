@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Install Quant Lab with its test dependencies and run the test suite.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+# Static gates first (config in pyproject.toml): lint, format, types. A finding fails the run.
+echo "test.sh: ruff check, ruff format --check, mypy"
+ruff check --quiet .
+ruff format --check --quiet .
+mypy
 # Debian's chromium for the UI browser test (no-op when present; without root the test skips).
 bash "$ROOT/scripts/install_browser.sh"
 
