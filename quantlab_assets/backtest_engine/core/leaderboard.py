@@ -61,7 +61,16 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
         row["approval_rate"] = float((decided["status"] == "approved").mean()) if len(decided) else np.nan
         row["approval_sessions"] = int(len(decided))
         rows.append(row)
-    table = pd.DataFrame(rows)
+    columns = [
+        "strategy",
+        "last_date",
+        "sessions",
+        *HEADLINE,
+        *(f"t252_{k}" for k in HEADLINE),
+        "approval_rate",
+        "approval_sessions",
+    ]
+    table = pd.DataFrame(rows, columns=columns)  # the columns even with no strategy yet (a holiday run)
     if len(table):
         table = table.sort_values("sharpe_ratio", ascending=False, na_position="last", kind="stable")
     returns = equity.pivot_table(index="date", columns="strategy", values="ret", aggfunc="first").sort_index()

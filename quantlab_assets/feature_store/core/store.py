@@ -48,7 +48,7 @@ def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
     except duckdb.CatalogException:  # no registry mirror yet: listing dates unknown
         first_date = pd.DataFrame({"symbol": pd.Series(dtype=object), "first_date": pd.Series(dtype="datetime64[ns]")})
     out = (
-        pd.DataFrame({"symbol": names})
+        pd.DataFrame({"symbol": pd.Series(names, dtype=object)})
         .merge(first_date, on="symbol", how="left")
         .merge(first_bar, on="symbol", how="left")
     )
