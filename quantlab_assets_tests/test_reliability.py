@@ -12,6 +12,14 @@ before any API call). Elsewhere, by the package they exercise:
 - ``data_curator/test_alphavantage_faults.py``: a byte-a-second drip ends at the request
   deadline, endless throttling at the shared give-up time, a slow service at the ingest budget.
 - ``data_curator/test_csv_source.py`` and ``test_alphavantage.py``: the same refusals, unit level.
+- ``batch_orchestrator/test_dead_runs.py``: runs killed with kill -9 (UI and CLI, four filling
+  the queue) are marked failed by the daemon's health check, the queued fifth run then
+  succeeds; ``quantlab rerun <prefix>`` re-executes a dead CLI run.
+- ``batch_orchestrator/test_cli_input.py``: overrides, plans and ranges that are refused in one
+  line with nothing recorded (unknown strategy, weekend, holiday, future, impossible date).
+- ``common/test_yaml_io.py``: config files with duplicate keys, too deep, a directory, not UTF-8.
+- ``batch_orchestrator/test_partition_truth_e2e.py``: missing upstream data fails the step's
+  gate naming what is missing, with nothing written; holidays alone and in a range.
 
 "Nothing lost" is checked by content: row counts plus an order-independent checksum per table.
 """
