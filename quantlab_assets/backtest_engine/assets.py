@@ -7,7 +7,6 @@ State (positions, cash, the pending decision) carries from the previous session 
 import dagster as dg
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, kpis_of_range
 from quantlab_assets.backtest_engine.core.report import backtest_summary_markdown, equity_drawdown_png, kpi_markdown
 from quantlab_assets.backtest_engine.core.store import (
@@ -16,7 +15,7 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_POSITIONS,
     BACKTEST_STATE,
     BACKTEST_TRADES,
-    equal_weight_benchmark,
+    backtest_strategy,
     with_strategy,
 )
 from quantlab_assets.common.calendar import shift_sessions
@@ -138,21 +137,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 )
                 if gate.passed:
                     decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
-                    out = run_backtest(
-                        bars[bars["date"] >= pd.Timestamp(start)],
-                        decisions,
-                        start,
-                        end,
-                        state=state,
-                        fee_bps=spec.costs.fee_bps,
-                        slippage_bps=spec.costs.slippage_bps,
-                        capital=spec.capital,
-                        borrow_bps=spec.costs.borrow_bps,
-                        cash_interest_bps=spec.costs.cash_interest_bps,
-                        max_participation=spec.costs.max_participation,
-                    )
-                    bench = equal_weight_benchmark(bars)
-                    equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
+                    out, equity = backtest_strategy(bars, decisions, start, end, spec.costs, spec.capital, state)
                     replace_strategy_slice(con, BACKTEST_EQUITY, equity, name, start, end)
                     replace_strategy_slice(con, BACKTEST_POSITIONS, out.positions, name, start, end)
                     replace_strategy_slice(con, BACKTEST_TRADES, out.trades, name, start, end)

@@ -31,9 +31,8 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
-from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark
+from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import connect, read_slice
@@ -307,20 +306,7 @@ def backtest(
     bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
-    out = run_backtest(
-        bars[bars["date"] >= start],
-        decisions_of(result.targets),
-        start,
-        end,
-        fee_bps=spec.costs.fee_bps,
-        slippage_bps=spec.costs.slippage_bps,
-        capital=spec.capital,
-        borrow_bps=spec.costs.borrow_bps,
-        cash_interest_bps=spec.costs.cash_interest_bps,
-        max_participation=spec.costs.max_participation,
-    )
-    bench = equal_weight_benchmark(bars)
-    equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
+    out, equity = backtest_strategy(bars, decisions_of(result.targets), start, end, spec.costs, spec.capital)
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(

@@ -10,6 +10,8 @@ from quantlab_assets.backtest_engine.core.engine import (
     POSITION_COLUMNS,
     STATE_COLUMNS,
     TRADE_COLUMNS,
+    BacktestOutput,
+    run_backtest,
 )
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS
 from quantlab_assets.common.warehouse import Column, TableSchema
@@ -80,3 +82,35 @@ def accounting_breaks(equity: pd.DataFrame, positions: pd.DataFrame, tolerance: 
             "cash_plus_positions": (book["cash"] + value)[bad].to_numpy(),
         }
     )
+
+
+def backtest_strategy(
+    bars: pd.DataFrame,
+    decisions: pd.DataFrame,
+    start,
+    end,
+    costs,
+    capital: float,
+    state: pd.DataFrame | None = None,
+) -> tuple[BacktestOutput, pd.DataFrame]:
+    """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
+    ``capital``; returns the engine's output and the equity rows with the equal-weight benchmark's
+    return. One call for every caller (the asset, the research API), so their numbers are the same.
+
+    ``bars`` starts one session before ``start`` (the benchmark's first return needs it).
+    """
+    out = run_backtest(
+        bars[bars["date"] >= pd.Timestamp(start)],
+        decisions,
+        start,
+        end,
+        state=state,
+        fee_bps=costs.fee_bps,
+        slippage_bps=costs.slippage_bps,
+        capital=capital,
+        borrow_bps=costs.borrow_bps,
+        cash_interest_bps=costs.cash_interest_bps,
+        max_participation=costs.max_participation,
+    )
+    bench = equal_weight_benchmark(bars)
+    return out, out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
