@@ -65,7 +65,9 @@ def test_trend_strategy_on_one_name(lab_env, tmp_path, monkeypatch):
         ).df()
         equity = con.execute("SELECT * FROM backtest_equity WHERE strategy = 'trend_sma50' ORDER BY date").df()
     x = targets["sma_ratio_50"].to_numpy()
-    expected = np.where(x > 1.0, 1.0, np.where(x < 0.97, -1.0, 0.0))
-    assert np.isfinite(x).all() and (expected != 0).any()
+    # The file's rule by hand: long above the average, short more than 3% below, flat in between.
+    assert (spec.selection.long_above, spec.selection.short_below) == (0.0, -0.03)
+    expected = np.where(x > 0.0, 1.0, np.where(x < -0.03, -1.0, 0.0))
+    assert np.isfinite(x).all() and (expected == 1.0).any()
     np.testing.assert_array_equal(targets["weight"].to_numpy(), expected)
     assert len(equity) == len(targets) and equity["equity"].notna().all()
