@@ -77,8 +77,15 @@ def book(n_symbols: int, n_sessions: int, seed: int = 7):
     open_, close, _ = synthetic_market(n_symbols, n_sessions, 50, 0.0, seed)
     days = trading_days("2015-01-02", "2040-12-31")[:n_sessions]
     symbols = [f"S{i:04d}" for i in range(n_symbols)]
-    bars = pd.DataFrame({"date": np.repeat(days, n_symbols), "symbol": np.tile(symbols, n_sessions),
-                         "open": open_.ravel(), "close": close.ravel(), "adj_close": close.ravel()})
+    bars = pd.DataFrame(
+        {
+            "date": np.repeat(days, n_symbols),
+            "symbol": np.tile(symbols, n_sessions),
+            "open": open_.ravel(),
+            "close": close.ravel(),
+            "adj_close": close.ravel(),
+        }
+    )
     rng = np.random.default_rng(seed)
     rows = []
     for t in range(0, n_sessions, 5):  # weekly: a persistent random top-50 book
@@ -91,15 +98,24 @@ def book(n_symbols: int, n_sessions: int, seed: int = 7):
 def bench_tearsheet(args) -> list[str]:
     n_sessions = args.years * 252
     out, bench = book(args.symbols, n_sessions)
-    lines = [f"## Tearsheet: {args.symbols} symbols x {args.years} years ({n_sessions} sessions, "
-             f"{len(out.positions):,} position rows, {len(out.trades):,} trades)", ""]
-    best_c, med_c, _ = timed(lambda: build_tearsheet("bench", out.equity, out.positions, out.trades, bench,
-                                                     charts=False), args.repeat)
-    best, med, sheet = timed(lambda: tearsheet_html(build_tearsheet("bench", out.equity, out.positions, out.trades,
-                                                                    bench)), args.repeat, "sheet")
-    lines += [f"- figures only (no charts): best {best_c:.2f} s, median {med_c:.2f} s",
-              f"- figures + 6 PNG charts + HTML: **best {best:.2f} s, median {med:.2f} s** (goal <= 2 s; "
-              f"CPU {CPU['sheet']:.2f} s; page {len(sheet) / 1e6:.1f} MB)"]
+    lines = [
+        f"## Tearsheet: {args.symbols} symbols x {args.years} years ({n_sessions} sessions, "
+        f"{len(out.positions):,} position rows, {len(out.trades):,} trades)",
+        "",
+    ]
+    best_c, med_c, _ = timed(
+        lambda: build_tearsheet("bench", out.equity, out.positions, out.trades, bench, charts=False), args.repeat
+    )
+    best, med, sheet = timed(
+        lambda: tearsheet_html(build_tearsheet("bench", out.equity, out.positions, out.trades, bench)),
+        args.repeat,
+        "sheet",
+    )
+    lines += [
+        f"- figures only (no charts): best {best_c:.2f} s, median {med_c:.2f} s",
+        f"- figures + 6 PNG charts + HTML: **best {best:.2f} s, median {med:.2f} s** (goal <= 2 s; "
+        f"CPU {CPU['sheet']:.2f} s; page {len(sheet) / 1e6:.1f} MB)",
+    ]
     py = args.quantstats_python
     if py is None:
         try:
@@ -117,21 +133,27 @@ def bench_tearsheet(args) -> list[str]:
         pd.DataFrame({"strategy": r, "benchmark": bench.reindex(r.index).fillna(0.0)}).to_csv(csv)
         script = Path(tmp) / "qs_bench.py"
         script.write_text(QS_SCRIPT)
-        proc = subprocess.run([py, str(script), str(csv), str(Path(tmp) / "qs.html"), str(args.repeat)],
-                              capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            [py, str(script), str(csv), str(Path(tmp) / "qs.html"), str(args.repeat)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
     if proc.returncode != 0:
         lines.append(f"- baseline quantstats failed: {proc.stderr.strip().splitlines()[-1:]}")
         return lines
     q_best, q_med, q_import, version = proc.stdout.split()[-4:]
-    lines.append(f"- baseline quantstats {version} `reports.html` (returns only, no positions): best "
-                 f"{float(q_best):.2f} s, median {float(q_med):.2f} s (+ {float(q_import):.1f} s import); "
-                 f"ratio {float(q_best) / best:.1f}x")
+    lines.append(
+        f"- baseline quantstats {version} `reports.html` (returns only, no positions): best "
+        f"{float(q_best):.2f} s, median {float(q_med):.2f} s (+ {float(q_import):.1f} s import); "
+        f"ratio {float(q_best) / best:.1f}x"
+    )
     return lines
 
 
 def features_and_labels(n_features: int, n_symbols: int, n_sessions: int, seed: int = 3):
     rng = np.random.default_rng(seed)
-    days = trading_days("2015-01-02", "2040-12-31")[:n_sessions + 25]
+    days = trading_days("2015-01-02", "2040-12-31")[: n_sessions + 25]
     dates = days[:n_sessions]
     symbols = np.array([f"S{i:04d}" for i in range(n_symbols)], dtype=object)
     signal = rng.normal(size=(n_sessions, n_symbols))
@@ -142,7 +164,7 @@ def features_and_labels(n_features: int, n_symbols: int, n_sessions: int, seed: 
     labels = {"date": feats["date"], "symbol": feats["symbol"]}
     for h in HORIZONS:
         labels[f"fwd_ret_{h}"] = (0.01 * np.sqrt(h) * (0.05 * signal + rng.normal(size=signal.shape))).ravel()
-        labels[f"exit_date_{h}"] = np.repeat(days[1 + h:n_sessions + 1 + h], n_symbols)
+        labels[f"exit_date_{h}"] = np.repeat(days[1 + h : n_sessions + 1 + h], n_symbols)
     return pd.DataFrame(feats), pd.DataFrame(labels), dates
 
 
@@ -173,10 +195,14 @@ def bench_feature_ic(args) -> list[str]:
     as_of = dates[-1] + pd.Timedelta(days=60)
     factor_ic(feats.head(args.symbols * 30), labels.head(args.symbols * 30), names[:1], HORIZONS, as_of)  # compile
     best, med, summary = timed(lambda: factor_ic(feats, labels, names, HORIZONS, as_of), args.repeat_ic, "ic")
-    lines = ["", f"## feature_ic: {len(names)} features x {len(HORIZONS)} horizons x {args.symbols} symbols x "
-             f"{args.years} years ({len(feats):,} rows)", "",
-             f"- factor_ic (long frames in, summary by year out): **best {best:.2f} s, median {med:.2f} s** "
-             f"(goal <= 10 s; {len(summary)} summary rows; CPU {CPU['ic']:.2f} s over 2 threads)"]
+    lines = [
+        "",
+        f"## feature_ic: {len(names)} features x {len(HORIZONS)} horizons x {args.symbols} symbols x "
+        f"{args.years} years ({len(feats):,} rows)",
+        "",
+        f"- factor_ic (long frames in, summary by year out): **best {best:.2f} s, median {med:.2f} s** "
+        f"(goal <= 10 s; {len(summary)} summary rows; CPU {CPU['ic']:.2f} s over 2 threads)",
+    ]
     try:
         import alphalens  # noqa: F401
     except ImportError:
@@ -187,11 +213,16 @@ def bench_feature_ic(args) -> list[str]:
     ref = alphalens_baseline(feats, labels, names[:k])
     t_al = time.perf_counter() - t0
     panels = factor_panels(feats, labels, names[:k], HORIZONS, as_of)
-    diff = max(float(np.nanmax(np.abs(panels.rank_ic[f, j] - ref[n][f"{h}D"].reindex(panels.dates).to_numpy())))
-               for f, n in enumerate(names[:k]) for j, h in enumerate(HORIZONS))
-    lines.append(f"- baseline alphalens-reloaded on {k} feature(s): {t_al:.1f} s, i.e. ~{t_al / k * len(names):.0f} s "
-                 f"for {len(names)} features (ratio ~{t_al / k * len(names) / best:.0f}x); max |rank IC difference| "
-                 f"{diff:.1e}")
+    diff = max(
+        float(np.nanmax(np.abs(panels.rank_ic[f, j] - ref[n][f"{h}D"].reindex(panels.dates).to_numpy())))
+        for f, n in enumerate(names[:k])
+        for j, h in enumerate(HORIZONS)
+    )
+    lines.append(
+        f"- baseline alphalens-reloaded on {k} feature(s): {t_al:.1f} s, i.e. ~{t_al / k * len(names):.0f} s "
+        f"for {len(names)} features (ratio ~{t_al / k * len(names) / best:.0f}x); max |rank IC difference| "
+        f"{diff:.1e}"
+    )
     return lines
 
 
@@ -206,9 +237,11 @@ def main() -> None:
     parser.add_argument("--quantstats-python", default=None)
     parser.add_argument("--only", choices=["tearsheet", "feature_ic"], default=None)
     args = parser.parse_args()
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, pandas {pd.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"load average {os.getloadavg()[0]:.1f} (other processes share the cores)\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"load average {os.getloadavg()[0]:.1f} (other processes share the cores)\n"
+    )
     if args.only in (None, "tearsheet"):
         print("\n".join(bench_tearsheet(args)), flush=True)
     if args.only in (None, "feature_ic"):

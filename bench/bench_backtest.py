@@ -57,7 +57,7 @@ def synthetic_market(n_symbols: int, n_sessions: int, top_k: int, missing: float
 
 def python_loop(capital: float, open_, close, decisions, bps: float) -> float:
     """The baseline: the same convention, one session and one symbol at a time, on lists."""
-    O, C, D = open_.tolist(), close.tolist(), decisions.tolist()
+    O, C, D = open_.tolist(), close.tolist(), decisions.tolist()  # noqa: E741 - open, close, decisions
     n = len(O[0]) if O else 0
     cash, shares, mark, pending = capital, [0.0] * n, [math.nan] * n, None
     equity = capital
@@ -72,8 +72,11 @@ def python_loop(capital: float, open_, close, decisions, bps: float) -> float:
             total = sum(pending)
             floor = min(0.0, eo * (1.0 - total)) if total > 1.0 + 1e-9 else 0.0
             # By order value (target minus held value, then symbol): sells first, largest buy last.
-            orders = sorted((pending[j] * eo - shares[j] * o[j], j, pending[j] * eo / o[j] - shares[j])
-                            for j in range(n) if o[j] == o[j])
+            orders = sorted(
+                (pending[j] * eo - shares[j] * o[j], j, pending[j] * eo / o[j] - shares[j])
+                for j in range(n)
+                if o[j] == o[j]
+            )
             for _, j, delta in orders:
                 notional = delta * o[j]
                 if notional > 0.0 and cash - notional - notional * rate < floor:
@@ -101,11 +104,19 @@ def long_frames(open_, close, weights):
     T, N = open_.shape
     dates = pd.bdate_range("2015-01-02", periods=T)
     symbols = np.array([f"S{i:04d}" for i in range(N)], dtype=object)
-    bars = pd.DataFrame({"date": np.repeat(dates, N), "symbol": np.tile(symbols, T),
-                         "open": open_.ravel(), "close": close.ravel(), "adj_close": close.ravel()})
+    bars = pd.DataFrame(
+        {
+            "date": np.repeat(dates, N),
+            "symbol": np.tile(symbols, T),
+            "open": open_.ravel(),
+            "close": close.ravel(),
+            "adj_close": close.ravel(),
+        }
+    )
     held = weights.ravel() != 0
-    targets = pd.DataFrame({"date": np.repeat(dates, N)[held], "symbol": np.tile(symbols, T)[held],
-                            "weight": weights.ravel()[held]})
+    targets = pd.DataFrame(
+        {"date": np.repeat(dates, N)[held], "symbol": np.tile(symbols, T)[held], "weight": weights.ravel()[held]}
+    )
     return dates, bars, targets
 
 
@@ -129,8 +140,7 @@ def timed(fn, repeat: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--top", type=int, default=50, help="names held (equal weight)")
@@ -138,8 +148,12 @@ def main() -> None:
     parser.add_argument("--slippage-bps", type=float, default=2.0)
     parser.add_argument("--missing", type=float, default=0.0, help="share of missing open/close prices")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--baseline-sessions", type=int, default=0,
-                        help="time the Python loop on the first S sessions and scale linearly (0: all)")
+    parser.add_argument(
+        "--baseline-sessions",
+        type=int,
+        default=0,
+        help="time the Python loop on the first S sessions and scale linearly (0: all)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
@@ -149,8 +163,7 @@ def main() -> None:
     start = BacktestState.initial(N, capital)
 
     def engine(sessions=T):
-        return simulate(start, open_[:sessions], close[:sessions], weights[:sessions],
-                        args.fee_bps, args.slippage_bps)
+        return simulate(start, open_[:sessions], close[:sessions], weights[:sessions], args.fee_bps, args.slippage_bps)
 
     engine()  # warm-up (first-touch page faults, imports)
     (final, res), times = timed(engine, args.repeat)
@@ -158,47 +171,59 @@ def main() -> None:
 
     state, day_start = start, time.perf_counter()
     for t in range(T):
-        state, _ = simulate(state, open_[t:t + 1], close[t:t + 1], weights[t:t + 1],
-                            args.fee_bps, args.slippage_bps)
+        state, _ = simulate(
+            state, open_[t : t + 1], close[t : t + 1], weights[t : t + 1], args.fee_bps, args.slippage_bps
+        )
     day_by_day = time.perf_counter() - day_start
 
     base_sessions = T if args.baseline_sessions <= 0 else min(args.baseline_sessions, T)
     base_start = time.perf_counter()
-    base_equity = python_loop(capital, open_[:base_sessions], close[:base_sessions],
-                              weights[:base_sessions], bps)
+    base_equity = python_loop(capital, open_[:base_sessions], close[:base_sessions], weights[:base_sessions], bps)
     base_time = time.perf_counter() - base_start
     base_scaled = base_time * T / base_sessions
     engine_equity = final.equity if base_sessions == T else engine(base_sessions)[0].equity
 
     dates, bars, targets = long_frames(open_, close, weights)
-    out, wrapper_times = timed(lambda: run_backtest(bars, targets, dates[0], dates[-1], None,
-                                                    args.fee_bps, args.slippage_bps, capital), 3)
+    out, wrapper_times = timed(
+        lambda: run_backtest(bars, targets, dates[0], dates[-1], None, args.fee_bps, args.slippage_bps, capital), 3
+    )
     table, kpi_times = timed(lambda: kpi_table(out.equity), 3)
 
-    print(f"machine: {platform.machine()} {cpu_name()} ({__import__('os').cpu_count()} cpus), "
-          f"{platform.system()} python {platform.python_version()} numpy {np.__version__} "
-          f"pandas {pd.__version__}")
-    print(f"workload: {N} symbols x {T} sessions ({args.years} years), top-{args.top} equal-weight "
-          f"targets decided at every close, costs {args.fee_bps:g}+{args.slippage_bps:g} bps, "
-          f"missing prices {args.missing:.2%}")
-    print(f"  fills {len(res.trades):,}, mean daily turnover {np.mean(res.turnover[1:]):.1%}, "
-          f"costs {res.costs.sum():,.0f}, final equity {final.equity:,.2f}")
-    print(f"engine simulate, one call     : best {best * 1e3:7.1f} ms, median {median * 1e3:7.1f} ms "
-          f"over {args.repeat} runs ({best / T * 1e6:.1f} us/session)")
-    print(f"engine simulate, day by day   : {day_by_day * 1e3:7.1f} ms for {T} one-session calls; "
-          f"final state bit-identical to one call: {state == final}")
+    print(
+        f"machine: {platform.machine()} {cpu_name()} ({__import__('os').cpu_count()} cpus), "
+        f"{platform.system()} python {platform.python_version()} numpy {np.__version__} "
+        f"pandas {pd.__version__}"
+    )
+    print(
+        f"workload: {N} symbols x {T} sessions ({args.years} years), top-{args.top} equal-weight "
+        f"targets decided at every close, costs {args.fee_bps:g}+{args.slippage_bps:g} bps, "
+        f"missing prices {args.missing:.2%}"
+    )
+    print(
+        f"  fills {len(res.trades):,}, mean daily turnover {np.mean(res.turnover[1:]):.1%}, "
+        f"costs {res.costs.sum():,.0f}, final equity {final.equity:,.2f}"
+    )
+    print(
+        f"engine simulate, one call     : best {best * 1e3:7.1f} ms, median {median * 1e3:7.1f} ms "
+        f"over {args.repeat} runs ({best / T * 1e6:.1f} us/session)"
+    )
+    print(
+        f"engine simulate, day by day   : {day_by_day * 1e3:7.1f} ms for {T} one-session calls; "
+        f"final state bit-identical to one call: {state == final}"
+    )
     label = "all" if base_sessions == T else f"first {base_sessions}, scaled x{T / base_sessions:.1f}"
-    print(f"plain Python loop baseline    : {base_scaled:7.2f} s  (timed on {label} sessions: "
-          f"{base_time:.2f} s)")
-    print(f"ratio baseline / engine       : {base_scaled / best:7.0f}x (best), "
-          f"{base_scaled / median:.0f}x (median)")
+    print(f"plain Python loop baseline    : {base_scaled:7.2f} s  (timed on {label} sessions: {base_time:.2f} s)")
+    print(f"ratio baseline / engine       : {base_scaled / best:7.0f}x (best), {base_scaled / median:.0f}x (median)")
     rel = abs(engine_equity - base_equity) / abs(base_equity)
-    print(f"same final equity after {base_sessions} sessions: engine {engine_equity:,.6f} "
-          f"baseline {base_equity:,.6f} (relative difference {rel:.1e})"
-          + ("" if rel < 1e-9 else "  <-- MISMATCH"))
-    print(f"run_backtest (long frames in/out, {len(bars):,} bar rows): best "
-          f"{min(wrapper_times):.2f} s; kpi_table over {len(table) // 2} dates: best "
-          f"{min(kpi_times) * 1e3:.0f} ms")
+    print(
+        f"same final equity after {base_sessions} sessions: engine {engine_equity:,.6f} "
+        f"baseline {base_equity:,.6f} (relative difference {rel:.1e})" + ("" if rel < 1e-9 else "  <-- MISMATCH")
+    )
+    print(
+        f"run_backtest (long frames in/out, {len(bars):,} bar rows): best "
+        f"{min(wrapper_times):.2f} s; kpi_table over {len(table) // 2} dates: best "
+        f"{min(kpi_times) * 1e3:.0f} ms"
+    )
 
     try:
         import vectorbt as vbt
@@ -210,14 +235,24 @@ def main() -> None:
     sizes = np.vstack([np.full((1, N), np.nan), weights[:-1]])
     vbt_start = time.perf_counter()
     pf = vbt.Portfolio.from_orders(
-        close=pd.DataFrame(close), size=pd.DataFrame(sizes), size_type="targetpercent",
-        price=pd.DataFrame(open_), val_price=pd.DataFrame(open_), fees=bps / 1e4,
-        init_cash=capital, group_by=True, cash_sharing=True, call_seq="auto")
+        close=pd.DataFrame(close),
+        size=pd.DataFrame(sizes),
+        size_type="targetpercent",
+        price=pd.DataFrame(open_),
+        val_price=pd.DataFrame(open_),
+        fees=bps / 1e4,
+        init_cash=capital,
+        group_by=True,
+        cash_sharing=True,
+        call_seq="auto",
+    )
     vbt_equity = float(pf.value().iloc[-1])
     vbt_time = time.perf_counter() - vbt_start
-    print(f"vectorbt {vbt.__version__} from_orders(targetpercent): {vbt_time:.2f} s (first call "
-          f"includes numba compilation); final equity {vbt_equity:,.2f} "
-          f"(relative difference to the engine {abs(vbt_equity - final.equity) / final.equity:.1e})")
+    print(
+        f"vectorbt {vbt.__version__} from_orders(targetpercent): {vbt_time:.2f} s (first call "
+        f"includes numba compilation); final equity {vbt_equity:,.2f} "
+        f"(relative difference to the engine {abs(vbt_equity - final.equity) / final.equity:.1e})"
+    )
 
 
 if __name__ == "__main__":

@@ -130,18 +130,28 @@ def main() -> None:
     window = bars[bars["date"] >= shift_sessions(last, -preset.lookback_sessions)]
     daily_s = min(timed(compute_features, window, preset, last, last)[0] for _ in range(5))
 
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cpus, {platform.system()} {platform.machine()}, "
-          f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}")
-    print(f"workload: {args.symbols} symbols x {sessions} sessions ({args.start}..{args.end}) = "
-          f"{len(bars):,} bars; synthetic generation {gen_s:.2f} s")
-    print(f"ours    : {len(preset.feature_names)} features, {frame.shape[0]:,} rows: "
-          f"first {ours_s[0]:.2f} s, best of {args.repeat} {min(ours_s):.2f} s "
-          f"({len(bars) / min(ours_s):,.0f} bars/s)")
-    print(f"baseline: {base.shape[1] - 2} features, {base.shape[0]:,} rows (pandas groupby/rolling): "
-          f"first {base_s[0]:.2f} s, best of {args.repeat} {min(base_s):.2f} s")
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} cpus, {platform.system()} {platform.machine()}, "
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}"
+    )
+    print(
+        f"workload: {args.symbols} symbols x {sessions} sessions ({args.start}..{args.end}) = "
+        f"{len(bars):,} bars; synthetic generation {gen_s:.2f} s"
+    )
+    print(
+        f"ours    : {len(preset.feature_names)} features, {frame.shape[0]:,} rows: "
+        f"first {ours_s[0]:.2f} s, best of {args.repeat} {min(ours_s):.2f} s "
+        f"({len(bars) / min(ours_s):,.0f} bars/s)"
+    )
+    print(
+        f"baseline: {base.shape[1] - 2} features, {base.shape[0]:,} rows (pandas groupby/rolling): "
+        f"first {base_s[0]:.2f} s, best of {args.repeat} {min(base_s):.2f} s"
+    )
     print(f"ratio   : {base_s[0] / ours_s[0]:.1f}x faster (first runs), {min(base_s) / min(ours_s):.1f}x (best runs)")
-    print(f"one partition (1 date x {args.symbols} symbols, {preset.lookback_sessions} sessions of history): "
-          f"{daily_s * 1000:.0f} ms")
+    print(
+        f"one partition (1 date x {args.symbols} symbols, {preset.lookback_sessions} sessions of history): "
+        f"{daily_s * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

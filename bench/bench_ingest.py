@@ -31,7 +31,10 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=10)
     args = parser.parse_args()
     symbols = [f"S{i:04d}" for i in range(args.symbols)]
-    start, end = pd.Timestamp("2015-01-02"), pd.Timestamp("2015-01-02") + pd.DateOffset(years=args.years) - pd.Timedelta(days=1)
+    start, end = (
+        pd.Timestamp("2015-01-02"),
+        pd.Timestamp("2015-01-02") + pd.DateOffset(years=args.years) - pd.Timedelta(days=1),
+    )
 
     t0 = time.perf_counter()
     result = SyntheticProvider().fetch(symbols, start, end)
@@ -59,21 +62,31 @@ def main() -> None:
         base_first_s = time.perf_counter() - t0
         updates = ", ".join(f"{c} = excluded.{c}" for c in OHLCV.column_names if c not in ("symbol", "date"))
         t0 = time.perf_counter()
-        base.execute(f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming "
-                     f"ON CONFLICT (symbol, date) DO UPDATE SET {updates}")
+        base.execute(
+            f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming ON CONFLICT (symbol, date) DO UPDATE SET {updates}"
+        )
         base_rerun_s = time.perf_counter() - t0
         base.close()
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
-          f"duckdb {duckdb.__version__} pandas {pd.__version__}")
-    print(f"workload: {args.symbols} symbols x {args.years} years = {n:,} rows "
-          f"(synthetic generation {gen_s:.2f} s, {n / gen_s:,.0f} rows/s)")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
+        f"duckdb {duckdb.__version__} pandas {pd.__version__}"
+    )
+    print(
+        f"workload: {args.symbols} symbols x {args.years} years = {n:,} rows "
+        f"(synthetic generation {gen_s:.2f} s, {n / gen_s:,.0f} rows/s)"
+    )
     print(f"upsert, first load     : {first_s:6.2f} s  {n / first_s:12,.0f} rows/s")
-    print(f"upsert, re-run (replace): {rerun_s:6.2f} s  {n / rerun_s:12,.0f} rows/s   rows after re-run: {total:,} (added {total - n})")
+    print(
+        f"upsert, re-run (replace): {rerun_s:6.2f} s  {n / rerun_s:12,.0f} rows/s   "
+        f"rows after re-run: {total:,} (added {total - n})"
+    )
     print(f"baseline PK insert     : {base_first_s:6.2f} s  {n / base_first_s:12,.0f} rows/s")
     print(f"baseline ON CONFLICT   : {base_rerun_s:6.2f} s  {n / base_rerun_s:12,.0f} rows/s")
-    print(f"ON CONFLICT time / our re-run time: {base_rerun_s / rerun_s:.2f} (>1: ours faster). Ours replaces "
-          "the slice exactly (rows that vanished upstream go too) in one transaction; speed is comparable.")
+    print(
+        f"ON CONFLICT time / our re-run time: {base_rerun_s / rerun_s:.2f} (>1: ours faster). Ours replaces "
+        "the slice exactly (rows that vanished upstream go too) in one transaction; speed is comparable."
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ in a temporary directory, then times:
   loop's fast path) and ``research.backtest`` (the same plus every frame the assets store);
 * the per-session targets implementation that the vectorised one replaced, for the same spec
   (``quantlab_assets_tests/strategy_lab/reference_targets.py``; skipped with --no-reference);
-* the asset path: ``<strategy>/targets`` and ``<strategy>/backtest`` materialized over the same
+* the asset path: ``<strategy>/<strategy>_targets`` and ``_backtest`` materialized over the same
   range by Dagster in a subprocess (skipped with --no-assets);
 * a sweep of 100 variants on the shared arrays, after and including the reads.
 
@@ -43,11 +43,15 @@ from quantlab_assets.research.sweep import load_sweep, run_sweep, sweep_features
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SPEC = {"name": "bench_momentum", "description": "top 50 by 60-day return, weekly",
-        "signal": {"kind": "feature", "feature": "ret_60"}, "selection": {"kind": "top_k", "k": 50},
-        "rebalance": {"frequency": "weekly"},
-        "constraints": {"max_weight": 0.05, "gross_exposure": 1.0, "net_exposure": 1.0, "min_names": 20},
-        "costs": {"fee_bps": 1.0, "slippage_bps": 5.0}}
+SPEC = {
+    "name": "bench_momentum",
+    "description": "top 50 by 60-day return, weekly",
+    "signal": {"kind": "feature", "feature": "ret_60"},
+    "selection": {"kind": "top_k", "k": 50},
+    "rebalance": {"frequency": "weekly"},
+    "constraints": {"max_weight": 0.05, "gross_exposure": 1.0, "net_exposure": 1.0, "min_names": 20},
+    "costs": {"fee_bps": 1.0, "slippage_bps": 5.0},
+}
 
 
 def build_warehouse(db: Path, symbols: list[str], start, end) -> None:
@@ -55,8 +59,7 @@ def build_warehouse(db: Path, symbols: list[str], start, end) -> None:
     bars = SyntheticProvider().fetch(symbols, first.date(), pd.Timestamp(end).date()).bars
     feats = compute_features(bars, load_preset(), start, end)
     with connect(db) as con:
-        replace_slice(con, OHLCV, ohlcv_rows(FetchResult(bars), "synthetic", "bench", datetime.now()),
-                      first, end)
+        replace_slice(con, OHLCV, ohlcv_rows(FetchResult(bars), "synthetic", "bench", datetime.now()), first, end)
         replace_slice(con, features_schema(load_preset()), feats, start, end)
 
 
@@ -75,12 +78,14 @@ def asset_path(tmp: Path, env: dict, start, end) -> float:
         "import dagster as dg, sys\n"
         "from quantlab_assets.definitions import defs\n"
         "job = defs.resolve_implicit_global_asset_job_def()\n"
-        "keys = [dg.AssetKey(['bench_momentum', 'targets']), dg.AssetKey(['bench_momentum', 'backtest']),\n"
-        "        dg.AssetKey(['bench_momentum', 'backtest_kpis'])]\n"
+        "keys = [dg.AssetKey(['bench_momentum', 'bench_momentum_targets']),\n"
+        "        dg.AssetKey(['bench_momentum', 'bench_momentum_backtest']),\n"
+        "        dg.AssetKey(['bench_momentum', 'bench_momentum_backtest_kpis'])]\n"
         "with dg.DagsterInstance.get() as inst:\n"
         f"    r = job.execute_in_process(instance=inst, asset_selection=keys, tags={{"
         f"'dagster/asset_partition_range_start': '{start}', 'dagster/asset_partition_range_end': '{end}'}})\n"
-        "sys.exit(0 if r.success else 1)\n")
+        "sys.exit(0 if r.success else 1)\n"
+    )
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
     took = time.perf_counter() - t0
@@ -105,40 +110,54 @@ def main() -> None:
         tmp = Path(tmp_dir)
         db = tmp / "bench.duckdb"
         registry = tmp / "symbols.yaml"
-        registry.write_text("universe: bench\nsymbols:\n" + "".join(f"  - {{symbol: {s}, sector: S{i % 8}}}\n"
-                                                                    for i, s in enumerate(symbols)))
+        registry.write_text(
+            "universe: bench\nsymbols:\n"
+            + "".join(f"  - {{symbol: {s}, sector: S{i % 8}}}\n" for i, s in enumerate(symbols))
+        )
         strategies = tmp / "strategies"
         strategies.mkdir()
         (strategies / "bench_momentum.yaml").write_text(yaml.safe_dump(SPEC))
-        env = {**os.environ, "QUANTLAB_DB": str(db), "QUANTLAB_SYMBOLS": str(registry),
-               "QUANTLAB_STRATEGIES": str(strategies), "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"),
-               "DAGSTER_HOME": str(tmp / "home"), "QUANTLAB_DATA_PROVIDER": "synthetic",
-               "QUANTLAB_START_DATE": str(shift_sessions(start, -200).date())}
+        env = {
+            **os.environ,
+            "QUANTLAB_DB": str(db),
+            "QUANTLAB_SYMBOLS": str(registry),
+            "QUANTLAB_STRATEGIES": str(strategies),
+            "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"),
+            "DAGSTER_HOME": str(tmp / "home"),
+            "QUANTLAB_DATA_PROVIDER": "synthetic",
+            "QUANTLAB_START_DATE": str(shift_sessions(start, -200).date()),
+        }
         (tmp / "home").mkdir()
         (tmp / "home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
         os.environ.update({k: env[k] for k in ("QUANTLAB_DB", "QUANTLAB_SYMBOLS")})
         _, setup = timed(lambda: build_warehouse(db, symbols, start, end))
         n_sessions = len(trading_days(start, end))
-        print(f"# research bench: {args.symbols} symbols x {n_sessions} sessions ({args.years} years), "
-              f"spec top-50 weekly on ret_60 (warehouse built in {setup:.1f} s)\n")
+        print(
+            f"# research bench: {args.symbols} symbols x {n_sessions} sessions ({args.years} years), "
+            f"spec top-50 weekly on ret_60 (warehouse built in {setup:.1f} s)\n"
+        )
 
         research.backtest(SPEC, start, start + pd.Timedelta(days=40))  # compile the kernels once
         data, t_read = timed(lambda: research.load_data(start, end, ["ret_60"], labels=False), repeat=3)
         out, t_compute = timed(lambda: research.backtest(SPEC, start, end, data=data), repeat=3)
         _, t_total = timed(lambda: research.backtest(SPEC, start, end), repeat=3)
         spec = research.load_spec(SPEC)
-        _, t_targets = timed(lambda: research.api.compute_targets(data.features, spec, data.universe(spec), start, end),
-                             repeat=3)
+        _, t_targets = timed(
+            lambda: research.api.compute_targets(data.features, spec, data.universe(spec), start, end), repeat=3
+        )
         t0 = time.perf_counter()
         research.evaluate(SPEC, data)  # the first call builds the shared price and feature arrays
         t_first = time.perf_counter() - t0
         _, t_eval = timed(lambda: research.evaluate(SPEC, data), repeat=3)
-        rows = [("research.load_data (reads)", t_read),
-                ("research.evaluate, arrays loaded (targets + engine kernel + KPIs)", t_eval),
-                ("research.evaluate, first call (builds the shared arrays)", t_first),
-                ("research.evaluate with its reads (load_data + first call)", t_read + t_first),
-                ("research.backtest on loaded data (all frames: positions, trades, states)", t_compute),
-                ("  of which targets (vectorised)", t_targets), ("research.backtest with its reads", t_total)]
+        rows = [
+            ("research.load_data (reads)", t_read),
+            ("research.evaluate, arrays loaded (targets + engine kernel + KPIs)", t_eval),
+            ("research.evaluate, first call (builds the shared arrays)", t_first),
+            ("research.evaluate with its reads (load_data + first call)", t_read + t_first),
+            ("research.backtest on loaded data (all frames: positions, trades, states)", t_compute),
+            ("  of which targets (vectorised)", t_targets),
+            ("research.backtest with its reads", t_total),
+        ]
         if not args.no_reference:
             sys.path.insert(0, str(ROOT))
             from quantlab_assets_tests.strategy_lab import reference_targets as ref
@@ -147,8 +166,12 @@ def main() -> None:
             same = old.targets.equals(out.targets.targets)
             rows.append((f"baseline: per-session targets (same output: {same})", t_old))
         if not args.no_assets:
-            rows.append(("baseline: asset path, targets + backtest materialized (Dagster, subprocess)",
-                         asset_path(tmp, env, str(start.date()), str(end.date()))))
+            rows.append(
+                (
+                    "baseline: asset path, targets + backtest materialized (Dagster, subprocess)",
+                    asset_path(tmp, env, str(start.date()), str(end.date())),
+                )
+            )
 
         sweep_path = tmp / "bench_sweep.yaml"
         ks = [10, 20, 30, 40, 50][: max(1, args.variants // 20)]
@@ -157,25 +180,42 @@ def main() -> None:
         bps = [2.0, 5.0]
         split = shift_sessions(start, int(n_sessions * 0.7))
         base = {**SPEC, "constraints": {**SPEC["constraints"], "max_weight": 0.1, "min_names": 10}}
-        sweep_path.write_text(yaml.safe_dump({
-            "name": "bench_sweep", "strategy": base,
-            "grid": {"selection.k": ks, "signal.feature": feats, "rebalance.frequency": rebal, "costs.slippage_bps": bps},
-            "in_sample": {"start": start.date(), "end": split.date()},
-            "out_of_sample": {"start": shift_sessions(split, 1).date(), "end": end.date()}}))
+        sweep_path.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "bench_sweep",
+                    "strategy": base,
+                    "grid": {
+                        "selection.k": ks,
+                        "signal.feature": feats,
+                        "rebalance.frequency": rebal,
+                        "costs.slippage_bps": bps,
+                    },
+                    "in_sample": {"start": start.date(), "end": split.date()},
+                    "out_of_sample": {"start": shift_sessions(split, 1).date(), "end": end.date()},
+                }
+            )
+        )
         sweep = load_sweep(sweep_path)
         t0 = time.perf_counter()
         sdata = research.load_data(start, end, sweep_features(sweep), labels=False)
         t_sread = time.perf_counter() - t0
         result, t_sweep = timed(lambda: run_sweep(sweep, sdata))
-        rows += [(f"sweep: {len(sweep.variants)} variants on shared arrays (compute)", t_sweep),
-                 (f"sweep: {len(sweep.variants)} variants with its reads", t_sweep + t_sread)]
+        rows += [
+            (f"sweep: {len(sweep.variants)} variants on shared arrays (compute)", t_sweep),
+            (f"sweep: {len(sweep.variants)} variants with its reads", t_sweep + t_sread),
+        ]
         width = max(len(r[0]) for r in rows)
         for label, secs in rows:
             print(f"{label:<{width}}  {secs:8.3f} s")
-        print(f"\nfinal equity {out.final_equity:,.2f}; sweep best in-sample {result.statistics[0]['best']}, "
-              f"DSR {result.statistics[0]['dsr']:.3f}, IS/OOS rank correlation {result.statistics[0]['rank_corr']:.3f}")
-        print(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, numpy {np.__version__}, "
-              f"pandas {pd.__version__}")
+        print(
+            f"\nfinal equity {out.final_equity:,.2f}; sweep best in-sample {result.statistics[0]['best']}, "
+            f"DSR {result.statistics[0]['dsr']:.3f}, IS/OOS rank correlation {result.statistics[0]['rank_corr']:.3f}"
+        )
+        print(
+            f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, numpy {np.__version__}, "
+            f"pandas {pd.__version__}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,21 +59,28 @@ def lab_env(tmp: Path, stock_storage: bool = False) -> dict:
         config = re.sub(r"^storage:\n(?:[ #].*\n)+", STOCK_STORAGE, config, flags=re.M)
         assert "QuantLabSqliteStorage" not in config
     (home / "dagster.yaml").write_text(config)
-    return {**os.environ, "DAGSTER_HOME": str(home), "QUANTLAB_DB": str(tmp / "lab.duckdb"),
-            "QUANTLAB_ARTIFACTS": str(tmp / "artifacts")}
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "QUANTLAB_DB": str(tmp / "lab.duckdb"),
+        "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"),
+    }
 
 
 def materialize(env, select, partitions) -> tuple[float, str]:
     flag = "--partition-range" if "..." in partitions else "--partition"
-    return run([DAGSTER, "asset", "materialize", "-m", "quantlab_assets.definitions", "--select", select,
-                flag, partitions], env=env)
+    return run(
+        [DAGSTER, "asset", "materialize", "-m", "quantlab_assets.definitions", "--select", select, flag, partitions],
+        env=env,
+    )
 
 
 def steps(log: str) -> dict[str, float]:
     """Step durations from the run's log ("in 431ms", "in 12.5s", "in 1m8s")."""
     out = {}
     for name, minutes, value, unit in re.findall(
-            r'Finished execution of step "([\w]+)" in (?:(\d+)m)?([0-9.]+)(ms|s)', log):
+        r'Finished execution of step "([\w]+)" in (?:(\d+)m)?([0-9.]+)(ms|s)', log
+    ):
         out[name] = int(minutes or 0) * 60 + float(value) / (1000 if unit == "ms" else 1)
     return out
 
@@ -83,10 +89,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backfill", action="store_true", help="also run the 10-year whole-chain backfill")
     args = parser.parse_args()
-    lines = ["# Benchmark results", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
-    for script in ("bench_ingest.py", "bench_features.py", "bench_backtest.py"):
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
+    for script in ("bench_ingest.py", "bench_features.py", "bench_backtest.py", "bench_bookkeeping.py"):
         took, out = run([sys.executable, str(HERE / script)])
         lines += [f"## {script} ({took:.0f} s)", "", "```", out.strip(), "```", ""]
         print(out)
@@ -101,11 +111,15 @@ def main() -> None:
         t_hist, _ = materialize(env, "ohlcv", history)
         t_day, log = materialize(env, "ohlcv*", day)
         per_step = steps(log)
-        lines += ["## One daily partition of the whole chain (`dagster asset materialize`)", "",
-                  f"- history ingest ({history}, one run, ohlcv only): {t_hist:.1f} s",
-                  f"- the whole chain for {day}: **{t_day:.1f} s** wall, of which steps "
-                  f"{sum(per_step.values()):.1f} s (aim: under 30 s); the rest is process start, "
-                  "loading the definitions and run bookkeeping", ""]
+        lines += [
+            "## One daily partition of the whole chain (`dagster asset materialize`)",
+            "",
+            f"- history ingest ({history}, one run, ohlcv only): {t_hist:.1f} s",
+            f"- the whole chain for {day}: **{t_day:.1f} s** wall, of which steps "
+            f"{sum(per_step.values()):.1f} s (aim: under 30 s); the rest is process start, "
+            "loading the definitions and run bookkeeping",
+            "",
+        ]
         print(lines[-3:])
 
         probe_dir = tmp / "probe"
@@ -113,15 +127,33 @@ def main() -> None:
         (probe_dir / "probe.py").write_text(PROBE)
         n = 2610
         per_event = {}
-        lines += ["## Dagster bookkeeping per asset-partition (same run)", "",
-                  f"A bare one-asset graph backfilled over {n} weekday partitions in one run "
-                  "(`dagster asset materialize --partition-range`, in-process executor):", "",
-                  "| instance storage | wall | step | per asset-partition |", "|---|---|---|---|"]
-        for label, stock in (("Dagster's stock `storage: sqlite`", True),
-                             ("QuantLabSqliteStorage (dagster.yaml)", False)):
-            t_probe, plog = run([DAGSTER, "asset", "materialize", "-f", str(probe_dir / "probe.py"), "--select",
-                                 "probe", "--partition-range", "2015-01-01...2024-12-31"],
-                                env=lab_env(tmp / f"probe_home_{stock}", stock_storage=stock))
+        lines += [
+            "## Dagster bookkeeping per asset-partition (same run)",
+            "",
+            f"A bare one-asset graph backfilled over {n} weekday partitions in one run "
+            "(`dagster asset materialize --partition-range`, in-process executor):",
+            "",
+            "| instance storage | wall | step | per asset-partition |",
+            "|---|---|---|---|",
+        ]
+        for label, stock in (
+            ("Dagster's stock `storage: sqlite`", True),
+            ("QuantLabSqliteStorage (dagster.yaml)", False),
+        ):
+            t_probe, plog = run(
+                [
+                    DAGSTER,
+                    "asset",
+                    "materialize",
+                    "-f",
+                    str(probe_dir / "probe.py"),
+                    "--select",
+                    "probe",
+                    "--partition-range",
+                    "2015-01-01...2024-12-31",
+                ],
+                env=lab_env(tmp / f"probe_home_{stock}", stock_storage=stock),
+            )
             step = steps(plog)["probe"]
             per_event[stock] = step / n
             lines.append(f"| {label} | {t_probe:.1f} s | {step:.2f} s | {step / n * 1000:.2f} ms |")
@@ -129,8 +161,9 @@ def main() -> None:
         print(lines[-8:])
 
         if args.backfill:
-            from quantlab_assets.definitions import defs
             import dagster as dg
+
+            from quantlab_assets.definitions import defs
 
             keys = dg.AssetSelection.assets("ohlcv").downstream().resolve(defs.resolve_asset_graph())
             env = lab_env(tmp / "backfill")
@@ -138,16 +171,23 @@ def main() -> None:
             per_step = steps(log)
             bookkeeping = len(keys) * n * per_event[False]
             stock_bookkeeping = len(keys) * n * per_event[True]
-            lines += ["## 10-year backfill of the whole chain, one run", "",
-                      f"- {len(keys)} partitioned assets × {n} partitions = {len(keys) * n:,} asset-partitions",
-                      f"- wall time **{t_bf:.0f} s** (aim: under 300 s); steps {sum(per_step.values()):.0f} s, "
-                      f"of which Dagster's per-partition events ~{bookkeeping:.0f} s (the probe's rate) and "
-                      f"compute and DuckDB I/O ~{max(0.0, sum(per_step.values()) - bookkeeping):.0f} s",
-                      f"- outside the steps {max(0.0, t_bf - sum(per_step.values())):.0f} s: process start, "
-                      f"loading the definitions, planning and the run's planned events",
-                      f"- with the stock storage the same bookkeeping would be about {stock_bookkeeping:.0f} s "
-                      f"(estimate: {len(keys) * n:,} x {per_event[True] * 1000:.1f} ms)", "",
-                      "| step | seconds |", "|---|---|", *[f"| {k} | {v:.1f} |" for k, v in per_step.items()], ""]
+            lines += [
+                "## 10-year backfill of the whole chain, one run",
+                "",
+                f"- {len(keys)} partitioned assets × {n} partitions = {len(keys) * n:,} asset-partitions",
+                f"- wall time **{t_bf:.0f} s** (aim: under 300 s); steps {sum(per_step.values()):.0f} s, "
+                f"of which Dagster's per-partition events ~{bookkeeping:.0f} s (the probe's rate) and "
+                f"compute and DuckDB I/O ~{max(0.0, sum(per_step.values()) - bookkeeping):.0f} s",
+                f"- outside the steps {max(0.0, t_bf - sum(per_step.values())):.0f} s: process start, "
+                f"loading the definitions, planning and the run's planned events",
+                f"- with the stock storage the same bookkeeping would be about {stock_bookkeeping:.0f} s "
+                f"(estimate: {len(keys) * n:,} x {per_event[True] * 1000:.1f} ms)",
+                "",
+                "| step | seconds |",
+                "|---|---|",
+                *[f"| {k} | {v:.1f} |" for k, v in per_step.items()],
+                "",
+            ]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'results.md'}")
 

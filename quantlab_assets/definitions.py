@@ -3,9 +3,9 @@
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
+from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
@@ -18,20 +18,32 @@ from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks, load_strategy_specs
+from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
+from quantlab_assets.strategy_lab.checks import build_targets_checks
 
-# One set of strategy assets per valid strategies/*.yaml (a bad file is logged and skipped).
-STRATEGIES = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
-strategy_assets = [build(spec) for spec in STRATEGIES
-                   for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)]
+# One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
+# shown on the strategy_files asset with its message.
+STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
+strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, set(DEFAULT_PRESET.feature_names))
+strategy_assets = [
+    build(spec)
+    for spec in STRATEGIES
+    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)
+]
 # Analytics: a tearsheet per strategy, the leaderboard of all, the features' IC.
-analytics_assets = [*(build_tearsheet_asset(spec) for spec in STRATEGIES), build_leaderboard_asset(STRATEGIES),
-                    feature_ic]
-strategy_checks = [build(spec) for spec in STRATEGIES
-                   for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)]
+analytics_assets = [
+    *(build_tearsheet_asset(spec) for spec in STRATEGIES),
+    build_leaderboard_asset(STRATEGIES),
+    feature_ic,
+]
+strategy_checks = [
+    build(spec)
+    for spec in STRATEGIES
+    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
+]
 
 defs = dg.Definitions(
-    assets=[symbols, ohlcv, features, labels, *strategy_assets, *analytics_assets, *sweep_assets],
+    assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
     asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
     jobs=JOBS,
     schedules=SCHEDULES,

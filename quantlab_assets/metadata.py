@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.common.calendar import is_trading_day
+from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
 from quantlab_assets.common.warehouse import TableSchema
+from quantlab_assets.partitions import trading_day_partitions
 
 
 def column_schema(schema: TableSchema) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(c.name, c.sql_type, description=c.description or None,
-                       constraints=dg.TableColumnConstraints(nullable=c.nullable))
-        for c in schema.columns
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.sql_type,
+                description=c.description or None,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in schema.columns
+        ]
+    )
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame, max_rows=rows))
 
 
-def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
+def gate_check_result(result, asset_key: dg.AssetKey | str) -> dg.AssetCheckResult:
     """A core ``GateResult`` as an asset check result: figures as numbers, offenders as a table."""
     metadata: dict[str, dg.RawMetadataValue] = {k: float(v) for k, v in result.figures.items()}
     if len(result.offending):
@@ -36,6 +48,17 @@ def gate_check_result(result, asset_key: str) -> dg.AssetCheckResult:
     )
 
 
+def upstream_spec(asset) -> dg.AssetCheckSpec:
+    """The blocking ``upstream_complete`` check a step reports on its own asset (see common.gates)."""
+    return dg.AssetCheckSpec(
+        UPSTREAM_CHECK,
+        asset=asset,
+        blocking=True,
+        description=UPSTREAM_DESCRIPTION,
+        partitions_def=trading_day_partitions,
+    )
+
+
 # Dagster copies an asset's metadata into one event per partition: a 10-year backfill would
 # store a report 2,500 times. Runs over more partitions than this get a pointer instead.
 DETAIL_PARTITIONS = 5
@@ -46,5 +69,60 @@ def detail(context, markdown: str, report: str) -> dg.MetadataValue:
     keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
     if len(keys) <= DETAIL_PARTITIONS:
         return dg.MetadataValue.md(markdown)
-    return dg.MetadataValue.md(f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
-                               f"artifact folder (`artifacts/runs/{context.run.run_id}/`).")
+    return dg.MetadataValue.md(
+        f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
+        f"artifact folder (`artifacts/runs/{context.run.run_id}/`)."
+    )
+
+
+def add_partition_metadata(
+    context, dates, asset_key=None, per_day: dict | None = None, written: bool = True, latest: dict | None = None
+) -> None:
+    """Each partition's own figures (rows written on its day, a holiday's "no session: 0 rows",
+    anything in ``per_day[day]``); they override the run's metadata on that partition only.
+    ``latest``: what describes the whole run (its summary report), on the run's last partition only,
+    so no other partition shows another day's figures."""
+    counts = (
+        pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts()
+        if len(dates)
+        else pd.Series(dtype=int)
+    )
+    for key in context.partition_keys:
+        day = pd.Timestamp(key)
+        if not is_trading_day(day):
+            meta = {"dagster/row_count": 0, "session": "no session: 0 rows"}
+        elif not written:
+            meta = {"dagster/row_count": 0, "session": "not written: an upstream input is missing"}
+        else:
+            meta = {"dagster/row_count": int(counts.get(day, 0)), "session": key}
+        meta.update((per_day or {}).get(day, {}))
+        if latest and key == context.partition_keys[-1]:
+            meta.update(latest)
+        context.add_asset_metadata(meta, asset_key=asset_key, partition_key=key)
+
+
+def served_image(context, data: bytes, stem: str) -> str | None:
+    """A URL path the Dagster webserver serves ``data`` from, for a markdown image; None if none.
+
+    The UI's markdown drops ``data:`` URIs (react-markdown keeps http(s) and relative URLs only),
+    and the webserver serves no user files except through its compute-log download route
+    (``/logs/<key...>/<ext>``, files under the local compute log manager's folder): the image
+    is written there, beside the run's logs, so the relative URL renders on the same server.
+    """
+    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+
+    manager = context.instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager) or not data:
+        return None
+    key = [context.run.run_id, "quantlab", stem]
+    path = Path(manager.get_captured_local_path(key, "png"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return "/logs/" + "/".join(key) + "/png"
+
+
+def png_md(context, data: bytes, alt: str, stem: str) -> str:
+    """A markdown image the UI renders: served by the webserver (the UI drops ``data:`` URIs),
+    or inline where the instance has no local compute logs to serve it from."""
+    url = served_image(context, data, stem)
+    return f"![{alt}]({url or 'data:image/png;base64,' + base64.b64encode(data).decode('ascii')})"

@@ -35,11 +35,13 @@ trading_day_partitions = dg.TimeWindowPartitionsDefinition(
 
 
 # The session before: state carried from D-1 (self-dependencies, previous decisions).
-PREVIOUS_SESSION = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
-                                                 allow_nonexistent_upstream_partitions=True)
+PREVIOUS_SESSION = dg.TimeWindowPartitionMapping(
+    start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+)
 # D-1 and D: e.g. the decision at the close of D-1 filled at D's open.
-PREVIOUS_AND_SAME_SESSION = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0,
-                                                          allow_nonexistent_upstream_partitions=True)
+PREVIOUS_AND_SAME_SESSION = dg.TimeWindowPartitionMapping(
+    start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
 
 
 def partition_dates(context) -> tuple[date, date]:

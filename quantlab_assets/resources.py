@@ -9,32 +9,39 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from quantlab_assets.common import artifacts, settings
+from quantlab_assets.common import artifacts, settings, warehouse
 
 
 class WarehouseResource(DuckDBResource):
     """The DuckDB file every contract lives in (``QUANTLAB_DB`` unless ``database`` is set).
 
-    Connecting goes through dagster-duckdb, which retries while another process holds the
-    file's write lock (DuckDB allows one writer process per file) and then fails with
-    DuckDB's message naming the lock holder's PID.
+    Connecting goes through ``common.warehouse.connect``: a path that is not a DuckDB file
+    (a CSV, a Parquet file, a directory) is refused naming it, and while another process
+    holds the file's lock (DuckDB allows one writer process per file) it waits at most
+    ``lock_wait_s``, logging who holds it, then fails saying what to close.
     """
 
     database: str = Field(default="", description="DuckDB file; empty = QUANTLAB_DB or data/quantlab.duckdb")
+    lock_wait_s: float = Field(
+        default=-1.0,
+        description="seconds to wait for another process's DuckDB lock; -1 = QUANTLAB_DB_LOCK_WAIT_S or 60",
+    )
 
     def path(self) -> Path:
         return Path(self.database) if self.database else settings.db_path()
 
     @contextmanager
-    def get_connection(self):
-        path = self.path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        stock = DuckDBResource(database=str(path), connection_config=self.connection_config)
-        with stock.get_connection() as con:
-            try:
-                yield con
-            finally:
-                con.close()  # the stock resource skips close() when the body raises
+    def get_connection(self, on_wait=None):
+        con = warehouse.connect(
+            self.path(),
+            wait_s=self.lock_wait_s if self.lock_wait_s >= 0 else None,
+            config=dict(self.connection_config),
+            on_wait=on_wait,
+        )
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 class ArtifactsResource(dg.ConfigurableResource):

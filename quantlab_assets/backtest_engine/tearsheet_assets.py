@@ -1,4 +1,4 @@
-"""Per strategy ``<strategy>/tearsheet`` and the ``strategy_leaderboard`` of all strategies.
+"""Per strategy ``<strategy>/<strategy>_tearsheet`` and the ``strategy_leaderboard`` of all strategies.
 
 Both read what the backtest stored (equity, positions, trades, KPIs, approvals) over the whole
 history up to the run's last date and report as of that date: a 10-year backfill builds one
@@ -6,7 +6,6 @@ tearsheet, not 2,500. They are trading-day partitioned like the chain (a job spa
 partitions definition), with single-run backfills.
 """
 
-import base64
 from datetime import timedelta
 
 import dagster as dg
@@ -20,17 +19,22 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_POSITIONS,
     BACKTEST_TRADES,
 )
-from quantlab_assets.backtest_engine.core.tearsheet import EQUAL_WEIGHT, build_tearsheet, tearsheet_html, \
-    tearsheet_markdown
+from quantlab_assets.backtest_engine.core.tearsheet import (
+    EQUAL_WEIGHT,
+    build_tearsheet,
+    tearsheet_html,
+    tearsheet_markdown,
+)
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.feature_store.core.store import read_bars
-from quantlab_assets.metadata import DETAIL_PARTITIONS, preview
+from quantlab_assets.metadata import DETAIL_PARTITIONS, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
+from quantlab_assets.strategy_lab.assets import strategy_key
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 GROUP = "backtest_engine"
@@ -38,11 +42,7 @@ HEADLINE = ("cagr", "sharpe_ratio", "max_drawdown", "alpha", "beta", "informatio
 
 
 def tearsheet_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([name, "tearsheet"])
-
-
-def _png_md(data: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
+    return strategy_key(name, "tearsheet")
 
 
 def report_metadata(context: dg.AssetExecutionContext, light: dict, heavy: dict) -> dict:
@@ -63,8 +63,10 @@ def benchmark_returns(con, spec: StrategySpec, equity: pd.DataFrame) -> pd.Serie
     first, last = equity["date"].min(), equity["date"].max()
     bars = read_bars(con, shift_sessions(first, -1), last, symbols=[spec.benchmark])
     if bars.empty:
-        raise dg.Failure(description=f"{spec.name}: field 'benchmark': symbol {spec.benchmark!r} has no ohlcv rows "
-                                     f"in {first.date()}..{last.date()}; add it to the registry and ingest it")
+        raise dg.Failure(
+            description=f"{spec.name}: field 'benchmark': symbol {spec.benchmark!r} has no ohlcv rows "
+            f"in {first.date()}..{last.date()}; add it to the registry and ingest it"
+        )
     close = bars.set_index("date")["adj_close"].sort_index()
     return (close / close.shift(1) - 1.0).reindex(equity["date"])
 
@@ -81,8 +83,8 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         owners=["team:backtest_engine"],
         description=f"Tearsheet of '{name}' as of the run's last date: returns vs {spec.benchmark}, drawdowns, "
-                    "monthly and yearly returns, rolling Sharpe/volatility/beta, VaR/CVaR, exposure, turnover, "
-                    "costs and P&L by name; reports/tearsheet_<strategy>.html (self-contained).",
+        "monthly and yearly returns, rolling Sharpe/volatility/beta, VaR/CVaR, exposure, turnover, "
+        "costs and P&L by name; reports/tearsheet_<strategy>.html (self-contained).",
     )
     def _tearsheet(context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactsResource):
         _, end = partition_dates(context)
@@ -92,8 +94,14 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end)
             bench = benchmark_returns(con, spec, equity) if len(equity) else None
         if len(equity) < 2:
-            return dg.MaterializeResult(metadata={"sessions": len(equity), "tearsheet": dg.MetadataValue.md(
-                f"_{name}: {len(equity)} session(s) of backtest up to {end}; a tearsheet needs 2_")})
+            return dg.MaterializeResult(
+                metadata={
+                    "sessions": len(equity),
+                    "tearsheet": dg.MetadataValue.md(
+                        f"_{name}: {len(equity)} session(s) of backtest up to {end}; a tearsheet needs 2_"
+                    ),
+                }
+            )
         sheet = build_tearsheet(name, equity, positions, trades, bench, spec.benchmark)
         run_dir = artifacts.run_dir(context.run.run_id)
         page = run_dir / "reports" / f"tearsheet_{name}.html"
@@ -102,11 +110,20 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             (run_dir / "reports" / f"tearsheet_{name}_{chart}.png").write_bytes(sheet.charts[chart])
         report = tearsheet_markdown(sheet, {c: f"tearsheet_{name}_{c}.png" for c in ("returns", "calendar")})
         artifacts.write_section(context.run.run_id, "tearsheets.md", name, report, title="Strategy tearsheets")
-        light = {"sessions": len(sheet.returns), "html": dg.MetadataValue.path(str(page)),
-                 **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics}}
-        heavy = {"returns_chart": dg.MetadataValue.md(_png_md(sheet.charts["returns"], "returns")),
-                 "calendar_chart": dg.MetadataValue.md(_png_md(sheet.charts["calendar"], "monthly and yearly")),
-                 "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet))}
+        light = {
+            "sessions": len(sheet.returns),
+            "html": dg.MetadataValue.path(str(page)),
+            **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics},
+        }
+        heavy = {
+            "returns_chart": dg.MetadataValue.md(
+                png_md(context, sheet.charts["returns"], "returns", f"{name}_returns")
+            ),
+            "calendar_chart": dg.MetadataValue.md(
+                png_md(context, sheet.charts["calendar"], "monthly and yearly", f"{name}_calendar")
+            ),
+            "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet)),
+        }
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
     return _tearsheet
@@ -124,8 +141,9 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         owners=["team:backtest_engine"],
     )
-    def strategy_leaderboard(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                             artifacts: ArtifactsResource):
+    def strategy_leaderboard(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, artifacts: ArtifactsResource
+    ):
         """Every strategy side by side as of the run's last date: since-start and trailing-252 KPIs,
         yearly returns, the correlation of daily returns, the supervisor's approval rate, and one
         chart of all equity curves (reports/strategy_leaderboard.md)."""
@@ -144,10 +162,12 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         report = leaderboard_markdown(board, "strategy_leaderboard.png" if png else None)
         artifacts.write_report(context.run.run_id, "strategy_leaderboard.md", report)
         light = {"strategies": len(board.table), "dagster/row_count": len(board.table)}
-        heavy = {"leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
-                 "table_preview": preview(board.table, rows=len(board.table) or 1)}
+        heavy = {
+            "leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
+            "table_preview": preview(board.table, rows=len(board.table) or 1),
+        }
         if png:
-            heavy["equity_curves"] = dg.MetadataValue.md(_png_md(png, "equity curves"))
+            heavy["equity_curves"] = dg.MetadataValue.md(png_md(context, png, "equity curves", "leaderboard_equity"))
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
     return strategy_leaderboard

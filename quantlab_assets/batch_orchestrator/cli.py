@@ -21,6 +21,7 @@ import argparse
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +31,6 @@ import duckdb
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.common import settings
 from quantlab_assets.research.cli import register as register_research
-
 
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
@@ -51,6 +51,8 @@ def _day(text: str, flag: str, *, session: bool = False) -> str:
         raise CliError(f"{flag} {text!r}: not a date (YYYY-MM-DD)") from None
     key = day.isoformat()
     first, last = trading_day_partitions.get_first_partition_key(), trading_day_partitions.get_last_partition_key()
+    # the partitions start at QUANTLAB_START_DATE and end today: never empty
+    assert first is not None and last is not None
     if key > last:
         raise CliError(f"{flag} {key}: in the future (the latest partition is {last})")
     if key < first:
@@ -103,8 +105,10 @@ def cmd_runs(instance: dg.DagsterInstance, limit: int) -> int:
         run = rec.dagster_run
         secs = _duration(rec)
         step, err = _failure(instance, run.run_id) if run.status == dg.DagsterRunStatus.FAILURE else ("", "")
-        print(f"{run.run_id[:8]:10} {run.status.value:9} {run.job_name[:16]:16} {_partitions(run):23} "
-              f"{secs if secs is not None else float('nan'):7.1f}  {step} {err}".rstrip())
+        print(
+            f"{run.run_id[:8]:10} {run.status.value:9} {run.job_name[:16]:16} {_partitions(run):23} "
+            f"{secs if secs is not None else float('nan'):7.1f}  {step} {err}".rstrip()
+        )
         per_job[run.job_name].append((run.status, secs))
     print("\nper job (these runs): success rate, mean run time")
     for job, items in sorted(per_job.items()):
@@ -125,14 +129,21 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
     rec = records[0]
     run = rec.dagster_run
     secs = _duration(rec)
-    print(f"run {run.run_id}  {run.status.value}  job {run.job_name}  partitions {_partitions(run)}"
-          + (f"  {secs:.1f}s" if secs is not None else ""))
-    step_events = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-                   dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    print(
+        f"run {run.run_id}  {run.status.value}  job {run.job_name}  partitions {_partitions(run)}"
+        + (f"  {secs:.1f}s" if secs is not None else "")
+    )
+    step_events = {
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    }
     for record in instance.all_logs(run.run_id, of_type=step_events):
         event = record.dagster_event
+        assert event is not None  # of_type filters Dagster events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
+            assert isinstance(ev, dg.AssetCheckEvaluation)  # what an ASSET_CHECK_EVALUATION event carries
             verdict = "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
             print(f"  check {ev.asset_key.to_user_string()}.{ev.check_name}: {verdict}  {ev.description or ''}")
         else:
@@ -154,8 +165,10 @@ def _partition_args(args) -> tuple[dict, str]:
         start, end = _day(start, "--partition-range start"), _day(end, "--partition-range end")
         if start > end:
             raise CliError(f"--partition-range {start}...{end}: the start is after the end")
-        return ({"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
-                f"{start}...{end}")
+        return (
+            {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            f"{start}...{end}",
+        )
     if args.partition:
         key = _day(args.partition, "--partition")
         return {"dagster/partition": key}, key
@@ -173,11 +186,13 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
     if not keys:
         print(f"selection {select!r} matches no asset")
         return 1
+    partitions: Sequence[str]
     if "dagster/partition" in tags:
         partitions = [tags["dagster/partition"]]
     else:
         partitions = trading_day_partitions.get_partition_keys_in_range(
-            dg.PartitionKeyRange(tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]))
+            dg.PartitionKeyRange(tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"])
+        )
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
     steps = planned_step_keys(job)
     checks_by_step: dict[str, list[str]] = defaultdict(list)
@@ -195,9 +210,11 @@ def cmd_plan(select: str, tags: dict, label: str) -> int:
     from quantlab_assets.common.calendar import is_trading_day
 
     sessions = sum(is_trading_day(p) for p in partitions)
-    print(f"DRY RUN: nothing is executed. Selection {select!r}, partitions {label}: "
-          f"{len(partitions)} weekday partitions ({sessions} sessions, {len(partitions) - sessions} holidays), "
-          "one run (BackfillPolicy.single_run)")
+    print(
+        f"DRY RUN: nothing is executed. Selection {select!r}, partitions {label}: "
+        f"{len(partitions)} weekday partitions ({sessions} sessions, {len(partitions) - sessions} holidays), "
+        "one run (BackfillPolicy.single_run)"
+    )
     print(f"{len(keys)} assets, {len(steps)} steps, in order:")
     for i, step in enumerate(steps, 1):
         what = ", ".join(assets_by_step.get(step, [])) or "checks"
@@ -214,6 +231,7 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
 
     run_id = _resolve_run_id(instance, run_id)
     parent = instance.get_run_by_id(run_id)
+    assert parent is not None  # _resolve_run_id returns the id of an existing run
     if parent.status == dg.DagsterRunStatus.STARTED:
         alive, why = worker_health(instance, parent)
         if alive:
@@ -221,26 +239,48 @@ def cmd_rerun(instance: dg.DagsterInstance, run_id: str) -> int:
         mark_failed(instance, parent, why)
         print(f"run {run_id} was STARTED but {why}: marked FAILURE")
         parent = instance.get_run_by_id(run_id)
+        assert parent is not None  # the same run, just re-read
     if parent.status != dg.DagsterRunStatus.FAILURE:
         raise CliError(f"run {run_id} is {parent.status.value}, not FAILURE: nothing to resume")
+    # a run that failed was planned: it has an execution plan snapshot
+    assert parent.execution_plan_snapshot_id is not None
     planned = {step.key for step in instance.get_execution_plan_snapshot(parent.execution_plan_snapshot_id).steps}
-    done = {r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+    done = {_step_key(r) for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     steps = planned - done  # failed, or never started because something upstream failed
     assets, checks = set(), set()
     for ad in defs.resolve_asset_graph().assets_defs:
         if ad.is_executable and ad.node_def.name in steps:
             assets |= {k for k in ad.keys if k in parent.asset_selection} if parent.asset_selection else set(ad.keys)
-            checks |= {c for c in ad.check_keys if not parent.asset_check_selection or c in parent.asset_check_selection}
+            checks |= {
+                c for c in ad.check_keys if not parent.asset_check_selection or c in parent.asset_check_selection
+            }
     selection = dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*checks)
-    keep = {k: v for k, v in parent.tags.items() if k.startswith("dagster/asset_partition_range") or k == "dagster/partition"}
+    keep = {
+        k: v
+        for k, v in parent.tags.items()
+        if k.startswith("dagster/asset_partition_range") or k == "dagster/partition"
+    }
     keep.update({"dagster/parent_run_id": run_id, "dagster/root_run_id": parent.root_run_id or run_id})
     # The resolved definitions carry their resources already.
-    result = dg.materialize(list(defs.resolve_asset_graph().assets_defs), selection=selection,
-                            instance=instance, tags=keep, raise_on_error=False)
-    print(f"re-executed {run_id} from its failure (steps {', '.join(sorted(steps))}; assets "
-          f"{', '.join(sorted(k.to_user_string() for k in assets)) or '-'}; {len(checks)} checks) as run "
-          f"{result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    result = dg.materialize(
+        list(defs.resolve_asset_graph().assets_defs),
+        selection=selection,
+        instance=instance,
+        tags=keep,
+        raise_on_error=False,
+    )
+    print(
+        f"re-executed {run_id} from its failure (steps {', '.join(sorted(steps))}; assets "
+        f"{', '.join(sorted(k.to_user_string() for k in assets)) or '-'}; {len(checks)} checks) as run "
+        f"{result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
+    )
     return 0 if result.success else 2
+
+
+def _step_key(record: dg.EventLogEntry) -> str | None:
+    """The step key of a record read with ``of_type`` (always a Dagster event)."""
+    assert record.dagster_event is not None
+    return record.dagster_event.step_key
 
 
 def _resolve_run_id(instance: dg.DagsterInstance, text: str) -> str:
@@ -251,8 +291,10 @@ def _resolve_run_id(instance: dg.DagsterInstance, text: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise CliError(f"run id prefix {text!r} matches {len(matches)} runs: {', '.join(m[:13] for m in matches[:5])}; "
-                       "give more characters")
+        raise CliError(
+            f"run id prefix {text!r} matches {len(matches)} runs: {', '.join(m[:13] for m in matches[:5])}; "
+            "give more characters"
+        )
     raise CliError(f"no run {text!r}" + (" (give at least 4 characters)" if len(text) < 4 else ""))
 
 
@@ -273,6 +315,7 @@ def _known_strategy(name: str) -> str:
 def cmd_override(args) -> int:
     import getpass
 
+    from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
     from quantlab_assets.portfolio_supervisor.core.store import record_override
     from quantlab_assets.resources import WarehouseResource
 
@@ -289,7 +332,9 @@ def cmd_override(args) -> int:
         try:
             instance = dg.DagsterInstance.get()
         except Exception as exc:  # noqa: BLE001 - e.g. DAGSTER_HOME not set
-            raise CliError(f"--apply: nothing recorded, Dagster's instance is not available: {_one_line(exc)}") from None
+            raise CliError(
+                f"--apply: nothing recorded, Dagster's instance is not available: {_one_line(exc)}"
+            ) from None
     try:
         with WarehouseResource().get_connection() as con:
             record_override(con, args.strategy, args.date, args.status, args.reason, who)
@@ -299,24 +344,32 @@ def cmd_override(args) -> int:
         raise CliError(f"nothing recorded: {_one_line(exc)}") from None
     print(f"override recorded: {args.strategy} {args.date} -> {args.status} by {who}: {args.reason}")
     if instance is None:
-        print("apply it by re-materializing the supervision of that day:\n"
-              f"  dagster asset materialize -m quantlab_assets.definitions --select '{args.strategy}/approvals' "
-              f"--partition {args.date}\n(or pass --apply)")
+        print(
+            "apply it by re-materializing the supervision of that day:\n"
+            "  dagster asset materialize -m quantlab_assets.definitions "
+            f"--select '{approvals_key(args.strategy).to_user_string()}' "
+            f"--partition {args.date}\n(or pass --apply)"
+        )
         return 0
-    keys = [dg.AssetKey([args.strategy, "approvals"]), dg.AssetKey([args.strategy, "approved_targets"])]
+    keys = [approvals_key(args.strategy), approved_key(args.strategy)]
     with instance:
         try:
             from quantlab_assets.definitions import defs
 
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False)
+                instance=instance, partition_key=args.date, asset_selection=keys, raise_on_error=False
+            )
         except Exception as exc:  # noqa: BLE001 - the override is recorded; say why the re-run did not start
-            print(f"the override is recorded, but the supervision re-run could not start: {_one_line(exc)}",
-                  file=sys.stderr)
+            print(
+                f"the override is recorded, but the supervision re-run could not start: {_one_line(exc)}",
+                file=sys.stderr,
+            )
             return 2
         step, error = _failure(instance, result.run_id) if not result.success else ("", "")
-    print(f"supervision of {args.strategy} {args.date} re-run {result.run_id}: "
-          f"{'SUCCESS' if result.success else f'FAILURE in {step}: {error}'}")
+    print(
+        f"supervision of {args.strategy} {args.date} re-run {result.run_id}: "
+        f"{'SUCCESS' if result.success else f'FAILURE in {step}: {error}'}"
+    )
     return 0 if result.success else 2
 
 
@@ -331,23 +384,29 @@ def cmd_overrides(strategy: str | None) -> int:
 
     with WarehouseResource().get_connection() as con:
         ensure_table(con, OVERRIDES)
-        rows = con.execute("SELECT * FROM approval_overrides WHERE ? IS NULL OR strategy = ? "
-                           "ORDER BY decided_at", [strategy, strategy]).df()
+        rows = con.execute(
+            "SELECT * FROM approval_overrides WHERE ? IS NULL OR strategy = ? ORDER BY decided_at", [strategy, strategy]
+        ).df()
     if rows.empty:
         print("no overrides")
     for r in rows.itertuples():
-        print(f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  by {r.decided_by}: {r.reason}")
+        print(
+            f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  "
+            f"by {r.decided_by}: {r.reason}"
+        )
     return 0
 
 
 def _with_instance(command):
     """Run ``command(instance, args)`` on the DAGSTER_HOME instance, after failing the runs whose
     process died (without the daemon nobody else notices them)."""
+
     def run(args) -> int:
         with dg.DagsterInstance.get() as instance:
             for run_id, why in fail_dead_runs(instance):
                 print(f"run {run_id[:8]} was STARTED but {why}: marked FAILURE")
             return command(instance, args)
+
     return run
 
 
@@ -359,8 +418,9 @@ def _plan(args) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser and its subparsers; a command is a subparser with ``set_defaults(handler=f)``,
     ``f(args) -> exit code`` (another module can add its commands to the same subparsers)."""
-    parser = argparse.ArgumentParser(prog="quantlab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="quantlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
@@ -398,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"quantlab {args.command}: {exc}", file=sys.stderr)
         return 2
+
 
 if __name__ == "__main__":
     sys.exit(main())

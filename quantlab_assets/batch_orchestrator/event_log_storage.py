@@ -47,17 +47,70 @@ MAX_CACHED_ENGINES = 64
 _FAST_PATH_EVENTS = ASSET_EVENTS - {DagsterEventType.FRESHNESS_STATE_CHANGE}
 
 
-_CONFIG = {
-    "base_dir": StringSource,
-    "batch_size": Field(IntSource, is_required=False, default_value=DEFAULT_BATCH_SIZE,
-                        description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE."),
+# The batching settings, shared by this storage and the Postgres one (postgres_storage.py).
+BATCHING_CONFIG = {
+    "batch_size": Field(
+        IntSource,
+        is_required=False,
+        default_value=DEFAULT_BATCH_SIZE,
+        description="Events per store_event_batch; exported as DAGSTER_EVENT_BATCH_SIZE.",
+    ),
     "planned_event_subsets": Field(
-        BoolSource, is_required=False, default_value=False,
+        BoolSource,
+        is_required=False,
+        default_value=False,
         description="One ASSET_MATERIALIZATION_PLANNED event per asset and run carrying the partition "
-                    "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). "
-                    "Off: with batched writes the per-partition events cost ~nothing, and only they let "
-                    "the UI mark the partitions of a failed run as failed."),
+        "subset, instead of one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). "
+        "Off: with batched writes the per-partition events cost ~nothing, and only they let "
+        "the UI mark the partitions of a failed run as failed.",
+    ),
 }
+_CONFIG = {"base_dir": StringSource, **BATCHING_CONFIG}
+
+
+class EventBatching:
+    """What the batching event logs share (mixed in before the stock storage class): the batch size
+    Dagster reads from the environment, the planned-event setting, and which batches they write
+    in one go (`_fast_path`); the rest goes through the stock per-event path."""
+
+    def _init_batching(self, batch_size: int, planned_event_subsets: bool) -> None:
+        self._planned_event_subsets = check.bool_param(planned_event_subsets, "planned_event_subsets")
+        self.batch_size = check.int_param(batch_size, "batch_size")
+        # Dagster reads this variable each time it handles an event; without it no batches are formed.
+        # An explicit setting in the environment wins (0 turns batching off).
+        if self.batch_size > 0:
+            os.environ.setdefault(BATCH_SIZE_ENV, str(self.batch_size))
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        # On: a single-run backfill writes one planned event per asset instead of one per partition.
+        # Trade-off (Dagster's): partitions of a failed run then show as missing, not failed.
+        if os.getenv(PLANNED_SUBSETS_ENV) is not None:
+            return super().supports_partition_subset_in_asset_materialization_planned_events  # type: ignore[misc]
+        return self._planned_event_subsets
+
+    @staticmethod
+    def _fast_path(events: Sequence[EventLogEntry]) -> bool:
+        """One run, one asset event type, every event with an asset key: how Dagster batches a
+        step's per-partition events and a run's planned events."""
+        first = events[0]
+        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
+            return False
+        kind = first.get_dagster_event().event_type
+        return all(
+            event.run_id == first.run_id
+            and event.is_dagster_event
+            and event.get_dagster_event().event_type == kind
+            and event.get_dagster_event().asset_key is not None
+            for event in events
+        )
+
+    @staticmethod
+    def _latest_per_asset(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[tuple]:
+        """(event, id) of each asset's last event in a fast-path batch: the asset entry the
+        per-event path leaves behind (one event type per batch, so the last one wins)."""
+        latest = {event.get_dagster_event().asset_key: (event, event_id) for event, event_id in zip(events, event_ids)}
+        return list(latest.values())
 
 
 class QuantLabSqliteStorage(DagsterSqliteStorage):
@@ -74,12 +127,19 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
               planned_event_subsets: false   # optional; see _CONFIG
     """
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 inst_data: ConfigurableClassData | None = None):
+    def __init__(
+        self,
+        base_dir: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        inst_data: ConfigurableClassData | None = None,
+    ):
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage = BatchingSqliteEventLogStorage(
-            os.path.join(base_dir, "history", "runs", ""), batch_size=batch_size,
-            planned_event_subsets=planned_event_subsets)
+            os.path.join(base_dir, "history", "runs", ""),
+            batch_size=batch_size,
+            planned_event_subsets=planned_event_subsets,
+        )
 
     @classmethod
     def config_type(cls):
@@ -92,20 +152,20 @@ class QuantLabSqliteStorage(DagsterSqliteStorage):
         return cls(inst_data=inst_data, **config)
 
 
-class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with a real `store_event_batch` (wired in by `QuantLabSqliteStorage`)."""
 
-    def __init__(self, base_dir: str, batch_size: int = DEFAULT_BATCH_SIZE, planned_event_subsets: bool = False,
-                 inst_data: ConfigurableClassData | None = None):
-        self._planned_event_subsets = check.bool_param(planned_event_subsets, "planned_event_subsets")
+    def __init__(
+        self,
+        base_dir: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        planned_event_subsets: bool = False,
+        inst_data: ConfigurableClassData | None = None,
+    ):
+        self._init_batching(batch_size, planned_event_subsets)
         self._engines: OrderedDict[str, Any] = OrderedDict()
         self._known_tables: set[str] = set()
         self._has_index_cols = False
-        self.batch_size = check.int_param(batch_size, "batch_size")
-        # Dagster reads this variable each time it handles an event; without it no batches are formed.
-        # An explicit setting in the environment wins (0 turns batching off).
-        if self.batch_size > 0:
-            os.environ.setdefault(BATCH_SIZE_ENV, str(self.batch_size))
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -116,20 +176,15 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     def from_config_value(cls, inst_data, config_value):
         return cls(inst_data=inst_data, **dict(config_value))
 
-    @property
-    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
-        # On: a single-run backfill writes one planned event per asset instead of one per partition.
-        # Trade-off (Dagster's): partitions of a failed run then show as missing, not failed.
-        if os.getenv(PLANNED_SUBSETS_ENV) is not None:
-            return super().supports_partition_subset_in_asset_materialization_planned_events
-        return self._planned_event_subsets
-
     # -- connections ---------------------------------------------------------------------------
     def _engine(self, shard: str):
         engine = self._engines.get(shard)
         if engine is None:
-            engine = create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
-                                   connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
             self._engines[shard] = engine
             while len(self._engines) > MAX_CACHED_ENGINES:
                 self._engines.popitem(last=False)
@@ -178,27 +233,14 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
         # Mirror into the cross-run index: ids are needed for the tags and the asset entry.
         with self.index_transaction() as conn:
-            event_ids = [conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0]
-                         for row in rows]
+            event_ids = [_inserted_id(conn, row) for row in rows]
             self._store_asset_event_tags(conn, events, event_ids)
-            # One event type per batch (see _fast_path), so each asset's entry is its last event's.
-            latest = {event.get_dagster_event().asset_key: (event, event_id)
-                      for event, event_id in zip(events, event_ids)}
-            for event, event_id in latest.values():
+            for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
 
-    @staticmethod
-    def _fast_path(events: Sequence[EventLogEntry]) -> bool:
-        """One run, one asset event type, every event with an asset key: how Dagster batches a
-        step's per-partition events and a run's planned events."""
-        first = events[0]
-        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
-            return False
-        kind = first.get_dagster_event().event_type
-        return all(
-            event.run_id == first.run_id
-            and event.is_dagster_event
-            and event.get_dagster_event().event_type == kind
-            and event.get_dagster_event().asset_key is not None
-            for event in events
-        )
+
+def _inserted_id(conn: Any, row: dict[str, Any]) -> int:
+    """The id of one event row inserted into the event log table."""
+    key = conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key
+    assert key is not None  # a single-row insert always reports its primary key
+    return key[0]

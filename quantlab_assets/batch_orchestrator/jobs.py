@@ -11,20 +11,24 @@ daily_chain = dg.define_asset_job(
     "daily_chain",
     selection=dg.AssetSelection.assets("ohlcv").downstream(),
     description="The whole production chain for trading-day partitions: ohlcv, features, labels, "
-                "every strategy's targets, backtest and approvals.",
+    "every strategy's targets, backtest and approvals.",
 )
 
 labels_refresh = dg.define_asset_job(
     "labels_refresh",
     selection=dg.AssetSelection.assets("labels"),
     description="Recomputes the labels of recent sessions, whose forward returns become known "
-                "as new bars arrive (a label of D needs the bar of D+1+h).",
+    "as new bars arrive (a label of D needs the bar of D+1+h).",
 )
 
 
-@dg.schedule(job=daily_chain, cron_schedule="30 18 * * 1-5", execution_timezone=EXCHANGE_TIMEZONE,
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="18:30 New York on weekdays: today's partition of the whole chain; holidays are skipped.")
+@dg.schedule(
+    job=daily_chain,
+    cron_schedule="30 18 * * 1-5",
+    execution_timezone=EXCHANGE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="18:30 New York on weekdays: today's partition of the whole chain; holidays are skipped.",
+)
 def daily_chain_after_close(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date()
     if not is_trading_day(day):
@@ -32,17 +36,25 @@ def daily_chain_after_close(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
 
 
-@dg.schedule(job=labels_refresh, cron_schedule="0 19 * * 1-5", execution_timezone=EXCHANGE_TIMEZONE,
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description=f"19:00 New York on weekdays: labels of the last {LABELS_REFRESH_SESSIONS} sessions, one run.")
+@dg.schedule(
+    job=labels_refresh,
+    cron_schedule="0 19 * * 1-5",
+    execution_timezone=EXCHANGE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=f"19:00 New York on weekdays: labels of the last {LABELS_REFRESH_SESSIONS} sessions, one run.",
+)
 def labels_refresh_after_close(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.date()
     if not is_trading_day(day):
         return dg.SkipReason(f"{day} is an exchange holiday: no new bars")
     start = shift_sessions(day, -LABELS_REFRESH_SESSIONS).date()
-    return dg.RunRequest(run_key=f"labels-{day}", tags={
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": day.isoformat()})
+    return dg.RunRequest(
+        run_key=f"labels-{day}",
+        tags={
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": day.isoformat(),
+        },
+    )
 
 
 SCHEDULES = [daily_chain_after_close, labels_refresh_after_close]

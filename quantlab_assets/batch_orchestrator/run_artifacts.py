@@ -18,12 +18,22 @@ from pathlib import Path
 from quantlab_assets.common import settings
 from quantlab_assets.common.artifacts import run_dir
 
-_END = {"PIPELINE_SUCCESS": "SUCCESS", "PIPELINE_FAILURE": "FAILURE", "PIPELINE_CANCELED": "CANCELED",
-        "RUN_SUCCESS": "SUCCESS", "RUN_FAILURE": "FAILURE", "RUN_CANCELED": "CANCELED"}
+_END = {
+    "PIPELINE_SUCCESS": "SUCCESS",
+    "PIPELINE_FAILURE": "FAILURE",
+    "PIPELINE_CANCELED": "CANCELED",
+    "RUN_SUCCESS": "SUCCESS",
+    "RUN_FAILURE": "FAILURE",
+    "RUN_CANCELED": "CANCELED",
+}
 _TABLES = {
-    "ohlcv": "ohlcv, ohlcv_ingest_log, symbols", "features": "features", "labels": "labels",
-    "targets": "targets", "backtest": "backtest_equity, backtest_positions, backtest_trades, backtest_state",
-    "backtest_kpis": "backtest_kpis", "approvals": "approvals, approval_log, approval_overrides",
+    "ohlcv": "ohlcv, ohlcv_ingest_log, symbols",
+    "features": "features",
+    "labels": "labels",
+    "targets": "targets",
+    "backtest": "backtest_equity, backtest_positions, backtest_trades, backtest_state",
+    "backtest_kpis": "backtest_kpis",
+    "approvals": "approvals, approval_log, approval_overrides",
     "approved_targets": "approved_targets",
 }
 
@@ -58,8 +68,17 @@ class RunArtifactsHandler(logging.Handler):
         message = record.getMessage().replace("\n", " ")[:2000]
         with open(folder / "pipeline.log", "a", encoding="utf-8") as log:
             log.write(f"{stamp} {record.levelname:7} {step:40} {kind:24} {message}\n")
-        run = _RUNS.setdefault(run_id, {"run_id": run_id, "job": meta.get("job_name"), "started": record.created,
-                                             "steps": {}, "checks": [], "assets": {}})
+        run = _RUNS.setdefault(
+            run_id,
+            {
+                "run_id": run_id,
+                "job": meta.get("job_name"),
+                "started": record.created,
+                "steps": {},
+                "checks": [],
+                "assets": {},
+            },
+        )
         if event is None:
             return
         data = event.event_specific_data
@@ -72,13 +91,22 @@ class RunArtifactsHandler(logging.Handler):
             if kind == "STEP_FAILURE" and getattr(data, "error", None) is not None:
                 entry["error"] = data.error.message.strip()[:1000]
         elif kind == "ASSET_CHECK_EVALUATION":
-            run["checks"].append({"asset": data.asset_key.to_user_string(), "check": data.check_name,
-                                  "passed": bool(data.passed), "severity": data.severity.value,
-                                  "description": data.description})
+            run["checks"].append(
+                {
+                    "asset": data.asset_key.to_user_string(),
+                    "check": data.check_name,
+                    "passed": bool(data.passed),
+                    "severity": data.severity.value,
+                    "description": data.description,
+                }
+            )
         elif kind == "ASSET_MATERIALIZATION":
             mat = data.materialization
-            figures = {k: v.value for k, v in mat.metadata.items()
-                       if isinstance(getattr(v, "value", None), (int, float)) and not isinstance(v.value, bool)}
+            figures = {
+                k: v.value
+                for k, v in mat.metadata.items()
+                if isinstance(getattr(v, "value", None), (int, float)) and not isinstance(v.value, bool)
+            }
             run["assets"][mat.asset_key.to_user_string()] = figures
         elif kind in _END:
             run["status"], run["ended"] = _END[kind], record.created
@@ -89,12 +117,16 @@ class RunArtifactsHandler(logging.Handler):
         run["partitions"] = _partitions(run["run_id"])
         reports = sorted(p.name for p in (folder / "reports").glob("*") if p.is_file())
         summary = {
-            "run_id": run["run_id"], "job": run["job"], "status": run["status"], "seconds": run["seconds"],
+            "run_id": run["run_id"],
+            "job": run["job"],
+            "status": run["status"],
+            "seconds": run["seconds"],
             "partitions": run["partitions"],
             "stages": [{"step": k, **{f: v for f, v in s.items() if f != "started"}} for k, s in run["steps"].items()],
             "checks": run["checks"],
             "checks_failed": [f"{c['asset']}.{c['check']}" for c in run["checks"] if not c["passed"]],
-            "headline": run["assets"], "reports": reports,
+            "headline": run["assets"],
+            "reports": reports,
         }
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
         (folder / "reports" / "walkthrough.md").write_text(_walkthrough(summary, folder), encoding="utf-8")
@@ -116,10 +148,15 @@ def _partitions(run_id: str) -> str:
 def _walkthrough(summary: dict, folder: Path) -> str:
     failed_steps = [s for s in summary["stages"] if s.get("status") == "FAILURE"]
     lines = [
-        f"# Walkthrough of run {summary['run_id']}", "",
+        f"# Walkthrough of run {summary['run_id']}",
+        "",
         f"**{summary['status']}** in {summary['seconds']:.1f} s, job `{summary['job']}`, partitions "
-        f"`{summary['partitions']}`.", "",
-        "## What ran", "", "| step | status | seconds |", "|---|---|---|",
+        f"`{summary['partitions']}`.",
+        "",
+        "## What ran",
+        "",
+        "| step | status | seconds |",
+        "|---|---|---|",
         *[f"| {s['step']} | {s.get('status', '?')} | {s.get('seconds', '')} |" for s in summary["stages"]],
     ]
     if failed_steps:
@@ -131,13 +168,20 @@ def _walkthrough(summary: dict, folder: Path) -> str:
     for asset, figures in summary["headline"].items():
         table = _TABLES.get(asset.split("/")[-1], "")
         rows = figures.get("dagster/row_count")
-        lines.append(f"- `{asset}`" + (f": {int(rows)} rows" if rows is not None else "")
-                     + (f" in DuckDB `{table}`" if table else ""))
-    lines += ["", "## Where to look", "",
-              f"- this folder: `{folder}`",
-              "- `summary.json`: stages, timings, every check result, headline figures",
-              "- `pipeline.log`: every event of the run",
-              *[f"- `reports/{r}`" for r in summary["reports"] if r != "walkthrough.md"],
-              "- the Dagster UI (`dagster dev`): the run, its lineage, check results and metadata",
-              "- `python -m quantlab_assets.batch_orchestrator.cli runs`: run history"]
+        lines.append(
+            f"- `{asset}`"
+            + (f": {int(rows)} rows" if rows is not None else "")
+            + (f" in DuckDB `{table}`" if table else "")
+        )
+    lines += [
+        "",
+        "## Where to look",
+        "",
+        f"- this folder: `{folder}`",
+        "- `summary.json`: stages, timings, every check result, headline figures",
+        "- `pipeline.log`: every event of the run",
+        *[f"- `reports/{r}`" for r in summary["reports"] if r != "walkthrough.md"],
+        "- the Dagster UI (`dagster dev`): the run, its lineage, check results and metadata",
+        "- `python -m quantlab_assets.batch_orchestrator.cli runs`: run history",
+    ]
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ Its launcher types come from Dagster internals, through dagster_internals.py.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import dagster as dg
 import psutil
@@ -40,7 +41,7 @@ def worker_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] |
         data = entry.dagster_event.engine_event_data if entry.dagster_event else None
         pid = data.metadata.get("pid") if data and data.metadata else None
         if pid is not None:
-            found = (int(pid.value), entry.timestamp)
+            found = (int(cast(str | int, pid.value)), entry.timestamp)  # Dagster writes the pid as text
     return found
 
 
@@ -71,8 +72,11 @@ def worker_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[boo
 
 
 def mark_failed(instance: dg.DagsterInstance, run: dg.DagsterRun, why: str) -> None:
-    instance.report_run_failed(run, f"Run worker is dead: {why}. Marked as failed so the queue moves on; "
-                                    "`quantlab rerun` re-executes it from its failure.")
+    instance.report_run_failed(
+        run,
+        f"Run worker is dead: {why}. Marked as failed so the queue moves on; "
+        "`quantlab rerun` re-executes it from its failure.",
+    )
 
 
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[tuple[str, str]]:

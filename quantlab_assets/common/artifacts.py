@@ -25,8 +25,7 @@ def write_report(root: str | Path, run_id: str, name: str, text: str) -> Path:
     return path
 
 
-def write_section(root: str | Path, run_id: str, name: str, section: str, text: str,
-                  title: str | None = None) -> Path:
+def write_section(root: str | Path, run_id: str, name: str, section: str, text: str, title: str | None = None) -> Path:
     """Put ``text`` as section ``section`` of ``reports/<name>``, replacing an earlier version of
     that section: several assets of one run (one per strategy) share one report."""
     path = run_dir(root, run_id) / "reports" / name

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from dateutil.relativedelta import MO
 from pandas.tseries.holiday import (
     AbstractHolidayCalendar,
     GoodFriday,
@@ -25,33 +26,47 @@ from pandas.tseries.holiday import (
     sunday_to_monday,
 )
 from pandas.tseries.offsets import DateOffset
-from dateutil.relativedelta import MO
 
 EXCHANGE = "XNYS"
 
 # A Saturday New Year's Day is not observed on the Friday before (NYSE rule 7.2).
 _NEW_YEAR = Holiday("New Year's Day", month=1, day=1, observance=sunday_to_monday)
-_MLK = Holiday("Martin Luther King Jr. Day", start_date="1998-01-01", month=1, day=1,
-               offset=DateOffset(weekday=MO(3)))
-_JUNETEENTH = Holiday("Juneteenth", start_date="2022-01-01", month=6, day=19,
-                      observance=nearest_workday)
+_MLK = Holiday("Martin Luther King Jr. Day", start_date="1998-01-01", month=1, day=1, offset=DateOffset(weekday=MO(3)))
+_JUNETEENTH = Holiday("Juneteenth", start_date="2022-01-01", month=6, day=19, observance=nearest_workday)
 _INDEPENDENCE = Holiday("Independence Day", month=7, day=4, observance=nearest_workday)
 _CHRISTMAS = Holiday("Christmas Day", month=12, day=25, observance=nearest_workday)
 
-SPECIAL_CLOSURES = tuple(pd.Timestamp(d) for d in (
-    "1994-04-27",  # President Nixon
-    "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14",  # 9/11
-    "2004-06-11",  # President Reagan
-    "2007-01-02",  # President Ford
-    "2012-10-29", "2012-10-30",  # Hurricane Sandy
-    "2018-12-05",  # President G.H.W. Bush
-    "2025-01-09",  # President Carter
-))
+SPECIAL_CLOSURES = tuple(
+    pd.Timestamp(d)
+    for d in (
+        "1994-04-27",  # President Nixon
+        "2001-09-11",
+        "2001-09-12",
+        "2001-09-13",
+        "2001-09-14",  # 9/11
+        "2004-06-11",  # President Reagan
+        "2007-01-02",  # President Ford
+        "2012-10-29",
+        "2012-10-30",  # Hurricane Sandy
+        "2018-12-05",  # President G.H.W. Bush
+        "2025-01-09",  # President Carter
+    )
+)
 
 
 class NYSEHolidayCalendar(AbstractHolidayCalendar):
-    rules = [_NEW_YEAR, _MLK, USPresidentsDay, GoodFriday, USMemorialDay, _JUNETEENTH,
-             _INDEPENDENCE, USLaborDay, USThanksgivingDay, _CHRISTMAS]
+    rules = [
+        _NEW_YEAR,
+        _MLK,
+        USPresidentsDay,
+        GoodFriday,
+        USMemorialDay,
+        _JUNETEENTH,
+        _INDEPENDENCE,
+        USLaborDay,
+        USThanksgivingDay,
+        _CHRISTMAS,
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +96,7 @@ def trading_days(start: date | str, end: date | str) -> pd.DatetimeIndex:
     if lo.year < 1990 or hi.year > 2100:
         raise ValueError(f"the calendar covers 1990..2100, asked for {lo.date()}..{hi.date()}")
     sessions = _all_sessions()
-    return sessions[sessions.searchsorted(lo, "left"):sessions.searchsorted(hi, "right")]
+    return sessions[sessions.searchsorted(lo, "left") : sessions.searchsorted(hi, "right")]
 
 
 def is_trading_day(day: date | str) -> bool:

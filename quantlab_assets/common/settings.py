@@ -38,9 +38,7 @@ def data_provider() -> str:
     """``QUANTLAB_DATA_PROVIDER``: synthetic (default), alphavantage or csv."""
     name = os.environ.get("QUANTLAB_DATA_PROVIDER", "").strip().lower() or DEFAULT_PROVIDER
     if name not in PROVIDERS:
-        raise ValueError(
-            f"QUANTLAB_DATA_PROVIDER={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}"
-        )
+        raise ValueError(f"QUANTLAB_DATA_PROVIDER={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
     return name
 
 

@@ -8,7 +8,11 @@ matched by name against a declared schema, and dates are DATE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +20,15 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+# Seconds to wait for another process's DuckDB lock when nothing else is configured.
+DEFAULT_LOCK_WAIT_S = 60.0
+LOCK_WAIT_ENV = "QUANTLAB_DB_LOCK_WAIT_S"
+# Every DuckDB database file carries this magic at byte 8 (after the header checksum).
+_DUCKDB_MAGIC = b"DUCK"
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -40,9 +53,7 @@ class TableSchema:
         return [c.name for c in self.columns]
 
     def ddl(self) -> str:
-        cols = ", ".join(
-            f'"{c.name}" {c.sql_type}{"" if c.nullable else " NOT NULL"}' for c in self.columns
-        )
+        cols = ", ".join(f'"{c.name}" {c.sql_type}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
 
 
@@ -50,21 +61,144 @@ class SchemaMismatchError(ValueError):
     """A frame's columns do not match the table's declared schema."""
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be used (not a DuckDB database, locked too long)."""
+
+
+class NotADuckDBFile(WarehouseError):
+    """``QUANTLAB_DB`` names a directory, a CSV, a Parquet file... anything but a DuckDB file."""
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process kept DuckDB's lock on the file for the whole allowed wait."""
+
+
+def validate_database_path(path: str | Path) -> Path:
+    """``path`` if it is a DuckDB file or can become one; otherwise :class:`NotADuckDBFile`.
+
+    DuckDB opens a CSV or Parquet file as an empty in-memory database without complaint, so
+    a run would "succeed" and keep nothing: the file's magic bytes are checked instead.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise NotADuckDBFile(
+            f"the warehouse path {path} is a directory, not a DuckDB file "
+            "(set QUANTLAB_DB to a file such as data/quantlab.duckdb)"
+        )
+    if path.exists():
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        if head[8:12] != _DUCKDB_MAGIC:
+            kind = (
+                "an empty file"
+                if not head
+                else "a Parquet file"
+                if head[:4] == b"PAR1"
+                else "a SQLite file"
+                if head.startswith(b"SQLite")
+                else "not a DuckDB database"
+            )
+            raise NotADuckDBFile(
+                f"the warehouse path {path} is {kind} (first bytes {head[:8]!r}); "
+                "point QUANTLAB_DB at a DuckDB file (a new path creates one)"
+            )
+    else:
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise NotADuckDBFile(f"the warehouse path {path} lies under {parent}, which is a file")
+    return path
+
+
+def lock_wait_s() -> float:
+    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's lock."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{LOCK_WAIT_ENV}={raw!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ValueError(f"{LOCK_WAIT_ENV}={raw!r} must be >= 0")
+    return value
+
+
+def _lock_holder(message: str) -> str:
+    match = _LOCK_PID.search(message)
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:  # Linux: name the program so the user knows which window to close
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmd = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        return f"PID {pid} ({cmd[:120]})" if cmd else f"PID {pid}"
+    except OSError:
+        return f"PID {pid}"
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def connect(
+    path: str | Path,
+    read_only: bool = False,
+    *,
+    wait_s: float | None = None,
+    config: dict | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    poll_s: float = 0.25,
+    log_every_s: float = 5.0,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting at most ``wait_s`` for another process's lock.
+
+    The path is validated first (:func:`validate_database_path`). While another process
+    holds the file (DuckDB admits one writer process, and a writer excludes readers), this
+    polls and reports through ``on_wait`` (default: this module's logger) every
+    ``log_every_s``: "waiting for the DuckDB lock held by PID n, 12 s of 60". After
+    ``wait_s`` (default :func:`lock_wait_s`) it raises :class:`WarehouseLocked` naming the
+    holder and what to close.
+    """
+    path = validate_database_path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    budget = lock_wait_s() if wait_s is None else wait_s
+    report = on_wait or logger.warning
+    started = time.monotonic()
+    next_report = started
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc):
+                raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
+            holder = _lock_holder(str(exc))
+            waited = time.monotonic() - started
+            if waited >= budget:
+                raise WarehouseLocked(
+                    f"the warehouse {path} stayed locked by {holder} for {waited:.0f} s (limit "
+                    f"{budget:.0f} s): close that process's DuckDB connection (a notebook's "
+                    f"duckdb.connect, a DBeaver/duckdb CLI session) and run again, or raise "
+                    f"{LOCK_WAIT_ENV}"
+                ) from None
+            if time.monotonic() >= next_report:
+                report(f"waiting for the DuckDB lock held by {holder} on {path}, {waited:.0f} s of {budget:.0f}")
+                next_report = time.monotonic() + log_every_s
+            time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """Stored column names of ``table`` in this database (never an attached one's), in order."""
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema() AND table_catalog = current_database() "
+            "ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
@@ -120,14 +254,31 @@ def replace_slice(
     Rows of ``frame`` outside [start, end] are an error: a partition writes only itself.
     Returns the number of rows inserted.
     """
+    return _replace_slice(con, schema, frame, start, end, key_column, keys, own_transaction=True)
+
+
+def replace_slice_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    frame: pd.DataFrame,
+    start: date | pd.Timestamp,
+    end: date | pd.Timestamp,
+    *,
+    key_column: str | None = None,
+    keys: Iterable[str] | None = None,
+) -> int:
+    """:func:`replace_slice` inside a transaction the caller has opened (and commits), so
+    an audit, the publish and its log commit together or not at all."""
+    return _replace_slice(con, schema, frame, start, end, key_column, keys, own_transaction=False)
+
+
+def _replace_slice(con, schema, frame, start, end, key_column, keys, *, own_transaction: bool) -> int:
     data = conform(frame, schema)
     lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     dcol = data[schema.date_column]
     outside = data[(dcol < lo) | (dcol > hi)]
     if len(outside):
-        raise ValueError(
-            f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}"
-        )
+        raise ValueError(f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}")
     ensure_table(con, schema)
     delete = f'DELETE FROM "{schema.name}" WHERE "{schema.date_column}" BETWEEN ? AND ?'
     params: list = [lo.date(), hi.date()]
@@ -146,13 +297,21 @@ def replace_slice(
     # hide the real error.
     con.register("_incoming", data)
     try:
-        with transaction(con):
-            con.execute(delete, params)
-            if len(data):
-                con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _incoming')
+        if own_transaction:
+            with transaction(con):
+                _delete_insert(con, schema, delete, params, cols, len(data))
+        else:
+            _delete_insert(con, schema, delete, params, cols, len(data))
     finally:
-        con.unregister("_incoming")
+        if own_transaction:
+            con.unregister("_incoming")
     return len(data)
+
+
+def _delete_insert(con, schema: TableSchema, delete: str, params: list, cols: str, n: int) -> None:
+    con.execute(delete, params)
+    if n:
+        con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _incoming')
 
 
 def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
@@ -165,6 +324,16 @@ def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.D
             con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
     finally:
         con.unregister("_rows")
+    return len(frame)
+
+
+def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
+    """:func:`append_rows` inside a transaction the caller has opened."""
+    if not len(frame):
+        return 0
+    cols = ", ".join(f'"{c}"' for c in schema.column_names)
+    con.register("_rows", frame[schema.column_names])
+    con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
     return len(frame)
 
 
@@ -186,10 +355,11 @@ def read_slice(
         raise SchemaMismatchError(f"unknown columns {unknown} for table {schema.name!r}")
     if ensure:
         ensure_table(con, schema)
-    order = ['"symbol"', f'"{schema.date_column}"'] if "symbol" in schema.column_names else [
-        f'"{schema.date_column}"']
-    sql = (f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{schema.name}" '
-           f'WHERE "{schema.date_column}" BETWEEN ? AND ?')
+    order = ['"symbol"', f'"{schema.date_column}"'] if "symbol" in schema.column_names else [f'"{schema.date_column}"']
+    sql = (
+        f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{schema.name}" '
+        f'WHERE "{schema.date_column}" BETWEEN ? AND ?'
+    )
     params: list = [pd.Timestamp(start).date(), pd.Timestamp(end).date()]
     if symbols is not None:
         sql += ' AND "symbol" IN (SELECT unnest(?::VARCHAR[]))'
@@ -201,25 +371,26 @@ def read_slice(
     return out
 
 
-def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str,
-                        start, end) -> pd.DataFrame:
+def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str, start, end) -> pd.DataFrame:
     """``read_slice`` of one strategy's rows of a table shared by strategies, without the key."""
     rows = read_slice(con, schema, start, end)
     return rows[rows["strategy"] == strategy].drop(columns=["strategy"]).reset_index(drop=True)
 
 
-def replace_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame,
-                           strategy: str, start, end) -> int:
+def replace_strategy_slice(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame, strategy: str, start, end
+) -> int:
     """``replace_slice`` of one strategy's rows of a table shared by strategies: the other
     strategies' rows in [start, end] stay untouched."""
-    return replace_slice(con, schema, frame.assign(strategy=strategy), start, end,
-                         key_column="strategy", keys=[strategy])
+    return replace_slice(
+        con, schema, frame.assign(strategy=strategy), start, end, key_column="strategy", keys=[strategy]
+    )
 
 
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> tuple[int, int]:
     """(row count, order-independent content hash) of a table over ``columns``."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    row = con.execute(
-        f'SELECT count(*), coalesce(sum(hash({cols})), 0) FROM "{table}"'
-    ).fetchall()[0]  # fetchone() leaves the result open on DuckDB 2.0
+    row = con.execute(f'SELECT count(*), coalesce(sum(hash({cols})), 0) FROM "{table}"').fetchall()[
+        0
+    ]  # fetchone() leaves the result open on DuckDB 2.0
     return int(row[0]), int(row[1])

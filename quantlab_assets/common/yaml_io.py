@@ -56,8 +56,9 @@ def read_yaml(path: str | Path, what: str, error: type[Exception] = ValueError) 
     except PermissionError as exc:
         raise error(f"{path}: {what} file is not readable (permission denied)") from exc
     except UnicodeDecodeError as exc:
-        raise error(f"{path}: {what} file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                    f"{exc.start})") from exc
+        raise error(
+            f"{path}: {what} file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from exc
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from exc
     try:
@@ -67,12 +68,15 @@ def read_yaml(path: str | Path, what: str, error: type[Exception] = ValueError) 
     except (yaml.YAMLError, ValueError) as exc:  # PyYAML raises ValueError on impossible dates
         raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
     except RecursionError:
-        raise error(f"{path}: nested too deeply to read (beyond Python's recursion limit); "
-                    f"a {what} file needs a few levels at most") from None
+        raise error(
+            f"{path}: nested too deeply to read (beyond Python's recursion limit); "
+            f"a {what} file needs a few levels at most"
+        ) from None
 
 
-def describe_validation_error(exc: ValidationError, raw: Any = None,
-                              item_names: Mapping[str, str] | None = None) -> str:
+def describe_validation_error(
+    exc: ValidationError, raw: Any = None, item_names: Mapping[str, str] | None = None
+) -> str:
     """One part per pydantic error, ``field 'a.b.c': why`` (just ``why`` for a whole-model
     rule), joined by "; ".
 
@@ -83,7 +87,11 @@ def describe_validation_error(exc: ValidationError, raw: Any = None,
     for err in exc.errors():
         loc = list(err["loc"])
         where = f"field '{'.'.join(str(p) for p in loc)}'" if loc else ""
-        key = (item_names or {}).get(loc[0]) if len(loc) >= 2 and isinstance(loc[1], int) else None
+        key = (
+            (item_names or {}).get(loc[0])
+            if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int)
+            else None
+        )
         if key is not None:
             try:
                 where += f" ({key} {raw[loc[0]][loc[1]].get(key)!r})"

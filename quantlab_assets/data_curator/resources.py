@@ -23,14 +23,30 @@ class MarketDataResource(dg.ConfigurableResource):
     """
 
     provider: str = Field(default="", description="synthetic | alphavantage | csv; empty = QUANTLAB_DATA_PROVIDER")
-    symbols_file: str = Field(default="", description="symbol registry YAML; empty = QUANTLAB_SYMBOLS or the demo universe")
+    symbols_file: str = Field(
+        default="", description="symbol registry YAML; empty = QUANTLAB_SYMBOLS or the demo universe"
+    )
     synthetic_seed: int = 7
     csv_dir: str = Field(default="", description="directory of <SYMBOL>.csv; empty = QUANTLAB_CSV_DIR or data/csv")
     alphavantage_function: str = "TIME_SERIES_DAILY"
     alphavantage_outputsize: str = "auto"
     requests_per_minute: float = 5.0
-    max_retries: int = 5
+    max_retries: int = Field(default=5, description="retries per symbol of timeouts, dropped connections, HTTP 5xx")
     backoff_base_s: float = 2.0
+    timeout_s: float = Field(
+        default=30.0, description="Alpha Vantage: connect timeout and longest silence while reading"
+    )
+    request_deadline_s: float = Field(
+        default=60.0,
+        description="Alpha Vantage: total time one request may take, body included (a dripping reply fails here)",
+    )
+    throttle_give_up_s: float = Field(
+        default=300.0,
+        description="Alpha Vantage: stop the run (keeping what was fetched) after throttled replies for this long",
+    )
+    ingest_budget_s: float = Field(
+        default=3600.0, description="Alpha Vantage: time budget of one ingest, waits included; 0 = none"
+    )
     min_coverage: float = 1.0
     min_success_rate: float = 1.0
     max_abs_jump: float = 0.4
@@ -46,8 +62,9 @@ class MarketDataResource(dg.ConfigurableResource):
         return load_registry(path)
 
     def thresholds(self) -> QualityThresholds:
-        return QualityThresholds(min_coverage=self.min_coverage, min_success_rate=self.min_success_rate,
-                                 max_abs_jump=self.max_abs_jump)
+        return QualityThresholds(
+            min_coverage=self.min_coverage, min_success_rate=self.min_success_rate, max_abs_jump=self.max_abs_jump
+        )
 
     def build_provider(self, registry: SymbolRegistry) -> MarketDataProvider:
         name = self.provider_name()
@@ -67,8 +84,15 @@ class MarketDataResource(dg.ConfigurableResource):
         if not key:
             raise ProviderError("QUANTLAB_DATA_PROVIDER=alphavantage needs ALPHAVANTAGE_API_KEY in the environment")
         return AlphaVantageProvider(
-            api_key=key, base_url=settings.alphavantage_base_url(),
-            function=self.alphavantage_function, outputsize=self.alphavantage_outputsize,
-            requests_per_minute=self.requests_per_minute, max_retries=self.max_retries,
+            api_key=key,
+            base_url=settings.alphavantage_base_url(),
+            function=self.alphavantage_function,
+            outputsize=self.alphavantage_outputsize,
+            requests_per_minute=self.requests_per_minute,
+            max_retries=self.max_retries,
             backoff_base_s=self.backoff_base_s,
+            timeout_s=self.timeout_s,
+            request_deadline_s=self.request_deadline_s,
+            throttle_give_up_s=self.throttle_give_up_s,
+            ingest_budget_s=self.ingest_budget_s,
         )

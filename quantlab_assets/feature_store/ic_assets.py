@@ -6,7 +6,6 @@ partitions definition) with single-run backfills: a run reports as of its last d
 refreshes the report with the labels that became known that day.
 """
 
-import base64
 from datetime import timedelta
 
 import dagster as dg
@@ -27,7 +26,7 @@ from quantlab_assets.feature_store.core.factor_ic import (
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import preview
+from quantlab_assets.metadata import png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -47,8 +46,13 @@ class FeatureICConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     owners=["team:feature_store"],
 )
-def feature_ic(context: dg.AssetExecutionContext, config: FeatureICConfig, warehouse: WarehouseResource,
-               artifacts: ArtifactsResource, feature_store: FeatureStoreResource):
+def feature_ic(
+    context: dg.AssetExecutionContext,
+    config: FeatureICConfig,
+    warehouse: WarehouseResource,
+    artifacts: ArtifactsResource,
+    feature_store: FeatureStoreResource,
+):
     """Per feature and label horizon, as of the run's last date: mean IC (Pearson) and rank IC
     (Spearman), ICIR, t-stat, share of dates with IC > 0, quintile mean forward returns and the
     top-minus-bottom spread, rank autocorrelation; overall and by year. Only labels known by the
@@ -66,18 +70,42 @@ def feature_ic(context: dg.AssetExecutionContext, config: FeatureICConfig, wareh
     reports = artifacts.run_dir(context.run.run_id) / "reports"
     if png:
         (reports / "feature_ic_decay.png").write_bytes(png)
-    artifacts.write_report(context.run.run_id, "feature_ic.md",
-                           feature_ic_markdown(summary, as_of, feats["date"].min() if len(feats) else start,
-                                               "feature_ic_decay.png" if png else None))
+    artifacts.write_report(
+        context.run.run_id,
+        "feature_ic.md",
+        feature_ic_markdown(
+            summary, as_of, feats["date"].min() if len(feats) else start, "feature_ic_decay.png" if png else None
+        ),
+    )
     artifacts.write_report(context.run.run_id, "feature_ic.csv", summary.to_csv(index=False))
     best = table.iloc[0] if len(table) and table["dates"].iloc[0] > 0 else None
-    light = {"dagster/row_count": len(summary), "features": len(preset.feature_names),
-             "dates_scored": int(table["dates"].max()) if len(table) else 0,
-             "cells_skipped": int(table["skipped_few_names"].sum() + table["skipped_constant"].sum()),
-             "best_feature": f"{best['feature']} h={best['horizon']}" if best is not None else "n/a",
-             "best_rank_ic_ir": float(best["rank_ic_ir"]) if best is not None else float("nan")}
-    heavy = {"ranked": preview(table[["feature", "horizon", "dates", "rank_ic_mean", "rank_ic_ir", "rank_ic_t",
-                                      "ic_mean", "top_minus_bottom", "rank_autocorr", "skipped_few_names"]], rows=20)}
+    light = {
+        "dagster/row_count": len(summary),
+        "features": len(preset.feature_names),
+        "dates_scored": int(table["dates"].max()) if len(table) else 0,
+        "cells_skipped": int(table["skipped_few_names"].sum() + table["skipped_constant"].sum()),
+        "best_feature": f"{best['feature']} h={best['horizon']}" if best is not None else "n/a",
+        "best_rank_ic_ir": float(best["rank_ic_ir"]) if best is not None else float("nan"),
+    }
+    heavy = {
+        "ranked": preview(
+            table[
+                [
+                    "feature",
+                    "horizon",
+                    "dates",
+                    "rank_ic_mean",
+                    "rank_ic_ir",
+                    "rank_ic_t",
+                    "ic_mean",
+                    "top_minus_bottom",
+                    "rank_autocorr",
+                    "skipped_few_names",
+                ]
+            ],
+            rows=20,
+        )
+    }
     if png:
-        heavy["ic_decay"] = dg.MetadataValue.md(f"![IC decay](data:image/png;base64,{base64.b64encode(png).decode()})")
+        heavy["ic_decay"] = dg.MetadataValue.md(png_md(context, png, "IC decay", "feature_ic_decay"))
     return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))

@@ -3,9 +3,10 @@
 import dagster as dg
 
 from quantlab_assets.common.warehouse import read_strategy_slice
+from quantlab_assets.metadata import gate_check_result
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key, approved_key
-from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, evaluate
+from quantlab_assets.portfolio_supervisor.core.gate import approved_targets_within_rules, every_rejection_has_reason
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS, APPROVED_TARGETS
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import WarehouseResource
@@ -18,36 +19,33 @@ def build_supervisor_checks(spec: StrategySpec):
     @dg.multi_asset_check(
         name=f"{name}_supervision_gate",
         specs=[
-            dg.AssetCheckSpec("every_rejection_has_reason", asset=approvals_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="no rejected or needs_review day without a written reason"),
-            dg.AssetCheckSpec("approved_targets_within_rules", asset=approved_key(name), blocking=True,
-                              partitions_def=trading_day_partitions,
-                              description="every tradable book passes the hard risk limits"),
+            dg.AssetCheckSpec(
+                "every_rejection_has_reason",
+                asset=approvals_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="no rejected or needs_review day without a written reason",
+            ),
+            dg.AssetCheckSpec(
+                "approved_targets_within_rules",
+                asset=approved_key(name),
+                blocking=True,
+                partitions_def=trading_day_partitions,
+                description="every tradable book passes the hard risk limits",
+            ),
         ],
+        can_subset=True,  # approvals or approved_targets may be materialized alone
     )
-    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-              supervisor: SupervisorResource):
+    def _gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, supervisor: SupervisorResource):
         start, end = partition_dates(context)
+        selected = {c.name for c in context.selected_asset_check_keys}
         limits = supervisor.rules().for_strategy(name)
         with warehouse.get_connection() as con:
             approvals = read_strategy_slice(con, APPROVALS, name, start, end)
             books = read_strategy_slice(con, APPROVED_TARGETS, name, start, end)
-        silent = approvals[(approvals["status"] != APPROVED)
-                           & approvals["reasons"].isna() & approvals["override_reason"].isna()]
-        yield dg.AssetCheckResult(
-            asset_key=approvals_key(name), check_name="every_rejection_has_reason", passed=silent.empty,
-            description=f"{int((approvals['status'] != APPROVED).sum())} non-approved days, all with reasons"
-            if silent.empty else f"{len(silent)} non-approved days without a reason, e.g. {silent['date'].iloc[0].date()}")
-        broken = []
-        for day, book in books.groupby("date", sort=True):
-            verdict = evaluate(book.set_index("symbol")["weight"], None, False, limits)
-            if verdict.reasons:
-                broken.append(f"{day.date()}: {verdict.reasons[0]}")
-        yield dg.AssetCheckResult(
-            asset_key=approved_key(name), check_name="approved_targets_within_rules", passed=not broken,
-            description=f"{books['date'].nunique()} tradable books within the limits" if not broken
-            else f"{len(broken)} books break a limit, e.g. {broken[0]}",
-            metadata={"breaking_days": len(broken)})
+        if "every_rejection_has_reason" in selected:
+            yield gate_check_result(every_rejection_has_reason(approvals), approvals_key(name))
+        if "approved_targets_within_rules" in selected:
+            yield gate_check_result(approved_targets_within_rules(books, limits), approved_key(name))
 
     return _gate

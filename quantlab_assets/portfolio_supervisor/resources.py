@@ -12,7 +12,9 @@ from quantlab_assets.strategy_lab.resources import strategies_dir
 
 
 class SupervisorResource(dg.ConfigurableResource):
-    rules_file: str = Field(default="", description="risk rules YAML; empty = QUANTLAB_RISK_RULES or the packaged default")
+    rules_file: str = Field(
+        default="", description="risk rules YAML; empty = QUANTLAB_RISK_RULES or the packaged default"
+    )
 
     def rules(self) -> RiskRules:
         # Overrides must name a strategy file that exists (valid or not: an invalid file is

@@ -13,5 +13,16 @@ from quantlab_assets.research.api import (
 )
 from quantlab_assets.research.sweep import evaluate, load_sweep, run_sweep
 
-__all__ = ["ResearchData", "ResearchResult", "apply_overrides", "backtest", "decisions_of", "load_data",
-           "load_spec", "parse_overrides", "evaluate", "load_sweep", "run_sweep"]
+__all__ = [
+    "ResearchData",
+    "ResearchResult",
+    "apply_overrides",
+    "backtest",
+    "decisions_of",
+    "load_data",
+    "load_spec",
+    "parse_overrides",
+    "evaluate",
+    "load_sweep",
+    "run_sweep",
+]

@@ -10,7 +10,7 @@ From a notebook::
     out.kpis_last, out.equity, out.trades
 
 For the same spec and range, the targets, equity, positions, trades and KPI table equal what
-the ``<strategy>/targets``, ``<strategy>/backtest`` and ``<strategy>/backtest_kpis`` assets store
+the ``<strategy>/<strategy>_targets``, ``_backtest`` and ``_backtest_kpis`` assets store
 when materialized over that range from an empty history, bit for bit (a test materializes them
 and compares).
 
@@ -25,24 +25,23 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from quantlab_assets.backtest_engine.core.engine import run_backtest
-from quantlab_assets.backtest_engine.core.kpis import kpi_table
-from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark
+from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
+from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import connect, read_slice
+from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import BAR_COLUMNS, OHLCV, features_schema
 from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
@@ -51,6 +50,7 @@ SpecLike = StrategySpec | Mapping[str, Any] | str | Path
 
 # ---------------------------------------------------------------------------------------------
 # Specs: a file, a dict or a spec, with optional overrides by field path.
+
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["selection.k=20", "costs.fee_bps=2"]`` -> ``{"selection.k": 20, ...}`` (values are YAML)."""
@@ -75,8 +75,9 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any], source
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise StrategyError(f"{source}: field '{'.'.join(parts[:i + 1])}' is not a mapping; "
-                                    f"cannot set '{path}'")
+                raise StrategyError(
+                    f"{source}: field '{'.'.join(parts[: i + 1])}' is not a mapping; cannot set '{path}'"
+                )
             node = nxt
         node[parts[-1]] = value
     return out
@@ -100,8 +101,9 @@ def spec_dict(spec: SpecLike) -> tuple[dict, str]:
     return raw, str(path)
 
 
-def load_spec(spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | None = None,
-              known_features: set[str] | None = None) -> StrategySpec:
+def load_spec(
+    spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | None = None, known_features: set[str] | None = None
+) -> StrategySpec:
     """A validated spec from a file, a dict or a spec, with overrides by field path.
 
     Validation is the strategy files' own: the same pydantic errors, naming the field.
@@ -110,7 +112,8 @@ def load_spec(spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | Non
         overrides = parse_overrides(overrides)
     raw, source = spec_dict(spec)
     if overrides:
-        raw = apply_overrides(raw, overrides, source)
+        # A sequence of "path=value" strings was parsed above: what is left is the mapping.
+        raw = apply_overrides(raw, cast(Mapping[str, Any], overrides), source)
     try:
         out = StrategySpec.model_validate(raw)
     except ValidationError as exc:
@@ -118,13 +121,15 @@ def load_spec(spec: SpecLike, overrides: Mapping[str, Any] | Sequence[str] | Non
     if known_features is not None:
         unknown = [f for f in out.features_used() if f not in known_features]
         if unknown:
-            raise StrategyError(f"{source}: unknown feature(s) {unknown}; the feature preset declares "
-                                f"{len(known_features)} features")
+            raise StrategyError(
+                f"{source}: unknown feature(s) {unknown}; the feature preset declares {len(known_features)} features"
+            )
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Data: one short read-only read of everything a range needs.
+
 
 @dataclass(frozen=True)
 class ResearchData:
@@ -152,38 +157,62 @@ def history_start(spec: StrategySpec, start) -> pd.Timestamp:
     if spec.signal.kind != "model":
         return pd.Timestamp(start)
     m = spec.signal.model
+    assert m is not None  # Signal._one_source: kind "model" has a model
     return shift_sessions(start, -(m.train_sessions + m.refit_every))
 
 
-def read_data(con, start, end, registry, features: Sequence[str] | None = None, history_from=None,
-              labels: bool = True, preset=None) -> ResearchData:
+def read_data(
+    con,
+    start,
+    end,
+    registry,
+    features: Sequence[str] | None = None,
+    history_from=None,
+    labels: bool = True,
+    preset=None,
+) -> ResearchData:
     """Read features (all of the preset's, or ``features``), labels (unless ``labels=False``;
     only model signals use them) and bars for [start, end] on an open connection (read-only is
     enough); ``registry`` is the symbol registry (the universe's source)."""
     symbols = tuple(registry.tickers)
     preset = preset or load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
     schema = features_schema(preset)
-    cols = list(features) if features is not None else [c for c in schema.column_names
-                                                        if c not in ("date", "symbol", "warm")]
+    cols = (
+        list(features)
+        if features is not None
+        else [c for c in schema.column_names if c not in ("date", "symbol", "warm")]
+    )
     lo = min(pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start), pd.Timestamp(start))
-    feats = read_slice(con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)],
-                       symbols=symbols, ensure=False)
-    labels_ = read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False) if labels else \
-        pd.DataFrame(columns=LABELS.column_names)
-    bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols,
-                      ensure=False)
-    return ResearchData(pd.Timestamp(start), pd.Timestamp(end), feats, labels_, bars, symbols,
-                        dict(registry.sector_of()), lo)
+    feats = read_slice(
+        con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)], symbols=symbols, ensure=False
+    )
+    labels_ = (
+        read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
+        if labels
+        else pd.DataFrame(columns=LABELS.column_names)
+    )
+    bars = read_slice(con, OHLCV, shift_sessions(start, -1), end, columns=BAR_COLUMNS, symbols=symbols, ensure=False)
+    return ResearchData(
+        pd.Timestamp(start), pd.Timestamp(end), feats, labels_, bars, symbols, dict(registry.sector_of()), lo
+    )
 
 
-def load_data(start, end, features: Sequence[str] | None = None, db: str | Path | None = None,
-              history_from=None, registry: str | Path | None = None, labels: bool = True) -> ResearchData:
+def load_data(
+    start,
+    end,
+    features: Sequence[str] | None = None,
+    db: str | Path | None = None,
+    history_from=None,
+    registry: str | Path | None = None,
+    labels: bool = True,
+) -> ResearchData:
     """``read_data`` on a read-only connection to the warehouse, closed before returning (the
     registry: ``registry``, else ``QUANTLAB_SYMBOLS``, else the packaged demo universe)."""
     path = Path(db) if db else settings.db_path()
     if not path.exists():
-        raise FileNotFoundError(f"warehouse {path} does not exist: materialize ohlcv and features first "
-                                "(or set QUANTLAB_DB)")
+        raise FileNotFoundError(
+            f"warehouse {path} does not exist: materialize ohlcv and features first (or set QUANTLAB_DB)"
+        )
     reg = load_registry(registry or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None)
     con = connect(path, read_only=True)
     try:
@@ -195,6 +224,7 @@ def load_data(start, end, features: Sequence[str] | None = None, db: str | Path 
 
 # ---------------------------------------------------------------------------------------------
 # One backtest: targets -> backtest -> KPIs, the assets' own core calls.
+
 
 @dataclass(frozen=True)
 class ResearchResult:
@@ -228,58 +258,58 @@ def decisions_of(targets: pd.DataFrame) -> pd.DataFrame:
     and give another equity. A frame without the flag is refused rather than guessed.
     """
     if "rebalance" not in targets.columns:
-        raise ValueError("targets need the 'rebalance' column: only the decided rows are orders "
-                         "(every day's weights would re-balance daily; pass rebalance=True rows "
-                         "explicitly if that is what you mean)")
+        raise ValueError(
+            "targets need the 'rebalance' column: only the decided rows are orders "
+            "(every day's weights would re-balance daily; pass rebalance=True rows "
+            "explicitly if that is what you mean)"
+        )
     return targets[targets["rebalance"].astype(bool)][["date", "symbol", "weight"]]
 
 
-def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window.
-
-    The same computation as ``backtest_engine.assets.add_pnl`` (which lives in the Dagster layer;
-    the research API may not import it): the API = assets test holds them equal.
-    """
-    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
-    parts = []
-    for scope, rows in table.groupby("scope", sort=False):
-        summed = flows.cumsum() if scope == "since_start" else \
-            flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
-        parts.append(rows.join(summed, on="date"))
-    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
-
-
-def backtest(spec: SpecLike, start=None, end=None, *, overrides=None, data: ResearchData | None = None,
-             db: str | Path | None = None, kpis: bool = True) -> ResearchResult:
+def backtest(
+    spec: SpecLike,
+    start=None,
+    end=None,
+    *,
+    overrides=None,
+    data: ResearchData | None = None,
+    db: str | Path | None = None,
+    kpis: bool = True,
+) -> ResearchResult:
     """Backtest a spec over [start, end] (default: the data's range) in memory."""
     spec = load_spec(spec, overrides)
     if data is None:
-        data = load_data(start, end, spec.features_used(), db=db, history_from=history_start(spec, start),
-                         labels=spec.signal.kind == "model")
+        data = load_data(
+            start,
+            end,
+            spec.features_used(),
+            db=db,
+            history_from=history_start(spec, start),
+            labels=spec.signal.kind == "model",
+        )
     start = pd.Timestamp(start if start is not None else data.start)
     end = pd.Timestamp(end if end is not None else data.end)
     if start < data.start or end > data.end or history_start(spec, start) < data.features_from:
-        raise ValueError(f"the data covers {data.start.date()}..{data.end.date()} (features from "
-                         f"{data.features_from.date()}); asked for {start.date()}..{end.date()}")
+        raise ValueError(
+            f"the data covers {data.start.date()}..{data.end.date()} (features from "
+            f"{data.features_from.date()}); asked for {start.date()}..{end.date()}"
+        )
     universe = data.universe(spec)
     lo = history_start(spec, start)
     feats = data.features
     if lo > data.features_from or end < data.end:
         feats = feats[(feats["date"] >= lo) & (feats["date"] <= end)]
     model = spec.signal.kind == "model"
-    result = compute_targets(feats, spec, universe, start, end, prev_weights=None,
-                             labels=data.labels if model else None)
+    result = compute_targets(
+        feats, spec, universe, start, end, prev_weights=None, labels=data.labels if model else None
+    )
     bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
-    out = run_backtest(bars[bars["date"] >= start], decisions_of(result.targets), start, end,
-                       fee_bps=spec.costs.fee_bps, slippage_bps=spec.costs.slippage_bps, capital=spec.capital,
-                       borrow_bps=spec.costs.borrow_bps, cash_interest_bps=spec.costs.cash_interest_bps,
-                       max_participation=spec.costs.max_participation)
-    bench = equal_weight_benchmark(bars)
-    equity = out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())
+    out, equity = backtest_strategy(bars, decisions_of(result.targets), start, end, spec.costs, spec.capital)
     table = pd.DataFrame()
     if kpis:
-        table = add_pnl(kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]),
-                        equity)
+        table = add_pnl(
+            kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
+        )
     return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)

@@ -1,7 +1,6 @@
 """Sweep assets: one ``<sweep>/experiment_results`` asset per ``sweeps/*.yaml`` (its own lineage
 and history; one run per sweep, every variant in memory on the shared arrays)."""
 
-
 import hashlib
 import logging
 import os
@@ -63,19 +62,33 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
         # and a sweep is run on demand, not every evening.
         code_version=hashlib.sha256(str(sorted(v.spec_hash for v in sweep.variants)).encode()).hexdigest()[:12],
         description=f"Sweep '{sweep.name}': {len(sweep.variants)} variants of one strategy, in-sample and "
-                    f"out-of-sample KPIs, leaderboard and overfitting statistics. {sweep.description}",
+        f"out-of-sample KPIs, leaderboard and overfitting statistics. {sweep.description}",
         metadata={"sweep_file": sweep.source, "reads": "features, ohlcv (labels for model signals)"},
         owners=["team:strategy_lab"],
     )
-    def _sweep(context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource,
-               feature_store: FeatureStoreResource, artifacts: ArtifactsResource):
+    def _sweep(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        market_data: MarketDataResource,
+        feature_store: FeatureStoreResource,
+        artifacts: ArtifactsResource,
+    ):
         model = any(v.spec.signal.kind == "model" for v in sweep.variants)
         with warehouse.get_connection() as con:
-            data = read_data(con, sweep.start, sweep.end, market_data.registry(), sweep_features(sweep),
-                             sweep_history_from(sweep), labels=model, preset=feature_store.preset())
+            data = read_data(
+                con,
+                sweep.start,
+                sweep.end,
+                market_data.registry(),
+                sweep_features(sweep),
+                sweep_history_from(sweep),
+                labels=model,
+                preset=feature_store.preset(),
+            )
         result = run_sweep(sweep, data)
-        row = experiment_row("sweep", sweep.name, sweep_record(sweep), sweep.start, sweep.end,
-                             data_version(data), sweep_results(result))
+        row = experiment_row(
+            "sweep", sweep.name, sweep_record(sweep), sweep.start, sweep.end, data_version(data), sweep_results(result)
+        )
         exp_id = str(row["id"].iloc[0])
         stored = results_for_storage(result, exp_id, row["recorded_at"].iloc[0])
         with warehouse.get_connection() as con:
@@ -91,18 +104,20 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
         artifacts.write_report(context.run.run_id, f"sweep_{sweep.name}.md", report)
         st = result.statistics[0]
         top = stored.sort_values("is_rank")[["variant", "params", "is_sharpe", "oos_sharpe", "turnover", "costs"]]
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": len(stored),
-            "dagster/column_schema": column_schema(EXPERIMENT_RESULTS),
-            "experiment_id": exp_id,
-            "variants": len(stored),
-            "best_variant": st["best"],
-            "best_oos_sharpe": float(st["best_oos_sharpe"]),
-            "deflated_sharpe_ratio": float(st["dsr"]),
-            "is_oos_rank_correlation": float(st["rank_corr"]),
-            "leaderboard": detail(context, report, f"sweep_{sweep.name}.md"),
-            "top_variants": preview(top, 10),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(stored),
+                "dagster/column_schema": column_schema(EXPERIMENT_RESULTS),
+                "experiment_id": exp_id,
+                "variants": len(stored),
+                "best_variant": st["best"],
+                "best_oos_sharpe": float(st["best_oos_sharpe"]),
+                "deflated_sharpe_ratio": float(st["dsr"]),
+                "is_oos_rank_correlation": float(st["rank_corr"]),
+                "leaderboard": detail(context, report, f"sweep_{sweep.name}.md"),
+                "top_variants": preview(top, 10),
+            }
+        )
 
     return _sweep
 

@@ -1,14 +1,14 @@
 """The research commands of ``quantlab`` (registered by ``batch_orchestrator.cli``):
 
-  backtest STRATEGY.yaml --start D --end D [--set FIELD.PATH=VALUE ...] [--trades N] [--equity-csv PATH]
-                     run a strategy on the warehouse's stored data in memory and print its KPIs
-  sweep SWEEP.yaml   run a sweep's variants in memory and print its leaderboard (the Dagster
-                     asset ``<sweep>/experiment_results`` is the recorded way)
-  promote SWEEP VARIANT [--out PATH]
-                     write a sweep variant as a strategy file
-  experiments [--limit N]
-                     recorded research backtests and sweeps (``backtest --record``, sweep assets)
-  experiment show ID re-run a recorded experiment and say whether the numbers still match
+backtest STRATEGY.yaml --start D --end D [--set FIELD.PATH=VALUE ...] [--trades N] [--equity-csv PATH]
+                   run a strategy on the warehouse's stored data in memory and print its KPIs
+sweep SWEEP.yaml   run a sweep's variants in memory and print its leaderboard (the Dagster
+                   asset ``<sweep>/experiment_results`` is the recorded way)
+promote SWEEP VARIANT [--out PATH]
+                   write a sweep variant as a strategy file
+experiments [--limit N]
+                   recorded research backtests and sweeps (``backtest --record``, sweep assets)
+experiment show ID re-run a recorded experiment and say whether the numbers still match
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("strategy", help="strategy YAML file")
     bt.add_argument("--start", required=True)
     bt.add_argument("--end", required=True)
-    bt.add_argument("--set", action="append", default=[], metavar="FIELD.PATH=VALUE",
-                    help="override a field, e.g. --set selection.k=20 (repeatable)")
+    bt.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD.PATH=VALUE",
+        help="override a field, e.g. --set selection.k=20 (repeatable)",
+    )
     bt.add_argument("--trades", type=int, default=10, help="print the last N trades (default 10)")
     bt.add_argument("--equity-csv", help="also write the daily equity to this CSV file")
     bt.add_argument("--record", action="store_true", help="record the run in the experiments table")
@@ -59,9 +64,11 @@ def cmd_backtest(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = out.spec
-    print(f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
-          f"{len(out.equity)} sessions, {len(out.trades)} trades"
-          + (f"  (overrides: {', '.join(args.set)})" if args.set else ""))
+    print(
+        f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
+        f"{len(out.equity)} sessions, {len(out.trades)} trades"
+        + (f"  (overrides: {', '.join(args.set)})" if args.set else "")
+    )
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
     for key, value in out.kpis_last.items():
         print(f"  {key:<20} {value: .6g}")
@@ -73,8 +80,15 @@ def cmd_backtest(args) -> int:
     if args.record:
         from quantlab_assets.research.experiments import backtest_results, experiment_row, record
 
-        row = experiment_row("backtest", spec.name, spec.model_dump(mode="json"), out.start, out.end,
-                             _data_version(spec, out), backtest_results(out))
+        row = experiment_row(
+            "backtest",
+            spec.name,
+            spec.model_dump(mode="json"),
+            out.start,
+            out.end,
+            _data_version(spec, out),
+            backtest_results(out),
+        )
         with _writer() as con:
             print(f"recorded experiment {record(con, row)}")
     return 0
@@ -84,8 +98,9 @@ def _data_version(spec, out) -> str:
     from quantlab_assets import research
     from quantlab_assets.research.experiments import data_version
 
-    return data_version(research.load_data(out.start, out.end, spec.features_used(),
-                                           labels=spec.signal.kind == "model"))
+    return data_version(
+        research.load_data(out.start, out.end, spec.features_used(), labels=spec.signal.kind == "model")
+    )
 
 
 def _writer():
@@ -119,8 +134,10 @@ def cmd_experiments(args) -> int:
         print("no experiments recorded (quantlab backtest ... --record, or materialize a sweep)")
         return 0
     for r in rows.tail(args.limit).itertuples():
-        print(f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  code {r.code_version}  "
-              f"data {r.data_version}  recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}")
+        print(
+            f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  code {r.code_version}  "
+            f"data {r.data_version}  recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}"
+        )
     return 0
 
 
@@ -150,7 +167,7 @@ def cmd_experiment_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from quantlab_assets.research.sweep import load_sweep, run_sweep_from_warehouse, leaderboard_markdown
+    from quantlab_assets.research.sweep import leaderboard_markdown, load_sweep, run_sweep_from_warehouse
 
     try:
         sweep = load_sweep(args.sweep)

@@ -25,11 +25,14 @@ EXPERIMENTS = TableSchema(
     date_column="recorded_at",
     description="Recorded research backtests and sweeps: spec, code and data versions, results.",
     columns=(
-        Column("id", "VARCHAR", False), Column("kind", "VARCHAR", False, "backtest or sweep"),
+        Column("id", "VARCHAR", False),
+        Column("kind", "VARCHAR", False, "backtest or sweep"),
         Column("name", "VARCHAR", False, "strategy or sweep name"),
         Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
-        Column("spec_hash", "VARCHAR", False), Column("code_version", "VARCHAR", False),
-        Column("start", "DATE", False), Column("end", "DATE", False),
+        Column("spec_hash", "VARCHAR", False),
+        Column("code_version", "VARCHAR", False),
+        Column("start", "DATE", False),
+        Column("end", "DATE", False),
         Column("data_version", "VARCHAR", False, "hash of the features and bars read"),
         Column("results", "VARCHAR", False, "headline numbers, JSON"),
         Column("recorded_at", "TIMESTAMP", False),
@@ -48,8 +51,10 @@ def code_version() -> str:
 
 def data_version(data: ResearchData) -> str:
     """Content hash of the bars and features a run read (order-independent within each)."""
-    parts = [int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
-             for frame in (data.bars, data.features)]
+    parts = [
+        int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
+        for frame in (data.bars, data.features)
+    ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
 
@@ -74,15 +79,29 @@ class Experiment:
     results: dict
 
 
-def experiment_row(kind: str, name: str, spec: dict, start, end, data_ver: str, results: dict,
-                   now: pd.Timestamp | None = None) -> pd.DataFrame:
+def experiment_row(
+    kind: str, name: str, spec: dict, start, end, data_ver: str, results: dict, now: pd.Timestamp | None = None
+) -> pd.DataFrame:
     now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
     spec_json = json.dumps(spec, sort_keys=True, default=str)
     exp_id = f"{kind[:2]}-{now:%Y%m%d%H%M%S}-{_hash(spec_json + str(now))[:6]}"
-    return pd.DataFrame([{
-        "id": exp_id, "kind": kind, "name": name, "spec": spec_json, "spec_hash": _hash(spec_json),
-        "code_version": code_version(), "start": pd.Timestamp(start), "end": pd.Timestamp(end),
-        "data_version": data_ver, "results": json.dumps(results, sort_keys=True), "recorded_at": now}])
+    return pd.DataFrame(
+        [
+            {
+                "id": exp_id,
+                "kind": kind,
+                "name": name,
+                "spec": spec_json,
+                "spec_hash": _hash(spec_json),
+                "code_version": code_version(),
+                "start": pd.Timestamp(start),
+                "end": pd.Timestamp(end),
+                "data_version": data_ver,
+                "results": json.dumps(results, sort_keys=True),
+                "recorded_at": now,
+            }
+        ]
+    )
 
 
 def record(con, row: pd.DataFrame) -> str:
@@ -91,9 +110,11 @@ def record(con, row: pd.DataFrame) -> str:
 
 
 def list_experiments(con) -> pd.DataFrame:
-    rows = read_slice(con, EXPERIMENTS, "1990-01-01", "2100-12-31", ensure=False) \
-        if "experiments" in {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()} \
+    rows = (
+        read_slice(con, EXPERIMENTS, "1990-01-01", "2100-12-31", ensure=False)
+        if "experiments" in {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         else pd.DataFrame(columns=EXPERIMENTS.column_names)
+    )
     return rows.sort_values("recorded_at").reset_index(drop=True)
 
 
@@ -103,8 +124,17 @@ def get(con, exp_id: str) -> Experiment:
     if hit.empty:
         raise KeyError(f"no experiment {exp_id!r}; `quantlab experiments` lists them")
     r = hit.iloc[0]
-    return Experiment(r["id"], r["kind"], r["name"], json.loads(r["spec"]), pd.Timestamp(r["start"]),
-                      pd.Timestamp(r["end"]), r["data_version"], r["code_version"], json.loads(r["results"]))
+    return Experiment(
+        r["id"],
+        r["kind"],
+        r["name"],
+        json.loads(r["spec"]),
+        pd.Timestamp(r["start"]),
+        pd.Timestamp(r["end"]),
+        r["data_version"],
+        r["code_version"],
+        json.loads(r["results"]),
+    )
 
 
 def _same(a, b) -> bool:
@@ -138,8 +168,13 @@ def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
         from quantlab_assets.research.sweep import run_sweep, sweep_features, sweep_from_record, sweep_results
 
         sweep = sweep_from_record(exp.spec)
-        data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db,
-                         labels=any(v.spec.signal.kind == "model" for v in sweep.variants))
+        data = load_data(
+            sweep.start,
+            sweep.end,
+            sweep_features(sweep),
+            db=db,
+            labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
+        )
         now = sweep_results(run_sweep(sweep, data))
     now = json.loads(json.dumps(now, sort_keys=True))
     return now, data_version(data), differences(exp.results, now)

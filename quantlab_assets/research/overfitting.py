@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -44,10 +45,10 @@ def moments(returns) -> tuple[float, float]:
     r = np.asarray(returns, dtype=np.float64)
     r = r[~np.isnan(r)]
     d = r - r.mean()
-    var = (d ** 2).mean()
+    var = (d**2).mean()
     if not var > 0:
         return float("nan"), float("nan")
-    return float((d ** 3).mean() / var ** 1.5), float((d ** 4).mean() / var ** 2)
+    return float((d**3).mean() / var**1.5), float((d**4).mean() / var**2)
 
 
 def expected_max_sharpe(variance: float, n_trials: int) -> float:
@@ -55,15 +56,17 @@ def expected_max_sharpe(variance: float, n_trials: int) -> float:
     ratios have variance ``variance`` (the paper's equation for E[max SR_n])."""
     if n_trials < 2:
         return 0.0
-    return math.sqrt(variance) * ((1 - EULER_GAMMA) * _Z.inv_cdf(1 - 1 / n_trials)
-                                  + EULER_GAMMA * _Z.inv_cdf(1 - 1 / (n_trials * math.e)))
+    return math.sqrt(variance) * (
+        (1 - EULER_GAMMA) * _Z.inv_cdf(1 - 1 / n_trials) + EULER_GAMMA * _Z.inv_cdf(1 - 1 / (n_trials * math.e))
+    )
 
 
-def deflated_sharpe_ratio(best_sharpe: float, n_observations: int, skew: float, kurt: float,
-                          trial_variance: float, n_trials: int) -> float:
+def deflated_sharpe_ratio(
+    best_sharpe: float, n_observations: int, skew: float, kurt: float, trial_variance: float, n_trials: int
+) -> float:
     """DSR of a Sharpe ratio selected as the best of ``n_trials`` (all per period)."""
     sr0 = expected_max_sharpe(trial_variance, n_trials)
-    den = 1 - skew * best_sharpe + (kurt - 1) / 4 * best_sharpe ** 2
+    den = 1 - skew * best_sharpe + (kurt - 1) / 4 * best_sharpe**2
     if not (den > 0 and n_observations > 1) or any(map(math.isnan, (best_sharpe, skew, kurt, sr0))):
         return float("nan")
     return _Z.cdf((best_sharpe - sr0) * math.sqrt(n_observations - 1) / math.sqrt(den))
@@ -77,7 +80,18 @@ def rank_correlation(a, b) -> float:
     return float(frame["a"].rank().corr(frame["b"].rank()))
 
 
-def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str, float]) -> dict[str, float]:
+class _SelectionStatistics(TypedDict):
+    best: str  # "" when no variant has an in-sample Sharpe ratio
+    dsr: float
+    sr0: float
+    rank_corr: float
+
+
+class SelectionStatistics(_SelectionStatistics, total=False):
+    best_is_sharpe_daily: float  # absent when ``best`` is ""
+
+
+def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str, float]) -> SelectionStatistics:
     """For one in-sample / out-of-sample split: the best in-sample variant, its DSR, and the
     rank correlation of in-sample vs out-of-sample Sharpe across the variants."""
     names = list(is_returns)
@@ -94,6 +108,7 @@ def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str
         "best_is_sharpe_daily": float(np.nanmax(srs)),
         "sr0": expected_max_sharpe(var, int(ok.sum())),
         "dsr": deflated_sharpe_ratio(float(np.nanmax(srs)), n_obs, skew, kurt, var, int(ok.sum())),
-        "rank_corr": rank_correlation([per_period_sharpe(is_returns[n]) for n in names],
-                                      [oos_sharpe[n] for n in names]),
+        "rank_corr": rank_correlation(
+            [per_period_sharpe(is_returns[n]) for n in names], [oos_sharpe[n] for n in names]
+        ),
     }

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,26 +43,35 @@ from quantlab_assets.backtest_engine.core.kpis import annual_volatility, cagr, m
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
 from quantlab_assets.research.overfitting import selection_statistics
-from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
 
 SWEEPS_DIR = "sweeps"
-KPIS = {"sharpe": sharpe_ratio, "cagr": cagr, "volatility": annual_volatility, "max_drawdown": max_drawdown,
-        "total_return": total_return}
+KPIS: dict[str, Callable[[np.ndarray], float]] = {
+    "sharpe": sharpe_ratio,
+    "cagr": cagr,
+    "volatility": annual_volatility,
+    "max_drawdown": max_drawdown,
+    "total_return": total_return,
+}
 
 EXPERIMENT_RESULTS = TableSchema(
     name="experiment_results",
     date_column="recorded_at",
     description="One row per sweep variant: parameters, in-sample and out-of-sample KPIs, turnover, costs.",
     columns=(
-        Column("sweep", "VARCHAR", False), Column("variant", "VARCHAR", False),
+        Column("sweep", "VARCHAR", False),
+        Column("variant", "VARCHAR", False),
         Column("params", "VARCHAR", False, "the grid values of this variant, JSON"),
         Column("spec_hash", "VARCHAR", False, "sha256 of the variant's full spec, 12 hex digits"),
-        *(Column(f"{p}_{k}", "DOUBLE", description=f"{k}, {'in' if p == 'is' else 'out of'} sample (mean over folds)")
-          for p in ("is", "oos") for k in KPIS),
+        *(
+            Column(f"{p}_{k}", "DOUBLE", description=f"{k}, {'in' if p == 'is' else 'out of'} sample (mean over folds)")
+            for p in ("is", "oos")
+            for k in KPIS
+        ),
         Column("turnover", "DOUBLE", description="mean daily turnover over the whole range"),
         Column("costs", "DOUBLE", description="costs paid over the whole range, in currency"),
         Column("is_rank", "INTEGER", False, "rank by in-sample Sharpe (1 = best)"),
@@ -85,7 +95,7 @@ class Period(_Model):
     end: date
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Period":
+    def _ordered(self) -> Period:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
@@ -105,7 +115,7 @@ class SweepFile(_Model):
     walk_forward: WalkForward | None = None
 
     @model_validator(mode="after")
-    def _periods(self) -> "SweepFile":
+    def _periods(self) -> SweepFile:
         if not self.grid:
             raise ValueError("grid: empty; give at least one field path with values")
         for path, values in self.grid.items():
@@ -161,14 +171,16 @@ class Sweep:
 def _folds(cfg: SweepFile) -> list[Fold]:
     if cfg.walk_forward is None:
         a, b = cfg.in_sample, cfg.out_of_sample
+        assert a is not None and b is not None  # SweepFile._periods: no walk_forward means both periods
         return [Fold((pd.Timestamp(a.start), pd.Timestamp(a.end)), (pd.Timestamp(b.start), pd.Timestamp(b.end)))]
     wf = cfg.walk_forward
     days = trading_days(wf.start, wf.end)
     blocks = np.array_split(np.arange(len(days)), wf.folds + 1)
     if min(len(b) for b in blocks) < 2:
         raise ValueError(f"walk_forward: {len(days)} sessions are too few for {wf.folds} folds")
-    return [Fold((days[0], days[blocks[i][-1]]), (days[blocks[i + 1][0]], days[blocks[i + 1][-1]]))
-            for i in range(wf.folds)]
+    return [
+        Fold((days[0], days[blocks[i][-1]]), (days[blocks[i + 1][0]], days[blocks[i + 1][-1]])) for i in range(wf.folds)
+    ]
 
 
 def find_sweep(name_or_path: str | Path) -> Path:
@@ -224,6 +236,7 @@ def load_sweep(path: str | Path) -> Sweep:
 # ---------------------------------------------------------------------------------------------
 # Running: the variants share the loaded arrays.
 
+
 @dataclass
 class SharedArrays:
     """Prices and features as (sessions x registry symbols) arrays, built once per sweep."""
@@ -236,13 +249,15 @@ class SharedArrays:
     features: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, data: ResearchData, start, end) -> "SharedArrays":
+    def build(cls, data: ResearchData, start, end) -> SharedArrays:
         bars = data.bars[(data.bars["date"] >= pd.Timestamp(start)) & (data.bars["date"] <= pd.Timestamp(end))]
         sessions = trading_days(start, end)
         have = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()))
         if not np.array_equal(have.to_numpy(), sessions.to_numpy()):
-            raise ValueError(f"bars miss {len(sessions.difference(have))} session(s) in {pd.Timestamp(start).date()}.."
-                             f"{pd.Timestamp(end).date()}; sweeps need every session (use research.backtest)")
+            raise ValueError(
+                f"bars miss {len(sessions.difference(have))} session(s) in {pd.Timestamp(start).date()}.."
+                f"{pd.Timestamp(end).date()}; sweeps need every session (use research.backtest)"
+            )
         symbols = sorted(data.symbols)
         rows = sessions.get_indexer(bars["date"])
         cols = pd.Index(symbols).get_indexer(bars["symbol"])
@@ -274,11 +289,20 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
     decisions = np.where(mask[:, None], book, np.nan)
     if spec.costs.max_participation is not None:
         # The shared arrays carry no volume; a capped variant would silently trade uncapped.
-        raise SweepError(f"strategy '{spec.name}': field 'costs.max_participation' is not supported in sweeps "
-                         "(run the variant with `quantlab backtest`)")
-    _, res = simulate(BacktestState.initial(len(cols), spec.capital), shared.open_[:, cols],
-                      shared.close[:, cols], decisions, spec.costs.fee_bps, spec.costs.slippage_bps,
-                      borrow_bps=spec.costs.borrow_bps, cash_interest_bps=spec.costs.cash_interest_bps)
+        raise SweepError(
+            f"strategy '{spec.name}': field 'costs.max_participation' is not supported in sweeps "
+            "(run the variant with `quantlab backtest`)"
+        )
+    _, res = simulate(
+        BacktestState.initial(len(cols), spec.capital),
+        shared.open_[:, cols],
+        shared.close[:, cols],
+        decisions,
+        spec.costs.fee_bps,
+        spec.costs.slippage_bps,
+        borrow_bps=spec.costs.borrow_bps,
+        cash_interest_bps=spec.costs.cash_interest_bps,
+    )
     return {"ret": res.ret, "turnover": res.turnover, "costs": res.costs}
 
 
@@ -312,25 +336,45 @@ def run_sweep(sweep: Sweep, data: ResearchData) -> SweepResult:
         oos_k = period_kpis(ret, shared.sessions, fold.out_of_sample)
         per_fold.append((is_k, oos_k))
         rows = (shared.sessions >= fold.in_sample[0]) & (shared.sessions <= fold.in_sample[1])
-        st = selection_statistics({i: ret[rows, j] for j, i in enumerate(ids)},
-                                  {i: float(oos_k["sharpe"][j]) for j, i in enumerate(ids)})
+        st = selection_statistics(
+            {i: ret[rows, j] for j, i in enumerate(ids)}, {i: float(oos_k["sharpe"][j]) for j, i in enumerate(ids)}
+        )
         best = ids.index(st["best"]) if st["best"] else None
-        stats.append({"in_sample": [str(fold.in_sample[0].date()), str(fold.in_sample[1].date())],
-                      "out_of_sample": [str(fold.out_of_sample[0].date()), str(fold.out_of_sample[1].date())],
-                      **st, "best_oos_sharpe": float(oos_k["sharpe"][best]) if best is not None else float("nan")})
-    frame = pd.DataFrame({"sweep": sweep.name, "variant": ids,
-                          "params": [json.dumps(v.params, sort_keys=True, default=str) for v in sweep.variants],
-                          "spec_hash": [v.spec_hash for v in sweep.variants]})
+        stats.append(
+            {
+                "in_sample": [str(fold.in_sample[0].date()), str(fold.in_sample[1].date())],
+                "out_of_sample": [str(fold.out_of_sample[0].date()), str(fold.out_of_sample[1].date())],
+                **st,
+                "best_oos_sharpe": float(oos_k["sharpe"][best]) if best is not None else float("nan"),
+            }
+        )
+    frame = pd.DataFrame(
+        {
+            "sweep": sweep.name,
+            "variant": ids,
+            "params": [json.dumps(v.params, sort_keys=True, default=str) for v in sweep.variants],
+            "spec_hash": [v.spec_hash for v in sweep.variants],
+        }
+    )
     for prefix, pick in (("is", 0), ("oos", 1)):
         for k in KPIS:
-            frame[f"{prefix}_{k}"] = np.nanmean(np.vstack([f[pick][k] for f in per_fold]), axis=0) \
-                if len(per_fold) > 1 else per_fold[0][pick][k]
+            frame[f"{prefix}_{k}"] = (
+                np.nanmean(np.vstack([f[pick][k] for f in per_fold]), axis=0)
+                if len(per_fold) > 1
+                else per_fold[0][pick][k]
+            )
     frame["turnover"] = [float(np.nanmean(runs[i]["turnover"])) for i in ids]
     frame["costs"] = [float(np.nansum(runs[i]["costs"])) for i in ids]
     frame["is_rank"] = frame["is_sharpe"].rank(ascending=False, method="first", na_option="bottom").astype(int)
-    frame["folds"] = [json.dumps([{"in_sample_sharpe": float(f[0]["sharpe"][j]),
-                                   "out_of_sample_sharpe": float(f[1]["sharpe"][j])} for f in per_fold])
-                      for j in range(len(ids))]
+    frame["folds"] = [
+        json.dumps(
+            [
+                {"in_sample_sharpe": float(f[0]["sharpe"][j]), "out_of_sample_sharpe": float(f[1]["sharpe"][j])}
+                for f in per_fold
+            ]
+        )
+        for j in range(len(ids))
+    ]
     return SweepResult(frame, stats, pd.DataFrame(ret, index=shared.sessions, columns=ids))
 
 
@@ -343,13 +387,20 @@ def sweep_history_from(sweep: Sweep) -> pd.Timestamp:
 
 
 def run_sweep_from_warehouse(sweep: Sweep, db=None) -> SweepResult:
-    data = load_data(sweep.start, sweep.end, sweep_features(sweep), db=db, history_from=sweep_history_from(sweep),
-                     labels=any(v.spec.signal.kind == "model" for v in sweep.variants))
+    data = load_data(
+        sweep.start,
+        sweep.end,
+        sweep_features(sweep),
+        db=db,
+        history_from=sweep_history_from(sweep),
+        labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
+    )
     return run_sweep(sweep, data)
 
 
 # ---------------------------------------------------------------------------------------------
 # Reporting and promotion.
+
 
 def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.3f}"
@@ -357,8 +408,12 @@ def _fmt(v) -> str:
 
 def leaderboard_markdown(sweep: Sweep, result: SweepResult, top: int = 20) -> str:
     r = result.results.sort_values("is_rank")
-    lines = [f"## Sweep {sweep.name}: {len(r)} variants, {sweep.start.date()} … {sweep.end.date()}", "",
-             sweep.description or "", ""]
+    lines = [
+        f"## Sweep {sweep.name}: {len(r)} variants, {sweep.start.date()} … {sweep.end.date()}",
+        "",
+        sweep.description or "",
+        "",
+    ]
     for i, st in enumerate(result.statistics):
         lines.append(
             f"- fold {i + 1}: in-sample {st['in_sample'][0]}…{st['in_sample'][1]}, out-of-sample "
@@ -366,13 +421,19 @@ def leaderboard_markdown(sweep: Sweep, result: SweepResult, top: int = 20) -> st
             f"Sharpe {_fmt(st['best_oos_sharpe'])}; rank correlation of in- vs out-of-sample Sharpe "
             f"**{_fmt(st['rank_corr'])}**; deflated Sharpe ratio **{_fmt(st['dsr'])}** (probability the best "
             f"in-sample Sharpe beats the best of {len(r)} unskilled trials, SR0 {_fmt(st['sr0'])} per day; "
-            "Bailey & López de Prado 2014)")
-    lines += ["", "| rank | variant | params | IS Sharpe | OOS Sharpe | IS CAGR | OOS CAGR | OOS max DD | turnover | costs |",
-              "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "Bailey & López de Prado 2014)"
+        )
+    lines += [
+        "",
+        "| rank | variant | params | IS Sharpe | OOS Sharpe | IS CAGR | OOS CAGR | OOS max DD | turnover | costs |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in r.head(top).itertuples():
-        lines.append(f"| {row.is_rank} | {row.variant} | `{row.params}` | {_fmt(row.is_sharpe)} | {_fmt(row.oos_sharpe)} | "
-                     f"{_fmt(row.is_cagr)} | {_fmt(row.oos_cagr)} | {_fmt(row.oos_max_drawdown)} | "
-                     f"{_fmt(row.turnover)} | {row.costs:,.0f} |")
+        lines.append(
+            f"| {row.is_rank} | {row.variant} | `{row.params}` | {_fmt(row.is_sharpe)} | {_fmt(row.oos_sharpe)} | "
+            f"{_fmt(row.is_cagr)} | {_fmt(row.oos_cagr)} | {_fmt(row.oos_max_drawdown)} | "
+            f"{_fmt(row.turnover)} | {row.costs:,.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -380,8 +441,9 @@ def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
     """Write a variant as a strategy file named ``<base>_<variant>`` (never over an existing file)."""
     by_id = {v.id: v for v in sweep.variants}
     if variant_id not in by_id:
-        raise KeyError(f"{sweep.source}: no variant {variant_id!r}; the sweep has {sweep.variants[0].id}.."
-                       f"{sweep.variants[-1].id}")
+        raise KeyError(
+            f"{sweep.source}: no variant {variant_id!r}; the sweep has {sweep.variants[0].id}..{sweep.variants[-1].id}"
+        )
     v = by_id[variant_id]
     name = f"{v.spec.name}_{variant_id}"[:48]
     out = out or settings.PROJECT_ROOT / "strategies" / f"{name}.yaml"
@@ -390,8 +452,10 @@ def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
         raise FileExistsError(f"{out} exists; choose another --out")
     fields = {**v.raw, "name": name}
     StrategySpec.model_validate(fields)
-    header = (f"# Promoted from sweep {sweep.name} ({sweep.source}), variant {variant_id}: "
-              f"{json.dumps(v.params, default=str)}\n")
+    header = (
+        f"# Promoted from sweep {sweep.name} ({sweep.source}), variant {variant_id}: "
+        f"{json.dumps(v.params, default=str)}\n"
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(header + yaml.safe_dump(fields, sort_keys=False), encoding="utf-8")
     return Path(out)
@@ -403,25 +467,38 @@ def results_for_storage(result: SweepResult, experiment_id: str, now: pd.Timesta
 
 def sweep_record(sweep: Sweep) -> dict:
     """What ``experiments`` stores to run a sweep again (not the file: it may change)."""
-    return {"name": sweep.name, "source": sweep.source, "description": sweep.description,
-            "variants": [{"id": v.id, "params": v.params, "fields": v.raw} for v in sweep.variants],
-            "folds": [{"in_sample": [str(f.in_sample[0].date()), str(f.in_sample[1].date())],
-                       "out_of_sample": [str(f.out_of_sample[0].date()), str(f.out_of_sample[1].date())]}
-                      for f in sweep.folds]}
+    return {
+        "name": sweep.name,
+        "source": sweep.source,
+        "description": sweep.description,
+        "variants": [{"id": v.id, "params": v.params, "fields": v.raw} for v in sweep.variants],
+        "folds": [
+            {
+                "in_sample": [str(f.in_sample[0].date()), str(f.in_sample[1].date())],
+                "out_of_sample": [str(f.out_of_sample[0].date()), str(f.out_of_sample[1].date())],
+            }
+            for f in sweep.folds
+        ],
+    }
 
 
 def sweep_from_record(record: dict) -> Sweep:
-    variants = [Variant(v["id"], v["params"], StrategySpec.model_validate(v["fields"]), v["fields"])
-                for v in record["variants"]]
-    folds = [Fold(tuple(map(pd.Timestamp, f["in_sample"])), tuple(map(pd.Timestamp, f["out_of_sample"])))
-             for f in record["folds"]]
+    variants = [
+        Variant(v["id"], v["params"], StrategySpec.model_validate(v["fields"]), v["fields"]) for v in record["variants"]
+    ]
+    folds = [
+        Fold(tuple(map(pd.Timestamp, f["in_sample"])), tuple(map(pd.Timestamp, f["out_of_sample"])))
+        for f in record["folds"]
+    ]
     return Sweep(record["name"], record["source"], record.get("description", ""), variants, folds)
 
 
 def sweep_results(result: SweepResult) -> dict:
     """Headline numbers for ``experiments``: per variant IS/OOS Sharpe, and the statistics."""
-    per = {r.variant: {"is_sharpe": float(r.is_sharpe), "oos_sharpe": float(r.oos_sharpe)}
-           for r in result.results.itertuples()}
+    per = {
+        r.variant: {"is_sharpe": float(r.is_sharpe), "oos_sharpe": float(r.oos_sharpe)}
+        for r in result.results.itertuples()
+    }
     return {"variants": per, "statistics": result.statistics}
 
 
@@ -455,5 +532,11 @@ def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
     run = run_variant(shared, spec)
     table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
     last = table[table["scope"] == "since_start"].iloc[-1]
-    return Evaluation(spec, shared.sessions, run["ret"], run["turnover"], run["costs"],
-                      {k: float(v) for k, v in last.drop(["date", "scope"]).items()})
+    return Evaluation(
+        spec,
+        shared.sessions,
+        run["ret"],
+        run["turnover"],
+        run["costs"],
+        {k: float(v) for k, v in last.drop(["date", "scope"]).items()},
+    )

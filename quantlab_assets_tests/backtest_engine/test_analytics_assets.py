@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.assets import add_pnl
 from quantlab_assets.backtest_engine.core.engine import run_backtest
-from quantlab_assets.backtest_engine.core.kpis import kpi_table
+from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
@@ -41,15 +40,30 @@ def _bars():
     for s in SYMBOLS:
         close = 40 * np.exp(np.cumsum(rng.normal(0.0003, 0.014, len(DAYS))))
         open_ = close * np.exp(rng.normal(0, 0.003, len(DAYS)))
-        rows.append(pd.DataFrame({"date": DAYS, "symbol": s, "open": open_, "high": np.maximum(open_, close) * 1.005,
-                                  "low": np.minimum(open_, close) * 0.995, "close": close, "adj_close": close,
-                                  "volume": 1e6}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "date": DAYS,
+                    "symbol": s,
+                    "open": open_,
+                    "high": np.maximum(open_, close) * 1.005,
+                    "low": np.minimum(open_, close) * 0.995,
+                    "close": close,
+                    "adj_close": close,
+                    "volume": 1e6,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
 def _spec(name, benchmark="equal_weight"):
-    return StrategySpec(name=name, signal={"kind": "feature", "feature": "mom_12_1"},
-                        selection={"kind": "top_k", "k": 10}, benchmark=benchmark)
+    return StrategySpec(
+        name=name,
+        signal={"kind": "feature", "feature": "mom_12_1"},
+        selection={"kind": "top_k", "k": 10},
+        benchmark=benchmark,
+    )
 
 
 @pytest.fixture
@@ -58,25 +72,45 @@ def seeded(lab_env):
     rng = np.random.default_rng(2)
     con = warehouse.connect(lab_env["QUANTLAB_DB"])
     try:
-        ohlcv = bars.assign(dividend=0.0, split_coefficient=1.0, source="test", ingested_at=pd.Timestamp("2024-07-01"),
-                            run_id="seed")
+        ohlcv = bars.assign(
+            dividend=0.0, split_coefficient=1.0, source="test", ingested_at=pd.Timestamp("2024-07-01"), run_id="seed"
+        )
         warehouse.replace_slice(con, OHLCV, ohlcv[OHLCV.column_names], DAYS[0], DAYS[-1])
         for name in ("alpha", "beta"):
-            targets = pd.concat([pd.DataFrame({"date": DAYS[t], "symbol": SYMBOLS[:24],
-                                               "weight": rng.dirichlet(np.ones(24))}) for t in range(0, len(DAYS), 5)])
+            targets = pd.concat(
+                [
+                    pd.DataFrame({"date": DAYS[t], "symbol": SYMBOLS[:24], "weight": rng.dirichlet(np.ones(24))})
+                    for t in range(0, len(DAYS), 5)
+                ]
+            )
             out = run_backtest(bars, targets, DAYS[0], DAYS[-1], fee_bps=1, slippage_bps=5)
-            equity = out.equity.assign(benchmark_ret=equal_weight_benchmark(bars).reindex(out.equity["date"]).to_numpy())
-            for schema, frame in ((BACKTEST_EQUITY, equity), (BACKTEST_POSITIONS, out.positions),
-                                  (BACKTEST_TRADES, out.trades)):
+            equity = out.equity.assign(
+                benchmark_ret=equal_weight_benchmark(bars).reindex(out.equity["date"]).to_numpy()
+            )
+            for schema, frame in (
+                (BACKTEST_EQUITY, equity),
+                (BACKTEST_POSITIONS, out.positions),
+                (BACKTEST_TRADES, out.trades),
+            ):
                 warehouse.replace_strategy_slice(con, schema, frame, name, DAYS[0], DAYS[-1])
-            table = add_pnl(kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]),
-                            equity)
+            table = add_pnl(
+                kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
+            )
             warehouse.replace_strategy_slice(con, BACKTEST_KPIS, table, name, DAYS[0], DAYS[-1])
             approvals = pd.DataFrame({c.name: np.nan for c in APPROVALS.columns}, index=range(len(DAYS)))
-            approvals = approvals.assign(date=DAYS, status=np.where(np.arange(len(DAYS)) % 3 == 0, "rejected", "approved"),
-                                         rule_status="approved", rebalance=False, reasons=None, flags=None,
-                                         override_by=None, override_reason=None)
-            warehouse.replace_strategy_slice(con, APPROVALS, approvals.drop(columns="strategy"), name, DAYS[0], DAYS[-1])
+            approvals = approvals.assign(
+                date=DAYS,
+                status=np.where(np.arange(len(DAYS)) % 3 == 0, "rejected", "approved"),
+                rule_status="approved",
+                rebalance=False,
+                reasons=None,
+                flags=None,
+                override_by=None,
+                override_reason=None,
+            )
+            warehouse.replace_strategy_slice(
+                con, APPROVALS, approvals.drop(columns="strategy"), name, DAYS[0], DAYS[-1]
+            )
         schema = features_schema(DEFAULT_PRESET)
         feats = pd.DataFrame({"date": np.repeat(DAYS, 24), "symbol": np.tile(SYMBOLS[:24], len(DAYS)), "warm": True})
         for f in DEFAULT_PRESET.feature_names:
@@ -88,20 +122,29 @@ def seeded(lab_env):
     return lab_env
 
 
-RESOURCES = {"warehouse": WarehouseResource(), "artifacts": ArtifactsResource(), "feature_store": FeatureStoreResource()}
+RESOURCES = {
+    "warehouse": WarehouseResource(),
+    "artifacts": ArtifactsResource(),
+    "feature_store": FeatureStoreResource(),
+}
 
 
 def _materialize(assets, start, end=None):
     instance = dg.DagsterInstance.get()
     if end is None:
         return dg.materialize(assets, partition_key=start, resources=RESOURCES, instance=instance)
-    return dg.materialize(assets, resources=RESOURCES, instance=instance, tags={
-        "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+    return dg.materialize(
+        assets,
+        resources=RESOURCES,
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+    )
 
 
 def _events(result, key):
-    return [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
-            if e.asset_key == key]
+    return [
+        e.event_specific_data.materialization for e in result.get_asset_materialization_events() if e.asset_key == key
+    ]
 
 
 def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
@@ -113,8 +156,8 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     page = (reports / "tearsheet_alpha.html").read_text()
     assert page.count("data:image/png;base64,") == 6 and "https://" not in page
     assert (reports / "tearsheet_beta_returns.png").read_bytes()[:4] == b"\x89PNG"
-    meta = _events(result, dg.AssetKey(["alpha", "tearsheet"]))[0].metadata
-    assert "data:image/png;base64" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value
+    meta = _events(result, dg.AssetKey(["alpha", "alpha_tearsheet"]))[0].metadata
+    assert "![returns](/logs/" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value
     # The benchmark is the one the spec names: SPY's close-to-close returns for beta.
     beta_md = (reports / "tearsheets.md").read_text()
     assert "Benchmark: SPY" in beta_md and "Benchmark: equal_weight" in beta_md
@@ -126,8 +169,13 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
 
 
 def test_benchmark_symbol_without_data_fails_naming_the_field(seeded):
-    result = dg.materialize([build_tearsheet_asset(_spec("alpha", benchmark="QQQ"))], partition_key="2024-06-28",
-                            resources=RESOURCES, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    result = dg.materialize(
+        [build_tearsheet_asset(_spec("alpha", benchmark="QQQ"))],
+        partition_key="2024-06-28",
+        resources=RESOURCES,
+        instance=dg.DagsterInstance.get(),
+        raise_on_error=False,
+    )
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     error = failure.step_failure_data.error

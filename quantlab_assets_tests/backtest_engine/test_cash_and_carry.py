@@ -38,8 +38,7 @@ def test_long_only_book_with_gross_at_most_one_never_has_negative_cash(seed):
     assert res.cash.min() >= 0.0
     assert np.nanmax(res.gross_exposure) <= 1.0 + 1e-12
     marks = np.where(np.isnan(res.prices), 0.0, res.prices)
-    np.testing.assert_allclose(res.equity, res.cash + (res.positions * marks).sum(axis=1),
-                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.equity, res.cash + (res.positions * marks).sum(axis=1), rtol=1e-12, atol=0)
     if holes:
         assert len(res.skipped) > 0  # the stuck-position case is exercised
 
@@ -117,8 +116,7 @@ def test_participation_cap_fills_a_share_of_volume_and_drops_the_rest():
     open_ = np.full((3, 1), 10.0)
     volume = np.full((3, 1), 2_000.0)
     decisions = np.array([[1.0], [NAN], [NAN]])
-    _, res = simulate(BacktestState.initial(1, 10_000.0), open_, open_, decisions,
-                      max_participation=0.1, volume=volume)
+    _, res = simulate(BacktestState.initial(1, 10_000.0), open_, open_, decisions, max_participation=0.1, volume=volume)
     assert res.positions[:, 0].tolist() == [0.0, 200.0, 200.0]
     assert (res.skipped.t.tolist(), res.skipped.reason.tolist()) == ([1], [nb.CAPPED])
     with pytest.raises(ValueError, match="needs the volume"):
@@ -131,8 +129,9 @@ def test_run_backtest_caps_on_adjusted_volume_and_reports_the_reason():
     # Adjustment factor 0.5 (adj_close = close / 2): 1,000 raw shares traded are 2,000 adjusted
     # shares; a 10% cap allows 200 adjusted shares (at adjusted price 5: notional 1,000).
     dates = pd.bdate_range("2024-01-02", periods=2)
-    bars = pd.DataFrame({"date": dates, "symbol": "A", "open": 10.0, "close": 10.0, "adj_close": 5.0,
-                         "volume": 1_000.0})
+    bars = pd.DataFrame(
+        {"date": dates, "symbol": "A", "open": 10.0, "close": 10.0, "adj_close": 5.0, "volume": 1_000.0}
+    )
     targets = pd.DataFrame({"date": dates[:1], "symbol": "A", "weight": [1.0]})
     out = run_backtest(bars, targets, dates[0], dates[-1], capital=10_000.0, max_participation=0.1)
     assert out.positions["shares"].tolist() == [200.0]
@@ -149,8 +148,9 @@ def test_day_by_day_equals_one_call_with_carry_and_cap_bit_for_bit():
     batch_state, batch = simulate(start, open_, close, decisions, 2.0, 3.0, volume=volume, **options)
     state, parts = start, []
     for lo, hi in [(0, 1), (1, 90), (90, 91), (91, 300)]:
-        state, part = simulate(state, open_[lo:hi], close[lo:hi], decisions[lo:hi], 2.0, 3.0,
-                               volume=volume[lo:hi], **options)
+        state, part = simulate(
+            state, open_[lo:hi], close[lo:hi], decisions[lo:hi], 2.0, 3.0, volume=volume[lo:hi], **options
+        )
         parts.append(part)
     assert state == batch_state
     assert_results_identical(concat_results(parts), batch)

@@ -55,13 +55,15 @@ def reference_equity(capital, open_, close, decisions, bps):
     for t in range(T):
         o, c = open_[t], close[t]
         if pending is not None:
-            eo = cash + sum(shares[j] * (o[j] if math.isfinite(o[j]) else mark[j])
-                            for j in range(N) if shares[j] != 0)
+            eo = cash + sum(shares[j] * (o[j] if math.isfinite(o[j]) else mark[j]) for j in range(N) if shares[j] != 0)
             rate = bps / 1e4
             floor = min(0.0, eo * (1.0 - sum(pending))) if sum(pending) > 1.0 + 1e-9 else 0.0
             # (order value = target value - held value, symbol, notional), sells first.
-            orders = [(pending[j] * eo - shares[j] * o[j], j, (pending[j] * eo / o[j] - shares[j]) * o[j])
-                      for j in range(N) if math.isfinite(o[j])]
+            orders = [
+                (pending[j] * eo - shares[j] * o[j], j, (pending[j] * eo / o[j] - shares[j]) * o[j])
+                for j in range(N)
+                if math.isfinite(o[j])
+            ]
             for _, j, notional in sorted(orders):
                 if notional > 0 and cash - notional * (1 + rate) < floor:
                     notional = max(0.0, (cash - floor) / (1 + rate))  # the buy the cash pays for
@@ -81,24 +83,43 @@ def reference_equity(capital, open_, close, decisions, bps):
 def to_long(dates, symbols, open_, close, adj_factor=None):
     T, N = open_.shape
     adj = np.ones((T, N)) if adj_factor is None else adj_factor
-    frame = pd.DataFrame({
-        "date": np.repeat(pd.DatetimeIndex(dates), N), "symbol": np.tile(symbols, T),
-        "open": (open_ / adj).ravel(), "close": (close / adj).ravel(), "adj_close": close.ravel(),
-    })
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.DatetimeIndex(dates), N),
+            "symbol": np.tile(symbols, T),
+            "open": (open_ / adj).ravel(),
+            "close": (close / adj).ravel(),
+            "adj_close": close.ravel(),
+        }
+    )
     return frame[frame["open"].notna() | frame["close"].notna()].reset_index(drop=True)
 
 
 def targets_long(dates, symbols, decisions):
     T, N = decisions.shape
-    frame = pd.DataFrame({"date": np.repeat(pd.DatetimeIndex(dates), N),
-                          "symbol": np.tile(symbols, T), "weight": decisions.ravel()})
+    frame = pd.DataFrame(
+        {"date": np.repeat(pd.DatetimeIndex(dates), N), "symbol": np.tile(symbols, T), "weight": decisions.ravel()}
+    )
     decided = ~np.isnan(decisions).all(axis=1)
     return frame[np.repeat(decided, N)].reset_index(drop=True)
 
 
 def assert_results_identical(a, b):
-    for name in ("equity", "cash", "equity_open", "gross_exposure", "net_exposure", "turnover",
-                 "costs", "traded_notional", "pnl_gross", "pnl_net", "ret", "positions", "prices"):
+    for name in (
+        "equity",
+        "cash",
+        "equity_open",
+        "gross_exposure",
+        "net_exposure",
+        "turnover",
+        "costs",
+        "traded_notional",
+        "pnl_gross",
+        "pnl_net",
+        "ret",
+        "positions",
+        "prices",
+    ):
         x, y = getattr(a, name), getattr(b, name)
         assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), name
     for kind in ("trades", "skipped"):
@@ -114,8 +135,7 @@ def test_two_assets_five_days_by_hand():
     open_ = np.array([[100, 50], [100, 50], [118, 47], [125, 40], [128, NAN]], float)
     close = np.array([[100, 50], [110, 48], [120, NAN], [130, 42], [126, NAN]], float)
     decisions = np.array([[0.5, 0.25], [NAN, NAN], [1.0, NAN], [0.5, 0.5], [NAN, NAN]])
-    state, res = simulate(BacktestState.initial(2, 10_000.0), open_, close, decisions,
-                          fee_bps=10, slippage_bps=5)
+    state, res = simulate(BacktestState.initial(2, 10_000.0), open_, close, decisions, fee_bps=10, slippage_bps=5)
 
     # Day 0: nothing pending, all cash: equity 10,000. Decide A 50%, B 25%.
     # Day 1 open: equity 10,000 -> A 0.5*10000/100 = 50 sh, B 0.25*10000/50 = 50 sh.
@@ -135,11 +155,11 @@ def test_two_assets_five_days_by_hand():
     #   equity 85.8322516*128 = 10,986.5282077; A 0.5*10,986.5282077/128 = 42.9161258 sh
     #   (-42.9161258 sh): notional -5,493.2641038, cost 8.2398962; cash 5,485.0242077.
     #   Close: 5,485.0242077 + 42.9161258*126 = 10,892.4560599.
-    np.testing.assert_allclose(res.equity, [10_000, 10_388.75, 10_888.75, 11_158.1927109, 10_892.4560599],
-                               atol=5e-7, rtol=0)
+    np.testing.assert_allclose(
+        res.equity, [10_000, 10_388.75, 10_888.75, 11_158.1927109, 10_892.4560599], atol=5e-7, rtol=0
+    )
     np.testing.assert_allclose(res.costs, [0, 11.25, 0, 9.7185472, 8.2398962], atol=5e-7, rtol=0)
-    np.testing.assert_allclose(res.cash, [10_000, 2_488.75, 2_488.75, 0.0, 5_485.0242077],
-                               atol=5e-7, rtol=0)
+    np.testing.assert_allclose(res.cash, [10_000, 2_488.75, 2_488.75, 0.0, 5_485.0242077], atol=5e-7, rtol=0)
     assert res.cash.min() >= 0.0
     np.testing.assert_allclose(res.traded_notional, [0, 7_500, 0, 6_479.0314528, 5_493.2641038], atol=5e-7)
     np.testing.assert_allclose(res.turnover[1], 0.75)
@@ -150,8 +170,7 @@ def test_two_assets_five_days_by_hand():
     assert res.trades.symbol.tolist() == [1, 0, 1, 0, 0]
     assert res.trades.decision_t.tolist() == [0, 0, 2, 2, 3]
     np.testing.assert_allclose(res.trades.notional[:4], [2_500, 5_000, -2_000, 4_479.0314528])
-    assert (res.skipped.t.tolist(), res.skipped.symbol.tolist(), res.skipped.weight.tolist()) == (
-        [4], [1], [0.5])
+    assert (res.skipped.t.tolist(), res.skipped.symbol.tolist(), res.skipped.weight.tolist()) == ([4], [1], [0.5])
     assert state.pending is None and state.shares[1] == 0.0
     assert state.last_close.tolist() == [126.0, 42.0]  # B still marked at its last close
     assert state.equity == res.equity[-1] and state.cash == res.cash[-1]
@@ -166,7 +185,7 @@ def test_day_by_day_equals_one_call_bit_for_bit():
     batch_state, batch = simulate(start, open_, close, decisions, fee_bps=2.0, slippage_bps=3.5)
     state, parts = start, []
     for t in range(500):
-        state, part = simulate(state, open_[t:t + 1], close[t:t + 1], decisions[t:t + 1], 2.0, 3.5)
+        state, part = simulate(state, open_[t : t + 1], close[t : t + 1], decisions[t : t + 1], 2.0, 3.5)
         parts.append(part)
     assert state == batch_state
     assert_results_identical(concat_results(parts), batch)
@@ -183,8 +202,7 @@ def test_day_by_day_equals_one_call_bit_for_bit():
 def test_matches_a_plain_python_loop():
     open_, close, decisions = random_market(seed=2, T=120, N=12)
     _, res = simulate(BacktestState.initial(12, 250_000.0), open_, close, decisions, 4.0, 1.0)
-    np.testing.assert_allclose(res.equity, reference_equity(250_000.0, open_, close, decisions, 5.0),
-                               rtol=1e-10)
+    np.testing.assert_allclose(res.equity, reference_equity(250_000.0, open_, close, decisions, 5.0), rtol=1e-10)
 
 
 # --- invariants -------------------------------------------------------------------------------
@@ -218,8 +236,16 @@ def test_every_trade_fills_after_its_decision_date():
     dates = pd.bdate_range("2024-01-02", periods=60)
     symbols = [f"S{i}" for i in range(8)]
     open_, close, decisions = random_market(seed=6, T=60, N=8)
-    out = run_backtest(to_long(dates, symbols, open_, close), targets_long(dates, symbols, decisions),
-                       dates[0], dates[-1], None, fee_bps=1.0, slippage_bps=1.0, capital=1e5)
+    out = run_backtest(
+        to_long(dates, symbols, open_, close),
+        targets_long(dates, symbols, decisions),
+        dates[0],
+        dates[-1],
+        None,
+        fee_bps=1.0,
+        slippage_bps=1.0,
+        capital=1e5,
+    )
     assert len(out.trades) > 100
     assert (out.trades["date"] > out.trades["decision_date"]).all()
     decided = set(targets_long(dates, symbols, decisions)["date"])
@@ -306,7 +332,7 @@ def test_no_decision_row_holds_and_nan_weight_means_zero():
     _, res = simulate(BacktestState.initial(3, 1_000.0), open_, close, decisions, 0.0, 0.0)
     assert res.positions[1].tolist() == [20.0, 15.0, 12.5]
     assert res.positions[2].tolist() == res.positions[1].tolist()  # held
-    assert res.positions[3].tolist() == [60.0, 0.0, 0.0]           # NaN inside a decision = 0
+    assert res.positions[3].tolist() == [60.0, 0.0, 0.0]  # NaN inside a decision = 0
     assert res.costs.tolist() == [0.0] * 4
 
 
@@ -334,12 +360,14 @@ def test_inputs_are_not_modified_and_bad_inputs_rejected():
     with pytest.raises(ValueError, match="non-positive"):
         simulate(start, open_, bad, decisions)
     # Every invalid value is caught wherever it sits (first, middle or last session) and named.
-    for name, t, value, message in (("open_", 0, 0.0, "open_ contains a non-positive"),
-                                    ("open_", 19, np.inf, "open_ contains an infinite price"),
-                                    ("close", 10, -np.inf, "close contains a non-positive"),
-                                    ("close", 19, np.inf, "close contains an infinite price"),
-                                    ("decisions", 19, -np.inf, "decisions contain an infinite weight"),
-                                    ("decisions", 0, np.inf, "decisions contain an infinite weight")):
+    for name, t, value, message in (
+        ("open_", 0, 0.0, "open_ contains a non-positive"),
+        ("open_", 19, np.inf, "open_ contains an infinite price"),
+        ("close", 10, -np.inf, "close contains a non-positive"),
+        ("close", 19, np.inf, "close contains an infinite price"),
+        ("decisions", 19, -np.inf, "decisions contain an infinite weight"),
+        ("decisions", 0, np.inf, "decisions contain an infinite weight"),
+    ):
         arrays = {"open_": open_.copy(), "close": close.copy(), "decisions": decisions.copy()}
         arrays[name][t, 2] = value
         with pytest.raises(ValueError, match=message):

@@ -7,10 +7,10 @@ import math
 import time
 
 import empyrical as ep
-from empyrical.stats import drawdown_series
 import numpy as np
 import pandas as pd
 import pytest
+from empyrical.stats import drawdown_series
 
 from quantlab_assets.backtest_engine.core import kpis
 from quantlab_assets.backtest_engine.core.kpis import (
@@ -70,16 +70,14 @@ def empyrical_expectations(r, b):
         "cagr": (cagr, (), ep.cagr(r)),
         "cagr_weekly": (cagr, ("weekly",), ep.cagr(r, period="weekly")),
         "annual_volatility": (annual_volatility, (), ep.annual_volatility(r)),
-        "volatility_annualization_12": (annual_volatility, ("daily", 12),
-                                        ep.annual_volatility(r, annualization=12)),
+        "volatility_annualization_12": (annual_volatility, ("daily", 12), ep.annual_volatility(r, annualization=12)),
         "sharpe_ratio": (sharpe_ratio, (), ep.sharpe_ratio(r)),
         "sharpe_ratio_rf": (sharpe_ratio, (0.0001,), ep.sharpe_ratio(r, risk_free=0.0001)),
         "sortino_ratio": (sortino_ratio, (), ep.sortino_ratio(r)),
         "sortino_ratio_required": (sortino_ratio, (0.0005,), ep.sortino_ratio(r, required_return=0.0005)),
         "downside_risk": (downside_risk, (), ep.downside_risk(r)),
         "max_drawdown": (max_drawdown, (), ep.max_drawdown(r)),
-        "drawdown_duration": (drawdown_duration, (),
-                              longest_run_below_zero(drawdown_series(r)) if len(r) else np.nan),
+        "drawdown_duration": (drawdown_duration, (), longest_run_below_zero(drawdown_series(r)) if len(r) else np.nan),
         "calmar_ratio": (calmar_ratio, (), ep.calmar_ratio(r)),
         "hit_rate": (hit_rate, (), (present > 0).sum() / len(present) if len(present) else np.nan),
         "excess_return": (excess_return, (b,), ep.cum_returns_final(r) - ep.cum_returns_final(b)),
@@ -99,12 +97,18 @@ def test_each_kpi_equals_empyrical_on_arrays_series_and_frames(case):
         assert isinstance(got, float), name
         np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=f"{case} {name}")
         series_args = tuple(b_series if a is b else a for a in args)
-        np.testing.assert_allclose(fn(r_series, *series_args), expected, rtol=RTOL, atol=ATOL,
-                                   err_msg=f"{case} {name} (Series)")
+        np.testing.assert_allclose(
+            fn(r_series, *series_args), expected, rtol=RTOL, atol=ATOL, err_msg=f"{case} {name} (Series)"
+        )
         by_column = fn(frame, *series_args)
         assert isinstance(by_column, pd.Series) and list(by_column.index) == ["a", "b"]
-        np.testing.assert_allclose(by_column.to_numpy(), [expected, reversed_expect[name][2]],
-                                   rtol=RTOL, atol=ATOL, err_msg=f"{case} {name} (DataFrame)")
+        np.testing.assert_allclose(
+            by_column.to_numpy(),
+            [expected, reversed_expect[name][2]],
+            rtol=RTOL,
+            atol=ATOL,
+            err_msg=f"{case} {name} (DataFrame)",
+        )
         as_array = fn(frame.to_numpy(), *args)
         assert isinstance(as_array, np.ndarray) and as_array.shape == (2,)
         np.testing.assert_allclose(as_array, by_column.to_numpy(), rtol=RTOL, atol=ATOL)
@@ -116,10 +120,10 @@ def test_hand_worked_table():
     # Wealth 1.1, 1.045, 0.9405, 1.1286, 1.1286, 1.106028; peak 1.1 until 1.1286 on day 3.
     assert total_return(r) == pytest.approx(0.106028, rel=1e-12)
     assert max_drawdown(r) == pytest.approx(0.9405 / 1.1 - 1, rel=1e-12)  # -14.5%
-    assert drawdown_duration(r) == 2.0                # days 1-2 below 1.1; day 5 below 1.1286
-    assert hit_rate(r) == pytest.approx(2 / 6)        # the flat day is a miss
+    assert drawdown_duration(r) == 2.0  # days 1-2 below 1.1; day 5 below 1.1286
+    assert hit_rate(r) == pytest.approx(2 / 6)  # the flat day is a miss
     assert cagr(r) == pytest.approx(1.106028 ** (252 / 6) - 1, rel=1e-12)
-    assert calmar_ratio(r) == pytest.approx((1.106028 ** 42 - 1) / 0.145, rel=1e-12)
+    assert calmar_ratio(r) == pytest.approx((1.106028**42 - 1) / 0.145, rel=1e-12)
     # mean 0.02, sample std sqrt(2e-4) = 0.0141421: Sharpe = 0.02 / 0.0141421 * sqrt(252).
     assert sharpe_ratio([0.01, 0.03]) == pytest.approx(0.02 / math.sqrt(2e-4) * math.sqrt(252))
     # Sortino: mean 0.005 * 252 over sqrt(mean([0, 0.0001])) * sqrt(252).
@@ -135,8 +139,7 @@ def test_hand_worked_table():
     assert math.isnan(calmar_ratio([0.01, 0.02]))
     assert excess_return([0.1, 0.1], [0.05, 0.0]) == pytest.approx(1.21 - 1.05)
     # Active returns 0.01, 0.03: same as the Sharpe example.
-    assert information_ratio([0.02, 0.03], [0.01, 0.0]) == pytest.approx(
-        0.02 / math.sqrt(2e-4) * math.sqrt(252))
+    assert information_ratio([0.02, 0.03], [0.01, 0.0]) == pytest.approx(0.02 / math.sqrt(2e-4) * math.sqrt(252))
     assert turnover([0.5, np.nan, 0.25]) == 0.375
 
 
@@ -175,8 +178,17 @@ def test_inputs_are_not_modified():
     r, b = series(7, 50, 0.0, 0.01, 0.1)
     s = pd.Series(r)
     before, before_b = r.copy(), b.copy()
-    for fn in (total_return, cagr, annual_volatility, sharpe_ratio, sortino_ratio, max_drawdown,
-               drawdown_duration, calmar_ratio, hit_rate):
+    for fn in (
+        total_return,
+        cagr,
+        annual_volatility,
+        sharpe_ratio,
+        sortino_ratio,
+        max_drawdown,
+        drawdown_duration,
+        calmar_ratio,
+        hit_rate,
+    ):
         fn(r), fn(s)
     excess_return(r, b), information_ratio(s, pd.Series(b))
     assert np.array_equal(r, before, equal_nan=True) and np.array_equal(b, before_b)
@@ -197,11 +209,16 @@ def daily_frame(n, seed=11, nan_share=0.0):
 
 def scalar_kpis(ret, turn, bench):
     return {
-        "total_return": total_return(ret), "cagr": cagr(ret),
-        "annual_volatility": annual_volatility(ret), "sharpe_ratio": sharpe_ratio(ret),
-        "sortino_ratio": sortino_ratio(ret), "max_drawdown": max_drawdown(ret),
-        "drawdown_duration": drawdown_duration(ret), "calmar_ratio": calmar_ratio(ret),
-        "hit_rate": hit_rate(ret), "turnover": turnover(turn),
+        "total_return": total_return(ret),
+        "cagr": cagr(ret),
+        "annual_volatility": annual_volatility(ret),
+        "sharpe_ratio": sharpe_ratio(ret),
+        "sortino_ratio": sortino_ratio(ret),
+        "max_drawdown": max_drawdown(ret),
+        "drawdown_duration": drawdown_duration(ret),
+        "calmar_ratio": calmar_ratio(ret),
+        "hit_rate": hit_rate(ret),
+        "turnover": turnover(turn),
         "excess_return": excess_return(ret, bench),
         "information_ratio": information_ratio(ret, bench),
     }
@@ -220,21 +237,23 @@ def test_kpi_table_rows_equal_the_scalar_functions(nan_share):
     ret, turn = daily["ret"].to_numpy(), daily["turnover"].to_numpy()
     for t in [0, 1, 2, 7, 58, 59, 60, 133, 250, 399]:
         date = daily["date"].iloc[t]
-        expected = scalar_kpis(ret[:t + 1], turn[:t + 1], b[:t + 1])
+        expected = scalar_kpis(ret[: t + 1], turn[: t + 1], b[: t + 1])
         got = since.loc[date]
         assert got["sessions"] == t + 1
         for name in KPI_COLUMNS:
-            np.testing.assert_allclose(got[name], expected[name], rtol=RTOL, atol=ATOL,
-                                       err_msg=f"since_start {name} at t={t}")
+            np.testing.assert_allclose(
+                got[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=f"since_start {name} at t={t}"
+            )
         row = trail.loc[date]
         if t < window - 1:
             assert row[list(KPI_COLUMNS)].isna().all() and row["sessions"] == t + 1
             continue
         lo = t + 1 - window
-        expected = scalar_kpis(ret[lo:t + 1], turn[lo:t + 1], b[lo:t + 1])
+        expected = scalar_kpis(ret[lo : t + 1], turn[lo : t + 1], b[lo : t + 1])
         for name in KPI_COLUMNS:
-            np.testing.assert_allclose(row[name], expected[name], rtol=RTOL, atol=ATOL,
-                                       err_msg=f"trailing {name} at t={t}")
+            np.testing.assert_allclose(
+                row[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=f"trailing {name} at t={t}"
+            )
 
 
 def test_kpi_table_never_looks_ahead():
@@ -244,8 +263,7 @@ def test_kpi_table_never_looks_ahead():
     changed.loc[200:, "ret"] = -0.05
     after = kpi_table(changed, bench, window=50)
     cut = daily["date"].iloc[199]
-    pd.testing.assert_frame_equal(table[table["date"] <= cut], after[after["date"] <= cut],
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(table[table["date"] <= cut], after[after["date"] <= cut], check_exact=True)
     assert not table[table["date"] > cut].equals(after[after["date"] > cut])
 
 

@@ -22,8 +22,12 @@ def _inputs():
         kpis.append(kpi_table(frame).assign(strategy=name))
         status = np.where(np.arange(len(days)) % 4 == 0, "rejected", "approved") if name == "alpha" else "approved"
         approvals.append(pd.DataFrame({"date": days, "strategy": name, "status": status}))
-    return (pd.concat(kpis, ignore_index=True), pd.concat(equity, ignore_index=True),
-            pd.concat(approvals, ignore_index=True), days)
+    return (
+        pd.concat(kpis, ignore_index=True),
+        pd.concat(equity, ignore_index=True),
+        pd.concat(approvals, ignore_index=True),
+        days,
+    )
 
 
 def test_leaderboard_figures():
@@ -41,8 +45,9 @@ def test_leaderboard_figures():
     assert board.correlation.loc["alpha", "beta"] == pytest.approx(r["alpha"].corr(r["beta"]), abs=1e-15)
     y2023 = (1 + r.loc["2023", "beta"]).prod() - 1
     assert board.yearly.loc["beta", "2023"] == pytest.approx(y2023, abs=1e-14)
-    assert list(board.table["strategy"]) == sorted(board.table["strategy"],
-                                                    key=lambda s: -board.table.set_index("strategy").loc[s, "sharpe_ratio"])
+    assert list(board.table["strategy"]) == sorted(
+        board.table["strategy"], key=lambda s: -board.table.set_index("strategy").loc[s, "sharpe_ratio"]
+    )
     md = leaderboard_markdown(board, "chart.png")
     for part in ("Since start", "Trailing 252", "Yearly returns", "Correlation", "![equity curves](chart.png)"):
         assert part in md
@@ -56,7 +61,8 @@ def test_leaderboard_ignores_rows_after_as_of():
     later = equity["date"] > as_of
     tampered = equity.copy()
     tampered.loc[later, "ret"] = 0.5
-    again = leaderboard(kpis, tampered, approvals.assign(status="rejected").where(approvals["date"] > as_of, approvals),
-                        as_of)
+    again = leaderboard(
+        kpis, tampered, approvals.assign(status="rejected").where(approvals["date"] > as_of, approvals), as_of
+    )
     pd.testing.assert_frame_equal(base.table, again.table)
     pd.testing.assert_frame_equal(base.correlation, again.correlation)

@@ -61,17 +61,27 @@ def test_metrics_agree_with_empyrical():
     r, b = _returns()
     m = ts.metrics(r, b)
     ref = {
-        "cumulative_return": ep.cum_returns_final(r), "cagr": ep.annual_return(r),
-        "annual_volatility": ep.annual_volatility(r), "sharpe_ratio": ep.sharpe_ratio(r),
-        "sortino_ratio": ep.sortino_ratio(r), "max_drawdown": ep.max_drawdown(r), "calmar_ratio": ep.calmar_ratio(r),
-        "omega_ratio": ep.omega_ratio(r), "tail_ratio": ep.tail_ratio(r),
-        "var_95": ep.value_at_risk(r, 0.05), "var_99": ep.value_at_risk(r, 0.01),
-        "cvar_95": ep.conditional_value_at_risk(r, 0.05), "cvar_99": ep.conditional_value_at_risk(r, 0.01),
-        "alpha": ep.alpha(r, b), "beta": ep.beta(r, b),
-        "up_capture": ep.up_capture(r, b), "down_capture": ep.down_capture(r, b),
+        "cumulative_return": ep.cum_returns_final(r),
+        "cagr": ep.annual_return(r),
+        "annual_volatility": ep.annual_volatility(r),
+        "sharpe_ratio": ep.sharpe_ratio(r),
+        "sortino_ratio": ep.sortino_ratio(r),
+        "max_drawdown": ep.max_drawdown(r),
+        "calmar_ratio": ep.calmar_ratio(r),
+        "omega_ratio": ep.omega_ratio(r),
+        "tail_ratio": ep.tail_ratio(r),
+        "var_95": ep.value_at_risk(r, 0.05),
+        "var_99": ep.value_at_risk(r, 0.01),
+        "cvar_95": ep.conditional_value_at_risk(r, 0.05),
+        "cvar_99": ep.conditional_value_at_risk(r, 0.01),
+        "alpha": ep.alpha(r, b),
+        "beta": ep.beta(r, b),
+        "up_capture": ep.up_capture(r, b),
+        "down_capture": ep.down_capture(r, b),
         "tracking_error": np.std(r - b, ddof=1) * np.sqrt(252),
         "correlation": np.corrcoef(r, b)[0, 1],
-        "skew": r.skew(), "kurtosis": r.kurt(),
+        "skew": r.skew(),
+        "kurtosis": r.kurt(),
     }
     for name, value in ref.items():
         assert m[name] == pytest.approx(float(value), rel=1e-10, abs=1e-12), name
@@ -86,7 +96,7 @@ def test_rolling_figures_agree_with_empyrical_windows():
     roll = ts.rolling_figures(r, b, 126)
     assert roll.iloc[:125].isna().all().all()
     for end in (125, 300, len(r) - 1):
-        window_r, window_b = r.iloc[end - 125:end + 1], b.iloc[end - 125:end + 1]
+        window_r, window_b = r.iloc[end - 125 : end + 1], b.iloc[end - 125 : end + 1]
         assert roll["sharpe_126"].iloc[end] == pytest.approx(ep.sharpe_ratio(window_r), rel=1e-9)
         assert roll["volatility_126"].iloc[end] == pytest.approx(ep.annual_volatility(window_r), rel=1e-9)
         assert roll["beta_126"].iloc[end] == pytest.approx(ep.beta(window_r, window_b), rel=1e-9)
@@ -107,12 +117,23 @@ def _book(seed=5, n_days=80, n_names=6):
     days = trading_days("2024-01-02", "2024-06-28")[:n_days]
     syms = [f"S{i}" for i in range(n_names)]
     rows = []
-    for j, s in enumerate(syms):
+    for s in syms:
         close = 50 * np.exp(np.cumsum(rng.normal(0, 0.015, n_days)))
         open_ = close * np.exp(rng.normal(0, 0.004, n_days))
-        rows.append(pd.DataFrame({"date": days, "symbol": s, "open": open_, "high": np.maximum(open_, close) * 1.01,
-                                  "low": np.minimum(open_, close) * 0.99, "close": close, "adj_close": close,
-                                  "volume": 1e6}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "date": days,
+                    "symbol": s,
+                    "open": open_,
+                    "high": np.maximum(open_, close) * 1.01,
+                    "low": np.minimum(open_, close) * 0.99,
+                    "close": close,
+                    "adj_close": close,
+                    "volume": 1e6,
+                }
+            )
+        )
     bars = pd.concat(rows, ignore_index=True)
     targets = []
     for t in range(0, n_days, 10):
@@ -143,7 +164,8 @@ def test_tearsheet_html_is_self_contained_and_inputs_untouched():
     sheet = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench)
     for before, after in zip(frames, [out.equity, out.positions, out.trades, bench]):
         (pd.testing.assert_frame_equal if isinstance(before, pd.DataFrame) else pd.testing.assert_series_equal)(
-            before, after)
+            before, after
+        )
     page = ts.tearsheet_html(sheet)
     assert page.count("data:image/png;base64,") == 6
     assert "http://" not in page and "https://" not in page and "<script" not in page
@@ -162,11 +184,20 @@ def test_quantstats_agrees_where_definitions_match():
     qs = pytest.importorskip("quantstats")
     r, b = _returns()
     m = ts.metrics(r, b)
-    same = {"sharpe_ratio": qs.stats.sharpe(r), "sortino_ratio": qs.stats.sortino(r),
-            "payoff_ratio": qs.stats.payoff_ratio(r), "profit_factor": qs.stats.profit_factor(r),
-            "avg_win": qs.stats.avg_win(r), "avg_loss": qs.stats.avg_loss(r), "tail_ratio": qs.stats.tail_ratio(r),
-            "skew": qs.stats.skew(r), "kurtosis": qs.stats.kurtosis(r), "best_day": qs.stats.best(r),
-            "worst_day": qs.stats.worst(r), "cumulative_return": qs.stats.comp(r)}
+    same = {
+        "sharpe_ratio": qs.stats.sharpe(r),
+        "sortino_ratio": qs.stats.sortino(r),
+        "payoff_ratio": qs.stats.payoff_ratio(r),
+        "profit_factor": qs.stats.profit_factor(r),
+        "avg_win": qs.stats.avg_win(r),
+        "avg_loss": qs.stats.avg_loss(r),
+        "tail_ratio": qs.stats.tail_ratio(r),
+        "skew": qs.stats.skew(r),
+        "kurtosis": qs.stats.kurtosis(r),
+        "best_day": qs.stats.best(r),
+        "worst_day": qs.stats.worst(r),
+        "cumulative_return": qs.stats.comp(r),
+    }
     for name, value in same.items():
         assert m[name] == pytest.approx(float(value), rel=1e-9), name
     assert m["max_consecutive_wins"] == qs.stats.consecutive_wins(r)

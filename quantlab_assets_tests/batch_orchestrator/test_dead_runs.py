@@ -48,16 +48,31 @@ def hanging_csv(lab_env, tmp_path, monkeypatch):
         bars = SyntheticProvider().fetch(["AAA"], "2024-03-01", PARTITION).bars
         (folder / "AAA.csv").unlink()
         (folder / "AAA.csv").write_text(
-            bars[["date", "open", "high", "low", "close", "adj_close", "volume"]].to_csv(index=False))
+            bars[["date", "open", "high", "low", "close", "adj_close", "volume"]].to_csv(index=False)
+        )
 
     return unblock
 
 
 def _cli_run(log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
-        return subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-m", "quantlab_assets.definitions",
-                                 "--select", "ohlcv", "--partition", PARTITION], env=os.environ.copy(),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [
+                str(BIN / "dagster"),
+                "asset",
+                "materialize",
+                "-m",
+                "quantlab_assets.definitions",
+                "--select",
+                "ohlcv",
+                "--partition",
+                PARTITION,
+            ],
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait_for_pids(instance: dg.DagsterInstance, count: int, timeout: float = 240.0) -> dict[str, int]:
@@ -92,11 +107,14 @@ def test_a_killed_cli_run_is_failed_by_the_cli_and_rerun_by_its_prefix(hanging_c
     assert worker_health(instance, run) == (False, f"worker process {pid} no longer exists (killed?)")
 
     hanging_csv()
-    out = subprocess.run([str(BIN / "quantlab"), "rerun", run_id[:8]], capture_output=True, text=True,
-                         timeout=600, env=os.environ.copy())
+    out = subprocess.run(
+        [str(BIN / "quantlab"), "rerun", run_id[:8]], capture_output=True, text=True, timeout=600, env=os.environ.copy()
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert f"run {run_id[:8]} was STARTED but worker process {pid} no longer exists (killed?): marked FAILURE" \
+    assert (
+        f"run {run_id[:8]} was STARTED but worker process {pid} no longer exists (killed?): marked FAILURE"
         in out.stdout.splitlines()
+    )
     assert re.search(rf"^re-executed {run_id} from its failure .* as run [0-9a-f-]{{36}}: SUCCESS$", out.stdout, re.M)
     record = instance.get_run_record_by_id(run_id)
     assert record.dagster_run.status == dg.DagsterRunStatus.FAILURE
@@ -110,11 +128,15 @@ def test_a_prefix_that_matches_no_run_or_several_is_refused(lab_env, capsys):
     from quantlab_assets.batch_orchestrator.cli import main
 
     instance = dg.DagsterInstance.get()
-    for run_id in ["abcd1111-0000-0000-0000-000000000000", "abcd2222-0000-0000-0000-000000000000",
-                   "ef012345-0000-0000-0000-000000000000"]:
+    for run_id in [
+        "abcd1111-0000-0000-0000-000000000000",
+        "abcd2222-0000-0000-0000-000000000000",
+        "ef012345-0000-0000-0000-000000000000",
+    ]:
         instance.add_run(dg.DagsterRun(job_name="j", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
     cases = {
-        "abcd": "quantlab rerun: run id prefix 'abcd' matches 2 runs: abcd1111-0000, abcd2222-0000; give more characters",
+        "abcd": "quantlab rerun: run id prefix 'abcd' matches 2 runs: abcd1111-0000, abcd2222-0000; "
+        "give more characters",
         "ffff": "quantlab rerun: no run 'ffff'",
         "ab": "quantlab rerun: no run 'ab' (give at least 4 characters)",
         "ef01": "quantlab rerun: run ef012345-0000-0000-0000-000000000000 is SUCCESS, not FAILURE: nothing to resume",
@@ -161,8 +183,9 @@ def test_dead_runs_do_not_jam_the_queue_while_the_daemon_runs(hanging_csv, lab_e
         time.sleep(2 * POLL_S)
         assert all(instance.get_run_by_id(r).status == dg.DagsterRunStatus.STARTED for r in pids)  # the fault
 
-        server.procs["daemon"] = _start([str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-                                        tmp_path / "daemon.log")
+        server.procs["daemon"] = _start(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")], tmp_path / "daemon.log"
+        )
         restarted = time.monotonic()
         deadline = restarted + 180  # daemon start-up plus a few monitoring intervals, with a wide margin
         while time.monotonic() < deadline:
@@ -192,8 +215,10 @@ def _started_run(instance: dg.DagsterInstance, pid: int | None) -> dg.DagsterRun
     from dagster._core.events import EngineEventData  # test set-up: an engine event as the executor writes it
 
     run = instance.add_run(dg.DagsterRun(job_name="j", status=dg.DagsterRunStatus.NOT_STARTED))
-    instance.handle_run_event(run.run_id, dg.DagsterEvent(
-        event_type_value=dg.DagsterEventType.RUN_START.value, job_name="j", message="started"))
+    instance.handle_run_event(
+        run.run_id,
+        dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="j", message="started"),
+    )
     if pid is not None:
         instance.report_engine_event(f"Executing steps in process (pid: {pid})", run, EngineEventData.in_process(pid))
     return instance.get_run_by_id(run.run_id)
@@ -222,7 +247,9 @@ def test_worker_health_cases(lab_env, monkeypatch):
     reused = _started_run(instance, os.getpid())
     monkeypatch.setattr(run_health.psutil.Process, "create_time", lambda self: time.time() + 5)
     assert worker_health(instance, reused) == (
-        False, f"worker process {os.getpid()} no longer exists (the pid now belongs to a newer process)")
+        False,
+        f"worker process {os.getpid()} no longer exists (the pid now belongs to a newer process)",
+    )
     monkeypatch.undo()
 
     # No pid yet: alive while the run is young, dead once past the grace period.

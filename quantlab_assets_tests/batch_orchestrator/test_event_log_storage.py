@@ -34,8 +34,12 @@ def prices(context):
     return dg.MaterializeResult(metadata={"dagster/row_count": len(keys)}, tags={"desk": "equities"})
 
 
-@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[prices],
-          check_specs=[dg.AssetCheckSpec("non_empty", asset="signal")])
+@dg.asset(
+    partitions_def=DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[prices],
+    check_specs=[dg.AssetCheckSpec("non_empty", asset="signal")],
+)
 def signal(context):
     yield dg.MaterializeResult()
     yield dg.AssetCheckResult(check_name="non_empty", passed=True, metadata={"rows": 3})
@@ -43,9 +47,10 @@ def signal(context):
 
 def _backfill(instance: dg.DagsterInstance) -> str:
     result = dg.materialize(
-        [prices, signal], instance=instance,
-        tags={"dagster/asset_partition_range_start": "2024-01-01",
-              "dagster/asset_partition_range_end": "2024-02-29"})
+        [prices, signal],
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-02-29"},
+    )
     assert result.success
     return result.run_id
 
@@ -59,11 +64,15 @@ def _tables(base_dir: Path) -> dict[str, list[tuple]]:
     for path in sorted(base_dir.glob("*.db")):
         shard = "index" if path.stem == "index" else "run"
         with sqlite3.connect(path) as conn:
-            tables = [t for (t,) in conn.execute("select name from sqlite_master where type='table'")
-                      if t not in ("alembic_version", "sqlite_sequence")]
+            tables = [
+                t
+                for (t,) in conn.execute("select name from sqlite_master where type='table'")
+                if t not in ("alembic_version", "sqlite_sequence")
+            ]
             for table in tables:
-                columns = [c for (_, c, *_rest) in conn.execute(f"pragma table_info({table})")
-                           if c not in WALL_CLOCK_COLUMNS]
+                columns = [
+                    c for (_, c, *_rest) in conn.execute(f"pragma table_info({table})") if c not in WALL_CLOCK_COLUMNS
+                ]
                 quoted = ", ".join(f'"{c}"' for c in columns)
                 rows = conn.execute(f'select {quoted} from "{table}" order by 1').fetchall()
                 out[f"{shard}.{table}"] = [tuple(str(v) for v in row) for row in rows]
@@ -132,8 +141,11 @@ def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     batches = []
     original = BatchingSqliteEventLogStorage.store_event_batch
-    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch",
-                        lambda self, events: batches.append(len(events)) or original(self, events))
+    monkeypatch.setattr(
+        BatchingSqliteEventLogStorage,
+        "store_event_batch",
+        lambda self, events: batches.append(len(events)) or original(self, events),
+    )
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
         assert not instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
@@ -148,10 +160,12 @@ def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"
             assert instance.get_asset_records([key])[0].asset_entry.last_run_id == run_id
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5).records
+            dg.AssetRecordsFilter(asset_key=prices.key, asset_partitions=["2024-01-15"]), limit=5
+        ).records
         assert [r.asset_materialization.tags["desk"] for r in records] == ["equities"]
-        planned = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-                                               limit=1000)
+        planned = instance.get_records_for_run(
+            run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=1000
+        )
         assert len(planned.records) == 2 * 60, "one planned event per asset and partition"
 
 
@@ -170,8 +184,15 @@ def test_partitions_of_a_failed_run_show_as_failed(tmp_path, monkeypatch):
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.get() as instance:
         daily = dg.materialize([flaky], instance=instance, partition_key="2024-01-10", raise_on_error=False)
-        ranged = dg.materialize([flaky], instance=instance, raise_on_error=False, tags={
-            "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": "2024-01-12"})
+        ranged = dg.materialize(
+            [flaky],
+            instance=instance,
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": "2024-01-08",
+                "dagster/asset_partition_range_end": "2024-01-12",
+            },
+        )
         assert not daily.success and not ranged.success
         keys = [f"2024-01-{d:02d}" for d in range(6, 15)]
         status = instance.get_status_by_partition(flaky.key, keys, DAYS)

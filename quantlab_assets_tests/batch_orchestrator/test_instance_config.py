@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_instance_config_loads(tmp_path, monkeypatch, source):
     for var in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"):
         monkeypatch.setenv(var, "x")
+    monkeypatch.setenv("DAGSTER_PG_PORT", "5432")
     shutil.copy(ROOT / source, tmp_path / "dagster.yaml")
     config, _ = dagster_instance_config(str(tmp_path))
     handler = config["python_logs"]["dagster_handler_config"]["handlers"]["run_artifacts"]["class"]
     assert handler == "quantlab_assets.batch_orchestrator.run_artifacts.RunArtifactsHandler"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     if "postgres" in source:
-        assert "postgres" in config["storage"]
+        assert config["storage"]["custom"]["class"] == "QuantLabPostgresStorage"
     else:
         assert config["storage"]["custom"]["class"] == "QuantLabSqliteStorage"
         # Dead runs are failed by run monitoring through the launcher's worker health check.

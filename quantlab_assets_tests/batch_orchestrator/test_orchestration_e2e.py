@@ -30,8 +30,9 @@ def _job():
 
 
 def test_run_writes_summary_pipeline_log_and_walkthrough(lab_env, small_universe):
-    result = _job().execute_in_process(instance=dg.DagsterInstance.get(), partition_key="2024-04-02",
-                                       asset_selection=[dg.AssetKey("ohlcv")])
+    result = _job().execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key="2024-04-02", asset_selection=[dg.AssetKey("ohlcv")]
+    )
     folder = lab_env["QUANTLAB_ARTIFACTS"] / "runs" / result.run_id
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "SUCCESS" and summary["partitions"] == "2024-04-02"
@@ -49,8 +50,17 @@ def test_plan_lists_steps_in_order_and_runs_nothing(lab_env, small_universe):
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     assert "DRY RUN" in text and "5 weekday partitions (4 sessions, 1 holidays)" in text
-    order = [text.index(s) for s in ("1. ohlcv:", "ohlcv_quality_gate", "features_quality_gate",
-                                     "momentum_topk__targets", "momentum_topk__backtest", "momentum_topk__supervision")]
+    order = [
+        text.index(s)
+        for s in (
+            "1. ohlcv:",
+            "ohlcv_quality_gate",
+            "features_quality_gate",
+            "momentum_topk__momentum_topk_targets",
+            "momentum_topk__backtest",
+            "momentum_topk__supervision",
+        )
+    ]
     assert order == sorted(order)
     assert "check ohlcv.invalid_prices (blocking)" in text and "check ohlcv.suspicious_jumps (warn)" in text
     assert dg.DagsterInstance.get().get_runs() == []
@@ -61,8 +71,9 @@ def test_failed_run_is_listed_and_rerun_from_failure_succeeds(lab_env, small_uni
     monkeypatch.setenv("QUANTLAB_DATA_PROVIDER", "csv")
     monkeypatch.setenv("QUANTLAB_CSV_DIR", str(tmp_path / "csv"))  # not there yet: the ingest fails
     instance = dg.DagsterInstance.get()
-    failed = _job().execute_in_process(instance=instance, partition_key="2024-04-02",
-                                       asset_selection=[dg.AssetKey("ohlcv")], raise_on_error=False)
+    failed = _job().execute_in_process(
+        instance=instance, partition_key="2024-04-02", asset_selection=[dg.AssetKey("ohlcv")], raise_on_error=False
+    )
     assert not failed.success
     runs = _cli("runs")
     assert runs.returncode == 0 and "FAILURE" in runs.stdout and "ohlcv" in runs.stdout
@@ -108,21 +119,33 @@ def chain_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("chain_lab")
     (root / "home").mkdir()
     shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "dagster.yaml"), root / "home" / "dagster.yaml")
-    (root / "symbols.yaml").write_text("universe: t30\nsymbols:\n" + "".join(
-        f"  - {{symbol: T{i:02d}, sector: S{i % 4}}}\n" for i in range(30)))
+    (root / "symbols.yaml").write_text(
+        "universe: t30\nsymbols:\n" + "".join(f"  - {{symbol: T{i:02d}, sector: S{i % 4}}}\n" for i in range(30))
+    )
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"QUANTLAB_DB": root / "lab.duckdb", "QUANTLAB_ARTIFACTS": root / "artifacts",
-                           "DAGSTER_HOME": root / "home", "QUANTLAB_SYMBOLS": root / "symbols.yaml",
-                           "QUANTLAB_DATA_PROVIDER": "synthetic"}.items():
+        for key, value in {
+            "QUANTLAB_DB": root / "lab.duckdb",
+            "QUANTLAB_ARTIFACTS": root / "artifacts",
+            "DAGSTER_HOME": root / "home",
+            "QUANTLAB_SYMBOLS": root / "symbols.yaml",
+            "QUANTLAB_DATA_PROVIDER": "synthetic",
+        }.items():
             mp.setenv(key, str(value))
         instance = dg.DagsterInstance.get()
         start, end = "2024-04-01", "2024-04-08"
-        history = {"dagster/asset_partition_range_start": str(shift_sessions(start, -260).date()),
-                   "dagster/asset_partition_range_end": str(shift_sessions(start, -1).date())}
-        assert _job().execute_in_process(instance=instance, tags=history, asset_selection=[dg.AssetKey("ohlcv")]).success
+        history = {
+            "dagster/asset_partition_range_start": str(shift_sessions(start, -260).date()),
+            "dagster/asset_partition_range_end": str(shift_sessions(start, -1).date()),
+        }
+        assert (
+            _job().execute_in_process(instance=instance, tags=history, asset_selection=[dg.AssetKey("ohlcv")]).success
+        )
         chain = dg.AssetSelection.assets("ohlcv").downstream().resolve(defs.resolve_asset_graph())
-        result = _job().execute_in_process(instance=instance, asset_selection=list(chain), tags={
-            "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+        result = _job().execute_in_process(
+            instance=instance,
+            asset_selection=list(chain),
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        )
         assert result.success
         yield {"root": root, "run": result, "mp": mp}
 
@@ -130,27 +153,53 @@ def chain_lab(tmp_path_factory):
 def test_chain_run_writes_every_report(chain_lab):
     folder = chain_lab["root"] / "artifacts" / "runs" / chain_lab["run"].run_id
     reports = {p.name for p in (folder / "reports").iterdir()}
-    assert {"quality_report.md", "feature_profile.md", "strategy_summary.md", "backtest_summary.md",
-            "approval_summary.md", "walkthrough.md"} <= reports
+    assert {
+        "quality_report.md",
+        "feature_profile.md",
+        "strategy_summary.md",
+        "backtest_summary.md",
+        "approval_summary.md",
+        "walkthrough.md",
+    } <= reports
     assert (folder / "trades.csv").exists() and (folder / "summary.json").exists()
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["status"] == "SUCCESS" and "momentum_topk/backtest_kpis" in summary["headline"]
+    assert summary["status"] == "SUCCESS" and "momentum_topk/momentum_topk_backtest_kpis" in summary["headline"]
 
 
 def test_override_is_logged_applied_and_reported(chain_lab):
     day = "2024-04-03"
-    out = _cli("override", "--strategy", "momentum_topk", "--date", day, "--status", "rejected",
-               "--reason", "earnings blackout on two holdings", "--by", "risk.officer", "--apply")
+    out = _cli(
+        "override",
+        "--strategy",
+        "momentum_topk",
+        "--date",
+        day,
+        "--status",
+        "rejected",
+        "--reason",
+        "earnings blackout on two holdings",
+        "--by",
+        "risk.officer",
+        "--apply",
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     db = chain_lab["root"] / "lab.duckdb"
     with duckdb.connect(str(db), read_only=True) as con:
-        row = con.execute("SELECT status, rule_status, override_by, override_reason FROM approvals "
-                          "WHERE strategy = 'momentum_topk' AND date = ?", [day]).fetchone()
-        held = con.execute("SELECT a.symbol, a.weight, b.weight FROM approved_targets a JOIN approved_targets b "
-                           "ON a.symbol = b.symbol AND a.strategy = b.strategy WHERE a.strategy = 'momentum_topk' "
-                           "AND a.date = ? AND b.date = ?", [day, str(shift_sessions(day, -1).date())]).df()
-        log = con.execute("SELECT source, status FROM approval_log WHERE strategy = 'momentum_topk' AND date = ? "
-                          "ORDER BY logged_at", [day]).fetchall()
+        row = con.execute(
+            "SELECT status, rule_status, override_by, override_reason FROM approvals "
+            "WHERE strategy = 'momentum_topk' AND date = ?",
+            [day],
+        ).fetchone()
+        held = con.execute(
+            "SELECT a.symbol, a.weight, b.weight FROM approved_targets a JOIN approved_targets b "
+            "ON a.symbol = b.symbol AND a.strategy = b.strategy WHERE a.strategy = 'momentum_topk' "
+            "AND a.date = ? AND b.date = ?",
+            [day, str(shift_sessions(day, -1).date())],
+        ).df()
+        log = con.execute(
+            "SELECT source, status FROM approval_log WHERE strategy = 'momentum_topk' AND date = ? ORDER BY logged_at",
+            [day],
+        ).fetchall()
         overrides = con.execute("SELECT count(*) FROM approval_overrides").fetchone()[0]
     assert row == ("rejected", "approved", "risk.officer", "earnings blackout on two holdings")
     # Rejected: the tradable book is the previous session's approved book.
@@ -160,5 +209,7 @@ def test_override_is_logged_applied_and_reported(chain_lab):
     listing = _cli("overrides")
     assert "risk.officer: earnings blackout" in listing.stdout
     runs = dg.DagsterInstance.get().get_runs(limit=1)
-    summary_md = (chain_lab["root"] / "artifacts" / "runs" / runs[0].run_id / "reports" / "approval_summary.md").read_text()
+    summary_md = (
+        chain_lab["root"] / "artifacts" / "runs" / runs[0].run_id / "reports" / "approval_summary.md"
+    ).read_text()
     assert "Overrides" in summary_md and "risk.officer" in summary_md

@@ -37,8 +37,14 @@ from quantlab_assets_tests.conftest import PROJECT_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 PARTITION = "2024-04-02"
 # The chain the page must show, whatever else the definitions grow: the README's lineage.
-CORE_ASSETS = ["ohlcv", "features", "labels", "momentum_topk/targets", "momentum_topk/backtest",
-               "momentum_topk/backtest_kpis"]
+CORE_ASSETS = [
+    "ohlcv",
+    "features",
+    "labels",
+    "momentum_topk/momentum_topk_targets",
+    "momentum_topk/momentum_topk_backtest",
+    "momentum_topk/momentum_topk_backtest_kpis",
+]
 # The graph opens zoomed to fit the window, and draws full asset nodes (name, checks, links)
 # from zoom 0.6 up, bare names below: the window is sized from the graph for zoom 0.75.
 TARGET_ZOOM = 0.75
@@ -46,9 +52,17 @@ PROBE_WINDOW = (1200, 800)
 MIN_WINDOW = (1600, 1000)
 CHROME_PX = (600, 160)  # navigation + asset tree beside the graph, header + toolbar above it
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=20000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
     # Only 127.0.0.1 resolves: the page must not need (or try) anything from the internet.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
@@ -71,8 +85,15 @@ def _free_port() -> int:
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     """A child in its own process group (it spawns code servers and run workers)."""
     with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
@@ -127,11 +148,13 @@ class Server:
         workspace = str(PROJECT_ROOT / "workspace.yaml")
         self.procs["webserver"] = _start(
             [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port), "-w", workspace],
-            self.logdir / "webserver.log")
+            self.logdir / "webserver.log",
+        )
         location = self.wait_ready()
         # The daemon dequeues the runs the webserver launches (QueuedRunCoordinator).
-        self.procs["daemon"] = _start([str(bindir / "dagster-daemon"), "run", "-w", workspace],
-                                      self.logdir / "daemon.log")
+        self.procs["daemon"] = _start(
+            [str(bindir / "dagster-daemon"), "run", "-w", workspace], self.logdir / "daemon.log"
+        )
         return location
 
     def stop(self) -> None:
@@ -174,8 +197,7 @@ class Server:
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        req = urllib.request.Request(f"{self.url}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as resp:
             answer = json.load(resp)
         assert not answer.get("errors"), answer["errors"]
@@ -183,7 +205,7 @@ class Server:
 
 
 @pytest.fixture
-def dagster_server(lab_env, small_universe, tmp_path):
+def dagster_server(lab_env, dagster_storage, small_universe, tmp_path):
     server = Server(tmp_path)
     try:
         server.location = server.start()
@@ -219,8 +241,12 @@ query Run($runId: ID!) {
 def _launch(server: Server, location: str, assets: list[str], partition: str) -> str:
     """Launch a materialization of ``assets`` for ``partition`` as the UI does; the run id."""
     params = {
-        "selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": a.split("/")} for a in assets]},
+        "selector": {
+            "repositoryLocationName": location,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": a.split("/")} for a in assets],
+        },
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
     }
     launched = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
@@ -257,10 +283,18 @@ def _chromium(url: str, window: tuple[int, int], *, screenshot: Path | None = No
     screenshot if asked."""
     with tempfile.TemporaryDirectory(prefix="quantlab-chromium-") as profile:
         shot = [f"--screenshot={screenshot}"] if screenshot else []
-        cmd = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-               f"--window-size={window[0]},{window[1]}", "--dump-dom", *shot, url]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        cmd = [
+            str(CHROMIUM),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={window[0]},{window[1]}",
+            "--dump-dom",
+            *shot,
+            url,
+        ]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -311,11 +345,17 @@ def _parse(dom: str) -> _GraphNodes:
     return parser
 
 
+def _shows_name(label: str, name: str) -> bool:
+    """``label`` is ``name``, or Dagster's middle truncation of it (names over 31 characters)."""
+    head, cut, tail = label.partition("…")
+    return label == name or bool(cut and len(head) >= 12 and name.startswith(head) and name.endswith(tail))
+
+
 def _node_for(graph: _GraphNodes, asset: str) -> dict | None:
     """The full asset node of ``asset``: it shows the key's last part and links to its page."""
     name, page = asset.split("/")[-1], f"/assets/{asset}?"
     for node in graph.nodes:
-        if node["texts"][:1] == [name] and any(h.startswith(page) for h in node["hrefs"]):
+        if node["texts"][:1] and _shows_name(node["texts"][0], name) and any(h.startswith(page) for h in node["hrefs"]):
             return node
     return None
 
@@ -350,8 +390,9 @@ def test_asset_graph_in_browser_after_graphql_materialization(dagster_server, la
     url = f"{dagster_server.url}/asset-groups?expanded={expanded}"
     probe = _parse(_chromium(url, PROBE_WINDOW))
     assert probe.graph_size, f"no asset graph on {url}"
-    window = tuple(max(low, int(size * TARGET_ZOOM) + extra)
-                   for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX))
+    window = tuple(
+        max(low, int(size * TARGET_ZOOM) + extra) for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX)
+    )
     screenshot = tmp_path / "asset_graph.png"
     graph = _parse(_chromium(url, window, screenshot=screenshot))
     # Kept with the run artifacts before anything is asserted on it, so a failure has a picture.
@@ -410,7 +451,7 @@ def csv_market(lab_env, small_universe, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def csv_server(csv_market, tmp_path):
+def csv_server(csv_market, dagster_storage, tmp_path):
     server = Server(tmp_path)
     try:
         server.location = server.start()
@@ -445,3 +486,150 @@ def test_reexecute_from_failure_as_the_ui_does(csv_server, csv_market, lab_env):
         symbols = con.execute("SELECT DISTINCT symbol FROM ohlcv WHERE date = ? ORDER BY 1", [PARTITION]).fetchall()
         labels = con.execute("SELECT count(*) FROM labels WHERE date = ?", [PARTITION]).fetchone()[0]
     assert [s for (s,) in symbols] == ["AAA", "BBB", "CCC", "DDD", "EEE"] and labels == 5
+
+
+# ----------------------------------------------------------------------------- a backfilled lab
+
+STAGES = ["targets", "backtest", "backtest_kpis", "approvals", "approved_targets"]
+BACKFILL = ("2024-04-01", "2024-04-05")
+
+
+def _launch_with(server: Server, assets: list[str], tags: dict[str, str]) -> str:
+    params = {
+        "selector": {
+            "repositoryLocationName": server.location,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": a.split("/")} for a in assets],
+        },
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+    }
+    launched = server.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _range(start: str, end: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+
+
+def _page_text(server: Server, path: str, window=(1600, 1200)) -> tuple[str, str]:
+    """The rendered page's DOM and its visible text (tags stripped, entities decoded)."""
+    import html
+
+    dom = _chromium(f"{server.url}{path}", window)
+    return dom, html.unescape(re.sub(r"<[^>]+>", " ", dom))
+
+
+@pytest.fixture
+def strategies_with_a_bad_file(tmp_path, monkeypatch):
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    for path in sorted((PROJECT_ROOT / "strategies").glob("*.yaml")):
+        shutil.copy(path, folder / path.name)
+    (folder / "topk_typo.yaml").write_text(
+        "name: topk_typo\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, topk: 3}\n"
+    )
+    monkeypatch.setenv("QUANTLAB_STRATEGIES", str(folder))
+    # A strict turnover limit for momentum_topk: its rebalance day (the month's first session,
+    # bought from cash) is rejected with a reason, the days after are approved.
+    rules = (PROJECT_ROOT / "quantlab_assets" / "portfolio_supervisor" / "risk_rules.yaml").read_text()
+    (tmp_path / "risk_rules.yaml").write_text(
+        rules.replace("strategies:\n", "strategies:\n  momentum_topk:\n    max_turnover: 0.3\n", 1)
+    )
+    monkeypatch.setenv("QUANTLAB_RISK_RULES", str(tmp_path / "risk_rules.yaml"))
+    return sorted(p.stem for p in (PROJECT_ROOT / "strategies").glob("*.yaml"))
+
+
+@pytest.fixture
+def universe30(tmp_path, monkeypatch):
+    """Thirty names: enough for every demo strategy to hold a book (their min_names is 8 to 10)."""
+    path = tmp_path / "symbols30.yaml"
+    sectors = ["Tech", "Energy", "Health", "Utilities"]
+    path.write_text(
+        "universe: test30\nsymbols:\n"
+        + "".join(f"  - {{symbol: T{i:02d}, sector: {sectors[i % 4]}}}\n" for i in range(30))
+    )
+    monkeypatch.setenv("QUANTLAB_SYMBOLS", str(path))
+
+
+@pytest.fixture
+def backfill_server(lab_env, universe30, strategies_with_a_bad_file, tmp_path):
+    server = Server(tmp_path)
+    try:
+        server.location = server.start()
+        assert server.graphql("mutation { setNuxSeen }")["setNuxSeen"] is True
+        yield server
+    finally:
+        server.stop()
+
+
+def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strategies_with_a_bad_file, lab_env):
+    """After a backfill through the webserver: a rejected day's partition page shows that day's own
+    reasons; every strategy's name is on its lineage nodes; the invalid strategy file's message is
+    on the strategy_files page; the latest partition's equity chart is an image the server serves."""
+    import duckdb
+
+    from quantlab_assets.common.calendar import shift_sessions
+
+    server, names = backfill_server, strategies_with_a_bad_file
+    start, end = BACKFILL
+    history = _range(str(shift_sessions(start, -260).date()), str(shift_sessions(start, -1).date()))
+    run = _wait(server, _launch_with(server, ["ohlcv"], history), timeout=300)
+    assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
+    chain = ["ohlcv", "features", "labels"] + [f"{n}/{n}_{s}" for n in names for s in STAGES]
+    run = _wait(server, _launch_with(server, chain, _range(start, end)), timeout=600)
+    assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
+
+    # The rejected day's page shows its own status and reasons; the last (approved) day's shows its own.
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        days = con.execute(
+            "SELECT strftime(date, '%Y-%m-%d'), status, reasons FROM approvals "
+            "WHERE strategy = 'momentum_topk' ORDER BY date",
+            [],
+        ).fetchall()
+    assert len(days) == 5 and days[0][1] == "rejected" and "turnover" in days[0][2], days
+    assert days[2][1] == "approved", days
+    page = "/assets/momentum_topk/momentum_topk_approvals?view=partitions&partition="
+    _, text = _page_text(server, page + days[0][0])
+    assert days[0][2] in text, f"{days[0][0]}'s reasons {days[0][2]!r} not on its partition page"
+    _, text = _page_text(server, page + days[2][0])
+    assert "approved" in text and days[0][2] not in text, (
+        f"{days[2][0]}'s page shows another day's reasons {days[0][2]!r}"
+    )
+
+    # Every strategy's name is on each of its nodes in the global lineage graph, drawn as full
+    # nodes (zoom >= 0.6). Dagster middle-truncates a label over 31 characters
+    # (ASSET_NODE_NAME_MAX_LENGTH): the strategy's name leads the label, the stage ends it.
+    groups = ["backtest_engine", "data_curator", "feature_store", "portfolio_supervisor", "strategy_lab"]
+    url = f"{server.url}/asset-groups?expanded=" + ",".join(f"global@global:{g}" for g in groups)
+    probe = _parse(_chromium(url, PROBE_WINDOW))
+    assert probe.graph_size, f"no asset graph on {url}"
+    window = tuple(
+        max(low, int(size * TARGET_ZOOM) + extra) for low, size, extra in zip(MIN_WINDOW, probe.graph_size, CHROME_PX)
+    )
+    graph = _parse(_chromium(url, window))
+    assert not graph.minimal, f"graph drawn at low zoom (bare names) in a {window} window"
+    shown = {}
+    for n in names:
+        for stage in STAGES:
+            node = _node_for(graph, f"{n}/{n}_{stage}")
+            assert node is not None, (
+                f"{n}_{stage} not drawn with its name; nodes {[x['texts'][:1] for x in graph.nodes]}"
+            )
+            shown[f"{n}_{stage}"] = node["texts"][0]
+    assert len(set(shown.values())) == len(shown), f"two strategies' nodes look the same: {shown}"
+
+    # The invalid strategy file, with file and field, where a user looks: the strategy_files asset.
+    _, text = _page_text(server, "/assets/strategy_files")
+    assert "topk_typo.yaml: field 'selection.topk': Extra inputs are not permitted" in text, text[-3000:]
+
+    # The latest partition of the backfill carries the chart: an <img> whose URL the server serves as a PNG.
+    dom, _ = _page_text(server, f"/assets/momentum_topk/momentum_topk_backtest_kpis?view=partitions&partition={end}")
+    srcs = re.findall(r'<img[^>]+src="(/logs/[^"]+)"', dom)
+    assert srcs, "no equity chart image on the latest partition's page"
+    with urllib.request.urlopen(f"{server.url}{srcs[0]}", timeout=30) as resp:
+        png = resp.read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 100 and height > 100, (width, height)

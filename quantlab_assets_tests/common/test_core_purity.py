@@ -49,8 +49,9 @@ MODULES = pure_modules()
 
 
 def _spawn(module: str, cwd: Path = PROJECT_ROOT) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _PROBE, module], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _PROBE, module], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _collect(procs: dict[str, subprocess.Popen]) -> dict[str, tuple[int, str, str]]:

@@ -41,8 +41,15 @@ def make_frame(symbols, start, end, base=0.0) -> pd.DataFrame:
     rows = []
     for i, s in enumerate(symbols):
         for j, d in enumerate(days):
-            rows.append({"date": d, "symbol": s, "open": base + 100 * i + j,
-                         "close": base + 100 * i + j + 0.5, "volume": 1000 * (i + 1) + j})
+            rows.append(
+                {
+                    "date": d,
+                    "symbol": s,
+                    "open": base + 100 * i + j,
+                    "close": base + 100 * i + j + 0.5,
+                    "volume": 1000 * (i + 1) + j,
+                }
+            )
     return pd.DataFrame(rows, columns=COLS)
 
 
@@ -73,8 +80,9 @@ def rows_where(con, where: str = "TRUE") -> pd.DataFrame:
 
 
 def test_reversed_column_order_lands_in_the_right_columns(con):
-    frame = pd.DataFrame({"date": [T("2024-01-02")], "symbol": ["AAA"], "open": [10.0],
-                          "close": [11.0], "volume": [123]})
+    frame = pd.DataFrame(
+        {"date": [T("2024-01-02")], "symbol": ["AAA"], "open": [10.0], "close": [11.0], "volume": [123]}
+    )
     reversed_frame = frame[list(reversed(COLS))]
     assert list(reversed_frame.columns) == ["volume", "close", "open", "symbol", "date"]
     replace_slice(con, PRICES, reversed_frame, "2024-01-02", "2024-01-02")
@@ -154,8 +162,7 @@ def test_replacing_a_slice_with_fewer_rows_removes_the_stale_ones(seeded):
 def test_keys_limit_the_delete_to_those_symbols(seeded):
     before_others = rows_where(seeded, "symbol <> 'AAA'")
     new = make_frame(["AAA"], "2024-01-01", "2024-01-31", base=7000)
-    n = replace_slice(seeded, PRICES, new, "2024-01-01", "2024-01-31",
-                      key_column="symbol", keys=["AAA"])
+    n = replace_slice(seeded, PRICES, new, "2024-01-01", "2024-01-31", key_column="symbol", keys=["AAA"])
     assert n == 23
     pd.testing.assert_frame_equal(rows_where(seeded, "symbol <> 'AAA'"), before_others, check_exact=True)
     aaa = rows_where(seeded, "symbol = 'AAA'")
@@ -167,8 +174,7 @@ def test_keys_with_a_failed_symbol_keep_its_previous_rows(seeded):
     """Partial refresh: BBB failed to download, so only AAA and CCC are replaced."""
     before_bbb = rows_where(seeded, "symbol = 'BBB'")
     new = make_frame(["AAA", "CCC"], "2024-01-15", "2024-01-19", base=8000)
-    replace_slice(seeded, PRICES, new, "2024-01-15", "2024-01-19",
-                  key_column="symbol", keys=["CCC", "AAA", "AAA"])
+    replace_slice(seeded, PRICES, new, "2024-01-15", "2024-01-19", key_column="symbol", keys=["CCC", "AAA", "AAA"])
     pd.testing.assert_frame_equal(rows_where(seeded, "symbol = 'BBB'"), before_bbb, check_exact=True)
     week = rows_where(seeded, "date BETWEEN DATE '2024-01-15' AND DATE '2024-01-19' AND symbol <> 'BBB'")
     assert len(week) == 10 and (week["open"] >= 8000).all()
@@ -178,15 +184,21 @@ def test_keys_with_a_failed_symbol_keep_its_previous_rows(seeded):
 def test_empty_keys_delete_nothing(seeded):
     before = checksum(seeded)
     empty = make_frame([], "2024-01-01", "2024-01-31")
-    assert replace_slice(seeded, PRICES, empty, "2024-01-01", "2024-01-31",
-                         key_column="symbol", keys=[]) == 0
+    assert replace_slice(seeded, PRICES, empty, "2024-01-01", "2024-01-31", key_column="symbol", keys=[]) == 0
     assert checksum(seeded) == before
 
 
 def test_unknown_key_column_raises(seeded):
     with pytest.raises(SchemaMismatchError, match="ticker"):
-        replace_slice(seeded, PRICES, make_frame(["AAA"], "2024-01-02", "2024-01-02"),
-                      "2024-01-02", "2024-01-02", key_column="ticker", keys=["AAA"])
+        replace_slice(
+            seeded,
+            PRICES,
+            make_frame(["AAA"], "2024-01-02", "2024-01-02"),
+            "2024-01-02",
+            "2024-01-02",
+            key_column="ticker",
+            keys=["AAA"],
+        )
 
 
 def test_rows_outside_the_slice_are_rejected(seeded):
@@ -224,8 +236,7 @@ def test_cast_failure_during_insert_rolls_back_the_delete(seeded):
     assert checksum(seeded) == before
     # The connection is usable afterwards (no transaction left open).
     good = make_frame(["AAA"], "2024-01-10", "2024-01-12", base=5000)
-    replace_slice(seeded, PRICES, good, "2024-01-10", "2024-01-12",
-                  key_column="symbol", keys=["AAA"])
+    replace_slice(seeded, PRICES, good, "2024-01-10", "2024-01-12", key_column="symbol", keys=["AAA"])
     assert checksum(seeded)[0] == 69
 
 
@@ -273,8 +284,13 @@ def test_rollback_is_visible_from_a_fresh_connection(tmp_path):
     replace_slice(c, PRICES, make_frame(["AAA"], "2024-01-01", "2024-01-31"), "2024-01-01", "2024-01-31")
     before = table_checksum(c, "prices", COLS)
     with pytest.raises(RuntimeError):
-        replace_slice(_FailOnInsert(c), PRICES, make_frame(["AAA"], "2024-01-01", "2024-01-31", base=1),
-                      "2024-01-01", "2024-01-31")
+        replace_slice(
+            _FailOnInsert(c),
+            PRICES,
+            make_frame(["AAA"], "2024-01-01", "2024-01-31", base=1),
+            "2024-01-01",
+            "2024-01-31",
+        )
     c.close()
     c2 = connect(path, read_only=True)
     try:
@@ -291,11 +307,10 @@ def test_dates_are_stored_as_DATE_and_normalised(con):
     frame["date"] = frame["date"] + pd.Timedelta(hours=15, minutes=30)  # intraday timestamps
     replace_slice(con, PRICES, frame, "2024-01-02", "2024-01-03")
     assert con.execute("SELECT DISTINCT typeof(date) FROM prices").fetchall() == [("DATE",)]
-    assert con.execute("SELECT date FROM prices ORDER BY date").fetchall() == [
-        (date(2024, 1, 2),), (date(2024, 1, 3),)]
+    assert con.execute("SELECT date FROM prices ORDER BY date").fetchall() == [(date(2024, 1, 2),), (date(2024, 1, 3),)]
     col_type = con.execute(
-        "SELECT data_type FROM information_schema.columns "
-        "WHERE table_name = 'prices' AND column_name = 'date'").fetchone()[0]
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'prices' AND column_name = 'date'"
+    ).fetchone()[0]
     assert col_type == "DATE"
 
 
@@ -308,8 +323,7 @@ def test_read_slice_filters_and_orders(con):
     assert [d.date() for d in out["date"][:5]] == [date(2024, 1, d) for d in (8, 9, 10, 11, 12)]
     assert pd.api.types.is_datetime64_any_dtype(out["date"])
     # values are those written for those keys
-    expected = frame[(frame["symbol"].isin(["AAA", "CCC"]))
-                     & frame["date"].between(T("2024-01-08"), T("2024-01-12"))]
+    expected = frame[(frame["symbol"].isin(["AAA", "CCC"])) & frame["date"].between(T("2024-01-08"), T("2024-01-12"))]
     expected = expected.sort_values(["symbol", "date"]).reset_index(drop=True)
     assert out["open"].tolist() == expected["open"].tolist()
     assert out["volume"].tolist() == expected["volume"].tolist()
@@ -355,8 +369,9 @@ def test_database_file_name_does_not_clash_with_our_tables(tmp_path, filename):
         replace_slice(c, PRICES, frame, "2024-01-02", "2024-01-05")
         assert table_checksum(c, "prices", COLS)[0] == 8
         assert len(read_slice(c, PRICES, "2024-01-02", "2024-01-05", symbols=["BBB"])) == 4
-        where = c.execute("SELECT table_catalog, table_schema FROM information_schema.tables "
-                          "WHERE table_name = 'prices'").fetchall()
+        where = c.execute(
+            "SELECT table_catalog, table_schema FROM information_schema.tables WHERE table_name = 'prices'"
+        ).fetchall()
         assert where == [(c.execute("SELECT current_database()").fetchone()[0], "main")]
     finally:
         c.close()

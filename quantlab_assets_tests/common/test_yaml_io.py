@@ -14,8 +14,12 @@ from quantlab_assets.feature_store.core.features import PresetError, load_preset
 from quantlab_assets.portfolio_supervisor.core.rules import RulesError, load_rules
 from quantlab_assets.strategy_lab.core.spec import StrategyError, discover, load_strategy
 
-LOADERS = [(load_registry, RegistryError), (load_rules, RulesError), (load_strategy, StrategyError),
-           (load_preset, PresetError)]
+LOADERS = [
+    (load_registry, RegistryError),
+    (load_rules, RulesError),
+    (load_strategy, StrategyError),
+    (load_preset, PresetError),
+]
 
 
 def _deep_list(depth: int) -> str:
@@ -90,8 +94,10 @@ def test_merge_keys_may_override_but_explicit_keys_may_not_repeat(tmp_path):
 
 
 def test_a_strategy_directory_with_bad_files_still_loads_the_good_one(tmp_path):
-    good = "name: good\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n" \
-           "constraints: {max_weight: 0.2, min_names: 5}\n"
+    good = (
+        "name: good\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
+        "constraints: {max_weight: 0.2, min_names: 5}\n"
+    )
     (tmp_path / "good.yaml").write_text(good)
     (tmp_path / "archive.yaml").mkdir()
     (tmp_path / "deep.yaml").write_text(_deep_list(5000))
@@ -136,5 +142,7 @@ def test_a_strategy_validator_that_trips_is_reported_against_the_file(tmp_path, 
     path = tmp_path / "odd.yaml"
     path.write_text("name: odd\n")
     specs, errors = discover(tmp_path)
-    assert specs == [] and errors == {str(path): f"{path}: could not be validated: TypeError: unsupported "
-                                                 "operand type(s) for *: 'NoneType' and 'float'"}
+    assert specs == [] and errors == {
+        str(path): f"{path}: could not be validated: TypeError: unsupported "
+        "operand type(s) for *: 'NoneType' and 'float'"
+    }

@@ -21,33 +21,34 @@ from quantlab_assets.data_curator.core.alphavantage import (
     AlphaVantageDailyQuotaExceeded,
     AlphaVantageInvalidApiKey,
     AlphaVantageInvalidRequest,
+    AlphaVantageKeptThrottling,
     AlphaVantageMalformedResponse,
     AlphaVantagePremiumRequired,
     AlphaVantageProvider,
     AlphaVantageThrottled,
     AlphaVantageTransientError,
 )
+from quantlab_assets.data_curator.core.providers import InputRefused
 from quantlab_assets.data_curator.core.schema import PROVIDER_COLUMNS
-
 from quantlab_assets_tests.support.alphavantage_server import (
-    KEY,
-    TODAY,
-    LEGACY_NOTE,
+    BAD_KEY,
     BURST_INFO,
     DAILY_INFO,
+    DEMO_KEY,
+    INVALID_CALL,
+    KEY,
+    LEGACY_NOTE,
     PREMIUM_ENDPOINT,
     PREMIUM_FULL,
-    INVALID_CALL,
-    BAD_KEY,
-    DEMO_KEY,
+    TODAY,
+    ScriptedServer,
+    adjusted_payload,
+    after_delay,
+    daily_payload,
+    one_day,
     reply_json,
     reply_raw,
-    after_delay,
     truncated,
-    ScriptedServer,
-    daily_payload,
-    adjusted_payload,
-    one_day,
 )
 
 
@@ -124,7 +125,9 @@ def test_daily_success_parses_exact_values_filters_range_and_sorts(server):
     assert list(bars.columns) == list(PROVIDER_COLUMNS)
     assert list(zip(bars["symbol"], bars["date"].dt.strftime("%Y-%m-%d"))) == [
         ("AAPL", "2024-06-12"),
-        ("IBM", "2024-06-11"), ("IBM", "2024-06-12"), ("IBM", "2024-06-13"),
+        ("IBM", "2024-06-11"),
+        ("IBM", "2024-06-12"),
+        ("IBM", "2024-06-13"),
     ]
     ibm = bars[bars["symbol"] == "IBM"]
     assert ibm["open"].tolist() == [169.98, 171.35, 169.01]
@@ -138,12 +141,16 @@ def test_daily_success_parses_exact_values_filters_range_and_sorts(server):
     assert result.failures == [] and result.stopped_reason is None
     assert result.fetched_symbols == ["AAPL", "IBM"]
     assert {s: (st["api_calls"], st["retries"]) for s, st in result.stats.items()} == {
-        "IBM": (1, 0), "AAPL": (1, 0),
+        "IBM": (1, 0),
+        "AAPL": (1, 0),
     }
     # A start 9 days before "today" fits in the compact window.
     assert server.requests[0]["params"] == {
-        "function": "TIME_SERIES_DAILY", "symbol": "IBM", "outputsize": "compact",
-        "datatype": "json", "apikey": KEY,
+        "function": "TIME_SERIES_DAILY",
+        "symbol": "IBM",
+        "outputsize": "compact",
+        "datatype": "json",
+        "apikey": KEY,
     }
 
 
@@ -218,9 +225,19 @@ def test_invalid_constructor_arguments_raise_value_error():
     ],
 )
 def test_real_service_texts_are_classified(server, key, text, expected):
-    server.script("IBM", reply_json({key: text}))
+    server.script("IBM", reply_json({key: text}), reply_json({key: text}))
+    clock = FakeClock()
+    provider = make_provider(
+        server, max_retries=0, throttle_give_up_s=0.5, backoff_base_s=1.0, sleep=clock.sleep, clock=clock
+    )
+    if expected is AlphaVantageThrottled:
+        # Throttling is retried (shared backoff) until it has lasted throttle_give_up_s.
+        with pytest.raises(AlphaVantageKeptThrottling, match="kept throttling for 0 s"):
+            provider.fetch_symbol("IBM")
+        assert server.calls("IBM") == 2 and clock.sleeps == [0.5]
+        return
     with pytest.raises(expected) as info:
-        make_provider(server, max_retries=0).fetch_symbol("IBM")
+        provider.fetch_symbol("IBM")
     assert type(info.value) is expected
     assert "'IBM'" in str(info.value)
     assert server.calls("IBM") == 1
@@ -238,7 +255,7 @@ def test_throttle_notice_is_retried_then_succeeds(server, caplog, key, text):
     assert result.bars["close"].tolist() == [123.45]
     assert result.stats["IBM"]["api_calls"] == 2 and result.stats["IBM"]["retries"] == 1
     assert len(sleep.calls) == 1
-    assert any("IBM" in r.getMessage() and "retry 1/5" in r.getMessage() for r in caplog.records)
+    assert any("IBM" in r.getMessage() and "throttled for 0 s of 300" in r.getMessage() for r in caplog.records)
 
 
 def test_daily_quota_mid_batch_keeps_earlier_symbols_and_stops(server):
@@ -378,6 +395,9 @@ def test_truncated_body_forever_fails_with_connection_reason(server):
 # -- malformed bodies -----------------------------------------------------------------------
 
 
+META = {"Meta Data": {"2. Symbol": "IBM"}}
+
+
 def _row(**changes) -> dict:
     row = {"1. open": "1.0", "2. high": "2.0", "3. low": "0.5", "4. close": "1.5", "5. volume": "10"}
     row.update(changes)
@@ -390,20 +410,44 @@ def _row(**changes) -> dict:
         (b"<html><body>502 Bad Gateway</body></html>", "not JSON"),
         (b"[]", "expected a JSON object"),
         (json.dumps({"Meta Data": {"2. Symbol": "IBM"}}).encode(), "no time series"),
-        (json.dumps({"Time Series (Daily)": {"2024-06-14": _row(**{"4. close": None})}}).encode(),
-         "lacks field '4. close'"),
-        (json.dumps({"Time Series (Daily)": {"2024-06-14": _row(**{"1. open": "n/a"})}}).encode(),
-         "field '1. open' is not numeric"),
-        (json.dumps({"Time Series (Daily)": {"2024-13-45": _row()}}).encode(), "bad session date"),
+        (
+            json.dumps({**META, "Time Series (Daily)": {"2024-06-14": _row(**{"4. close": None})}}).encode(),
+            "lacks field '4. close'",
+        ),
+        (
+            json.dumps({**META, "Time Series (Daily)": {"2024-06-14": _row(**{"1. open": "n/a"})}}).encode(),
+            "2024-06-14, column open, value 'n/a': not a number",
+        ),
+        (
+            json.dumps({**META, "Time Series (Daily)": {"2024-13-45": _row()}}).encode(),
+            "column date, value '2024-13-45': not an ISO date",
+        ),
+        (
+            json.dumps({"Meta Data": {"2. Symbol": "MSFT"}, "Time Series (Daily)": {"2024-06-14": _row()}}).encode(),
+            "the reply's Meta Data symbol is 'MSFT', not 'IBM'",
+        ),
+        (
+            b'{"Meta Data": {"2. Symbol": "IBM"}, "Time Series (Daily)": {"2024-06-14": '
+            + json.dumps(_row()).encode()
+            + b', "2024-06-14": '
+            + json.dumps(_row(**{"4. close": "1.9"})).encode()
+            + b"}}",
+            "JSON key '2024-06-14' appears twice",
+        ),
+        (
+            json.dumps({**META, "Time Series (Daily)": {"2024-06-15": _row()}}).encode(),
+            "2024-06-15, column date, value '2024-06-15': Saturday is not a trading session",
+        ),
     ],
 )
 def test_malformed_body_raises_clear_error_without_retry(server, body, fragment):
     server.script("IBM", reply_raw(body), reply_json(one_day("IBM")))
 
-    with pytest.raises(AlphaVantageMalformedResponse) as info:
+    with pytest.raises((AlphaVantageMalformedResponse, InputRefused)) as info:
         make_provider(server).fetch_symbol("IBM")
 
-    assert "'IBM'" in str(info.value) and fragment in str(info.value)
+    assert "'IBM'" in str(info.value) or str(info.value).startswith("IBM: refused Alpha Vantage")
+    assert fragment in str(info.value)
     assert server.calls("IBM") == 1
 
 
@@ -477,8 +521,13 @@ def test_rate_limiter_counts_backoff_time_already_waited(server):
     server.script("BBB", reply_json(one_day("BBB")))
     clock = FakeClock()
     provider = make_provider(
-        server, requests_per_minute=5, sleep=clock.sleep, clock=clock,
-        backoff_base_s=1.0, backoff_max_s=60.0, rng=random.Random(3),
+        server,
+        requests_per_minute=5,
+        sleep=clock.sleep,
+        clock=clock,
+        backoff_base_s=1.0,
+        backoff_max_s=60.0,
+        rng=random.Random(3),
     )
 
     result = provider.fetch(["AAA", "BBB"], date(2024, 6, 1), TODAY)
@@ -498,14 +547,22 @@ def test_rate_limiter_spaces_real_requests(server):
 
     arrivals = [r["at"] for r in server.requests]
     assert len(arrivals) == 3
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= 0.045
+    # The limiter spaces the sends 50 ms apart; arrivals at the server carry each request's own
+    # latency (the first one also opens the connection), so allow half the interval of jitter.
+    # Without the limiter, back-to-back local requests arrive a few ms apart.
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= 0.025
+    assert arrivals[-1] - arrivals[0] >= 0.075
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter(server):
     server.script("IBM", *[reply_json({"Information": BURST_INFO})] * 4, reply_json(one_day("IBM")))
     sleep = SleepRecorder()
     provider = make_provider(
-        server, sleep=sleep, backoff_base_s=1.0, backoff_max_s=5.0, rng=random.Random(1234),
+        server,
+        sleep=sleep,
+        backoff_base_s=1.0,
+        backoff_max_s=5.0,
+        rng=random.Random(1234),
     )
 
     _, stats = provider.fetch_symbol("IBM")

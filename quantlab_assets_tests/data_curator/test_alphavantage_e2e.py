@@ -38,10 +38,15 @@ def server():
 
 def _payload(bars: pd.DataFrame, symbol: str) -> dict:
     rows = bars[bars["symbol"] == symbol]
-    return daily_payload(symbol, {
-        d.strftime("%Y-%m-%d"): (f"{o:.4f}", f"{h:.4f}", f"{lo:.4f}", f"{c:.4f}", f"{v:.0f}")
-        for d, o, h, lo, c, v in zip(rows["date"], rows["open"], rows["high"], rows["low"],
-                                     rows["close"], rows["volume"])})
+    return daily_payload(
+        symbol,
+        {
+            d.strftime("%Y-%m-%d"): (f"{o:.4f}", f"{h:.4f}", f"{lo:.4f}", f"{c:.4f}", f"{v:.0f}")
+            for d, o, h, lo, c, v in zip(
+                rows["date"], rows["open"], rows["high"], rows["low"], rows["close"], rows["volume"]
+            )
+        },
+    )
 
 
 def _materialize(instance):
@@ -49,11 +54,15 @@ def _materialize(instance):
         "warehouse": WarehouseResource(),
         "artifacts": ArtifactsResource(),
         # Fast retries for the test; "full" because the range is older than the compact window.
-        "market_data": MarketDataResource(requests_per_minute=0, backoff_base_s=0.001,
-                                          alphavantage_outputsize="full"),
+        "market_data": MarketDataResource(requests_per_minute=0, backoff_base_s=0.001, alphavantage_outputsize="full"),
     }
-    return dg.materialize([symbols, ohlcv, ohlcv_quality_gate, probe_downstream], instance=instance,
-                          resources=resources, tags=TAGS, raise_on_error=False)
+    return dg.materialize(
+        [symbols, ohlcv, ohlcv_quality_gate, probe_downstream],
+        instance=instance,
+        resources=resources,
+        tags=TAGS,
+        raise_on_error=False,
+    )
 
 
 def test_quota_stops_cleanly_keeps_fetched_then_completes(lab_env, small_universe, server, monkeypatch):
@@ -87,14 +96,14 @@ def test_quota_stops_cleanly_keeps_fetched_then_completes(lab_env, small_univers
     second = _materialize(instance)
     assert second.success
     with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
-        stored = con.execute("SELECT date, symbol, open, high, low, close, volume FROM ohlcv "
-                             "ORDER BY symbol, date").df()
+        stored = con.execute(
+            "SELECT date, symbol, open, high, low, close, volume FROM ohlcv ORDER BY symbol, date"
+        ).df()
     expected = bars[["date", "symbol", "open", "high", "low", "close", "volume"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(stored, expected, check_dtype=False, atol=5e-5, rtol=0)
 
     # The key is nowhere: not in run storage, the warehouse, the artifacts or the event logs.
-    leaks = [p for p in lab_env["DAGSTER_HOME"].parent.rglob("*")
-             if p.is_file() and SECRET.encode() in p.read_bytes()]
+    leaks = [p for p in lab_env["DAGSTER_HOME"].parent.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert leaks == []
     for run in instance.get_runs():
         assert SECRET not in str(run.run_config) and SECRET not in str(run.tags)

@@ -16,16 +16,20 @@ from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.definitions import defs
 
-RANGE_TAGS = {"dagster/asset_partition_range_start": "2024-03-25",
-              "dagster/asset_partition_range_end": "2024-04-05"}
+RANGE_TAGS = {"dagster/asset_partition_range_start": "2024-03-25", "dagster/asset_partition_range_end": "2024-04-05"}
 CONTENT = [c for c in OHLCV.column_names if c not in ("ingested_at", "run_id")]
 
 
 def _run_chain(instance, tags=None, partition_key=None, raise_on_error=True):
     """ohlcv and its checks through the real Definitions (downstream teams have their own tests)."""
     job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=instance, tags=tags, partition_key=partition_key,
-                                  asset_selection=[dg.AssetKey("ohlcv")], raise_on_error=raise_on_error)
+    return job.execute_in_process(
+        instance=instance,
+        tags=tags,
+        partition_key=partition_key,
+        asset_selection=[dg.AssetKey("ohlcv")],
+        raise_on_error=raise_on_error,
+    )
 
 
 def _ohlcv(db) -> pd.DataFrame:
@@ -46,8 +50,14 @@ def test_range_then_next_partition_then_rerun_is_idempotent(lab_env, small_unive
     assert len(rows) == 5 * 9
     assert pd.Timestamp("2024-03-29") not in set(rows["date"])
     checks = _checks(result)
-    assert set(checks) == {"ingest_success_rate", "coverage", "duplicates", "invalid_prices",
-                           "volume_non_negative", "suspicious_jumps"}
+    assert set(checks) == {
+        "ingest_success_rate",
+        "coverage",
+        "duplicates",
+        "invalid_prices",
+        "volume_non_negative",
+        "suspicious_jumps",
+    }
     assert all(checks.values())
 
     # The next partition alone appends exactly one session.
@@ -81,8 +91,7 @@ def test_holiday_partition_is_empty_and_passes(lab_env, small_universe):
     assert len(_ohlcv(lab_env["QUANTLAB_DB"])) == 0
 
 
-@dg.asset(partitions_def=ohlcv.partitions_def, deps=[ohlcv],
-          backfill_policy=dg.BackfillPolicy.single_run())
+@dg.asset(partitions_def=ohlcv.partitions_def, deps=[ohlcv], backfill_policy=dg.BackfillPolicy.single_run())
 def probe_downstream(context) -> None:
     """Stands in for features: must never run on a failed gate."""
 
@@ -105,17 +114,35 @@ def test_corrupt_source_row_fails_gate_and_blocks_downstream(lab_env, small_univ
 
     result = dg.materialize(
         [symbols, ohlcv, ohlcv_quality_gate, probe_downstream],
-        instance=dg.DagsterInstance.get(), resources=defs.resources, tags=RANGE_TAGS,
+        instance=dg.DagsterInstance.get(),
+        resources=defs.resources,
+        tags=RANGE_TAGS,
         raise_on_error=False,
     )
     assert not result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["invalid_prices"].passed
-    assert "CCC 2024-04-02" in evaluations["invalid_prices"].description
-    assert "high < low" in evaluations["invalid_prices"].description
-    assert evaluations["coverage"].passed
+    description = evaluations["invalid_prices"].description
+    assert f"CCC: {tmp_path / 'csv' / 'CCC.csv'}, 2024-04-02, column high, low" in description
+    assert "high < low" in description and "CCC kept the stored rows" in description
+    # CCC was never published: it had nothing stored, so coverage names its missing sessions.
+    assert not evaluations["coverage"].passed and "CCC (9 missing)" in evaluations["coverage"].description
+    assert evaluations["ingest_success_rate"].passed  # the file was readable; the audit refused it
+    stored = _ohlcv(lab_env["QUANTLAB_DB"])
+    assert sorted(set(stored["symbol"])) == ["AAA", "BBB", "DDD", "EEE"] and len(stored) == 4 * 9
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        rejects = con.execute('SELECT symbol, date, source, "column", check_name FROM ohlcv_rejects').fetchall()
+    assert rejects == [
+        (
+            "CCC",
+            pd.Timestamp("2024-04-02").date(),
+            str(tmp_path / "csv" / "CCC.csv"),
+            "high, low, open, close",
+            "invalid_prices",
+        )
+    ]
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert materialized == {dg.AssetKey("ohlcv")}  # the gate's rows are written, but ...
+    assert materialized == {dg.AssetKey("ohlcv")}  # the good symbols are published, but ...
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert "ohlcv" in started and "probe_downstream" not in started  # ... never consumed
     gate_failure = result.failure_data_for_node("ohlcv_quality_gate")
@@ -129,8 +156,12 @@ def test_corrupting_a_stored_row_fails_the_checks(lab_env, small_universe):
         con.execute("UPDATE ohlcv SET close = -1 WHERE symbol = 'BBB' AND date = '2024-03-26'")
         con.execute("DELETE FROM ohlcv WHERE symbol = 'EEE' AND date = '2024-04-03'")
     result = dg.materialize(
-        [symbols, ohlcv, ohlcv_quality_gate], instance=instance, resources=defs.resources,
-        tags=RANGE_TAGS, selection=dg.AssetSelection.checks(ohlcv_quality_gate), raise_on_error=False,
+        [symbols, ohlcv, ohlcv_quality_gate],
+        instance=instance,
+        resources=defs.resources,
+        tags=RANGE_TAGS,
+        selection=dg.AssetSelection.checks(ohlcv_quality_gate),
+        raise_on_error=False,
     )
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not result.success
@@ -143,9 +174,17 @@ def test_corrupting_a_stored_row_fails_the_checks(lab_env, small_universe):
 def test_cli_materialize_uses_dagster_home(lab_env, small_universe):
     """The README's path: `dagster asset materialize` with a partition range, history kept."""
     env = {**os.environ}
-    cmd = [os.path.join(os.path.dirname(sys.executable), "dagster"), "asset", "materialize",
-           "-m", "quantlab_assets.definitions", "--select", "ohlcv",
-           "--partition-range", "2024-03-25...2024-04-05"]
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "quantlab_assets.definitions",
+        "--select",
+        "ohlcv",
+        "--partition-range",
+        "2024-03-25...2024-04-05",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_ohlcv(lab_env["QUANTLAB_DB"])) == 45

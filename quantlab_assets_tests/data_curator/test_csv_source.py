@@ -48,11 +48,21 @@ def test_yahoo_headers(data_dir):
     bars = result.bars
     assert list(bars.columns) == list(PROVIDER_COLUMNS)
     assert result.failures == [] and result.fetched_symbols == ["AAA"]
-    assert [d.date() for d in bars["date"]] == [D("2024-01-02"), D("2024-01-03"), D("2024-01-04"),
-                                                D("2024-01-05"), D("2024-01-08")]
+    assert [d.date() for d in bars["date"]] == [
+        D("2024-01-02"),
+        D("2024-01-03"),
+        D("2024-01-04"),
+        D("2024-01-05"),
+        D("2024-01-08"),
+    ]
     first = bars.iloc[0]
-    assert (first["symbol"], first["open"], first["high"], first["low"], first["close"]) == \
-        ("AAA", 11.0, 12.0, 10.5, 11.5)
+    assert (first["symbol"], first["open"], first["high"], first["low"], first["close"]) == (
+        "AAA",
+        11.0,
+        12.0,
+        10.5,
+        11.5,
+    )
     assert first["adj_close"] == 11.25  # from "Adj Close", not a copy of close
     assert first["volume"] == 1200.0
     assert (bars["dividend"] == 0.0).all() and (bars["split_coefficient"] == 1.0).all()
@@ -85,7 +95,8 @@ def test_other_export_spellings(tmp_path):
     (tmp_path / "CCC.csv").write_text(
         "timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split\n"
         "2024-01-03,5,6,4,5.5,5.4,10,0.1,1\n"
-        "2024-01-02,5,6,4,5.5,5.4,10,0,2\n")
+        "2024-01-02,5,6,4,5.5,5.4,10,0,2\n"
+    )
     bars = CsvProvider(tmp_path).fetch(["CCC"], D("2024-01-01"), D("2024-01-31")).bars
     assert bars["adj_close"].tolist() == [5.4, 5.4]
     assert bars["dividend"].tolist() == [0.0, 0.1]
@@ -116,7 +127,7 @@ def test_non_iso_dates_are_a_per_symbol_failure(data_dir):
     result = CsvProvider(data_dir).fetch(["AAA", "EEE"], D("2024-01-01"), D("2024-01-31"))
     assert [f.symbol for f in result.failures] == ["EEE"]
     assert str(data_dir / "EEE.csv") in result.failures[0].reason
-    assert "not ISO dates" in result.failures[0].reason
+    assert "line 2, column date, value 'yesterday': not an ISO date" in result.failures[0].reason
     assert result.fetched_symbols == ["AAA"]
 
 
@@ -134,15 +145,88 @@ def test_all_symbols_failing_gives_empty_bars(data_dir):
     assert result.fetched_symbols == []
 
 
-def test_bad_values_are_kept_for_the_quality_gate(data_dir):
+def test_values_that_do_not_parse_strictly_are_refused_not_nulled(data_dir):
     (data_dir / "GGG.csv").write_text(
         "Date,Open,High,Low,Close,Adj Close,Volume\n"
-        "2024-01-02,null,null,null,null,null,null\n"
-        "2024-01-03,5,4,6,-1,-1,-10\n")
-    bars = CsvProvider(data_dir).fetch(["GGG"], D("2024-01-01"), D("2024-01-31")).bars
-    assert len(bars) == 2
-    assert bars.iloc[0][["open", "close", "volume"]].isna().all()
-    assert bars.iloc[1][["high", "low", "close", "volume"]].tolist() == [4.0, 6.0, -1.0, -10.0]
+        "2024-01-02,null,11,9,10,10,100\n"
+        '2024-01-03,"1,234.5",11,9,10,10,100\n'
+        "2024-01-04,10,11,9,N/A,10,-\n"
+        "2024-01-05,10,11,9,,10,100\n"
+    )
+    result = CsvProvider(data_dir).fetch(["GGG", "AAA"], D("2024-01-01"), D("2024-01-31"))
+    assert result.fetched_symbols == ["AAA"] and set(result.bars["symbol"]) == {"AAA"}
+    (failure,) = result.failures
+    found = {(r.line, r.column, r.value, r.check_name) for r in failure.rejections}
+    assert found == {
+        (2, "open", "null", "invalid_prices"),
+        (3, "open", "1,234.5", "invalid_prices"),
+        (4, "close", "N/A", "invalid_prices"),
+        (4, "volume", "-", "volume_non_negative"),
+        (5, "close", "", "invalid_prices"),
+    }
+    assert all(r.source == str(data_dir / "GGG.csv") for r in failure.rejections)
+    assert "line 2, 2024-01-02, column open, value 'null': not a number" in failure.reason
+    assert "thousands separator" in failure.reason and "and 2 more" in failure.reason
+
+
+def test_bad_values_outside_the_requested_range_do_not_matter(data_dir):
+    (data_dir / "OLD.csv").write_text(
+        "date,open,high,low,close,volume\n2023-12-29,N/A,N/A,N/A,N/A,N/A\n2024-01-02,1,2,0.5,1.5,10\n"
+    )
+    result = CsvProvider(data_dir).fetch(["OLD"], D("2024-01-02"), D("2024-01-31"))
+    assert result.failures == [] and result.bars["close"].tolist() == [1.5]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment", "line"),
+    [
+        ("date,open,high,low,close,volume\n2024-01-06,1,2,0.5,1.5,10\n", "Saturday is not a trading session", 2),
+        (
+            "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-15,1,2,0.5,1.5,10\n",
+            "exchange holiday",
+            3,
+        ),  # Martin Luther King Jr. Day
+        (
+            "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.6,10\n",
+            "date appears 2 times",
+            2,
+        ),
+        (
+            "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.5,10\n",
+            "date appears 2 times",
+            2,
+        ),  # identical copies are refused too
+        ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10,7\n", "7 fields where the header has 6", 2),
+        ("date,open,high,low,close,volume\n2024-01-02,1,2,0.5\n", "4 fields where the header has 6", 2),
+        (
+            "Date,Open,High,Low,Close,Adj Close,adj_close,Volume\n2024-01-02,1,2,0.5,1.5,1.5,1.5,10\n",
+            "columns 'Adj Close' and 'adj_close' both mean 'adj_close'",
+            1,
+        ),
+        ("\n\n", "the file is empty", None),
+    ],
+)
+def test_malformed_files_are_refused_naming_the_line(tmp_path, body, fragment, line):
+    (tmp_path / "BAD.csv").write_text(body)
+    result = CsvProvider(tmp_path).fetch(["BAD"], D("2024-01-01"), D("2024-01-31"))
+    assert result.bars.empty and result.fetched_symbols == []
+    (failure,) = result.failures
+    assert fragment in failure.reason and str(tmp_path / "BAD.csv") in failure.reason
+    assert failure.rejections[0].line == line
+
+
+def test_non_utf8_file_is_refused_naming_the_line(tmp_path):
+    (tmp_path / "LAT.csv").write_bytes(
+        "date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n# Soci\u00e9t\u00e9\n".encode("latin-1")
+    )
+    (failure,) = CsvProvider(tmp_path).fetch(["LAT"], D("2024-01-01"), D("2024-01-31")).failures
+    assert "not UTF-8 text (byte 0xe9" in failure.reason and failure.rejections[0].line == 3
+
+
+def test_header_only_file_gives_zero_rows_for_the_audit_to_judge(tmp_path):
+    (tmp_path / "HDR.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n")
+    result = CsvProvider(tmp_path).fetch(["HDR"], D("2024-01-01"), D("2024-01-31"))
+    assert result.failures == [] and result.fetched_symbols == ["HDR"] and result.bars.empty
 
 
 def test_missing_directory_raises(tmp_path):
@@ -162,7 +246,8 @@ def test_offset_dates_do_not_abort_the_whole_fetch(data_dir):
     (data_dir / "TZ.csv").write_text(
         "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits\n"
         "2024-01-02 00:00:00-05:00,1,2,0.5,1.5,100,0,0\n"
-        "2024-01-03 00:00:00-05:00,1,2,0.5,1.5,100,0,0\n")
+        "2024-01-03 00:00:00-05:00,1,2,0.5,1.5,100,0,0\n"
+    )
     result = CsvProvider(data_dir).fetch(["AAA", "TZ"], D("2024-01-01"), D("2024-01-31"))
     assert set(result.bars["symbol"]) >= {"AAA"}
     parsed = result.bars[result.bars["symbol"] == "TZ"]
@@ -175,6 +260,7 @@ def test_yfinance_stock_splits_zero_means_no_split(tmp_path):
     (tmp_path / "SPL.csv").write_text(
         "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits\n"
         "2024-01-02,1,2,0.5,1.5,100,0,0\n"
-        "2024-01-03,1,2,0.5,1.5,100,0,2\n")
+        "2024-01-03,1,2,0.5,1.5,100,0,2\n"
+    )
     bars = CsvProvider(tmp_path).fetch(["SPL"], D("2024-01-01"), D("2024-01-31")).bars
     assert bars["split_coefficient"].tolist() == [1.0, 2.0]

@@ -31,8 +31,7 @@ def clean_db(tmp_path_factory):
     """A clean ``ohlcv`` table written the way the asset writes it; copied by each test."""
     path = tmp_path_factory.mktemp("template") / "lab.duckdb"
     result = SyntheticProvider(seed=7, sectors=SECTORS).fetch(SYMBOLS, START, END)
-    rows = ingest.ohlcv_rows(result, "synthetic", "run-clean",
-                             datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
+    rows = ingest.ohlcv_rows(result, "synthetic", "run-clean", datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
     con = connect(path)
     try:
         written = ingest.write_ohlcv(con, rows, START, END, result.fetched_symbols)
@@ -100,17 +99,29 @@ def test_stored_rows_carry_provenance(con):
 # ----------------------------------------------------------------------------- one corruption each
 
 
-@pytest.mark.parametrize("update, reason", [
-    ("close = 'NaN'::DOUBLE", "NaN price"),
-    ("close = NULL", "missing price"),
-    ("close = 'inf'::DOUBLE", "infinite price"),
-    ("low = -1.0", "non-positive price"),
-    ("open = 0.0", "non-positive price"),
-    ("high = low, low = high", "high < low"),
-    ("close = high * 1.01", "close outside [low, high]"),
-    ("open = low * 0.99", "open outside [low, high]"),
-], ids=["nan_close", "null_close", "inf_close", "negative_low", "zero_open", "high_below_low",
-        "close_above_high", "open_below_low"])
+@pytest.mark.parametrize(
+    "update, reason",
+    [
+        ("close = 'NaN'::DOUBLE", "NaN price"),
+        ("close = NULL", "missing price"),
+        ("close = 'inf'::DOUBLE", "infinite price"),
+        ("low = -1.0", "non-positive price"),
+        ("open = 0.0", "non-positive price"),
+        ("high = low, low = high", "high < low"),
+        ("close = high * 1.01", "close outside [low, high]"),
+        ("open = low * 0.99", "open outside [low, high]"),
+    ],
+    ids=[
+        "nan_close",
+        "null_close",
+        "inf_close",
+        "negative_low",
+        "zero_open",
+        "high_below_low",
+        "close_above_high",
+        "open_below_low",
+    ],
+)
 def test_invalid_price_is_named(con, update, reason):
     con.execute(f"UPDATE ohlcv SET {update} WHERE {where_bad()}")
     results = evaluate(con)
@@ -130,8 +141,9 @@ def test_nan_written_through_pandas_is_caught(con):
     day = pd.Timestamp(BAD_DAY)
     bars = SyntheticProvider(seed=7, sectors=SECTORS).fetch([BAD_SYMBOL], day, day).bars
     bars.loc[0, "close"] = float("nan")
-    rows = ingest.ohlcv_rows(FetchResult(bars=bars, stats={BAD_SYMBOL: {}}), "synthetic", "run-2",
-                             datetime(2024, 3, 2, tzinfo=timezone.utc))
+    rows = ingest.ohlcv_rows(
+        FetchResult(bars=bars, stats={BAD_SYMBOL: {}}), "synthetic", "run-2", datetime(2024, 3, 2, tzinfo=timezone.utc)
+    )
     ingest.write_ohlcv(con, rows, day, day, [BAD_SYMBOL])
     results = evaluate(con)
     assert failed(results) == {"invalid_prices"}
@@ -194,8 +206,9 @@ def test_missing_volume_is_named(con):
 
 def test_unadjusted_split_is_a_non_blocking_jump_with_a_hint(con):
     split_day = "2024-02-05"
-    con.execute(f"UPDATE ohlcv SET adj_close = adj_close / 2 "
-                f"WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '{split_day}'")
+    con.execute(
+        f"UPDATE ohlcv SET adj_close = adj_close / 2 WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '{split_day}'"
+    )
     results = evaluate(con)
     assert failed(results) == {"suspicious_jumps"}
     r = results["suspicious_jumps"]
@@ -211,23 +224,27 @@ def test_unadjusted_split_is_a_non_blocking_jump_with_a_hint(con):
 
 def test_jump_on_the_first_session_of_the_range_uses_the_previous_session(con):
     """The previous close is read from before ``start`` (across a weekend)."""
-    con.execute(f"UPDATE ohlcv SET adj_close = adj_close * 3 "
-                f"WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '2024-02-05'")
+    con.execute(
+        f"UPDATE ohlcv SET adj_close = adj_close * 3 WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '2024-02-05'"
+    )
     results = evaluate(con, start=date(2024, 2, 5), end=date(2024, 2, 9))
     r = results["suspicious_jumps"]
     assert not r.passed and r.figures == {"jumps": 1}
     assert r.offending["hint"].tolist() == ["looks like an unadjusted 1:3 reverse split"]
 
 
-@pytest.mark.parametrize("ratio, hint", [
-    (0.5, "looks like an unadjusted 2:1 split"),
-    (0.25, "looks like an unadjusted 4:1 split"),
-    (0.1, "looks like an unadjusted 10:1 split"),
-    (3.0, "looks like an unadjusted 1:3 reverse split"),
-    (2 / 3, "looks like an unadjusted 3:2 split"),
-    (0.62, ""),
-    (float("nan"), ""),
-])
+@pytest.mark.parametrize(
+    "ratio, hint",
+    [
+        (0.5, "looks like an unadjusted 2:1 split"),
+        (0.25, "looks like an unadjusted 4:1 split"),
+        (0.1, "looks like an unadjusted 10:1 split"),
+        (3.0, "looks like an unadjusted 1:3 reverse split"),
+        (2 / 3, "looks like an unadjusted 3:2 split"),
+        (0.62, ""),
+        (float("nan"), ""),
+    ],
+)
 def test_split_hint(ratio, hint):
     assert quality._split_hint(ratio) == hint
 
@@ -241,8 +258,11 @@ def test_gate_runs_after_a_checksum_on_the_same_connection(con):
 # ----------------------------------------------------------------------------- calendars, listings
 
 
-@pytest.mark.parametrize("start, end", [("2024-01-15", "2024-01-15"), ("2024-02-17", "2024-02-19")],
-                         ids=["mlk_day", "weekend_and_presidents_day"])
+@pytest.mark.parametrize(
+    "start, end",
+    [("2024-01-15", "2024-01-15"), ("2024-02-17", "2024-02-19")],
+    ids=["mlk_day", "weekend_and_presidents_day"],
+)
 def test_holiday_only_range_expects_nothing_and_passes(con, start, end):
     results = evaluate(con, start=start, end=end)
     assert failed(results) == set()
@@ -280,8 +300,7 @@ def test_listing_window_end_and_rows_off_calendar(con):
 
 
 def test_expected_sessions():
-    exp = quality.expected_sessions(["AAA", "NEW"], "2024-01-26", "2024-02-02",
-                                    {"NEW": (date(2024, 2, 1), None)})
+    exp = quality.expected_sessions(["AAA", "NEW"], "2024-01-26", "2024-02-02", {"NEW": (date(2024, 2, 1), None)})
     assert exp.groupby("symbol").size().to_dict() == {"AAA": 6, "NEW": 2}
     assert quality.expected_sessions([], "2024-01-02", "2024-01-05").empty
 
@@ -298,16 +317,20 @@ def test_ingest_success_all_fetched():
     r = quality.check_ingest_success(_result(), ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert r.passed and r.blocking
     assert r.description == "all 4 symbols fetched"
-    assert r.figures == {"success_rate_pct": 100.0, "symbols_requested": 4, "symbols_failed": 0}
+    assert r.figures == {"success_rate_pct": 100.0, "symbols_requested": 4, "symbols_failed": 0, "symbols_refused": 0}
 
 
 def test_ingest_success_with_failures_and_stopped_reason():
-    res = _result(failures=[SymbolFailure("CCC", "daily quota exhausted; 2 symbols remain"),
-                            SymbolFailure("DDD", "daily quota exhausted; 2 symbols remain")],
-                  stopped="Alpha Vantage daily quota exhausted at 'CCC'")
+    res = _result(
+        failures=[
+            SymbolFailure("CCC", "daily quota exhausted; 2 symbols remain"),
+            SymbolFailure("DDD", "daily quota exhausted; 2 symbols remain"),
+        ],
+        stopped="Alpha Vantage daily quota exhausted at 'CCC'",
+    )
     r = quality.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert not r.passed
-    assert r.figures == {"success_rate_pct": 50.0, "symbols_requested": 4, "symbols_failed": 2}
+    assert r.figures == {"success_rate_pct": 50.0, "symbols_requested": 4, "symbols_failed": 2, "symbols_refused": 0}
     assert "2 of 4 symbols fetched (50.0%, limit 100%)" in r.description
     assert "failed: CCC, DDD" in r.description
     assert "First reason: daily quota exhausted; 2 symbols remain" in r.description
@@ -337,14 +360,17 @@ def test_threshold_defaults_are_strict():
     QualityThresholds(min_coverage=0.0, min_success_rate=0.0, max_abs_jump=5.0)  # bounds allowed
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"min_coverage": 1.01}, "min_coverage"),
-    ({"min_coverage": -0.1}, "min_coverage"),
-    ({"min_coverage": float("nan")}, "min_coverage"),
-    ({"min_success_rate": 95}, "min_success_rate"),
-    ({"max_abs_jump": 0}, "max_abs_jump"),
-    ({"max_abs_jump": -0.4}, "max_abs_jump"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"min_coverage": 1.01}, "min_coverage"),
+        ({"min_coverage": -0.1}, "min_coverage"),
+        ({"min_coverage": float("nan")}, "min_coverage"),
+        ({"min_success_rate": 95}, "min_success_rate"),
+        ({"max_abs_jump": 0}, "max_abs_jump"),
+        ({"max_abs_jump": -0.4}, "max_abs_jump"),
+    ],
+)
 def test_threshold_validation(kwargs, name):
     with pytest.raises(ValueError, match=name):
         QualityThresholds(**kwargs)
@@ -384,8 +410,9 @@ def test_report_passed_when_clean(con):
 
 
 def test_report_non_blocking_failure_is_a_warning_and_still_passes(con):
-    con.execute(f"UPDATE ohlcv SET adj_close = adj_close / 2 "
-                f"WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '2024-02-05'")
+    con.execute(
+        f"UPDATE ohlcv SET adj_close = adj_close / 2 WHERE symbol = '{BAD_SYMBOL}' AND date >= DATE '2024-02-05'"
+    )
     results = evaluate_stored(con, START, END, SYMBOLS, STRICT)
     md = quality_report_markdown(START, END, "test5", 5, results)
     assert "Gate verdict: **PASSED**." in md
@@ -396,8 +423,9 @@ def test_report_non_blocking_failure_is_a_warning_and_still_passes(con):
 
 def test_report_includes_the_ingest_log():
     res = _result(failures=[SymbolFailure("CCC", "HTTP 503")], symbols=("AAA", "BBB", "CCC"))
-    log = ingest.ingest_log_rows(res, ["AAA", "BBB", "CCC"], START, END, "alphavantage", "run-9",
-                                 datetime(2024, 3, 1, tzinfo=timezone.utc))
+    log = ingest.ingest_log_rows(
+        res, ["AAA", "BBB", "CCC"], START, END, "alphavantage", "run-9", datetime(2024, 3, 1, tzinfo=timezone.utc)
+    )
     gate = quality.check_ingest_success(res, ["AAA", "BBB", "CCC"], 1.0)
     md = quality_report_markdown(START, END, "u", 3, [gate], log)
     assert "Gate verdict: **FAILED**." in md

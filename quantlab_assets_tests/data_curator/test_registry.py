@@ -41,17 +41,21 @@ def test_packaged_demo_registry_loads():
 
 
 def test_valid_file_with_defaults_and_listing_windows(tmp_path):
-    path = write(tmp_path, entries(
-        "{symbol: AAA, name: Alpha, sector: Tech}",
-        "{symbol: BF-B}",
-        "{symbol: NEWCO, first_date: 2024-02-01}",
-        "{symbol: OLDCO, first_date: 2020-01-02, last_date: 2023-06-30}",
-    ))
+    path = write(
+        tmp_path,
+        entries(
+            "{symbol: AAA, name: Alpha, sector: Tech}",
+            "{symbol: BF-B}",
+            "{symbol: NEWCO, first_date: 2024-02-01}",
+            "{symbol: OLDCO, first_date: 2020-01-02, last_date: 2023-06-30}",
+        ),
+    )
     reg = load_registry(path)
     assert reg.tickers == ["AAA", "BF-B", "NEWCO", "OLDCO"]
     assert reg.sector_of() == {"AAA": "Tech", "BF-B": "Unknown", "NEWCO": "Unknown", "OLDCO": "Unknown"}
     assert reg.listing_windows() == {
-        "AAA": (None, None), "BF-B": (None, None),
+        "AAA": (None, None),
+        "BF-B": (None, None),
         "NEWCO": (date(2024, 2, 1), None),
         "OLDCO": (date(2020, 1, 2), date(2023, 6, 30)),
     }
@@ -84,8 +88,7 @@ def test_several_invalid_tickers_are_all_named(tmp_path):
 
 
 def test_duplicate_tickers(tmp_path):
-    path = write(tmp_path, entries("{symbol: AAA}", "{symbol: BBB}", "{symbol: AAA}",
-                                   "{symbol: BBB}", "{symbol: CCC}"))
+    path = write(tmp_path, entries("{symbol: AAA}", "{symbol: BBB}", "{symbol: AAA}", "{symbol: BBB}", "{symbol: CCC}"))
     with pytest.raises(RegistryError) as exc:
         load_registry(path)
     msg = str(exc.value)
@@ -124,13 +127,16 @@ def test_unknown_top_level_field_is_rejected(tmp_path):
     assert str(path) in str(exc.value)
 
 
-@pytest.mark.parametrize("text, field", [
-    ("symbols:\n  - {symbol: AAA}\n", "universe"),
-    ("universe: ''\nsymbols:\n  - {symbol: AAA}\n", "universe"),
-    ("universe: test\nsymbols: []\n", "symbols"),
-    ("universe: test\n", "symbols"),
-    ("universe: test\nsymbols:\n  - {name: No Ticker}\n", "symbols.0.symbol"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("symbols:\n  - {symbol: AAA}\n", "universe"),
+        ("universe: ''\nsymbols:\n  - {symbol: AAA}\n", "universe"),
+        ("universe: test\nsymbols: []\n", "symbols"),
+        ("universe: test\n", "symbols"),
+        ("universe: test\nsymbols:\n  - {name: No Ticker}\n", "symbols.0.symbol"),
+    ],
+)
 def test_missing_or_empty_required_fields(tmp_path, text, field):
     path = write(tmp_path, text)
     with pytest.raises(RegistryError) as exc:
@@ -146,8 +152,7 @@ def test_missing_file(tmp_path):
 
 
 def test_last_date_before_first_date(tmp_path):
-    path = write(tmp_path, entries("{symbol: AAA}",
-                                   "{symbol: GONE, first_date: 2024-05-01, last_date: 2024-04-30}"))
+    path = write(tmp_path, entries("{symbol: AAA}", "{symbol: GONE, first_date: 2024-05-01, last_date: 2024-04-30}"))
     with pytest.raises(RegistryError) as exc:
         load_registry(path)
     msg = str(exc.value)
@@ -156,8 +161,7 @@ def test_last_date_before_first_date(tmp_path):
 
 
 def test_same_first_and_last_date_is_allowed(tmp_path):
-    reg = load_registry(write(tmp_path, entries(
-        "{symbol: ONEDAY, first_date: 2024-05-01, last_date: 2024-05-01}")))
+    reg = load_registry(write(tmp_path, entries("{symbol: ONEDAY, first_date: 2024-05-01, last_date: 2024-05-01}")))
     assert reg.listing_windows()["ONEDAY"] == (date(2024, 5, 1), date(2024, 5, 1))
 
 

@@ -50,17 +50,16 @@ def test_same_rows_whatever_the_enclosing_request(target):
     assert len(alone) == len(trading_days(start, end)) > 15
     year = int(start[:4])
     requests = [
-        (["AAA"], f"{year - 1}-01-01", f"{year + 1}-06-30"),            # larger range
-        (["ZZZ", "AAA", "MMM"], f"{year}-01-01", f"{year}-12-31"),     # other co-symbols
-        (["BBB", "AAA"], start, "2024-12-31"),                         # range far past the anchor
-        (["DDD", "CCC", "BBB", "AAA"], "1990-01-02", end),             # from ORIGIN
+        (["AAA"], f"{year - 1}-01-01", f"{year + 1}-06-30"),  # larger range
+        (["ZZZ", "AAA", "MMM"], f"{year}-01-01", f"{year}-12-31"),  # other co-symbols
+        (["BBB", "AAA"], start, "2024-12-31"),  # range far past the anchor
+        (["DDD", "CCC", "BBB", "AAA"], "1990-01-02", end),  # from ORIGIN
     ]
     for symbols, lo, hi in requests:
         other = rows_of(fetch(provider, symbols, lo, hi), "AAA", start, end)
         pd.testing.assert_frame_equal(other, alone, check_exact=True)
     # A fresh instance with the same seed is identical too (no hidden state).
-    pd.testing.assert_frame_equal(fetch(SyntheticProvider(7, SECTORS), ["AAA"], start, end), alone,
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(fetch(SyntheticProvider(7, SECTORS), ["AAA"], start, end), alone, check_exact=True)
 
 
 def test_symbol_order_does_not_matter():

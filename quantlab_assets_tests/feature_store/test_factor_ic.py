@@ -18,22 +18,37 @@ def _panel(n_dates=60, n_names=40, horizons=(1, 5), seed=0, ties=True):
     syms = [f"N{i:02d}" for i in range(n_names)]
     D, S = np.meshgrid(dates, syms, indexing="ij")
     signal = rng.normal(size=D.shape)
-    feats = pd.DataFrame({"date": D.ravel(), "symbol": S.ravel(), "f_signal": signal.ravel(),
-                          "f_noise": rng.normal(size=D.size),
-                          "f_ties": np.round(rng.normal(size=D.size), 1 if ties else 12)})
+    feats = pd.DataFrame(
+        {
+            "date": D.ravel(),
+            "symbol": S.ravel(),
+            "f_signal": signal.ravel(),
+            "f_noise": rng.normal(size=D.size),
+            "f_ties": np.round(rng.normal(size=D.size), 1 if ties else 12),
+        }
+    )
     labels = pd.DataFrame({"date": D.ravel(), "symbol": S.ravel()})
     for h in horizons:
         labels[f"fwd_ret_{h}"] = 0.01 * np.sqrt(h) * (0.3 * signal.ravel() + rng.normal(size=D.size))
-        labels[f"exit_date_{h}"] = [shift_sessions(d, 1 + h) for d in D.ravel()] if D.size < 5000 else \
-            pd.DatetimeIndex(D.ravel()) + pd.Timedelta(days=int(1.5 * (1 + h)))
+        labels[f"exit_date_{h}"] = (
+            [shift_sessions(d, 1 + h) for d in D.ravel()]
+            if D.size < 5000
+            else pd.DatetimeIndex(D.ravel()) + pd.Timedelta(days=int(1.5 * (1 + h)))
+        )
     return feats, labels, dates
 
 
 def test_hand_worked_date():
     day = pd.Timestamp("2024-03-01")
     feats = pd.DataFrame({"date": day, "symbol": list("ABCDE"), "f": [1.0, 2.0, 2.0, 4.0, 5.0]})
-    labels = pd.DataFrame({"date": day, "symbol": list("ABCDE"), "fwd_ret_1": [0.01, 0.03, 0.02, 0.05, 0.04],
-                           "exit_date_1": pd.Timestamp("2024-03-05")})
+    labels = pd.DataFrame(
+        {
+            "date": day,
+            "symbol": list("ABCDE"),
+            "fwd_ret_1": [0.01, 0.03, 0.02, 0.05, 0.04],
+            "exit_date_1": pd.Timestamp("2024-03-05"),
+        }
+    )
     p = fic.factor_panels(feats, labels, ["f"], [1], "2024-03-05", quantiles=2, min_names=2)
     x, y = np.array([1, 2, 2, 4, 5.0]), np.array([0.01, 0.03, 0.02, 0.05, 0.04])
     assert p.ic[0, 0, 0] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-15)
@@ -131,8 +146,14 @@ def test_dates_with_few_names_or_constant_values_are_counted():
 def test_by_year_rows_partition_the_dates():
     feats, labels, dates = _panel(n_dates=20, horizons=(1,))
     feats = pd.concat([feats, feats.assign(date=feats["date"] + pd.DateOffset(years=1))], ignore_index=True)
-    labels = pd.concat([labels, labels.assign(date=labels["date"] + pd.DateOffset(years=1),
-                                              exit_date_1=labels["exit_date_1"] + pd.DateOffset(years=1))])
+    labels = pd.concat(
+        [
+            labels,
+            labels.assign(
+                date=labels["date"] + pd.DateOffset(years=1), exit_date_1=labels["exit_date_1"] + pd.DateOffset(years=1)
+            ),
+        ]
+    )
     s = fic.factor_ic(feats, labels, ["f_signal"], (1,), "2025-12-31", min_names=5)
     assert set(s["period"]) == {"all", "2023", "2024"}
     assert s.loc[s["period"] == "all", "dates"].iloc[0] == s.loc[s["period"] != "all", "dates"].sum()
@@ -149,8 +170,9 @@ def test_bad_inputs_raise_clear_errors():
 def test_report_ranks_by_rank_icir_and_shows_years_and_skips():
     feats, labels, dates = _panel(n_dates=30, horizons=(1, 5))
     feats.loc[(feats["date"] == dates[2]) & (feats["symbol"] > "N03"), "f_noise"] = np.nan
-    s = fic.factor_ic(feats, labels, ["f_signal", "f_noise", "f_ties"], (1, 5), shift_sessions(dates[-1], 10),
-                      min_names=5)
+    s = fic.factor_ic(
+        feats, labels, ["f_signal", "f_noise", "f_ties"], (1, 5), shift_sessions(dates[-1], 10), min_names=5
+    )
     table = fic.ranked(s)
     assert table["rank_ic_ir"].abs().is_monotonic_decreasing and table.iloc[0]["feature"] == "f_signal"
     md = fic.feature_ic_markdown(s, dates[-1], dates[0], "decay.png")

@@ -21,16 +21,56 @@ from quantlab_assets.feature_store.core.features import (
     pivot_panel,
 )
 
-SECTORS = {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Energy", "EEE": "Health",
-           "FFF": "Health", "GGG": "Tech", "HHH": "Energy"}
+SECTORS = {
+    "AAA": "Tech",
+    "BBB": "Tech",
+    "CCC": "Energy",
+    "DDD": "Energy",
+    "EEE": "Health",
+    "FFF": "Health",
+    "GGG": "Tech",
+    "HHH": "Energy",
+}
 FIRST, LAST = "2017-01-02", "2019-12-31"
 START, END = "2018-06-01", "2019-12-31"  # well after the first year of bars: warm
 REQUIRED = [
-    "ret_1", "ret_5", "ret_20", "ret_60", "ret_120", "logret_1", "logret_5", "logret_20", "logret_60",
-    "logret_120", "mom_12_1", "sma_ratio_20", "sma_ratio_50", "sma_ratio_200", "ema_ratio_12",
-    "ema_ratio_26", "vol_20", "vol_60", "rsi_14", "rsi_cutler_14", "sma_log_ratio_50", "macd", "macd_signal", "macd_hist", "bb_pctb_20",
-    "atr_14_pct", "volume_z_20", "log_dollar_volume_20", "dist_52w_high", "dist_52w_low", "beta_60",
-    "corr_60", "body_ratio", "upper_shadow", "lower_shadow", "range_pct", "gap_1",
+    "ret_1",
+    "ret_5",
+    "ret_20",
+    "ret_60",
+    "ret_120",
+    "logret_1",
+    "logret_5",
+    "logret_20",
+    "logret_60",
+    "logret_120",
+    "mom_12_1",
+    "sma_ratio_20",
+    "sma_ratio_50",
+    "sma_ratio_200",
+    "ema_ratio_12",
+    "ema_ratio_26",
+    "vol_20",
+    "vol_60",
+    "rsi_14",
+    "rsi_cutler_14",
+    "sma_log_ratio_50",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "bb_pctb_20",
+    "atr_14_pct",
+    "volume_z_20",
+    "log_dollar_volume_20",
+    "dist_52w_high",
+    "dist_52w_low",
+    "beta_60",
+    "corr_60",
+    "body_ratio",
+    "upper_shadow",
+    "lower_shadow",
+    "range_pct",
+    "gap_1",
     *(f"cs_{t}_{f}" for t in ("z", "rank") for f in ("ret_5", "ret_20", "mom_12_1", "vol_20", "rsi_14")),
 ]
 
@@ -42,8 +82,11 @@ def preset() -> FeaturePreset:
 
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
-    return SyntheticProvider(seed=7, sectors=SECTORS).fetch(list(SECTORS), date.fromisoformat(FIRST),
-                                                            date.fromisoformat(LAST)).bars
+    return (
+        SyntheticProvider(seed=7, sectors=SECTORS)
+        .fetch(list(SECTORS), date.fromisoformat(FIRST), date.fromisoformat(LAST))
+        .bars
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +123,11 @@ def test_packaged_preset_declares_the_schema(preset):
 
 
 def test_unknown_kind_names_file_feature_and_field(tmp_path):
-    path = write(tmp_path, "name: p\nfeatures:\n  - {name: ret_1, kind: return, params: {horizon: 1}}\n"
-                           "  - {name: foo, kind: fourier, params: {}}\n")
+    path = write(
+        tmp_path,
+        "name: p\nfeatures:\n  - {name: ret_1, kind: return, params: {horizon: 1}}\n"
+        "  - {name: foo, kind: fourier, params: {}}\n",
+    )
     with pytest.raises(PresetError) as err:
         load_preset(path)
     msg = str(err.value)
@@ -89,12 +135,15 @@ def test_unknown_kind_names_file_feature_and_field(tmp_path):
     assert "(valid kinds: " in msg and "sma_ratio" in msg
 
 
-@pytest.mark.parametrize("params,field", [
-    ("{horizon: 0}", "params.horizon"),
-    ("{horizon: 5, smooth: true}", "params.smooth"),
-    ("{}", "params.horizon"),
-    ("{horizon: '5'}", "params.horizon"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ("{horizon: 0}", "params.horizon"),
+        ("{horizon: 5, smooth: true}", "params.smooth"),
+        ("{}", "params.horizon"),
+        ("{horizon: '5'}", "params.horizon"),
+    ],
+)
 def test_bad_params_name_file_feature_and_field(tmp_path, params, field):
     path = write(tmp_path, f"name: p\nfeatures:\n  - {{name: ret_5, kind: return, params: {params}}}\n")
     with pytest.raises(PresetError) as err:
@@ -103,14 +152,17 @@ def test_bad_params_name_file_feature_and_field(tmp_path, params, field):
     assert msg.startswith(f"{path}: ") and "field 'features.0' (name 'ret_5')" in msg and field in msg
 
 
-@pytest.mark.parametrize("features,needle", [
-    ("  - {name: a, kind: gap}\n  - {name: a, kind: gap}\n", "feature 'a': name: declared twice"),
-    ("  - {name: z, kind: cs_zscore, params: {of: a}}\n  - {name: a, kind: gap}\n", "feature 'z': params.of"),
-    ("  - {name: a, kind: gap, window: 3}\n", "field 'features.0.window' (name 'a'): Extra inputs"),
-    ("  - {name: Bad-Name, kind: gap}\n", "field 'features.0.name' (name 'Bad-Name'):"),
-    ("  - {name: m, kind: macd, params: {fast: 26, slow: 12, output: macd}}\n", "fast (26) must be smaller"),
-    ("  - {name: v, kind: volatility, params: {window: 300}}\n", "params.window"),
-])
+@pytest.mark.parametrize(
+    "features,needle",
+    [
+        ("  - {name: a, kind: gap}\n  - {name: a, kind: gap}\n", "feature 'a': name: declared twice"),
+        ("  - {name: z, kind: cs_zscore, params: {of: a}}\n  - {name: a, kind: gap}\n", "feature 'z': params.of"),
+        ("  - {name: a, kind: gap, window: 3}\n", "field 'features.0.window' (name 'a'): Extra inputs"),
+        ("  - {name: Bad-Name, kind: gap}\n", "field 'features.0.name' (name 'Bad-Name'):"),
+        ("  - {name: m, kind: macd, params: {fast: 26, slow: 12, output: macd}}\n", "fast (26) must be smaller"),
+        ("  - {name: v, kind: volatility, params: {window: 300}}\n", "params.window"),
+    ],
+)
 def test_preset_level_errors(tmp_path, features, needle):
     path = write(tmp_path, "name: p\nfeatures:\n" + features)
     with pytest.raises(PresetError, match=str(path)) as err:
@@ -119,8 +171,10 @@ def test_preset_level_errors(tmp_path, features, needle):
 
 
 def test_every_bad_feature_is_reported_once(tmp_path):
-    path = write(tmp_path, "name: p\nfeatures:\n  - {name: a, kind: return, params: {horizon: 0}}\n"
-                           "  - {name: b, kind: fourier}\n")
+    path = write(
+        tmp_path,
+        "name: p\nfeatures:\n  - {name: a, kind: return, params: {horizon: 0}}\n  - {name: b, kind: fourier}\n",
+    )
     with pytest.raises(PresetError) as err:
         load_preset(path)
     parts = str(err.value).removeprefix(f"{path}: ").split("; ")
@@ -166,8 +220,10 @@ def test_same_input_same_output_and_input_untouched(bars, preset, batch):
 
 
 def test_empty_range_or_input_gives_an_empty_frame_with_the_schema(bars, preset):
-    for out in (compute_features(bars, preset, "2030-01-01", "2030-12-31"),
-                compute_features(bars.iloc[:0], preset, START, END)):
+    for out in (
+        compute_features(bars, preset, "2030-01-01", "2030-12-31"),
+        compute_features(bars.iloc[:0], preset, START, END),
+    ):
         assert out.empty and list(out.columns) == ["date", "symbol", "warm", *preset.feature_names]
 
 
@@ -203,20 +259,28 @@ def reference(bars, full):
     mean20, std20 = px.rolling(20).mean(), px.rolling(20).std(ddof=0)
     lv = np.log(b["volume"])
     ref = {
-        "ret_1": px.pct_change(), "ret_20": px.pct_change(20), "logret_5": lp.diff(5),
-        "logret_120": lp.diff(120), "mom_12_1": px.shift(21) / px.shift(252) - 1,
+        "ret_1": px.pct_change(),
+        "ret_20": px.pct_change(20),
+        "logret_5": lp.diff(5),
+        "logret_120": lp.diff(120),
+        "mom_12_1": px.shift(21) / px.shift(252) - 1,
         "sma_ratio_20": px / px.rolling(20).mean() - 1,
         "sma_ratio_200": px / px.rolling(200).mean() - 1,
         "sma_log_ratio_50": lp - lp.rolling(50).mean(),
-        "vol_20": r.rolling(20).std() * np.sqrt(252), "vol_60": r.rolling(60).std() * np.sqrt(252),
+        "vol_20": r.rolling(20).std() * np.sqrt(252),
+        "vol_60": r.rolling(60).std() * np.sqrt(252),
         "rsi_cutler_14": 100 * gains / (gains + losses),
         "bb_pctb_20": (px - (mean20 - 2 * std20)) / (4 * std20),
         "volume_z_20": (lv - lv.rolling(20).mean()) / lv.rolling(20).std(),
         "log_dollar_volume_20": np.log(b["close"] * b["volume"]).rolling(20).mean(),
-        "dist_52w_high": px / px.rolling(252).max() - 1, "dist_52w_low": px / px.rolling(252).min() - 1,
-        "beta_60": r.rolling(60).cov(market) / market.rolling(60).var(), "corr_60": r.rolling(60).corr(market),
-        "body_ratio": (lp - ao) / (ah - al), "upper_shadow": np.exp(ah) / np.maximum(np.exp(ao), px) - 1,
-        "lower_shadow": np.minimum(np.exp(ao), px) / np.exp(al) - 1, "range_pct": np.exp(ah - al) - 1,
+        "dist_52w_high": px / px.rolling(252).max() - 1,
+        "dist_52w_low": px / px.rolling(252).min() - 1,
+        "beta_60": r.rolling(60).cov(market) / market.rolling(60).var(),
+        "corr_60": r.rolling(60).corr(market),
+        "body_ratio": (lp - ao) / (ah - al),
+        "upper_shadow": np.exp(ah) / np.maximum(np.exp(ao), px) - 1,
+        "lower_shadow": np.minimum(np.exp(ao), px) / np.exp(al) - 1,
+        "range_pct": np.exp(ah - al) - 1,
         "gap_1": np.exp(ao) / px.shift() - 1,
     }
     ours = full[full["symbol"] == "BBB"].set_index("date")
@@ -228,12 +292,34 @@ def reference(bars, full):
 ATOL = {"rsi_cutler_14": 2e-4, "body_ratio": 1e-4, "volume_z_20": 1e-6}
 
 
-@pytest.mark.parametrize("name", [
-    "ret_1", "ret_20", "logret_5", "logret_120", "mom_12_1", "sma_ratio_20", "sma_ratio_200",
-    "sma_log_ratio_50", "vol_20", "vol_60", "rsi_cutler_14", "bb_pctb_20", "volume_z_20", "log_dollar_volume_20",
-    "dist_52w_high", "dist_52w_low", "beta_60", "corr_60", "body_ratio", "upper_shadow", "lower_shadow",
-    "range_pct", "gap_1",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ret_1",
+        "ret_20",
+        "logret_5",
+        "logret_120",
+        "mom_12_1",
+        "sma_ratio_20",
+        "sma_ratio_200",
+        "sma_log_ratio_50",
+        "vol_20",
+        "vol_60",
+        "rsi_cutler_14",
+        "bb_pctb_20",
+        "volume_z_20",
+        "log_dollar_volume_20",
+        "dist_52w_high",
+        "dist_52w_low",
+        "beta_60",
+        "corr_60",
+        "body_ratio",
+        "upper_shadow",
+        "lower_shadow",
+        "range_pct",
+        "gap_1",
+    ],
+)
 def test_feature_matches_pandas_reference(reference, name):
     ours, ref = reference
     got, want = ours[name], ref[name].reindex(ours.index)
@@ -247,8 +333,12 @@ def test_ema_features_match_pandas_ewm_within_the_truncation(bars, full):
     lp = np.log(px)
     ema = {s: lp.ewm(span=s).mean() for s in (12, 26)}
     macd = ema[12] - ema[26]
-    want = {"ema_ratio_12": px / np.exp(ema[12]) - 1, "ema_ratio_26": px / np.exp(ema[26]) - 1,
-            "macd": macd, "macd_signal": macd.ewm(span=9).mean()}
+    want = {
+        "ema_ratio_12": px / np.exp(ema[12]) - 1,
+        "ema_ratio_26": px / np.exp(ema[26]) - 1,
+        "macd": macd,
+        "macd_signal": macd.ewm(span=9).mean(),
+    }
     tail = ours.index[300:]  # by then pandas' full-history EMA has forgotten the start too
     for name, ref in want.items():
         # The truncated EMA drops < 1e-4 of the weight: differences stay below that order.
@@ -307,12 +397,12 @@ def test_incremental_equals_batch_bit_for_bit(bars, preset, history):
 def test_warm_up_rows_are_marked_not_filled(full, preset):
     for _, rows in full.groupby("symbol"):
         warm = rows["warm"].to_numpy()
-        assert not warm[:preset.warmup_sessions].any() and warm[preset.warmup_sessions:].all()
+        assert not warm[: preset.warmup_sessions].any() and warm[preset.warmup_sessions :].all()
         for name in preset.feature_names:
             window = preset.window_of(name)
             values = rows[name].to_numpy()
-            assert np.isnan(values[:window - 1]).all(), name
-            assert np.isfinite(values[window - 1:]).all(), name
+            assert np.isnan(values[: window - 1]).all(), name
+            assert np.isfinite(values[window - 1 :]).all(), name
     assert np.isfinite(full.loc[full["warm"], preset.feature_names].to_numpy()).all()
 
 
@@ -325,16 +415,19 @@ def test_a_missing_bar_voids_every_window_containing_it(bars, preset, batch):
     after = trading_days(gap_day, END)[1:]  # the sessions after the hole, in order
     for name in ("ret_1", "vol_20", "sma_ratio_200", "ema_ratio_26", "gap_1", "dist_52w_high"):
         window = preset.window_of(name)
-        voided = ccc.loc[after[:window - 1], name]
-        clear = ccc.loc[after[window - 1:], name]
+        voided = ccc.loc[after[: window - 1], name]
+        clear = ccc.loc[after[window - 1 :], name]
         assert voided.isna().all() and clear.notna().all(), name
     before = batch[batch["symbol"] == "CCC"].set_index("date")
     assert ccc.loc[after[0], "body_ratio"] == before.loc[after[0], "body_ratio"]  # a one-bar window
     # Other symbols keep every feature that does not read the market proxy or the cross-section.
     own = [n for n in preset.feature_names if not n.startswith(("cs_", "beta", "corr"))]
     others = out["symbol"] != "CCC"
-    assert_frame_equal(out.loc[others, own].reset_index(drop=True),
-                       batch.loc[batch["symbol"] != "CCC", own].reset_index(drop=True), check_exact=True)
+    assert_frame_equal(
+        out.loc[others, own].reset_index(drop=True),
+        batch.loc[batch["symbol"] != "CCC", own].reset_index(drop=True),
+        check_exact=True,
+    )
 
 
 def test_a_session_missing_for_everyone_is_still_a_session(bars, preset):

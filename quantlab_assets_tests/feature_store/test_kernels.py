@@ -25,8 +25,8 @@ def slow_rolling(q: np.ndarray, valid: np.ndarray, window: int, fn) -> np.ndarra
     out = np.full(q.shape, NAN)
     for t in range(window - 1, len(q)):
         for j in range(q.shape[1]):
-            if valid[t - window + 1:t + 1, j].all():
-                out[t, j] = fn(q[t - window + 1:t + 1, j].astype(np.float64))
+            if valid[t - window + 1 : t + 1, j].all():
+                out[t, j] = fn(q[t - window + 1 : t + 1, j].astype(np.float64))
     return out
 
 
@@ -88,8 +88,7 @@ def test_rolling_kernels_match_a_slow_loop(rng, window):
         cases.append((nb.rolling_std(q, valid, window, ddof=1, scale=1), lambda a: np.std(a, ddof=1)))
     for got, fn in cases:
         np.testing.assert_allclose(got, slow_rolling(q, valid, window, fn), rtol=1e-12)
-    np.testing.assert_array_equal(nb.window_valid(valid, window),
-                                  ~np.isnan(slow_rolling(q, valid, window, np.sum)))
+    np.testing.assert_array_equal(nb.window_valid(valid, window), ~np.isnan(slow_rolling(q, valid, window, np.sum)))
 
 
 def test_rolling_max_min_are_exact_for_any_window_length(rng):
@@ -143,7 +142,7 @@ def test_rolling_beta_and_corr_match_least_squares(rng):
     corr = nb.rolling_corr(y, x, valid, 10)
     assert np.isnan(beta[:9]).all() and np.isnan(corr[:9]).all()
     for t in range(9, 30):
-        xs, ys = x[t - 9:t + 1, 0].astype(float), y[t - 9:t + 1, 0].astype(float)
+        xs, ys = x[t - 9 : t + 1, 0].astype(float), y[t - 9 : t + 1, 0].astype(float)
         assert beta[t, 0] == pytest.approx(np.polyfit(xs, ys, 1)[0], rel=1e-10)
         assert corr[t, 0] == pytest.approx(np.corrcoef(xs, ys)[0, 1], rel=1e-12)
     flat = np.zeros((5, 1), dtype=np.int64)
@@ -187,8 +186,7 @@ def test_truncated_ema_hand_worked():
     w /= w.sum()
     got = nb.truncated_ema(x, 3)[:, 0]
     assert np.isnan(got[:13]).all()
-    np.testing.assert_allclose(got[13:], [sum(w[k] * (t - k) for k in range(14)) for t in range(13, 20)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(got[13:], [sum(w[k] * (t - k) for k in range(14)) for t in range(13, 20)], rtol=1e-14)
     np.testing.assert_array_equal(nb.truncated_ema(x, 1), x)  # span 1: the value itself
 
 
@@ -204,13 +202,13 @@ def test_truncated_ema_does_not_depend_on_where_the_array_starts(rng):
     lags = len(nb.ema_weights(12))
     full = nb.truncated_ema(x, 12)
     for start in (1, 17, 100):
-        np.testing.assert_array_equal(nb.truncated_ema(x[start:], 12)[lags - 1:], full[start + lags - 1:])
+        np.testing.assert_array_equal(nb.truncated_ema(x[start:], 12)[lags - 1 :], full[start + lags - 1 :])
     hit = np.isnan(full[:, 1])
-    assert hit[50:50 + lags].all() and not hit[50 + lags:].any()
+    assert hit[50 : 50 + lags].all() and not hit[50 + lags :].any()
 
 
 def test_kernels_do_not_modify_their_inputs(rng):
-    q = rng.integers(-10**6, 10**6, size=(30, 3))
+    q = rng.integers(-(10**6), 10**6, size=(30, 3))
     valid = rng.random(q.shape) > 0.1
     x = rng.normal(size=(30, 3))
     before = (q.copy(), valid.copy(), x.copy())

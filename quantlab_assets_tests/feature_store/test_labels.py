@@ -11,9 +11,18 @@ from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, compute_
 
 def _bars(symbol: str, days, opens, adj_factor=1.0) -> pd.DataFrame:
     opens = np.asarray(opens, float)
-    return pd.DataFrame({"date": pd.to_datetime(days), "symbol": symbol, "open": opens,
-                         "high": opens * 1.01, "low": opens * 0.99, "close": opens,
-                         "adj_close": opens * adj_factor, "volume": 1e6})
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(days),
+            "symbol": symbol,
+            "open": opens,
+            "high": opens * 1.01,
+            "low": opens * 0.99,
+            "close": opens,
+            "adj_close": opens * adj_factor,
+            "volume": 1e6,
+        }
+    )
 
 
 def test_next_open_to_open_by_hand():
@@ -23,9 +32,9 @@ def test_next_open_to_open_by_hand():
     out = compute_labels(bars, "2024-03-25", "2024-03-28")
     first = out.iloc[0]
     assert first["date"] == pd.Timestamp("2024-03-25")
-    assert first["entry_date"] == pd.Timestamp("2024-03-26")     # next session
+    assert first["entry_date"] == pd.Timestamp("2024-03-26")  # next session
     assert first["exit_date_1"] == pd.Timestamp("2024-03-27")
-    assert first["fwd_ret_1"] == 102 / 101 - 1                   # open(D+2) / open(D+1) - 1
+    assert first["fwd_ret_1"] == 102 / 101 - 1  # open(D+2) / open(D+1) - 1
     assert first["fwd_ret_5"] == 106 / 101 - 1
     assert first["fwd_ret_20"] == 121 / 101 - 1
     # 2024-03-28: the next session skips Good Friday.
@@ -67,8 +76,9 @@ def test_labels_do_not_depend_on_bars_before_the_decision_date():
 
 def test_schema_has_no_feature_columns_and_rows_only_where_bars_exist():
     days = pd.bdate_range("2024-01-02", "2024-02-29")
-    bars = pd.concat([_bars("AAA", days, np.linspace(10, 20, len(days))),
-                      _bars("BBB", days[5:], np.linspace(30, 20, len(days) - 5))])
+    bars = pd.concat(
+        [_bars("AAA", days, np.linspace(10, 20, len(days))), _bars("BBB", days[5:], np.linspace(30, 20, len(days) - 5))]
+    )
     out = compute_labels(bars, "2024-01-02", "2024-01-31")
     assert list(out.columns) == LABELS.column_names
     # Only sessions get labels: the bar on MLK day (2024-01-15, exchange closed) is ignored.

@@ -38,8 +38,12 @@ def _run(selection, start, end):
 
     job = defs.resolve_implicit_global_asset_job_def()
     tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-    return job.execute_in_process(instance=dg.DagsterInstance.get(), tags=tags, raise_on_error=False,
-                                  asset_selection=[dg.AssetKey(k) for k in selection])
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        tags=tags,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey(k) for k in selection],
+    )
 
 
 def _checks(result):
@@ -76,16 +80,19 @@ def test_history_gap_before_the_first_stored_bar_names_what_to_ingest(lab_env, t
 
 def test_history_gaps_from_listing_dates():
     preset = load_preset()
-    stored = pd.DataFrame({"date": pd.to_datetime(["2024-04-01"] * 3), "symbol": ["AAA", "BBB", "CCC"],
-                           "warm": [False, False, True]})
+    stored = pd.DataFrame(
+        {"date": pd.to_datetime(["2024-04-01"] * 3), "symbol": ["AAA", "BBB", "CCC"], "warm": [False, False, True]}
+    )
     need = shift_sessions("2024-04-01", -preset.lookback_sessions)
-    listings = pd.DataFrame({
-        "symbol": ["AAA", "BBB", "CCC"],
-        # AAA listed after the lookback start and stored from its listing: a young listing.
-        # BBB listed before the lookback start but stored only from 2023-09-01: a gap.
-        "first_date": pd.to_datetime(["2023-10-02", "2020-01-02", None]),
-        "first_bar": pd.to_datetime(["2023-10-02", "2023-09-01", "2015-01-02"]),
-    })
+    listings = pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB", "CCC"],
+            # AAA listed after the lookback start and stored from its listing: a young listing.
+            # BBB listed before the lookback start but stored only from 2023-09-01: a gap.
+            "first_date": pd.to_datetime(["2023-10-02", "2020-01-02", None]),
+            "first_bar": pd.to_datetime(["2023-10-02", "2023-09-01", "2015-01-02"]),
+        }
+    )
     gaps, text = history_gaps(stored, preset, listings)
     assert gaps == 1 and f"BBB from {need.date()}" in text and "AAA" not in text.split(":")[1]
     listings.loc[1, "first_date"] = pd.Timestamp("2023-09-01")  # BBB listed when its bars start
@@ -94,8 +101,13 @@ def test_history_gaps_from_listing_dates():
 
 def test_missing_rate_judges_each_feature_against_what_it_can_be():
     preset = load_preset()
-    frame = pd.DataFrame({"date": pd.to_datetime(["2024-04-01", "2024-04-01", "2024-04-02"]),
-                          "symbol": ["AAA", "BBB", "AAA"], "warm": True})
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-04-01", "2024-04-01", "2024-04-02"]),
+            "symbol": ["AAA", "BBB", "AAA"],
+            "warm": True,
+        }
+    )
     for name in preset.feature_names:
         frame[name] = 0.5
     frame.loc[2, [n for n in preset.feature_names if n.startswith("cs_z_")]] = float("nan")  # one name
@@ -140,8 +152,9 @@ def test_a_preset_longer_than_the_default_drives_mapping_code_version_and_comput
     import os
 
     env = {**os.environ, "QUANTLAB_FEATURE_PRESET": str(preset_path), "QUANTLAB_SYMBOLS": str(tmp_path / "two.yaml")}
-    (tmp_path / "two.yaml").write_text("universe: two\nsymbols:\n  - {symbol: AAA, sector: Tech}\n"
-                                       "  - {symbol: BBB, sector: Energy}\n")
+    (tmp_path / "two.yaml").write_text(
+        "universe: two\nsymbols:\n  - {symbol: AAA, sector: Tech}\n  - {symbol: BBB, sector: Energy}\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -160,5 +173,11 @@ def test_a_run_configured_with_another_preset_fails_instead_of_reading_too_littl
     preset_path.write_text(LONG_PRESET)
     context = dg.build_asset_context(partition_key=END)
     with pytest.raises(dg.Failure, match="not the preset 'default' the lineage was built from"):
-        features(context, warehouse=WarehouseResource(), artifacts=ArtifactsResource(),
-                 feature_store=FeatureStoreResource(preset_file=str(preset_path)))
+        list(  # the body yields its result and its upstream check: run it to the end
+            features(
+                context,
+                warehouse=WarehouseResource(),
+                artifacts=ArtifactsResource(),
+                feature_store=FeatureStoreResource(preset_file=str(preset_path)),
+            )
+        )

@@ -34,11 +34,18 @@ def test_profile_finds_missing_correlated_and_drifted():
     rng = np.random.default_rng(3)
     n = 2000
     x = rng.normal(size=n)
-    cur = pd.DataFrame({"warm": [False] * 100 + [True] * (n - 100), "a": x, "b": 2 * x + 1e-3 * rng.normal(size=n),
-                        "c": rng.normal(size=n)})
+    cur = pd.DataFrame(
+        {
+            "warm": [False] * 100 + [True] * (n - 100),
+            "a": x,
+            "b": 2 * x + 1e-3 * rng.normal(size=n),
+            "c": rng.normal(size=n),
+        }
+    )
     cur.loc[150:249, "c"] = np.nan  # 100 missing among 1900 warm rows
-    ref = pd.DataFrame({"warm": True, "a": rng.normal(size=n), "b": 2 * rng.normal(size=n),
-                        "c": rng.normal(loc=2.0, size=n)})
+    ref = pd.DataFrame(
+        {"warm": True, "a": rng.normal(size=n), "b": 2 * rng.normal(size=n), "c": rng.normal(loc=2.0, size=n)}
+    )
     prof = profile_features(cur, ["a", "b", "c"], ref, corr_threshold=0.9)
     assert prof.warm_rows == n - 100
     assert np.isclose(prof.missing["c"], 100 / 1900) and prof.missing["a"] == 0

@@ -28,8 +28,7 @@ QUANTUM = 1.0001 / nb.SCALE
 
 @pytest.fixture(scope="module")
 def frames():
-    bars = SyntheticProvider(seed=11, sectors=SYMBOLS).fetch(
-        list(SYMBOLS), date(2016, 1, 4), date(2019, 12, 31)).bars
+    bars = SyntheticProvider(seed=11, sectors=SYMBOLS).fetch(list(SYMBOLS), date(2016, 1, 4), date(2019, 12, 31)).bars
     ours = compute_features(bars, load_preset(), "2016-01-04", "2019-12-31")
     return bars, ours
 
@@ -39,8 +38,12 @@ def _per_symbol(frames):
     for symbol in SYMBOLS:
         b = bars[bars["symbol"] == symbol].set_index("date").sort_index()
         k = b["adj_close"] / b["close"]
-        yield (b["adj_close"], b["high"] * k, b["low"] * k,
-               ours[ours["symbol"] == symbol].set_index("date").reindex(b.index))
+        yield (
+            b["adj_close"],
+            b["high"] * k,
+            b["low"] * k,
+            ours[ours["symbol"] == symbol].set_index("date").reindex(b.index),
+        )
 
 
 def _reference(name, close, high, low):
@@ -62,8 +65,23 @@ def _reference(name, close, high, low):
     raise KeyError(name)
 
 
-@pytest.mark.parametrize("name", ["rsi_14", "atr_14_pct", "sma_ratio_20", "sma_ratio_50", "sma_ratio_200",
-                                  "bb_pctb_20", "ret_1", "logret_1", "ret_5", "ret_20", "ret_60", "ret_120"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rsi_14",
+        "atr_14_pct",
+        "sma_ratio_20",
+        "sma_ratio_50",
+        "sma_ratio_200",
+        "bb_pctb_20",
+        "ret_1",
+        "logret_1",
+        "ret_5",
+        "ret_20",
+        "ret_60",
+        "ret_120",
+    ],
+)
 def test_feature_matches_ta_after_warm_up(frames, name):
     checked = 0
     for close, high, low, ours in _per_symbol(frames):
@@ -85,7 +103,7 @@ def test_wilder_truncation_drops_less_than_the_tolerance():
     w_full = (13 / 14) ** np.arange(2_000)
     kept = len(nb.wilder_weights(14))
     assert kept == 218
-    assert w_full[kept:].sum() / w_full.sum() < nb.WILDER_TOL <= w_full[kept - 1:].sum() / w_full.sum()
+    assert w_full[kept:].sum() / w_full.sum() < nb.WILDER_TOL <= w_full[kept - 1 :].sum() / w_full.sum()
     assert load_preset().window_of("rsi_14") == load_preset().window_of("atr_14_pct") == kept + 1
 
 

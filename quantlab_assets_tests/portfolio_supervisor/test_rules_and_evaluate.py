@@ -15,8 +15,18 @@ from quantlab_assets.portfolio_supervisor.core.evaluate import (
 )
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits, RulesError, load_rules
 
-LIMITS = RiskLimits(max_weight=0.2, max_gross=1.0, max_net=1.0, min_net=0.0, min_names=5, max_hhi=0.25,
-                    max_turnover=0.5, max_drawdown=0.1, min_sharpe=0.0, min_history_sessions=20)
+LIMITS = RiskLimits(
+    max_weight=0.2,
+    max_gross=1.0,
+    max_net=1.0,
+    min_net=0.0,
+    min_names=5,
+    max_hhi=0.25,
+    max_turnover=0.5,
+    max_drawdown=0.1,
+    min_sharpe=0.0,
+    min_history_sessions=20,
+)
 
 
 def book(**w) -> pd.Series:
@@ -26,7 +36,7 @@ def book(**w) -> pd.Series:
 def test_measures_by_hand():
     m = book_measures(book(A=0.5, B=0.25, C=0.25, D=0.0), book(A=0.25, B=0.25, C=0.25, D=0.25))
     assert m["gross"] == 1.0 and m["net"] == 1.0 and m["names"] == 3
-    assert m["hhi"] == 0.5 ** 2 + 0.25 ** 2 + 0.25 ** 2
+    assert m["hhi"] == 0.5**2 + 0.25**2 + 0.25**2
     assert m["turnover"] == (0.25 + 0.25) / 2
 
 
@@ -55,8 +65,10 @@ def test_performance_limits_need_review_only_with_enough_history():
     perf = {"scope": "since_start", "sessions": 30, "max_drawdown": -0.15, "sharpe_ratio": -0.4}
     v = evaluate(equal, None, False, LIMITS, perf)
     assert v.status == NEEDS_REVIEW
-    assert v.reasons == ["max drawdown 15.00% (since_start, 30 sessions) exceeds 10.00%",
-                         "Sharpe -0.40 (since_start, 30 sessions) is below 0.00"]
+    assert v.reasons == [
+        "max drawdown 15.00% (since_start, 30 sessions) exceeds 10.00%",
+        "Sharpe -0.40 (since_start, 30 sessions) is below 0.00",
+    ]
     assert evaluate(equal, None, False, LIMITS, {**perf, "sessions": 10}).status == APPROVED
 
 
@@ -92,8 +104,9 @@ def test_an_override_for_an_unknown_strategy_names_it_and_the_file(tmp_path):
     path.write_text("strategies:\n  momentum_top_k: {max_turnover: 0.5}\n  momentum_topk: {max_turnover: 0.6}\n")
     with pytest.raises(RulesError) as err:
         load_rules(path, known_strategies={"momentum_topk", "low_volatility"})
-    assert str(err.value) == (f"{path}: field 'strategies': no strategy named 'momentum_top_k' "
-                              "(strategies: low_volatility, momentum_topk)")
+    assert str(err.value) == (
+        f"{path}: field 'strategies': no strategy named 'momentum_top_k' (strategies: low_volatility, momentum_topk)"
+    )
     # Without the list of strategies (a unit test of the limits) the names are not checked.
     assert load_rules(path).for_strategy("momentum_topk").max_turnover == 0.6
 
@@ -109,5 +122,7 @@ def test_the_supervisor_resource_checks_overrides_against_the_strategy_files(tmp
     rules.write_text("strategies: {alpha: {max_turnover: 0.5}}\n")
     assert SupervisorResource(rules_file=str(rules)).rules().for_strategy("alpha").max_turnover == 0.5
     rules.write_text("strategies: {alpah: {max_turnover: 0.5}}\n")
-    with pytest.raises(RulesError, match=r"rules\.yaml: field 'strategies': no strategy named 'alpah' \(strategies: alpha\)"):
+    with pytest.raises(
+        RulesError, match=r"rules\.yaml: field 'strategies': no strategy named 'alpah' \(strategies: alpha\)"
+    ):
         SupervisorResource(rules_file=str(rules)).rules()

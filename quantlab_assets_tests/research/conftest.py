@@ -10,6 +10,7 @@ import pytest
 
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.definitions import defs
+from quantlab_assets.strategy_lab.assets import strategy_key
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2024-02-01", "2024-04-30"
@@ -25,10 +26,17 @@ def lab_env_vars(tmp_path_factory):
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     registry = tmp / "symbols.yaml"
     sectors = ["Tech", "Energy", "Health", "Utilities"]
-    registry.write_text("universe: test30\nsymbols:\n" + "".join(
-        f"  - {{symbol: {s}, sector: {sectors[i % 4]}}}\n" for i, s in enumerate(SYMBOLS)))
-    return {"QUANTLAB_DB": str(tmp / "lab.duckdb"), "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"),
-            "DAGSTER_HOME": str(home), "QUANTLAB_DATA_PROVIDER": "synthetic", "QUANTLAB_SYMBOLS": str(registry)}
+    registry.write_text(
+        "universe: test30\nsymbols:\n"
+        + "".join(f"  - {{symbol: {s}, sector: {sectors[i % 4]}}}\n" for i, s in enumerate(SYMBOLS))
+    )
+    return {
+        "QUANTLAB_DB": str(tmp / "lab.duckdb"),
+        "QUANTLAB_ARTIFACTS": str(tmp / "artifacts"),
+        "DAGSTER_HOME": str(home),
+        "QUANTLAB_DATA_PROVIDER": "synthetic",
+        "QUANTLAB_SYMBOLS": str(registry),
+    }
 
 
 @pytest.fixture
@@ -56,9 +64,11 @@ _DONE: list = []
 def materialized(research_env):
     """The materialized warehouse (built on first use, shared by the session's research tests)."""
     if not _DONE:
-        run_range([dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date()))
+        run_range(
+            [dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date())
+        )
         keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
-        keys += [dg.AssetKey([s, part]) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
+        keys += [strategy_key(s, part) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
         run_range(keys, START, END)
         _DONE.append(True)
     return Path(research_env["QUANTLAB_DB"])

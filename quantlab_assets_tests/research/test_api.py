@@ -10,14 +10,14 @@ import pytest
 
 from quantlab_assets import research
 from quantlab_assets.strategy_lab.core.spec import StrategyError
-
 from quantlab_assets_tests.research.conftest import END, ROOT, START, STRATEGIES
 
 
 def _stored(db, table, strategy):
     with duckdb.connect(str(db), read_only=True) as con:
-        frame = con.execute(f"SELECT * EXCLUDE (strategy) FROM {table} WHERE strategy = ? ORDER BY ALL",
-                            [strategy]).df()
+        frame = con.execute(
+            f"SELECT * EXCLUDE (strategy) FROM {table} WHERE strategy = ? ORDER BY ALL", [strategy]
+        ).df()
     for col in frame.columns:
         if "date" in col:
             frame[col] = pd.to_datetime(frame[col])
@@ -31,19 +31,31 @@ def _sorted(frame: pd.DataFrame, columns) -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_api_equals_assets_bit_for_bit(materialized, name):
-    stored = {t: _stored(materialized, t, name) for t in
-              ("targets", "backtest_equity", "backtest_positions", "backtest_trades", "backtest_kpis")}
+    stored = {
+        t: _stored(materialized, t, name)
+        for t in ("targets", "backtest_equity", "backtest_positions", "backtest_trades", "backtest_kpis")
+    }
     before = materialized.stat().st_mtime_ns
     out = research.backtest(ROOT / "strategies" / f"{name}.yaml", START, END, db=materialized)
     assert materialized.stat().st_mtime_ns == before  # nothing written
-    pairs = {"targets": out.targets.targets.drop(columns=["strategy"]), "backtest_equity": out.equity,
-             "backtest_positions": out.positions, "backtest_trades": out.trades, "backtest_kpis": out.kpis}
+    pairs = {
+        "targets": out.targets.targets.drop(columns=["strategy"]),
+        "backtest_equity": out.equity,
+        "backtest_positions": out.positions,
+        "backtest_trades": out.trades,
+        "backtest_kpis": out.kpis,
+    }
     for table, mine in pairs.items():
         theirs = stored[table]
         assert len(theirs) > 0, table
         cols = list(theirs.columns)
-        pd.testing.assert_frame_equal(_sorted(mine.assign(**{c: mine[c] for c in cols}), cols),
-                                      _sorted(theirs, cols), check_exact=True, check_dtype=False, obj=table)
+        pd.testing.assert_frame_equal(
+            _sorted(mine.assign(**{c: mine[c] for c in cols}), cols),
+            _sorted(theirs, cols),
+            check_exact=True,
+            check_dtype=False,
+            obj=table,
+        )
     assert out.trades["notional"].abs().sum() > 0 and np.isfinite(out.kpis_last["sharpe_ratio"])
 
 
@@ -51,26 +63,36 @@ def test_one_read_serves_several_variants(materialized):
     data = research.load_data(START, END, db=materialized)
     a = research.backtest(ROOT / "strategies" / "low_volatility.yaml", data=data)
     b = research.backtest(ROOT / "strategies" / "low_volatility.yaml", data=data, overrides=["selection.k=12"])
-    direct = research.backtest(ROOT / "strategies" / "low_volatility.yaml", START, END, db=materialized,
-                               overrides={"selection.k": 12})
+    direct = research.backtest(
+        ROOT / "strategies" / "low_volatility.yaml", START, END, db=materialized, overrides={"selection.k": 12}
+    )
     assert b.spec.selection.k == 12 and a.final_equity != b.final_equity
     pd.testing.assert_frame_equal(b.equity, direct.equity, check_exact=True)
 
 
-@pytest.mark.parametrize("overrides,field", [
-    (["selection.k=abc"], "selection.k"),
-    (["selection.kk=3"], "selection.kk"),
-    (["constraints.max_weight=2"], "constraints.max_weight"),
-    (["name.x=1"], "name"),
-])
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        (["selection.k=abc"], "selection.k"),
+        (["selection.kk=3"], "selection.kk"),
+        (["constraints.max_weight=2"], "constraints.max_weight"),
+        (["name.x=1"], "name"),
+    ],
+)
 def test_overrides_validate_like_the_yaml_path(overrides, field):
     with pytest.raises(StrategyError, match=f"momentum_topk.yaml.*'{field}'"):
         research.load_spec(ROOT / "strategies" / "momentum_topk.yaml", overrides)
 
 
 def test_a_dict_spec_and_targets_without_the_flag():
-    spec = research.load_spec({"name": "x", "signal": {"kind": "feature", "feature": "ret_5"},
-                               "selection": {"kind": "top_k", "k": 5}, "constraints": {"max_weight": 0.2}})
+    spec = research.load_spec(
+        {
+            "name": "x",
+            "signal": {"kind": "feature", "feature": "ret_5"},
+            "selection": {"kind": "top_k", "k": 5},
+            "constraints": {"max_weight": 0.2},
+        }
+    )
     assert spec.selection.k == 5
     with pytest.raises(ValueError, match="rebalance"):
         research.decisions_of(pd.DataFrame({"date": [], "symbol": [], "weight": []}))

@@ -14,7 +14,6 @@ from quantlab_assets.backtest_engine.core.kpis import sharpe_ratio
 from quantlab_assets.research import overfitting as of
 from quantlab_assets.research.sweep import SweepError, leaderboard_markdown, load_sweep, promote, run_sweep
 from quantlab_assets.strategy_lab.core.spec import load_strategy
-
 from quantlab_assets_tests.research.conftest import END, ROOT, START
 
 
@@ -52,17 +51,32 @@ def _write(tmp_path, body: str):
 BASE = "name: s\nstrategy: {str(ROOT / 'strategies' / 'momentum_topk.yaml')}\n"
 
 
-@pytest.mark.parametrize("body,field", [
-    ("grid: {selection.kk: [3]}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
-     "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n", "selection.kk"),
-    ("grid: {}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
-     "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n", "grid"),
-    ("grid: {selection.k: []}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
-     "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n", "grid.selection.k"),
-    ("grid: {selection.k: [10]}\nin_sample: {start: 2020-01-02, end: 2021-06-30}\n"
-     "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n", "overlaps in_sample"),
-    ("grid: {selection.k: [10]}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n", "out_of_sample"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (
+            "grid: {selection.kk: [3]}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
+            "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n",
+            "selection.kk",
+        ),
+        (
+            "grid: {}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
+            "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n",
+            "grid",
+        ),
+        (
+            "grid: {selection.k: []}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n"
+            "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n",
+            "grid.selection.k",
+        ),
+        (
+            "grid: {selection.k: [10]}\nin_sample: {start: 2020-01-02, end: 2021-06-30}\n"
+            "out_of_sample: {start: 2021-01-04, end: 2021-12-31}\n",
+            "overlaps in_sample",
+        ),
+        ("grid: {selection.k: [10]}\nin_sample: {start: 2020-01-02, end: 2020-12-31}\n", "out_of_sample"),
+    ],
+)
 def test_bad_sweep_files_name_the_file_and_the_field(tmp_path, body, field):
     path = _write(tmp_path, eval(f'f"""{BASE}"""') + body)
     with pytest.raises(SweepError, match=str(path)) as err:
@@ -78,9 +92,11 @@ def test_shipped_sweeps_load():
 @pytest.fixture
 def sweep_file(tmp_path):
     path = tmp_path / "lowvol_k.yaml"
-    path.write_text(f"name: lowvol_k\nstrategy: {ROOT / 'strategies' / 'low_volatility.yaml'}\n"
-                    "grid:\n  selection.k: [10, 12, 15]\n  costs.slippage_bps: [3.0, 10.0]\n"
-                    "in_sample: {start: 2024-02-01, end: 2024-03-15}\nout_of_sample: {start: 2024-03-18, end: 2024-04-30}\n")
+    path.write_text(
+        f"name: lowvol_k\nstrategy: {ROOT / 'strategies' / 'low_volatility.yaml'}\n"
+        "grid:\n  selection.k: [10, 12, 15]\n  costs.slippage_bps: [3.0, 10.0]\n"
+        "in_sample: {start: 2024-02-01, end: 2024-03-15}\nout_of_sample: {start: 2024-03-18, end: 2024-04-30}\n"
+    )
     return path
 
 

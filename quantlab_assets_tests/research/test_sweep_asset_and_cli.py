@@ -14,15 +14,16 @@ from quantlab_assets.definitions import defs
 from quantlab_assets.research.assets import build_sweep_asset
 from quantlab_assets.research.sweep import load_sweep, run_sweep
 from quantlab_assets.strategy_lab.core.spec import load_strategy
-
 from quantlab_assets_tests.research.conftest import END, ROOT, START
 
 
 def _sweep_file(tmp_path):
     path = tmp_path / "lowvol_k.yaml"
-    path.write_text(f"name: lowvol_k\nstrategy: {ROOT / 'strategies' / 'low_volatility.yaml'}\n"
-                    "grid:\n  selection.k: [10, 15]\n  rebalance.frequency: [weekly, monthly]\n"
-                    "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n")
+    path.write_text(
+        f"name: lowvol_k\nstrategy: {ROOT / 'strategies' / 'low_volatility.yaml'}\n"
+        "grid:\n  selection.k: [10, 15]\n  rebalance.frequency: [weekly, monthly]\n"
+        "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n"
+    )
     return path
 
 
@@ -46,8 +47,19 @@ def test_sweep_asset_writes_results_and_records_the_experiment(materialized, tmp
 
 
 def test_cli_backtest_records_and_experiment_show_matches(materialized, capsys):
-    code = main(["backtest", str(ROOT / "strategies" / "low_volatility.yaml"), "--start", START, "--end", END,
-                 "--set", "selection.k=12", "--record"])
+    code = main(
+        [
+            "backtest",
+            str(ROOT / "strategies" / "low_volatility.yaml"),
+            "--start",
+            START,
+            "--end",
+            END,
+            "--set",
+            "selection.k=12",
+            "--record",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "low_volatility" in out and "sharpe_ratio" in out
     alone = research.backtest(ROOT / "strategies" / "low_volatility.yaml", START, END, overrides=["selection.k=12"])
@@ -59,8 +71,18 @@ def test_cli_backtest_records_and_experiment_show_matches(materialized, capsys):
 
 
 def test_cli_backtest_bad_override_names_the_field(materialized, capsys):
-    code = main(["backtest", str(ROOT / "strategies" / "low_volatility.yaml"), "--start", START, "--end", END,
-                 "--set", "selection.k=abc"])
+    code = main(
+        [
+            "backtest",
+            str(ROOT / "strategies" / "low_volatility.yaml"),
+            "--start",
+            START,
+            "--end",
+            END,
+            "--set",
+            "selection.k=abc",
+        ]
+    )
     assert code == 2 and "'selection.k'" in capsys.readouterr().err
 
 
@@ -77,6 +99,8 @@ def test_cli_sweep_prints_the_leaderboard(materialized, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Sweep lowvol_k: 4 variants" in out and "deflated Sharpe ratio" in out and out.count("| v00") == 4
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nstrategy: strategies/low_volatility.yaml\ngrid: {selection.k: []}\n"
-                   "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n")
+    bad.write_text(
+        "name: bad\nstrategy: strategies/low_volatility.yaml\ngrid: {selection.k: []}\n"
+        "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n"
+    )
     assert main(["sweep", str(bad)]) == 2 and "grid.selection.k" in capsys.readouterr().err

@@ -26,11 +26,11 @@ def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
     if freq == "every_n":
         return session_index(dates, REBALANCE_ANCHOR) % spec.rebalance.n == 0
     # First session of each ISO week / calendar month: compare with the previous session.
-    prev = pd.DatetimeIndex([trading_days(d - pd.Timedelta(days=10), d - pd.Timedelta(days=1))[-1]
-                             for d in dates])
+    prev = pd.DatetimeIndex([trading_days(d - pd.Timedelta(days=10), d - pd.Timedelta(days=1))[-1] for d in dates])
     if freq == "weekly":
-        return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | \
-            np.asarray((dates - prev).days > 7)
+        return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | np.asarray(
+            (dates - prev).days > 7
+        )
     return np.asarray((dates.month != prev.month) | (dates.year != prev.year))
 
 
@@ -157,7 +157,6 @@ def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({n: cross_sectional(frame[n], "zscore") for n in names})
 
 
-
 def score_day(day: pd.DataFrame, spec: StrategySpec, beta: np.ndarray | None) -> pd.Series:
     """Scores of one session's universe (index = symbol); NaN where a needed feature is missing."""
     sig = spec.signal
@@ -175,8 +174,13 @@ def score_day(day: pd.DataFrame, spec: StrategySpec, beta: np.ndarray | None) ->
 
 
 def compute_targets(
-    features: pd.DataFrame, spec: StrategySpec, universe: Sequence[str], start, end,
-    prev_weights: pd.Series | None = None, labels: pd.DataFrame | None = None,
+    features: pd.DataFrame,
+    spec: StrategySpec,
+    universe: Sequence[str],
+    start,
+    end,
+    prev_weights: pd.Series | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> TargetsResult:
     """The book for every session in [start, end].
 
@@ -192,15 +196,17 @@ def compute_targets(
     # their exit counts in that session's turnover (and against max_turnover).
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     mask = rebalance_mask(days, spec)
-    by_date = {d: f.set_index("symbol") for d, f in features[features["symbol"].isin(universe)]
-               .groupby("date", sort=True)}
+    by_date = {
+        d: f.set_index("symbol") for d, f in features[features["symbol"].isin(universe)].groupby("date", sort=True)
+    }
     vol_name = spec.weighting.vol_feature if spec.weighting.kind == "inverse_vol" else None
     result = TargetsResult(pd.DataFrame(), weights)
     betas: dict = {}
     frames = []
     for i, (day, rebalance) in enumerate(zip(days, mask)):
-        today = by_date.get(day, pd.DataFrame(index=pd.Index([], name="symbol"),
-                                              columns=spec.features_used())).reindex(universe)
+        today = by_date.get(day, pd.DataFrame(index=pd.Index([], name="symbol"), columns=spec.features_used())).reindex(
+            universe
+        )
         beta = None
         if spec.signal.kind == "model":
             refit = _last_refit(day, spec.signal.model.refit_every)
@@ -226,11 +232,21 @@ def compute_targets(
             result.violations += [f"{day.date()}: {v}" for v in constraint_violations(weights, spec, turnover)]
         if exits:
             result.notes.append(f"{day.date()}: sold {', '.join(leaving.index)} (left the universe)")
-        frames.append(pd.DataFrame({"date": day, "strategy": spec.name, "symbol": universe,
-                                    "score": scores.to_numpy(float), "weight": weights.to_numpy(float),
-                                    "rebalance": bool(rebalance)}))
-    result.targets = (pd.concat(frames, ignore_index=True) if frames
-                      else pd.DataFrame(columns=TARGETS.column_names))[TARGETS.column_names]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": day,
+                    "strategy": spec.name,
+                    "symbol": universe,
+                    "score": scores.to_numpy(float),
+                    "weight": weights.to_numpy(float),
+                    "rebalance": bool(rebalance),
+                }
+            )
+        )
+    result.targets = (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TARGETS.column_names))[
+        TARGETS.column_names
+    ]
     result.final_weights = weights
     return result
 

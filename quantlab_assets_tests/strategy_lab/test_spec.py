@@ -25,18 +25,31 @@ def test_shipped_examples_are_valid():
     assert kinds["low_volatility"] == ("top_k", "inverse_vol")
 
 
-@pytest.mark.parametrize("body,field,why", [
-    ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k}\n",
-     "selection", "needs k"),
-    ("name: bad\nsignal: {kind: feature}\nselection: {kind: top_k, k: 5}\n", "signal", "needs the field 'feature'"),
-    ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\nleverage: 3\n",
-     "leverage", "Extra inputs are not permitted"),
-    ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
-     "constraints: {max_weight: 0.1, min_names: 5}\n", "constraints", "cannot be met"),
-    ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
-     "costs: {fee_bps: -1}\n", "costs.fee_bps", "greater than or equal to 0"),
-    ("name: bad\nsignal: {kind: oracle}\nselection: {kind: top_k, k: 5}\n", "signal.kind", "Input should be"),
-])
+@pytest.mark.parametrize(
+    "body,field,why",
+    [
+        ("name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k}\n", "selection", "needs k"),
+        ("name: bad\nsignal: {kind: feature}\nselection: {kind: top_k, k: 5}\n", "signal", "needs the field 'feature'"),
+        (
+            "name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\nleverage: 3\n",
+            "leverage",
+            "Extra inputs are not permitted",
+        ),
+        (
+            "name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
+            "constraints: {max_weight: 0.1, min_names: 5}\n",
+            "constraints",
+            "cannot be met",
+        ),
+        (
+            "name: bad\nsignal: {kind: feature, feature: mom_12_1}\nselection: {kind: top_k, k: 5}\n"
+            "costs: {fee_bps: -1}\n",
+            "costs.fee_bps",
+            "greater than or equal to 0",
+        ),
+        ("name: bad\nsignal: {kind: oracle}\nselection: {kind: top_k, k: 5}\n", "signal.kind", "Input should be"),
+    ],
+)
 def test_invalid_files_name_file_and_field(tmp_path, body, field, why):
     path = tmp_path / "bad.yaml"
     path.write_text(body)
@@ -66,4 +79,6 @@ def test_one_bad_file_does_not_hide_the_others(tmp_path):
     (tmp_path / "bad_one.yaml").write_text("name: bad_one\n")
     specs, errors = discover(tmp_path)
     assert [s.name for s in specs] == ["good_one"]
-    assert list(errors) == [str(tmp_path / "bad_one.yaml")] and "field 'signal'" in errors[str(tmp_path / "bad_one.yaml")]
+    assert (
+        list(errors) == [str(tmp_path / "bad_one.yaml")] and "field 'signal'" in errors[str(tmp_path / "bad_one.yaml")]
+    )

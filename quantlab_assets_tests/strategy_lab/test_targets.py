@@ -20,9 +20,12 @@ from quantlab_assets.strategy_lab.core.targets import compute_targets
 
 
 def spec(**overrides) -> StrategySpec:
-    base = {"name": "t", "signal": {"kind": "feature", "feature": "f"},
-            "selection": {"kind": "top_k", "k": 3},
-            "constraints": {"max_weight": 0.5, "min_names": 2}}
+    base = {
+        "name": "t",
+        "signal": {"kind": "feature", "feature": "f"},
+        "selection": {"kind": "top_k", "k": 3},
+        "constraints": {"max_weight": 0.5, "min_names": 2},
+    }
     base.update(overrides)
     return StrategySpec.model_validate(base)
 
@@ -35,8 +38,11 @@ def test_top_k_equal_weight_by_hand():
 
 
 def test_cap_redistributes_excess():
-    s = spec(selection={"kind": "top_k", "k": 3}, weighting={"kind": "score"},
-             constraints={"max_weight": 0.4, "min_names": 2})
+    s = spec(
+        selection={"kind": "top_k", "k": 3},
+        weighting={"kind": "score"},
+        constraints={"max_weight": 0.4, "min_names": 2},
+    )
     d = decide(pd.Series({"A": 10.0, "B": 1.0, "C": 0.0, "D": -5.0}), None, s)
     w = d.weights
     assert np.isclose(w.sum(), 1.0) and w.max() <= 0.4 + 1e-12 and w["A"] == 0.4
@@ -44,8 +50,10 @@ def test_cap_redistributes_excess():
 
 
 def test_long_short_quantile_is_dollar_neutral():
-    s = spec(selection={"kind": "long_short_quantile", "quantile": 0.25},
-             constraints={"max_weight": 0.5, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 2})
+    s = spec(
+        selection={"kind": "long_short_quantile", "quantile": 0.25},
+        constraints={"max_weight": 0.5, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 2},
+    )
     scores = pd.Series({c: float(i) for i, c in enumerate("ABCDEFGH")})
     w = decide(scores, None, s).weights
     assert w[["G", "H"]].tolist() == [0.25, 0.25] and w[["A", "B"]].tolist() == [-0.25, -0.25]
@@ -84,15 +92,19 @@ def test_rebalance_calendar():
 def _features(symbols, start, end, seed=0):
     rng = np.random.default_rng(seed)
     days = trading_days(start, end)
-    return pd.DataFrame([{"date": d, "symbol": s, "f": rng.normal(), "v": rng.uniform(0.1, 0.5)}
-                         for d in days for s in symbols])
+    return pd.DataFrame(
+        [{"date": d, "symbol": s, "f": rng.normal(), "v": rng.uniform(0.1, 0.5)} for d in days for s in symbols]
+    )
 
 
 def test_incremental_equals_batch_with_turnover_cap():
     symbols = [f"S{i:02d}" for i in range(12)]
     feats = _features(symbols, "2024-01-02", "2024-03-29")
-    s = spec(selection={"kind": "top_k", "k": 4}, rebalance={"frequency": "daily"},
-             constraints={"max_weight": 0.3, "min_names": 3, "max_turnover": 0.3})
+    s = spec(
+        selection={"kind": "top_k", "k": 4},
+        rebalance={"frequency": "daily"},
+        constraints={"max_weight": 0.3, "min_names": 3, "max_turnover": 0.3},
+    )
     batch = compute_targets(feats, s, symbols, "2024-01-02", "2024-03-29")
     prev, parts = None, []
     for day in trading_days("2024-01-02", "2024-03-29"):
@@ -147,11 +159,15 @@ def test_targets_sell_a_name_that_left_the_universe_at_the_first_session():
 
 # Time-series selection: each name on its own, long above, short below, flat in between.
 
+
 def _trend(**over) -> StrategySpec:
-    base = {"name": "t", "signal": {"kind": "feature", "feature": "x"},
-            "selection": {"kind": "threshold", "feature": "x", "long_above": 1.0, "short_below": 0.97},
-            "rebalance": {"frequency": "daily"},
-            "constraints": {"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 1}}
+    base = {
+        "name": "t",
+        "signal": {"kind": "feature", "feature": "x"},
+        "selection": {"kind": "threshold", "feature": "x", "long_above": 1.0, "short_below": 0.97},
+        "rebalance": {"frequency": "daily"},
+        "constraints": {"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 1},
+    }
     base.update(over)
     return StrategySpec.model_validate(base)
 
@@ -177,39 +193,58 @@ def test_threshold_per_name_splits_gross_between_the_sides():
 
 
 def test_threshold_long_only_and_flat_is_not_a_failure():
-    s = _trend(selection={"kind": "threshold", "feature": "x", "long_above": 1.0},
-               constraints={"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 1.0, "min_names": 1})
+    s = _trend(
+        selection={"kind": "threshold", "feature": "x", "long_above": 1.0},
+        constraints={"max_weight": 1.0, "gross_exposure": 1.0, "net_exposure": 1.0, "min_names": 1},
+    )
     assert decide(pd.Series({"A": 1.1, "B": 0.5}), None, s).weights.to_dict() == {"A": 1.0, "B": 0.0}
     flat = decide(pd.Series({"A": 0.9, "B": 0.5}), None, s)
     assert (flat.weights == 0).all() and flat.note == ""
 
 
-@pytest.mark.parametrize("selection,why", [
-    ({"kind": "threshold", "long_above": 1.0}, "needs feature"),
-    ({"kind": "threshold", "feature": "x"}, "needs long_above, short_below or both"),
-    ({"kind": "threshold", "feature": "x", "long_above": 0.9, "short_below": 1.0}, "is above long_above"),
-    ({"kind": "top_k", "k": 3, "long_above": 1.0}, "does not use ['long_above']"),
-])
+@pytest.mark.parametrize(
+    "selection,why",
+    [
+        ({"kind": "threshold", "long_above": 1.0}, "needs feature"),
+        ({"kind": "threshold", "feature": "x"}, "needs long_above, short_below or both"),
+        ({"kind": "threshold", "feature": "x", "long_above": 0.9, "short_below": 1.0}, "is above long_above"),
+        ({"kind": "top_k", "k": 3, "long_above": 1.0}, "does not use ['long_above']"),
+    ],
+)
 def test_threshold_selection_errors_name_the_field(selection, why):
     with pytest.raises(ValueError, match=re.escape(why)) as err:
         _trend(selection=selection)
     assert "selection" in str(err.value)
 
 
-@pytest.mark.parametrize("universe,message", [
-    ({"include": ["AAA", "ZZZ"]}, "strategy 'u': field 'universe.include': ['ZZZ'] not in the symbol registry (3 symbols)"),
-    ({"exclude": ["AAB"]}, "strategy 'u': field 'universe.exclude': ['AAB'] not in the symbol registry (3 symbols)"),
-    ({"sectors": ["Tech", "Enrgy"]}, "strategy 'u': field 'universe.sectors': ['Enrgy'] matches no registry sector "
-                                     "(sectors: Energy, Tech)"),
-    ({"include": ["CCC"], "sectors": ["Tech"]}, "strategy 'u': field 'universe': include/exclude/sectors leave no "
-                                                "symbol of the registry's 3"),
-])
+@pytest.mark.parametrize(
+    "universe,message",
+    [
+        (
+            {"include": ["AAA", "ZZZ"]},
+            "strategy 'u': field 'universe.include': ['ZZZ'] not in the symbol registry (3 symbols)",
+        ),
+        (
+            {"exclude": ["AAB"]},
+            "strategy 'u': field 'universe.exclude': ['AAB'] not in the symbol registry (3 symbols)",
+        ),
+        (
+            {"sectors": ["Tech", "Enrgy"]},
+            "strategy 'u': field 'universe.sectors': ['Enrgy'] matches no registry sector (sectors: Energy, Tech)",
+        ),
+        (
+            {"include": ["CCC"], "sectors": ["Tech"]},
+            "strategy 'u': field 'universe': include/exclude/sectors leave no symbol of the registry's 3",
+        ),
+    ],
+)
 def test_a_universe_that_names_unknown_symbols_or_sectors_or_is_empty_is_an_error(universe, message):
     from quantlab_assets.strategy_lab.core.construct import universe_filter
     from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 
-    spec = StrategySpec.model_validate({"name": "u", "universe": universe, "signal": {"kind": "feature", "feature": "f"},
-                                        "selection": {"kind": "all"}})
+    spec = StrategySpec.model_validate(
+        {"name": "u", "universe": universe, "signal": {"kind": "feature", "feature": "f"}, "selection": {"kind": "all"}}
+    )
     with pytest.raises(StrategyError) as err:
         universe_filter(["AAA", "BBB", "CCC"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy"}, spec)
     assert str(err.value) == message
@@ -219,7 +254,14 @@ def test_a_valid_universe_filter_keeps_its_symbols():
     from quantlab_assets.strategy_lab.core.construct import universe_filter
     from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
-    spec = StrategySpec.model_validate({"name": "u", "universe": {"sectors": ["Tech"], "exclude": ["BBB"]},
-                                        "signal": {"kind": "feature", "feature": "f"}, "selection": {"kind": "all"}})
-    assert universe_filter(["CCC", "BBB", "AAA", "DDD"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Tech"},
-                           spec) == ["AAA", "DDD"]
+    spec = StrategySpec.model_validate(
+        {
+            "name": "u",
+            "universe": {"sectors": ["Tech"], "exclude": ["BBB"]},
+            "signal": {"kind": "feature", "feature": "f"},
+            "selection": {"kind": "all"},
+        }
+    )
+    assert universe_filter(
+        ["CCC", "BBB", "AAA", "DDD"], {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Tech"}, spec
+    ) == ["AAA", "DDD"]

@@ -15,7 +15,8 @@ from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.definitions import defs
 from quantlab_assets.feature_store.assets import features
 from quantlab_assets.feature_store.checks import features_quality_gate
-from quantlab_assets.strategy_lab.assets import build_targets_asset, build_targets_checks
+from quantlab_assets.strategy_lab.assets import build_targets_asset, strategy_key
+from quantlab_assets.strategy_lab.checks import build_targets_checks
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,9 @@ def test_trend_strategy_on_one_name(lab_env, tmp_path, monkeypatch):
     one = dg.Definitions(
         assets=[symbols, ohlcv, features, build_targets_asset(spec), build_backtest_assets(spec)],
         asset_checks=[ohlcv_quality_gate, features_quality_gate, build_targets_checks(spec)],
-        resources=defs.resources, executor=dg.in_process_executor)
+        resources=defs.resources,
+        executor=dg.in_process_executor,
+    )
     job = one.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get()
 
@@ -41,15 +44,25 @@ def test_trend_strategy_on_one_name(lab_env, tmp_path, monkeypatch):
         return result
 
     run([dg.AssetKey("ohlcv")], str(shift_sessions(START, -120).date()), str(shift_sessions(START, -1).date()))
-    keys = [dg.AssetKey("ohlcv"), dg.AssetKey("features"), dg.AssetKey(["trend_sma50", "targets"]),
-            dg.AssetKey(["trend_sma50", "backtest"]), dg.AssetKey(["trend_sma50", "backtest_kpis"])]
+    keys = [
+        dg.AssetKey("ohlcv"),
+        dg.AssetKey("features"),
+        strategy_key("trend_sma50", "targets"),
+        strategy_key("trend_sma50", "backtest"),
+        strategy_key("trend_sma50", "backtest_kpis"),
+    ]
     result = run(keys, START, END)
-    failed = [(e.asset_key.to_user_string(), e.check_name, e.description)
-              for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    failed = [
+        (e.asset_key.to_user_string(), e.check_name, e.description)
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
     assert failed == []
     with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
-        targets = con.execute("SELECT t.date, t.weight, f.sma_ratio_50 FROM targets t JOIN features f "
-                              "USING (date, symbol) WHERE strategy = 'trend_sma50' ORDER BY date").df()
+        targets = con.execute(
+            "SELECT t.date, t.weight, f.sma_ratio_50 FROM targets t JOIN features f "
+            "USING (date, symbol) WHERE strategy = 'trend_sma50' ORDER BY date"
+        ).df()
         equity = con.execute("SELECT * FROM backtest_equity WHERE strategy = 'trend_sma50' ORDER BY date").df()
     x = targets["sma_ratio_50"].to_numpy()
     expected = np.where(x > 1.0, 1.0, np.where(x < 0.97, -1.0, 0.0))

@@ -43,44 +43,79 @@ def _features(n_symbols: int, seed: int, gaps: float = 0.1, ties: bool = False) 
     cols = {"f": f, "g": g, "vol_60": v, "log_dollar_volume_20": ldv}
     for arr in cols.values():
         arr[rng.uniform(size=shape) < gaps] = np.nan
-    frame = pd.DataFrame({"date": np.repeat(days, n_symbols), "symbol": np.tile(symbols, len(days)),
-                          **{k: a.ravel() for k, a in cols.items()}})
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(days, n_symbols),
+            "symbol": np.tile(symbols, len(days)),
+            **{k: a.ravel() for k, a in cols.items()},
+        }
+    )
     frame = frame.drop(index=rng.choice(len(frame), size=len(frame) // 50, replace=False))  # missing rows
     return frame.reset_index(drop=True), symbols
 
 
 def _spec(**over) -> StrategySpec:
-    base = {"name": "t", "signal": {"kind": "feature", "feature": "f"}, "selection": {"kind": "top_k", "k": 10},
-            "constraints": {"max_weight": 0.15, "min_names": 5}}
+    base = {
+        "name": "t",
+        "signal": {"kind": "feature", "feature": "f"},
+        "selection": {"kind": "top_k", "k": 10},
+        "constraints": {"max_weight": 0.15, "min_names": 5},
+    }
     base.update(over)
     return StrategySpec.model_validate(base)
 
 
 CASES = {
     "top_k_equal_weekly": _spec(rebalance={"frequency": "weekly"}),
-    "top_k_inverse_vol_capped": _spec(weighting={"kind": "inverse_vol", "vol_feature": "vol_60"},
-                                      rebalance={"frequency": "daily"}, constraints={"max_weight": 0.12, "min_names": 5}),
-    "top_k_score_turnover": _spec(selection={"kind": "top_k", "k": 25}, weighting={"kind": "score"},
-                                  rebalance={"frequency": "daily"},
-                                  constraints={"max_weight": 0.06, "min_names": 5, "max_turnover": 0.2}),
-    "all_score_monthly": _spec(selection={"kind": "all"}, weighting={"kind": "score"},
-                               rebalance={"frequency": "monthly"}, constraints={"max_weight": 0.05, "min_names": 5}),
+    "top_k_inverse_vol_capped": _spec(
+        weighting={"kind": "inverse_vol", "vol_feature": "vol_60"},
+        rebalance={"frequency": "daily"},
+        constraints={"max_weight": 0.12, "min_names": 5},
+    ),
+    "top_k_score_turnover": _spec(
+        selection={"kind": "top_k", "k": 25},
+        weighting={"kind": "score"},
+        rebalance={"frequency": "daily"},
+        constraints={"max_weight": 0.06, "min_names": 5, "max_turnover": 0.2},
+    ),
+    "all_score_monthly": _spec(
+        selection={"kind": "all"},
+        weighting={"kind": "score"},
+        rebalance={"frequency": "monthly"},
+        constraints={"max_weight": 0.05, "min_names": 5},
+    ),
     "long_short_blend_every_n": _spec(
-        signal={"kind": "blend", "direction": -1, "blend": [{"feature": "f", "weight": 0.7},
-                                                             {"feature": "g", "weight": 0.3, "transform": "rank"}]},
-        selection={"kind": "long_short_quantile", "quantile": 0.2}, rebalance={"frequency": "every_n", "n": 3},
-        constraints={"max_weight": 0.1, "gross_exposure": 1.0, "net_exposure": 0.0, "min_names": 5,
-                     "max_turnover": 0.5}),
+        signal={
+            "kind": "blend",
+            "direction": -1,
+            "blend": [{"feature": "f", "weight": 0.7}, {"feature": "g", "weight": 0.3, "transform": "rank"}],
+        },
+        selection={"kind": "long_short_quantile", "quantile": 0.2},
+        rebalance={"frequency": "every_n", "n": 3},
+        constraints={
+            "max_weight": 0.1,
+            "gross_exposure": 1.0,
+            "net_exposure": 0.0,
+            "min_names": 5,
+            "max_turnover": 0.5,
+        },
+    ),
     "long_short_inverse_vol_net": _spec(
-        selection={"kind": "long_short_quantile", "quantile": 0.3}, weighting={"kind": "inverse_vol"},
+        selection={"kind": "long_short_quantile", "quantile": 0.3},
+        weighting={"kind": "inverse_vol"},
         rebalance={"frequency": "weekly"},
-        constraints={"max_weight": 0.08, "gross_exposure": 1.5, "net_exposure": 0.5, "min_names": 5}),
+        constraints={"max_weight": 0.08, "gross_exposure": 1.5, "net_exposure": 0.5, "min_names": 5},
+    ),
     "liquidity_filter_rank": _spec(
         signal={"kind": "blend", "blend": [{"feature": "g", "transform": "rank"}]},
-        universe={"min_log_dollar_volume": 15.0}, rebalance={"frequency": "daily"}),
-    "too_few_names_goes_flat": _spec(selection={"kind": "top_k", "k": 60},
-                                     constraints={"max_weight": 0.5, "min_names": 60},
-                                     rebalance={"frequency": "daily"}),
+        universe={"min_log_dollar_volume": 15.0},
+        rebalance={"frequency": "daily"},
+    ),
+    "too_few_names_goes_flat": _spec(
+        selection={"kind": "top_k", "k": 60},
+        constraints={"max_weight": 0.5, "min_names": 60},
+        rebalance={"frequency": "daily"},
+    ),
 }
 
 
@@ -99,8 +134,7 @@ def test_vectorised_equals_per_session(case, n_symbols, seed, ties):
     feats, symbols = _features(n_symbols, seed, ties=ties)
     spec = CASES[case]
     universe = symbols[:-1]  # the last name left the universe: sold at the first session
-    prev = pd.Series(np.random.default_rng(seed).dirichlet(np.ones(6)) * 0.9,
-                     index=[*symbols[:5], symbols[-1]])
+    prev = pd.Series(np.random.default_rng(seed).dirichlet(np.ones(6)) * 0.9, index=[*symbols[:5], symbols[-1]])
     new = compute_targets(feats, spec, universe, START, END, prev_weights=prev)
     old = ref.compute_targets(feats, spec, universe, START, END, prev_weights=prev)
     _assert_same(new, old)
@@ -131,16 +165,20 @@ def demo():
 
     registry = yaml.safe_load((ROOT / "quantlab_assets/data_curator/symbols.yaml").read_text())
     sectors = {e["symbol"]: e.get("sector", "Unknown") for e in registry["symbols"]}
-    bars = SyntheticProvider(sectors=sectors).fetch(sorted(sectors), pd.Timestamp("2021-06-01").date(),
-                                                    pd.Timestamp("2023-12-29").date()).bars
+    bars = (
+        SyntheticProvider(sectors=sectors)
+        .fetch(sorted(sectors), pd.Timestamp("2021-06-01").date(), pd.Timestamp("2023-12-29").date())
+        .bars
+    )
     feats = compute_features(bars, load_preset(), "2022-01-03", "2023-12-29")
     labels = compute_labels(bars, "2022-01-03", "2023-12-29")
     return feats, labels, sorted(sectors)
 
 
 # trend_sma50's threshold selection is newer than the per-session implementation.
-@pytest.mark.parametrize("path", [p for p in sorted((ROOT / "strategies").glob("*.yaml")) if p.stem != "trend_sma50"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in sorted((ROOT / "strategies").glob("*.yaml")) if p.stem != "trend_sma50"], ids=lambda p: p.stem
+)
 def test_demo_strategies_equal_per_session(demo, path):
     feats, _, symbols = demo
     spec = load_strategy(path)
@@ -151,9 +189,13 @@ def test_demo_strategies_equal_per_session(demo, path):
 
 def test_model_signal_equals_per_session(demo):
     feats, labels, symbols = demo
-    spec = _spec(signal={"kind": "model", "model": {"features": ["mom_12_1", "ret_5", "vol_60"],
-                                                    "train_sessions": 60, "refit_every": 10}},
-                 rebalance={"frequency": "weekly"})
+    spec = _spec(
+        signal={
+            "kind": "model",
+            "model": {"features": ["mom_12_1", "ret_5", "vol_60"], "train_sessions": 60, "refit_every": 10},
+        },
+        rebalance={"frequency": "weekly"},
+    )
     new = compute_targets(feats, spec, symbols, "2022-06-01", "2022-12-30", labels=labels)
     old = ref.compute_targets(feats, spec, symbols, "2022-06-01", "2022-12-30", labels=labels)
     _assert_same(new, old)

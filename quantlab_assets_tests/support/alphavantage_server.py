@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 KEY = "TESTKEY0SECRET42"
@@ -85,6 +85,43 @@ def after_delay(seconds: float, action: Action) -> Action:
     return run
 
 
+def reply_gzip(obj: object) -> Action:
+    """A JSON reply compressed as the live service may send it (Content-Encoding: gzip)."""
+    import gzip
+
+    body = gzip.compress(json.dumps(obj).encode())
+
+    def run(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Encoding", "gzip")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return run
+
+
+def drip(body: bytes, every_s: float = 1.0) -> Action:
+    """A reply that promises ``body`` and sends it one byte every ``every_s`` seconds: each
+    read sees data well within any read timeout, so only a total deadline ends it."""
+
+    def run(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        for i in range(len(body)):
+            try:
+                h.wfile.write(body[i : i + 1])
+                h.wfile.flush()
+            except OSError:  # the client gave up: stop dripping
+                return
+            time.sleep(every_s)
+
+    return run
+
+
 def truncated() -> Action:
     # Promise 10 kB, send a fragment, then the server closes the socket (HTTP/1.0).
     return lambda h: _send(h, 200, b'{"Meta Data": {"1. Information": "Daily', length=10_000)
@@ -152,8 +189,14 @@ def daily_payload(symbol: str, rows: dict[str, tuple[str, ...]]) -> dict:
 
 def adjusted_payload(symbol: str, rows: dict[str, tuple[str, ...]]) -> dict:
     keys = (
-        "1. open", "2. high", "3. low", "4. close", "5. adjusted close", "6. volume",
-        "7. dividend amount", "8. split coefficient",
+        "1. open",
+        "2. high",
+        "3. low",
+        "4. close",
+        "5. adjusted close",
+        "6. volume",
+        "7. dividend amount",
+        "8. split coefficient",
     )
     payload = daily_payload(symbol, {d: v[:5] for d, v in rows.items()})
     payload["Meta Data"]["1. Information"] = "Daily Time Series with Splits and Dividend Events"

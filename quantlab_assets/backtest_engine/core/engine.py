@@ -76,8 +76,18 @@ SKIP_REASONS = {nb.NO_OPEN: "no open price", nb.CAPPED: "participation cap (rest
 SESSIONS_PER_YEAR = 252
 
 STATE_COLUMNS = ("date", "symbol", "shares", "last_close", "pending_weight", "equity")
-EQUITY_COLUMNS = ("date", "equity", "cash", "gross_exposure", "net_exposure", "turnover",
-                  "costs", "pnl_gross", "pnl_net", "ret")
+EQUITY_COLUMNS = (
+    "date",
+    "equity",
+    "cash",
+    "gross_exposure",
+    "net_exposure",
+    "turnover",
+    "costs",
+    "pnl_gross",
+    "pnl_net",
+    "ret",
+)
 POSITION_COLUMNS = ("date", "symbol", "shares", "price", "value", "weight")
 TRADE_COLUMNS = ("date", "decision_date", "symbol", "side", "shares", "price", "notional", "cost")
 SKIPPED_COLUMNS = ("date", "decision_date", "symbol", "weight", "shares_held", "reason")
@@ -134,8 +144,13 @@ class BacktestState:
         """All cash, no position, no pending order, no known price."""
         if not np.isfinite(capital) or capital <= 0:
             raise ValueError(f"capital must be a positive number, got {capital!r}")
-        return cls(cash=capital, shares=np.zeros(n_symbols), pending=None,
-                   last_close=np.full(n_symbols, np.nan), equity=capital)
+        return cls(
+            cash=capital,
+            shares=np.zeros(n_symbols),
+            pending=None,
+            last_close=np.full(n_symbols, np.nan),
+            equity=capital,
+        )
 
     @property
     def n_symbols(self) -> int:
@@ -144,11 +159,15 @@ class BacktestState:
     def __eq__(self, other) -> bool:
         if not isinstance(other, BacktestState):
             return NotImplemented
-        return (_bits(self.cash) == _bits(other.cash) and _bits(self.equity) == _bits(other.equity)
-                and _same(self.shares, other.shares) and _same(self.pending, other.pending)
-                and _same(self.last_close, other.last_close))
+        return (
+            _bits(self.cash) == _bits(other.cash)
+            and _bits(self.equity) == _bits(other.equity)
+            and _same(self.shares, other.shares)
+            and _same(self.pending, other.pending)
+            and _same(self.last_close, other.last_close)
+        )
 
-    __hash__ = None
+    # Unhashable (``__hash__`` is None): Python sets that for a class defining ``__eq__`` alone.
 
 
 def _bits(x: float) -> bytes:
@@ -268,10 +287,19 @@ def _validate(open_: np.ndarray, close: np.ndarray, decisions: np.ndarray) -> No
     raise ValueError("invalid prices or weights")
 
 
-def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0,
-             slippage_bps: float = 0.0, *, borrow_bps: float = 0.0, cash_interest_bps: float = 0.0,
-             max_participation: float | None = None,
-             volume=None) -> tuple[BacktestState, DailyResult]:
+def simulate(
+    state: BacktestState,
+    open_,
+    close,
+    decisions,
+    fee_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+    *,
+    borrow_bps: float = 0.0,
+    cash_interest_bps: float = 0.0,
+    max_participation: float | None = None,
+    volume=None,
+) -> tuple[BacktestState, DailyResult]:
     """Simulate T sessions from ``state``; returns the state after the last close and the results.
 
     Parameters
@@ -317,14 +345,45 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
     cost_rate = (fee_bps + slippage_bps) / BPS
 
     # --- one compiled pass over sessions (see nb.py) ---------------------------------------
-    (error, positions, marks, cash_close, equity_open, traded, costs, borrow, interest, net_value,
-     gross_value, fill_t, fill_j, fill_d, skip_t, skip_j, skip_w, skip_h, skip_r, pending,
-     has_pending) = nb.simulate_nb(
-        open_, close, volume, decisions, float(state.cash), np.array(state.shares, dtype=np.float64),
+    (
+        error,
+        positions,
+        marks,
+        cash_close,
+        equity_open,
+        traded,
+        costs,
+        borrow,
+        interest,
+        net_value,
+        gross_value,
+        fill_t,
+        fill_j,
+        fill_d,
+        skip_t,
+        skip_j,
+        skip_w,
+        skip_h,
+        skip_r,
+        pending,
+        has_pending,
+    ) = nb.simulate_nb(
+        open_,
+        close,
+        volume,
+        decisions,
+        float(state.cash),
+        np.array(state.shares, dtype=np.float64),
         np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
-        state.pending is not None, np.array(state.last_close, dtype=np.float64), cost_rate,
-        float(max_participation or 0.0), borrow_bps / BPS / SESSIONS_PER_YEAR,
-        cash_interest_bps / BPS / SESSIONS_PER_YEAR, np.empty((T, N)), np.empty((T, N)))
+        state.pending is not None,
+        np.array(state.last_close, dtype=np.float64),
+        cost_rate,
+        float(max_participation or 0.0),
+        borrow_bps / BPS / SESSIONS_PER_YEAR,
+        cash_interest_bps / BPS / SESSIONS_PER_YEAR,
+        np.empty((T, N)),
+        np.empty((T, N)),
+    )
     if error:
         _validate(open_, close, decisions)  # raises, naming the array and the problem
 
@@ -343,23 +402,48 @@ def simulate(state: BacktestState, open_, close, decisions, fee_bps: float = 0.0
 
     price = open_[fill_t, fill_j]
     notional = fill_d * price
-    trades = Trades(t=fill_t, symbol=fill_j, shares=fill_d, price=price, notional=notional,
-                    cost=np.abs(notional) * cost_rate, decision_t=fill_t - 1)
-    skipped = SkippedOrders(t=skip_t, symbol=skip_j, weight=skip_w, shares_held=skip_h,
-                            decision_t=skip_t - 1, reason=skip_r)
+    trades = Trades(
+        t=fill_t,
+        symbol=fill_j,
+        shares=fill_d,
+        price=price,
+        notional=notional,
+        cost=np.abs(notional) * cost_rate,
+        decision_t=fill_t - 1,
+    )
+    skipped = SkippedOrders(
+        t=skip_t, symbol=skip_j, weight=skip_w, shares_held=skip_h, decision_t=skip_t - 1, reason=skip_r
+    )
     costs = costs + borrow
 
     result = DailyResult(
-        equity=equity, cash=cash_close, equity_open=equity_open, gross_exposure=gross_exposure,
-        net_exposure=net_exposure, turnover=turnover, costs=costs, traded_notional=traded,
-        borrow_fees=borrow, interest=interest,
-        pnl_gross=pnl_net + costs, pnl_net=pnl_net, ret=ret, positions=positions, prices=marks,
-        trades=trades, skipped=skipped)
+        equity=equity,
+        cash=cash_close,
+        equity_open=equity_open,
+        gross_exposure=gross_exposure,
+        net_exposure=net_exposure,
+        turnover=turnover,
+        costs=costs,
+        traded_notional=traded,
+        borrow_fees=borrow,
+        interest=interest,
+        pnl_gross=pnl_net + costs,
+        pnl_net=pnl_net,
+        ret=ret,
+        positions=positions,
+        prices=marks,
+        trades=trades,
+        skipped=skipped,
+    )
     if T == 0:
         return state, result
-    new_state = BacktestState(cash=cash_close[-1], shares=positions[-1],
-                              pending=pending if has_pending else None,
-                              last_close=marks[-1], equity=equity[-1])
+    new_state = BacktestState(
+        cash=cash_close[-1],
+        shares=positions[-1],
+        pending=pending if has_pending else None,
+        last_close=marks[-1],
+        equity=equity[-1],
+    )
     return new_state, result
 
 
@@ -380,12 +464,14 @@ def state_to_frame(state: BacktestState, symbols: Sequence[str], as_of) -> pd.Da
     if CASH_SYMBOL in symbols:
         raise ValueError(f"{CASH_SYMBOL!r} is reserved for the cash row")
     pending = state.pending if state.pending is not None else np.full(state.n_symbols, np.nan)
-    frame = pd.DataFrame({
-        "symbol": symbols + [CASH_SYMBOL],
-        "shares": np.append(state.shares, state.cash),
-        "last_close": np.append(state.last_close, 1.0),
-        "pending_weight": np.append(pending, np.nan),
-    })
+    frame = pd.DataFrame(
+        {
+            "symbol": symbols + [CASH_SYMBOL],
+            "shares": np.append(state.shares, state.cash),
+            "last_close": np.append(state.last_close, 1.0),
+            "pending_weight": np.append(pending, np.nan),
+        }
+    )
     frame.insert(0, "date", pd.Timestamp(as_of).normalize())
     frame["equity"] = state.equity
     return frame[list(STATE_COLUMNS)]
@@ -411,8 +497,7 @@ def state_from_frame(frame: pd.DataFrame, symbols: Sequence[str] | None = None) 
     dropped = rows.loc[~rows.index.isin(names)]
     lost = dropped[(dropped["shares"] != 0) | (dropped["pending_weight"].fillna(0) != 0)]
     if len(lost):
-        raise ValueError("state holds positions or orders in symbols outside the run: "
-                         f"{sorted(lost.index)[:5]}")
+        raise ValueError(f"state holds positions or orders in symbols outside the run: {sorted(lost.index)[:5]}")
     aligned = rows.reindex(names)
     pending = aligned["pending_weight"].to_numpy(dtype=np.float64)
     has_pending = rows["pending_weight"].notna().any()
@@ -468,8 +553,9 @@ def _cells(frame: pd.DataFrame, name: str, sessions: pd.DatetimeIndex, symbols) 
     uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
     if len(uniq) != len(flat):
         row = frame.iloc[first[np.argmax(counts > 1)]]
-        raise ValueError(f"{name} has duplicate (date, symbol) rows, e.g. {row['symbol']} "
-                         f"{pd.Timestamp(row['date']).date()}")
+        raise ValueError(
+            f"{name} has duplicate (date, symbol) rows, e.g. {row['symbol']} {pd.Timestamp(row['date']).date()}"
+        )
     return rows, cols
 
 
@@ -480,11 +566,20 @@ def _wide(values, cells: tuple, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: date | str,
-                 end: date | str, state: pd.DataFrame | None = None, fee_bps: float = 0.0,
-                 slippage_bps: float = 0.0, capital: float = DEFAULT_CAPITAL, *,
-                 borrow_bps: float = 0.0, cash_interest_bps: float = 0.0,
-                 max_participation: float | None = None) -> BacktestOutput:
+def run_backtest(
+    bars_long: pd.DataFrame,
+    targets_long: pd.DataFrame,
+    start: date | str,
+    end: date | str,
+    state: pd.DataFrame | None = None,
+    fee_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+    capital: float = DEFAULT_CAPITAL,
+    *,
+    borrow_bps: float = 0.0,
+    cash_interest_bps: float = 0.0,
+    max_participation: float | None = None,
+) -> BacktestOutput:
     """Simulate the sessions in [start, end] from long frames.
 
     bars_long: date, symbol, open, close, adj_close (the sessions are the dates present here),
@@ -513,21 +608,19 @@ def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: dat
     sessions = pd.DatetimeIndex(np.unique(bars["date"].to_numpy()))
     stray = np.setdiff1d(targets["date"].to_numpy(), sessions.to_numpy())
     if len(stray):
-        raise ValueError(f"targets dated on {len(stray)} day(s) without bars, e.g. "
-                         f"{pd.Timestamp(stray[0]).date()}")
+        raise ValueError(f"targets dated on {len(stray)} day(s) without bars, e.g. {pd.Timestamp(stray[0]).date()}")
 
     state_as_of = None
     state_symbols: list[str] = []
     if state is not None:
         state_as_of = pd.Timestamp(state["date"].iloc[0]).normalize()
         if len(sessions) and state_as_of >= sessions[0]:
-            raise ValueError(f"the state is dated {state_as_of.date()}, not before the first "
-                             f"session {sessions[0].date()} of the run")
+            raise ValueError(
+                f"the state is dated {state_as_of.date()}, not before the first session {sessions[0].date()} of the run"
+            )
         state_symbols = [s for s in state["symbol"] if s != CASH_SYMBOL]
-    symbols = tuple(sorted(set(bars["symbol"].unique()) | set(targets["symbol"].unique())
-                           | set(state_symbols)))
-    initial = (state_from_frame(state, symbols) if state is not None
-               else BacktestState.initial(len(symbols), capital))
+    symbols = tuple(sorted(set(bars["symbol"].unique()) | set(targets["symbol"].unique()) | set(state_symbols)))
+    initial = state_from_frame(state, symbols) if state is not None else BacktestState.initial(len(symbols), capital)
 
     shape = (len(sessions), len(symbols))
     bar_cells = _cells(bars, "bars_long", sessions, symbols)
@@ -544,41 +637,64 @@ def run_backtest(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start: dat
     if capped:
         with np.errstate(divide="ignore", invalid="ignore"):
             volume = _wide((bars["volume"] * bars["close"] / bars["adj_close"]).to_numpy(), bar_cells, shape)
-    final, res = simulate(initial, open_, close, decisions, fee_bps, slippage_bps, borrow_bps=borrow_bps,
-                          cash_interest_bps=cash_interest_bps, max_participation=max_participation,
-                          volume=volume)
+    final, res = simulate(
+        initial,
+        open_,
+        close,
+        decisions,
+        fee_bps,
+        slippage_bps,
+        borrow_bps=borrow_bps,
+        cash_interest_bps=cash_interest_bps,
+        max_participation=max_participation,
+        volume=volume,
+    )
     as_of = sessions[-1] if len(sessions) else state_as_of
     return BacktestOutput(
         equity=_equity_frame(sessions, res),
         positions=_positions_frame(sessions, symbols, res),
         trades=_trades_frame(sessions, symbols, res.trades, state_as_of),
         skipped=_skipped_frame(sessions, symbols, res.skipped, state_as_of),
-        state=final, symbols=symbols, as_of=as_of,
-        states=_states_frame(sessions, symbols, res, decisions, decided))
+        state=final,
+        symbols=symbols,
+        as_of=as_of,
+        states=_states_frame(sessions, symbols, res, decisions, decided),
+    )
 
 
 def _states_frame(sessions, symbols, res: DailyResult, decisions: np.ndarray, decided: np.ndarray) -> pd.DataFrame:
     """``state_to_frame`` rows for every session, from the per-session arrays."""
     t, n = len(sessions), len(symbols)
     pending = np.where(decided[:, None], decisions, np.nan)
-    frame = pd.DataFrame({
-        "date": np.repeat(sessions.to_numpy(), n + 1),
-        "symbol": np.tile(np.array(list(symbols) + [CASH_SYMBOL], dtype=object), t),
-        "shares": np.column_stack([res.positions, res.cash]).ravel() if t else np.empty(0),
-        "last_close": np.column_stack([res.prices, np.ones(t)]).ravel() if t else np.empty(0),
-        "pending_weight": np.column_stack([pending, np.full(t, np.nan)]).ravel() if t else np.empty(0),
-        "equity": np.repeat(res.equity, n + 1),
-    })
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(sessions.to_numpy(), n + 1),
+            "symbol": np.tile(np.array(list(symbols) + [CASH_SYMBOL], dtype=object), t),
+            "shares": np.column_stack([res.positions, res.cash]).ravel() if t else np.empty(0),
+            "last_close": np.column_stack([res.prices, np.ones(t)]).ravel() if t else np.empty(0),
+            "pending_weight": np.column_stack([pending, np.full(t, np.nan)]).ravel() if t else np.empty(0),
+            "equity": np.repeat(res.equity, n + 1),
+        }
+    )
     return frame[list(STATE_COLUMNS)]
 
 
 def _equity_frame(sessions, res: DailyResult) -> pd.DataFrame:
-    return pd.DataFrame({
-        "date": sessions, "equity": res.equity, "cash": res.cash,
-        "gross_exposure": res.gross_exposure, "net_exposure": res.net_exposure,
-        "turnover": res.turnover, "costs": res.costs, "pnl_gross": res.pnl_gross,
-        "pnl_net": res.pnl_net, "ret": res.ret,
-    }, columns=list(EQUITY_COLUMNS))
+    return pd.DataFrame(
+        {
+            "date": sessions,
+            "equity": res.equity,
+            "cash": res.cash,
+            "gross_exposure": res.gross_exposure,
+            "net_exposure": res.net_exposure,
+            "turnover": res.turnover,
+            "costs": res.costs,
+            "pnl_gross": res.pnl_gross,
+            "pnl_net": res.pnl_net,
+            "ret": res.ret,
+        },
+        columns=list(EQUITY_COLUMNS),
+    )
 
 
 def _positions_frame(sessions, symbols, res: DailyResult) -> pd.DataFrame:
@@ -586,10 +702,17 @@ def _positions_frame(sessions, symbols, res: DailyResult) -> pd.DataFrame:
     shares = res.positions[t, j]
     price = res.prices[t, j]
     value = shares * price
-    return pd.DataFrame({
-        "date": sessions[t], "symbol": np.asarray(symbols, dtype=object)[j], "shares": shares,
-        "price": price, "value": value, "weight": value / res.equity[t],
-    }, columns=list(POSITION_COLUMNS))
+    return pd.DataFrame(
+        {
+            "date": sessions[t],
+            "symbol": np.asarray(symbols, dtype=object)[j],
+            "shares": shares,
+            "price": price,
+            "value": value,
+            "weight": value / res.equity[t],
+        },
+        columns=list(POSITION_COLUMNS),
+    )
 
 
 def _decision_dates(sessions, t: np.ndarray, state_as_of) -> np.ndarray:
@@ -602,21 +725,30 @@ def _decision_dates(sessions, t: np.ndarray, state_as_of) -> np.ndarray:
 
 
 def _trades_frame(sessions, symbols, trades: Trades, state_as_of) -> pd.DataFrame:
-    return pd.DataFrame({
-        "date": np.asarray(sessions, dtype="datetime64[ns]")[trades.t],
-        "decision_date": _decision_dates(sessions, trades.t, state_as_of),
-        "symbol": np.asarray(symbols, dtype=object)[trades.symbol],
-        "side": np.where(trades.shares > 0, "buy", "sell"),
-        "shares": trades.shares, "price": trades.price, "notional": trades.notional,
-        "cost": trades.cost,
-    }, columns=list(TRADE_COLUMNS))
+    return pd.DataFrame(
+        {
+            "date": np.asarray(sessions, dtype="datetime64[ns]")[trades.t],
+            "decision_date": _decision_dates(sessions, trades.t, state_as_of),
+            "symbol": np.asarray(symbols, dtype=object)[trades.symbol],
+            "side": np.where(trades.shares > 0, "buy", "sell"),
+            "shares": trades.shares,
+            "price": trades.price,
+            "notional": trades.notional,
+            "cost": trades.cost,
+        },
+        columns=list(TRADE_COLUMNS),
+    )
 
 
 def _skipped_frame(sessions, symbols, skipped: SkippedOrders, state_as_of) -> pd.DataFrame:
-    return pd.DataFrame({
-        "date": np.asarray(sessions, dtype="datetime64[ns]")[skipped.t],
-        "decision_date": _decision_dates(sessions, skipped.t, state_as_of),
-        "symbol": np.asarray(symbols, dtype=object)[skipped.symbol],
-        "weight": skipped.weight, "shares_held": skipped.shares_held,
-        "reason": np.array([SKIP_REASONS[r] for r in skipped.reason], dtype=object),
-    }, columns=list(SKIPPED_COLUMNS))
+    return pd.DataFrame(
+        {
+            "date": np.asarray(sessions, dtype="datetime64[ns]")[skipped.t],
+            "decision_date": _decision_dates(sessions, skipped.t, state_as_of),
+            "symbol": np.asarray(symbols, dtype=object)[skipped.symbol],
+            "weight": skipped.weight,
+            "shares_held": skipped.shares_held,
+            "reason": np.array([SKIP_REASONS[r] for r in skipped.reason], dtype=object),
+        },
+        columns=list(SKIPPED_COLUMNS),
+    )

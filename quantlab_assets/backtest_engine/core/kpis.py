@@ -45,9 +45,20 @@ ANNUALIZATION_FACTORS = {DAILY: 252, WEEKLY: 52, MONTHLY: 12}
 TRADING_DAYS_PER_YEAR = ANNUALIZATION_FACTORS[DAILY]
 
 SINCE_START = "since_start"
-KPI_COLUMNS = ("total_return", "cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio",
-               "max_drawdown", "drawdown_duration", "calmar_ratio", "hit_rate", "turnover",
-               "excess_return", "information_ratio")
+KPI_COLUMNS = (
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+    "drawdown_duration",
+    "calmar_ratio",
+    "hit_rate",
+    "turnover",
+    "excess_return",
+    "information_ratio",
+)
 KPI_TABLE_COLUMNS = ("date", "scope", "sessions") + KPI_COLUMNS
 
 
@@ -87,15 +98,13 @@ def _other(returns, arr: np.ndarray, other, name: str) -> np.ndarray:
         other = other.reindex(returns.index)
         if isinstance(other, pd.DataFrame) and isinstance(returns, pd.DataFrame):
             other = other.reindex(columns=returns.columns)
-    values = np.asarray(other.to_numpy() if isinstance(other, (pd.Series, pd.DataFrame)) else other,
-                        dtype=np.float64)
+    values = np.asarray(other.to_numpy() if isinstance(other, (pd.Series, pd.DataFrame)) else other, dtype=np.float64)
     if values.ndim == 1 and arr.ndim == 2:
         values = values[:, None]
     try:
         np.broadcast_shapes(values.shape, arr.shape)
     except ValueError:
-        raise ValueError(f"{name} of shape {values.shape} does not match returns of shape "
-                         f"{arr.shape}") from None
+        raise ValueError(f"{name} of shape {values.shape} does not match returns of shape {arr.shape}") from None
     if values.ndim and values.shape[0] != arr.shape[0]:
         raise ValueError(f"{name} has {values.shape[0]} sessions, returns have {arr.shape[0]}")
     return values
@@ -248,16 +257,14 @@ def sharpe_ratio(returns, risk_free=0.0, period: str = DAILY, annualization: flo
     return wrap(_sharpe(arr, _other(returns, arr, risk_free, "risk_free"), ann))
 
 
-def downside_risk(returns, required_return=0.0, period: str = DAILY,
-                  annualization: float | None = None):
+def downside_risk(returns, required_return=0.0, period: str = DAILY, annualization: float | None = None):
     """Annualised downside deviation below ``required_return``: sqrt(mean(min(r - m, 0)^2) * A)."""
     ann = annualization_factor(period, annualization)
     arr, wrap = _columns(returns)
     return wrap(_downside_risk(arr, _other(returns, arr, required_return, "required_return"), ann))
 
 
-def sortino_ratio(returns, required_return=0.0, period: str = DAILY,
-                  annualization: float | None = None):
+def sortino_ratio(returns, required_return=0.0, period: str = DAILY, annualization: float | None = None):
     """Annualised mean excess over ``required_return`` divided by the annualised downside risk
     (+inf when no session falls below it)."""
     ann = annualization_factor(period, annualization)
@@ -306,8 +313,7 @@ def excess_return(returns, factor_returns):
     return wrap(_excess_return(arr, _other(returns, arr, factor_returns, "factor_returns")))
 
 
-def information_ratio(returns, factor_returns, period: str = DAILY,
-                      annualization: float | None = None):
+def information_ratio(returns, factor_returns, period: str = DAILY, annualization: float | None = None):
     """Annualised information ratio: mean(r - b) / std(r - b) * sqrt(A) (empyrical's
     ``excess_sharpe`` times sqrt(A))."""
     ann = annualization_factor(period, annualization)
@@ -382,17 +388,24 @@ def _trailing(r, turn, bench, rf, ann, window):
     all windows at once: one window per column)."""
     R, U, B = (sliding_window_view(x, window).T for x in (r, turn, bench))
     return {
-        "total_return": _total_return(R), "cagr": _cagr(R, ann),
-        "annual_volatility": _annual_volatility(R, ann), "sharpe_ratio": _sharpe(R, rf, ann),
-        "sortino_ratio": _sortino(R, rf, ann), "max_drawdown": _max_drawdown(R),
-        "drawdown_duration": _drawdown_duration(R), "calmar_ratio": _calmar(R, ann),
-        "hit_rate": _hit_rate(R), "turnover": _nanmean(U), "excess_return": _excess_return(R, B),
+        "total_return": _total_return(R),
+        "cagr": _cagr(R, ann),
+        "annual_volatility": _annual_volatility(R, ann),
+        "sharpe_ratio": _sharpe(R, rf, ann),
+        "sortino_ratio": _sortino(R, rf, ann),
+        "max_drawdown": _max_drawdown(R),
+        "drawdown_duration": _drawdown_duration(R),
+        "calmar_ratio": _calmar(R, ann),
+        "hit_rate": _hit_rate(R),
+        "turnover": _nanmean(U),
+        "excess_return": _excess_return(R, B),
         "information_ratio": _information_ratio(R, B, ann),
     }
 
 
-def kpi_table(daily: pd.DataFrame, benchmark_ret=None, window: int | None = None,
-              risk_free: float = 0.0) -> pd.DataFrame:
+def kpi_table(
+    daily: pd.DataFrame, benchmark_ret=None, window: int | None = None, risk_free: float = 0.0
+) -> pd.DataFrame:
     """KPIs as of every date: since the first row of ``daily`` and over the trailing window.
 
     Parameters
@@ -427,8 +440,7 @@ def kpi_table(daily: pd.DataFrame, benchmark_ret=None, window: int | None = None
         raise ValueError("daily has duplicate dates")
     T = len(frame)
     r = frame["ret"].to_numpy(dtype=np.float64)
-    turn = (frame["turnover"].to_numpy(dtype=np.float64) if "turnover" in frame.columns
-            else np.full(T, np.nan))
+    turn = frame["turnover"].to_numpy(dtype=np.float64) if "turnover" in frame.columns else np.full(T, np.nan)
     if benchmark_ret is None:
         bench = np.full(T, np.nan)
     elif isinstance(benchmark_ret, pd.Series):
@@ -449,7 +461,7 @@ def kpi_table(daily: pd.DataFrame, benchmark_ret=None, window: int | None = None
     trail = {name: np.full(T, np.nan) for name in KPI_COLUMNS}
     if T >= window:
         for name, values in _trailing(r, turn, bench, risk_free, ann, window).items():
-            trail[name][window - 1:] = values
+            trail[name][window - 1 :] = values
         if np.isnan(bench).all():
             trail["excess_return"][:] = np.nan
     n = np.arange(1, T + 1)
@@ -460,3 +472,27 @@ def kpi_table(daily: pd.DataFrame, benchmark_ret=None, window: int | None = None
     table = pd.concat(blocks, ignore_index=True)
     table = table.sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
     return table[list(KPI_TABLE_COLUMNS)]
+
+
+def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Gross and net P&L and costs paid per KPI row: since start, or over the trailing window."""
+    if table.empty:  # no stored session yet (a first run on a holiday)
+        return table.assign(pnl_gross=float("nan"), pnl_net=float("nan"), costs_paid=float("nan"))
+    flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
+    parts = []
+    for scope, rows in table.groupby("scope", sort=False):
+        summed = (
+            flows.cumsum()
+            if scope == "since_start"
+            else flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
+        )
+        parts.append(rows.join(summed, on="date"))
+    return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
+
+
+def kpis_of_range(history: pd.DataFrame, start, end) -> pd.DataFrame:
+    """KPI rows (every scope, with P&L) of the dates in [start, end], computed over the whole
+    stored ``history`` of the backtest's equity: identical whether it came in one run or many."""
+    table = kpi_table(history[["date", "ret", "turnover"]], history.set_index("date")["benchmark_ret"])
+    table = add_pnl(table, history)
+    return table[(table["date"] >= pd.Timestamp(start)) & (table["date"] <= pd.Timestamp(end))]

@@ -13,17 +13,26 @@ from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.backtest_engine.core.tearsheet import period_returns
 from quantlab_assets.common.artifacts import markdown_table
 
-HEADLINE = ("total_return", "cagr", "annual_volatility", "sharpe_ratio", "sortino_ratio", "max_drawdown",
-            "calmar_ratio", "turnover", "information_ratio")
+HEADLINE = (
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+    "calmar_ratio",
+    "turnover",
+    "information_ratio",
+)
 
 
 @dataclass(frozen=True)
 class Leaderboard:
     as_of: pd.Timestamp
-    table: pd.DataFrame        # one row per strategy, ranked by since-start Sharpe
-    yearly: pd.DataFrame       # strategy x year, compounded returns
+    table: pd.DataFrame  # one row per strategy, ranked by since-start Sharpe
+    yearly: pd.DataFrame  # strategy x year, compounded returns
     correlation: pd.DataFrame  # strategy x strategy, Pearson of daily returns on common sessions
-    returns: pd.DataFrame      # date x strategy daily returns (the chart's input)
+    returns: pd.DataFrame  # date x strategy daily returns (the chart's input)
 
 
 def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFrame, as_of) -> Leaderboard:
@@ -39,8 +48,11 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     for name in strategies:
         mine = kpis[kpis["strategy"] == name]
         last = mine[mine["date"] == mine["date"].max()]
-        row: dict = {"strategy": name, "last_date": mine["date"].max() if len(mine) else pd.NaT,
-                     "sessions": int((equity["strategy"] == name).sum())}
+        row: dict = {
+            "strategy": name,
+            "last_date": mine["date"].max() if len(mine) else pd.NaT,
+            "sessions": int((equity["strategy"] == name).sum()),
+        }
         for scope, prefix in ((SINCE_START, ""), (None, "t252_")):
             sel = last[last["scope"] == scope] if scope else last[last["scope"] != SINCE_START]
             for k in HEADLINE:
@@ -49,7 +61,16 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
         row["approval_rate"] = float((decided["status"] == "approved").mean()) if len(decided) else np.nan
         row["approval_sessions"] = int(len(decided))
         rows.append(row)
-    table = pd.DataFrame(rows)
+    columns = [
+        "strategy",
+        "last_date",
+        "sessions",
+        *HEADLINE,
+        *(f"t252_{k}" for k in HEADLINE),
+        "approval_rate",
+        "approval_sessions",
+    ]
+    table = pd.DataFrame(rows, columns=columns)  # the columns even with no strategy yet (a holiday run)
     if len(table):
         table = table.sort_values("sharpe_ratio", ascending=False, na_position="last", kind="stable")
     returns = equity.pivot_table(index="date", columns="strategy", values="ret", aggfunc="first").sort_index()
@@ -93,15 +114,35 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
     since = shown[["strategy", "last_date", "sessions", *HEADLINE, "approval_rate", "approval_sessions"]]
     trailing = shown[["strategy", *[f"t252_{k}" for k in HEADLINE]]]
-    yearly = board.yearly.apply(lambda c: c.map(lambda x: "" if pd.isna(x) else f"{x:.2%}")).reset_index(names="strategy")
+    yearly = board.yearly.apply(lambda c: c.map(lambda x: "" if pd.isna(x) else f"{x:.2%}")).reset_index(
+        names="strategy"
+    )
     corr = board.correlation.round(3).reset_index(names="strategy")
-    lines = [f"# Strategy leaderboard as of {board.as_of.date()}", "",
-             "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date; "
-             "approval rate = share of sessions the supervisor approved (after overrides).", ""]
+    lines = [
+        f"# Strategy leaderboard as of {board.as_of.date()}",
+        "",
+        "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date; "
+        "approval rate = share of sessions the supervisor approved (after overrides).",
+        "",
+    ]
     if chart:
         lines += [f"![equity curves]({chart})", ""]
-    lines += ["## Since start", "", markdown_table(since, 100), "",
-              "## Trailing 252 sessions", "", markdown_table(trailing, 100), "",
-              "## Yearly returns", "", markdown_table(yearly, 100), "",
-              "## Correlation of daily returns", "", markdown_table(corr, 100), ""]
+    lines += [
+        "## Since start",
+        "",
+        markdown_table(since, 100),
+        "",
+        "## Trailing 252 sessions",
+        "",
+        markdown_table(trailing, 100),
+        "",
+        "## Yearly returns",
+        "",
+        markdown_table(yearly, 100),
+        "",
+        "## Correlation of daily returns",
+        "",
+        markdown_table(corr, 100),
+        "",
+    ]
     return "\n".join(lines)

@@ -19,9 +19,30 @@ CAPPED = 2  # order cut to the participation cap; the rest is dropped
 
 
 @njit(cache=True)
-def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_participation,
-                    delta, order_value, positions, fill_t, fill_j, fill_d, n_fill,
-                    skip_t, skip_j, skip_w, skip_h, skip_r, n_skip):
+def fill_session_nb(
+    t,
+    open_row,
+    volume_row,
+    w,
+    eo,
+    held,
+    cash,
+    cost_rate,
+    max_participation,
+    delta,
+    order_value,
+    positions,
+    fill_t,
+    fill_j,
+    fill_d,
+    n_fill,
+    skip_t,
+    skip_j,
+    skip_w,
+    skip_h,
+    skip_r,
+    n_skip,
+):
     """Fill the pending weights ``w`` at session ``t``'s open; returns (cash, traded, costs,
     n_fill, n_skip). ``held`` is updated in place.
 
@@ -101,8 +122,23 @@ def fill_session_nb(t, open_row, volume_row, w, eo, held, cash, cost_rate, max_p
 
 
 @njit(cache=True)
-def simulate_nb(open_, close, volume, decisions, cash, shares, pending, has_pending, last_close,
-                cost_rate, max_participation, borrow_rate, cash_rate, positions, marks):
+def simulate_nb(  # noqa: C901 - one compiled session loop; splitting it is issue 10 point 9
+    open_,
+    close,
+    volume,
+    decisions,
+    cash,
+    shares,
+    pending,
+    has_pending,
+    last_close,
+    cost_rate,
+    max_participation,
+    borrow_rate,
+    cash_rate,
+    positions,
+    marks,
+):
     """Walk T sessions from the account (cash, shares, pending weights, last marks), writing
     ``positions`` and ``marks`` (T, N; allocated by the caller: NumPy asks for huge pages).
 
@@ -162,9 +198,29 @@ def simulate_nb(open_, close, volume, decisions, cash, shares, pending, has_pend
         equity_open[t] = eo
         if has_w:
             cash, traded[t], costs[t], n_fill, n_skip = fill_session_nb(
-                t, open_[t], volume[t], w, eo, held, cash, cost_rate, max_participation,
-                delta, order_value, positions, fill_t, fill_j, fill_d, n_fill,
-                skip_t, skip_j, skip_w, skip_h, skip_r, n_skip)
+                t,
+                open_[t],
+                volume[t],
+                w,
+                eo,
+                held,
+                cash,
+                cost_rate,
+                max_participation,
+                delta,
+                order_value,
+                positions,
+                fill_t,
+                fill_j,
+                fill_d,
+                n_fill,
+                skip_t,
+                skip_j,
+                skip_w,
+                skip_h,
+                skip_r,
+                n_skip,
+            )
         else:
             for j in range(N):
                 positions[t, j] = held[j]
@@ -214,7 +270,26 @@ def simulate_nb(open_, close, volume, decisions, cash, shares, pending, has_pend
             for j in range(N):
                 d = decisions[t, j]
                 w[j] = d if d == d else 0.0
-    return (error, positions, marks, cash_close, equity_open, traded, costs, borrow, interest,
-            net_value, gross_value, fill_t[:n_fill], fill_j[:n_fill], fill_d[:n_fill],
-            skip_t[:n_skip], skip_j[:n_skip], skip_w[:n_skip], skip_h[:n_skip], skip_r[:n_skip],
-            w, has_w)
+    return (
+        error,
+        positions,
+        marks,
+        cash_close,
+        equity_open,
+        traded,
+        costs,
+        borrow,
+        interest,
+        net_value,
+        gross_value,
+        fill_t[:n_fill],
+        fill_j[:n_fill],
+        fill_d[:n_fill],
+        skip_t[:n_skip],
+        skip_j[:n_skip],
+        skip_w[:n_skip],
+        skip_h[:n_skip],
+        skip_r[:n_skip],
+        w,
+        has_w,
+    )

@@ -20,11 +20,10 @@ def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, t
     dates = pd.to_datetime(equity["date"])
     wealth = equity["equity"].to_numpy() / equity["equity"].iloc[0]
     drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1.3]})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     top.plot(dates, wealth, label="strategy (net of costs)", color="#1f5fa8", linewidth=1.4)
     if benchmark_ret is not None and len(benchmark_ret):
-        bench = (1.0 + benchmark_ret.reindex(dates).fillna(0.0).to_numpy())
+        bench = 1.0 + benchmark_ret.reindex(dates).fillna(0.0).to_numpy()
         bench[0] = 1.0
         top.plot(dates, np.cumprod(bench), label="equal-weight universe", color="#999999", linewidth=1.0)
     top.set_title(title)
@@ -42,13 +41,25 @@ def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, t
     return buf.getvalue()
 
 
-def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame, trades: pd.DataFrame,
-                              skipped: pd.DataFrame, fee_bps: float, slippage_bps: float, chart: str) -> str:
-    """``kpis_last``: the KPI rows (both scopes) of the last date."""
-    fmt = {"total_return": "{:.2%}", "cagr": "{:.2%}", "annual_volatility": "{:.2%}", "sharpe_ratio": "{:.2f}",
-           "sortino_ratio": "{:.2f}", "max_drawdown": "{:.2%}", "drawdown_duration": "{:.0f}",
-           "calmar_ratio": "{:.2f}", "hit_rate": "{:.1%}", "turnover": "{:.2%}", "excess_return": "{:.2%}",
-           "information_ratio": "{:.2f}", "pnl_gross": "{:,.0f}", "pnl_net": "{:,.0f}", "costs_paid": "{:,.0f}"}
+def kpi_markdown(kpis_last: pd.DataFrame) -> str:
+    """The KPI rows of one date as a table, one column per scope, in percent or 2 decimals."""
+    fmt = {
+        "total_return": "{:.2%}",
+        "cagr": "{:.2%}",
+        "annual_volatility": "{:.2%}",
+        "sharpe_ratio": "{:.2f}",
+        "sortino_ratio": "{:.2f}",
+        "max_drawdown": "{:.2%}",
+        "drawdown_duration": "{:.0f}",
+        "calmar_ratio": "{:.2f}",
+        "hit_rate": "{:.1%}",
+        "turnover": "{:.2%}",
+        "excess_return": "{:.2%}",
+        "information_ratio": "{:.2f}",
+        "pnl_gross": "{:,.0f}",
+        "pnl_net": "{:,.0f}",
+        "costs_paid": "{:,.0f}",
+    }
     rows = []
     for name, f in fmt.items():
         cells = []
@@ -57,12 +68,31 @@ def backtest_summary_markdown(strategy: str, start, end, kpis_last: pd.DataFrame
             cells.append("n/a" if pd.isna(v) else f.format(v))
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     header = "| KPI | " + " | ".join(kpis_last["scope"]) + " |"
+    return "\n".join([header, "|---|" + "---|" * len(kpis_last), *rows])
+
+
+def backtest_summary_markdown(
+    strategy: str,
+    start,
+    end,
+    kpis_last: pd.DataFrame,
+    trades: pd.DataFrame,
+    skipped: pd.DataFrame,
+    fee_bps: float,
+    slippage_bps: float,
+    chart: str,
+) -> str:
+    """``kpis_last``: the KPI rows (both scopes) of the last date."""
     lines = [
-        f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}", "",
+        f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}",
+        "",
         f"Targets decided at the close fill at the next session's open; costs {fee_bps} bps fee + "
-        f"{slippage_bps} bps slippage on traded notional. Benchmark: equal-weight universe.", "",
-        f"![equity and drawdown]({chart})", "",
-        header, "|---|" + "---|" * len(kpis_last), *rows, "",
+        f"{slippage_bps} bps slippage on traded notional. Benchmark: equal-weight universe.",
+        "",
+        f"![equity and drawdown]({chart})",
+        "",
+        kpi_markdown(kpis_last),
+        "",
         f"Trades in this run: {len(trades)}; orders skipped (no open price): {len(skipped)}.",
     ]
     if len(skipped):

@@ -10,12 +10,21 @@ from quantlab_assets.backtest_engine.core.engine import (
     POSITION_COLUMNS,
     STATE_COLUMNS,
     TRADE_COLUMNS,
+    BacktestOutput,
+    run_backtest,
 )
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS
 from quantlab_assets.common.warehouse import Column, TableSchema
 
-_TYPES = {"date": "DATE", "decision_date": "DATE", "symbol": "VARCHAR", "side": "VARCHAR", "scope": "VARCHAR",
-          "sessions": "BIGINT", "drawdown_duration": "DOUBLE"}
+_TYPES = {
+    "date": "DATE",
+    "decision_date": "DATE",
+    "symbol": "VARCHAR",
+    "side": "VARCHAR",
+    "scope": "VARCHAR",
+    "sessions": "BIGINT",
+    "drawdown_duration": "DOUBLE",
+}
 
 
 def _schema(name: str, columns, description: str) -> TableSchema:
@@ -24,15 +33,25 @@ def _schema(name: str, columns, description: str) -> TableSchema:
     return TableSchema(name=name, columns=tuple(cols), description=description)
 
 
-BACKTEST_EQUITY = _schema("backtest_equity", [*EQUITY_COLUMNS, "benchmark_ret"],
-                          "Daily book of each strategy after the close: equity, cash, exposure, costs, P&L.")
+BACKTEST_EQUITY = _schema(
+    "backtest_equity",
+    [*EQUITY_COLUMNS, "benchmark_ret"],
+    "Daily book of each strategy after the close: equity, cash, exposure, costs, P&L.",
+)
 BACKTEST_POSITIONS = _schema("backtest_positions", POSITION_COLUMNS, "Non-zero holdings after each close.")
-BACKTEST_TRADES = _schema("backtest_trades", TRADE_COLUMNS,
-                          "Fills at the open of the session after the decision, with costs.")
-BACKTEST_STATE = _schema("backtest_state", STATE_COLUMNS,
-                         "State after each close (shares, marks, pending decision, cash row): what the next day resumes from.")
-BACKTEST_KPIS = _schema("backtest_kpis", ["scope", "sessions", *KPI_COLUMNS, "pnl_gross", "pnl_net", "costs_paid"],
-                        "KPIs as of each date: since the strategy's first session and over the trailing 252.")
+BACKTEST_TRADES = _schema(
+    "backtest_trades", TRADE_COLUMNS, "Fills at the open of the session after the decision, with costs."
+)
+BACKTEST_STATE = _schema(
+    "backtest_state",
+    STATE_COLUMNS,
+    "State after each close (shares, marks, pending decision, cash row): what the next day resumes from.",
+)
+BACKTEST_KPIS = _schema(
+    "backtest_kpis",
+    ["scope", "sessions", *KPI_COLUMNS, "pnl_gross", "pnl_net", "costs_paid"],
+    "KPIs as of each date: since the strategy's first session and over the trailing 252.",
+)
 
 
 def with_strategy(frame: pd.DataFrame, strategy: str) -> pd.DataFrame:
@@ -56,5 +75,42 @@ def accounting_breaks(equity: pd.DataFrame, positions: pd.DataFrame, tolerance: 
     value = held.reindex(book.index).fillna(0.0)
     gap = (book["equity"] - (book["cash"] + value)).abs()
     bad = gap > tolerance * np.maximum(1.0, book["equity"].abs())
-    return pd.DataFrame({"date": book.index[bad], "equity": book["equity"][bad].to_numpy(),
-                         "cash_plus_positions": (book["cash"] + value)[bad].to_numpy()})
+    return pd.DataFrame(
+        {
+            "date": book.index[bad],
+            "equity": book["equity"][bad].to_numpy(),
+            "cash_plus_positions": (book["cash"] + value)[bad].to_numpy(),
+        }
+    )
+
+
+def backtest_strategy(
+    bars: pd.DataFrame,
+    decisions: pd.DataFrame,
+    start,
+    end,
+    costs,
+    capital: float,
+    state: pd.DataFrame | None = None,
+) -> tuple[BacktestOutput, pd.DataFrame]:
+    """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
+    ``capital``; returns the engine's output and the equity rows with the equal-weight benchmark's
+    return. One call for every caller (the asset, the research API), so their numbers are the same.
+
+    ``bars`` starts one session before ``start`` (the benchmark's first return needs it).
+    """
+    out = run_backtest(
+        bars[bars["date"] >= pd.Timestamp(start)],
+        decisions,
+        start,
+        end,
+        state=state,
+        fee_bps=costs.fee_bps,
+        slippage_bps=costs.slippage_bps,
+        capital=capital,
+        borrow_bps=costs.borrow_bps,
+        cash_interest_bps=costs.cash_interest_bps,
+        max_participation=costs.max_participation,
+    )
+    bench = equal_weight_benchmark(bars)
+    return out, out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())

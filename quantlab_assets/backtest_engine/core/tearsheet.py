@@ -68,9 +68,15 @@ def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame
     for s, e in zip(starts, ends):
         trough = s + int(np.argmin(dd[s:e]))
         recovered = e < len(dd)
-        rows.append({"peak": dates[max(s - 1, 0)], "trough": dates[trough],
-                     "recovery": dates[e] if recovered else pd.NaT, "depth": float(dd[trough]),
-                     "length": int((e if recovered else len(dd) - 1) - (s - 1))})
+        rows.append(
+            {
+                "peak": dates[max(s - 1, 0)],
+                "trough": dates[trough],
+                "recovery": dates[e] if recovered else pd.NaT,
+                "depth": float(dd[trough]),
+                "length": int((e if recovered else len(dd) - 1) - (s - 1)),
+            }
+        )
     table = pd.DataFrame(rows, columns=cols).sort_values("depth", kind="stable").head(top)
     return table.reset_index(drop=True)
 
@@ -107,12 +113,12 @@ def rolling_figures(returns: pd.Series, benchmark: pd.Series | None, window: int
     until a full window)."""
     roll = returns.rolling(window, min_periods=window)
     mean, std = roll.mean(), roll.std(ddof=1)
-    out = pd.DataFrame({f"sharpe_{window}": mean / std * np.sqrt(ANN),
-                        f"volatility_{window}": std * np.sqrt(ANN)})
+    out = pd.DataFrame({f"sharpe_{window}": mean / std * np.sqrt(ANN), f"volatility_{window}": std * np.sqrt(ANN)})
     if benchmark is not None:
         b = benchmark.reindex(returns.index)
-        out[f"beta_{window}"] = returns.rolling(window, min_periods=window).cov(b) / \
-            b.rolling(window, min_periods=window).var()
+        out[f"beta_{window}"] = (
+            returns.rolling(window, min_periods=window).cov(b) / b.rolling(window, min_periods=window).var()
+        )
     return out
 
 
@@ -198,8 +204,9 @@ def probabilistic_sharpe_ratio(returns, benchmark_sharpe: float = 0.0) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
-            exposure: pd.Series | None = None) -> dict[str, float]:
+def metrics(
+    returns: pd.Series, benchmark: pd.Series | None = None, exposure: pd.Series | None = None
+) -> dict[str, float]:
     """Every scalar figure of the tearsheet, in display order (quantstats' full-report metrics
     that this project keeps; see the README for the ones deliberately left out)."""
     r = returns.astype(np.float64)
@@ -238,8 +245,10 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "expected_monthly_return": float(np.prod(1.0 + monthly) ** (1.0 / len(monthly)) - 1.0),
         "expected_yearly_return": float(np.prod(1.0 + yearly) ** (1.0 / len(yearly)) - 1.0),
         "kelly_criterion": float(win_rate - (1.0 - win_rate) / payoff) if payoff and np.isfinite(payoff) else np.nan,
-        "var_95": value_at_risk(v, 0.05), "cvar_95": conditional_value_at_risk(v, 0.05),
-        "var_99": value_at_risk(v, 0.01), "cvar_99": conditional_value_at_risk(v, 0.01),
+        "var_95": value_at_risk(v, 0.05),
+        "cvar_95": conditional_value_at_risk(v, 0.05),
+        "var_99": value_at_risk(v, 0.01),
+        "cvar_99": conditional_value_at_risk(v, 0.01),
         "avg_return": float(clean[clean != 0].mean()) if (clean != 0).any() else np.nan,
         "avg_win": float(wins.mean()) if len(wins) else np.nan,
         "avg_loss": float(losses.mean()) if len(losses) else np.nan,
@@ -247,14 +256,20 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "max_consecutive_wins": float(_streak(v > 0)),
         "max_consecutive_losses": float(_streak(v < 0)),
         "gain_pain_ratio": float(clean.sum() / -losses.sum()) if len(losses) else np.nan,
-        "gain_pain_ratio_monthly": float(monthly.sum() / -monthly[monthly < 0].sum()) if (monthly < 0).any() else np.nan,
+        "gain_pain_ratio_monthly": float(monthly.sum() / -monthly[monthly < 0].sum())
+        if (monthly < 0).any()
+        else np.nan,
         "payoff_ratio": float(payoff),
         "profit_factor": float(profit_factor),
         "common_sense_ratio": float(profit_factor * tail),
         "cpc_index": float(profit_factor * win_rate * payoff),
         "tail_ratio": float(tail),
-        "mtd": _trailing_return(r, (last - pd.offsets.MonthBegin(1)).normalize() - pd.Timedelta(days=1)
-                                if last.day != 1 else last - pd.Timedelta(days=1)),
+        "mtd": _trailing_return(
+            r,
+            (last - pd.offsets.MonthBegin(1)).normalize() - pd.Timedelta(days=1)
+            if last.day != 1
+            else last - pd.Timedelta(days=1),
+        ),
         "return_3m": _trailing_return(r, last - pd.DateOffset(months=3)),
         "return_6m": _trailing_return(r, last - pd.DateOffset(months=6)),
         "ytd": _trailing_return(r, pd.Timestamp(year=last.year, month=1, day=1) - pd.Timedelta(days=1)),
@@ -265,8 +280,10 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         "all_time_annualised": float((1.0 + total) ** (1.0 / years) - 1.0) if years > 0 else np.nan,
         "best_day": float(clean.max()) if len(clean) else np.nan,
         "worst_day": float(clean.min()) if len(clean) else np.nan,
-        "best_month": float(monthly.max()), "worst_month": float(monthly.min()),
-        "best_year": float(yearly.max()), "worst_year": float(yearly.min()),
+        "best_month": float(monthly.max()),
+        "worst_month": float(monthly.min()),
+        "best_year": float(yearly.max()),
+        "worst_year": float(yearly.min()),
         "avg_drawdown": float(episodes["depth"].mean()) if len(episodes) else 0.0,
         "avg_drawdown_sessions": float(episodes["length"].mean()) if len(episodes) else 0.0,
         "recovery_factor": float(total / abs(mdd)) if mdd < 0 else np.nan,
@@ -285,14 +302,20 @@ def metrics(returns: pd.Series, benchmark: pd.Series | None = None,
         rr, bb = _aligned(r, benchmark)
         b_ = beta(r, benchmark)
         corr = float(np.corrcoef(rr, bb)[0, 1]) if len(rr) > 1 else np.nan
-        out.update({
-            "benchmark_cumulative_return": float(kpis.total_return(benchmark.reindex(r.index).to_numpy())),
-            "alpha": alpha(r, benchmark), "beta": b_, "correlation": corr, "r_squared": corr * corr,
-            "tracking_error": float(np.std(rr - bb, ddof=1) * np.sqrt(ANN)),
-            "information_ratio": float(kpis.information_ratio(v, benchmark.reindex(r.index).to_numpy())),
-            "up_capture": capture(r, benchmark, "up"), "down_capture": capture(r, benchmark, "down"),
-            "treynor_ratio": float(kpis.cagr(v) / b_) if b_ else np.nan,
-        })
+        out.update(
+            {
+                "benchmark_cumulative_return": float(kpis.total_return(benchmark.reindex(r.index).to_numpy())),
+                "alpha": alpha(r, benchmark),
+                "beta": b_,
+                "correlation": corr,
+                "r_squared": corr * corr,
+                "tracking_error": float(np.std(rr - bb, ddof=1) * np.sqrt(ANN)),
+                "information_ratio": float(kpis.information_ratio(v, benchmark.reindex(r.index).to_numpy())),
+                "up_capture": capture(r, benchmark, "up"),
+                "down_capture": capture(r, benchmark, "down"),
+                "treynor_ratio": float(kpis.cagr(v) / b_) if b_ else np.nan,
+            }
+        )
     return out
 
 
@@ -307,9 +330,16 @@ def book_over_time(equity: pd.DataFrame, positions: pd.DataFrame) -> pd.DataFram
     prev = eq["equity"].shift(1)
     prev.iloc[:1] = eq["equity"].iloc[:1] / (1.0 + eq["ret"].iloc[:1].fillna(0.0))
     drag = eq["costs"] / prev
-    return pd.DataFrame({"gross_exposure": eq["gross_exposure"], "net_exposure": eq["net_exposure"],
-                         "names": names.astype(np.int64), "turnover": eq["turnover"],
-                         "cost_drag": drag, "cumulative_cost_drag": drag.cumsum()})
+    return pd.DataFrame(
+        {
+            "gross_exposure": eq["gross_exposure"],
+            "net_exposure": eq["net_exposure"],
+            "names": names.astype(np.int64),
+            "turnover": eq["turnover"],
+            "cost_drag": drag,
+            "cumulative_cost_drag": drag.cumsum(),
+        }
+    )
 
 
 def attribution(positions: pd.DataFrame, trades: pd.DataFrame, last_date=None) -> pd.DataFrame:
@@ -345,9 +375,15 @@ class Tearsheet:
     charts: dict[str, bytes] = field(default_factory=dict)
 
 
-def build_tearsheet(strategy: str, equity: pd.DataFrame, positions: pd.DataFrame, trades: pd.DataFrame,
-                    benchmark: pd.Series | None, benchmark_name: str = EQUAL_WEIGHT,
-                    charts: bool = True) -> Tearsheet:
+def build_tearsheet(
+    strategy: str,
+    equity: pd.DataFrame,
+    positions: pd.DataFrame,
+    trades: pd.DataFrame,
+    benchmark: pd.Series | None,
+    benchmark_name: str = EQUAL_WEIGHT,
+    charts: bool = True,
+) -> Tearsheet:
     """All figures of one strategy from its stored tables (``backtest_equity`` rows with ``date``,
     ``equity``, ``ret``, exposures, ``turnover``, ``costs``; ``backtest_positions``;
     ``backtest_trades``) and benchmark daily returns by date (None: no benchmark figures)."""
@@ -362,10 +398,18 @@ def build_tearsheet(strategy: str, equity: pd.DataFrame, positions: pd.DataFrame
     book = book_over_time(eq, positions)
     rolling = pd.concat([rolling_figures(returns, bench, w) for w in ROLLING_WINDOWS], axis=1)
     sheet = Tearsheet(
-        strategy=strategy, benchmark_name=benchmark_name, returns=returns, benchmark=bench,
-        metrics=metrics(returns, bench, book["gross_exposure"]), drawdowns=drawdown_table(returns),
-        monthly=monthly_table(returns), yearly=yearly_vs_benchmark(returns, bench), rolling=rolling,
-        book=book, attribution=attribution(positions, trades, returns.index[-1]))
+        strategy=strategy,
+        benchmark_name=benchmark_name,
+        returns=returns,
+        benchmark=bench,
+        metrics=metrics(returns, bench, book["gross_exposure"]),
+        drawdowns=drawdown_table(returns),
+        monthly=monthly_table(returns),
+        yearly=yearly_vs_benchmark(returns, bench),
+        rolling=rolling,
+        book=book,
+        attribution=attribution(positions, trades, returns.index[-1]),
+    )
     if charts:
         from quantlab_assets.backtest_engine.core import tearsheet_charts
 
@@ -375,14 +419,52 @@ def build_tearsheet(strategy: str, equity: pd.DataFrame, positions: pd.DataFrame
 
 # --- markdown and HTML ---------------------------------------------------------------------------
 
-_PCT = {"cumulative_return", "cagr", "max_drawdown", "annual_volatility", "expected_daily_return",
-        "expected_monthly_return", "expected_yearly_return", "var_95", "cvar_95", "var_99", "cvar_99",
-        "mtd", "return_3m", "return_6m", "ytd", "return_1y", "return_3y_annualised", "return_5y_annualised",
-        "return_10y_annualised", "all_time_annualised", "best_day", "worst_day", "best_month", "worst_month",
-        "best_year", "worst_year", "avg_drawdown", "avg_up_month", "avg_down_month", "win_days", "win_months",
-        "win_quarters", "win_years", "time_in_market", "avg_return", "avg_win", "avg_loss", "risk_adjusted_return",
-        "benchmark_cumulative_return", "alpha",
-        "tracking_error", "ulcer_index", "probabilistic_sharpe_ratio", "kelly_criterion"}
+_PCT = {
+    "cumulative_return",
+    "cagr",
+    "max_drawdown",
+    "annual_volatility",
+    "expected_daily_return",
+    "expected_monthly_return",
+    "expected_yearly_return",
+    "var_95",
+    "cvar_95",
+    "var_99",
+    "cvar_99",
+    "mtd",
+    "return_3m",
+    "return_6m",
+    "ytd",
+    "return_1y",
+    "return_3y_annualised",
+    "return_5y_annualised",
+    "return_10y_annualised",
+    "all_time_annualised",
+    "best_day",
+    "worst_day",
+    "best_month",
+    "worst_month",
+    "best_year",
+    "worst_year",
+    "avg_drawdown",
+    "avg_up_month",
+    "avg_down_month",
+    "win_days",
+    "win_months",
+    "win_quarters",
+    "win_years",
+    "time_in_market",
+    "avg_return",
+    "avg_win",
+    "avg_loss",
+    "risk_adjusted_return",
+    "benchmark_cumulative_return",
+    "alpha",
+    "tracking_error",
+    "ulcer_index",
+    "probabilistic_sharpe_ratio",
+    "kelly_criterion",
+}
 
 
 def format_metric(name: str, value: float) -> str:
@@ -390,14 +472,21 @@ def format_metric(name: str, value: float) -> str:
         return "n/a"
     if name in _PCT:
         return f"{value:.2%}"
-    if name in ("sessions", "longest_drawdown_sessions", "max_consecutive_wins", "max_consecutive_losses",
-                "avg_drawdown_sessions"):
+    if name in (
+        "sessions",
+        "longest_drawdown_sessions",
+        "max_consecutive_wins",
+        "max_consecutive_losses",
+        "avg_drawdown_sessions",
+    ):
         return f"{value:,.0f}"
     return f"{value:.3f}"
 
 
 def _metric_rows(sheet: Tearsheet) -> pd.DataFrame:
-    return pd.DataFrame({"metric": list(sheet.metrics), "value": [format_metric(k, v) for k, v in sheet.metrics.items()]})
+    return pd.DataFrame(
+        {"metric": list(sheet.metrics), "value": [format_metric(k, v) for k, v in sheet.metrics.items()]}
+    )
 
 
 def _pct_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -417,15 +506,36 @@ def tearsheet_markdown(sheet: Tearsheet, charts: dict[str, str] | None = None) -
     r = sheet.returns
     top = sheet.attribution.head(TOP_NAMES).reset_index()
     bottom = sheet.attribution.tail(TOP_NAMES).iloc[::-1].reset_index()
-    lines = [f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}", "",
-             f"Benchmark: {sheet.benchmark_name}. Net of costs; signals at the close fill at the next open.", ""]
+    lines = [
+        f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}",
+        "",
+        f"Benchmark: {sheet.benchmark_name}. Net of costs; signals at the close fill at the next open.",
+        "",
+    ]
     for name, ref in (charts or {}).items():
         lines += [f"![{name}]({ref})", ""]
-    lines += ["### Key figures", "", markdown_table(_metric_rows(sheet), max_rows=200), "",
-              f"### Worst {TOP_DRAWDOWNS} drawdowns", "", markdown_table(_drawdown_rows(sheet)), "",
-              "### Yearly returns", "", markdown_table(_pct_frame(sheet.yearly).reset_index(), max_rows=100), "",
-              "### Top contributors (net P&L by name)", "", markdown_table(top.round(2)), "",
-              "### Top detractors", "", markdown_table(bottom.round(2)), ""]
+    lines += [
+        "### Key figures",
+        "",
+        markdown_table(_metric_rows(sheet), max_rows=200),
+        "",
+        f"### Worst {TOP_DRAWDOWNS} drawdowns",
+        "",
+        markdown_table(_drawdown_rows(sheet)),
+        "",
+        "### Yearly returns",
+        "",
+        markdown_table(_pct_frame(sheet.yearly).reset_index(), max_rows=100),
+        "",
+        "### Top contributors (net P&L by name)",
+        "",
+        markdown_table(top.round(2)),
+        "",
+        "### Top detractors",
+        "",
+        markdown_table(bottom.round(2)),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -439,8 +549,10 @@ def _heat_cell(x) -> str:
 
 def _html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -454,6 +566,7 @@ def _cell(v) -> str:
 
 def tearsheet_html(sheet: Tearsheet) -> str:
     """A self-contained page: the charts inline as base64 PNG, no script, no network."""
+
     def img(name):
         data = sheet.charts.get(name)
         return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">' if data else ""
@@ -469,20 +582,36 @@ def tearsheet_html(sheet: Tearsheet) -> str:
     sections = [
         f"<h1>{html.escape(sheet.strategy)}</h1><p>{r.index[0].date()} … {r.index[-1].date()}; benchmark: "
         f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",
-        img("returns"), "<h2>Key figures</h2>", _html_table(_metric_rows(sheet)),
-        f"<h2>Worst {TOP_DRAWDOWNS} drawdowns</h2>", _html_table(_drawdown_rows(sheet)),
-        "<h2>Monthly returns</h2>", heat, img("calendar"),
-        "<h2>Rolling Sharpe, volatility and beta</h2>", img("rolling"),
-        "<h2>Daily returns</h2>", img("distribution"),
-        "<h2>Book: exposure, names, turnover, costs</h2>", img("book"),
-        "<h2>P&amp;L by name</h2>", img("attribution"),
-        "<h3>Top contributors</h3>", _html_table(top), "<h3>Top detractors</h3>", _html_table(bottom),
+        img("returns"),
+        "<h2>Key figures</h2>",
+        _html_table(_metric_rows(sheet)),
+        f"<h2>Worst {TOP_DRAWDOWNS} drawdowns</h2>",
+        _html_table(_drawdown_rows(sheet)),
+        "<h2>Monthly returns</h2>",
+        heat,
+        img("calendar"),
+        "<h2>Rolling Sharpe, volatility and beta</h2>",
+        img("rolling"),
+        "<h2>Daily returns</h2>",
+        img("distribution"),
+        "<h2>Book: exposure, names, turnover, costs</h2>",
+        img("book"),
+        "<h2>P&amp;L by name</h2>",
+        img("attribution"),
+        "<h3>Top contributors</h3>",
+        _html_table(top),
+        "<h3>Top detractors</h3>",
+        _html_table(bottom),
     ]
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
-             "font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}"
-             "img{max-width:100%}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(sheet.strategy)} tearsheet"
-            f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
+        "font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}"
+        "img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(sheet.strategy)} tearsheet"
+        f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    )
 
 
 def png_bytes(fig, dpi: int = 72) -> bytes:

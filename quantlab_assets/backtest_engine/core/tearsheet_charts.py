@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.tearsheet import ROLLING_WINDOWS, TOP_NAMES, png_bytes, underwater, \
-    value_at_risk, wealth_index
+from quantlab_assets.backtest_engine.core.tearsheet import (
+    ROLLING_WINDOWS,
+    TOP_NAMES,
+    png_bytes,
+    underwater,
+    value_at_risk,
+    wealth_index,
+)
 
 BLUE, GREY, RED, GREEN = "#1f5fa8", "#888888", "#c0392b", "#27ae60"
 
@@ -30,8 +36,14 @@ def render(sheet) -> dict[str, bytes]:
     bars), rolling (Sharpe, volatility, beta), distribution, book, attribution."""
     plt = _plt()
     out = {}
-    for name, draw in (("returns", _returns), ("calendar", _calendar), ("rolling", _rolling),
-                       ("distribution", _distribution), ("book", _book), ("attribution", _attribution)):
+    for name, draw in (
+        ("returns", _returns),
+        ("calendar", _calendar),
+        ("rolling", _rolling),
+        ("distribution", _distribution),
+        ("book", _book),
+        ("attribution", _attribution),
+    ):
         fig = draw(plt, sheet)
         out[name] = png_bytes(fig)
         plt.close(fig)
@@ -62,8 +74,9 @@ def _returns(plt, sheet):
 
 def _calendar(plt, sheet):
     m = sheet.monthly.drop(columns="year_total")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(2.5, 0.35 * len(m) + 1.2)),
-                                      gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, max(2.5, 0.35 * len(m) + 1.2)), gridspec_kw={"width_ratios": [3, 2]}
+    )
     vals = m.to_numpy(dtype=float)
     lim = np.nanmax(np.abs(vals)) if np.isfinite(vals).any() else 0.01
     left.imshow(vals, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
@@ -134,7 +147,7 @@ def _book(plt, sheet):
 def _attribution(plt, sheet):
     a = sheet.attribution["pnl"]
     shown = a.head(TOP_NAMES)
-    rest = a.iloc[len(shown):]
+    rest = a.iloc[len(shown) :]
     shown = pd.concat([shown, rest.tail(min(TOP_NAMES, len(rest)))])
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.22 * len(shown) + 1)))
     ax.barh(range(len(shown)), shown.to_numpy(), color=[GREEN if x >= 0 else RED for x in shown.to_numpy()])

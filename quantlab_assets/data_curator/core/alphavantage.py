@@ -18,22 +18,27 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-import numpy as np
 import pandas as pd
 import requests
+from urllib3 import exceptions as urllib3_errors
 
 from quantlab_assets.data_curator.core.providers import (
     FetchResult,
+    InputRefused,
     ProviderError,
+    Rejection,
     SymbolFailure,
     empty_bars,
     normalize_bars,
+    refuse,
 )
 from quantlab_assets.data_curator.core.schema import PROVIDER_COLUMNS
+from quantlab_assets.data_curator.core.source_rules import strict_bars
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +99,30 @@ class AlphaVantageMalformedResponse(AlphaVantageError):
 
 class AlphaVantageTransientError(AlphaVantageError):
     """Timeout, dropped connection, truncated body or HTTP 5xx. Retried."""
+
+
+class AlphaVantageKeptThrottling(AlphaVantageError):
+    """Throttled replies kept coming for the whole allowed time: the run stops and keeps what it has."""
+
+
+class IngestBudgetExhausted(AlphaVantageError):
+    """The ingest's time budget is used up; the run stops and keeps what it has."""
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads hook: a key given twice is an error (json keeps the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 # Only these clear up by waiting; everything else is final for the symbol.
@@ -164,12 +193,22 @@ class AlphaVantageProvider:
         Client-side limit, enforced as a minimum interval between request starts
         (retries included). 0 or None disables it.
     max_retries : int
-        Retries after the first attempt for throttling and transient failures.
+        Retries after the first attempt for transient failures (timeouts, dropped
+        connections, HTTP 5xx), per symbol.
     backoff_base_s, backoff_max_s : float
-        Retry ``n`` (0-based) waits ``min(backoff_max_s, backoff_base_s * 2**n)``
-        plus uniform jitter in ``[0, backoff_base_s)``.
+        Wait ``n`` (0-based) lasts ``min(backoff_max_s, backoff_base_s * 2**n)`` plus
+        uniform jitter in ``[0, backoff_base_s)``. For throttling, ``n`` counts the run's
+        consecutive throttled replies across symbols (one shared backoff).
     timeout_s : float
-        Connect and read timeout per request.
+        Connect timeout and longest silence while reading.
+    request_deadline_s : float
+        Total time one request may take, body included: a reply dripping a byte a second
+        fails at this deadline (a read timeout alone would let it run for ever).
+    throttle_give_up_s : float
+        Throttled replies for this long without a success stop the run; the symbols fetched
+        so far are kept ("Alpha Vantage kept throttling for N s; fetched K of M symbols").
+    ingest_budget_s : float or None
+        Time budget of one ``fetch`` call (waits included); 0 or None: no budget.
     session : requests.Session, optional
         Reused for connection pooling; a new one is created if omitted.
     sleep : callable
@@ -179,7 +218,8 @@ class AlphaVantageProvider:
     today : datetime.date, optional
         Reference date for ``outputsize="auto"``; defaults to ``date.today()``.
     clock : callable
-        Monotonic seconds, for rate limiting and latency; pair with a fake ``sleep``.
+        Monotonic seconds, for rate limiting, backoff budgets and latency; pair with a fake
+        ``sleep``. The per-request deadline always uses the real clock (it bounds real I/O).
     """
 
     name = "alphavantage"
@@ -196,6 +236,9 @@ class AlphaVantageProvider:
         backoff_base_s: float = 2.0,
         backoff_max_s: float = 60.0,
         timeout_s: float = 30.0,
+        request_deadline_s: float = 60.0,
+        throttle_give_up_s: float = 300.0,
+        ingest_budget_s: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -212,6 +255,15 @@ class AlphaVantageProvider:
             raise ValueError("requests_per_minute must be >= 0 (0 or None disables the limit)")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        for name, value in (
+            ("timeout_s", timeout_s),
+            ("request_deadline_s", request_deadline_s),
+            ("throttle_give_up_s", throttle_give_up_s),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if ingest_budget_s is not None and ingest_budget_s < 0:
+            raise ValueError("ingest_budget_s must be >= 0 (0 or None: no budget)")
         self._api_key = api_key
         self.base_url = base_url
         self.function = function
@@ -221,6 +273,9 @@ class AlphaVantageProvider:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.timeout_s = timeout_s
+        self.request_deadline_s = request_deadline_s
+        self.throttle_give_up_s = throttle_give_up_s
+        self.ingest_budget_s = ingest_budget_s or None
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
@@ -228,6 +283,10 @@ class AlphaVantageProvider:
         self._clock = clock
         self._min_interval_s = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._last_request_at: float | None = None
+        # Shared by every symbol of a run: one throttle streak, one budget.
+        self._throttled_since: float | None = None
+        self._throttle_streak = 0
+        self._budget_ends_at: float | None = None
         _install_urllib3_redaction()
 
     def __repr__(self) -> str:
@@ -254,27 +313,35 @@ class AlphaVantageProvider:
         FetchResult
             Bars for the symbols that succeeded; one failure per symbol that did not.
             A rejected symbol does not stop the batch. An exhausted daily quota, a
-            premium-only call or a bad key does: the current and all remaining
-            symbols fail with the same reason and ``stopped_reason`` says why.
+            premium-only call, a bad key, throttling beyond ``throttle_give_up_s`` or the
+            ingest budget does: the current and all remaining symbols fail with the same
+            reason and ``stopped_reason`` says why.
         """
         ordered = list(dict.fromkeys(symbols))
         outputsize = self._resolve_outputsize(start)
         frames: list[pd.DataFrame] = []
         failures: list[SymbolFailure] = []
         stats: dict[str, dict[str, float]] = {}
+        origins: dict[str, str] = {}
         stopped_reason: str | None = None
+        self._throttled_since, self._throttle_streak = None, 0
+        self._budget_ends_at = self._clock() + self.ingest_budget_s if self.ingest_budget_s else None
         for position, symbol in enumerate(ordered):
             stats[symbol] = _zero_stats()
+            origins[symbol] = self._origin(symbol)
             try:
-                frames.append(self._fetch_symbol(symbol, outputsize, stats[symbol]))
+                frames.append(self._fetch_symbol(symbol, outputsize, stats[symbol], start, end))
             except AlphaVantageDailyQuotaExceeded as exc:
                 remaining = ordered[position:]
                 reason = f"daily quota exhausted; {len(remaining)} symbols remain ({exc})"
                 stopped_reason = (
-                    f"Alpha Vantage daily quota exhausted at {symbol!r}; "
-                    f"{len(remaining)} symbols remain unfetched"
+                    f"Alpha Vantage daily quota exhausted at {symbol!r}; {len(remaining)} symbols remain unfetched"
                 )
                 failures.extend(SymbolFailure(other, reason) for other in remaining)
+            except (AlphaVantageKeptThrottling, IngestBudgetExhausted) as exc:
+                remaining = ordered[position:]
+                stopped_reason = f"{exc}; fetched {len(frames)} of {len(ordered)} symbols; kept them"
+                failures.extend(SymbolFailure(other, stopped_reason) for other in remaining)
             except (AlphaVantagePremiumRequired, AlphaVantageInvalidApiKey) as exc:
                 remaining = ordered[position:]
                 stopped_reason = (
@@ -283,20 +350,20 @@ class AlphaVantageProvider:
                 )
                 failures.append(SymbolFailure(symbol, str(exc)))
                 failures.extend(SymbolFailure(other, f"not requested: {exc}") for other in remaining[1:])
+            except InputRefused as exc:
+                failures.append(SymbolFailure(symbol, str(exc), exc.rejections))
             except AlphaVantageError as exc:
                 failures.append(SymbolFailure(symbol, str(exc)))
             if stopped_reason:
                 # Unrequested symbols still get a (zero) stats row so the ingest log covers them.
-                for skipped in ordered[position + 1:]:
+                for skipped in ordered[position + 1 :]:
                     stats[skipped] = _zero_stats()
                 logger.warning("%s", stopped_reason)
                 break
         bars = normalize_bars(pd.concat(frames, ignore_index=True), start, end) if frames else empty_bars()
-        return FetchResult(bars=bars, failures=failures, stats=stats, stopped_reason=stopped_reason)
+        return FetchResult(bars=bars, failures=failures, stats=stats, stopped_reason=stopped_reason, origins=origins)
 
-    def fetch_symbol(
-        self, symbol: str, outputsize: str | None = None
-    ) -> tuple[pd.DataFrame, dict[str, float]]:
+    def fetch_symbol(self, symbol: str, outputsize: str | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
         """The whole series the service returns for one symbol, with retries.
 
         Parameters
@@ -315,8 +382,8 @@ class AlphaVantageProvider:
 
         Raises
         ------
-        AlphaVantageError
-            A subclass naming the symbol and the cause; never contains the API key.
+        AlphaVantageError or InputRefused
+            Naming the symbol and the cause; never contains the API key.
         """
         size = outputsize or self.outputsize
         if size == "auto":
@@ -324,9 +391,13 @@ class AlphaVantageProvider:
         if size not in ("compact", "full"):
             raise ValueError(f"outputsize={size!r} is not supported; valid: compact, full")
         stats = _zero_stats()
+        self._throttled_since, self._throttle_streak, self._budget_ends_at = None, 0, None
         return self._fetch_symbol(symbol, size, stats), stats
 
     # -- internals --------------------------------------------------------------------
+
+    def _origin(self, symbol: str) -> str:
+        return f"Alpha Vantage {self.function} reply for {symbol}"
 
     def _resolve_outputsize(self, start: date) -> str:
         if self.outputsize != "auto":
@@ -334,38 +405,96 @@ class AlphaVantageProvider:
         today = self._today or date.today()
         return "compact" if (today - start).days <= COMPACT_WINDOW_DAYS else "full"
 
-    def _fetch_symbol(self, symbol: str, outputsize: str, stats: dict[str, float]) -> pd.DataFrame:
+    def _fetch_symbol(
+        self, symbol: str, outputsize: str, stats: dict[str, float], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
         started = self._clock()
         try:
             payload = self._request_with_retries(symbol, outputsize, stats)
-            return self._parse(symbol, payload)
+            return self._parse(symbol, payload, start, end)
         finally:
             stats["latency_s"] = self._clock() - started
 
-    def _request_with_retries(
-        self, symbol: str, outputsize: str, stats: dict[str, float]
-    ) -> dict[str, Any]:
+    def _budget_left(self) -> float:
+        return float("inf") if self._budget_ends_at is None else self._budget_ends_at - self._clock()
+
+    def _wait(self, seconds: float, why: str) -> None:
+        """Every wait goes through here: none may outlast the ingest budget."""
+        if seconds <= 0:
+            return
+        if seconds > self._budget_left():
+            raise IngestBudgetExhausted(
+                f"the ingest time budget of {self.ingest_budget_s:.0f} s would be exceeded by a "
+                f"{seconds:.1f} s wait ({why})"
+            )
+        self._sleep(seconds)
+
+    def _request_with_retries(self, symbol: str, outputsize: str, stats: dict[str, float]) -> dict[str, Any]:
         attempt = 0
         while True:
             try:
-                return self._request_once(symbol, outputsize, stats)
-            except _RETRYABLE as exc:
+                payload = self._request_once(symbol, outputsize, stats)
+            except AlphaVantageThrottled as exc:
+                now = self._clock()
+                if self._throttled_since is None:
+                    self._throttled_since = now
+                throttled_for = now - self._throttled_since
+                if throttled_for >= self.throttle_give_up_s:
+                    raise AlphaVantageKeptThrottling(
+                        f"Alpha Vantage kept throttling for {throttled_for:.0f} s"
+                    ) from None
+                delay = min(self.backoff_max_s, self.backoff_base_s * 2**self._throttle_streak)
+                delay += self._rng.uniform(0.0, self.backoff_base_s)
+                # The last wait ends at the give-up time, then one more try decides.
+                delay = min(delay, self.throttle_give_up_s - throttled_for)
+                self._throttle_streak += 1
+                logger.warning(
+                    "%s; throttled for %.0f s of %.0f, retry in %.2fs",
+                    exc,
+                    throttled_for,
+                    self.throttle_give_up_s,
+                    delay,
+                )
+                self._wait(delay, "throttling backoff")
+                stats["retries"] += 1
+                continue
+            except AlphaVantageTransientError as exc:
                 if attempt >= self.max_retries:
                     attempts = f"{attempt + 1} attempt{'s' if attempt else ''}"
                     raise type(exc)(f"{exc}; gave up after {attempts}") from None
                 delay = min(self.backoff_max_s, self.backoff_base_s * 2**attempt)
                 delay += self._rng.uniform(0.0, self.backoff_base_s)
                 logger.warning("%s; retry %d/%d in %.2fs", exc, attempt + 1, self.max_retries, delay)
-                self._sleep(delay)
+                self._wait(delay, "retry backoff")
                 attempt += 1
                 stats["retries"] += 1
+                continue
+            self._throttled_since, self._throttle_streak = None, 0
+            return payload
 
     def _wait_for_rate_limit(self) -> None:
         if self._min_interval_s and self._last_request_at is not None:
-            wait = self._last_request_at + self._min_interval_s - self._clock()
-            if wait > 0:
-                self._sleep(wait)
+            self._wait(self._last_request_at + self._min_interval_s - self._clock(), "rate limit")
         self._last_request_at = self._clock()
+
+    def _read_body(self, symbol: str, response: requests.Response, deadline: float) -> bytes:
+        """The body, read in pieces against the request's total deadline."""
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        chunks: list[bytes] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AlphaVantageTransientError(
+                    f"Alpha Vantage {symbol!r}: reply not complete within the "
+                    f"{self.request_deadline_s:g} s request deadline "
+                    f"({sum(map(len, chunks))} bytes received)"
+                )
+            if sock is not None:  # a silent server cannot hold one read past the deadline
+                sock.settimeout(min(self.timeout_s, remaining))
+            chunk = response.raw.read1(65536, decode_content=True)  # gzip as requests would
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _request_once(self, symbol: str, outputsize: str, stats: dict[str, float]) -> dict[str, Any]:
         params = {
@@ -376,34 +505,58 @@ class AlphaVantageProvider:
             "apikey": self._api_key,
         }
         self._wait_for_rate_limit()
+        limit = min(self.request_deadline_s, self._budget_left())
+        if limit <= 0:
+            raise IngestBudgetExhausted(f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up")
+        deadline = time.monotonic() + limit
+        per_read = min(self.timeout_s, limit)
         stats["api_calls"] += 1
         # requests' exception texts embed the full URL (and so the key): build our own
         # message from the exception type plus redacted detail, and raise it outside the
         # except block so the original is not chained onto ours.
         error: AlphaVantageError | None = None
+        body = b""
         try:
-            response = self._session.get(self.base_url, params=params, timeout=self.timeout_s)
+            response = self._session.get(self.base_url, params=params, timeout=(per_read, per_read), stream=True)
+            try:
+                body = self._read_body(symbol, response, deadline)
+            finally:
+                response.close()
+        except AlphaVantageError as exc:
+            error = exc
         except requests.Timeout as exc:
             error = AlphaVantageTransientError(
-                f"Alpha Vantage {symbol!r}: timed out after {self.timeout_s}s ({type(exc).__name__})"
+                f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s ({type(exc).__name__})"
             )
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
+        except (
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
             error = AlphaVantageTransientError(
-                f"Alpha Vantage {symbol!r}: connection failed "
-                f"({type(exc).__name__}: {self._redact(str(exc))})"
+                f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
             )
         except requests.RequestException as exc:
             error = AlphaVantageError(
-                f"Alpha Vantage {symbol!r}: request could not be sent "
-                f"({type(exc).__name__}: {self._redact(str(exc))})"
+                f"Alpha Vantage {symbol!r}: request could not be sent ({type(exc).__name__}: {self._redact(str(exc))})"
+            )
+        except (OSError, urllib3_errors.HTTPError) as exc:  # raised by the raw reads
+            error = (
+                AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s while reading")
+                if isinstance(exc, (TimeoutError, urllib3_errors.ReadTimeoutError))
+                else AlphaVantageTransientError(
+                    f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
+                )
             )
         if error is not None:
+            if isinstance(error, AlphaVantageTransientError) and self._budget_left() <= 0:
+                raise IngestBudgetExhausted(
+                    f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up"
+                ) from None
             raise error
-        return self._decode(symbol, response)
+        return self._decode(symbol, response.status_code, body)
 
-    def _decode(self, symbol: str, response: requests.Response) -> dict[str, Any]:
-        status = response.status_code
+    def _decode(self, symbol: str, status: int, content: bytes) -> dict[str, Any]:
         if status == 429:
             raise AlphaVantageThrottled(f"Alpha Vantage {symbol!r}: HTTP 429 Too Many Requests")
         if status >= 500:
@@ -411,9 +564,25 @@ class AlphaVantageProvider:
         if status >= 400:
             raise AlphaVantageInvalidRequest(f"Alpha Vantage {symbol!r}: HTTP {status} rejected the request")
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(content, object_pairs_hook=_no_duplicate_keys)
+        except _DuplicateKey as dup:
+            origin = self._origin(symbol)
+            raise refuse(
+                symbol,
+                origin,
+                [
+                    Rejection(
+                        symbol,
+                        origin,
+                        f"JSON key {dup.key!r} appears twice (the reply is ambiguous)",
+                        "duplicates",
+                        column="key",
+                        value=self._redact(dup.key),
+                    )
+                ],
+            ) from None
         except ValueError:
-            snippet = self._redact(response.content[:80].decode("utf-8", "replace"))
+            snippet = self._redact(content[:80].decode("utf-8", "replace"))
             raise AlphaVantageMalformedResponse(
                 f"Alpha Vantage {symbol!r}: response is not JSON (starts {snippet!r})"
             ) from None
@@ -424,9 +593,7 @@ class AlphaVantageProvider:
         if "Error Message" in payload:
             text = self._redact(str(payload["Error Message"]))
             if _BAD_KEY.search(text):
-                raise AlphaVantageInvalidApiKey(
-                    f"Alpha Vantage rejected the API key (request for {symbol!r}): {text}"
-                )
+                raise AlphaVantageInvalidApiKey(f"Alpha Vantage rejected the API key (request for {symbol!r}): {text}")
             raise AlphaVantageInvalidRequest(
                 f"Alpha Vantage rejected {symbol!r} (unknown symbol or invalid call): {text}"
             )
@@ -436,41 +603,54 @@ class AlphaVantageProvider:
                 raise _classify_notice(text)(f"Alpha Vantage {symbol!r}: {text}")
         return payload
 
-    def _parse(self, symbol: str, payload: dict[str, Any]) -> pd.DataFrame:
+    def _parse(
+        self, symbol: str, payload: dict[str, Any], start: date | None = None, end: date | None = None
+    ) -> pd.DataFrame:
         key = _series_key(payload)
         if key is None:
             raise AlphaVantageMalformedResponse(
                 f"Alpha Vantage {symbol!r}: no time series in response (keys: {sorted(payload)[:5]})"
             )
+        origin = self._origin(symbol)
+        meta = payload.get("Meta Data")
+        said = meta.get("2. Symbol") if isinstance(meta, dict) else None
+        if not isinstance(said, str) or said.strip().upper() != symbol.upper():
+            raise refuse(
+                symbol,
+                origin,
+                [
+                    Rejection(
+                        symbol,
+                        origin,
+                        f"the reply's Meta Data symbol is {said!r}, not {symbol!r}: another ticker's series",
+                        column="Meta Data / 2. Symbol",
+                        value=None if said is None else str(said),
+                    )
+                ],
+            )
         series = payload[key]
         if not isinstance(series, dict):
             raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r}: {key!r} is not an object")
         fields = _ROW_FIELDS[self.function]
-        dates: list[date] = []
-        columns: dict[str, list[float]] = {name: [] for name in fields.values()}
+        records = []
         for day, row in series.items():
-            try:
-                dates.append(date.fromisoformat(day))
-            except (TypeError, ValueError):
-                raise AlphaVantageMalformedResponse(
-                    f"Alpha Vantage {symbol!r}: bad session date {day!r}"
-                ) from None
             if not isinstance(row, dict):
                 raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row is not an object")
-            for source, target in fields.items():
-                if source not in row:
-                    raise AlphaVantageMalformedResponse(
-                        f"Alpha Vantage {symbol!r} {day}: row lacks field {source!r}"
-                    )
-                try:
-                    columns[target].append(float(row[source]))
-                except (TypeError, ValueError):
-                    raise AlphaVantageMalformedResponse(
-                        f"Alpha Vantage {symbol!r} {day}: field {source!r} is not numeric ({row[source]!r})"
-                    ) from None
-        frame = pd.DataFrame(columns, dtype=np.float64)
-        frame.insert(0, "date", pd.Series(pd.DatetimeIndex(dates), dtype="datetime64[ns]"))
-        frame.insert(1, "symbol", pd.Series([symbol] * len(dates), dtype="object"))
+            missing = [f for f in fields if f not in row]
+            if missing:
+                raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row lacks field {missing[0]!r}")
+            # Numbers as text, so the strict rules see what was sent ("1,234.5" is not 1234.5).
+            records.append(
+                {
+                    "date": day,
+                    **{
+                        target: row[source] if isinstance(row[source], str) else json.dumps(row[source])
+                        for source, target in fields.items()
+                    },
+                }
+            )
+        raw = pd.DataFrame.from_records(records, columns=["date", *fields.values()])
+        frame = strict_bars(raw, symbol, origin, start, end)
         if "adj_close" not in frame:
             frame["adj_close"] = frame["close"]
             frame["dividend"] = 0.0

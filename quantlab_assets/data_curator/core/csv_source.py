@@ -1,28 +1,46 @@
-"""Users' own data: a directory of per-symbol CSV files (``<SYMBOL>.csv``)."""
+"""Users' own data: a directory of per-symbol CSV files (``<SYMBOL>.csv``).
+
+A file is read as text and refused whole when it is not a clean table: empty, not UTF-8,
+ragged (a line with more or fewer fields than the header), or naming one column twice
+(``Adj Close`` and ``adj_close``). Values then pass ``source_rules.strict_bars``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-import time
 
 import pandas as pd
 
 from quantlab_assets.data_curator.core.providers import (
     FetchResult,
+    InputRefused,
+    Rejection,
     SymbolFailure,
     empty_bars,
     normalize_bars,
+    refuse,
 )
+from quantlab_assets.data_curator.core.source_rules import strict_bars
 
 # Header spellings seen in common exports (Yahoo, Alpha Vantage CSV, Stooq) -> our names.
 _ALIASES = {
-    "timestamp": "date", "day": "date", "adj_close": "adj_close", "adjclose": "adj_close",
-    "adjusted_close": "adj_close", "dividend_amount": "dividend", "dividends": "dividend",
-    "split": "split_coefficient", "stock_splits": "split_coefficient",
+    "timestamp": "date",
+    "day": "date",
+    "adj_close": "adj_close",
+    "adjclose": "adj_close",
+    "adjusted_close": "adj_close",
+    "dividend_amount": "dividend",
+    "dividends": "dividend",
+    "split": "split_coefficient",
+    "stock_splits": "split_coefficient",
 }
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
+OPTIONAL = ("adj_close", "dividend", "split_coefficient")
 
 
 def _canonical(name: str) -> str:
@@ -30,24 +48,92 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def read_symbol_csv(path: Path, symbol: str) -> pd.DataFrame:
-    """One symbol's file as provider columns; a missing column is an error naming the file."""
-    frame = pd.read_csv(path)
-    frame = frame.rename(columns={c: _canonical(c) for c in frame.columns})
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing} (have {list(frame.columns)})")
+def _read_text(path: Path, symbol: str) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise refuse(symbol, str(path), [Rejection(symbol, str(path), "the file is empty (no header, no rows)")])
     try:
-        dates = pd.to_datetime(frame["date"], format="ISO8601")
-        # Exports with a UTC offset (yfinance) carry the exchange-local session date.
-        frame["date"] = dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: column 'date' has values that are not ISO dates: {exc}") from exc
-    if "split_coefficient" in frame.columns:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 1].hex()
+        raise refuse(
+            symbol,
+            str(path),
+            [
+                Rejection(
+                    symbol,
+                    str(path),
+                    f"not UTF-8 text (byte 0x{bad} at offset {exc.start}); save it as UTF-8",
+                    line=line,
+                )
+            ],
+        ) from None
+
+
+def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+    """One symbol's file as provider bars dated in [start, end] (all rows when omitted).
+
+    Raises :class:`InputRefused` (a ``ValueError``-like ``ProviderError``) naming the file,
+    and the line, column and value of every problem.
+    """
+    source = str(path)
+    reader = csv.reader(io.StringIO(_read_text(path, symbol)))
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    ragged: list[Rejection] = []
+    for row in reader:
+        if not row:  # a blank line
+            continue
+        if header is None:
+            header = row
+            continue
+        if len(row) != len(header):
+            ragged.append(
+                Rejection(
+                    symbol,
+                    source,
+                    f"{len(row)} fields where the header has {len(header)}",
+                    line=reader.line_num,
+                    value=",".join(row)[:80],
+                )
+            )
+            continue
+        rows.append(row)
+        lines.append(reader.line_num)
+    assert header is not None  # a non-blank file has a first row
+    names = [_canonical(c) for c in header]
+    seen: dict[str, str] = {}
+    twice = []
+    for original, name in zip(header, names):
+        if name in seen:
+            twice.append(
+                Rejection(
+                    symbol,
+                    source,
+                    f"columns {seen[name]!r} and {original!r} both mean {name!r}; keep one",
+                    line=1,
+                    column=original,
+                )
+            )
+        seen.setdefault(name, original)
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        twice.append(Rejection(symbol, source, f"missing columns {missing} (have {names})", line=1))
+    if twice or ragged:
+        raise refuse(symbol, source, twice + ragged)
+    wanted = [c for c in REQUIRED + OPTIONAL if c in names]
+    frame = (
+        pd.DataFrame(rows, columns=names, dtype=object)[wanted]
+        if rows
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
+    )
+    bars = strict_bars(frame, symbol, source, start, end, lines=lines)
+    if "split_coefficient" in bars.columns:
         # "Stock Splits" exports write 0 for no split; the contract says 1.
-        frame["split_coefficient"] = frame["split_coefficient"].replace(0, 1.0)
-    frame["symbol"] = symbol
-    return frame
+        bars["split_coefficient"] = bars["split_coefficient"].replace(0.0, 1.0)
+    return bars
 
 
 class CsvProvider:
@@ -62,16 +148,19 @@ class CsvProvider:
     def fetch(self, symbols: Sequence[str], start: date, end: date) -> FetchResult:
         if not self.directory.is_dir():
             raise FileNotFoundError(f"CSV data directory {self.directory} does not exist")
-        frames, failures, stats = [], [], {}
+        frames, failures, stats, origins = [], [], {}, {}
         for symbol in symbols:
             t0 = time.perf_counter()
             path = self.directory / f"{symbol}.csv"
+            origins[symbol] = str(path)
             try:
                 if not path.exists():
                     raise FileNotFoundError(f"{path}: no file for symbol {symbol}")
-                frames.append(normalize_bars(read_symbol_csv(path, symbol), start, end))
-            except (OSError, ValueError, TypeError, pd.errors.ParserError) as exc:
-                failures.append(SymbolFailure(symbol, str(exc)))
+                frames.append(normalize_bars(read_symbol_csv(path, symbol, start, end), start, end))
+            except InputRefused as exc:
+                failures.append(SymbolFailure(symbol, str(exc), exc.rejections))
+            except (OSError, ValueError) as exc:
+                failures.append(SymbolFailure(symbol, str(exc), (Rejection(symbol, str(path), str(exc)),)))
             stats[symbol] = {"api_calls": 0, "retries": 0, "latency_s": time.perf_counter() - t0}
         bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-        return FetchResult(bars=normalize_bars(bars, start, end), failures=failures, stats=stats)
+        return FetchResult(bars=normalize_bars(bars, start, end), failures=failures, stats=stats, origins=origins)

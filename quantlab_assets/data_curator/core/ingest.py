@@ -10,7 +10,7 @@ import pandas as pd
 
 from quantlab_assets.common.warehouse import append_rows, ensure_table, replace_slice, transaction
 from quantlab_assets.data_curator.core.providers import FetchResult
-from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS
 
 
 def _utc_naive(now: datetime) -> pd.Timestamp:
@@ -28,29 +28,47 @@ def ohlcv_rows(result: FetchResult, source: str, run_id: str, now: datetime) -> 
 
 
 def ingest_log_rows(
-    result: FetchResult, symbols: Sequence[str], start, end, source: str, run_id: str, now: datetime,
+    result: FetchResult,
+    symbols: Sequence[str],
+    start,
+    end,
+    source: str,
+    run_id: str,
+    now: datetime,
+    refused: dict[str, str] | None = None,
+    published_rows: dict[str, int] | None = None,
 ) -> pd.DataFrame:
+    """One row per symbol; a symbol the audit refused is ``failed`` with 0 rows and the reason."""
     failures = {f.symbol: f.reason for f in result.failures}
-    counts = result.bars.groupby("symbol").size() if len(result.bars) else pd.Series(dtype=int)
+    failures.update(refused or {})
+    if published_rows is not None:
+        counts = pd.Series(published_rows, dtype=int)
+    else:
+        counts = result.bars.groupby("symbol").size() if len(result.bars) else pd.Series(dtype=int)
     logged_at = _utc_naive(now)
     records = []
     for symbol in symbols:
         stats = result.stats.get(symbol, {})
-        records.append({
-            "date": pd.Timestamp(start), "end_date": pd.Timestamp(end), "run_id": run_id,
-            "symbol": symbol, "source": source,
-            "status": "failed" if symbol in failures or symbol not in result.stats else "ok",
-            "rows": int(counts.get(symbol, 0)),
-            "api_calls": int(stats.get("api_calls", 0)), "retries": int(stats.get("retries", 0)),
-            "latency_s": float(stats.get("latency_s", 0.0)),
-            "error": failures.get(symbol, None if symbol in result.stats else "not attempted"),
-            "logged_at": logged_at,
-        })
+        records.append(
+            {
+                "date": pd.Timestamp(start),
+                "end_date": pd.Timestamp(end),
+                "run_id": run_id,
+                "symbol": symbol,
+                "source": source,
+                "status": "failed" if symbol in failures or symbol not in result.stats else "ok",
+                "rows": 0 if symbol in failures else int(counts.get(symbol, 0)),
+                "api_calls": int(stats.get("api_calls", 0)),
+                "retries": int(stats.get("retries", 0)),
+                "latency_s": float(stats.get("latency_s", 0.0)),
+                "error": failures.get(symbol, None if symbol in result.stats else "not attempted"),
+                "logged_at": logged_at,
+            }
+        )
     return pd.DataFrame.from_records(records, columns=INGEST_LOG.column_names)
 
 
-def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end,
-                fetched_symbols: Sequence[str]) -> int:
+def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end, fetched_symbols: Sequence[str]) -> int:
     """Replace [start, end] for the fetched symbols in one transaction.
 
     Symbols that failed keep their previous rows: a partial refresh never deletes data it
@@ -63,26 +81,43 @@ def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None
     append_rows(con, INGEST_LOG, log)
 
 
-def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
-    """Mirror the registry into the ``symbols`` table so SQL can join sectors."""
-    frame = pd.DataFrame([e.model_dump() for e in registry.symbols],
-                         columns=["symbol", "name", "sector", "first_date", "last_date"])
+def symbols_frame(registry) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [e.model_dump() for e in registry.symbols], columns=["symbol", "name", "sector", "first_date", "last_date"]
+    )
     frame["universe"] = registry.universe
     frame["first_date"] = pd.to_datetime(frame["first_date"])
     frame["last_date"] = pd.to_datetime(frame["last_date"])
+    return frame
+
+
+def write_symbols_in_transaction(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     con.register("_symbols", frame)
+    con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
+                   sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
+    con.execute("DELETE FROM symbols")
+    con.execute(
+        "INSERT INTO symbols (symbol, name, sector, first_date, last_date, universe) "
+        "SELECT symbol, name, sector, first_date, last_date, universe FROM _symbols"
+    )
+
+
+def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
+    """Mirror the registry into the ``symbols`` table so SQL can join sectors."""
+    frame = symbols_frame(registry)
     try:
         with transaction(con):
-            con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
-                           sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
-            con.execute("DELETE FROM symbols")
-            con.execute("INSERT INTO symbols (symbol, name, sector, first_date, last_date, universe) "
-                        "SELECT symbol, name, sector, first_date, last_date, universe FROM _symbols")
+            write_symbols_in_transaction(con, frame)
     finally:
         con.unregister("_symbols")
 
 
 def read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
     ensure_table(con, INGEST_LOG)
-    return con.execute(f'SELECT * FROM "{INGEST_LOG.name}" WHERE run_id = ? ORDER BY symbol',
-                       [run_id]).df()
+    return con.execute(f'SELECT * FROM "{INGEST_LOG.name}" WHERE run_id = ? ORDER BY symbol', [run_id]).df()
+
+
+def prepare_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or verify) the curator's tables: also proves the warehouse is writable."""
+    for schema in (OHLCV, INGEST_LOG, REJECTS):
+        ensure_table(con, schema)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,55 @@ class ProviderError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """One problem in a source, named so a person can find it: file (or reply), line, date,
+    column, the value as found, the gate check whose rule it breaks and why."""
+
+    symbol: str
+    source: str
+    reason: str
+    check_name: str = "ingest_success_rate"
+    line: int | None = None
+    date: str | None = None
+    column: str | None = None
+    value: str | None = None
+
+    def describe(self, with_source: bool = True) -> str:
+        where = ", ".join(
+            p
+            for p in (
+                self.source if with_source else "",
+                f"line {self.line}" if self.line is not None else "",
+                self.date or "",
+                f"column {self.column}" if self.column else "",
+                f"value {self.value!r}" if self.value is not None else "",
+            )
+            if p
+        )
+        return f"{self.symbol}: {where + ': ' if where else ''}{self.reason}"
+
+
+class InputRefused(ProviderError, ValueError):
+    """A source's content breaks a rule; nothing of the symbol is stored. ``rejections``
+    names every problem found (the message names the first ones)."""
+
+    def __init__(self, message: str, rejections: Sequence[Rejection] = ()):
+        super().__init__(message)
+        self.rejections = tuple(rejections)
+
+
+def refuse(symbol: str, source: str, rejections: Sequence[Rejection], limit: int = 3) -> InputRefused:
+    shown = "; ".join(r.describe(with_source=False).split(": ", 1)[1] for r in rejections[:limit])
+    more = f" and {len(rejections) - limit} more" if len(rejections) > limit else ""
+    return InputRefused(f"{symbol}: refused {source}: {shown}{more}", rejections)
+
+
+@dataclass(frozen=True)
 class SymbolFailure:
     symbol: str
     reason: str
+    # What exactly was refused, for the rejects table and the check results.
+    rejections: tuple[Rejection, ...] = ()
 
 
 @dataclass
@@ -32,6 +79,8 @@ class FetchResult:
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     # Why the provider stopped early (for example an exhausted daily quota), if it did.
     stopped_reason: str | None = None
+    # Per symbol: where its rows came from (a file path, a reply), to name it in refusals.
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def fetched_symbols(self) -> list[str]:

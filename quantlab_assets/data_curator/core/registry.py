@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class SymbolEntry(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> "SymbolEntry":
+    def _window(self) -> SymbolEntry:
         if self.first_date and self.last_date and self.last_date < self.first_date:
             raise ValueError(f"{self.symbol}: last_date {self.last_date} is before first_date {self.first_date}")
         return self
@@ -55,9 +56,8 @@ class SymbolRegistry(BaseModel):
     symbols: tuple[SymbolEntry, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "SymbolRegistry":
-        seen: set[str] = set()
-        dupes = sorted({e.symbol for e in self.symbols if e.symbol in seen or seen.add(e.symbol)})
+    def _unique(self) -> SymbolRegistry:
+        dupes = sorted(s for s, n in Counter(e.symbol for e in self.symbols).items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate tickers {dupes}")
         return self

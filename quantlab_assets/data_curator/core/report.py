@@ -11,7 +11,11 @@ from quantlab_assets.data_curator.core.quality import GateResult
 
 
 def quality_report_markdown(
-    start, end, universe: str, n_symbols: int, results: Sequence[GateResult],
+    start,
+    end,
+    universe: str,
+    n_symbols: int,
+    results: Sequence[GateResult],
     ingest_log: pd.DataFrame | None = None,
 ) -> str:
     verdict = "PASSED" if all(r.passed or not r.blocking for r in results) else "FAILED"
@@ -25,12 +29,13 @@ def quality_report_markdown(
     ]
     for r in results:
         status = "pass" if r.passed else ("FAIL" if r.blocking else "warn")
-        lines.append(f"| {r.name} | {'yes' if r.blocking else 'no'} | {status} | "
-                     f"{r.description.replace('|', '/')} |")
+        lines.append(f"| {r.name} | {'yes' if r.blocking else 'no'} | {status} | {r.description.replace('|', '/')} |")
     if ingest_log is not None and len(ingest_log):
         ok = ingest_log[ingest_log["status"] == "ok"]
         lines += [
-            "", "## Ingest", "",
+            "",
+            "## Ingest",
+            "",
             f"- source: {', '.join(sorted(ingest_log['source'].unique()))}",
             f"- symbols fetched: {len(ok)} of {len(ingest_log)}",
             f"- rows: {int(ingest_log['rows'].sum())}; API calls: {int(ingest_log['api_calls'].sum())}; "

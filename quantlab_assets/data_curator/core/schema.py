@@ -8,8 +8,16 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 
 # What a provider returns: one row per (symbol, session), prices as floats.
 PROVIDER_COLUMNS = (
-    "date", "symbol", "open", "high", "low", "close", "adj_close", "volume",
-    "dividend", "split_coefficient",
+    "date",
+    "symbol",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "dividend",
+    "split_coefficient",
 )
 
 OHLCV = TableSchema(
@@ -48,5 +56,23 @@ INGEST_LOG = TableSchema(
         Column("latency_s", "DOUBLE", False),
         Column("error", "VARCHAR"),
         Column("logged_at", "TIMESTAMP", False),
+    ),
+)
+
+REJECTS = TableSchema(
+    name="ohlcv_rejects",
+    description="What an ingest refused, kept for inspection: one row per problem found "
+    "(a cell, a row, or the whole series), with the run and the rule.",
+    columns=(
+        Column("run_id", "VARCHAR", False, "Dagster run that refused it"),
+        Column("symbol", "VARCHAR", False),
+        Column("date", "DATE", description="session date of the row, when the row has a readable date"),
+        Column("source", "VARCHAR", False, "file path or provider reply the value came from"),
+        Column("line", "BIGINT", description="line in the source file (header = 1), when it is a file"),
+        Column("column", "VARCHAR", description="column (field) holding the value"),
+        Column("value", "VARCHAR", description="the value as found in the source"),
+        Column("check_name", "VARCHAR", False, "gate check whose rule refused it"),
+        Column("reason", "VARCHAR", False),
+        Column("rejected_at", "TIMESTAMP", False, "UTC time of the refusal"),
     ),
 )

@@ -56,8 +56,7 @@ def sector_factor(seed: int, sector: str, n: int) -> np.ndarray:
     return 0.006 * _stream(seed, _key("sector:" + sector), 1).standard_normal(n)
 
 
-def symbol_path(seed: int, symbol: str, market: np.ndarray, sector: np.ndarray,
-                anchor: int) -> dict[str, np.ndarray]:
+def symbol_path(seed: int, symbol: str, market: np.ndarray, sector: np.ndarray, anchor: int) -> dict[str, np.ndarray]:
     """Bars for one symbol over all sessions since ORIGIN (arrays aligned with ``market``).
 
     ``anchor`` is the session index where the close is pinned to the symbol's anchor price.
@@ -94,8 +93,7 @@ def symbol_path(seed: int, symbol: str, market: np.ndarray, sector: np.ndarray,
     low = np.minimum(open_, close) * np.exp(-0.45 * day_vol * wick_lo)
     volume = np.round(base_volume * np.exp(0.35 * vol_z + 8.0 * np.abs(ret)))
     rnd = lambda a: np.round(a, 4)  # noqa: E731 - prices quoted to 1/100 of a cent
-    return {"open": rnd(open_), "high": rnd(high), "low": rnd(low), "close": rnd(close),
-            "volume": volume}
+    return {"open": rnd(open_), "high": rnd(high), "low": rnd(low), "close": rnd(close), "volume": volume}
 
 
 class SyntheticProvider:

@@ -113,8 +113,15 @@ def _qcut_edges(values: np.ndarray, idx: np.ndarray, n: int, q: np.ndarray, out:
 
 
 @nb.njit(parallel=True, cache=True)
-def feature_ic_nb(x: np.ndarray, fwd: np.ndarray, fwd_order: np.ndarray, fwd_count: np.ndarray,
-                  qfrac: np.ndarray, min_names: int, lags: np.ndarray):
+def feature_ic_nb(  # noqa: C901 - one compiled pass over dates and features
+    x: np.ndarray,
+    fwd: np.ndarray,
+    fwd_order: np.ndarray,
+    fwd_count: np.ndarray,
+    qfrac: np.ndarray,
+    min_names: int,
+    lags: np.ndarray,
+):
     """One feature's per-date figures.
 
     x: (T, N) feature; fwd: (H, T, N) known forward returns (NaN = unknown); fwd_order[h, t, :k]
@@ -204,7 +211,7 @@ def _returns_order(fwd: np.ndarray):
         h, t = k // T, k % T
         idx = np.flatnonzero(~np.isnan(fwd[h, t]))
         count[h, t] = len(idx)
-        order[h, t, :len(idx)] = idx[np.argsort(fwd[h, t][idx])]
+        order[h, t, : len(idx)] = idx[np.argsort(fwd[h, t][idx])]
     return order, count
 
 
@@ -259,8 +266,15 @@ def known_returns(labels: pd.DataFrame, horizons, as_of, dates: pd.DatetimeIndex
     return out
 
 
-def factor_panels(features: pd.DataFrame, labels: pd.DataFrame, feature_names, horizons, as_of,
-                  quantiles: int = DEFAULT_QUANTILES, min_names: int = DEFAULT_MIN_NAMES) -> FactorPanels:
+def factor_panels(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    feature_names,
+    horizons,
+    as_of,
+    quantiles: int = DEFAULT_QUANTILES,
+    min_names: int = DEFAULT_MIN_NAMES,
+) -> FactorPanels:
     """Per-date IC, rank IC, quantile returns and rank autocorrelation of every feature and
     horizon, from long ``features`` (date, symbol, feature columns) and ``labels`` (date, symbol,
     fwd_ret_h, exit_date_h) rows; only dates <= ``as_of`` and labels known by then."""
@@ -298,8 +312,13 @@ def _stats(values: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
         dev = np.where(ok, values - mean[..., None], 0.0)
         std = np.where(n > 1, np.sqrt((dev * dev).sum(-1) / np.maximum(n - 1, 1)), np.nan)
         ir = mean / std
-        return {f"{prefix}_mean": mean, f"{prefix}_std": std, f"{prefix}_ir": ir, f"{prefix}_t": ir * np.sqrt(n),
-                f"{prefix}_positive": np.where(n > 0, (values > 0).sum(-1) / np.maximum(n, 1), np.nan)}
+        return {
+            f"{prefix}_mean": mean,
+            f"{prefix}_std": std,
+            f"{prefix}_ir": ir,
+            f"{prefix}_t": ir * np.sqrt(n),
+            f"{prefix}_positive": np.where(n > 0, (values > 0).sum(-1) / np.maximum(n, 1), np.nan),
+        }
 
 
 def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
@@ -329,7 +348,8 @@ def summarise(panels: FactorPanels, by_year: bool = True) -> pd.DataFrame:
             "dates_without_labels": (n == 0).sum(-1),
             "skipped_few_names": ((n > 0) & (n < panels.min_names)).sum(-1),
             "skipped_constant": ((n >= panels.min_names) & np.isnan(ric)).sum(-1),
-            **_stats(ic, "ic"), **_stats(ric, "rank_ic"),
+            **_stats(ic, "ic"),
+            **_stats(ric, "rank_ic"),
         }
         for j in range(Q):
             cols[f"q{j + 1}"] = _nanmean(qm[..., j], -1)
@@ -343,8 +363,15 @@ def summarise(panels: FactorPanels, by_year: bool = True) -> pd.DataFrame:
     return pd.concat(blocks, ignore_index=True)
 
 
-def factor_ic(features: pd.DataFrame, labels: pd.DataFrame, feature_names, horizons, as_of,
-              quantiles: int = DEFAULT_QUANTILES, min_names: int = DEFAULT_MIN_NAMES) -> pd.DataFrame:
+def factor_ic(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    feature_names,
+    horizons,
+    as_of,
+    quantiles: int = DEFAULT_QUANTILES,
+    min_names: int = DEFAULT_MIN_NAMES,
+) -> pd.DataFrame:
     """``summarise(factor_panels(...))``: the feature_ic table as of ``as_of``."""
     return summarise(factor_panels(features, labels, feature_names, horizons, as_of, quantiles, min_names))
 
@@ -353,8 +380,11 @@ def ranked(summary: pd.DataFrame) -> pd.DataFrame:
     """Overall rows ranked by |rank-IC ICIR| (the most reliable predictors first, either sign)."""
     overall = summary[summary["period"] == "all"].copy()
     overall["abs_rank_ic_ir"] = overall["rank_ic_ir"].abs()
-    return overall.sort_values("abs_rank_ic_ir", ascending=False, na_position="last", kind="stable") \
-        .drop(columns=["period", "abs_rank_ic_ir"]).reset_index(drop=True)
+    return (
+        overall.sort_values("abs_rank_ic_ir", ascending=False, na_position="last", kind="stable")
+        .drop(columns=["period", "abs_rank_ic_ir"])
+        .reset_index(drop=True)
+    )
 
 
 def ic_decay_png(summary: pd.DataFrame, top: int = 8) -> bytes:
@@ -392,17 +422,36 @@ def feature_ic_markdown(summary: pd.DataFrame, as_of, start, chart: str | None, 
     from quantlab_assets.common.artifacts import markdown_table
 
     table = ranked(summary)
-    shown = table[["feature", "horizon", "dates", "rank_ic_mean", "rank_ic_ir", "rank_ic_t", "rank_ic_positive",
-                   "ic_mean", "ic_ir", *[c for c in table.columns if c.startswith("q") and c[1:].isdigit()],
-                   "top_minus_bottom", "rank_autocorr", "dates_without_labels", "skipped_few_names",
-                   "skipped_constant"]]
+    shown = table[
+        [
+            "feature",
+            "horizon",
+            "dates",
+            "rank_ic_mean",
+            "rank_ic_ir",
+            "rank_ic_t",
+            "rank_ic_positive",
+            "ic_mean",
+            "ic_ir",
+            *[c for c in table.columns if c.startswith("q") and c[1:].isdigit()],
+            "top_minus_bottom",
+            "rank_autocorr",
+            "dates_without_labels",
+            "skipped_few_names",
+            "skipped_constant",
+        ]
+    ]
     skipped = int(table["skipped_few_names"].sum() + table["skipped_constant"].sum())
-    lines = [f"# Feature IC as of {pd.Timestamp(as_of).date()}", "",
-             f"Decision dates {pd.Timestamp(start).date()} … {pd.Timestamp(as_of).date()}; a label counts only if "
-             f"its exit bar was known at the close of {pd.Timestamp(as_of).date()} (exit_date_h <= as-of date).",
-             f"Ranked by |rank-IC ICIR|. (feature, horizon, date) cells skipped: {skipped} "
-             "(fewer names than the minimum, or a constant cross-section); dates whose labels were not yet "
-             "known are counted per row.", ""]
+    lines = [
+        f"# Feature IC as of {pd.Timestamp(as_of).date()}",
+        "",
+        f"Decision dates {pd.Timestamp(start).date()} … {pd.Timestamp(as_of).date()}; a label counts only if "
+        f"its exit bar was known at the close of {pd.Timestamp(as_of).date()} (exit_date_h <= as-of date).",
+        f"Ranked by |rank-IC ICIR|. (feature, horizon, date) cells skipped: {skipped} "
+        "(fewer names than the minimum, or a constant cross-section); dates whose labels were not yet "
+        "known are counted per row.",
+        "",
+    ]
     if chart:
         lines += [f"![IC decay]({chart})", ""]
     lines += [markdown_table(shown, max_rows=rows), ""]
@@ -410,8 +459,15 @@ def feature_ic_markdown(summary: pd.DataFrame, as_of, start, chart: str | None, 
     if len(yearly) and len(table):
         top = table.head(10)[["feature", "horizon"]]
         by_year = yearly.merge(top, on=["feature", "horizon"]).pivot_table(
-            index=["feature", "horizon"], columns="period", values="rank_ic_mean", sort=False)
+            index=["feature", "horizon"], columns="period", values="rank_ic_mean", sort=False
+        )
         by_year = by_year.reindex(pd.MultiIndex.from_frame(top)).reset_index()
-        lines += ["## Mean rank IC by year (top 10 rows above)", "", markdown_table(by_year, max_rows=10), "",
-                  "Every row and year with all statistics: `feature_ic.csv`.", ""]
+        lines += [
+            "## Mean rank IC by year (top 10 rows above)",
+            "",
+            markdown_table(by_year, max_rows=10),
+            "",
+            "Every row and year with all statistics: `feature_ic.csv`.",
+            "",
+        ]
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -103,8 +103,10 @@ def pivot_panel(ohlcv: pd.DataFrame) -> Panel:
     if present.sum() != len(ohlcv):
         dup = ohlcv[pd.DataFrame({"d": day, "s": ohlcv["symbol"]}).duplicated(keep=False).to_numpy()]
         first = dup.iloc[0]
-        raise ValueError(f"ohlcv has {len(dup)} rows sharing a (date, symbol), first "
-                         f"{first['symbol']} {pd.Timestamp(first['date']).date()}")
+        raise ValueError(
+            f"ohlcv has {len(dup)} rows sharing a (date, symbol), first "
+            f"{first['symbol']} {pd.Timestamp(first['date']).date()}"
+        )
     arrays = {}
     for field in BAR_FIELDS:
         arr = np.full(shape, np.nan)
@@ -132,20 +134,20 @@ class _Inputs:
             return nb.quantize_log(a[field] * (a["adj_close"] / a["close"]))
 
     @cached_property
-    def close(self):
+    def close(self) -> tuple[np.ndarray, np.ndarray]:
         """Log adjusted close."""
         return nb.quantize_log(self.arrays["adj_close"])
 
     @cached_property
-    def open(self):
+    def open(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("open")
 
     @cached_property
-    def high(self):
+    def high(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("high")
 
     @cached_property
-    def low(self):
+    def low(self) -> tuple[np.ndarray, np.ndarray]:
         return self._adjusted("low")
 
     def price(self, field: str) -> np.ndarray:
@@ -156,21 +158,21 @@ class _Inputs:
         return np.where(np.isfinite(x) & (x > 0), x, np.nan)
 
     @cached_property
-    def ret(self):
+    def ret(self) -> tuple[np.ndarray, np.ndarray]:
         """Daily log return of the adjusted close."""
         return nb.diff(*self.close)
 
     @cached_property
-    def volume(self):
+    def volume(self) -> tuple[np.ndarray, np.ndarray]:
         return nb.quantize_log(self.arrays["volume"])
 
     @cached_property
-    def dollar_volume(self):
+    def dollar_volume(self) -> tuple[np.ndarray, np.ndarray]:
         """Log of unadjusted close x volume (what actually traded)."""
         return nb.quantize_log(self.arrays["close"] * self.arrays["volume"])
 
     @cached_property
-    def market(self):
+    def market(self) -> tuple[np.ndarray, np.ndarray]:
         """The market proxy's daily log return, broadcast to this block's shape."""
         shape = self.arrays["close"].shape
         mean, ok = self._market
@@ -213,7 +215,7 @@ class MomentumParams(_Params):
     skip: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _skip_inside(self) -> "MomentumParams":
+    def _skip_inside(self) -> MomentumParams:
         if self.skip >= self.lookback:
             raise ValueError(f"skip ({self.skip}) must be smaller than lookback ({self.lookback})")
         return self
@@ -253,7 +255,7 @@ class MacdParams(_Params):
     output: Literal["macd", "signal", "hist"]
 
     @model_validator(mode="after")
-    def _fast_below_slow(self) -> "MacdParams":
+    def _fast_below_slow(self) -> MacdParams:
         if self.fast >= self.slow:
             raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
         return self
@@ -385,8 +387,9 @@ def _candle(inp: _Inputs, p: CandleParams) -> np.ndarray:
         ok &= rng != 0
         with np.errstate(divide="ignore", invalid="ignore"):
             return nb.set_nan((c - o) / rng, ok)
-    top, bottom = {"upper_shadow": (h, np.maximum(o, c)), "lower_shadow": (np.minimum(o, c), lo),
-                   "range_pct": (h, lo)}[p.part]
+    top, bottom = {"upper_shadow": (h, np.maximum(o, c)), "lower_shadow": (np.minimum(o, c), lo), "range_pct": (h, lo)}[
+        p.part
+    ]
     return nb.set_nan(np.expm1((top - bottom) / SCALE), ok)
 
 
@@ -463,22 +466,27 @@ class FeatureSpec(BaseModel):
     _parsed: _Params = PrivateAttr()
 
     @model_validator(mode="after")
-    def _parse_params(self) -> "FeatureSpec":
+    def _parse_params(self) -> FeatureSpec:
         kind = KINDS.get(self.kind)
         if kind is None:
             raise ValueError(f"kind: unknown kind {self.kind!r} (valid kinds: {', '.join(sorted(KINDS))})")
         try:
             self._parsed = kind.params.model_validate(self.params)
         except ValidationError as exc:
-            raise ValueError("; ".join(
-                f"params{''.join(f'.{part}' for part in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )) from None
+            raise ValueError(
+                "; ".join(f"params{''.join(f'.{part}' for part in err['loc'])}: {err['msg']}" for err in exc.errors())
+            ) from None
         return self
 
     @property
     def parsed_params(self) -> _Params:
         """``params`` validated by the kind's model, defaults filled in."""
         return self._parsed
+
+    @property
+    def source_feature(self) -> str:
+        """A cross-sectional feature's source: ``params.of`` (its kinds all take CrossSectionParams)."""
+        return cast(CrossSectionParams, self._parsed).of
 
 
 class FeaturePreset(BaseModel):
@@ -492,7 +500,7 @@ class FeaturePreset(BaseModel):
     features: tuple[FeatureSpec, ...]
 
     @model_validator(mode="after")
-    def _names_and_sources(self) -> "FeaturePreset":
+    def _names_and_sources(self) -> FeaturePreset:
         if not self.features:
             raise ValueError("features: a preset needs at least one feature")
         seen: dict[str, FeatureSpec] = {}
@@ -500,10 +508,12 @@ class FeaturePreset(BaseModel):
             if spec.name in seen:
                 raise ValueError(f"feature {spec.name!r}: name: declared twice")
             if KINDS[spec.kind].cross_sectional:
-                source = seen.get(spec.parsed_params.of)
+                source = seen.get(spec.source_feature)
                 if source is None or KINDS[source.kind].cross_sectional:
-                    raise ValueError(f"feature {spec.name!r}: params.of: {spec.parsed_params.of!r} is not "
-                                     "a non-cross-sectional feature declared before it")
+                    raise ValueError(
+                        f"feature {spec.name!r}: params.of: {spec.source_feature!r} is not "
+                        "a non-cross-sectional feature declared before it"
+                    )
             seen[spec.name] = spec
         return self
 
@@ -517,7 +527,7 @@ class FeaturePreset(BaseModel):
         spec = next(s for s in self.features if s.name == name)
         kind = KINDS[spec.kind]
         if kind.cross_sectional:
-            return self.window_of(spec.parsed_params.of)
+            return self.window_of(spec.source_feature)
         return kind.window(spec.parsed_params)
 
     @property
@@ -596,8 +606,11 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
     # Per-symbol features on every date of a block of symbols; the sources of the
     # cross-sectional features are kept whole for the per-date transforms after.
     market = market_proxy(panel)
-    sources = {spec.parsed_params.of: np.empty(panel.present.shape)
-               for spec in preset.features if KINDS[spec.kind].cross_sectional}
+    sources = {
+        spec.source_feature: np.empty(panel.present.shape)
+        for spec in preset.features
+        if KINDS[spec.kind].cross_sectional
+    }
     for first in range(0, n_symbols, BLOCK_SYMBOLS):
         cols = slice(first, min(first + BLOCK_SYMBOLS, n_symbols))
         inputs = _Inputs({f: np.ascontiguousarray(a[:, cols]) for f, a in panel.arrays.items()}, market)
@@ -621,7 +634,7 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
             continue
         for first in range(t_lo, t_hi, BLOCK_DATES):
             span = slice(first, min(first + BLOCK_DATES, t_hi))
-            transformed[span] = kind.compute(sources[spec.parsed_params.of][span])
+            transformed[span] = kind.compute(sources[spec.source_feature][span])
         np.take(transformed.ravel(), cells, out=block[i])
 
     frame = pd.DataFrame(block.T, columns=preset.feature_names, copy=False)
@@ -648,7 +661,7 @@ def definable(frame: pd.DataFrame, preset: FeaturePreset) -> pd.DataFrame:
         kind = KINDS[spec.kind]
         if not kind.cross_sectional:
             continue
-        source = frame[spec.parsed_params.of].where(np.isfinite(frame[spec.parsed_params.of]))
+        source = frame[spec.source_feature].where(np.isfinite(frame[spec.source_feature]))
         distinct = source.groupby(frame["date"]).transform("nunique")
         out[spec.name] = source.notna() & (distinct >= kind.min_distinct)
     return out

@@ -168,8 +168,7 @@ def centered_sum_squares(q: np.ndarray, valid: np.ndarray, window: int) -> tuple
     return m, sums, ok
 
 
-def rolling_std(q: np.ndarray, valid: np.ndarray, window: int, ddof: int = 1,
-                scale: int = SCALE) -> np.ndarray:
+def rolling_std(q: np.ndarray, valid: np.ndarray, window: int, ddof: int = 1, scale: int = SCALE) -> np.ndarray:
     """Standard deviation of ``q / scale`` over ``window`` rows (``ddof`` as in numpy)."""
     if window <= ddof:
         raise ValueError(f"window {window} must exceed ddof {ddof}")
@@ -275,7 +274,7 @@ def _add_lagged(acc: np.ndarray, src: np.ndarray, coefs: np.ndarray, step: int, 
     term = np.empty_like(acc)
     for m, coef in enumerate(coefs):
         lo = first - m * step
-        np.multiply(src[lo: lo + len(acc)], coef, out=term)
+        np.multiply(src[lo : lo + len(acc)], coef, out=term)
         np.add(acc, term, out=acc)
 
 
@@ -307,12 +306,12 @@ def rolling_pop_std_float(x: np.ndarray, mean: np.ndarray, window: int) -> np.nd
         return out
     acc = np.zeros((rows,) + x.shape[1:])
     dev = np.empty_like(acc)
-    centre = mean[window - 1:]
+    centre = mean[window - 1 :]
     for k in range(window):
-        np.subtract(x[window - 1 - k: len(x) - k], centre, out=dev)
+        np.subtract(x[window - 1 - k : len(x) - k], centre, out=dev)
         np.multiply(dev, dev, out=dev)
         np.add(acc, dev, out=acc)
-    out[window - 1:] = np.sqrt(acc / window)
+    out[window - 1 :] = np.sqrt(acc / window)
     return out
 
 
@@ -336,9 +335,9 @@ def geometric_window_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     partial = np.zeros((rows - block + 1,) + x.shape[1:])  # partial[i] = P[i + block - 1]
     _add_lagged(partial, x, w[:block], 1, block - 1)
     acc = np.zeros((rows - lags + 1,) + x.shape[1:])
-    _add_lagged(acc, partial, w[: n_blocks * block: block] / w[0], block, lags - block)
-    _add_lagged(acc, x, w[n_blocks * block:], 1, lags - 1 - n_blocks * block)
-    out[lags - 1:] = acc
+    _add_lagged(acc, partial, w[: n_blocks * block : block] / w[0], block, lags - block)
+    _add_lagged(acc, x, w[n_blocks * block :], 1, lags - 1 - n_blocks * block)
+    out[lags - 1 :] = acc
     return out
 
 

@@ -31,8 +31,14 @@ LABELS = TableSchema(
         Column("date", "DATE", False, "decision date D (signal known at its close)"),
         Column("symbol", "VARCHAR", False),
         Column("entry_date", "DATE", False, "session D+1, whose open is the entry price"),
-        *(Column(f"fwd_ret_{h}", "DOUBLE", description=f"open(D+1+{h}) / open(D+1) - 1, adjusted; "
-                 "NULL until that bar exists") for h in HORIZONS),
+        *(
+            Column(
+                f"fwd_ret_{h}",
+                "DOUBLE",
+                description=f"open(D+1+{h}) / open(D+1) - 1, adjusted; NULL until that bar exists",
+            )
+            for h in HORIZONS
+        ),
         *(Column(f"exit_date_{h}", "DATE", False, f"session D+1+{h}") for h in HORIZONS),
     ),
 )
@@ -54,25 +60,24 @@ def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HO
     horizon_end = shift_sessions(hi, max(horizons) + 1)
     sessions = trading_days(lo, horizon_end)
     adj_open = (ohlcv["open"] * ohlcv["adj_close"] / ohlcv["close"]).to_numpy()
-    panel = pd.DataFrame({"date": pd.to_datetime(ohlcv["date"]), "symbol": ohlcv["symbol"],
-                          "adj_open": adj_open})
+    panel = pd.DataFrame({"date": pd.to_datetime(ohlcv["date"]), "symbol": ohlcv["symbol"], "adj_open": adj_open})
     wide = panel.pivot_table(index="date", columns="symbol", values="adj_open", aggfunc="first")
     wide = wide.reindex(sessions)
     present = panel[(panel["date"] >= lo) & (panel["date"] <= hi)][["date", "symbol"]]
     values = wide.to_numpy()
     n = len(decisions)
-    entry = values[1:n + 1]
+    entry = values[1 : n + 1]
     out = {}
     for h in horizons:
-        exit_ = values[1 + h:n + 1 + h]
+        exit_ = values[1 + h : n + 1 + h]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[h] = exit_ / entry - 1.0
     frames = []
     for j, symbol in enumerate(wide.columns):
-        frame = pd.DataFrame({"date": decisions, "symbol": symbol, "entry_date": sessions[1:n + 1]})
+        frame = pd.DataFrame({"date": decisions, "symbol": symbol, "entry_date": sessions[1 : n + 1]})
         for h in horizons:
             frame[f"fwd_ret_{h}"] = out[h][:, j]
-            frame[f"exit_date_{h}"] = sessions[1 + h:n + 1 + h]
+            frame[f"exit_date_{h}"] = sessions[1 + h : n + 1 + h]
         frames.append(frame)
     labels = pd.concat(frames, ignore_index=True).merge(present, on=["date", "symbol"], how="inner")
     return labels[LABELS.column_names].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)

@@ -51,8 +51,12 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def profile_features(
-    current: pd.DataFrame, feature_names: Sequence[str], reference: pd.DataFrame | None = None,
-    corr_threshold: float = 0.95, psi_threshold: float = 0.25, max_rows: int = 200_000,
+    current: pd.DataFrame,
+    feature_names: Sequence[str],
+    reference: pd.DataFrame | None = None,
+    corr_threshold: float = 0.95,
+    psi_threshold: float = 0.25,
+    max_rows: int = 200_000,
 ) -> FeatureProfile:
     """Missing rates and correlated pairs of ``current`` (warm rows), drift against ``reference``.
 
@@ -73,11 +77,18 @@ def profile_features(
     drift_rows = []
     if reference is not None and len(reference):
         ref_warm = reference[reference["warm"]] if "warm" in reference.columns else reference
-        ref_sample = ref_warm.iloc[::max(1, len(ref_warm) // max_rows)]
+        ref_sample = ref_warm.iloc[:: max(1, len(ref_warm) // max_rows)]
         for name in feature_names:
             r, c = ref_sample[name].to_numpy(float), sample[name].to_numpy(float)
-            drift_rows.append({"feature": name, "psi": round(psi(r, c), 4), "ks": round(ks_statistic(r, c), 4),
-                               "reference_rows": int(np.isfinite(r).sum()), "current_rows": int(np.isfinite(c).sum())})
+            drift_rows.append(
+                {
+                    "feature": name,
+                    "psi": round(psi(r, c), 4),
+                    "ks": round(ks_statistic(r, c), 4),
+                    "reference_rows": int(np.isfinite(r).sum()),
+                    "current_rows": int(np.isfinite(c).sum()),
+                }
+            )
     drift = pd.DataFrame(drift_rows, columns=["feature", "psi", "ks", "reference_rows", "current_rows"])
     return FeatureProfile(len(current), len(warm), missing, correlated, drift, corr_threshold, psi_threshold)
 
@@ -85,18 +96,28 @@ def profile_features(
 def profile_markdown(profile: FeatureProfile, title: str, reference_label: str) -> str:
     miss = profile.missing.sort_values(ascending=False)
     lines = [
-        f"# Feature profile: {title}", "",
-        f"{profile.rows} rows, {profile.warm_rows} past warm-up. Features: {len(miss)}.", "",
-        "## Missing (share of NaN after warm-up)", "",
+        f"# Feature profile: {title}",
+        "",
+        f"{profile.rows} rows, {profile.warm_rows} past warm-up. Features: {len(miss)}.",
+        "",
+        "## Missing (share of NaN after warm-up)",
+        "",
         markdown_table(miss.rename("missing").reset_index().rename(columns={"index": "feature"}).head(10)),
-        "", f"## Highly correlated pairs (|rho| ≥ {profile.corr_threshold})", "",
+        "",
+        f"## Highly correlated pairs (|rho| ≥ {profile.corr_threshold})",
+        "",
         markdown_table(profile.correlated, max_rows=30),
-        "", f"## Drift against {reference_label} (PSI > {profile.psi_threshold} flagged)", "",
+        "",
+        f"## Drift against {reference_label} (PSI > {profile.psi_threshold} flagged)",
+        "",
     ]
     if profile.drift.empty:
         lines.append("_no reference window available yet_")
     else:
         flagged = profile.drift[profile.drift["psi"] > profile.psi_threshold]
-        lines += [f"{len(flagged)} of {len(profile.drift)} features drifted.", "",
-                  markdown_table(profile.drift.sort_values("psi", ascending=False), max_rows=15)]
+        lines += [
+            f"{len(flagged)} of {len(profile.drift)} features drifted.",
+            "",
+            markdown_table(profile.drift.sort_values("psi", ascending=False), max_rows=15),
+        ]
     return "\n".join(lines) + "\n"

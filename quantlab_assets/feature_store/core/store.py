@@ -40,15 +40,18 @@ def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
     """symbol, first_date (the registry's listing date, NaT when not given or no registry
     table) and first_bar (the first stored ohlcv bar) of ``symbols``."""
     names = sorted({str(s) for s in symbols})
-    first_bar = con.execute("SELECT symbol, min(date) AS first_bar FROM ohlcv "
-                            "WHERE list_contains(?, symbol) GROUP BY symbol", [names]).df()
+    first_bar = con.execute(
+        "SELECT symbol, min(date) AS first_bar FROM ohlcv WHERE list_contains(?, symbol) GROUP BY symbol", [names]
+    ).df()
     try:
-        first_date = con.execute("SELECT symbol, first_date FROM symbols WHERE list_contains(?, symbol)",
-                                 [names]).df()
+        first_date = con.execute("SELECT symbol, first_date FROM symbols WHERE list_contains(?, symbol)", [names]).df()
     except duckdb.CatalogException:  # no registry mirror yet: listing dates unknown
         first_date = pd.DataFrame({"symbol": pd.Series(dtype=object), "first_date": pd.Series(dtype="datetime64[ns]")})
-    out = pd.DataFrame({"symbol": names}).merge(first_date, on="symbol", how="left").merge(
-        first_bar, on="symbol", how="left")
+    out = (
+        pd.DataFrame({"symbol": pd.Series(names, dtype=object)})
+        .merge(first_date, on="symbol", how="left")
+        .merge(first_bar, on="symbol", how="left")
+    )
     for col in ("first_date", "first_bar"):
         out[col] = pd.to_datetime(out[col])
     return out
@@ -76,11 +79,13 @@ def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataF
         return 0, f"no history missing: {young} cold rows are the warm-up after a listing's first bar"
     first = fixable.sort_values("ingest_from").iloc[0]
     where = ", ".join(f"{r.symbol} from {r.ingest_from.date()}" for r in fixable.head(5).itertuples())
-    return gaps, (f"{gaps} of {len(stored)} rows lack a full {preset.lookback_sessions}-session lookback "
-                  f"(their features are NaN, not filled): ingest ohlcv for {where}"
-                  + (f" and {len(fixable) - 5} more symbols" if len(fixable) > 5 else "")
-                  + (" (set first_date in the registry for a younger listing)" if pd.isna(first.first_date) else "")
-                  + note)
+    return gaps, (
+        f"{gaps} of {len(stored)} rows lack a full {preset.lookback_sessions}-session lookback "
+        f"(their features are NaN, not filled): ingest ohlcv for {where}"
+        + (f" and {len(fixable) - 5} more symbols" if len(fixable) > 5 else "")
+        + (" (set first_date in the registry for a younger listing)" if pd.isna(first.first_date) else "")
+        + note
+    )
 
 
 def invalid_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -129,17 +134,32 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
 def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> pd.DataFrame:
     """(date, symbol, feature, stored, recomputed) where the two differ (NaN equals NaN)."""
     keys = ["date", "symbol"]
-    merged = stored.merge(recomputed, on=keys, how="outer", suffixes=("_stored", "_recomputed"),
-                          indicator=True)
-    rows = [{"date": r.date, "symbol": r.symbol, "feature": f"(row only in {r._merge})",
-             "stored": np.nan, "recomputed": np.nan}
-            for r in merged[merged["_merge"] != "both"].itertuples()]
+    if recomputed.empty:  # no sampled date (a holiday partition): compare against no rows
+        recomputed = stored.iloc[:0][[*keys, *columns]]
+    merged = stored.merge(recomputed, on=keys, how="outer", suffixes=("_stored", "_recomputed"), indicator=True)
+    rows = [
+        {
+            "date": r.date,
+            "symbol": r.symbol,
+            "feature": f"(row only in {r._merge})",
+            "stored": np.nan,
+            "recomputed": np.nan,
+        }
+        for r in merged[merged["_merge"] != "both"].itertuples()
+    ]
     for name in columns:
         a, b = merged[f"{name}_stored"].to_numpy(float), merged[f"{name}_recomputed"].to_numpy(float)
         same = (a == b) | (np.isnan(a) & np.isnan(b))
         for i in np.flatnonzero(~same):
-            rows.append({"date": merged["date"].iat[i], "symbol": merged["symbol"].iat[i], "feature": name,
-                         "stored": a[i], "recomputed": b[i]})
+            rows.append(
+                {
+                    "date": merged["date"].iat[i],
+                    "symbol": merged["symbol"].iat[i],
+                    "feature": name,
+                    "stored": a[i],
+                    "recomputed": b[i],
+                }
+            )
     return pd.DataFrame(rows, columns=["date", "symbol", "feature", "stored", "recomputed"])
 
 

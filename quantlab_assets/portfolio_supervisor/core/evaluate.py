@@ -49,13 +49,18 @@ def book_measures(weights: pd.Series, previous: pd.Series | None) -> dict[str, f
         "net": float(held.sum()),
         "names": float(len(held)),
         "max_weight": float(held.abs().max()) if len(held) else 0.0,
-        "hhi": float((shares ** 2).sum()) if len(held) else 0.0,
+        "hhi": float((shares**2).sum()) if len(held) else 0.0,
         "turnover": float((w.reindex(names, fill_value=0.0) - prev.reindex(names, fill_value=0.0)).abs().sum() / 2),
     }
 
 
-def evaluate(weights: pd.Series, previous: pd.Series | None, rebalance: bool, limits: RiskLimits,
-             performance: dict[str, float] | None = None) -> Verdict:
+def evaluate(
+    weights: pd.Series,
+    previous: pd.Series | None,
+    rebalance: bool,
+    limits: RiskLimits,
+    performance: dict[str, float] | None = None,
+) -> Verdict:
     """Rules on one day's book; ``performance`` = {"sessions", "max_drawdown", "sharpe_ratio", "scope"}."""
     m = book_measures(weights, previous)
     hard, soft, flags = [], [], []
@@ -73,7 +78,9 @@ def evaluate(weights: pd.Series, previous: pd.Series | None, rebalance: bool, li
         hard.append(f"{int(m['names'])} names held, fewer than the minimum {limits.min_names}")
         flags.append("min_names")
     if m["hhi"] > limits.max_hhi + EPS:
-        hard.append(f"concentration HHI {m['hhi']:.3f} (effective {1 / m['hhi']:.1f} names) exceeds {limits.max_hhi:.3f}")
+        hard.append(
+            f"concentration HHI {m['hhi']:.3f} (effective {1 / m['hhi']:.1f} names) exceeds {limits.max_hhi:.3f}"
+        )
         flags.append("max_hhi")
     if rebalance and m["turnover"] > limits.max_turnover + EPS:
         hard.append(f"turnover {m['turnover']:.2%} of this rebalance exceeds {limits.max_turnover:.2%}")
@@ -83,7 +90,10 @@ def evaluate(weights: pd.Series, previous: pd.Series | None, rebalance: bool, li
     scope = perf.get("scope", "since_start")
     if sessions >= limits.min_history_sessions:
         dd, sharpe = perf.get("max_drawdown"), perf.get("sharpe_ratio")
-        m["max_drawdown"], m["sharpe"] = float(dd if dd is not None else np.nan), float(sharpe if sharpe is not None else np.nan)
+        m["max_drawdown"], m["sharpe"] = (
+            float(dd if dd is not None else np.nan),
+            float(sharpe if sharpe is not None else np.nan),
+        )
         if dd is not None and np.isfinite(dd) and -dd > limits.max_drawdown + EPS:
             soft.append(f"max drawdown {-dd:.2%} ({scope}, {sessions} sessions) exceeds {limits.max_drawdown:.2%}")
             flags.append("max_drawdown")
@@ -94,8 +104,9 @@ def evaluate(weights: pd.Series, previous: pd.Series | None, rebalance: bool, li
     return Verdict(status, hard + soft, flags, m)
 
 
-def approved_book(targets: pd.Series, status: str, previous_approved: pd.Series | None,
-                  excluded: list[str]) -> tuple[pd.Series, str]:
+def approved_book(
+    targets: pd.Series, status: str, previous_approved: pd.Series | None, excluded: list[str]
+) -> tuple[pd.Series, str]:
     """The tradable book under the policy in the module docstring; returns (weights, source)."""
     if status == APPROVED:
         book = targets.fillna(0.0).copy()

@@ -19,19 +19,19 @@ class RulesError(ValueError):
 class RiskLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_weight: float = Field(0.15, gt=0, le=1)
-    max_gross: float = Field(1.05, gt=0, le=5)
-    max_net: float = Field(1.05, ge=-5, le=5)
-    min_net: float = Field(-0.10, ge=-5, le=5)
-    min_names: int = Field(8, ge=1)
-    max_hhi: float = Field(0.15, gt=0, le=1)
-    max_turnover: float = Field(1.0, gt=0, le=4)
-    max_drawdown: float = Field(0.20, gt=0, le=1)
-    min_sharpe: float = Field(-0.5, ge=-10, le=10)
-    min_history_sessions: int = Field(40, ge=2)
+    max_weight: float = Field(default=0.15, gt=0, le=1)
+    max_gross: float = Field(default=1.05, gt=0, le=5)
+    max_net: float = Field(default=1.05, ge=-5, le=5)
+    min_net: float = Field(default=-0.10, ge=-5, le=5)
+    min_names: int = Field(default=8, ge=1)
+    max_hhi: float = Field(default=0.15, gt=0, le=1)
+    max_turnover: float = Field(default=1.0, gt=0, le=4)
+    max_drawdown: float = Field(default=0.20, gt=0, le=1)
+    min_sharpe: float = Field(default=-0.5, ge=-10, le=10)
+    min_history_sessions: int = Field(default=40, ge=2)
 
     @model_validator(mode="after")
-    def _net_range(self) -> "RiskLimits":
+    def _net_range(self) -> RiskLimits:
         if self.min_net > self.max_net:
             raise ValueError(f"min_net {self.min_net} is above max_net {self.max_net}")
         return self
@@ -44,7 +44,7 @@ class RiskRules(BaseModel):
     strategies: dict[str, dict] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _overrides_valid(self) -> "RiskRules":
+    def _overrides_valid(self) -> RiskRules:
         for name, fields in self.strategies.items():
             try:
                 RiskLimits.model_validate({**self.defaults.model_dump(), **(fields or {})})
@@ -77,6 +77,8 @@ def load_rules(path: str | Path | None = None, known_strategies: Collection[str]
     if known_strategies is not None:
         unknown = sorted(set(rules.strategies) - set(known_strategies))
         if unknown:
-            raise RulesError(f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "
-                             f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})")
+            raise RulesError(
+                f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "
+                f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})"
+            )
     return rules

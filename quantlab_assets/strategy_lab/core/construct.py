@@ -1,7 +1,8 @@
 """From features to target weights: score, select, weight, constrain.
 
 Every session is a row of (sessions x symbols) arrays and the kernels below walk the rows in
-one compiled pass (the turnover limit makes each book depend on the previous one). Every decision for session D uses only D's features (and, for the model signal, labels whose
+one compiled pass (the turnover limit makes each book depend on the previous one). Every
+decision for session D uses only D's features (and, for the model signal, labels whose
 exit bar is at or before D) plus the previous session's targets, so a daily run and a
 backfill make the same decisions, bit for bit.
 """
@@ -36,8 +37,9 @@ def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
     sessions = trading_days(dates.min() - pd.Timedelta(days=10), dates.max())
     prev = sessions[sessions.searchsorted(dates, "left") - 1]
     if freq == "weekly":
-        return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | \
-            np.asarray((dates - prev).days > 7)
+        return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | np.asarray(
+            (dates - prev).days > 7
+        )
     return np.asarray((dates.month != prev.month) | (dates.year != prev.year))
 
 
@@ -58,6 +60,7 @@ def cross_sectional_rows(values: np.ndarray, transform: str) -> np.ndarray:
 # names go through ``_sum``, numpy's pairwise summation replayed on the packed values, so a
 # kernel row gives the same floats as the pandas/numpy expression it replaces (tests compare
 # them with the per-session implementation bit for bit).
+
 
 @njit(cache=True)
 def _sum(a, n):
@@ -148,12 +151,22 @@ def decide_params(spec: StrategySpec) -> np.ndarray:
     """The spec's selection, weighting and constraints as the kernels' parameter vector."""
     c, sel = spec.constraints, spec.selection
     nan = float("nan")
-    return np.array([
-        SELECTIONS.index(sel.kind), sel.k or 0, sel.quantile or nan,
-        nan if getattr(sel, "long_above", None) is None else sel.long_above,
-        nan if getattr(sel, "short_below", None) is None else sel.short_below,
-        WEIGHTINGS.index(spec.weighting.kind), c.gross_exposure, c.net_exposure, c.max_weight,
-        c.min_names, nan if c.max_turnover is None else c.max_turnover], dtype=np.float64)
+    return np.array(
+        [
+            SELECTIONS.index(sel.kind),
+            sel.k or 0,
+            sel.quantile or nan,
+            nan if getattr(sel, "long_above", None) is None else sel.long_above,
+            nan if getattr(sel, "short_below", None) is None else sel.short_below,
+            WEIGHTINGS.index(spec.weighting.kind),
+            c.gross_exposure,
+            c.net_exposure,
+            c.max_weight,
+            c.min_names,
+            nan if c.max_turnover is None else c.max_turnover,
+        ],
+        dtype=np.float64,
+    )
 
 
 @njit(cache=True)
@@ -256,7 +269,7 @@ def decide_nb(score, value, vol, p, out):
         nq = max(1, int(np.floor(m * p[2])))
         nl, ns = nq, nq
         longs[:nl] = order[:nq]
-        shorts[:ns] = order[m - nq:]
+        shorts[:ns] = order[m - nq :]
     else:
         for i in order:
             if value[i] > p[3]:
@@ -352,17 +365,15 @@ def note_text(code: int, count: int, spec: StrategySpec) -> str:
     return ""
 
 
-def decide(scores: pd.Series, vols: pd.Series | None, spec: StrategySpec,
-           values: pd.Series | None = None) -> Decision:
+def decide(scores: pd.Series, vols: pd.Series | None, spec: StrategySpec, values: pd.Series | None = None) -> Decision:
     """Selection, weighting and constraints for one session's scores (higher = better);
     ``values`` are what a threshold selection compares (default: the scores)."""
     order = scores.index.argsort(kind="stable")
     s = scores.to_numpy(np.float64)[order]
-    v = (vols.reindex(scores.index) if vols is not None else pd.Series(np.nan, index=scores.index))
+    v = vols.reindex(scores.index) if vols is not None else pd.Series(np.nan, index=scores.index)
     x = values.reindex(scores.index) if values is not None else scores
     out = np.zeros(len(s))
-    code, count = decide_nb(s, x.to_numpy(np.float64)[order], v.to_numpy(np.float64)[order],
-                            decide_params(spec), out)
+    code, count = decide_nb(s, x.to_numpy(np.float64)[order], v.to_numpy(np.float64)[order], decide_params(spec), out)
     weights = np.empty(len(s))
     weights[order] = out
     return Decision(pd.Series(weights, index=scores.index), scores, note_text(code, count, spec))
@@ -379,8 +390,13 @@ def limit_turnover(new: pd.Series, prev: pd.Series, max_turnover: float | None) 
     leaving = prev[~prev.index.isin(new.index)]
     forced = float(leaving.abs().sum() / 2)
     out = np.empty(len(new))
-    turnover = limit_turnover_nb(new.to_numpy(np.float64), prev.reindex(new.index).fillna(0.0).to_numpy(np.float64),
-                                 forced, np.nan if max_turnover is None else max_turnover, out)
+    turnover = limit_turnover_nb(
+        new.to_numpy(np.float64),
+        prev.reindex(new.index).fillna(0.0).to_numpy(np.float64),
+        forced,
+        np.nan if max_turnover is None else max_turnover,
+        out,
+    )
     return pd.Series(out, index=new.index), turnover
 
 
@@ -417,16 +433,25 @@ def universe_filter(symbols: Sequence[str], sectors: Mapping[str, str], spec: St
     unknown = [s for s in (*u.include, *u.exclude) if s not in symbols]
     if unknown:
         field = "include" if unknown[0] in u.include else "exclude"
-        raise StrategyError(f"strategy {spec.name!r}: field 'universe.{field}': {unknown} not in the symbol "
-                            f"registry ({len(symbols)} symbols)")
+        raise StrategyError(
+            f"strategy {spec.name!r}: field 'universe.{field}': {unknown} not in the symbol "
+            f"registry ({len(symbols)} symbols)"
+        )
     known_sectors = set(sectors.get(s) for s in symbols)
     bad_sectors = [s for s in u.sectors if s not in known_sectors]
     if bad_sectors:
-        raise StrategyError(f"strategy {spec.name!r}: field 'universe.sectors': {bad_sectors} matches no "
-                            f"registry sector (sectors: {', '.join(sorted(map(str, known_sectors)))})")
-    chosen = [s for s in symbols if (not u.include or s in u.include) and s not in u.exclude
-              and (not u.sectors or sectors.get(s) in u.sectors)]
+        raise StrategyError(
+            f"strategy {spec.name!r}: field 'universe.sectors': {bad_sectors} matches no "
+            f"registry sector (sectors: {', '.join(sorted(map(str, known_sectors)))})"
+        )
+    chosen = [
+        s
+        for s in symbols
+        if (not u.include or s in u.include) and s not in u.exclude and (not u.sectors or sectors.get(s) in u.sectors)
+    ]
     if not chosen:
-        raise StrategyError(f"strategy {spec.name!r}: field 'universe': include/exclude/sectors leave no "
-                            f"symbol of the registry's {len(symbols)}")
+        raise StrategyError(
+            f"strategy {spec.name!r}: field 'universe': include/exclude/sectors leave no "
+            f"symbol of the registry's {len(symbols)}"
+        )
     return sorted(chosen)

@@ -19,6 +19,8 @@ def signal_quality(targets: pd.DataFrame, labels: pd.DataFrame, horizon: int = 5
     Only dates whose labels are available count; the means are over those dates.
     """
     col = f"fwd_ret_{horizon}"
+    if targets.empty or labels.empty:  # no decision date (a holiday partition): nothing to evaluate
+        targets, labels = (f.iloc[:0].astype({"date": "datetime64[us]"}) for f in (targets, labels))
     data = targets.merge(labels[["date", "symbol", col]], on=["date", "symbol"], how="inner")
     data = data.dropna(subset=["score", col])
     ics, rank_ics, precisions = [], [], []
@@ -52,14 +54,24 @@ def book_stats(targets: pd.DataFrame, turnover: dict) -> dict[str, float]:
     }
 
 
-def strategy_summary_markdown(spec: StrategySpec, start, end, universe: Sequence[str], stats: dict,
-                              quality: dict, violations: Sequence[str], notes: Sequence[str],
-                              latest: pd.DataFrame) -> str:
+def strategy_summary_markdown(
+    spec: StrategySpec,
+    start,
+    end,
+    universe: Sequence[str],
+    stats: dict,
+    quality: dict,
+    violations: Sequence[str],
+    notes: Sequence[str],
+    latest: pd.DataFrame,
+) -> str:
     c = spec.constraints
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"  # noqa: E731
     lines = [
-        f"## {spec.name}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}", "",
-        spec.description or "", "",
+        f"## {spec.name}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}",
+        "",
+        spec.description or "",
+        "",
         f"- universe: {len(universe)} symbols"
         + (f" (sectors {', '.join(spec.universe.sectors)})" if spec.universe.sectors else ""),
         f"- signal: {spec.signal.kind} on {', '.join(spec.signal.features_used())}"
@@ -79,5 +91,10 @@ def strategy_summary_markdown(spec: StrategySpec, start, end, universe: Sequence
     if notes:
         lines += ["", "### Notes", "", *[f"- {n}" for n in notes[:20]]]
     held = latest[latest["weight"].abs() > 1e-12].sort_values("weight", ascending=False)
-    lines += ["", f"### Book at {pd.Timestamp(end).date()}", "", markdown_table(held[["symbol", "score", "weight"]], 30)]
+    lines += [
+        "",
+        f"### Book at {pd.Timestamp(end).date()}",
+        "",
+        markdown_table(held[["symbol", "score", "weight"]], 30),
+    ]
     return "\n".join(lines) + "\n"

@@ -64,7 +64,7 @@ class Signal(_Model):
     model: ModelSignal | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Signal":
+    def _one_source(self) -> Signal:
         need = {"feature": "feature", "blend": "blend", "model": "model"}[self.kind]
         if not getattr(self, need):
             raise ValueError(f"signal kind {self.kind!r} needs the field '{need}'")
@@ -75,9 +75,11 @@ class Signal(_Model):
 
     def features_used(self) -> list[str]:
         if self.kind == "feature":
+            assert self.feature is not None  # _one_source: kind "feature" has a feature
             return [self.feature]
         if self.kind == "blend":
             return [t.feature for t in self.blend]
+        assert self.model is not None  # _one_source: kind "model" has a model
         return list(self.model.features)
 
 
@@ -94,7 +96,7 @@ class Selection(_Model):
     short_below: float | None = None
 
     @model_validator(mode="after")
-    def _params(self) -> "Selection":
+    def _params(self) -> Selection:
         if self.kind == "top_k" and self.k is None:
             raise ValueError("selection 'top_k' needs k")
         if self.kind == "long_short_quantile" and self.quantile is None:
@@ -105,10 +107,12 @@ class Selection(_Model):
                 raise ValueError("selection 'threshold' needs feature")
             if self.long_above is None and self.short_below is None:
                 raise ValueError("selection 'threshold' needs long_above, short_below or both")
-            if None not in (self.long_above, self.short_below) and self.short_below > self.long_above:
+            if self.long_above is not None and self.short_below is not None and self.short_below > self.long_above:
                 raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
         elif any(getattr(self, f) is not None for f in threshold):
-            raise ValueError(f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}")
+            raise ValueError(
+                f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}"
+            )
         return self
 
     @property
@@ -126,7 +130,7 @@ class Rebalance(_Model):
     n: int | None = Field(default=None, ge=1, le=252)
 
     @model_validator(mode="after")
-    def _n(self) -> "Rebalance":
+    def _n(self) -> Rebalance:
         if (self.frequency == "every_n") != (self.n is not None):
             raise ValueError("'n' is required with frequency every_n and only then")
         return self
@@ -148,10 +152,12 @@ class Costs(_Model):
     fee_bps: float = Field(default=1.0, ge=0.0, le=500.0)
     slippage_bps: float = Field(default=5.0, ge=0.0, le=500.0)
     borrow_bps: float = Field(default=0.0, ge=0.0, le=10_000.0, description="fee on short value, bps/year")
-    cash_interest_bps: float = Field(default=0.0, ge=-1_000.0, le=5_000.0,
-                                     description="interest on cash (paid on negative cash), bps/year")
-    max_participation: float | None = Field(default=None, gt=0.0, le=1.0,
-                                            description="largest share of a session's volume per order")
+    cash_interest_bps: float = Field(
+        default=0.0, ge=-1_000.0, le=5_000.0, description="interest on cash (paid on negative cash), bps/year"
+    )
+    max_participation: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="largest share of a session's volume per order"
+    )
 
 
 class StrategySpec(_Model):
@@ -176,21 +182,26 @@ class StrategySpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _feasible(self) -> "StrategySpec":
+    def _feasible(self) -> StrategySpec:
         c = self.constraints
         long_only = self.selection.long_only
         if long_only and c.net_exposure != c.gross_exposure:
-            raise ValueError(f"constraints: a long-only selection has net == gross, got net "
-                             f"{c.net_exposure} and gross {c.gross_exposure}")
+            raise ValueError(
+                f"constraints: a long-only selection has net == gross, got net "
+                f"{c.net_exposure} and gross {c.gross_exposure}"
+            )
         if not long_only and abs(c.net_exposure) > c.gross_exposure:
             raise ValueError("constraints: |net_exposure| cannot exceed gross_exposure")
         if self.selection.kind == "top_k":
-            if self.selection.k < c.min_names:
-                raise ValueError(f"selection.k={self.selection.k} is below constraints.min_names={c.min_names}")
-            if self.selection.k * c.max_weight < c.gross_exposure - 1e-12:
+            k = self.selection.k
+            assert k is not None  # Selection._params: top_k needs k
+            if k < c.min_names:
+                raise ValueError(f"selection.k={k} is below constraints.min_names={c.min_names}")
+            if k * c.max_weight < c.gross_exposure - 1e-12:
                 raise ValueError(
-                    f"constraints cannot be met: k={self.selection.k} names × max_weight={c.max_weight} "
-                    f"= {self.selection.k * c.max_weight:g} < gross_exposure={c.gross_exposure}")
+                    f"constraints cannot be met: k={k} names × max_weight={c.max_weight} "
+                    f"= {k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
+                )
         return self
 
     def features_used(self) -> list[str]:
@@ -200,6 +211,7 @@ class StrategySpec(_Model):
         if self.universe.min_log_dollar_volume is not None:
             used.append("log_dollar_volume_20")
         if self.selection.kind == "threshold":
+            assert self.selection.feature is not None  # Selection._params: threshold needs feature
             used.append(self.selection.feature)
         return list(dict.fromkeys(used))
 
@@ -221,8 +233,10 @@ def load_strategy(path: str | Path, known_features: set[str] | None = None) -> S
     if known_features is not None:
         unknown = [f for f in spec.features_used() if f not in known_features]
         if unknown:
-            raise StrategyError(f"{path}: unknown feature(s) {unknown}; the feature preset declares "
-                                f"{len(known_features)} features (see quantlab_assets/feature_store/presets)")
+            raise StrategyError(
+                f"{path}: unknown feature(s) {unknown}; the feature preset declares "
+                f"{len(known_features)} features (see quantlab_assets/feature_store/presets)"
+            )
     return spec
 
 
@@ -235,4 +249,6 @@ def discover(directory: str | Path, known_features: set[str] | None = None):
             specs.append(load_strategy(path, known_features))
         except StrategyError as exc:
             errors[str(path)] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - RecursionError, IsADirectoryError, not UTF-8 ...: still one file
+            errors[str(path)] = f"{path}: cannot be loaded: {type(exc).__name__}: {exc}"
     return specs, errors

@@ -37,6 +37,20 @@ TARGETS = TableSchema(
 )
 
 
+def _empty_targets() -> pd.DataFrame:
+    """No session in the range (a holiday): no rows, but the columns' types, so filters still work."""
+    return pd.DataFrame(
+        {
+            "date": pd.Series(dtype="datetime64[us]"),
+            "strategy": pd.Series(dtype=object),
+            "symbol": pd.Series(dtype=object),
+            "score": pd.Series(dtype=float),
+            "weight": pd.Series(dtype=float),
+            "rebalance": pd.Series(dtype=bool),
+        }
+    )
+
+
 @dataclass
 class TargetsResult:
     targets: pd.DataFrame
@@ -54,11 +68,14 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     """Walk-forward ridge on cross-sectional z-scores, trained only on labels known at ``refit_date``
     (exit bar at or before it) from the ``train_sessions`` before it."""
     m = spec.signal.model
+    assert m is not None  # called for model signals only
     h = int(m.label.rsplit("_", 1)[1])
-    lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10),
-                      refit_date)[-(m.train_sessions + 1):][0]
-    known = labels[(labels["date"] >= lo) & (labels["date"] < refit_date)
-                   & (labels[f"exit_date_{h}"] <= refit_date)].dropna(subset=[m.label])
+    lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10), refit_date)[
+        -(m.train_sessions + 1) :
+    ][0]
+    known = labels[
+        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[f"exit_date_{h}"] <= refit_date)
+    ].dropna(subset=[m.label])
     data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
     xs, ys = [], []
     for _, day in data.groupby("date", sort=True):
@@ -74,8 +91,9 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     return np.linalg.solve(x.T @ x + m.alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
 
 
-def wide_features(features: pd.DataFrame, names: Sequence[str], days: pd.DatetimeIndex,
-                  universe: Sequence[str]) -> dict[str, np.ndarray]:
+def wide_features(
+    features: pd.DataFrame, names: Sequence[str], days: pd.DatetimeIndex, universe: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Each named feature as a (sessions x symbols) array; NaN where a row is missing."""
     rows = days.get_indexer(pd.DatetimeIndex(features["date"]))
     cols = pd.Index(universe).get_indexer(features["symbol"])
@@ -95,13 +113,17 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
     """
     sig = spec.signal
     if spec.selection.kind == "threshold":  # time-series: the feature's own value ranks the names
+        assert spec.selection.feature is not None  # Selection._params: threshold needs feature
         raw = wide[spec.selection.feature].copy()
     elif sig.kind == "feature":
+        assert sig.feature is not None  # Signal._one_source: kind "feature" has a feature
         raw = cross_sectional_rows(wide[sig.feature], "zscore")
     elif sig.kind == "blend":
         parts = [t.weight * cross_sectional_rows(wide[t.feature], t.transform) for t in sig.blend]
         raw = sum(parts[1:], parts[0])
     else:
+        # kind "model": the callers pass the betas of a model signal.
+        assert sig.model is not None and betas is not None
         z = np.stack([cross_sectional_rows(wide[f], "zscore") for f in sig.model.features], axis=2)
         raw = np.full(z.shape[:2], np.nan)
         # One BLAS product per session: stacking sessions changes the product's last bits.
@@ -114,6 +136,7 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
 def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
     """The ridge coefficients each session scores with (refitted every ``refit_every`` sessions)."""
     m = spec.signal.model
+    assert m is not None  # called for model signals only
     out = np.full((len(days), len(m.features)), np.nan)
     fits: dict = {}
     for i, day in enumerate(days):  # one lookup per session; the fits themselves are per refit
@@ -125,8 +148,15 @@ def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.n
     return out
 
 
-def book_arrays(wide: dict[str, np.ndarray], spec: StrategySpec, days: pd.DatetimeIndex, weights0: np.ndarray,
-                forced: float = 0.0, exits: bool = False, betas: np.ndarray | None = None):
+def book_arrays(
+    wide: dict[str, np.ndarray],
+    spec: StrategySpec,
+    days: pd.DatetimeIndex,
+    weights0: np.ndarray,
+    forced: float = 0.0,
+    exits: bool = False,
+    betas: np.ndarray | None = None,
+):
     """The book as arrays: (rebalance mask, scores, weights, turnover, note codes, note counts),
     rows = ``days``, columns = the universe of ``wide`` (``wide_features``)."""
     mask = rebalance_mask(days, spec)
@@ -136,15 +166,22 @@ def book_arrays(wide: dict[str, np.ndarray], spec: StrategySpec, days: pd.Dateti
             scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
     nan = np.full(scores.shape, np.nan)
     vols = wide[spec.weighting.vol_feature] if spec.weighting.kind == "inverse_vol" else nan
-    values = wide[spec.selection.feature] if spec.selection.kind == "threshold" else scores
-    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits,
-                                            decide_params(spec))
+    values = scores
+    if spec.selection.kind == "threshold":
+        assert spec.selection.feature is not None  # Selection._params: threshold needs feature
+        values = wide[spec.selection.feature]
+    book, turnover, codes, counts = book_nb(scores, values, vols, mask, weights0, forced, exits, decide_params(spec))
     return mask, scores, book, turnover, codes, counts
 
 
 def compute_targets(
-    features: pd.DataFrame, spec: StrategySpec, universe: Sequence[str], start, end,
-    prev_weights: pd.Series | None = None, labels: pd.DataFrame | None = None,
+    features: pd.DataFrame,
+    spec: StrategySpec,
+    universe: Sequence[str],
+    start,
+    end,
+    prev_weights: pd.Series | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> TargetsResult:
     """The book for every session in [start, end].
 
@@ -160,12 +197,13 @@ def compute_targets(
     # their exit counts in that session's turnover (and against max_turnover).
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     if not len(days):
-        return TargetsResult(pd.DataFrame(columns=TARGETS.column_names), weights)
+        return TargetsResult(_empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
     betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
     forced = float(leaving.abs().sum() / 2)
     mask, scores, book, turnover, codes, counts = book_arrays(
-        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas)
+        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas
+    )
     result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
     decided = np.flatnonzero(~np.isnan(turnover))
     result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
@@ -179,11 +217,16 @@ def compute_targets(
         row = pd.Series(book[i], index=universe)
         result.violations += [f"{days[i].date()}: {v}" for v in constraint_violations(row, spec, float(turnover[i]))]
     n = len(universe)
-    result.targets = pd.DataFrame({
-        "date": np.repeat(days.to_numpy(), n), "strategy": spec.name,
-        "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
-        "score": scores.ravel(), "weight": book.ravel(), "rebalance": np.repeat(mask.astype(bool), n),
-    })[TARGETS.column_names]
+    result.targets = pd.DataFrame(
+        {
+            "date": np.repeat(days.to_numpy(), n),
+            "strategy": spec.name,
+            "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
+            "score": scores.ravel(),
+            "weight": book.ravel(),
+            "rebalance": np.repeat(mask.astype(bool), n),
+        }
+    )[TARGETS.column_names]
     return result
 
 

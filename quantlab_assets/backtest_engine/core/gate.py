@@ -1,0 +1,48 @@
+"""The backtest's gate rules on stored rows, as ``GateResult``s the Dagster layer only adapts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quantlab_assets.backtest_engine.core.store import accounting_breaks
+from quantlab_assets.common.gates import GateResult
+
+LEVEL_KPIS = ["total_return", "cagr", "annual_volatility", "max_drawdown", "turnover"]
+
+
+def accounting_identity(equity: pd.DataFrame, positions: pd.DataFrame) -> GateResult:
+    breaks = accounting_breaks(equity, positions)
+    return GateResult(
+        "accounting_identity",
+        breaks.empty,
+        f"identity holds on all {len(equity)} sessions"
+        if breaks.empty
+        else f"{len(breaks)} sessions break it, first {breaks['date'].iloc[0].date()}",
+        figures={"sessions": float(len(equity))},
+        offending=breaks,
+    )
+
+
+def no_trade_before_decision(trades: pd.DataFrame) -> GateResult:
+    early = trades[~(trades["date"] > trades["decision_date"])] if len(trades) else trades
+    return GateResult(
+        "no_trade_before_decision",
+        early.empty,
+        f"all {len(trades)} fills come after their decision"
+        if early.empty
+        else f"{len(early)} fills on or before their decision date",
+        figures={"fills": float(len(trades))},
+        offending=early,
+    )
+
+
+def kpis_finite(kpis: pd.DataFrame) -> GateResult:
+    since = kpis[(kpis["scope"] == "since_start") & (kpis["sessions"] >= 2)]
+    bad = [c for c in LEVEL_KPIS if len(since) and not np.isfinite(since[c].to_numpy(float)).all()]
+    return GateResult(
+        "kpis_finite",
+        not bad,
+        "level KPIs finite" if not bad else f"non-finite values in {bad}",
+        figures={"rows_checked": float(len(since))},
+    )

@@ -1,0 +1,211 @@
+"""Write, audit, publish for ``ohlcv``: new rows never replace stored rows unaudited.
+
+One transaction on one connection:
+
+1. **write**: the run's rows are registered as ``ohlcv_staged``, a view only this
+   connection sees (no other reader can look at them);
+2. **audit**: the gate's blocking row rules (``quality``: duplicates, invalid prices,
+   volume, non-session dates) run on exactly those rows, plus one rule only a re-ingest has:
+   the new series must not have fewer of the range's sessions than the stored one;
+3. **publish**: each symbol that passed replaces its stored slice; a symbol that failed
+   keeps its stored rows untouched. What was refused goes to ``ohlcv_rejects`` (run id,
+   source, date, column, value, rule, reason) and every symbol gets its ingest-log row.
+
+COMMIT makes all of it visible at once; any error rolls all of it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.warehouse import (
+    append_rows_in_transaction,
+    conform,
+    ensure_table,
+    replace_slice_in_transaction,
+    transaction,
+)
+from quantlab_assets.data_curator.core import quality
+from quantlab_assets.data_curator.core.ingest import (
+    _utc_naive,
+    ingest_log_rows,
+    symbols_frame,
+    write_symbols_in_transaction,
+)
+from quantlab_assets.data_curator.core.providers import FetchResult, Rejection
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS
+
+
+@dataclass
+class PublishOutcome:
+    published: list[str]
+    # symbol -> why its new rows were refused by the audit (fetch failures are in the result).
+    refused: dict[str, str] = field(default_factory=dict)
+    rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rows_written: int = 0
+
+
+def _day(value) -> str:
+    return str(pd.Timestamp(value).date())
+
+
+def audit_staged(
+    con: duckdb.DuckDBPyConnection, start, end, symbols: Sequence[str], origins: dict[str, str]
+) -> list[Rejection]:
+    """The blocking row rules on ``ohlcv_staged`` and the series-length rule against what is
+    stored, as rejections naming source, date, column and value."""
+    found: list[Rejection] = []
+
+    def origin(symbol: str) -> str:
+        return origins.get(symbol, "provider reply")
+
+    for result in (
+        quality.check_duplicates(con, start, end, quality.STAGED),
+        quality.check_invalid_prices(con, start, end, quality.STAGED),
+        quality.check_volume(con, start, end, quality.STAGED),
+    ):
+        for row in result.offending.itertuples(index=False):
+            value = (
+                str(row.value)
+                if hasattr(row, "value")
+                else f"{row.copies} rows"
+                if result.name == "duplicates"
+                else str(row.volume)
+            )
+            reason = getattr(row, "reason", f"date stored {getattr(row, 'copies', 2)} times")
+            found.append(
+                Rejection(
+                    row.symbol,
+                    origin(row.symbol),
+                    reason,
+                    result.name,
+                    date=_day(row.date),
+                    column=row.column,
+                    value=value,
+                )
+            )
+    for row in quality.non_session_rows(con, start, end, quality.STAGED).itertuples(index=False):
+        found.append(
+            Rejection(
+                row.symbol,
+                origin(row.symbol),
+                row.reason,
+                "coverage",
+                date=_day(row.date),
+                column="date",
+                value=_day(row.date),
+            )
+        )
+    # A re-ingest may add sessions, never drop them: an empty reply, a header-only or a
+    # truncated export would otherwise delete good rows.
+    counts = con.execute(
+        """SELECT s.symbol, count(*) AS stored, count(n.date) AS kept
+           FROM ohlcv s LEFT JOIN (SELECT DISTINCT symbol, date FROM ohlcv_staged) n
+             ON n.symbol = s.symbol AND n.date = s.date
+           WHERE s.date BETWEEN ? AND ? AND s.symbol IN (SELECT unnest(?::VARCHAR[]))
+           GROUP BY s.symbol ORDER BY s.symbol""",
+        [pd.Timestamp(start).date(), pd.Timestamp(end).date(), list(symbols)],
+    ).fetchall()
+    sessions = trading_days(start, end)
+    span = f"{_day(sessions[0])}…{_day(sessions[-1])}" if len(sessions) else f"{_day(start)}…{_day(end)}"
+    for symbol, stored, kept in counts:
+        if kept < stored:
+            found.append(
+                Rejection(
+                    symbol,
+                    origin(symbol),
+                    f"source has {kept} of {stored} sessions stored for {span}; kept the stored rows",
+                    "coverage",
+                    column="date",
+                    value=f"{kept} of {stored} sessions",
+                )
+            )
+    return found
+
+
+def rejects_frame(rejections: Sequence[Rejection], run_id: str, now: datetime) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "symbol": r.symbol,
+                "date": pd.Timestamp(r.date) if r.date else pd.NaT,
+                "source": r.source,
+                "line": r.line,
+                "column": r.column,
+                "value": r.value,
+                "check_name": r.check_name,
+                "reason": r.reason,
+                "rejected_at": _utc_naive(now),
+            }
+            for r in rejections
+        ],
+        columns=REJECTS.column_names,
+    )
+    frame["line"] = frame["line"].astype("Int64")
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def audit_and_publish(
+    con: duckdb.DuckDBPyConnection,
+    rows: pd.DataFrame,
+    result: FetchResult,
+    symbols: Sequence[str],
+    start,
+    end,
+    source: str,
+    run_id: str,
+    now: datetime,
+    registry=None,
+) -> PublishOutcome:
+    """Stage ``rows`` (the fetched symbols' bars with provenance), audit them, publish the
+    symbols that pass, record rejects and the ingest log: all in one transaction."""
+    staged = conform(rows, OHLCV)
+    for schema in (OHLCV, INGEST_LOG, REJECTS):
+        ensure_table(con, schema)
+    fetched = result.fetched_symbols
+    con.register(quality.STAGED, staged)
+    try:
+        with transaction(con):
+            audit = audit_staged(con, start, end, fetched, result.origins)
+            refused: dict[str, str] = {}
+            for r in audit:
+                refused.setdefault(r.symbol, r.describe())
+            published = [s for s in fetched if s not in refused]
+            keep = staged[staged["symbol"].isin(published)]
+            written = replace_slice_in_transaction(con, OHLCV, keep, start, end, key_column="symbol", keys=published)
+            rejections = [r for f in result.failures for r in f.rejections] + audit
+            rejects = rejects_frame(rejections, run_id, now)
+            append_rows_in_transaction(con, REJECTS, rejects)
+            append_rows_in_transaction(
+                con,
+                INGEST_LOG,
+                ingest_log_rows(
+                    result,
+                    symbols,
+                    start,
+                    end,
+                    source,
+                    run_id,
+                    now,
+                    refused=refused,
+                    published_rows=keep.groupby("symbol").size().to_dict(),
+                ),
+            )
+            if registry is not None:
+                write_symbols_in_transaction(con, symbols_frame(registry))
+    finally:
+        con.unregister(quality.STAGED)
+    return PublishOutcome(published=published, refused=refused, rejects=rejects, rows_written=written)
+
+
+def read_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    ensure_table(con, REJECTS)
+    return con.execute(f'SELECT * FROM "{REJECTS.name}" WHERE run_id = ? ORDER BY symbol, date, line', [run_id]).df()
