@@ -7,7 +7,8 @@ close (so every session rebalances: drift trades plus names entering and leaving
 Prints the engine's time (``simulate`` on arrays, best and median of several runs; also day by
 day with the state threaded, and the frames wrapper ``run_backtest``) next to a baseline
 measured in the same run: a plain Python loop over sessions and symbols doing the same
-accounting. Both must end on the same equity. If ``vectorbt`` is importable it is run too.
+accounting. Both must end on the same equity. If ``vectorbt`` is importable it is run too
+(``bench/vbt_baseline.py``, shared with ``bench_research.py``).
 
     python bench/bench_backtest.py [--symbols 500] [--years 10] [--baseline-sessions 0]
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from vbt_baseline import run as run_vectorbt
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, run_backtest, simulate
 from quantlab_assets.backtest_engine.core.kpis import kpi_table
@@ -226,32 +228,17 @@ def main() -> None:
     )
 
     try:
-        import vectorbt as vbt
+        import vectorbt  # noqa: F401 - only whether it is importable here
     except ImportError:
         print("vectorbt: not installed; comparison skipped")
         return
-    # Same convention: decide at close t, fill at open t+1 with target percent of the book,
-    # valued at the open; one cash pool; sells before buys.
+    # Same convention: decide at close t, fill at open t+1 (the sizes row shifted by one).
     sizes = np.vstack([np.full((1, N), np.nan), weights[:-1]])
-    vbt_start = time.perf_counter()
-    pf = vbt.Portfolio.from_orders(
-        close=pd.DataFrame(close),
-        size=pd.DataFrame(sizes),
-        size_type="targetpercent",
-        price=pd.DataFrame(open_),
-        val_price=pd.DataFrame(open_),
-        fees=bps / 1e4,
-        init_cash=capital,
-        group_by=True,
-        cash_sharing=True,
-        call_seq="auto",
-    )
-    vbt_equity = float(pf.value().iloc[-1])
-    vbt_time = time.perf_counter() - vbt_start
+    vbt = run_vectorbt(open_, close, sizes, bps / 1e4, capital)
     print(
-        f"vectorbt {vbt.__version__} from_orders(targetpercent): {vbt_time:.2f} s (first call "
-        f"includes numba compilation); final equity {vbt_equity:,.2f} "
-        f"(relative difference to the engine {abs(vbt_equity - final.equity) / final.equity:.1e})"
+        f"vectorbt {vbt['version']} from_orders(targetpercent): {vbt['first_seconds']:.2f} s first call "
+        f"(numba compilation), {vbt['seconds']:.2f} s warm; final equity {vbt['equity']:,.2f} "
+        f"(relative difference to the engine {abs(vbt['equity'] - final.equity) / final.equity:.1e})"
     )
 
 

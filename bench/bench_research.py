@@ -11,9 +11,13 @@ in a temporary directory, then times:
   (``quantlab_assets_tests/strategy_lab/reference_targets.py``; skipped with --no-reference);
 * the asset path: ``<strategy>/<strategy>_targets`` and ``_backtest`` materialized over the same
   range by Dagster in a subprocess (skipped with --no-assets);
+* vectorbt's ``Portfolio.from_orders(size_type='targetpercent')`` on the same decided targets,
+  adjusted open fills, adjusted close marks and costs, under ``--vectorbt-python`` (a separate
+  venv with pandas 3; ``bench/vbt_baseline.py``), with its final equity's difference to ours;
 * a sweep of 100 variants on the shared arrays, after and including the reads.
 
     python bench/bench_research.py [--symbols 500] [--years 10] [--variants 100] [--no-assets]
+        [--vectorbt-python /tmp/vbt/bin/python]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from vbt_baseline import run_in as run_vectorbt_in
 
 from quantlab_assets import research
 from quantlab_assets.common.calendar import shift_sessions, trading_days
@@ -39,6 +44,7 @@ from quantlab_assets.data_curator.core.providers import FetchResult
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
 from quantlab_assets.feature_store.core.store import OHLCV, features_schema
+from quantlab_assets.research.api import decisions_of
 from quantlab_assets.research.sweep import load_sweep, run_sweep, sweep_features
 
 HERE = Path(__file__).resolve().parent
@@ -95,6 +101,23 @@ def asset_path(tmp: Path, env: dict, start, end) -> float:
     return took
 
 
+def vectorbt_inputs(data, out, start, end):
+    """The engine's inputs as wide sessions x symbols arrays: adjusted open (fills), adjusted
+    close (marks) and the decided weights shifted to their fill session (NaN: no order)."""
+    bars = data.bars[data.bars["symbol"].isin(out.universe)]
+    bars = bars[(bars["date"] >= start) & (bars["date"] <= end)].assign(
+        adj_open=lambda b: b["open"] * b["adj_close"] / b["close"]
+    )
+    open_ = bars.pivot(index="date", columns="symbol", values="adj_open").sort_index()
+    close = bars.pivot(index="date", columns="symbol", values="adj_close").reindex_like(open_)
+    decisions = decisions_of(out.targets.targets)
+    decisions = decisions[(decisions["date"] >= start) & (decisions["date"] <= end)]
+    wide = decisions.pivot(index="date", columns="symbol", values="weight").reindex(columns=open_.columns)
+    wide = wide.fillna(0.0).reindex(open_.index)  # a decided session: absent names go to 0
+    sizes = wide.shift(1)  # decided at close t, filled at open t+1
+    return open_.to_numpy(), close.to_numpy(), sizes.to_numpy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=500)
@@ -102,6 +125,11 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=100)
     parser.add_argument("--no-assets", action="store_true", help="skip the Dagster asset path baseline")
     parser.add_argument("--no-reference", action="store_true", help="skip the per-session targets baseline")
+    parser.add_argument(
+        "--vectorbt-python",
+        metavar="PATH",
+        help="python of a separate venv with vectorbt 1.2 (pandas 3) for the vectorbt baseline; skipped if not given",
+    )
     args = parser.parse_args()
     start = trading_days("2015-01-02", "2015-01-31")[0]
     end = shift_sessions(start, args.years * 252 - 1)
@@ -172,6 +200,26 @@ def main() -> None:
                     asset_path(tmp, env, str(start.date()), str(end.date())),
                 )
             )
+        vbt_note = "vectorbt baseline skipped (give --vectorbt-python PATH of a venv with vectorbt)"
+        if args.vectorbt_python:
+            open_, close, sizes = vectorbt_inputs(data, out, start, end)
+            costs = spec.costs.fee_bps + spec.costs.slippage_bps
+            vbt = run_vectorbt_in(args.vectorbt_python, open_, close, sizes, costs / 1e4, spec.capital, tmp)
+            if isinstance(vbt, str):
+                vbt_note = f"vectorbt baseline skipped: {vbt}"
+            else:
+                rel = abs(vbt["equity"] - out.final_equity) / abs(out.final_equity)
+                vbt_note = (
+                    f"vectorbt {vbt['version']} (pandas {vbt['pandas']}) final equity {vbt['equity']:,.2f}, "
+                    f"relative difference to the engine {rel:.1e}; its first call "
+                    f"{vbt['first_seconds']:.3f} s includes numba compilation"
+                )
+                rows.append(
+                    (
+                        f"baseline: vectorbt from_orders(targetpercent), same targets (equity rel. diff {rel:.1e})",
+                        vbt["seconds"],
+                    )
+                )
 
         sweep_path = tmp / "bench_sweep.yaml"
         ks = [10, 20, 30, 40, 50][: max(1, args.variants // 20)]
@@ -212,6 +260,7 @@ def main() -> None:
             f"\nfinal equity {out.final_equity:,.2f}; sweep best in-sample {result.statistics[0]['best']}, "
             f"DSR {result.statistics[0]['dsr']:.3f}, IS/OOS rank correlation {result.statistics[0]['rank_corr']:.3f}"
         )
+        print(vbt_note)
         print(
             f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, numpy {np.__version__}, "
             f"pandas {pd.__version__}"
