@@ -76,7 +76,13 @@ def detail(context, markdown: str, report: str) -> dg.MetadataValue:
 
 
 def add_partition_metadata(
-    context, dates, asset_key=None, per_day: dict | None = None, written: bool = True, latest: dict | None = None
+    context,
+    dates,
+    asset_key=None,
+    per_day: dict | None = None,
+    written: bool = True,
+    latest: dict | None = None,
+    why: str = "an upstream input is missing",
 ) -> None:
     """Each partition's own figures (rows written on its day, a holiday's "no session: 0 rows",
     anything in ``per_day[day]``); they override the run's metadata on that partition only.
@@ -92,7 +98,7 @@ def add_partition_metadata(
         if not is_trading_day(day):
             meta = {"dagster/row_count": 0, "session": "no session: 0 rows"}
         elif not written:
-            meta = {"dagster/row_count": 0, "session": "not written: an upstream input is missing"}
+            meta = {"dagster/row_count": 0, "session": f"not written: {why}"}
         else:
             meta = {"dagster/row_count": int(counts.get(day, 0)), "session": key}
         meta.update((per_day or {}).get(day, {}))
@@ -126,3 +132,24 @@ def png_md(context, data: bytes, alt: str, stem: str) -> str:
     or inline where the instance has no local compute logs to serve it from."""
     url = served_image(context, data, stem)
     return f"![{alt}]({url or 'data:image/png;base64,' + base64.b64encode(data).decode('ascii')})"
+
+
+def published_results(context, outcome, asset_key, metadata: dict, dates=(), **partition_meta):
+    """The Dagster side of ``common.publish``: one materialization and the audit's check results.
+
+    Published: ``metadata`` plus each partition's own rows (``add_partition_metadata`` with
+    ``dates`` and ``partition_meta``). Refused: row count 0 and ``not_written`` naming the failed
+    rules, every partition marked "not written", and the failed blocking checks stop every
+    downstream step; the stored rows (the previous materialization's) were kept.
+    """
+    if outcome.published:
+        add_partition_metadata(context, dates, asset_key=asset_key, **partition_meta)
+        yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata)
+    else:
+        why = "the audit refused the new rows; the stored rows were kept"
+        add_partition_metadata(context, [], asset_key=asset_key, written=False, why=why)
+        yield dg.MaterializeResult(
+            asset_key=asset_key, metadata={"dagster/row_count": 0, "not_written": outcome.reason}
+        )
+    for result in outcome.gate:
+        yield gate_check_result(result, asset_key)
