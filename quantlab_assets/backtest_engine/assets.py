@@ -22,8 +22,8 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.gates import upstream_complete
 from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
+from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.feature_store.core.store import read_bars
 from quantlab_assets.metadata import (
     add_partition_metadata,
     column_schema,

@@ -28,7 +28,7 @@ from quantlab_assets.backtest_engine.core.tearsheet import (
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
-from quantlab_assets.feature_store.core.store import read_bars
+from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.metadata import DETAIL_PARTITIONS, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key

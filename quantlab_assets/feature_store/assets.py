@@ -6,6 +6,7 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.gates import upstream_complete
 from quantlab_assets.common.warehouse import read_slice, replace_slice
 from quantlab_assets.data_curator.assets import ohlcv
+from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.feature_store.core.features import compute_features
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, MAX_FORWARD_SESSIONS, compute_labels
 from quantlab_assets.feature_store.core.profile import profile_features, profile_markdown
@@ -14,7 +15,6 @@ from quantlab_assets.feature_store.core.store import (
     invalid_bars,
     lookback_start,
     preset_version,
-    read_bars,
 )
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import (

@@ -5,13 +5,12 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, table_columns
+from quantlab_assets.data_curator.core.bars import read_bars, read_listings
 from quantlab_assets.feature_store.core.gate import features_gate, label_sample, labels_gate
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import (
     features_schema,
     lookback_start,
-    read_bars,
-    read_listings,
     sample_dates,
 )
 from quantlab_assets.feature_store.resources import FeatureStoreResource

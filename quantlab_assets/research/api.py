@@ -37,10 +37,12 @@ from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
 from quantlab_assets.data_curator.core.registry import load_registry
+from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
-from quantlab_assets.feature_store.core.store import BAR_COLUMNS, OHLCV, features_schema
+from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets

@@ -44,6 +44,7 @@ from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
 from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
@@ -264,9 +265,7 @@ class SharedArrays:
         ok = cols >= 0
         open_ = np.full((len(sessions), len(symbols)), np.nan)
         close = np.full_like(open_, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):  # the engine's adjusted open
-            adj_open = (bars["open"] * bars["adj_close"] / bars["close"]).to_numpy()
-        open_[rows[ok], cols[ok]] = adj_open[ok]
+        open_[rows[ok], cols[ok]] = adjusted_open(bars)[ok]  # the engine's fill price
         close[rows[ok], cols[ok]] = bars["adj_close"].to_numpy(np.float64)[ok]
         return cls(data, sessions, symbols, open_, close)
 

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core import nb
+from quantlab_assets.data_curator.core.bars import adjusted_open
 
 BPS = 1e4
 DEFAULT_CAPITAL = 1_000_000.0
@@ -624,9 +625,7 @@ def run_backtest(
 
     shape = (len(sessions), len(symbols))
     bar_cells = _cells(bars, "bars_long", sessions, symbols)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        adj_open = (bars["open"] * bars["adj_close"] / bars["close"]).to_numpy()
-    open_ = _wide(adj_open, bar_cells, shape)
+    open_ = _wide(adjusted_open(bars), bar_cells, shape)
     close = _wide(bars["adj_close"], bar_cells, shape)
     decisions = _wide(targets["weight"], _cells(targets, "targets_long", sessions, symbols), shape)
     # A session with target rows is a decision even if its weights are all NaN.

@@ -45,6 +45,23 @@ ANNUALIZATION_FACTORS = {DAILY: 252, WEEKLY: 52, MONTHLY: 12}
 TRADING_DAYS_PER_YEAR = ANNUALIZATION_FACTORS[DAILY]
 
 SINCE_START = "since_start"
+_TRAILING = "trailing_"
+
+
+def trailing_scope(window: int) -> str:
+    """The ``scope`` value of KPIs over the last ``window`` sessions (``trailing_252``)."""
+    return f"{_TRAILING}{int(window)}"
+
+
+def scope_window(scope: str) -> int | None:
+    """Sessions a KPI scope covers: None for since start, ``n`` for ``trailing_<n>``."""
+    if scope == SINCE_START:
+        return None
+    if not scope.startswith(_TRAILING) or not scope[len(_TRAILING) :].isdigit():
+        raise ValueError(f"unknown KPI scope {scope!r}: expected {SINCE_START!r} or 'trailing_<sessions>'")
+    return int(scope[len(_TRAILING) :])
+
+
 KPI_COLUMNS = (
     "total_return",
     "cagr",
@@ -452,7 +469,6 @@ def kpi_table(
             raise ValueError(f"benchmark_ret has shape {bench.shape}, expected ({T},) or a Series by date")
         bench = bench[order]
     ann = float(TRADING_DAYS_PER_YEAR)
-    trailing_scope = f"trailing_{window}"
 
     since = _expanding(r, turn, bench, risk_free, ann)
     if not bench.size or np.isnan(bench).all():
@@ -467,7 +483,7 @@ def kpi_table(
     n = np.arange(1, T + 1)
     blocks = [
         pd.DataFrame({"date": dates, "scope": SINCE_START, "sessions": n, **since}),
-        pd.DataFrame({"date": dates, "scope": trailing_scope, "sessions": np.minimum(n, window), **trail}),
+        pd.DataFrame({"date": dates, "scope": trailing_scope(window), "sessions": np.minimum(n, window), **trail}),
     ]
     table = pd.concat(blocks, ignore_index=True)
     table = table.sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
@@ -481,11 +497,8 @@ def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     flows = history.set_index("date")[["pnl_gross", "pnl_net", "costs"]].rename(columns={"costs": "costs_paid"})
     parts = []
     for scope, rows in table.groupby("scope", sort=False):
-        summed = (
-            flows.cumsum()
-            if scope == "since_start"
-            else flows.rolling(int(scope.rsplit("_", 1)[1]), min_periods=int(scope.rsplit("_", 1)[1])).sum()
-        )
+        window = scope_window(str(scope))
+        summed = flows.cumsum() if window is None else flows.rolling(window, min_periods=window).sum()
         parts.append(rows.join(summed, on="date"))
     return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
 

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.data_curator.core.bars import adjusted
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
@@ -130,8 +131,7 @@ class _Inputs:
 
     def _adjusted(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         a = self.arrays
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return nb.quantize_log(a[field] * (a["adj_close"] / a["close"]))
+        return nb.quantize_log(adjusted(a[field], a["adj_close"], a["close"]))
 
     @cached_property
     def close(self) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +153,7 @@ class _Inputs:
     def price(self, field: str) -> np.ndarray:
         """An adjusted price as float (NaN where missing or not positive)."""
         a = self.arrays
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = a["adj_close"] if field == "close" else a[field] * (a["adj_close"] / a["close"])
+        x = a["adj_close"] if field == "close" else adjusted(a[field], a["adj_close"], a["close"])
         return np.where(np.isfinite(x) & (x > 0), x, np.nan)
 
     @cached_property

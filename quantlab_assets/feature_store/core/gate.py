@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
+from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.feature_store.core.features import FeaturePreset, missing_rates
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import differing_cells, features_schema, history_gaps, recompute_dates
@@ -131,8 +132,7 @@ def labels_gate(stored: pd.DataFrame, bars: pd.DataFrame) -> list[GateResult]:
     sample = label_sample(stored)
     wrong = []
     if len(sample):
-        adj = bars["open"] * bars["adj_close"] / bars["close"]
-        adj_open = adj.set_axis(pd.MultiIndex.from_frame(bars[["symbol", "date"]]))
+        adj_open = pd.Series(adjusted_open(bars)).set_axis(pd.MultiIndex.from_frame(bars[["symbol", "date"]]))
         for row in sample.itertuples():
             entry = adj_open.get((row.symbol, row.entry_date))
             for h in HORIZONS:

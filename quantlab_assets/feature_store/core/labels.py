@@ -20,9 +20,21 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.data_curator.core.bars import adjusted_open
 
 HORIZONS = (1, 5, 20)
 MAX_FORWARD_SESSIONS = max(HORIZONS) + 1  # entry at D+1, exit at D+1+h
+
+
+def label_column(h: int) -> str:
+    """The labels column of the ``h``-session forward return (``fwd_ret_5``)."""
+    return f"fwd_ret_{h}"
+
+
+def exit_column(h: int) -> str:
+    """The labels column of the ``h``-session exit date (``exit_date_5``)."""
+    return f"exit_date_{h}"
+
 
 LABELS = TableSchema(
     name="labels",
@@ -33,13 +45,13 @@ LABELS = TableSchema(
         Column("entry_date", "DATE", False, "session D+1, whose open is the entry price"),
         *(
             Column(
-                f"fwd_ret_{h}",
+                label_column(h),
                 "DOUBLE",
                 description=f"open(D+1+{h}) / open(D+1) - 1, adjusted; NULL until that bar exists",
             )
             for h in HORIZONS
         ),
-        *(Column(f"exit_date_{h}", "DATE", False, f"session D+1+{h}") for h in HORIZONS),
+        *(Column(exit_column(h), "DATE", False, f"session D+1+{h}") for h in HORIZONS),
     ),
 )
 
@@ -59,7 +71,7 @@ def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HO
         return pd.DataFrame(columns=LABELS.column_names)
     horizon_end = shift_sessions(hi, max(horizons) + 1)
     sessions = trading_days(lo, horizon_end)
-    adj_open = (ohlcv["open"] * ohlcv["adj_close"] / ohlcv["close"]).to_numpy()
+    adj_open = adjusted_open(ohlcv)
     panel = pd.DataFrame({"date": pd.to_datetime(ohlcv["date"]), "symbol": ohlcv["symbol"], "adj_open": adj_open})
     wide = panel.pivot_table(index="date", columns="symbol", values="adj_open", aggfunc="first")
     wide = wide.reindex(sessions)
@@ -76,8 +88,8 @@ def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HO
     for j, symbol in enumerate(wide.columns):
         frame = pd.DataFrame({"date": decisions, "symbol": symbol, "entry_date": sessions[1 : n + 1]})
         for h in horizons:
-            frame[f"fwd_ret_{h}"] = out[h][:, j]
-            frame[f"exit_date_{h}"] = sessions[1 + h : n + 1 + h]
+            frame[label_column(h)] = out[h][:, j]
+            frame[exit_column(h)] = sessions[1 + h : n + 1 + h]
         frames.append(frame)
     labels = pd.concat(frames, ignore_index=True).merge(present, on=["date", "symbol"], how="inner")
     return labels[LABELS.column_names].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.common.warehouse import Column, TableSchema, read_slice
-from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
-
-BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "adj_close", "volume"]
 
 
 def features_schema(preset: FeaturePreset) -> TableSchema:
@@ -28,33 +24,8 @@ def features_schema(preset: FeaturePreset) -> TableSchema:
     )
 
 
-def read_bars(con: duckdb.DuckDBPyConnection, start, end, symbols=None) -> pd.DataFrame:
-    return read_slice(con, OHLCV, start, end, columns=BAR_COLUMNS, symbols=symbols)
-
-
 def lookback_start(start, preset: FeaturePreset) -> pd.Timestamp:
     return shift_sessions(start, -preset.lookback_sessions)
-
-
-def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
-    """symbol, first_date (the registry's listing date, NaT when not given or no registry
-    table) and first_bar (the first stored ohlcv bar) of ``symbols``."""
-    names = sorted({str(s) for s in symbols})
-    first_bar = con.execute(
-        "SELECT symbol, min(date) AS first_bar FROM ohlcv WHERE list_contains(?, symbol) GROUP BY symbol", [names]
-    ).df()
-    try:
-        first_date = con.execute("SELECT symbol, first_date FROM symbols WHERE list_contains(?, symbol)", [names]).df()
-    except duckdb.CatalogException:  # no registry mirror yet: listing dates unknown
-        first_date = pd.DataFrame({"symbol": pd.Series(dtype=object), "first_date": pd.Series(dtype="datetime64[ns]")})
-    out = (
-        pd.DataFrame({"symbol": pd.Series(names, dtype=object)})
-        .merge(first_date, on="symbol", how="left")
-        .merge(first_bar, on="symbol", how="left")
-    )
-    for col in ("first_date", "first_bar"):
-        out[col] = pd.to_datetime(out[col])
-    return out
 
 
 def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataFrame) -> tuple[int, str]:
