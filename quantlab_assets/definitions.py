@@ -3,7 +3,6 @@
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
@@ -39,7 +38,7 @@ analytics_assets = [
 strategy_checks = [
     build(spec)
     for spec in STRATEGIES
-    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
+    for build in (build_targets_checks, build_supervisor_checks)  # the backtest's checks are on its assets
 ]
 
 defs = dg.Definitions(
