@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 
 D1, D2 = pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-02")
 
@@ -29,7 +30,7 @@ def test_a_fill_on_its_decision_date_fails():
 
 def test_kpis_finite_from_two_sessions_on():
     row = {
-        "scope": "since_start",
+        "scope": SINCE_START,
         "total_return": 0.1,
         "cagr": 0.2,
         "annual_volatility": 0.3,
