@@ -25,6 +25,7 @@ def test_a_fill_on_its_decision_date_fails():
     result = no_trade_before_decision(trades)
     assert not result.passed and result.figures == {"fills": 2.0}
     assert result.offending["symbol"].tolist() == ["BBB"]
+    assert result.description == "1 fills on or before their decision date, first 2024-04-01 (BBB, decided 2024-04-01)"
     assert no_trade_before_decision(trades.iloc[:1]).passed
 
 

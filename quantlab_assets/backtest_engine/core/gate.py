@@ -33,10 +33,16 @@ def no_trade_before_decision(trades: pd.DataFrame) -> GateResult:
         early.empty,
         f"all {len(trades)} fills come after their decision"
         if early.empty
-        else f"{len(early)} fills on or before their decision date",
+        else f"{len(early)} fills on or before their decision date, first {_first_fill(early)}",
         figures={"fills": float(len(trades))},
         offending=early,
     )
+
+
+def _first_fill(fills: pd.DataFrame) -> str:
+    first = fills.sort_values(["date", "symbol"]).iloc[0]
+    decided = "no decision" if pd.isna(first["decision_date"]) else f"decided {first['decision_date'].date()}"
+    return f"{first['date'].date()} ({first['symbol']}, {decided})"
 
 
 def kpis_finite(kpis: pd.DataFrame) -> GateResult:
