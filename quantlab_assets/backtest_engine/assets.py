@@ -36,7 +36,7 @@ from quantlab_assets.backtest_engine.core.store import (
     FIRST_SESSION as FIRST_SESSION,
 )  # re-exported: the tearsheets read from it
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.publish import audit_and_publish
+from quantlab_assets.common.publish import Published, audit_and_publish
 from quantlab_assets.common.warehouse import read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.core.bars import read_bars
@@ -94,6 +94,8 @@ def _asset_specs(name: str) -> list[dg.AssetSpec]:
 
 
 def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
+    """The strategy's backtest and KPIs: one step, each asset written, audited and published on
+    its own (the KPIs only over a published backtest), the gate reported as its checks."""
     name = spec.name
     bt_key, kpi_key = backtest_key(name), kpis_key(name)
 
@@ -128,7 +130,9 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
     return _backtest
 
 
-def _backtest_partition(context, warehouse: WarehouseResource, spec: StrategySpec, universe, start, end):
+def _backtest_partition(
+    context, warehouse: WarehouseResource, spec: StrategySpec, universe, start, end
+) -> tuple[BacktestPartition, Published]:
     """Read the partition's inputs, compute and audit its rows, publish them if they pass."""
     name = spec.name
     with warehouse.get_connection() as con:
@@ -169,7 +173,15 @@ def _backtest_days(part: BacktestPartition) -> dict:
     return {"dates": part.equity["date"], "per_day": per_day}
 
 
-def _kpis(context, warehouse, artifacts, spec: StrategySpec, start, end, part) -> Iterator:
+def _kpis(
+    context,
+    warehouse: WarehouseResource,
+    artifacts: ArtifactsResource,
+    spec: StrategySpec,
+    start,
+    end,
+    part: BacktestPartition | None,
+) -> Iterator:
     """The KPIs over the whole equity history: the stored one, with this step's published
     candidate in place of [start, end] when the backtest ran in the same step."""
     name, kpi_key = spec.name, kpis_key(spec.name)
