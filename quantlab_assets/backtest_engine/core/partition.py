@@ -122,7 +122,7 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
     upstream = backtest_upstream(inputs, start, end)
     if not upstream.passed:
         return BacktestPartition(
-            _empty([*BACKTEST_EQUITY.column_names]),
+            _empty(BACKTEST_EQUITY),
             _empty(POSITION_COLUMNS),
             _empty(TRADE_COLUMNS),
             _empty(STATE_COLUMNS),
