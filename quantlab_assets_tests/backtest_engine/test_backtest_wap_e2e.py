@@ -95,6 +95,14 @@ def stored_backtests(lab_env, small_universe):
     before = _snapshot(lab_env["QUANTLAB_DB"])
     assert before[("backtest_equity", STRATEGY)] == 5 and before[("backtest_kpis", OTHER)] == 10
     assert before[("backtest_trades", STRATEGY)] > 0
+    # Through the artifacts resource: the run's trades.csv holds both strategies' published fills
+    # (merged, one strategy's rows each), and each strategy's chart and report section.
+    folder = lab_env["QUANTLAB_ARTIFACTS"] / "runs" / result.run_id
+    fills = pd.read_csv(folder / "trades.csv")["strategy"].value_counts().to_dict()
+    assert fills == {n: before[("backtest_trades", n)] for n in (STRATEGY, OTHER)}
+    assert (folder / "reports" / f"backtest_{STRATEGY}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (folder / "reports" / "backtest_summary.md").read_text()
+    assert f"<!-- section:{STRATEGY} -->" in summary and f"<!-- section:{OTHER} -->" in summary
     # The KPIs alone, recomputed from the stored equity, equal those computed beside the backtest.
     assert _run([_key(STRATEGY, "backtest_kpis")], "2024-04-01", "2024-04-05").success
     assert _snapshot(lab_env["QUANTLAB_DB"]) == before
