@@ -32,9 +32,9 @@ from quantlab_assets.backtest_engine.core.store import (
     read_trades,
     with_strategy,
 )
-from quantlab_assets.backtest_engine.core.store import (
-    FIRST_SESSION as FIRST_SESSION,
-)  # re-exported: the tearsheets read from it
+
+# Re-exported (``X as X``): the tearsheets import FIRST_SESSION from here.
+from quantlab_assets.backtest_engine.core.store import FIRST_SESSION as FIRST_SESSION
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import Published, audit_and_publish
 from quantlab_assets.common.warehouse import read_strategy_slice
