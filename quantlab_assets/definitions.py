@@ -14,7 +14,6 @@ from quantlab_assets.feature_store.checks import features_quality_gate, labels_q
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
-from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
@@ -39,7 +38,7 @@ analytics_assets = [
 strategy_checks = [
     build(spec)
     for spec in STRATEGIES
-    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
+    for build in (build_targets_checks, build_backtest_checks)
 ]
 
 defs = dg.Definitions(
