@@ -35,11 +35,7 @@ analytics_assets = [
     build_leaderboard_asset(STRATEGIES),
     feature_ic,
 ]
-strategy_checks = [
-    build(spec)
-    for spec in STRATEGIES
-    for build in (build_targets_checks, build_backtest_checks)
-]
+strategy_checks = [build(spec) for spec in STRATEGIES for build in (build_targets_checks, build_backtest_checks)]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
