@@ -13,7 +13,6 @@ from quantlab_assets.feature_store.checks import features_quality_gate, labels_q
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
-from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
@@ -35,11 +34,8 @@ analytics_assets = [
     build_leaderboard_asset(STRATEGIES),
     feature_ic,
 ]
-strategy_checks = [
-    build(spec)
-    for spec in STRATEGIES
-    for build in (build_targets_checks, build_supervisor_checks)  # the backtest's checks are on its assets
-]
+# The backtest's and the supervisor's gates are checks on their own assets (write-audit-publish).
+strategy_checks = [build_targets_checks(spec) for spec in STRATEGIES]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
