@@ -19,7 +19,6 @@ from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
-from quantlab_assets.strategy_lab.checks import build_targets_checks
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
@@ -36,11 +35,8 @@ analytics_assets = [
     build_leaderboard_asset(STRATEGIES),
     feature_ic,
 ]
-strategy_checks = [
-    build(spec)
-    for spec in STRATEGIES
-    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
-]
+# The targets gate is declared on each targets asset (it audits before publishing).
+strategy_checks = [build(spec) for spec in STRATEGIES for build in (build_backtest_checks, build_supervisor_checks)]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],

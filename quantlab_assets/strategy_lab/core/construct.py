@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from quantlab_assets.common.calendar import session_index, trading_days
+from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+
+if TYPE_CHECKING:
+    from quantlab_assets.data_curator.core.registry import SymbolRegistry
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"
@@ -34,7 +38,7 @@ def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
     if not len(dates):
         return np.zeros(0, dtype=bool)
     # First session of each ISO week / calendar month: compare with the previous session.
-    sessions = trading_days(dates.min() - pd.Timedelta(days=10), dates.max())
+    sessions = trading_days(shift_sessions(dates.min(), -1), dates.max())
     prev = sessions[sessions.searchsorted(dates, "left") - 1]
     if freq == "weekly":
         return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | np.asarray(
@@ -455,3 +459,8 @@ def universe_filter(symbols: Sequence[str], sectors: Mapping[str, str], spec: St
             f"symbol of the registry's {len(symbols)}"
         )
     return sorted(chosen)
+
+
+def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
+    """The strategy's universe in the symbol registry (``universe_filter`` on its tickers and sectors)."""
+    return universe_filter(registry.tickers, registry.sector_of(), spec)

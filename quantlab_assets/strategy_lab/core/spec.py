@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-LABEL_HORIZONS = (1, 5, 20)
 
 
 class StrategyError(ValueError):
