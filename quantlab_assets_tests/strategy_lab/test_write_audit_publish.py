@@ -113,3 +113,18 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
         assert meta["dagster/row_count"].value == 0
         assert meta["session"].value.startswith("not written: the audit refused the new rows")
         assert "weights_finite" in meta["not_written"].value
+
+
+def test_missing_features_are_refused_and_recorded_naming_what_to_materialize(lab_env, small_universe):
+    instance = dg.DagsterInstance.get()
+    result = _run(instance, [_key(STRATEGY, "targets")], START, END)
+    assert not result.success
+    (upstream,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert upstream.check_name == "upstream_complete" and "materialize features first" in upstream.description
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"])) as con:
+        rejects = read_audit_rejects(con, result.run_id)
+        assert table_checksum(con, TARGETS.name, TARGETS.column_names) == (0, 0)
+    assert rejects[["rule", "candidate_rows"]].values.tolist() == [["upstream_complete", 0]]
+    missing = json.loads(rejects.iloc[0]["offending"])
+    assert [m["date"][:10] for m in missing] == ["2024-04-01", "2024-04-02", "2024-04-03", "2024-04-04", "2024-04-05"]
+    assert {m["materialize"] for m in missing} == {"features"}

@@ -81,10 +81,9 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     (exit bar at or before it) from the ``train_sessions`` before it."""
     m = spec.signal.model
     assert m is not None  # called for model signals only
-    h = int(m.label.rsplit("_", 1)[1])
     lo = shift_sessions(refit_date, -m.train_sessions)  # refit_date is a session
     known = labels[
-        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[exit_column(h)] <= refit_date)
+        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[exit_column(m.horizon)] <= refit_date)
     ].dropna(subset=[m.label])
     data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
     xs, ys = [], []
