@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"
-EPS = 1e-12
+EPS = 1e-12  # a weight below this is not held
+# Float slack when judging a book against its limits (a limit met exactly must not read as broken).
+LIMIT_TOLERANCE = 1e-9
 
 
 def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
@@ -410,21 +412,21 @@ def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: floa
     out = []
     w = weights.fillna(0.0)
     held = w[w.abs() > EPS]
-    if len(held) and held.abs().max() > c.max_weight + 1e-9:
+    if len(held) and held.abs().max() > c.max_weight + LIMIT_TOLERANCE:
         name = held.abs().idxmax()
         out.append(f"{name} weight {held[name]:.4f} exceeds max_weight {c.max_weight}")
     gross, net = float(w.abs().sum()), float(w.sum())
-    if gross > c.gross_exposure + 1e-9:
+    if gross > c.gross_exposure + LIMIT_TOLERANCE:
         out.append(f"gross exposure {gross:.4f} exceeds {c.gross_exposure}")
     # Net is a limit between flat and the target: turnover blends from a flat book stay inside.
     lo, hi = sorted((0.0, c.net_exposure))
     if spec.selection.kind == "threshold":  # one side alone may take the whole gross, either sign
         lo, hi = -c.gross_exposure, c.gross_exposure
-    if net < lo - 1e-9 or net > hi + 1e-9:
+    if net < lo - LIMIT_TOLERANCE or net > hi + LIMIT_TOLERANCE:
         out.append(f"net exposure {net:.4f} outside [{lo}, {hi}]")
     if 0 < len(held) < c.min_names:
         out.append(f"{len(held)} names held < min_names {c.min_names}")
-    if turnover is not None and c.max_turnover is not None and turnover > c.max_turnover + 1e-9:
+    if turnover is not None and c.max_turnover is not None and turnover > c.max_turnover + LIMIT_TOLERANCE:
         out.append(f"turnover {turnover:.4f} exceeds max_turnover {c.max_turnover}")
     return out
 

@@ -43,7 +43,7 @@ def read_previous_weights(con: duckdb.DuckDBPyConnection, strategy: str, start) 
     """The strategy's stored book at the session before ``start`` (None if never materialized)."""
     ensure_table(con, TARGETS)
     prev = con.execute(
-        f'SELECT symbol, weight FROM "{TARGETS.name}" WHERE date = ? AND strategy = ? ORDER BY symbol',
+        f'SELECT "symbol", "weight" FROM "{TARGETS.name}" WHERE "date" = ? AND "strategy" = ? ORDER BY "symbol"',
         [shift_sessions(start, -1).date(), strategy],
     ).df()
     return prev.set_index("symbol")["weight"] if len(prev) else None
