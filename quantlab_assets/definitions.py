@@ -17,7 +17,6 @@ from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
-from quantlab_assets.strategy_lab.checks import build_targets_checks
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
@@ -34,12 +33,12 @@ analytics_assets = [
     build_leaderboard_asset(STRATEGIES),
     feature_ic,
 ]
-# The backtest's and the supervisor's gates are checks on their own assets (write-audit-publish).
-strategy_checks = [build_targets_checks(spec) for spec in STRATEGIES]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
-    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
+    # Every derived contract audits its candidate rows in its own step: those gates are checks
+    # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
+    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={
