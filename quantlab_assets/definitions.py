@@ -10,7 +10,6 @@ from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
-from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
@@ -44,7 +43,7 @@ strategy_checks = [
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
-    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
+    asset_checks=[ohlcv_quality_gate, *strategy_checks],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={
