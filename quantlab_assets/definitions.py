@@ -9,7 +9,6 @@ from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
-from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
@@ -38,7 +37,7 @@ defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
     # Every derived contract audits its candidate rows in its own step: those gates are checks
     # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
-    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate],
+    asset_checks=[ohlcv_quality_gate],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={
