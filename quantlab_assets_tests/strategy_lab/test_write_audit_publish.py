@@ -93,7 +93,7 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
     assert (str(row["start_date"].date()), str(row["end_date"].date())) == (START, "2024-04-07")
     (offending,) = json.loads(row["offending"])
     assert offending["symbol"] == BAD_SYMBOL and offending["date"].startswith(BAD_DAY)
-    assert offending["strategy"] == STRATEGY and offending["weight"] is None
+    assert offending["strategy"] == STRATEGY and offending["weight"] == "nan"  # JSON has no NaN: kept as text
 
     # The backtest downstream never ran.
     backtest = _key(STRATEGY, "backtest")
