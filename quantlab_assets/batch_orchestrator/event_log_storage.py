@@ -23,6 +23,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
 from typing import Any
 
 from dagster import Field
@@ -104,6 +105,20 @@ class EventBatching:
             and event.get_dagster_event().asset_key is not None
             for event in events
         )
+
+    def _segments(self, events: Sequence[EventLogEntry]) -> Iterator[tuple[bool, list[EventLogEntry]]]:
+        """The batch cut into consecutive runs, in order: (True, events the fast path takes) and
+        (False, the others between them). Dagster mixes a run's few ASSET_CHECK_EVALUATION_PLANNED
+        events into its thousands of planned materializations (sorted by asset key); without the cut
+        every batch holding one of them went event by event (~10 ms each, most of a backfill's
+        run creation)."""
+
+        def kind(event: EventLogEntry):
+            return (event.run_id, event.get_dagster_event().event_type) if self._fast_path([event]) else None
+
+        for key, group in groupby(events, key=kind):
+            segment = list(group)
+            yield key is not None and self._fast_path(segment), segment
 
     @staticmethod
     def _latest_per_asset(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[tuple]:
@@ -221,12 +236,13 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     # -- batches -------------------------------------------------------------------------------
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         check.sequence_param(events, "events", EventLogEntry)
-        if not events:
-            return
-        if not self._fast_path(events):
-            super().store_event_batch(events)
-            return
+        for fast, segment in self._segments(events):
+            if fast:
+                self._store_uniform_batch(segment)
+            else:
+                super().store_event_batch(segment)
 
+    def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)

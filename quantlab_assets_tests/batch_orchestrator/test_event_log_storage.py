@@ -123,14 +123,43 @@ def test_store_event_batch_writes_the_same_rows_as_store_event(tmp_path, run_eve
     assert len(materialized) == 2 * 60
 
 
-def test_a_mixed_batch_falls_back_to_the_per_event_path(tmp_path, run_events, monkeypatch):
+def test_a_mixed_batch_is_cut_into_batched_and_per_event_segments(tmp_path, run_events, monkeypatch):
+    """A whole run as one batch: its uniform stretches (the planned events, each step's
+    materializations) take the batched path, the rest the per-event one; the rows are the stock ones."""
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
     for event in run_events:
         stock.store_event(event)
     batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
     assert not batching._fast_path(run_events)
+    segments = list(batching._segments(run_events))
+    assert [e for _, seg in segments for e in seg] == run_events, "every event once, in order"
+    batched = [seg for fast, seg in segments if fast]
+    assert sum(len(seg) for seg in batched) >= 2 * 60 + 2 * 60, "planned events and materializations batched"
+    assert all(batching._fast_path(seg) for seg in batched)
+    assert not any(batching._fast_path([e]) for fast, seg in segments if not fast for e in seg)
     batching.store_event_batch(run_events)
+    assert _tables(tmp_path / "batching") == _tables(tmp_path / "stock")
+
+
+def test_planned_events_with_a_planned_check_in_between(tmp_path, run_events, monkeypatch):
+    """How Dagster forms a run's planned batch (sorted by asset key, so a check's planned event sits
+    between its asset's planned materializations): two batched segments around one per-event one."""
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    planned = [e for e in run_events if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+    check_planned = [e for e in run_events if e.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED]
+    assert len(planned) == 2 * 60 and check_planned
+    mixed = planned[:90] + check_planned + planned[90:]
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in mixed:
+        stock.store_event(event)
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
+    assert [(fast, len(seg)) for fast, seg in batching._segments(mixed)] == [
+        (True, 90),
+        (False, len(check_planned)),
+        (True, 30),
+    ]
+    batching.store_event_batch(mixed)
     assert _tables(tmp_path / "batching") == _tables(tmp_path / "stock")
 
 
