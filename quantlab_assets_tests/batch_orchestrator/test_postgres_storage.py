@@ -152,9 +152,9 @@ def test_the_documented_instance_batches_and_reads_back_every_partition(postgres
         assert not instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
         run_id = _backfill(instance)
 
-        # At run creation one batch of 120 planned materializations + 1 planned check evaluation
-        # (that one takes the per-event path), then each step's 60 materializations.
-        assert sorted(batches) == [60, 60, 2 * 60 + 1]
+        # At run creation one batch of 120 planned materializations + 2 planned check evaluations
+        # (those take the per-event path), then each step's 60 materializations.
+        assert sorted(batches) == [60, 60, 2 * 60 + 2]
         for key in (prices.key, signal.key):
             assert len(instance.get_materialized_partitions(key)) == 60
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"
