@@ -24,7 +24,7 @@ from pathlib import Path
 
 from run_all import DAGSTER, ROOT, run, steps
 
-from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.calendar import trading_days
 
 
 def registry(path: Path, n: int) -> Path:
@@ -82,8 +82,9 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=2)
     parser.add_argument("--baseline", type=Path, metavar="DIR")
     args = parser.parse_args()
+    # Calendar years ending 2024 (10 years: 2015-01-02...2024-12-31, run_all.py's range).
     last = trading_days("2024-12-01", "2024-12-31")[-1]
-    first = shift_sessions(last, -(args.years * 252 - 1))
+    first = trading_days(f"{2025 - args.years}-01-01", f"{2025 - args.years}-01-31")[0]
     first_s, last_s = str(first.date()), str(last.date())
     trees: list[tuple[str, Path | None]] = [("this tree", None)]
     if args.baseline:
