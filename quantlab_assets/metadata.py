@@ -151,10 +151,18 @@ def published_results(context, outcome, asset_key, metadata: dict, dates=(), **p
         add_partition_metadata(context, dates, asset_key=asset_key, **partition_meta)
         yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata)
     else:
-        why = "the audit refused the new rows; the stored rows were kept"
+        upstream_only = all(g.name == UPSTREAM_CHECK for g in outcome.failures)
+        why = (
+            "an upstream input is missing"
+            if upstream_only
+            else "the audit refused the new rows; the stored rows were kept"
+        )
         add_partition_metadata(context, [], asset_key=asset_key, written=False, why=why)
         yield dg.MaterializeResult(
             asset_key=asset_key, metadata={"dagster/row_count": 0, "not_written": outcome.reason}
         )
+    # A check the user deselected (the UI's check picker) is not reported; Dagster would refuse it.
+    selected = context.selected_asset_check_keys
     for result in outcome.gate:
-        yield gate_check_result(result, asset_key)
+        if dg.AssetCheckKey(dg.AssetKey.from_coercible(asset_key), result.name) in selected:
+            yield gate_check_result(result, asset_key)

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from quantlab_assets.feature_store.core.features import FeaturePreset, load_preset
+from quantlab_assets.feature_store.core.partition import FeatureLimits
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -22,3 +23,12 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def preset(self) -> FeaturePreset:
         return load_preset(self.preset_file or os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+
+    def limits(self) -> FeatureLimits:
+        return FeatureLimits(
+            max_missing_rate=self.max_missing_rate,
+            sample_dates=self.check_sample_dates,
+            corr_threshold=self.corr_threshold,
+            psi_threshold=self.psi_threshold,
+            drift_reference_sessions=self.drift_reference_sessions,
+        )
