@@ -118,8 +118,13 @@ def test_missing_features_are_refused_and_recorded_naming_what_to_materialize(la
     instance = dg.DagsterInstance.get()
     result = _run(instance, [_key(STRATEGY, "targets")], START, END)
     assert not result.success
-    (upstream,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    evaluations = result.get_asset_check_evaluations()
+    (upstream,) = [e for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR and not e.passed]
     assert upstream.check_name == "upstream_complete" and "materialize features first" in upstream.description
+    # The rules saw no rows: warnings saying so, none reported as passed.
+    others = [e for e in evaluations if e.check_name != "upstream_complete"]
+    assert others and all(not e.passed and e.severity == dg.AssetCheckSeverity.WARN for e in others)
+    assert {e.description for e in others} == {"not evaluated: upstream_complete failed, nothing was computed"}
     with duckdb.connect(str(lab_env["QUANTLAB_DB"])) as con:
         rejects = read_audit_rejects(con, result.run_id)
         assert table_checksum(con, TARGETS.name, TARGETS.column_names) == (0, 0)
