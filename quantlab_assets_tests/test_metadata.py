@@ -114,3 +114,31 @@ def test_a_partition_outside_the_run_is_refused():
     with dg.instance_for_test() as instance:
         with pytest.raises(dg.DagsterInvariantViolationError, match="2024-06-28"):
             dg.materialize([lone], instance=instance, tags=tags)
+
+
+@pytest.mark.parametrize("keys", [(START, END), ("2024-06-17", "2024-06-18")])
+def test_a_backfill_keeps_the_schema_and_previews_on_its_last_partition_only(keys):
+    from quantlab_assets.common.gates import GateResult
+    from quantlab_assets.common.publish import Published
+    from quantlab_assets.metadata import DETAIL_PARTITIONS, published_results
+
+    schema = dg.TableSchema(columns=[dg.TableColumn("date", "DATE")])
+
+    @dg.asset(partitions_def=trading_day_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+    def contract(context):
+        outcome = Published(True, [GateResult("rule", True, "fine")])
+        metadata = {"dagster/row_count": 3, "dagster/column_schema": schema, "preview": dg.MetadataValue.md("| a |")}
+        yield from published_results(context, outcome, context.asset_key, metadata)
+
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[1]}
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([contract], instance=instance, tags=tags).success
+        got = stored(instance, dg.AssetKey("contract"))
+    partitions = list(pd.bdate_range(*keys).strftime("%Y-%m-%d"))
+    assert sorted(got) == partitions
+    backfill = len(partitions) > DETAIL_PARTITIONS
+    for key in partitions:
+        heavy_here = not backfill or key == keys[1]
+        assert ("dagster/column_schema" in got[key]) == heavy_here, key
+        assert ("preview" in got[key]) == heavy_here, key
+    assert got[keys[1]]["dagster/column_schema"].value == schema

@@ -20,6 +20,7 @@ from quantlab_assets.backtest_engine.core.partition import (
     backtest_report,
     kpis_partition,
     latest_kpis,
+    since_start_by_date,
     since_start_figures,
     with_candidate,
 )
@@ -227,9 +228,7 @@ def _write_report(context, artifacts: ArtifactsResource, name: str, report: Back
 def _kpi_days(context, table: pd.DataFrame, report: BacktestReport, image: str | None) -> dict:
     """Each partition's own KPIs; the latest one also the chart and the formatted table, and the
     run's summary."""
-    per_day: dict[object, dict[str, dg.RawMetadataValue]] = {
-        day: dict(since_start_figures(rows)) for day, rows in table.groupby("date")
-    }
+    per_day: dict[object, dict[str, dg.RawMetadataValue]] = dict(since_start_by_date(table))
     last = latest_kpis(table)
     if len(last):
         day = last["date"].iloc[0]

@@ -214,3 +214,16 @@ def _assert_not_evaluated(results, names):
     """Rules that saw no rows are warnings saying so, never passed checks."""
     assert [r.name for r in results] == names
     assert all(not r.passed and not r.blocking and r.description.startswith("not evaluated: ") for r in results)
+
+
+def test_since_start_by_date_equals_the_figures_of_each_date():
+    from quantlab_assets.backtest_engine.core.kpis import kpi_table
+    from quantlab_assets.backtest_engine.core.partition import since_start_by_date, since_start_figures
+
+    rng = np.random.default_rng(7)
+    days = pd.bdate_range("2024-01-01", periods=300)
+    daily = pd.DataFrame({"date": days, "ret": rng.normal(0, 0.01, len(days)), "turnover": rng.random(len(days))})
+    table = kpi_table(daily)
+    by_date = since_start_by_date(table)
+    assert list(by_date) == list(days)
+    assert by_date == {day: since_start_figures(rows) for day, rows in table.groupby("date")}
