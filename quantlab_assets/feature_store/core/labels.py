@@ -56,14 +56,9 @@ LABELS = TableSchema(
 )
 
 
-def forward_sessions_needed(end) -> pd.Timestamp:
-    """The last session whose bar a label for ``end`` can need."""
-    return shift_sessions(end, MAX_FORWARD_SESSIONS)
-
-
 def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
     """Labels for decision dates in [start, end] from long ohlcv rows (which should reach
-    ``forward_sessions_needed(end)`` when available). One row per (session, symbol) that has a
+    ``MAX_FORWARD_SESSIONS`` sessions past ``end`` when available). One row per (session, symbol) that has a
     bar on the decision date; NULL where the exit bar is not (yet) there."""
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     decisions = trading_days(lo, hi)

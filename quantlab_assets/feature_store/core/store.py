@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
+
+# The leakage probe's random factors: fixed, so a failed check reproduces on a re-run.
+PERTURB_SEED = 20240101
 
 
 def features_schema(preset: FeaturePreset) -> TableSchema:
@@ -82,7 +86,7 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
     "perturb" keeps them but scales their prices and volume by random factors, so any use of
     them would change the result (the leakage probe).
     """
-    rng = np.random.default_rng(20240101)
+    rng = np.random.default_rng(PERTURB_SEED)
     out = []
     for day in dates:
         lo = lookback_start(day, preset)
@@ -137,6 +141,4 @@ def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> 
 def preset_version(preset: FeaturePreset) -> str:
     """A short hash of the preset's content and of the kinds' computation (``KINDS_VERSION``):
     Dagster's code_version, so a changed preset or formula shows the stored features stale."""
-    import hashlib
-
-    return hashlib.sha256(f"{KINDS_VERSION}:{preset.model_dump_json()}".encode()).hexdigest()[:12]
+    return content_hash(f"{KINDS_VERSION}:{preset.model_dump_json()}")
