@@ -7,6 +7,7 @@ partitions definition), with single-run backfills.
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -103,30 +104,41 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
                 }
             )
         sheet = build_tearsheet(name, equity, positions, trades, bench, spec.benchmark)
-        run_dir = artifacts.run_dir(context.run.run_id)
-        page = run_dir / "reports" / f"tearsheet_{name}.html"
-        page.write_text(tearsheet_html(sheet), encoding="utf-8")
-        for chart in ("returns", "calendar"):
-            (run_dir / "reports" / f"tearsheet_{name}_{chart}.png").write_bytes(sheet.charts[chart])
-        report = tearsheet_markdown(sheet, {c: f"tearsheet_{name}_{c}.png" for c in ("returns", "calendar")})
-        artifacts.write_section(context.run.run_id, "tearsheets.md", name, report, title="Strategy tearsheets")
-        light = {
-            "sessions": len(sheet.returns),
-            "html": dg.MetadataValue.path(str(page)),
-            **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics},
-        }
-        heavy = {
-            "returns_chart": dg.MetadataValue.md(
-                png_md(context, sheet.charts["returns"], "returns", f"{name}_returns")
-            ),
-            "calendar_chart": dg.MetadataValue.md(
-                png_md(context, sheet.charts["calendar"], "monthly and yearly", f"{name}_calendar")
-            ),
-            "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet)),
-        }
-        return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
+        page = _write_tearsheet(artifacts, context.run.run_id, name, sheet)
+        return dg.MaterializeResult(metadata=_tearsheet_metadata(context, name, sheet, page))
 
     return _tearsheet
+
+
+_CHARTS = ("returns", "calendar")
+
+
+def _write_tearsheet(artifacts: ArtifactsResource, run_id: str, name: str, sheet) -> Path:
+    """reports/tearsheet_<s>.html (self-contained), its two PNGs and the run's tearsheets.md section."""
+    reports = artifacts.run_dir(run_id) / "reports"
+    page = reports / f"tearsheet_{name}.html"
+    page.write_text(tearsheet_html(sheet), encoding="utf-8")
+    for chart in _CHARTS:
+        (reports / f"tearsheet_{name}_{chart}.png").write_bytes(sheet.charts[chart])
+    report = tearsheet_markdown(sheet, {c: f"tearsheet_{name}_{c}.png" for c in _CHARTS})
+    artifacts.write_section(run_id, "tearsheets.md", name, report, title="Strategy tearsheets")
+    return page
+
+
+def _tearsheet_metadata(context, name: str, sheet, page: Path) -> dict:
+    light = {
+        "sessions": len(sheet.returns),
+        "html": dg.MetadataValue.path(str(page)),
+        **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics},
+    }
+    heavy = {
+        "returns_chart": dg.MetadataValue.md(png_md(context, sheet.charts["returns"], "returns", f"{name}_returns")),
+        "calendar_chart": dg.MetadataValue.md(
+            png_md(context, sheet.charts["calendar"], "monthly and yearly", f"{name}_calendar")
+        ),
+        "tearsheet": dg.MetadataValue.md(tearsheet_markdown(sheet)),
+    }
+    return report_metadata(context, light, heavy)
 
 
 def build_leaderboard_asset(specs) -> dg.AssetsDefinition:

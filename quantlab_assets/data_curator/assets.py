@@ -1,15 +1,11 @@
 """The data curator's assets: the symbol registry (external) and the gated ``ohlcv`` table."""
 
-import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 import dagster as dg
 
 from quantlab_assets.common.warehouse import WarehouseError
-from quantlab_assets.data_curator.core.ingest import ohlcv_rows, prepare_tables
-from quantlab_assets.data_curator.core.publish import audit_and_publish
-from quantlab_assets.data_curator.core.quality import check_ingest_success
+from quantlab_assets.data_curator.core.publish import Ingest, ingest_partition
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.metadata import add_partition_metadata, column_schema, gate_check_result, preview
@@ -62,52 +58,41 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource, marke
     blocking rule keeps its stored rows, and its refused values go to ``ohlcv_rejects``."""
     start, end = partition_dates(context)
     registry = market_data.registry()
-    provider = market_data.build_provider(registry)
-    # Take the warehouse before spending API calls (a wrong path or a held lock fails here),
-    # and hold no connection while the network is in use.
-    with _take(warehouse, context) as con:
-        prepare_tables(con)
-    t0 = time.perf_counter()
-    result = provider.fetch(registry.tickers, start, end)
-    fetch_s = time.perf_counter() - t0
-    now = datetime.now(timezone.utc)
-    rows = ohlcv_rows(result, provider.name, context.run.run_id, now)
-    t1 = time.perf_counter()
-    with _take(warehouse, context) as con:  # waits again (bounded) if someone took it meanwhile
-        outcome = audit_and_publish(
-            con, rows, result, registry.tickers, start, end, provider.name, context.run.run_id, now, registry
-        )
-    write_s = time.perf_counter() - t1
-    gate = check_ingest_success(result, registry.tickers, market_data.min_success_rate, outcome.refused)
-    if not outcome.published and registry.tickers:
-        # The ingest log and the rejects are committed; nothing was published.
-        first = next(iter(outcome.refused.values()), "")
-        raise dg.Failure(
-            description=f"{provider.name}: nothing published for {start}..{end}, the "
-            f"stored rows are kept. {gate.description}. {first}".rstrip(". ")
-        )
-    written = outcome.rows_written
-    # Each partition shows its own rows (a holiday inside a range: "no session: 0 rows").
-    add_partition_metadata(context, rows.loc[rows["symbol"].isin(list(outcome.published)), "date"])
-    totals = {k: sum(s.get(k, 0) for s in result.stats.values()) for k in ("api_calls", "retries")}
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "dagster/column_schema": column_schema(OHLCV),
-            "provider": provider.name,
-            "range": f"{start}..{end}",
-            "symbols_published": len(outcome.published),
-            "symbols_fetched": len(result.fetched_symbols),
-            "symbols_failed": len(result.failures) + len(outcome.refused),
-            "symbols_refused": len(outcome.refused),
-            "api_calls": int(totals["api_calls"]),
-            "retries": int(totals["retries"]),
-            "ingest_latency_s": round(fetch_s, 3),
-            "upsert_s": round(write_s, 3),
-            "upsert_rows_per_s": round(written / write_s, 1) if write_s > 0 else 0.0,
-            "preview": preview(
-                rows[rows["symbol"].isin(outcome.published)].drop(columns=["run_id", "ingested_at"]).head(10)
-            ),
-        }
+    ingest = ingest_partition(
+        market_data.build_provider(registry),
+        registry,
+        start,
+        end,
+        context.run.run_id,
+        lambda: _take(warehouse, context),
+        market_data.min_success_rate,
     )
-    yield gate_check_result(gate, "ohlcv")
+    failure = ingest.nothing_published(registry.tickers, start, end)
+    if failure:
+        raise dg.Failure(description=failure)
+    # Each partition shows its own rows (a holiday inside a range: "no session: 0 rows").
+    add_partition_metadata(context, ingest.published_rows["date"])
+    yield dg.MaterializeResult(metadata=_ohlcv_metadata(ingest, start, end))
+    yield gate_check_result(ingest.gate, "ohlcv")
+
+
+def _ohlcv_metadata(ingest: Ingest, start, end) -> dict:
+    result, outcome = ingest.result, ingest.outcome
+    written = outcome.rows_written
+    totals = {k: sum(s.get(k, 0) for s in result.stats.values()) for k in ("api_calls", "retries")}
+    return {
+        "dagster/row_count": written,
+        "dagster/column_schema": column_schema(OHLCV),
+        "provider": ingest.source,
+        "range": f"{start}..{end}",
+        "symbols_published": len(outcome.published),
+        "symbols_fetched": len(result.fetched_symbols),
+        "symbols_failed": len(result.failures) + len(outcome.refused),
+        "symbols_refused": len(outcome.refused),
+        "api_calls": int(totals["api_calls"]),
+        "retries": int(totals["retries"]),
+        "ingest_latency_s": round(ingest.fetch_s, 3),
+        "upsert_s": round(ingest.write_s, 3),
+        "upsert_rows_per_s": round(written / ingest.write_s, 1) if ingest.write_s > 0 else 0.0,
+        "preview": preview(ingest.published_rows.drop(columns=["run_id", "ingested_at"]).head(10)),
+    }

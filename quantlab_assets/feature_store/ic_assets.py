@@ -67,45 +67,44 @@ def feature_ic(
     summary = factor_ic(feats, labs, preset.feature_names, HORIZONS, as_of, config.quantiles, config.min_names)
     table = ranked(summary)
     png = ic_decay_png(summary) if table["dates"].sum() > 0 else b""
-    reports = artifacts.run_dir(context.run.run_id) / "reports"
+    first = feats["date"].min() if len(feats) else start
+    _write_reports(artifacts, context.run.run_id, summary, as_of, first, png)
+    return dg.MaterializeResult(metadata=_metadata(context, summary, table, png, len(preset.feature_names)))
+
+
+_RANKED_COLUMNS = [
+    "feature",
+    "horizon",
+    "dates",
+    "rank_ic_mean",
+    "rank_ic_ir",
+    "rank_ic_t",
+    "ic_mean",
+    "top_minus_bottom",
+    "rank_autocorr",
+    "skipped_few_names",
+]
+
+
+def _write_reports(artifacts: ArtifactsResource, run_id: str, summary, as_of, first, png: bytes) -> None:
     if png:
-        (reports / "feature_ic_decay.png").write_bytes(png)
-    artifacts.write_report(
-        context.run.run_id,
-        "feature_ic.md",
-        feature_ic_markdown(
-            summary, as_of, feats["date"].min() if len(feats) else start, "feature_ic_decay.png" if png else None
-        ),
-    )
-    artifacts.write_report(context.run.run_id, "feature_ic.csv", summary.to_csv(index=False))
+        (artifacts.run_dir(run_id) / "reports" / "feature_ic_decay.png").write_bytes(png)
+    chart = "feature_ic_decay.png" if png else None
+    artifacts.write_report(run_id, "feature_ic.md", feature_ic_markdown(summary, as_of, first, chart))
+    artifacts.write_report(run_id, "feature_ic.csv", summary.to_csv(index=False))
+
+
+def _metadata(context, summary, table, png: bytes, n_features: int) -> dict:
     best = table.iloc[0] if len(table) and table["dates"].iloc[0] > 0 else None
     light = {
         "dagster/row_count": len(summary),
-        "features": len(preset.feature_names),
+        "features": n_features,
         "dates_scored": int(table["dates"].max()) if len(table) else 0,
         "cells_skipped": int(table["skipped_few_names"].sum() + table["skipped_constant"].sum()),
         "best_feature": f"{best['feature']} h={best['horizon']}" if best is not None else "n/a",
         "best_rank_ic_ir": float(best["rank_ic_ir"]) if best is not None else float("nan"),
     }
-    heavy = {
-        "ranked": preview(
-            table[
-                [
-                    "feature",
-                    "horizon",
-                    "dates",
-                    "rank_ic_mean",
-                    "rank_ic_ir",
-                    "rank_ic_t",
-                    "ic_mean",
-                    "top_minus_bottom",
-                    "rank_autocorr",
-                    "skipped_few_names",
-                ]
-            ],
-            rows=20,
-        )
-    }
+    heavy = {"ranked": preview(table[_RANKED_COLUMNS], rows=20)}
     if png:
         heavy["ic_decay"] = dg.MetadataValue.md(png_md(context, png, "IC decay", "feature_ic_decay"))
-    return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
+    return report_metadata(context, light, heavy)

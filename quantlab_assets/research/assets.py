@@ -8,24 +8,20 @@ from pathlib import Path
 import dagster as dg
 
 from quantlab_assets.common import settings
-from quantlab_assets.common.warehouse import transaction
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.research.api import read_data
-from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.sweep import (
     EXPERIMENT_RESULTS,
     Sweep,
     SweepError,
     leaderboard_markdown,
     load_sweep,
-    results_for_storage,
     run_sweep,
+    store_sweep,
     sweep_features,
     sweep_history_from,
-    sweep_record,
-    sweep_results,
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -82,40 +78,30 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
                 preset=feature_store.preset(),
             )
         result = run_sweep(sweep, data)
-        row = experiment_row(
-            "sweep", sweep.name, sweep_record(sweep), sweep.start, sweep.end, data_version(data), sweep_results(result)
-        )
-        exp_id = str(row["id"].iloc[0])
-        stored = results_for_storage(result, exp_id, row["recorded_at"].iloc[0])
         with warehouse.get_connection() as con:
-            with transaction(con):
-                con.execute(EXPERIMENT_RESULTS.ddl())
-                con.execute('DELETE FROM "experiment_results" WHERE "sweep" = ?', [sweep.name])
-                con.register("_rows", stored)
-                cols = ", ".join(f'"{c}"' for c in EXPERIMENT_RESULTS.column_names)
-                con.execute(f'INSERT INTO "experiment_results" ({cols}) SELECT {cols} FROM _rows')
-                con.unregister("_rows")
-            record(con, row)
+            exp_id, stored = store_sweep(con, sweep, result, data)
         report = leaderboard_markdown(sweep, result)
         artifacts.write_report(context.run.run_id, f"sweep_{sweep.name}.md", report)
-        st = result.statistics[0]
-        top = stored.sort_values("is_rank")[["variant", "params", "is_sharpe", "oos_sharpe", "turnover", "costs"]]
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": len(stored),
-                "dagster/column_schema": column_schema(EXPERIMENT_RESULTS),
-                "experiment_id": exp_id,
-                "variants": len(stored),
-                "best_variant": st["best"],
-                "best_oos_sharpe": float(st["best_oos_sharpe"]),
-                "deflated_sharpe_ratio": float(st["dsr"]),
-                "is_oos_rank_correlation": float(st["rank_corr"]),
-                "leaderboard": detail(context, report, f"sweep_{sweep.name}.md"),
-                "top_variants": preview(top, 10),
-            }
-        )
+        return dg.MaterializeResult(metadata=_sweep_metadata(context, sweep, result, exp_id, stored, report))
 
     return _sweep
+
+
+def _sweep_metadata(context, sweep: Sweep, result, exp_id: str, stored, report: str) -> dict:
+    st = result.statistics[0]
+    top = stored.sort_values("is_rank")[["variant", "params", "is_sharpe", "oos_sharpe", "turnover", "costs"]]
+    return {
+        "dagster/row_count": len(stored),
+        "dagster/column_schema": column_schema(EXPERIMENT_RESULTS),
+        "experiment_id": exp_id,
+        "variants": len(stored),
+        "best_variant": st["best"],
+        "best_oos_sharpe": float(st["best_oos_sharpe"]),
+        "deflated_sharpe_ratio": float(st["dsr"]),
+        "is_oos_rank_correlation": float(st["rank_corr"]),
+        "leaderboard": detail(context, report, f"sweep_{sweep.name}.md"),
+        "top_variants": preview(top, 10),
+    }
 
 
 SWEEPS = load_sweeps()

@@ -42,10 +42,11 @@ from quantlab_assets.backtest_engine.core.kpis import annual_volatility, cagr, m
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.common.warehouse import Column, TableSchema, append_rows_in_transaction, ensure_table, transaction
 from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
+from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
@@ -462,6 +463,23 @@ def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
 
 def results_for_storage(result: SweepResult, experiment_id: str, now: pd.Timestamp) -> pd.DataFrame:
     return result.results.assign(experiment_id=experiment_id, recorded_at=now)[EXPERIMENT_RESULTS.column_names]
+
+
+def store_sweep(con, sweep: Sweep, result: SweepResult, data: ResearchData) -> tuple[str, pd.DataFrame]:
+    """Replace the sweep's rows of ``experiment_results`` (one transaction) and record the run in
+    ``experiments``; returns (experiment id, the stored rows)."""
+    row = experiment_row(
+        "sweep", sweep.name, sweep_record(sweep), sweep.start, sweep.end, data_version(data), sweep_results(result)
+    )
+    exp_id = str(row["id"].iloc[0])
+    stored = results_for_storage(result, exp_id, row["recorded_at"].iloc[0])
+    ensure_table(con, EXPERIMENT_RESULTS)
+    with transaction(con):
+        con.execute(f'DELETE FROM "{EXPERIMENT_RESULTS.name}" WHERE "sweep" = ?', [sweep.name])
+        append_rows_in_transaction(con, EXPERIMENT_RESULTS, stored)
+    con.unregister("_rows")
+    record(con, row)
+    return exp_id, stored
 
 
 def sweep_record(sweep: Sweep) -> dict:

@@ -16,14 +16,17 @@ COMMIT makes all of it visible at once; any error rolls all of it back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import duckdb
 import pandas as pd
 
 from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.gates import GateResult
 from quantlab_assets.common.warehouse import (
     append_rows_in_transaction,
     conform,
@@ -35,6 +38,8 @@ from quantlab_assets.data_curator.core import quality
 from quantlab_assets.data_curator.core.ingest import (
     _utc_naive,
     ingest_log_rows,
+    ohlcv_rows,
+    prepare_tables,
     symbols_frame,
     write_symbols_in_transaction,
 )
@@ -209,3 +214,61 @@ def audit_and_publish(
 def read_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
     ensure_table(con, REJECTS)
     return con.execute(f'SELECT * FROM "{REJECTS.name}" WHERE run_id = ? ORDER BY symbol, date, line', [run_id]).df()
+
+
+@dataclass
+class Ingest:
+    """One partition's ingest: what the provider answered, what was published, the success gate."""
+
+    source: str
+    result: FetchResult
+    rows: pd.DataFrame
+    outcome: PublishOutcome
+    gate: GateResult
+    fetch_s: float
+    write_s: float
+
+    @property
+    def published_rows(self) -> pd.DataFrame:
+        return self.rows[self.rows["symbol"].isin(self.outcome.published)]
+
+    def nothing_published(self, symbols: Sequence[str], start, end) -> str | None:
+        """Why the step must fail (the log and rejects are committed, nothing was published)."""
+        if self.outcome.published or not symbols:
+            return None
+        first = next(iter(self.outcome.refused.values()), "")
+        return (
+            f"{self.source}: nothing published for {start}..{end}, the stored rows are kept. "
+            f"{self.gate.description}. {first}"
+        ).rstrip(". ")
+
+
+def ingest_partition(
+    provider,
+    registry,
+    start,
+    end,
+    run_id: str,
+    warehouse: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    min_success_rate: float,
+) -> Ingest:
+    """Fetch ``registry``'s symbols over [start, end] and write-audit-publish them.
+
+    The warehouse is taken (and its tables prepared) before any API call is spent, so a wrong
+    path or a held lock fails first; no connection is held while the network is in use.
+    """
+    with warehouse() as con:
+        prepare_tables(con)
+    t0 = time.perf_counter()
+    result = provider.fetch(registry.tickers, start, end)
+    fetch_s = time.perf_counter() - t0
+    now = datetime.now(timezone.utc)
+    rows = ohlcv_rows(result, provider.name, run_id, now)
+    t1 = time.perf_counter()
+    with warehouse() as con:  # waits again (bounded) if someone took it meanwhile
+        outcome = audit_and_publish(
+            con, rows, result, registry.tickers, start, end, provider.name, run_id, now, registry
+        )
+    write_s = time.perf_counter() - t1
+    gate = quality.check_ingest_success(result, registry.tickers, min_success_rate, outcome.refused)
+    return Ingest(provider.name, result, rows, outcome, gate, fetch_s, write_s)
