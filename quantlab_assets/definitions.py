@@ -3,23 +3,19 @@
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.backtest_engine.checks import build_backtest_checks
 from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
-from quantlab_assets.feature_store.checks import features_quality_gate, labels_quality_gate
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
-from quantlab_assets.portfolio_supervisor.checks import build_supervisor_checks
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
-from quantlab_assets.strategy_lab.checks import build_targets_checks
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
@@ -36,15 +32,12 @@ analytics_assets = [
     build_leaderboard_asset(STRATEGIES),
     feature_ic,
 ]
-strategy_checks = [
-    build(spec)
-    for spec in STRATEGIES
-    for build in (build_targets_checks, build_backtest_checks, build_supervisor_checks)
-]
 
 defs = dg.Definitions(
     assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
-    asset_checks=[ohlcv_quality_gate, features_quality_gate, labels_quality_gate, *strategy_checks],
+    # Every derived contract audits its candidate rows in its own step: those gates are checks
+    # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
+    asset_checks=[ohlcv_quality_gate],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

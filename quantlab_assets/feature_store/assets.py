@@ -2,29 +2,24 @@
 
 import dagster as dg
 
-from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.gates import upstream_complete
-from quantlab_assets.common.warehouse import read_slice, replace_slice
+from quantlab_assets.common.publish import Published, Slice, audit_and_publish
+from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.assets import ohlcv
-from quantlab_assets.data_curator.core.bars import read_bars
-from quantlab_assets.feature_store.core.features import compute_features
-from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, MAX_FORWARD_SESSIONS, compute_labels
-from quantlab_assets.feature_store.core.profile import profile_features, profile_markdown
-from quantlab_assets.feature_store.core.store import (
-    features_schema,
-    invalid_bars,
-    lookback_start,
-    preset_version,
+from quantlab_assets.data_curator.core.bars import read_bars, read_listings
+from quantlab_assets.feature_store.checks import features_check_specs, labels_check_specs
+from quantlab_assets.feature_store.core.features import FeaturePreset
+from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS
+from quantlab_assets.feature_store.core.partition import (
+    FeaturesPartition,
+    features_partition,
+    features_read_window,
+    labels_partition,
+    labels_read_window,
+    reference_window,
 )
+from quantlab_assets.feature_store.core.store import features_schema, preset_version
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import (
-    add_partition_metadata,
-    column_schema,
-    detail,
-    gate_check_result,
-    preview,
-    upstream_spec,
-)
+from quantlab_assets.metadata import column_schema, detail, preview, published_results
 from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -44,28 +39,33 @@ labels_lookahead = dg.TimeWindowPartitionMapping(
 )
 
 
-def _partition_bars(bars, start, end):
-    return bars["date"][(bars["date"] >= str(start)) & (bars["date"] <= str(end))].unique()
-
-
-FEATURE_CHECKS = [
-    "no_lookahead_leakage",
-    "incremental_equals_batch",
-    "schema_matches_preset",
-    "no_infinite_values",
-    "missing_rate_after_warmup",
-]
-
-
-def _guard_bars(bars, asset: str) -> None:
-    bad = invalid_bars(bars)
-    if len(bad):
-        first = bad.iloc[0]
+def _lineage_preset(feature_store: FeatureStoreResource) -> FeaturePreset:
+    """The run's preset, which must be the one the lineage (lookback mapping, code version) was built from."""
+    preset = feature_store.preset()
+    if preset_version(preset) != preset_version(PRESET):
         raise dg.Failure(
-            description=f"{asset}: ohlcv has {len(bad)} invalid rows in the window it reads "
-            f"(first: {first['symbol']} {first['date'].date()}); the ohlcv gate must pass first",
-            metadata={"invalid_rows": preview(bad)},
+            description=f"features: the run's preset {preset.name!r} is not the preset "
+            f"{PRESET.name!r} the lineage was built from (lookback, code version): set "
+            "QUANTLAB_FEATURE_PRESET and reload the code location instead of preset_file"
         )
+    return preset
+
+
+def _features_metadata(part: FeaturesPartition, outcome: Published, preset: FeaturePreset, psi_threshold: float):
+    """The published run's figures: rows, schema, preset and the profile's headline numbers."""
+    profile = part.profile
+    assert profile is not None  # published, so the inputs passed and the rows were profiled
+    return {
+        "dagster/row_count": outcome.rows.get("features", 0),
+        "dagster/column_schema": column_schema(features_schema(preset)),
+        "preset": f"{preset.name}@{preset_version(preset)}",
+        "features": len(preset.feature_names),
+        "warm_rows": profile.warm_rows,
+        "max_missing_rate": float(profile.missing.max()) if len(profile.missing) else 0.0,
+        "correlated_pairs": len(profile.correlated),
+        "drifted_features": int((profile.drift["psi"] > psi_threshold).sum()) if len(profile.drift) else 0,
+        "preview": preview(part.frame.head(10)),
+    }
 
 
 @dg.asset(
@@ -76,7 +76,7 @@ def _guard_bars(bars, asset: str) -> None:
     partitions_def=trading_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     code_version=preset_version(PRESET),
-    check_specs=[upstream_spec("features")],
+    check_specs=features_check_specs(),
     owners=["team:feature_store"],
 )
 def features(
@@ -86,58 +86,25 @@ def features(
     feature_store: FeatureStoreResource,
 ):
     """Leakage-free features of the preset per (date, symbol), computed on columns from each
-    date's own lookback window; writes ``reports/feature_profile.md`` (missing / correlation / drift)."""
+    date's own lookback window, audited in memory and published only when the gate passes
+    (else the stored rows are kept); writes ``reports/feature_profile.md`` (missing / correlation / drift)."""
     start, end = partition_dates(context)
-    preset = feature_store.preset()
-    if preset_version(preset) != preset_version(PRESET):
-        raise dg.Failure(
-            description=f"features: the run's preset {preset.name!r} is not the preset "
-            f"{PRESET.name!r} the lineage was built from (lookback, code version): set "
-            "QUANTLAB_FEATURE_PRESET and reload the code location instead of preset_file"
-        )
+    preset = _lineage_preset(feature_store)
     schema = features_schema(preset)
     with warehouse.get_connection() as con:
-        bars = read_bars(con, lookback_start(start, preset), end)
-        gate = upstream_complete({"ohlcv": (_partition_bars(bars, start, end), "ohlcv")}, start, end)
-        if not gate.passed:
-            add_partition_metadata(context, [], written=False)
-            yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "not_written": gate.description})
-            yield gate_check_result(gate, "features")
-            return
-        _guard_bars(bars, "features")
-        frame = compute_features(bars, preset, start, end)
-        written = replace_slice(con, schema, frame, start, end)
-        ref_start = shift_sessions(start, -feature_store.drift_reference_sessions)
-        reference = read_slice(con, schema, ref_start, shift_sessions(start, -1))
-    profile = profile_features(
-        frame, preset.feature_names, reference, feature_store.corr_threshold, feature_store.psi_threshold
-    )
-    ref_label = (
-        f"the {feature_store.drift_reference_sessions} sessions before {start}"
-        if len(reference)
-        else "no stored reference"
-    )
-    report = profile_markdown(profile, f"{preset.name} {start}..{end}", ref_label)
-    artifacts.write_report(context.run.run_id, "feature_profile.md", report)
-    worst_missing = profile.missing.max() if len(profile.missing) else 0.0
-    drifted = int((profile.drift["psi"] > feature_store.psi_threshold).sum()) if len(profile.drift) else 0
-    add_partition_metadata(
-        context, frame["date"], latest={"run_profile": detail(context, report, "feature_profile.md")}
-    )
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "dagster/column_schema": column_schema(schema),
-            "preset": f"{preset.name}@{preset_version(preset)}",
-            "features": len(preset.feature_names),
-            "warm_rows": profile.warm_rows,
-            "max_missing_rate": float(worst_missing),
-            "correlated_pairs": len(profile.correlated),
-            "drifted_features": drifted,
-            "preview": preview(frame.head(10)),
-        }
-    )
-    yield gate_check_result(gate, "features")
+        bars = read_bars(con, *features_read_window(start, end, preset))
+        listings = read_listings(con, bars["symbol"].unique())
+        reference = read_slice(con, schema, *reference_window(start, feature_store.drift_reference_sessions))
+    part = features_partition(bars, listings, reference, preset, start, end, feature_store.limits())
+    with warehouse.get_connection() as con:
+        outcome = audit_and_publish(
+            con, [Slice(schema, part.frame)], part.gate, start, end, contract="features", run_id=context.run.run_id
+        )
+    if part.report:  # also for refused rows: the profile helps to see what was wrong
+        artifacts.write_report(context.run.run_id, "feature_profile.md", part.report)
+    metadata = _features_metadata(part, outcome, preset, feature_store.psi_threshold) if outcome.published else {}
+    latest = {"run_profile": detail(context, part.report, "feature_profile.md")}
+    yield from published_results(context, outcome, "features", metadata, dates=part.frame["date"], latest=latest)
 
 
 @dg.asset(
@@ -147,39 +114,27 @@ def features(
     deps=[dg.AssetDep(ohlcv, partition_mapping=labels_lookahead)],
     partitions_def=trading_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[upstream_spec("labels")],
+    check_specs=labels_check_specs(),
     owners=["team:feature_store"],
 )
 def labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Forward returns over 1, 5 and 20 sessions: a signal known at close D enters at the next
-    open and exits at the open h sessions later. NULL (with its exit date) until that bar exists."""
+    open and exits at the open h sessions later. NULL (with its exit date) until that bar exists.
+    Audited in memory and published only when the gate passes (else the stored rows are kept)."""
     start, end = partition_dates(context)
     with warehouse.get_connection() as con:
-        bars = read_bars(con, start, shift_sessions(end, MAX_FORWARD_SESSIONS))
-        gate = upstream_complete({"ohlcv": (_partition_bars(bars, start, end), "ohlcv")}, start, end)
-        if not gate.passed:
-            add_partition_metadata(context, [], written=False)
-            yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "not_written": gate.description})
-            yield gate_check_result(gate, "labels")
-            return
-        _guard_bars(bars, "labels")
-        frame = compute_labels(bars, start, end)
-        written = replace_slice(con, LABELS, frame, start, end)
-    pending = {f"pending_fwd_ret_{h}": int(frame[f"fwd_ret_{h}"].isna().sum()) for h in HORIZONS}
-    add_partition_metadata(
-        context,
-        frame["date"],
-        per_day={
-            day: {f"pending_fwd_ret_{h}": int(g[f"fwd_ret_{h}"].isna().sum()) for h in HORIZONS}
-            for day, g in frame.groupby("date")
-        },
+        bars = read_bars(con, *labels_read_window(start, end))
+    part = labels_partition(bars, start, end)
+    with warehouse.get_connection() as con:
+        outcome = audit_and_publish(
+            con, [Slice(LABELS, part.frame)], part.gate, start, end, contract="labels", run_id=context.run.run_id
+        )
+    metadata = {
+        "dagster/row_count": outcome.rows.get("labels", 0),
+        "dagster/column_schema": column_schema(LABELS),
+        **part.pending,
+        "preview": preview(part.frame.head(10)),
+    }
+    yield from published_results(
+        context, outcome, "labels", metadata, dates=part.frame["date"], per_day=part.pending_by_day
     )
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "dagster/column_schema": column_schema(LABELS),
-            **pending,
-            "preview": preview(frame.head(10)),
-        }
-    )
-    yield gate_check_result(gate, "labels")

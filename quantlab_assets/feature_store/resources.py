@@ -7,6 +7,7 @@ from pydantic import Field
 
 from quantlab_assets.common import settings
 from quantlab_assets.feature_store.core.features import FeaturePreset, load_preset
+from quantlab_assets.feature_store.core.partition import FeatureLimits
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -23,3 +24,12 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def preset(self) -> FeaturePreset:
         return load_preset(self.preset_file if self.preset_file is not None else settings.feature_preset_file())
+
+    def limits(self) -> FeatureLimits:
+        return FeatureLimits(
+            max_missing_rate=self.max_missing_rate,
+            sample_dates=self.check_sample_dates,
+            corr_threshold=self.corr_threshold,
+            psi_threshold=self.psi_threshold,
+            drift_reference_sessions=self.drift_reference_sessions,
+        )

@@ -9,23 +9,15 @@ import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.gates import upstream_complete
-from quantlab_assets.common.warehouse import read_slice, replace_strategy_slice
-from quantlab_assets.data_curator.core.registry import SymbolRegistry
+from quantlab_assets.common.publish import Slice, audit_and_publish
+from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import features as features_asset
 from quantlab_assets.feature_store.assets import labels as labels_asset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.metadata import (
-    add_partition_metadata,
-    column_schema,
-    detail,
-    gate_check_result,
-    preview,
-    upstream_spec,
-)
+from quantlab_assets.metadata import column_schema, detail, preview, published_results
 from quantlab_assets.partitions import (
     PREVIOUS_SESSION,
     partition_dates,
@@ -33,13 +25,16 @@ from quantlab_assets.partitions import (
     weekdays_spanning,
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
+from quantlab_assets.strategy_lab.checks import targets_check_specs
+from quantlab_assets.strategy_lab.core.construct import universe_of  # the backtest imports it from here for now
+from quantlab_assets.strategy_lab.core.evaluation import book_per_day
+from quantlab_assets.strategy_lab.core.partition import targets_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
-from quantlab_assets.strategy_lab.core.targets import TARGETS, compute_targets
+from quantlab_assets.strategy_lab.core.targets import TARGETS, read_previous_weights
 from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"
+REPORT = "strategy_summary.md"  # the run's report file the strategies' summaries are sections of
 log = logging.getLogger(__name__)
 
 
@@ -53,19 +48,8 @@ def targets_key(name: str) -> dg.AssetKey:
     return strategy_key(name, "targets")
 
 
-def read_previous_weights(con, name: str, start) -> pd.Series | None:
-    """The strategy's book at the session before ``start`` (None if never materialized)."""
-    prev_day = shift_sessions(start, -1)
-    prev = read_slice(con, TARGETS, prev_day, prev_day)
-    prev = prev[prev["strategy"] == name]
-    return prev.set_index("symbol")["weight"] if len(prev) else None
-
-
-def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
-    return universe_filter(registry.tickers, registry.sector_of(), spec)
-
-
 def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
+    key = targets_key(spec.name)
     model = spec.signal.model if spec.signal.kind == "model" else None
     # A model signal trains on the features and labels of its window before the decision date.
     history = dg.TimeWindowPartitionMapping(
@@ -75,13 +59,13 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
     )
     deps = [
         dg.AssetDep(features_asset, partition_mapping=history),
-        dg.AssetDep(targets_key(spec.name), partition_mapping=PREVIOUS_SESSION),
+        dg.AssetDep(key, partition_mapping=PREVIOUS_SESSION),
     ]
     if model:
         deps.append(dg.AssetDep(labels_asset, partition_mapping=history))
 
     @dg.asset(
-        key=targets_key(spec.name),
+        key=key,
         group_name=GROUP,
         kinds={"duckdb", "pandas"},
         deps=deps,
@@ -89,9 +73,10 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         code_version=hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12],
         description=f"Target weights of strategy '{spec.name}': {spec.description} "
-        "Decided at each close from that day's features; filled by the backtest at the next open.",
+        "Decided at each close from that day's features; filled by the backtest at the next open. "
+        "Written, audited, published: rows that fail a blocking check are not published.",
         metadata={"strategy_file": f"strategies/{spec.name}.yaml"},
-        check_specs=[upstream_spec(targets_key(spec.name))],
+        check_specs=targets_check_specs(key),
         owners=["team:strategy_lab"],
     )
     def _targets(
@@ -104,57 +89,30 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         start, end = partition_dates(context)
         registry = market_data.registry()
         universe = universe_of(registry, spec)
-        fschema = features_schema(feature_store.preset())
         load_from = shift_sessions(start, -(model.train_sessions + model.refit_every)) if model else start
+        columns = ["date", "symbol", *spec.features_used()]
         with warehouse.get_connection() as con:
-            feats = read_slice(
-                con, fschema, load_from, end, columns=["date", "symbol", *spec.features_used()], symbols=universe
-            )
+            feats = read_slice(con, features_schema(feature_store.preset()), load_from, end, columns, universe)
             labels = read_slice(con, LABELS, load_from, end, symbols=universe)
-            in_range = feats["date"][feats["date"] >= pd.Timestamp(start)].unique()
-            gate = upstream_complete({"features": (in_range, "features")}, start, end)
-            if not gate.passed:
-                add_partition_metadata(context, [], written=False)
-                yield dg.MaterializeResult(metadata={"dagster/row_count": 0, "not_written": gate.description})
-                yield gate_check_result(gate, targets_key(spec.name))
-                return
             prev = read_previous_weights(con, spec.name, start)
-            result = compute_targets(
-                feats, spec, universe, start, end, prev_weights=prev, labels=labels if model else None
+            part = targets_partition(feats, labels, spec, universe, registry.tickers, prev, start, end)
+            targets = Slice(TARGETS, part.targets, strategy=spec.name)
+            outcome = audit_and_publish(
+                con, [targets], part.gate, start, end, contract=f"targets/{spec.name}", run_id=context.run.run_id
             )
-            written = replace_strategy_slice(con, TARGETS, result.targets, spec.name, start, end)
-        quality = signal_quality(result.targets, labels)
-        stats = book_stats(result.targets, result.turnover)
-        latest = result.targets[result.targets["date"] == result.targets["date"].max()]
-        report = strategy_summary_markdown(
-            spec, start, end, universe, stats, quality, result.violations, result.notes, latest
+        if outcome.published:
+            artifacts.write_section(context.run.run_id, REPORT, spec.name, part.report, title="Strategy summary")
+        metadata = {
+            "dagster/row_count": outcome.rows.get(TARGETS.name, 0),
+            "dagster/column_schema": column_schema(TARGETS),
+            **part.figures,
+            "book": preview(part.book, 20),
+        }
+        latest = {"run_summary": detail(context, part.report, REPORT)}
+        per_day = book_per_day(part.targets)
+        yield from published_results(
+            context, outcome, key, metadata, part.targets["date"], per_day=per_day, latest=latest
         )
-        artifacts.write_section(context.run.run_id, "strategy_summary.md", spec.name, report, title="Strategy summary")
-        add_partition_metadata(
-            context,
-            result.targets["date"],
-            per_day={
-                day: {
-                    "names": int((g["weight"].abs() > 1e-12).sum()),
-                    "gross": float(g["weight"].abs().sum()),
-                    "rebalance": bool(g["rebalance"].iloc[0]),
-                }
-                for day, g in result.targets.groupby("date")
-            },
-            latest={"run_summary": detail(context, report, "strategy_summary.md")},
-        )
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": written,
-                "dagster/column_schema": column_schema(TARGETS),
-                "universe": len(universe),
-                "constraint_violations": len(result.violations),
-                **{k: float(v) for k, v in stats.items()},
-                **{k: float(v) for k, v in quality.items()},
-                "book": preview(latest[latest["weight"].abs() > 1e-12][["symbol", "score", "weight"]], 20),
-            }
-        )
-        yield gate_check_result(gate, targets_key(spec.name))
 
     return _targets
 

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 
 D1, D2 = pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-02")
 
@@ -24,12 +25,13 @@ def test_a_fill_on_its_decision_date_fails():
     result = no_trade_before_decision(trades)
     assert not result.passed and result.figures == {"fills": 2.0}
     assert result.offending["symbol"].tolist() == ["BBB"]
+    assert result.description == "1 fills on or before their decision date, first 2024-04-01 (BBB, decided 2024-04-01)"
     assert no_trade_before_decision(trades.iloc[:1]).passed
 
 
 def test_kpis_finite_from_two_sessions_on():
     row = {
-        "scope": "since_start",
+        "scope": SINCE_START,
         "total_return": 0.1,
         "cagr": 0.2,
         "annual_volatility": 0.3,

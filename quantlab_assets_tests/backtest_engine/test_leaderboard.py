@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.core.kpis import kpi_table
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START, kpi_table
 from quantlab_assets.backtest_engine.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
 from quantlab_assets.common.calendar import trading_days
 
@@ -36,7 +36,7 @@ def test_leaderboard_figures():
     board = leaderboard(kpis, equity, approvals, as_of)
     row = board.table.set_index("strategy").loc["alpha"]
     stored = kpis[(kpis["strategy"] == "alpha") & (kpis["date"] == as_of)].set_index("scope")
-    assert row["sharpe_ratio"] == stored.loc["since_start", "sharpe_ratio"]
+    assert row["sharpe_ratio"] == stored.loc[SINCE_START, "sharpe_ratio"]
     assert row["t252_max_drawdown"] == stored.loc["trailing_252", "max_drawdown"]
     kept = days[days <= as_of]
     assert row["approval_rate"] == pytest.approx(1 - np.ceil(len(kept) / 4) / len(kept))

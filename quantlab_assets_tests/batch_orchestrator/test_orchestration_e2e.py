@@ -55,7 +55,7 @@ def test_plan_lists_steps_in_order_and_runs_nothing(lab_env, small_universe):
         for s in (
             "1. ohlcv:",
             "ohlcv_quality_gate",
-            "features_quality_gate",
+            "check features.no_lookahead_leakage (blocking)",
             "momentum_topk__momentum_topk_targets",
             "momentum_topk__backtest",
             "momentum_topk__supervision",

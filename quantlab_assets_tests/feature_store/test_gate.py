@@ -68,11 +68,15 @@ def test_stored_batch_features_pass_every_rule():
         "incremental_equals_batch",
         "schema_matches_preset",
         "no_infinite_values",
+        "one_row_per_symbol_and_day",
         "history_complete",
         "missing_rate_after_warmup",
     ]
     assert all(r.passed for r in v.values()), {n: r.description for n, r in v.items() if not r.passed}
-    assert v["no_lookahead_leakage"].description == "3 dates recomputed with later bars perturbed: no difference"
+    sampled = ", ".join(str(d.date()) for d in DATES)
+    assert v["no_lookahead_leakage"].description == (
+        f"3 dates ({sampled}) recomputed with later bars perturbed: no difference"
+    )
     assert v["history_complete"].blocking is False
     assert all(r.blocking for n, r in v.items() if n != "history_complete")
     rows = len(DAYS[30:41]) * 3
@@ -91,14 +95,16 @@ def test_a_feature_that_reads_the_next_bar_is_a_leak():
     v = _verdicts(stored, bars)
     leaked = v["no_lookahead_leakage"]
     assert not leaked.passed
-    assert leaked.description == (
-        f"3 dates recomputed with later bars perturbed: 1 cells changed, e.g. ret_1 of AAA {DAYS[35].date()}"
+    assert leaked.description.endswith(
+        f"recomputed with later bars perturbed: 1 cells changed, e.g. ret_1 of AAA {DAYS[35].date()}"
     )
     row = leaked.offending.iloc[0]
     assert (row["date"], row["symbol"], row["feature"], row["stored"]) == (DAYS[35], "AAA", "ret_1", leak)
     assert row["recomputed"] == honest  # recomputed from bars through DAYS[35] only
     assert not v["incremental_equals_batch"].passed
-    assert v["incremental_equals_batch"].description == "3 dates recomputed one at a time: 1 cells differ"
+    assert v["incremental_equals_batch"].description == (
+        f"3 dates recomputed one at a time: 1 cells differ, e.g. ret_1 of AAA {DAYS[35].date()}"
+    )
     assert v["schema_matches_preset"].passed and v["no_infinite_values"].passed
 
 
@@ -124,7 +130,10 @@ def test_an_infinite_value_and_a_label_column_fail_their_rules():
     columns = [*features_schema(PRESET).column_names, "fwd_ret_1"]
     v = _verdicts(stored, bars, columns=columns)
     assert not v["no_infinite_values"].passed
-    assert v["no_infinite_values"].description == "infinite values in ['ret_5']"
+    assert v["no_infinite_values"].description == f"1 infinite values in ['ret_5'], e.g. ret_5 of AAA {START.date()}"
+    assert v["no_infinite_values"].offending.to_dict("records") == [
+        {"date": START, "symbol": "AAA", "column": "ret_5", "value": "inf"}
+    ]
     schema = v["schema_matches_preset"]
     assert not schema.passed
     assert schema.description == "unexpected columns ['fwd_ret_1'], missing [], label columns ['fwd_ret_1']"
@@ -174,7 +183,11 @@ def test_labels_equal_open_to_open_returns_and_pending_ones_warn():
     wrong.loc[first, "fwd_ret_1"] += 0.01
     v = {r.name: r for r in labels_gate(wrong, sample_bars)}
     assert not v["labels_match_prices"].passed
-    assert v["labels_match_prices"].description == "6 sampled rows × 3 horizons: 1 differ"
+    symbol, day = wrong.loc[first, "symbol"], wrong.loc[first, "date"].date()
+    assert (
+        v["labels_match_prices"].description
+        == f"6 sampled rows × 3 horizons: 1 differ, e.g. fwd_ret_1 of {symbol} {day}"
+    )
     assert v["labels_match_prices"].offending[["symbol", "horizon"]].to_dict("records") == [
         {"symbol": wrong.loc[first, "symbol"], "horizon": 1}
     ]
@@ -184,3 +197,23 @@ def test_no_labels_no_bars_needed():
     empty = compute_labels(_bars().iloc[:0], DAYS[0], DAYS[1])
     v = {r.name: r for r in labels_gate(empty, pd.DataFrame())}
     assert v["labels_match_prices"].passed and v["labels_pending"].passed
+
+
+def test_an_infinite_or_duplicated_label_fails_naming_symbol_and_date():
+    bars = _bars(symbols=("AAA", "BBB"))
+    labels = compute_labels(bars, DAYS[-10], DAYS[-1])
+    sample_bars = bars[bars["date"] >= DAYS[-10]]
+    bad = labels.copy()
+    row = bad.index[(bad["symbol"] == "BBB") & (bad["date"] == DAYS[-5])][0]
+    bad.loc[row, "fwd_ret_5"] = -np.inf
+    bad = pd.concat([bad, bad.loc[[row]]], ignore_index=True)
+    v = {r.name: r for r in labels_gate(bad, sample_bars)}
+    assert not v["no_infinite_values"].passed and v["no_infinite_values"].blocking
+    # The duplicate carries the inf too: two cells, one (date, symbol).
+    assert v["no_infinite_values"].description == (
+        f"2 infinite values in ['fwd_ret_5'], e.g. fwd_ret_5 of BBB {DAYS[-5].date()}"
+    )
+    dupes = v["one_row_per_symbol_and_day"]
+    assert not dupes.passed and dupes.description == f"1 duplicate rows, e.g. BBB {DAYS[-5].date()}"
+    assert v["labels_match_prices"].passed  # the sampled first rows are untouched
+    assert {r.name for r in labels_gate(labels, sample_bars) if not r.passed} == {"labels_pending"}

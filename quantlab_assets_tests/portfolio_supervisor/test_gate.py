@@ -35,4 +35,5 @@ def test_a_tradable_book_over_a_hard_limit_fails():
     result = approved_targets_within_rules(books, limits)
     assert not result.passed and result.figures == {"breaking_days": 1.0}
     assert result.offending["date"].tolist() == [D2] and "2024-04-02" in result.description
+    assert result.offending["symbols"].tolist() == ["S0"] and "S0 weight 30.00%" in result.description
     assert approved_targets_within_rules(books[books["date"] == D1], limits).passed

@@ -46,11 +46,14 @@ def test_each_rule_names_what_breaks_it():
     ].passed  # a held book between decisions is not judged
 
     odd = _book(D1, [0.1] * 10).assign(symbol=NAMES[:9] + ["ZZZ"])
-    assert _verdicts(odd)["symbols_in_registry"].description == "unknown symbols ['ZZZ']"
+    unknown = _verdicts(odd)["symbols_in_registry"]
+    assert unknown.description == "unknown symbols ['ZZZ'] on 1 rows, e.g. ZZZ 2024-04-01"
+    assert unknown.offending[["date", "symbol"]].values.tolist() == [[D1, "ZZZ"]]
 
     nan = _book(D1, [np.nan] + [0.1] * 9)
     assert _verdicts(nan)["weights_finite"].description == "1 non-finite weights, e.g. S0 2024-04-01"
 
     twice = pd.concat([_book(D1, [0.1] * 10), _book(D1, [0.1])])
     result = _verdicts(twice)["one_row_per_symbol_and_day"]
-    assert not result.passed and result.description == "1 duplicate rows" and len(result.offending) == 2
+    assert not result.passed and result.description == "1 duplicate rows, e.g. S0 2024-04-01"
+    assert len(result.offending) == 2

@@ -14,9 +14,7 @@ from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.definitions import defs
 from quantlab_assets.feature_store.assets import features
-from quantlab_assets.feature_store.checks import features_quality_gate
 from quantlab_assets.strategy_lab.assets import build_targets_asset, strategy_key
-from quantlab_assets.strategy_lab.checks import build_targets_checks
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +28,7 @@ def test_trend_strategy_on_one_name(lab_env, tmp_path, monkeypatch):
     spec = load_strategy(ROOT / "strategies" / "trend_sma50.yaml")
     one = dg.Definitions(
         assets=[symbols, ohlcv, features, build_targets_asset(spec), build_backtest_assets(spec)],
-        asset_checks=[ohlcv_quality_gate, features_quality_gate, build_targets_checks(spec)],
+        asset_checks=[ohlcv_quality_gate],
         resources=defs.resources,
         executor=dg.in_process_executor,
     )

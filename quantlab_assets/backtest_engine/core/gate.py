@@ -1,10 +1,12 @@
-"""The backtest's gate rules on stored rows, as ``GateResult``s the Dagster layer only adapts."""
+"""The backtest's gate rules, as ``GateResult``s the Dagster layer only adapts. They judge the
+candidate rows of a partition before they are published (``core/partition.py``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.backtest_engine.core.store import accounting_breaks
 from quantlab_assets.common.gates import GateResult
 
@@ -31,14 +33,20 @@ def no_trade_before_decision(trades: pd.DataFrame) -> GateResult:
         early.empty,
         f"all {len(trades)} fills come after their decision"
         if early.empty
-        else f"{len(early)} fills on or before their decision date",
+        else f"{len(early)} fills on or before their decision date, first {_first_fill(early)}",
         figures={"fills": float(len(trades))},
         offending=early,
     )
 
 
+def _first_fill(fills: pd.DataFrame) -> str:
+    first = fills.sort_values(["date", "symbol"]).iloc[0]
+    decided = "no decision" if pd.isna(first["decision_date"]) else f"decided {first['decision_date'].date()}"
+    return f"{first['date'].date()} ({first['symbol']}, {decided})"
+
+
 def kpis_finite(kpis: pd.DataFrame) -> GateResult:
-    since = kpis[(kpis["scope"] == "since_start") & (kpis["sessions"] >= 2)]
+    since = kpis[(kpis["scope"] == SINCE_START) & (kpis["sessions"] >= 2)]
     bad = [c for c in LEVEL_KPIS if len(since) and not np.isfinite(since[c].to_numpy(float)).all()]
     return GateResult(
         "kpis_finite",

@@ -14,7 +14,11 @@ from quantlab_assets.backtest_engine.core.engine import (
     run_backtest,
 )
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS
-from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import Column, TableSchema, read_strategy_slice
+
+# Earlier than any stored session: "since start" reads of a strategy's history begin here.
+FIRST_SESSION = "1990-01-01"
 
 _TYPES = {
     "date": "DATE",
@@ -52,6 +56,30 @@ BACKTEST_KPIS = _schema(
     ["scope", "sessions", *KPI_COLUMNS, "pnl_gross", "pnl_net", "costs_paid"],
     "KPIs as of each date: since the strategy's first session and over the trailing 252.",
 )
+
+
+def read_resume_state(con, strategy: str, start) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """The stored state at the close before ``start`` (None when there is none) and the latest
+    stored state date before that close (None for a strategy without history): the inputs of the
+    resume rule (``core.partition.state_gap``)."""
+    prev = shift_sessions(start, -1)
+    state = read_strategy_slice(con, BACKTEST_STATE, strategy, prev, prev)
+    if len(state):
+        return state, prev
+    last = con.execute(
+        f'SELECT max(date) FROM "{BACKTEST_STATE.name}" WHERE strategy = ? AND date < ?', [strategy, prev.date()]
+    ).fetchall()[0][0]
+    return None, (None if last is None else pd.Timestamp(last))
+
+
+def read_equity_history(con, strategy: str, end) -> pd.DataFrame:
+    """A strategy's stored equity rows from its first session to ``end``: what its KPIs are over."""
+    return read_strategy_slice(con, BACKTEST_EQUITY, strategy, FIRST_SESSION, end)
+
+
+def read_trades(con, strategy: str, start, end) -> pd.DataFrame:
+    """A strategy's stored fills dated in [start, end]."""
+    return read_strategy_slice(con, BACKTEST_TRADES, strategy, start, end)
 
 
 def with_strategy(frame: pd.DataFrame, strategy: str) -> pd.DataFrame:

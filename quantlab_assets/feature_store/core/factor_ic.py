@@ -36,6 +36,8 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.feature_store.core.labels import exit_column, label_column
+
 DEFAULT_QUANTILES = 5
 DEFAULT_MIN_NAMES = 10
 
@@ -286,8 +288,8 @@ def known_returns(labels: pd.DataFrame, horizons, as_of, dates: pd.DatetimeIndex
     out = np.empty((len(horizons), len(dates), len(symbols)))
     grid = cells(labels, dates, symbols)
     for k, h in enumerate(horizons):
-        known = (pd.to_datetime(labels[f"exit_date_{h}"]) <= cutoff).to_numpy()
-        values = np.where(known, labels[f"fwd_ret_{h}"].to_numpy(np.float64), np.nan)
+        known = (pd.to_datetime(labels[exit_column(h)]) <= cutoff).to_numpy()
+        values = np.where(known, labels[label_column(h)].to_numpy(np.float64), np.nan)
         out[k] = wide(values, grid, (len(dates), len(symbols)))
     return out
 
@@ -305,7 +307,7 @@ def factor_panels(
     horizon, from long ``features`` (date, symbol, feature columns) and ``labels`` (date, symbol,
     fwd_ret_h, exit_date_h) rows; only dates <= ``as_of`` and labels known by then."""
     missing = [c for c in ("date", "symbol", *feature_names) if c not in features.columns]
-    missing += [c for h in horizons for c in (f"fwd_ret_{h}", f"exit_date_{h}") if c not in labels.columns]
+    missing += [c for h in horizons for c in (label_column(h), exit_column(h)) if c not in labels.columns]
     if missing:
         raise ValueError(f"factor_panels: missing columns {missing}")
     if min_names < 2:

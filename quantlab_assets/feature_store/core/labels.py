@@ -58,7 +58,7 @@ LABELS = TableSchema(
 
 def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:
     """Labels for decision dates in [start, end] from long ohlcv rows (which should reach
-    ``MAX_FORWARD_SESSIONS`` sessions past ``end`` when available). One row per (session, symbol) that has a
+    ``MAX_FORWARD_SESSIONS`` sessions after ``end`` when available). One row per (session, symbol) that has a
     bar on the decision date; NULL where the exit bar is not (yet) there."""
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     decisions = trading_days(lo, hi)
@@ -88,3 +88,8 @@ def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HO
         frames.append(frame)
     labels = pd.concat(frames, ignore_index=True).merge(present, on=["date", "symbol"], how="inner")
     return labels[LABELS.column_names].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+
+
+def pending_counts(labels: pd.DataFrame, horizons: Sequence[int] = HORIZONS) -> dict[str, int]:
+    """``pending_fwd_ret_h``: label rows of horizon h whose exit bar is not ingested yet (NULL)."""
+    return {f"pending_{label_column(h)}": int(labels[label_column(h)].isna().sum()) for h in horizons}

@@ -11,8 +11,8 @@ from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.data_curator.core.schema import PRICE_COLUMNS
 from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
 
-# The leakage probe's random factors: fixed, so a failed check reproduces on a re-run.
-PERTURB_SEED = 20240101
+# Fixed, so a run's leakage probe is reproducible: the same partition perturbs the same way.
+LEAKAGE_PROBE_SEED = 20240101
 
 
 def features_schema(preset: FeaturePreset) -> TableSchema:
@@ -26,6 +26,18 @@ def features_schema(preset: FeaturePreset) -> TableSchema:
             Column("warm", "BOOLEAN", False, "every feature's full window lies inside the data"),
             *(Column(name, "DOUBLE") for name in preset.feature_names),
         ),
+    )
+
+
+def empty_features(preset: FeaturePreset) -> pd.DataFrame:
+    """No feature rows, with the columns and dtypes ``compute_features`` returns."""
+    return pd.DataFrame(
+        {
+            "date": pd.Series(dtype="datetime64[ns]"),
+            "symbol": pd.Series(dtype=object),
+            "warm": pd.Series(dtype=bool),
+            **{name: pd.Series(dtype=np.float64) for name in preset.feature_names},
+        }
     )
 
 
@@ -87,7 +99,7 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
     "perturb" keeps them but scales their prices and volume by random factors, so any use of
     them would change the result (the leakage probe).
     """
-    rng = np.random.default_rng(PERTURB_SEED)
+    rng = np.random.default_rng(LEAKAGE_PROBE_SEED)
     out = []
     for day in dates:
         lo = lookback_start(day, preset)

@@ -1,22 +1,25 @@
-"""``approval_summary.md``: the supervisor's decisions, reasons, overrides and KPIs."""
+"""``approval_summary.md``: the supervisor's decisions, reasons, overrides and KPIs; and what
+each partition shows of its own day in the UI."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, EPS, NEEDS_REVIEW, REJECTED
+from quantlab_assets.portfolio_supervisor.core.store import FLAGS_SEPARATOR
 
 
 def supervisor_kpis(approvals: pd.DataFrame) -> dict[str, float]:
     """Approval rate and limit breaches (the seed's supervisor KPIs) over the given rows."""
     n = len(approvals)
-    flags = approvals["flags"].fillna("").str.split(",").explode()
+    flags = approvals["flags"].fillna("").str.split(FLAGS_SEPARATOR).explode()
     flags = flags[flags != ""].str.split(":").str[0]
     return {
         "days": float(n),
-        "approval_rate": float((approvals["status"] == "approved").mean()) if n else float("nan"),
-        "rejected_days": float((approvals["status"] == "rejected").sum()),
-        "needs_review_days": float((approvals["status"] == "needs_review").sum()),
+        "approval_rate": float((approvals["status"] == APPROVED).mean()) if n else float("nan"),
+        "rejected_days": float((approvals["status"] == REJECTED).sum()),
+        "needs_review_days": float((approvals["status"] == NEEDS_REVIEW).sum()),
         "limit_breaches": float(len(flags)),
         "overrides": float(approvals["override_by"].notna().sum()),
         **{f"breaches_{rule}": float(count) for rule, count in flags.value_counts().sort_index().items()},
@@ -35,7 +38,7 @@ def approval_summary_markdown(strategy: str, start, end, approvals: pd.DataFrame
     breaches = {key[len("breaches_") :]: int(v) for key, v in k.items() if key.startswith("breaches_")}
     if breaches:
         lines.append("- breaches by rule: " + ", ".join(f"{r} {n}" for r, n in breaches.items()))
-    not_ok = approvals[approvals["status"] != "approved"]
+    not_ok = approvals[approvals["status"] != APPROVED]
     if len(not_ok):
         lines += ["", "### Not approved", "", markdown_table(not_ok[["date", "status", "reasons"]], max_rows=25)]
     overridden = approvals[approvals["override_by"].notna()]
@@ -47,3 +50,31 @@ def approval_summary_markdown(strategy: str, start, end, approvals: pd.DataFrame
             markdown_table(overridden[["date", "rule_status", "status", "override_by", "override_reason"]]),
         ]
     return "\n".join(lines) + "\n"
+
+
+def approval_days(approvals: pd.DataFrame) -> dict[pd.Timestamp, dict[str, str]]:
+    """Each day's own decision for its partition's page: status, reasons, a person's override."""
+    return {
+        r.date: {
+            "status": str(r.status),
+            "rule_status": str(r.rule_status),
+            "reasons": r.reasons or "none",  # text: shown inline on the partition's page
+            **({"override": f"{r.override_by}: {r.override_reason}"} if pd.notna(r.override_by) else {}),
+        }
+        for r in approvals.itertuples()
+    }
+
+
+def held(books: pd.DataFrame) -> pd.Series:
+    """Rows of a tradable book that hold a position (the rules' own threshold, ``EPS``)."""
+    return books["weight"].abs() > EPS
+
+
+def book_days(books: pd.DataFrame) -> dict[pd.Timestamp, dict[str, int | str]]:
+    """Each day's tradable book for its partition's page: names held and where it came from."""
+    return {day: {"names": int(held(g).sum()), "source": str(g["source"].iloc[0])} for day, g in books.groupby("date")}
+
+
+def last_book(books: pd.DataFrame) -> pd.DataFrame:
+    """The latest day's held positions: what may be traded now."""
+    return books[(books["date"] == books["date"].max()) & held(books)][["symbol", "weight", "source"]]

@@ -1,14 +1,22 @@
-"""Supervisor tables: approvals, approved targets, the append-only override and approval logs."""
+"""Supervisor tables: approvals, approved targets, the append-only override and approval logs,
+and the readers of a partition's inputs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
 import pandas as pd
 
-from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, ensure_table
-from quantlab_assets.portfolio_supervisor.core.evaluate import STATUSES
+from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, ensure_table, read_strategy_slice
+from quantlab_assets.portfolio_supervisor.core.evaluate import STATUSES, Verdict
+from quantlab_assets.strategy_lab.core.targets import TARGETS
+
+# How a day's risk flags are stored in one ``approvals.flags`` value.
+FLAGS_SEPARATOR = ","
 
 APPROVALS = TableSchema(
     name="approvals",
@@ -19,7 +27,7 @@ APPROVALS = TableSchema(
         Column("status", "VARCHAR", False, "approved | rejected | needs_review"),
         Column("rule_status", "VARCHAR", False, "what the rules alone decided"),
         Column("reasons", "VARCHAR", description="sentences with measured value and limit, '; '-joined"),
-        Column("flags", "VARCHAR", description="risk flags, ','-joined: rule or rule:SYMBOL"),
+        Column("flags", "VARCHAR", description=f"risk flags, '{FLAGS_SEPARATOR}'-joined: rule or rule:SYMBOL"),
         Column("rebalance", "BOOLEAN", False),
         Column("gross", "DOUBLE"),
         Column("net", "DOUBLE"),
@@ -122,3 +130,41 @@ def latest_overrides(con: duckdb.DuckDBPyConnection, strategy: str, start, end) 
 
 def append_log(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
     append_rows(con, APPROVAL_LOG, rows)
+
+
+def log_decisions(
+    con: duckdb.DuckDBPyConnection, approvals: pd.DataFrame, run_id: str, now: datetime | None = None
+) -> None:
+    """Append published decisions to ``approval_log``: who decided (the rules or a person's override)."""
+    now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
+    source = approvals["override_by"].map(lambda b: "rules" if pd.isna(b) else "override")
+    append_log(con, approvals.assign(source=source, run_id=run_id, logged_at=pd.Timestamp(now)))
+
+
+def flagged_symbols(flags: str | None) -> list[str]:
+    """The names flagged in a stored ``flags`` value (the flag format is ``Verdict``'s)."""
+    return Verdict(status="", flags=(flags or "").split(FLAGS_SEPARATOR)).flagged_symbols
+
+
+@dataclass(frozen=True)
+class SupervisionInputs:
+    """What one partition [start, end] of a strategy's supervision reads."""
+
+    previous_day: pd.Timestamp  # the session before ``start``
+    targets: pd.DataFrame  # the strategy's targets from ``previous_day`` to ``end``
+    kpis: pd.DataFrame  # its backtest KPIs over [start, end]
+    previous_flags: list[str]  # names the supervisor flagged on ``previous_day``
+    previous_book: pd.Series | None  # the approved book of ``previous_day`` (None: none stored)
+
+
+def read_inputs(con: duckdb.DuckDBPyConnection, strategy: str, start, end) -> SupervisionInputs:
+    prev_day = shift_sessions(start, -1)
+    approval = read_strategy_slice(con, APPROVALS, strategy, prev_day, prev_day)
+    book = read_strategy_slice(con, APPROVED_TARGETS, strategy, prev_day, prev_day)
+    return SupervisionInputs(
+        previous_day=prev_day,
+        targets=read_strategy_slice(con, TARGETS, strategy, prev_day, end).assign(strategy=strategy),
+        kpis=read_strategy_slice(con, BACKTEST_KPIS, strategy, start, end),
+        previous_flags=flagged_symbols(approval["flags"].iloc[0]) if len(approval) else [],
+        previous_book=book.set_index("symbol")["weight"] if len(book) else None,
+    )

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from quantlab_assets.common.calendar import session_index, trading_days
+from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+
+if TYPE_CHECKING:
+    from quantlab_assets.data_curator.core.registry import SymbolRegistry
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"
-EPS = 1e-12
+EPS = 1e-12  # a weight below this is not held
+# Float slack when judging a book against its limits (a limit met exactly must not read as broken).
+LIMIT_TOLERANCE = 1e-9
 
 
 def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
@@ -34,7 +40,7 @@ def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
     if not len(dates):
         return np.zeros(0, dtype=bool)
     # First session of each ISO week / calendar month: compare with the previous session.
-    sessions = trading_days(dates.min() - pd.Timedelta(days=10), dates.max())
+    sessions = trading_days(shift_sessions(dates.min(), -1), dates.max())
     prev = sessions[sessions.searchsorted(dates, "left") - 1]
     if freq == "weekly":
         return np.asarray(dates.isocalendar().week.values != prev.isocalendar().week.values) | np.asarray(
@@ -406,21 +412,21 @@ def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: floa
     out = []
     w = weights.fillna(0.0)
     held = w[w.abs() > EPS]
-    if len(held) and held.abs().max() > c.max_weight + 1e-9:
+    if len(held) and held.abs().max() > c.max_weight + LIMIT_TOLERANCE:
         name = held.abs().idxmax()
         out.append(f"{name} weight {held[name]:.4f} exceeds max_weight {c.max_weight}")
     gross, net = float(w.abs().sum()), float(w.sum())
-    if gross > c.gross_exposure + 1e-9:
+    if gross > c.gross_exposure + LIMIT_TOLERANCE:
         out.append(f"gross exposure {gross:.4f} exceeds {c.gross_exposure}")
     # Net is a limit between flat and the target: turnover blends from a flat book stay inside.
     lo, hi = sorted((0.0, c.net_exposure))
     if spec.selection.kind == "threshold":  # one side alone may take the whole gross, either sign
         lo, hi = -c.gross_exposure, c.gross_exposure
-    if net < lo - 1e-9 or net > hi + 1e-9:
+    if net < lo - LIMIT_TOLERANCE or net > hi + LIMIT_TOLERANCE:
         out.append(f"net exposure {net:.4f} outside [{lo}, {hi}]")
     if 0 < len(held) < c.min_names:
         out.append(f"{len(held)} names held < min_names {c.min_names}")
-    if turnover is not None and c.max_turnover is not None and turnover > c.max_turnover + 1e-9:
+    if turnover is not None and c.max_turnover is not None and turnover > c.max_turnover + LIMIT_TOLERANCE:
         out.append(f"turnover {turnover:.4f} exceeds max_turnover {c.max_turnover}")
     return out
 
@@ -455,3 +461,8 @@ def universe_filter(symbols: Sequence[str], sectors: Mapping[str, str], spec: St
             f"symbol of the registry's {len(symbols)}"
         )
     return sorted(chosen)
+
+
+def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
+    """The strategy's universe in the symbol registry (``universe_filter`` on its tickers and sectors)."""
+    return universe_filter(registry.tickers, registry.sector_of(), spec)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.feature_store.core.labels import label_column
+from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 
@@ -18,7 +20,7 @@ def signal_quality(targets: pd.DataFrame, labels: pd.DataFrame, horizon: int = 5
 
     Only dates whose labels are available count; the means are over those dates.
     """
-    col = f"fwd_ret_{horizon}"
+    col = label_column(horizon)
     if targets.empty or labels.empty:  # no decision date (a holiday partition): nothing to evaluate
         targets, labels = (f.iloc[:0].astype({"date": "datetime64[us]"}) for f in (targets, labels))
     data = targets.merge(labels[["date", "symbol", col]], on=["date", "symbol"], how="inner")
@@ -44,13 +46,25 @@ def signal_quality(targets: pd.DataFrame, labels: pd.DataFrame, horizon: int = 5
 
 def book_stats(targets: pd.DataFrame, turnover: dict) -> dict[str, float]:
     rebal = targets[targets["rebalance"]]
-    held = rebal[rebal["weight"].abs() > 1e-12].groupby("date").size()
+    held = rebal[rebal["weight"].abs() > EPS].groupby("date").size()
     gross = targets.groupby("date")["weight"].apply(lambda w: w.abs().sum())
     return {
         "rebalances": float(rebal["date"].nunique()),
         "names_held_mean": float(held.mean()) if len(held) else 0.0,
         "gross_exposure_mean": float(gross.mean()) if len(gross) else 0.0,
         "turnover_per_rebalance_mean": float(np.mean(list(turnover.values()))) if turnover else 0.0,
+    }
+
+
+def book_per_day(targets: pd.DataFrame) -> dict[pd.Timestamp, dict]:
+    """Each session's names held, gross exposure and whether it was a decision day."""
+    return {
+        day: {
+            "names": int((g["weight"].abs() > EPS).sum()),
+            "gross": float(g["weight"].abs().sum()),
+            "rebalance": bool(g["rebalance"].iloc[0]),
+        }
+        for day, g in targets.groupby("date")
     }
 
 
@@ -90,7 +104,7 @@ def strategy_summary_markdown(
         lines += ["", "### Violations", "", *[f"- {v}" for v in violations[:20]]]
     if notes:
         lines += ["", "### Notes", "", *[f"- {n}" for n in notes[:20]]]
-    held = latest[latest["weight"].abs() > 1e-12].sort_values("weight", ascending=False)
+    held = latest[latest["weight"].abs() > EPS].sort_values("weight", ascending=False)
     lines += [
         "",
         f"### Book at {pd.Timestamp(end).date()}",

@@ -1,4 +1,6 @@
-"""The strategy lab's gate rules on stored targets, as ``GateResult``s the Dagster layer only adapts."""
+"""The strategy lab's gate rules on a partition's candidate targets, as ``GateResult``\\s the Dagster
+layer only adapts. They run before the rows are published (write-audit-publish): a failing rule
+keeps the stored targets as they were."""
 
 from __future__ import annotations
 
@@ -11,40 +13,61 @@ from quantlab_assets.common.gates import GateResult
 from quantlab_assets.strategy_lab.core.construct import constraint_violations
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
+# Every blocking rule of the targets gate and what it promises (the UI's check descriptions).
+TARGETS_RULES = {
+    "constraint_violations_zero": "Every decided book respects the strategy's constraints.",
+    "symbols_in_registry": "Every target symbol is in the symbol registry.",
+    "weights_finite": "Every weight is a finite number.",
+    "one_row_per_symbol_and_day": "No duplicate (date, symbol) targets.",
+}
 
-def targets_gate(stored: pd.DataFrame, spec: StrategySpec, registry: Iterable[str]) -> list[GateResult]:
-    """``stored``: the strategy's stored targets of the partitions (every decided book is judged)."""
-    violations = []
-    for day, book in stored[stored["rebalance"].astype(bool)].groupby("date", sort=True):
-        violations += [f"{day.date()}: {v}" for v in constraint_violations(book.set_index("symbol")["weight"], spec)]
-    unknown = sorted(set(stored["symbol"]) - set(registry))
-    weights = stored["weight"].to_numpy(float)
-    bad = stored[~np.isfinite(weights)]
-    dupes = stored[stored.duplicated(["date", "symbol"], keep=False)]
+
+def _first(rows: pd.DataFrame) -> str:
+    """``AAA 2024-04-01``: the first offending row's symbol and date."""
+    row = rows.iloc[0]
+    return f"{row['symbol']} {pd.Timestamp(row['date']).date()}"
+
+
+def targets_gate(candidate: pd.DataFrame, spec: StrategySpec, registry: Iterable[str]) -> list[GateResult]:
+    """``candidate``: the strategy's targets rows of the partitions, as they would be published
+    (every decided book is judged; a held book between decisions carries a judged one)."""
+    violations = [
+        {"date": day, "violation": v}
+        for day, book in candidate[candidate["rebalance"].astype(bool)].groupby("date", sort=True)
+        for v in constraint_violations(book.set_index("symbol")["weight"], spec)
+    ]
+    unregistered = candidate[~candidate["symbol"].isin(list(registry))]
+    unknown = sorted(set(unregistered["symbol"]))
+    bad = candidate[~np.isfinite(candidate["weight"].to_numpy(float))]
+    dupes = candidate[candidate.duplicated(["date", "symbol"], keep=False)]
+    first_violation = f"{violations[0]['date'].date()}: {violations[0]['violation']}" if violations else ""
     return [
         GateResult(
             "constraint_violations_zero",
             not violations,
-            "no violation" if not violations else f"{len(violations)} violations, e.g. {violations[0]}",
+            "no violation" if not violations else f"{len(violations)} violations, e.g. {first_violation}",
             figures={"violations": float(len(violations))},
+            offending=pd.DataFrame(violations, columns=["date", "violation"]),
         ),
         GateResult(
             "symbols_in_registry",
             not unknown,
-            "all symbols registered" if not unknown else f"unknown symbols {unknown[:10]}",
+            "all symbols registered"
+            if not unknown
+            else f"unknown symbols {unknown[:10]} on {len(unregistered)} rows, e.g. {_first(unregistered)}",
+            offending=unregistered,
         ),
         GateResult(
             "weights_finite",
             bad.empty,
-            "all weights finite"
-            if bad.empty
-            else f"{len(bad)} non-finite weights, e.g. {bad.iloc[0]['symbol']} {bad.iloc[0]['date'].date()}",
+            "all weights finite" if bad.empty else f"{len(bad)} non-finite weights, e.g. {_first(bad)}",
             offending=bad,
         ),
         GateResult(
             "one_row_per_symbol_and_day",
             dupes.empty,
-            f"{int(stored.duplicated(['date', 'symbol']).sum())} duplicate rows",
+            f"{int(candidate.duplicated(['date', 'symbol']).sum())} duplicate rows"
+            + (f", e.g. {_first(dupes)}" if len(dupes) else ""),
             offending=dupes,
         ),
     ]

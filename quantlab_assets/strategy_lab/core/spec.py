@@ -14,9 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.feature_store.core.labels import HORIZONS, label_column
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-LABEL_HORIZONS = (1, 5, 20)
 
 
 class StrategyError(ValueError):
@@ -54,6 +54,11 @@ class ModelSignal(_Model):
     train_sessions: int = Field(default=252, ge=20, le=2520)
     refit_every: int = Field(default=21, ge=1, le=252)
     alpha: float = Field(default=1.0, ge=0.0)
+
+    @property
+    def horizon(self) -> int:
+        """The label's horizon in sessions (``fwd_ret_5``: 5)."""
+        return next(h for h in HORIZONS if label_column(h) == self.label)
 
 
 class Signal(_Model):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.common.calendar import session_index, trading_days
-from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
+from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table
+from quantlab_assets.feature_store.core.labels import exit_column
 from quantlab_assets.strategy_lab.core.construct import (
     EPS,
     REBALANCE_ANCHOR,
@@ -37,7 +39,17 @@ TARGETS = TableSchema(
 )
 
 
-def _empty_targets() -> pd.DataFrame:
+def read_previous_weights(con: duckdb.DuckDBPyConnection, strategy: str, start) -> pd.Series | None:
+    """The strategy's stored book at the session before ``start`` (None if never materialized)."""
+    ensure_table(con, TARGETS)
+    prev = con.execute(
+        f'SELECT "symbol", "weight" FROM "{TARGETS.name}" WHERE "date" = ? AND "strategy" = ? ORDER BY "symbol"',
+        [shift_sessions(start, -1).date(), strategy],
+    ).df()
+    return prev.set_index("symbol")["weight"] if len(prev) else None
+
+
+def empty_targets() -> pd.DataFrame:
     """No session in the range (a holiday): no rows, but the columns' types, so filters still work."""
     return pd.DataFrame(
         {
@@ -69,12 +81,9 @@ def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, 
     (exit bar at or before it) from the ``train_sessions`` before it."""
     m = spec.signal.model
     assert m is not None  # called for model signals only
-    h = int(m.label.rsplit("_", 1)[1])
-    lo = trading_days(pd.Timestamp(refit_date) - pd.Timedelta(days=int(m.train_sessions * 1.6) + 10), refit_date)[
-        -(m.train_sessions + 1) :
-    ][0]
+    lo = shift_sessions(refit_date, -m.train_sessions)  # refit_date is a session
     known = labels[
-        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[f"exit_date_{h}"] <= refit_date)
+        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[exit_column(m.horizon)] <= refit_date)
     ].dropna(subset=[m.label])
     data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
     xs, ys = [], []
@@ -197,7 +206,7 @@ def compute_targets(
     # their exit counts in that session's turnover (and against max_turnover).
     leaving = prev[~prev.index.isin(universe) & (prev.abs() > EPS)]
     if not len(days):
-        return TargetsResult(_empty_targets(), weights)
+        return TargetsResult(empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
     betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
     forced = float(leaving.abs().sum() / 2)
@@ -249,5 +258,4 @@ def _maybe_violating(book: np.ndarray, turnover: np.ndarray, spec: StrategySpec)
 def _last_refit(day: pd.Timestamp, every: int) -> pd.Timestamp:
     """The latest session R <= day whose index since the anchor is a multiple of ``every``."""
     idx = int(session_index(pd.DatetimeIndex([day]), REBALANCE_ANCHOR)[0])
-    back = idx % every
-    return day if back == 0 else trading_days(day - pd.Timedelta(days=back * 2 + 10), day)[-(back + 1)]
+    return shift_sessions(day, -(idx % every))  # day is a session: 0 sessions back is day itself

@@ -1,0 +1,197 @@
+"""One partition of a strategy's backtest and of its KPIs: the candidate rows and their audit.
+
+The Dagster layer reads the inputs (``core/store.py``), calls one function here, and hands the
+result to ``common.publish.audit_and_publish``: the gate judges exactly the rows that would be
+published, in memory, before anything is written (write-audit-publish).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from quantlab_assets.backtest_engine.core.engine import POSITION_COLUMNS, SKIPPED_COLUMNS, STATE_COLUMNS, TRADE_COLUMNS
+from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
+from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, SINCE_START, kpis_of_range
+from quantlab_assets.backtest_engine.core.report import backtest_summary_markdown, equity_drawdown_png
+from quantlab_assets.backtest_engine.core.store import (
+    BACKTEST_EQUITY,
+    BACKTEST_KPIS,
+    BACKTEST_POSITIONS,
+    BACKTEST_STATE,
+    BACKTEST_TRADES,
+    backtest_strategy,
+)
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.gates import UPSTREAM_CHECK, GateResult, upstream_complete
+from quantlab_assets.common.publish import Slice
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+
+@dataclass(frozen=True)
+class BacktestInputs:
+    """What one partition of a strategy's backtest reads.
+
+    ``bars``: ohlcv of the strategy's universe from the session before ``start`` to ``end`` (the
+    benchmark's first return needs that session). ``targets``: the strategy's targets in
+    [start, end]. ``state``: the stored state at the close before ``start`` (None: none stored);
+    ``last_state_date``: the latest stored state date before that close (None: the strategy has
+    no history, a first run). ``targets_asset``/``backtest_asset``: what to materialize first.
+    """
+
+    bars: pd.DataFrame
+    targets: pd.DataFrame
+    state: pd.DataFrame | None = None
+    last_state_date: pd.Timestamp | None = None
+    targets_asset: str = "targets"
+    backtest_asset: str = "backtest"
+
+
+@dataclass(frozen=True)
+class BacktestPartition:
+    """The candidate rows of one partition and the gate evaluated on exactly them."""
+
+    equity: pd.DataFrame
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    states: pd.DataFrame
+    skipped: pd.DataFrame
+    gate: list[GateResult]
+
+    def slices(self, strategy: str) -> list[Slice]:
+        """The four tables, published together or not at all."""
+        return [
+            Slice(BACKTEST_EQUITY, self.equity, strategy=strategy),
+            Slice(BACKTEST_POSITIONS, self.positions, strategy=strategy),
+            Slice(BACKTEST_TRADES, self.trades, strategy=strategy),
+            Slice(BACKTEST_STATE, self.states, strategy=strategy),
+        ]
+
+
+@dataclass(frozen=True)
+class KpisPartition:
+    table: pd.DataFrame
+    gate: list[GateResult]
+
+    def slices(self, strategy: str) -> list[Slice]:
+        return [Slice(BACKTEST_KPIS, self.table, strategy=strategy)]
+
+
+def _empty(schema_or_columns) -> pd.DataFrame:
+    columns = getattr(schema_or_columns, "column_names", schema_or_columns)
+    return pd.DataFrame(columns=[c for c in columns if c != "strategy"])
+
+
+def state_gap(inputs: BacktestInputs, start) -> GateResult | None:
+    """The resume rule: a strategy with stored history resumes from the state of the close just
+    before ``start``; without it (a session skipped) resuming would be wrong, so nothing is run."""
+    if inputs.state is not None or inputs.last_state_date is None:
+        return None
+    prev, last = shift_sessions(start, -1), pd.Timestamp(inputs.last_state_date)
+    resume = shift_sessions(last, 1)
+    return GateResult(
+        UPSTREAM_CHECK,
+        False,
+        f"backtest state missing for {prev.date()} (stored up to {last.date()}): materialize "
+        f"{inputs.backtest_asset} from {resume.date()} first; nothing was written",
+        figures={"state_missing": 1.0},
+        offending=pd.DataFrame({"input": ["backtest_state"], "date": [prev], "materialize": [inputs.backtest_asset]}),
+    )
+
+
+def backtest_upstream(inputs: BacktestInputs, start, end) -> GateResult:
+    """``upstream_complete`` of the backtest: the resume state, then targets and ohlcv every session."""
+    gap = state_gap(inputs, start)
+    if gap is not None:
+        return gap
+    bars_dates = inputs.bars["date"][inputs.bars["date"] >= pd.Timestamp(start)].unique()
+    return upstream_complete(
+        {"targets": (inputs.targets["date"].unique(), inputs.targets_asset), "ohlcv": (bars_dates, "ohlcv")},
+        start,
+        end,
+    )
+
+
+def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -> BacktestPartition:
+    """Simulate [start, end] from the stored state, trading the targets' rebalance rows, and audit
+    the result: ``upstream_complete``, ``accounting_identity`` (equity and positions) and
+    ``no_trade_before_decision`` (the fills), each on exactly the candidate rows.
+
+    With an upstream input missing nothing is simulated: empty tables and that one failed rule."""
+    upstream = backtest_upstream(inputs, start, end)
+    if not upstream.passed:
+        return BacktestPartition(
+            _empty(BACKTEST_EQUITY),
+            _empty(POSITION_COLUMNS),
+            _empty(TRADE_COLUMNS),
+            _empty(STATE_COLUMNS),
+            _empty(SKIPPED_COLUMNS),
+            [upstream],
+        )
+    targets = inputs.targets
+    decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
+    out, equity = backtest_strategy(inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state)
+    assert out.states is not None  # run_backtest always reports the state after every close
+    gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]
+    return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate)
+
+
+def with_candidate(history: pd.DataFrame, candidate: pd.DataFrame, start) -> pd.DataFrame:
+    """The stored equity history before ``start`` followed by the candidate rows from ``start``:
+    the history the KPIs of a just-published backtest are computed over."""
+    before = history[history["date"] < pd.Timestamp(start)]
+    parts = [f for f in (before, candidate) if len(f)]  # pandas warns on concatenating empty frames
+    return pd.concat(parts, ignore_index=True) if parts else before.reset_index(drop=True)
+
+
+def kpis_partition(history: pd.DataFrame, start, end, backtest_asset: str = "backtest") -> KpisPartition:
+    """KPI rows of the dates in [start, end], computed over the whole equity ``history`` (so one
+    run or many give the same rows), and their audit: ``upstream_complete`` (the backtest has
+    every session) and ``kpis_finite``."""
+    dates = pd.to_datetime(history["date"])
+    in_range = dates[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))].unique()
+    upstream = upstream_complete({"backtest": (in_range, backtest_asset)}, start, end)
+    if not upstream.passed:
+        return KpisPartition(_empty(BACKTEST_KPIS), [upstream])
+    table = kpis_of_range(history, start, end)
+    return KpisPartition(table, [upstream, kpis_finite(table)])
+
+
+def latest_kpis(table: pd.DataFrame) -> pd.DataFrame:
+    """The KPI rows (every scope) of the table's last date."""
+    return table[table["date"] == table["date"].max()] if len(table) else table
+
+
+def since_start_figures(rows: pd.DataFrame) -> dict[str, float]:
+    """The finite since-start KPIs of one date's rows, as floats (headline figures)."""
+    since = rows[rows["scope"] == SINCE_START]
+    if not len(since):
+        return {}
+    first = since.iloc[0]
+    return {k: float(first[k]) for k in KPI_COLUMNS if pd.notna(first[k])}
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """``backtest_summary.md``'s section of a strategy and its chart (empty: too few sessions)."""
+
+    markdown: str
+    png: bytes
+    chart: str
+
+
+def backtest_report(
+    spec: StrategySpec, history: pd.DataFrame, table: pd.DataFrame, trades, skipped, start, end
+) -> BacktestReport:
+    """The run's summary of a strategy: the last date's KPIs, its fills and skipped orders, and
+    the equity / drawdown chart over the whole ``history`` (referenced as ``chart``)."""
+    name, chart = spec.name, f"backtest_{spec.name}.png"
+    last = latest_kpis(table)
+    png = equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], name) if len(history) > 1 else b""
+    if not len(last):
+        return BacktestReport(f"## {name}\n\nno session in {start}..{end}\n", png, chart)
+    markdown = backtest_summary_markdown(
+        name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart
+    )
+    return BacktestReport(markdown, png, chart)

@@ -1,0 +1,83 @@
+"""One targets partition, computed and audited in memory: the targets step's one core call.
+
+Write-audit-publish: the candidate rows are computed here and the gate (``upstream_complete``
+and ``targets_gate``) runs on exactly those rows; the Dagster layer then publishes them with
+``common.publish.audit_and_publish`` only if no blocking rule failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from quantlab_assets.common.gates import GateResult, upstream_complete
+from quantlab_assets.strategy_lab.core.construct import EPS
+from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
+from quantlab_assets.strategy_lab.core.gate import targets_gate
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
+
+
+@dataclass(frozen=True)
+class TargetsPartition:
+    """The candidate targets of [start, end], their audit and what describes them."""
+
+    result: TargetsResult
+    gate: list[GateResult]  # upstream_complete, then targets_gate on exactly ``result.targets``
+    figures: dict[str, float | int]  # headline figures: universe, violations, book stats, signal quality
+    report: str  # the strategy summary (markdown)
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        return self.result.targets
+
+    @property
+    def book(self) -> pd.DataFrame:
+        """The names held at the last session (the UI's preview of the book)."""
+        t = self.targets
+        latest = t[t["date"] == t["date"].max()]
+        return latest[latest["weight"].abs() > EPS][["symbol", "score", "weight"]]
+
+
+def targets_partition(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    spec: StrategySpec,
+    universe: Sequence[str],
+    registry: Iterable[str],
+    prev_weights: pd.Series | None,
+    start,
+    end,
+) -> TargetsPartition:
+    """The strategy's targets for every session in [start, end], audited.
+
+    ``features`` and ``labels`` are the universe's rows from the training window's first session
+    (the start for a signal without a model) to ``end``; ``registry`` the symbol registry's
+    tickers; ``prev_weights`` the stored book of the session before ``start``. Features missing
+    for a session of the partition fail ``upstream_complete`` and no targets are computed.
+    """
+    in_range = features["date"][features["date"] >= pd.Timestamp(start)].unique()
+    upstream = upstream_complete({"features": (in_range, "features")}, start, end)
+    if upstream.passed:
+        model = spec.signal.kind == "model"
+        result = compute_targets(
+            features, spec, universe, start, end, prev_weights=prev_weights, labels=labels if model else None
+        )
+    else:
+        result = TargetsResult(empty_targets(), pd.Series(dtype=float))
+    stats = book_stats(result.targets, result.turnover)
+    quality = signal_quality(result.targets, labels)
+    targets = result.targets
+    latest = targets[targets["date"] == targets["date"].max()]
+    report = strategy_summary_markdown(
+        spec, start, end, universe, stats, quality, result.violations, result.notes, latest
+    )
+    figures: dict[str, float | int] = {
+        "universe": len(universe),
+        "constraint_violations": len(result.violations),
+        **{k: float(v) for k, v in stats.items()},
+        **{k: float(v) for k, v in quality.items()},
+    }
+    return TargetsPartition(result, [upstream, *targets_gate(targets, spec, registry)], figures, report)
