@@ -2,6 +2,9 @@
 
     python bench/run_all.py            # component benchmarks + one daily partition of the chain
     python bench/run_all.py --backfill # also the 10-year whole-chain backfill (about 10 minutes)
+    python bench/run_all.py --chain-symbols 500 [--chain-years 2] [--baseline DIR]
+                                       # also the whole chain at 500 generated names, next to the
+                                       # baseline commit checked out in DIR (bench_chain.py)
 
 Writes bench/results.md (machine, versions, figures). Not part of the tests.
 """
@@ -88,6 +91,9 @@ def steps(log: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backfill", action="store_true", help="also run the 10-year whole-chain backfill")
+    parser.add_argument("--chain-symbols", type=int, default=0, help="also bench_chain.py at this many names")
+    parser.add_argument("--chain-years", type=int, default=2)
+    parser.add_argument("--baseline", metavar="DIR", help="bench_chain.py / bench_research.py baseline checkout")
     args = parser.parse_args()
     lines = [
         "# Benchmark results",
@@ -188,6 +194,17 @@ def main() -> None:
                 *[f"| {k} | {v:.1f} |" for k, v in per_step.items()],
                 "",
             ]
+    if args.chain_symbols:
+        cmd = [sys.executable, str(HERE / "bench_chain.py"), "--symbols", str(args.chain_symbols)]
+        cmd += ["--years", str(args.chain_years)] + (["--baseline", args.baseline] if args.baseline else [])
+        took, out = run(cmd, cwd=HERE)
+        lines += [f"## bench_chain.py --symbols {args.chain_symbols} ({took:.0f} s)", "", out.strip(), ""]
+        print(out)
+        cmd = [sys.executable, str(HERE / "bench_research.py"), "--symbols", "50", "--assets-only"]
+        cmd += ["--asset-runs", "2"] + (["--baseline", args.baseline] if args.baseline else [])
+        took, out = run(cmd, cwd=HERE)
+        lines += [f"## bench_research.py --symbols 50 --assets-only ({took:.0f} s)", "", "```", out.strip(), "```", ""]
+        print(out)
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'results.md'}")
 

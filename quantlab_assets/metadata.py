@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from quantlab_assets.batch_orchestrator.dagster_internals import add_asset_metadata_per_partition
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import is_trading_day
 from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
@@ -93,18 +94,22 @@ def add_partition_metadata(
         if len(dates)
         else pd.Series(dtype=int)
     )
-    for key in context.partition_keys:
+    counts = {pd.Timestamp(day): int(n) for day, n in counts.items()}  # a dict lookup per partition
+    keys = context.partition_keys
+    per_partition = {}
+    for key in keys:
         day = pd.Timestamp(key)
         if not is_trading_day(day):
             meta = {"dagster/row_count": 0, "session": "no session: 0 rows"}
         elif not written:
             meta = {"dagster/row_count": 0, "session": f"not written: {why}"}
         else:
-            meta = {"dagster/row_count": int(counts.get(day, 0)), "session": key}
+            meta = {"dagster/row_count": counts.get(day, 0), "session": key}
         meta.update((per_day or {}).get(day, {}))
-        if latest and key == context.partition_keys[-1]:
+        if latest and key == keys[-1]:
             meta.update(latest)
-        context.add_asset_metadata(meta, asset_key=asset_key, partition_key=key)
+        per_partition[key] = meta
+    add_asset_metadata_per_partition(context, per_partition, asset_key=asset_key)
 
 
 def served_image(context, data: bytes, stem: str) -> str | None:
@@ -146,10 +151,18 @@ def published_results(context, outcome, asset_key, metadata: dict, dates=(), **p
         add_partition_metadata(context, dates, asset_key=asset_key, **partition_meta)
         yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata)
     else:
-        why = "the audit refused the new rows; the stored rows were kept"
+        upstream_only = all(g.name == UPSTREAM_CHECK for g in outcome.failures)
+        why = (
+            "an upstream input is missing"
+            if upstream_only
+            else "the audit refused the new rows; the stored rows were kept"
+        )
         add_partition_metadata(context, [], asset_key=asset_key, written=False, why=why)
         yield dg.MaterializeResult(
             asset_key=asset_key, metadata={"dagster/row_count": 0, "not_written": outcome.reason}
         )
+    # A check the user deselected (the UI's check picker) is not reported; Dagster would refuse it.
+    selected = context.selected_asset_check_keys
     for result in outcome.gate:
-        yield gate_check_result(result, asset_key)
+        if dg.AssetCheckKey(dg.AssetKey.from_coercible(asset_key), result.name) in selected:
+            yield gate_check_result(result, asset_key)

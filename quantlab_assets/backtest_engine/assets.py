@@ -49,7 +49,8 @@ from quantlab_assets.partitions import (
     trading_day_partitions,
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import strategy_key, targets_key, universe_of
+from quantlab_assets.strategy_lab.assets import strategy_key, targets_key
+from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 

@@ -23,6 +23,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
 from typing import Any
 
 from dagster import Field
@@ -30,12 +31,13 @@ from dagster import _check as check
 from dagster._config import BoolSource, IntSource, StringSource
 from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.pool import NullPool
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
@@ -104,6 +106,38 @@ class EventBatching:
             and event.get_dagster_event().asset_key is not None
             for event in events
         )
+
+    def _segments(self, events: Sequence[EventLogEntry]) -> Iterator[tuple[bool, list[EventLogEntry]]]:
+        """The batch cut into consecutive runs, in order: (True, events the fast path takes) and
+        (False, the others between them). Dagster mixes a run's few ASSET_CHECK_EVALUATION_PLANNED
+        events into its thousands of planned materializations (sorted by asset key); without the cut
+        every batch holding one of them went event by event (~10 ms each, most of a backfill's
+        run creation)."""
+
+        def kind(event: EventLogEntry):
+            return (event.run_id, event.get_dagster_event().event_type) if self._fast_path([event]) else None
+
+        for key, group in groupby(events, key=kind):
+            segment = list(group)
+            yield key is not None and self._fast_path(segment), segment
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """The stock rows (one per planned partition of a partitioned check), with the event
+        serialized once and one executemany: the stock code serializes the event per partition and
+        compiles one multi-row VALUES statement, ~2 s per check for a 10-year backfill here."""
+        planned = event.get_dagster_event().asset_check_planned_data
+        keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        common = dict(
+            asset_key=planned.asset_key.to_string(),
+            check_name=planned.check_name,
+            run_id=event.run_id,
+            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+            evaluation_event=serialize_value(event),
+            evaluation_event_timestamp=self._event_insert_timestamp(event),  # type: ignore[attr-defined]
+            evaluation_event_storage_id=event_id,
+        )
+        with self.index_connection() as conn:  # type: ignore[attr-defined]
+            conn.execute(AssetCheckExecutionsTable.insert(), [dict(common, partition=key) for key in keys])
 
     @staticmethod
     def _latest_per_asset(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[tuple]:
@@ -221,12 +255,13 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
     # -- batches -------------------------------------------------------------------------------
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         check.sequence_param(events, "events", EventLogEntry)
-        if not events:
-            return
-        if not self._fast_path(events):
-            super().store_event_batch(events)
-            return
+        for fast, segment in self._segments(events):
+            if fast:
+                self._store_uniform_batch(segment)
+            else:
+                super().store_event_batch(segment)
 
+    def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
             conn.execute(SqlEventLogStorageTable.insert(), rows)

@@ -164,11 +164,13 @@ class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         check.sequence_param(events, "events", EventLogEntry)
-        if not events:
-            return
-        if not self._fast_path(events):
-            super().store_event_batch(events)
-            return
+        for fast, segment in self._segments(events):
+            if fast:
+                self._store_uniform_batch(segment)
+            else:
+                super().store_event_batch(segment)
+
+    def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         # One table serves runs and the index on Postgres: one transaction for the whole batch.
         with self.index_transaction() as conn:

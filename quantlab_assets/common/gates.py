@@ -7,7 +7,7 @@ is missing and which asset to materialize first.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,18 @@ class GateResult:
     blocking: bool = True
     figures: dict[str, float] = field(default_factory=dict)
     offending: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def not_evaluated(results: Sequence[GateResult], reason: str) -> list[GateResult]:
+    """``results``' rules reported as not run (a warning each): their input rule failed first.
+
+    Dagster needs a result for every check an asset declares, and a rule that never saw rows
+    must not show as passed."""
+    return [GateResult(r.name, False, f"not evaluated: {reason}", blocking=False) for r in results]
+
+
+def inputs_missing_reason(upstream: GateResult) -> str:
+    return f"{upstream.name} failed, nothing was computed"
 
 
 def period_label(start, end) -> str:

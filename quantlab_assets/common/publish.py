@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
@@ -91,7 +92,11 @@ def blocking_failures(gate: Sequence[GateResult]) -> list[GateResult]:
 def _offending_json(frame: pd.DataFrame) -> str | None:
     if frame is None or not len(frame):
         return None
-    head = frame.head(MAX_OFFENDING_ROWS)
+    head = frame.head(MAX_OFFENDING_ROWS).copy()
+    for col in head.columns[[k == "f" for k in head.dtypes.map(lambda d: d.kind)]]:
+        # JSON has no inf/NaN (to_json writes null): an offending inf must stay visible.
+        values = head[col]
+        head[col] = values.astype(object).where(np.isfinite(values), values.map(str))
     return json.dumps(json.loads(head.to_json(orient="records", date_format="iso", default_handler=str)))
 
 
@@ -125,16 +130,18 @@ def audit_and_publish(
     *,
     contract: str,
     run_id: str,
+    appends: Sequence[tuple[TableSchema, pd.DataFrame]] = (),
 ) -> Published:
     """Publish ``slices`` over [start, end] in one transaction if no blocking rule of ``gate``
     failed; otherwise keep every stored row and record the refusal in ``audit_rejects``.
 
     ``gate`` must be the audit of exactly these slices' rows (the caller's core ran it on them).
+    ``appends``: rows for append-only logs, committed with the publish and only with it.
     """
     gate = list(gate)
     ensure_table(con, AUDIT_REJECTS)
-    for s in slices:
-        ensure_table(con, s.schema)
+    for schema in [s.schema for s in slices] + [schema for schema, _ in appends]:
+        ensure_table(con, schema)
     if blocking_failures(gate):
         candidate = sum(len(s.frame) for s in slices)
         with transaction(con):
@@ -155,7 +162,10 @@ def audit_and_publish(
                     key_column="strategy",
                     keys=[s.strategy],
                 )
-    con.unregister("_incoming")  # only after COMMIT: inside an aborted transaction it would raise
+        for schema, frame in appends:
+            append_rows_in_transaction(con, schema, frame)
+    con.unregister("_incoming")
+    con.unregister("_rows")  # only after COMMIT: inside an aborted transaction it would raise
     return Published(True, gate, rows)
 
 

@@ -11,12 +11,9 @@ blocking rules (``checks.py``) pass on exactly those rows; else the stored rows 
 and the refusal is kept in ``audit_rejects``. The checks the UI shows are that audit.
 """
 
-from dataclasses import dataclass
-
 import dagster as dg
 
 from quantlab_assets.backtest_engine.assets import kpis_key
-from quantlab_assets.common.gates import GateResult
 from quantlab_assets.common.publish import Published, audit_and_publish
 from quantlab_assets.metadata import column_schema, detail, preview, published_results
 from quantlab_assets.partitions import (
@@ -34,10 +31,11 @@ from quantlab_assets.portfolio_supervisor.core.report import (
     supervisor_kpis,
 )
 from quantlab_assets.portfolio_supervisor.core.store import (
+    APPROVAL_LOG,
     APPROVALS,
     APPROVED_TARGETS,
+    decision_log_rows,
     latest_overrides,
-    log_decisions,
     read_inputs,
 )
 from quantlab_assets.portfolio_supervisor.core.supervise import Supervision, supervision_partition
@@ -57,23 +55,6 @@ def approved_key(name: str) -> dg.AssetKey:
     return strategy_key(name, "approved_targets")
 
 
-@dataclass(frozen=True)
-class _AssetOutcome:
-    """One asset's side of the publish (``published_results`` reads these three fields): its own
-    selected checks, and why nothing was written, which may be the other table's rule."""
-
-    published: bool
-    gate: list[GateResult]
-    reason: str
-
-
-def _asset_outcome(context, key: dg.AssetKey, checks: list[GateResult], outcome: Published) -> _AssetOutcome:
-    selected = context.selected_asset_check_keys
-    return _AssetOutcome(
-        outcome.published, [g for g in checks if dg.AssetCheckKey(key, g.name) in selected], outcome.reason
-    )
-
-
 def _approvals_results(context, artifacts: ArtifactsResource, name: str, out: Supervision, outcome: Published):
     start, end = partition_dates(context)
     rows, latest = out.approvals, {}
@@ -84,7 +65,7 @@ def _approvals_results(context, artifacts: ArtifactsResource, name: str, out: Su
     key = approvals_key(name)
     yield from published_results(
         context,
-        _asset_outcome(context, key, out.checks(APPROVALS), outcome),
+        outcome,  # its checks: the ones declared on this asset; the reason: the whole audit's
         key,
         {"dagster/row_count": len(rows), "dagster/column_schema": column_schema(APPROVALS)},
         rows["date"],
@@ -97,7 +78,7 @@ def _books_results(context, name: str, out: Supervision, outcome: Published):
     books, key = out.approved_targets, approved_key(name)
     yield from published_results(
         context,
-        _asset_outcome(context, key, out.checks(APPROVED_TARGETS), outcome),
+        outcome,
         key,
         {
             "dagster/row_count": len(books),
@@ -167,7 +148,9 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             inputs, overrides = read_inputs(con, name, start, end), latest_overrides(con, name, start, end)
             out = supervision_partition(inputs, spec, limits, overrides, start, end, made_by)
             # Write, audit, publish: the selected tables' candidate rows replace the stored
-            # slices in one transaction only if no blocking rule failed on them.
+            # slices in one transaction only if no blocking rule failed on them; the decision
+            # log is appended in the same transaction (it holds published decisions only).
+            log = [(APPROVAL_LOG, decision_log_rows(out.approvals, context.run.run_id))] if APPROVALS in tables else []
             outcome = audit_and_publish(
                 con,
                 out.slices(tables, name),
@@ -176,9 +159,8 @@ def build_supervisor_assets(spec: StrategySpec) -> dg.AssetsDefinition:
                 end,
                 contract=f"approvals/{name}",
                 run_id=context.run.run_id,
+                appends=log,
             )
-            if outcome.published and APPROVALS in tables:
-                log_decisions(con, out.approvals, context.run.run_id)  # the log holds published decisions only
         if APPROVALS in tables:
             yield from _approvals_results(context, artifacts, name, out, outcome)
         if APPROVED_TARGETS in tables:

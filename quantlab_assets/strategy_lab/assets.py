@@ -26,7 +26,7 @@ from quantlab_assets.partitions import (
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import targets_check_specs
-from quantlab_assets.strategy_lab.core.construct import universe_of  # the backtest imports it from here for now
+from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
 from quantlab_assets.strategy_lab.core.partition import targets_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover

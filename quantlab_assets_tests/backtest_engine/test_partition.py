@@ -115,7 +115,8 @@ def test_partitions_resumed_from_the_stored_state_equal_one_run():
 def test_a_skipped_session_is_a_missing_input_and_nothing_is_simulated():
     start, end = DAYS[10], DAYS[12]
     part = backtest_partition(_inputs(start, end, state=None, last_state_date=DAYS[7]), SPEC, start, end)
-    [gate] = part.gate
+    gate, *skipped = part.gate
+    _assert_not_evaluated(skipped, ["accounting_identity", "no_trade_before_decision"])
     assert gate.name == UPSTREAM_CHECK and not gate.passed and gate.blocking
     assert gate.description == (
         f"backtest state missing for {DAYS[9].date()} (stored up to {DAYS[7].date()}): materialize "
@@ -131,7 +132,8 @@ def test_missing_targets_name_the_targets_asset():
     start, end = DAYS[10], DAYS[14]
     inputs = _inputs(start, end)
     inputs = dataclasses.replace(inputs, targets=inputs.targets[inputs.targets["date"] != DAYS[12]])
-    [gate] = backtest_partition(inputs, SPEC, start, end).gate
+    gate, *skipped = backtest_partition(inputs, SPEC, start, end).gate
+    _assert_not_evaluated(skipped, ["accounting_identity", "no_trade_before_decision"])
     assert not gate.passed
     assert "targets missing for 1 of 5 sessions" in gate.description
     assert f"materialize alpha/alpha_targets first (first missing {DAYS[12].date()})" in gate.description
@@ -180,7 +182,8 @@ def test_kpis_over_the_history_with_the_candidate_in_place():
     assert set(kpis.table["scope"]) >= {SINCE_START} and len(kpis.table) == 2 * 5
     # A session of the range without a stored backtest: nothing computed, the backtest named.
     holed = equity[equity["date"] != DAYS[32]]
-    [gate] = kpis_partition(holed, lo, hi, "alpha/alpha_backtest").gate
+    gate, *skipped = kpis_partition(holed, lo, hi, "alpha/alpha_backtest").gate
+    _assert_not_evaluated(skipped, ["kpis_finite"])
     assert (
         not gate.passed
         and f"materialize alpha/alpha_backtest first (first missing {DAYS[32].date()})" in gate.description
@@ -205,3 +208,9 @@ def test_readers_of_the_stored_state_and_equity(tmp_path):
         assert history["date"].tolist() == list(DAYS[1:4])
     finally:
         con.close()
+
+
+def _assert_not_evaluated(results, names):
+    """Rules that saw no rows are warnings saying so, never passed checks."""
+    assert [r.name for r in results] == names
+    assert all(not r.passed and not r.blocking and r.description.startswith("not evaluated: ") for r in results)

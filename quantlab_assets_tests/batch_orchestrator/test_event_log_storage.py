@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -38,11 +39,16 @@ def prices(context):
     partitions_def=DAYS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[prices],
-    check_specs=[dg.AssetCheckSpec("non_empty", asset="signal")],
+    check_specs=[
+        dg.AssetCheckSpec("non_empty", asset="signal"),
+        # Partitioned: its planned event stores one asset_check_executions row per partition.
+        dg.AssetCheckSpec("complete", asset="signal", partitions_def=DAYS),
+    ],
 )
 def signal(context):
     yield dg.MaterializeResult()
     yield dg.AssetCheckResult(check_name="non_empty", passed=True, metadata={"rows": 3})
+    yield dg.AssetCheckResult(check_name="complete", passed=True)
 
 
 def _backfill(instance: dg.DagsterInstance) -> str:
@@ -89,6 +95,12 @@ def run_events(tmp_path, monkeypatch):
         events = list(instance.all_logs(run_id))
     kinds = {e.dagster_event_type for e in events if e.is_dagster_event}
     assert DagsterEventType.ASSET_MATERIALIZATION in kinds and DagsterEventType.ASSET_CHECK_EVALUATION in kinds
+    partitioned = [
+        e.get_dagster_event().asset_check_planned_data.partitions_subset
+        for e in events
+        if e.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ]
+    assert any(subset is not None and len(subset) == 60 for subset in partitioned)
     return events
 
 
@@ -121,16 +133,48 @@ def test_store_event_batch_writes_the_same_rows_as_store_event(tmp_path, run_eve
         assert got[table] == expected[table], table
     materialized = [r for r in got["index.event_logs"] if r[3] == "ASSET_MATERIALIZATION"]
     assert len(materialized) == 2 * 60
+    # The partitioned check's planned rows, one per partition (this storage's own insert).
+    planned = [r for r in got["index.asset_check_executions"] if r[2] == "complete" and r[5] == "PLANNED"]
+    assert sorted(r[3] for r in planned) == [str(d.date()) for d in pd.date_range("2024-01-01", periods=60)]
 
 
-def test_a_mixed_batch_falls_back_to_the_per_event_path(tmp_path, run_events, monkeypatch):
+def test_a_mixed_batch_is_cut_into_batched_and_per_event_segments(tmp_path, run_events, monkeypatch):
+    """A whole run as one batch: its uniform stretches (the planned events, each step's
+    materializations) take the batched path, the rest the per-event one; the rows are the stock ones."""
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
     for event in run_events:
         stock.store_event(event)
     batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
     assert not batching._fast_path(run_events)
+    segments = list(batching._segments(run_events))
+    assert [e for _, seg in segments for e in seg] == run_events, "every event once, in order"
+    batched = [seg for fast, seg in segments if fast]
+    assert sum(len(seg) for seg in batched) >= 2 * 60 + 2 * 60, "planned events and materializations batched"
+    assert all(batching._fast_path(seg) for seg in batched)
+    assert not any(batching._fast_path([e]) for fast, seg in segments if not fast for e in seg)
     batching.store_event_batch(run_events)
+    assert _tables(tmp_path / "batching") == _tables(tmp_path / "stock")
+
+
+def test_planned_events_with_a_planned_check_in_between(tmp_path, run_events, monkeypatch):
+    """How Dagster forms a run's planned batch (sorted by asset key, so a check's planned event sits
+    between its asset's planned materializations): two batched segments around one per-event one."""
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    planned = [e for e in run_events if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+    check_planned = [e for e in run_events if e.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED]
+    assert len(planned) == 2 * 60 and check_planned
+    mixed = planned[:90] + check_planned + planned[90:]
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in mixed:
+        stock.store_event(event)
+    batching = BatchingSqliteEventLogStorage(str(tmp_path / "batching"), batch_size=0)
+    assert [(fast, len(seg)) for fast, seg in batching._segments(mixed)] == [
+        (True, 90),
+        (False, len(check_planned)),
+        (True, 30),
+    ]
+    batching.store_event_batch(mixed)
     assert _tables(tmp_path / "batching") == _tables(tmp_path / "stock")
 
 
@@ -152,9 +196,9 @@ def test_the_repository_instance_batches_and_reads_back_every_partition(tmp_path
         assert event_log_storage.os.environ[BATCH_SIZE_ENV] == str(event_log_storage.DEFAULT_BATCH_SIZE)
         run_id = _backfill(instance)
 
-        # At run creation one batch of 120 planned materializations + 1 planned check evaluation
-        # (that one takes the per-event path), then each step's 60 materializations.
-        assert sorted(batches) == [60, 60, 2 * 60 + 1]
+        # At run creation one batch of 120 planned materializations + 2 planned check evaluations
+        # (those take the per-event path), then each step's 60 materializations.
+        assert sorted(batches) == [60, 60, 2 * 60 + 2]
         for key in (prices.key, signal.key):
             assert len(instance.get_materialized_partitions(key)) == 60
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"

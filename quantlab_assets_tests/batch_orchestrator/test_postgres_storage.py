@@ -103,9 +103,10 @@ def test_store_event_batch_writes_the_same_rows_as_store_event(
     assert kinds.count("ASSET_MATERIALIZATION") == 2 * 60 and kinds.count("ASSET_MATERIALIZATION_PLANNED") == 2 * 60
 
 
-def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_postgres_db, run_events, monkeypatch):  # noqa: F811 - pytest fixture
-    """The run's planned events with the planned check evaluation: one batch as Dagster forms it,
-    two event types, so dagster-postgres stores it (event by event), as it stores them alone."""
+def test_a_mixed_batch_is_cut_into_segments(postgres_server, make_postgres_db, run_events, monkeypatch):  # noqa: F811 - pytest fixture
+    """The run's planned events with the planned check evaluation, one batch as Dagster forms it:
+    the planned materializations take the batched path, the check's planned event goes to
+    dagster-postgres; the rows are the per-event path's."""
     monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
     planned = [
         e
@@ -123,6 +124,9 @@ def test_a_mixed_batch_falls_back_to_dagster_postgres(postgres_server, make_post
         stock.store_event(event)
     batching = BatchingPostgresEventLogStorage(batching_url, batch_size=0)
     assert not batching._fast_path(planned)
+    segments = list(batching._segments(planned))
+    assert [e for _, seg in segments for e in seg] == planned
+    assert sum(len(seg) for fast, seg in segments if fast) == 2 * 60
     batching.store_event_batch(planned)
     stock.dispose()
     batching.dispose()
@@ -148,9 +152,9 @@ def test_the_documented_instance_batches_and_reads_back_every_partition(postgres
         assert not instance.event_log_storage.supports_partition_subset_in_asset_materialization_planned_events
         run_id = _backfill(instance)
 
-        # At run creation one batch of 120 planned materializations + 1 planned check evaluation
-        # (that one takes the per-event path), then each step's 60 materializations.
-        assert sorted(batches) == [60, 60, 2 * 60 + 1]
+        # At run creation one batch of 120 planned materializations + 2 planned check evaluations
+        # (those take the per-event path), then each step's 60 materializations.
+        assert sorted(batches) == [60, 60, 2 * 60 + 2]
         for key in (prices.key, signal.key):
             assert len(instance.get_materialized_partitions(key)) == 60
             assert instance.get_latest_materialization_event(key).dagster_event.partition == "2024-02-29"

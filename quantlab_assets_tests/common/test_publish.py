@@ -64,7 +64,7 @@ def test_failing_audit_keeps_stored_rows_bit_for_bit_and_records_the_refusal(con
     assert rejects[["contract", "rule", "reason", "candidate_rows"]].values.tolist() == [
         ["t/a", "finite", "1 infinite value in x", 4]
     ]
-    assert json.loads(rejects["offending"].iloc[0]) == [{"date": "2024-02-06T00:00:00.000", "x": None}]
+    assert json.loads(rejects["offending"].iloc[0]) == [{"date": "2024-02-06T00:00:00.000", "x": "inf"}]
     assert list(rejects.columns) == AUDIT_REJECTS.column_names
 
 

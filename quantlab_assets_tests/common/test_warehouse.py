@@ -15,6 +15,7 @@ from quantlab_assets.common.warehouse import (
     connect,
     ensure_table,
     read_slice,
+    read_strategy_slice,
     replace_slice,
     table_checksum,
 )
@@ -398,3 +399,49 @@ def test_rows_for_symbols_outside_keys_are_rejected_and_nothing_changes(seeded):
     with pytest.raises(ValueError, match="BBB"):
         replace_slice(seeded, PRICES, new, "2024-01-15", "2024-01-19", key_column="symbol", keys=["AAA"])
     assert checksum(seeded) == before
+
+
+# ----------------------------------------------------------------------------- one strategy's rows
+BOOKS = TableSchema(
+    name="books",
+    columns=(
+        Column("date", "DATE", False),
+        Column("strategy", "VARCHAR", False),
+        Column("symbol", "VARCHAR", False),
+        Column("weight", "DOUBLE"),
+        Column("rebalance", "BOOLEAN"),
+        Column("note", "VARCHAR"),
+    ),
+)
+
+
+def reference_read_strategy_slice(con, schema, strategy, start, end):
+    """The previous implementation: every strategy's rows, filtered in pandas."""
+    rows = read_slice(con, schema, start, end)
+    return rows[rows["strategy"] == strategy].drop(columns=["strategy"]).reset_index(drop=True)
+
+
+def test_read_strategy_slice_equals_reading_all_and_filtering(con):
+    days = pd.bdate_range("2024-01-01", "2024-02-29")
+    frames = []
+    for k, name in enumerate(["alpha", "beta", "alphabet"]):  # 'alpha' must not match 'alphabet'
+        for i, sym in enumerate(["CCC", "AAA", "BBB"][: k + 1]):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "date": days,
+                        "symbol": sym,
+                        "weight": [None if (j + i) % 7 == 0 else 0.01 * (j + k) for j in range(len(days))],
+                        "rebalance": [j % 5 == 0 for j in range(len(days))],
+                        "note": [None if j % 3 else f"{name}{j}" for j in range(len(days))],
+                    }
+                ).assign(strategy=name)
+            )
+    replace_slice(con, BOOKS, pd.concat(frames), days[0], days[-1])
+    for name in ["alpha", "beta", "alphabet", "nobody"]:
+        for lo, hi in [(days[0], days[-1]), (days[10], days[12]), ("2023-01-01", "2023-12-31")]:
+            got = read_strategy_slice(con, BOOKS, name, lo, hi)
+            expected = reference_read_strategy_slice(con, BOOKS, name, lo, hi)
+            assert list(got.columns) == ["date", "symbol", "weight", "rebalance", "note"]
+            pd.testing.assert_frame_equal(got, expected)
+    assert len(read_strategy_slice(con, BOOKS, "beta", days[0], days[-1])) == 2 * len(days)

@@ -110,11 +110,17 @@ def test_missing_inputs_decide_nothing_and_name_the_asset_to_materialize(con):
     out = supervision_partition(
         inputs, SPEC, LIMITS, latest_overrides(con, NAME, start, end), start, end, {"targets": "x/x_targets"}
     )
-    assert not out.upstream.passed and out.rules == {}
+    assert not out.upstream.passed
+    assert {name: (r.passed, r.blocking, r.description) for name, r in out.rules.items()} == {
+        table: (False, False, "not evaluated: upstream_complete failed, nothing was computed")
+        for table in ("approvals", "approved_targets")
+    }
     assert "targets missing for 1 of 4 sessions" in out.upstream.description
     assert "materialize x/x_targets first" in out.upstream.description
     assert len(out.approvals) == 0 and len(out.approved_targets) == 0
-    assert [g.name for g in out.audit([APPROVALS, APPROVED_TARGETS])] == ["upstream_complete"]
+    audit = out.audit([APPROVALS, APPROVED_TARGETS])
+    assert [g.name for g in audit] == ["upstream_complete", EVERY_REJECTION_HAS_REASON, APPROVED_TARGETS_WITHIN_RULES]
+    assert [g.name for g in audit if g.blocking and not g.passed] == ["upstream_complete"]
 
 
 def test_an_override_replaces_the_status_and_is_named(con):

@@ -68,7 +68,9 @@ def test_missing_features_fail_upstream_and_compute_nothing():
     assert upstream.name == UPSTREAM_CHECK and not upstream.passed
     assert "features missing for 2 of 5 sessions of 2024-04-01..2024-04-05" in upstream.description
     assert part.targets.empty and list(part.targets.columns) == TARGETS.column_names
-    assert all(g.passed for g in part.gate[1:])  # nothing computed, nothing else to refuse
+    # Nothing computed: the rules are reported as not evaluated (warnings), never as passed.
+    assert [(g.passed, g.blocking) for g in part.gate[1:]] == [(False, False)] * (len(part.gate) - 1)
+    assert all(g.description == "not evaluated: upstream_complete failed, nothing was computed" for g in part.gate[1:])
 
 
 def test_a_symbol_outside_the_registry_fails_naming_symbol_and_date():

@@ -24,7 +24,13 @@ from quantlab_assets.backtest_engine.core.store import (
     backtest_strategy,
 )
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.gates import UPSTREAM_CHECK, GateResult, upstream_complete
+from quantlab_assets.common.gates import (
+    UPSTREAM_CHECK,
+    GateResult,
+    inputs_missing_reason,
+    not_evaluated,
+    upstream_complete,
+)
 from quantlab_assets.common.publish import Slice
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
@@ -118,16 +124,19 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
     the result: ``upstream_complete``, ``accounting_identity`` (equity and positions) and
     ``no_trade_before_decision`` (the fills), each on exactly the candidate rows.
 
-    With an upstream input missing nothing is simulated: empty tables and that one failed rule."""
+    With an upstream input missing nothing is simulated: empty tables, that failed rule and the
+    others reported as not evaluated."""
     upstream = backtest_upstream(inputs, start, end)
     if not upstream.passed:
+        equity, positions, trades = _empty(BACKTEST_EQUITY), _empty(POSITION_COLUMNS), _empty(TRADE_COLUMNS)
+        rules = [accounting_identity(equity, positions), no_trade_before_decision(trades)]
         return BacktestPartition(
-            _empty(BACKTEST_EQUITY),
-            _empty(POSITION_COLUMNS),
-            _empty(TRADE_COLUMNS),
+            equity,
+            positions,
+            trades,
             _empty(STATE_COLUMNS),
             _empty(SKIPPED_COLUMNS),
-            [upstream],
+            [upstream, *not_evaluated(rules, inputs_missing_reason(upstream))],
         )
     targets = inputs.targets
     decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
@@ -153,7 +162,8 @@ def kpis_partition(history: pd.DataFrame, start, end, backtest_asset: str = "bac
     in_range = dates[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))].unique()
     upstream = upstream_complete({"backtest": (in_range, backtest_asset)}, start, end)
     if not upstream.passed:
-        return KpisPartition(_empty(BACKTEST_KPIS), [upstream])
+        empty = _empty(BACKTEST_KPIS)
+        return KpisPartition(empty, [upstream, *not_evaluated([kpis_finite(empty)], inputs_missing_reason(upstream))])
     table = kpis_of_range(history, start, end)
     return KpisPartition(table, [upstream, kpis_finite(table)])
 

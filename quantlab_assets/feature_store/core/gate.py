@@ -93,14 +93,6 @@ def one_row_per_symbol_and_day(frame: pd.DataFrame) -> GateResult:
     )
 
 
-def not_evaluated(results: Sequence[GateResult], reason: str) -> list[GateResult]:
-    """``results``' rules reported as not run (a warning each): their input rule failed first.
-
-    Dagster needs a result for every check the asset declares; a rule that never saw rows
-    must not show as passed."""
-    return [GateResult(r.name, False, f"not evaluated: {reason}", blocking=False) for r in results]
-
-
 def _dates_text(dates: Sequence[pd.Timestamp]) -> str:
     return ", ".join(str(pd.Timestamp(d).date()) for d in dates) or "none"
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.gates import GateResult, upstream_complete
+from quantlab_assets.common.gates import GateResult, not_evaluated, upstream_complete
 from quantlab_assets.common.publish import blocking_failures
 from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
-from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, not_evaluated, ohlcv_valid
+from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, ohlcv_valid
 from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS, compute_labels, pending_counts
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
 from quantlab_assets.feature_store.core.store import empty_features, lookback_start, sample_dates

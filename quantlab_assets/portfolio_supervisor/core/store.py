@@ -132,13 +132,11 @@ def append_log(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
     append_rows(con, APPROVAL_LOG, rows)
 
 
-def log_decisions(
-    con: duckdb.DuckDBPyConnection, approvals: pd.DataFrame, run_id: str, now: datetime | None = None
-) -> None:
-    """Append published decisions to ``approval_log``: who decided (the rules or a person's override)."""
+def decision_log_rows(approvals: pd.DataFrame, run_id: str, now: datetime | None = None) -> pd.DataFrame:
+    """``approval_log`` rows of published decisions: who decided (the rules or a person's override)."""
     now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
     source = approvals["override_by"].map(lambda b: "rules" if pd.isna(b) else "override")
-    append_log(con, approvals.assign(source=source, run_id=run_id, logged_at=pd.Timestamp(now)))
+    return approvals.assign(source=source, run_id=run_id, logged_at=pd.Timestamp(now))[APPROVAL_LOG.column_names]
 
 
 def flagged_symbols(flags: str | None) -> list[str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, scope_window
 from quantlab_assets.common.calendar import trading_days
-from quantlab_assets.common.gates import GateResult, upstream_complete
+from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
 from quantlab_assets.common.publish import Slice
 from quantlab_assets.common.warehouse import TableSchema
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, REJECTED, approved_book, evaluate
@@ -121,7 +121,7 @@ def supervise(
 @dataclass(frozen=True)
 class Supervision:
     """A partition's candidate rows and their audit: ``upstream`` (both tables) and each table's
-    own blocking rule (none when the inputs are incomplete: nothing was decided)."""
+    own blocking rule (a warning "not evaluated" when the inputs are incomplete: nothing was decided)."""
 
     approvals: pd.DataFrame
     approved_targets: pd.DataFrame
@@ -164,9 +164,13 @@ def supervision_partition(
         start,
         end,
     )
-    if not upstream.passed:
-        empty = pd.DataFrame(columns=APPROVALS.column_names), pd.DataFrame(columns=APPROVED_TARGETS.column_names)
-        return Supervision(*empty, upstream)
+    if not upstream.passed:  # nothing decided: each table's rule is reported as not evaluated
+        approvals, books = (pd.DataFrame(columns=t.column_names) for t in (APPROVALS, APPROVED_TARGETS))
+        skipped = not_evaluated(
+            [every_rejection_has_reason(approvals), approved_targets_within_rules(books, limits)],
+            inputs_missing_reason(upstream),
+        )
+        return Supervision(approvals, books, upstream, {APPROVALS.name: skipped[0], APPROVED_TARGETS.name: skipped[1]})
     prev_targets = inputs.targets[inputs.targets["date"] == inputs.previous_day].set_index("symbol")["weight"]
     approvals, books = supervise(
         spec,

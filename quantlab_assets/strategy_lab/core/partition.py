@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from quantlab_assets.common.gates import GateResult, upstream_complete
+from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
 from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
 from quantlab_assets.strategy_lab.core.gate import targets_gate
@@ -80,4 +80,7 @@ def targets_partition(
         **{k: float(v) for k, v in stats.items()},
         **{k: float(v) for k, v in quality.items()},
     }
-    return TargetsPartition(result, [upstream, *targets_gate(targets, spec, registry)], figures, report)
+    rules = targets_gate(targets, spec, registry)
+    if not upstream.passed:  # the rules saw no rows: not evaluated, not "passed"
+        rules = not_evaluated(rules, inputs_missing_reason(upstream))
+    return TargetsPartition(result, [upstream, *rules], figures, report)
