@@ -28,8 +28,7 @@ from vbt_baseline import run as run_vectorbt
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, run_backtest, simulate
 from quantlab_assets.backtest_engine.core.kpis import kpi_table
-
-SESSIONS_PER_YEAR = 252
+from quantlab_assets.common.calendar import SESSIONS_PER_YEAR
 
 
 def synthetic_market(n_symbols: int, n_sessions: int, top_k: int, missing: float, seed: int):

@@ -14,7 +14,7 @@ from quantlab_assets.common import artifacts, settings, warehouse
 
 
 class WarehouseResource(DuckDBResource):
-    """The DuckDB file every contract lives in (``QUANTLAB_DB`` unless ``database`` is set).
+    """The DuckDB file every contract lives in (``database``, else ``QUANTLAB_DB``).
 
     Connecting goes through ``common.warehouse.connect``: a path that is not a DuckDB file
     (a CSV, a Parquet file, a directory) is refused naming it, and while another process
@@ -22,20 +22,24 @@ class WarehouseResource(DuckDBResource):
     ``lock_wait_s``, logging who holds it, then fails saying what to close.
     """
 
-    database: str = Field(default="", description="DuckDB file; empty = QUANTLAB_DB or data/quantlab.duckdb")
-    lock_wait_s: float = Field(
-        default=-1.0,
-        description="seconds to wait for another process's DuckDB lock; -1 = QUANTLAB_DB_LOCK_WAIT_S or 60",
+    # Optional here (DuckDBResource requires it): unset, the run reads QUANTLAB_DB when it connects.
+    database: str | None = Field(  # type: ignore[assignment]
+        default=None, description="DuckDB file; unset: QUANTLAB_DB, else data/quantlab.duckdb"
+    )
+    lock_wait_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="seconds to wait for another process's DuckDB lock; unset: QUANTLAB_DB_LOCK_WAIT_S, else 60",
     )
 
     def path(self) -> Path:
-        return Path(self.database) if self.database else settings.db_path()
+        return Path(self.database) if self.database is not None else settings.db_path()
 
     @contextmanager
     def get_connection(self, on_wait=None):
         con = warehouse.connect(
             self.path(),
-            wait_s=self.lock_wait_s if self.lock_wait_s >= 0 else None,
+            wait_s=self.lock_wait_s,
             config=dict(self.connection_config),
             on_wait=on_wait,
         )
@@ -46,12 +50,12 @@ class WarehouseResource(DuckDBResource):
 
 
 class ArtifactsResource(dg.ConfigurableResource):
-    """Per-run artifact folders: ``<root>/runs/<run_id>/`` (root = ``QUANTLAB_ARTIFACTS``)."""
+    """Per-run artifact folders: ``<root>/runs/<run_id>/`` (root, else ``QUANTLAB_ARTIFACTS``)."""
 
-    root: str = Field(default="", description="artifact root; empty = QUANTLAB_ARTIFACTS or artifacts/")
+    root: str | None = Field(default=None, description="artifact root; unset: QUANTLAB_ARTIFACTS, else artifacts/")
 
     def root_path(self) -> Path:
-        return Path(self.root) if self.root else settings.artifacts_root()
+        return Path(self.root) if self.root is not None else settings.artifacts_root()
 
     def run_dir(self, run_id: str) -> Path:
         return artifacts.run_dir(self.root_path(), run_id)

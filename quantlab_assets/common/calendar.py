@@ -27,7 +27,8 @@ from pandas.tseries.holiday import (
 )
 from pandas.tseries.offsets import DateOffset
 
-EXCHANGE = "XNYS"
+# Sessions in a year, for annualising daily figures (KPIs, carry, volatility features).
+SESSIONS_PER_YEAR = 252
 
 # A Saturday New Year's Day is not observed on the Friday before (NYSE rule 7.2).
 _NEW_YEAR = Holiday("New Year's Day", month=1, day=1, observance=sunday_to_monday)

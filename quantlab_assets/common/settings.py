@@ -1,8 +1,17 @@
-"""Environment-driven settings, resolved when called (never at import time)."""
+"""Every environment variable Quant Lab reads, resolved when called (never at import time).
+
+This is the one module that reads ``os.environ`` (a test asserts it). Each variable is declared
+once in ``VARIABLES`` with its default and meaning (the README's configuration table lists the
+same rows); each has one function returning its typed value. Resources take typed, optional
+fields: a field left at ``None`` means "this function's value", read in the process that runs
+the step. Relative paths are anchored at the project root, so every entry point (CLI,
+``dagster dev``, tests, a notebook) agrees on one file.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -12,49 +21,151 @@ DEFAULT_DB = "data/quantlab.duckdb"
 DEFAULT_ARTIFACTS = "artifacts"
 DEFAULT_PROVIDER = "synthetic"
 DEFAULT_START_DATE = "2015-01-02"
+DEFAULT_CSV_DIR = "data/csv"
+DEFAULT_STRATEGIES = "strategies"
+DEFAULT_SWEEPS = "sweeps"
+DEFAULT_LOCK_WAIT_S = 60.0
 ALPHAVANTAGE_URL = "https://www.alphavantage.co/query"
 PROVIDERS = ("synthetic", "alphavantage", "csv")
 
+DB = "QUANTLAB_DB"
+ARTIFACTS = "QUANTLAB_ARTIFACTS"
+DATA_PROVIDER = "QUANTLAB_DATA_PROVIDER"
+SYMBOLS = "QUANTLAB_SYMBOLS"
+CSV_DIR = "QUANTLAB_CSV_DIR"
+START_DATE = "QUANTLAB_START_DATE"
+STRATEGIES = "QUANTLAB_STRATEGIES"
+FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
+RISK_RULES = "QUANTLAB_RISK_RULES"
+DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
+SWEEPS = "QUANTLAB_SWEEPS"
+ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
+ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+
+
+VARIABLES = (
+    Variable(DB, DEFAULT_DB, "the DuckDB warehouse file"),
+    Variable(ARTIFACTS, f"{DEFAULT_ARTIFACTS}/", "per-run artifacts: `runs/<run_id>/reports/*.md`"),
+    Variable(DATA_PROVIDER, DEFAULT_PROVIDER, "`synthetic`, `alphavantage` or `csv`"),
+    Variable(SYMBOLS, "packaged demo universe (50 names)", "symbol registry YAML"),
+    Variable(CSV_DIR, DEFAULT_CSV_DIR, "directory of `<SYMBOL>.csv` for the `csv` provider"),
+    Variable(START_DATE, DEFAULT_START_DATE, "first trading-day partition"),
+    Variable(
+        STRATEGIES, f"{DEFAULT_STRATEGIES}/", "folder of strategy YAML files, one set of strategy assets per file"
+    ),
+    Variable(FEATURE_PRESET, "packaged `feature_store/presets/default.yaml`", "feature preset YAML"),
+    Variable(RISK_RULES, "packaged `portfolio_supervisor/risk_rules.yaml`", "the supervisor's limits"),
+    Variable(DB_LOCK_WAIT_S, f"{DEFAULT_LOCK_WAIT_S:g}", "seconds to wait for another process's DuckDB lock"),
+    Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
+    Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
+    Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
+)
+
+
+def _raw(var: str) -> str:
+    """The variable's value, stripped; "" when unset or blank (blank counts as unset)."""
+    return os.environ.get(var, "").strip()
+
+
+def from_project_root(path: str | Path) -> Path:
+    """``path`` itself if absolute, else taken from the project root."""
+    path = Path(path)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
 
 def _path_from_env(var: str, default: str) -> Path:
-    raw = os.environ.get(var, "").strip()
-    path = Path(raw) if raw else Path(default)
-    # Relative defaults are anchored at the project root so every entry point
-    # (CLI, dagster dev, tests) agrees on one file.
-    return path if path.is_absolute() else (PROJECT_ROOT / path)
+    raw = _raw(var)
+    return from_project_root(raw or default)
+
+
+def _optional_path(var: str) -> Path | None:
+    """A file whose default is packaged with the code (None: the packaged one)."""
+    raw = _raw(var)
+    return from_project_root(raw) if raw else None
 
 
 def db_path() -> Path:
     """DuckDB file: ``QUANTLAB_DB`` or ``data/quantlab.duckdb``."""
-    return _path_from_env("QUANTLAB_DB", DEFAULT_DB)
+    return _path_from_env(DB, DEFAULT_DB)
 
 
 def artifacts_root() -> Path:
     """Artifact root: ``QUANTLAB_ARTIFACTS`` or ``artifacts/``."""
-    return _path_from_env("QUANTLAB_ARTIFACTS", DEFAULT_ARTIFACTS)
+    return _path_from_env(ARTIFACTS, DEFAULT_ARTIFACTS)
 
 
 def data_provider() -> str:
     """``QUANTLAB_DATA_PROVIDER``: synthetic (default), alphavantage or csv."""
-    name = os.environ.get("QUANTLAB_DATA_PROVIDER", "").strip().lower() or DEFAULT_PROVIDER
+    name = _raw(DATA_PROVIDER).lower() or DEFAULT_PROVIDER
     if name not in PROVIDERS:
-        raise ValueError(f"QUANTLAB_DATA_PROVIDER={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
+        raise ValueError(f"{DATA_PROVIDER}={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
     return name
+
+
+def symbols_file() -> Path | None:
+    """``QUANTLAB_SYMBOLS``, or None for the packaged demo universe."""
+    return _optional_path(SYMBOLS)
+
+
+def csv_dir() -> Path:
+    """``QUANTLAB_CSV_DIR`` or ``data/csv``: one ``<SYMBOL>.csv`` per symbol."""
+    return _path_from_env(CSV_DIR, DEFAULT_CSV_DIR)
 
 
 def partitions_start() -> date:
     """First trading-day partition: ``QUANTLAB_START_DATE`` (ISO) or 2015-01-02."""
-    raw = os.environ.get("QUANTLAB_START_DATE", "").strip() or DEFAULT_START_DATE
+    raw = _raw(START_DATE) or DEFAULT_START_DATE
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValueError(f"QUANTLAB_START_DATE={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+        raise ValueError(f"{START_DATE}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+
+
+def strategies_dir() -> Path:
+    """``QUANTLAB_STRATEGIES`` or ``strategies/``: one set of strategy assets per YAML file."""
+    return _path_from_env(STRATEGIES, DEFAULT_STRATEGIES)
+
+
+def sweeps_dir() -> Path:
+    """``QUANTLAB_SWEEPS`` or ``sweeps/``: one experiment_results asset per YAML file."""
+    return _path_from_env(SWEEPS, DEFAULT_SWEEPS)
+
+
+def feature_preset_file() -> Path | None:
+    """``QUANTLAB_FEATURE_PRESET``, or None for the packaged default preset."""
+    return _optional_path(FEATURE_PRESET)
+
+
+def risk_rules_file() -> Path | None:
+    """``QUANTLAB_RISK_RULES``, or None for the packaged rules."""
+    return _optional_path(RISK_RULES)
+
+
+def db_lock_wait_s() -> float:
+    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's DuckDB lock."""
+    raw = _raw(DB_LOCK_WAIT_S)
+    if not raw:
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} must be >= 0")
+    return value
 
 
 def alphavantage_base_url() -> str:
-    return os.environ.get("ALPHAVANTAGE_BASE_URL", "").strip() or ALPHAVANTAGE_URL
+    return _raw(ALPHAVANTAGE_BASE_URL) or ALPHAVANTAGE_URL
 
 
 def alphavantage_api_key() -> str | None:
     """The key is read at call time and handed to the client only; never stored elsewhere."""
-    return os.environ.get("ALPHAVANTAGE_API_KEY", "").strip() or None
+    return _raw(ALPHAVANTAGE_API_KEY) or None

@@ -9,7 +9,6 @@ matched by name against a declared schema, and dates are DATE.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,11 +20,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from quantlab_assets.common import settings
+
 logger = logging.getLogger(__name__)
 
-# Seconds to wait for another process's DuckDB lock when nothing else is configured.
-DEFAULT_LOCK_WAIT_S = 60.0
-LOCK_WAIT_ENV = "QUANTLAB_DB_LOCK_WAIT_S"
 # Every DuckDB database file carries this magic at byte 8 (after the header checksum).
 _DUCKDB_MAGIC = b"DUCK"
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
@@ -109,20 +107,6 @@ def validate_database_path(path: str | Path) -> Path:
     return path
 
 
-def lock_wait_s() -> float:
-    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's lock."""
-    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_LOCK_WAIT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{LOCK_WAIT_ENV}={raw!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise ValueError(f"{LOCK_WAIT_ENV}={raw!r} must be >= 0")
-    return value
-
-
 def _lock_holder(message: str) -> str:
     match = _LOCK_PID.search(message)
     if not match:
@@ -157,13 +141,13 @@ def connect(
     holds the file (DuckDB admits one writer process, and a writer excludes readers), this
     polls and reports through ``on_wait`` (default: this module's logger) every
     ``log_every_s``: "waiting for the DuckDB lock held by PID n, 12 s of 60". After
-    ``wait_s`` (default :func:`lock_wait_s`) it raises :class:`WarehouseLocked` naming the
+    ``wait_s`` (default ``settings.db_lock_wait_s()``) it raises :class:`WarehouseLocked` naming the
     holder and what to close.
     """
     path = validate_database_path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    budget = lock_wait_s() if wait_s is None else wait_s
+    budget = settings.db_lock_wait_s() if wait_s is None else wait_s
     report = on_wait or logger.warning
     started = time.monotonic()
     next_report = started
@@ -180,7 +164,7 @@ def connect(
                     f"the warehouse {path} stayed locked by {holder} for {waited:.0f} s (limit "
                     f"{budget:.0f} s): close that process's DuckDB connection (a notebook's "
                     f"duckdb.connect, a DBeaver/duckdb CLI session) and run again, or raise "
-                    f"{LOCK_WAIT_ENV}"
+                    f"{settings.DB_LOCK_WAIT_S}"
                 ) from None
             if time.monotonic() >= next_report:
                 report(f"waiting for the DuckDB lock held by {holder} on {path}, {waited:.0f} s of {budget:.0f}")

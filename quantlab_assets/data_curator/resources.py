@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import dagster as dg
 from pydantic import Field
 
@@ -17,17 +14,21 @@ from quantlab_assets.data_curator.core.registry import SymbolRegistry, load_regi
 class MarketDataResource(dg.ConfigurableResource):
     """Source, universe and quality limits of ``ohlcv``.
 
-    Empty strings defer to the environment at run time (``QUANTLAB_DATA_PROVIDER``,
-    ``QUANTLAB_SYMBOLS``, ``QUANTLAB_CSV_DIR``); the Alpha Vantage key is read from
-    ``ALPHAVANTAGE_API_KEY`` when the client is built and is never part of config.
+    A field left unset takes its environment variable at run time (``QUANTLAB_DATA_PROVIDER``,
+    ``QUANTLAB_SYMBOLS``, ``QUANTLAB_CSV_DIR``; see ``common.settings``); the Alpha Vantage key
+    is read from ``ALPHAVANTAGE_API_KEY`` when the client is built and is never part of config.
     """
 
-    provider: str = Field(default="", description="synthetic | alphavantage | csv; empty = QUANTLAB_DATA_PROVIDER")
-    symbols_file: str = Field(
-        default="", description="symbol registry YAML; empty = QUANTLAB_SYMBOLS or the demo universe"
+    provider: str | None = Field(
+        default=None, description="synthetic | alphavantage | csv; unset: QUANTLAB_DATA_PROVIDER, else synthetic"
+    )
+    symbols_file: str | None = Field(
+        default=None, description="symbol registry YAML; unset: QUANTLAB_SYMBOLS, else the demo universe"
     )
     synthetic_seed: int = 7
-    csv_dir: str = Field(default="", description="directory of <SYMBOL>.csv; empty = QUANTLAB_CSV_DIR or data/csv")
+    csv_dir: str | None = Field(
+        default=None, description="directory of <SYMBOL>.csv; unset: QUANTLAB_CSV_DIR, else data/csv"
+    )
     alphavantage_function: str = "TIME_SERIES_DAILY"
     alphavantage_outputsize: str = "auto"
     requests_per_minute: float = 5.0
@@ -52,14 +53,15 @@ class MarketDataResource(dg.ConfigurableResource):
     max_abs_jump: float = 0.4
 
     def provider_name(self) -> str:
-        name = (self.provider or settings.data_provider()).lower()
+        if self.provider is None:
+            return settings.data_provider()
+        name = self.provider.lower()
         if name not in settings.PROVIDERS:
             raise ValueError(f"provider {name!r} is not known; valid: {', '.join(settings.PROVIDERS)}")
         return name
 
     def registry(self) -> SymbolRegistry:
-        path = self.symbols_file or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None
-        return load_registry(path)
+        return load_registry(self.symbols_file if self.symbols_file is not None else settings.symbols_file())
 
     def thresholds(self) -> QualityThresholds:
         return QualityThresholds(
@@ -75,9 +77,8 @@ class MarketDataResource(dg.ConfigurableResource):
         if name == "csv":
             from quantlab_assets.data_curator.core.csv_source import CsvProvider
 
-            raw = self.csv_dir or os.environ.get("QUANTLAB_CSV_DIR", "").strip() or "data/csv"
-            path = Path(raw)
-            return CsvProvider(path if path.is_absolute() else settings.PROJECT_ROOT / path)
+            folder = settings.from_project_root(self.csv_dir) if self.csv_dir is not None else settings.csv_dir()
+            return CsvProvider(folder)
         from quantlab_assets.data_curator.core.alphavantage import AlphaVantageProvider
 
         key = settings.alphavantage_api_key()

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
+from quantlab_assets.common import settings
 from quantlab_assets.feature_store.core.features import FeaturePreset, load_preset
 from quantlab_assets.feature_store.core.partition import FeatureLimits
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
-    """Preset file (empty = ``QUANTLAB_FEATURE_PRESET`` or the packaged default) and gate limits."""
+    """Preset file (unset: ``QUANTLAB_FEATURE_PRESET``, else the packaged default) and gate limits."""
 
-    preset_file: str = Field(default="", description="feature preset YAML; empty = QUANTLAB_FEATURE_PRESET or default")
+    preset_file: str | None = Field(
+        default=None, description="feature preset YAML; unset: QUANTLAB_FEATURE_PRESET, else the packaged default"
+    )
     max_missing_rate: float = Field(default=0.0, description="largest share of NaN per feature after warm-up")
     corr_threshold: float = 0.95
     psi_threshold: float = 0.25
@@ -22,7 +23,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
     check_sample_dates: int = Field(default=4, description="dates re-derived by the leakage and incremental checks")
 
     def preset(self) -> FeaturePreset:
-        return load_preset(self.preset_file or os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+        return load_preset(self.preset_file if self.preset_file is not None else settings.feature_preset_file())
 
     def limits(self) -> FeatureLimits:
         return FeatureLimits(

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
+from quantlab_assets.common import settings
 from quantlab_assets.portfolio_supervisor.core.rules import RiskRules, load_rules
-from quantlab_assets.strategy_lab.resources import strategies_dir
 
 
 class SupervisorResource(dg.ConfigurableResource):
-    rules_file: str = Field(
-        default="", description="risk rules YAML; empty = QUANTLAB_RISK_RULES or the packaged default"
+    """Where the risk rules are (``rules_file``, else ``QUANTLAB_RISK_RULES``, else the packaged rules)."""
+
+    rules_file: str | None = Field(
+        default=None, description="risk rules YAML; unset: QUANTLAB_RISK_RULES, else the packaged default"
     )
 
     def rules(self) -> RiskRules:
         # Overrides must name a strategy file that exists (valid or not: an invalid file is
         # reported on its own).
-        known = {p.stem for p in strategies_dir().glob("*.y*ml")}
-        return load_rules(self.rules_file or os.environ.get("QUANTLAB_RISK_RULES", "").strip() or None, known)
+        known = {p.stem for p in settings.strategies_dir().glob("*.y*ml")}
+        return load_rules(self.rules_file if self.rules_file is not None else settings.risk_rules_file(), known)

@@ -21,7 +21,6 @@ a reader's open handle blocks it).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -177,7 +176,7 @@ def read_data(
     only model signals use them) and bars for [start, end] on an open connection (read-only is
     enough); ``registry`` is the symbol registry (the universe's source)."""
     symbols = tuple(registry.tickers)
-    preset = preset or load_preset(os.environ.get("QUANTLAB_FEATURE_PRESET", "").strip() or None)
+    preset = preset or load_preset(settings.feature_preset_file())
     schema = features_schema(preset)
     cols = (
         list(features)
@@ -215,7 +214,7 @@ def load_data(
         raise FileNotFoundError(
             f"warehouse {path} does not exist: materialize ohlcv and features first (or set QUANTLAB_DB)"
         )
-    reg = load_registry(registry or os.environ.get("QUANTLAB_SYMBOLS", "").strip() or None)
+    reg = load_registry(registry or settings.symbols_file())
     con = connect(path, read_only=True)
     try:
         data = read_data(con, start, end, reg, features, history_from, labels)

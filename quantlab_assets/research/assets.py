@@ -3,7 +3,6 @@ and history; one run per sweep, every variant in memory on the shared arrays).""
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +14,6 @@ from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.research.api import read_data
 from quantlab_assets.research.sweep import (
     EXPERIMENT_RESULTS,
-    SWEEPS_DIR,
     Sweep,
     SweepError,
     leaderboard_markdown,
@@ -33,9 +31,7 @@ log = logging.getLogger(__name__)
 
 def sweeps_dir() -> Path:
     """``QUANTLAB_SWEEPS`` or ``sweeps/`` at the project root."""
-    raw = os.environ.get("QUANTLAB_SWEEPS", "").strip()
-    path = Path(raw) if raw else Path(SWEEPS_DIR)
-    return path if path.is_absolute() else settings.PROJECT_ROOT / path
+    return settings.sweeps_dir()
 
 
 def load_sweeps() -> list[Sweep]:

@@ -4,7 +4,6 @@ what it gave; ``rerun`` runs it again and says whether the numbers still match."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, read_slice
 from quantlab_assets.research.api import ResearchData, ResearchResult, backtest, load_data
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
@@ -41,12 +41,8 @@ EXPERIMENTS = TableSchema(
 
 
 def code_version() -> str:
-    digest = hashlib.sha256()
-    for folder in CODE_DIRS:
-        for path in sorted((PACKAGE / folder).glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    paths = [path for folder in CODE_DIRS for path in sorted((PACKAGE / folder).glob("*.py"))]
+    return content_hash(*(part for path in paths for part in (path.name, path.read_bytes())))
 
 
 def data_version(data: ResearchData) -> str:
@@ -55,11 +51,7 @@ def data_version(data: ResearchData) -> str:
         int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
         for frame in (data.bars, data.features)
     ]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return content_hash(json.dumps(parts))
 
 
 def backtest_results(out: ResearchResult) -> dict:
@@ -84,7 +76,7 @@ def experiment_row(
 ) -> pd.DataFrame:
     now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
     spec_json = json.dumps(spec, sort_keys=True, default=str)
-    exp_id = f"{kind[:2]}-{now:%Y%m%d%H%M%S}-{_hash(spec_json + str(now))[:6]}"
+    exp_id = f"{kind[:2]}-{now:%Y%m%d%H%M%S}-{content_hash(spec_json + str(now))[:6]}"
     return pd.DataFrame(
         [
             {
@@ -92,7 +84,7 @@ def experiment_row(
                 "kind": kind,
                 "name": name,
                 "spec": spec_json,
-                "spec_hash": _hash(spec_json),
+                "spec_hash": content_hash(spec_json),
                 "code_version": code_version(),
                 "start": pd.Timestamp(start),
                 "end": pd.Timestamp(end),

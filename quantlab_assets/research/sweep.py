@@ -24,7 +24,6 @@ period's KPIs are those of its sessions' returns.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
 from quantlab_assets.backtest_engine.core.kpis import annual_volatility, cagr, max_drawdown, sharpe_ratio, total_return
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows_in_transaction, ensure_table, transaction
 from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.bars import adjusted_open
@@ -51,7 +51,7 @@ from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
 
-SWEEPS_DIR = "sweeps"
+SWEEPS_DIR = settings.DEFAULT_SWEEPS
 KPIS: dict[str, Callable[[np.ndarray], float]] = {
     "sharpe": sharpe_ratio,
     "cagr": cagr,
@@ -150,7 +150,7 @@ class Variant:
 
     @property
     def spec_hash(self) -> str:
-        return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()[:12]
+        return content_hash(self.spec.model_dump_json())
 
 
 @dataclass(frozen=True)

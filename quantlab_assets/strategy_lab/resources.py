@@ -1,15 +1,11 @@
-"""Where strategy files live, resolved at definition load (each file becomes its own assets)."""
+"""Where strategy files live, resolved at definition load (each file becomes its own assets).
+
+``strategies_dir`` is ``common.settings.strategies_dir`` (``QUANTLAB_STRATEGIES``, else
+``strategies/``), named here for the modules that import it from the strategy lab.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from quantlab_assets.common.settings import strategies_dir
 
-from quantlab_assets.common import settings
-
-
-def strategies_dir() -> Path:
-    """``QUANTLAB_STRATEGIES`` or ``strategies/`` at the project root."""
-    raw = os.environ.get("QUANTLAB_STRATEGIES", "").strip()
-    path = Path(raw) if raw else Path("strategies")
-    return path if path.is_absolute() else settings.PROJECT_ROOT / path
+__all__ = ["strategies_dir"]

@@ -27,7 +27,8 @@ Execution convention (shared with ``feature_store.core.labels``)
   ``E_open * (sum(w) - 1)`` and no more.
 * Costs: fees and slippage are both in basis points of traded notional, charged to cash at
   the fill: ``cost = |shares traded * open| * (fee_bps + slippage_bps) / 1e4`` per trade. The
-  fill price itself is the open (slippage is a cost, not a price shift).
+  fill price itself is the open, chosen in one place, ``nb.fill_price_nb`` (slippage is a cost,
+  not a price shift).
 * Carry, per session (252 a year), charged to cash at the close: interest on the cash held
   through the session, ``cash * cash_interest_bps / 1e4 / 252`` (paid at the same rate when
   cash is negative; default 0), and a borrow fee on short positions,
@@ -63,18 +64,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core import nb
+from quantlab_assets.common.calendar import SESSIONS_PER_YEAR
 from quantlab_assets.data_curator.core.bars import adjusted_open
 
 BPS = 1e4
 DEFAULT_CAPITAL = 1_000_000.0
 CASH_SYMBOL = "$CASH"
 SKIP_REASONS = {nb.NO_OPEN: "no open price", nb.CAPPED: "participation cap (rest dropped)"}
-SESSIONS_PER_YEAR = 252
 
 STATE_COLUMNS = ("date", "symbol", "shares", "last_close", "pending_weight", "equity")
 EQUITY_COLUMNS = (
@@ -325,6 +327,45 @@ def simulate(
 
     The inputs are never modified. See the module docstring for the full convention.
     """
+    _check_options(state, fee_bps, slippage_bps, borrow_bps, cash_interest_bps, max_participation)
+    open_, close, decisions, volume = _market_arrays(state, open_, close, decisions, volume, max_participation)
+    cost_rate = (fee_bps + slippage_bps) / BPS
+    T, N = open_.shape
+    out = _KernelOutput(
+        *nb.simulate_nb(
+            open_,
+            close,
+            volume,
+            decisions,
+            float(state.cash),
+            np.array(state.shares, dtype=np.float64),
+            np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
+            state.pending is not None,
+            np.array(state.last_close, dtype=np.float64),
+            cost_rate,
+            float(max_participation or 0.0),
+            borrow_bps / BPS / SESSIONS_PER_YEAR,
+            cash_interest_bps / BPS / SESSIONS_PER_YEAR,
+            np.empty((T, N)),
+            np.empty((T, N)),
+        )
+    )
+    if out.error:
+        _validate(open_, close, decisions)  # raises, naming the array and the problem
+    result = _daily_result(out, state.equity)
+    if T == 0:
+        return state, result
+    new_state = BacktestState(
+        cash=result.cash[-1],
+        shares=result.positions[-1],
+        pending=out.pending if out.has_pending else None,
+        last_close=result.prices[-1],
+        equity=result.equity[-1],
+    )
+    return new_state, result
+
+
+def _check_options(state, fee_bps, slippage_bps, borrow_bps, cash_interest_bps, max_participation) -> None:
     if not isinstance(state, BacktestState):
         raise TypeError(f"state must be a BacktestState, got {type(state).__name__}")
     for name, bps in (("fee_bps", fee_bps), ("slippage_bps", slippage_bps), ("borrow_bps", borrow_bps)):
@@ -334,6 +375,10 @@ def simulate(
         raise ValueError(f"cash_interest_bps must be finite, got {cash_interest_bps!r}")
     if max_participation is not None and not 0 < max_participation <= 1:
         raise ValueError(f"max_participation must be in (0, 1] or None, got {max_participation!r}")
+
+
+def _market_arrays(state: BacktestState, open_, close, decisions, volume, max_participation) -> tuple:
+    """The (T, N) float64 arrays the kernel reads, shapes checked against each other and the state."""
     open_ = _array("open_", open_, None)
     T, N = open_.shape
     if N != state.n_symbols:
@@ -343,109 +388,78 @@ def simulate(
     if max_participation is not None and volume is None:
         raise ValueError("max_participation needs the volume")
     volume = _array("volume", volume, (T, N)) if volume is not None else np.empty((T, N))
-    cost_rate = (fee_bps + slippage_bps) / BPS
+    return open_, close, decisions, volume
 
-    # --- one compiled pass over sessions (see nb.py) ---------------------------------------
-    (
-        error,
-        positions,
-        marks,
-        cash_close,
-        equity_open,
-        traded,
-        costs,
-        borrow,
-        interest,
-        net_value,
-        gross_value,
-        fill_t,
-        fill_j,
-        fill_d,
-        skip_t,
-        skip_j,
-        skip_w,
-        skip_h,
-        skip_r,
-        pending,
-        has_pending,
-    ) = nb.simulate_nb(
-        open_,
-        close,
-        volume,
-        decisions,
-        float(state.cash),
-        np.array(state.shares, dtype=np.float64),
-        np.array(state.pending if state.pending is not None else np.zeros(N), dtype=np.float64),
-        state.pending is not None,
-        np.array(state.last_close, dtype=np.float64),
-        cost_rate,
-        float(max_participation or 0.0),
-        borrow_bps / BPS / SESSIONS_PER_YEAR,
-        cash_interest_bps / BPS / SESSIONS_PER_YEAR,
-        np.empty((T, N)),
-        np.empty((T, N)),
-    )
-    if error:
-        _validate(open_, close, decisions)  # raises, naming the array and the problem
 
-    # --- everything else, per row or per fill ----------------------------------------------
-    equity = cash_close + net_value
+class _KernelOutput(NamedTuple):
+    """What ``nb.simulate_nb`` returns, by name."""
+
+    error: int
+    positions: np.ndarray
+    marks: np.ndarray
+    cash_close: np.ndarray
+    equity_open: np.ndarray
+    traded: np.ndarray
+    costs: np.ndarray
+    borrow: np.ndarray
+    interest: np.ndarray
+    net_value: np.ndarray
+    gross_value: np.ndarray
+    fills: tuple  # (t, symbol, shares, price, cost)
+    skips: tuple  # (t, symbol, weight, shares held, reason)
+    pending: np.ndarray
+    has_pending: bool
+
+
+def _daily_result(out: _KernelOutput, equity_before: float) -> DailyResult:
+    """The per-session figures, elementwise from the kernel's sums (so a session's floats do not
+    depend on the call it ran in), and the fills and skipped orders it recorded."""
+    T = len(out.cash_close)
+    equity = out.cash_close + out.net_value
     prev_equity = np.empty(T)
     if T:
-        prev_equity[0] = state.equity
+        prev_equity[0] = equity_before
         prev_equity[1:] = equity[:-1]
     pnl_net = equity - prev_equity
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = pnl_net / prev_equity
-        turnover = traded / equity_open
-        gross_exposure = gross_value / equity
-        net_exposure = net_value / equity
-
-    price = open_[fill_t, fill_j]
-    notional = fill_d * price
+        turnover = out.traded / out.equity_open
+        gross_exposure = out.gross_value / equity
+        net_exposure = out.net_value / equity
+    fill_t, fill_j, fill_d, fill_p, fill_c = out.fills
     trades = Trades(
         t=fill_t,
         symbol=fill_j,
         shares=fill_d,
-        price=price,
-        notional=notional,
-        cost=np.abs(notional) * cost_rate,
+        price=fill_p,
+        notional=fill_d * fill_p,
+        cost=fill_c,
         decision_t=fill_t - 1,
     )
+    skip_t, skip_j, skip_w, skip_h, skip_r = out.skips
     skipped = SkippedOrders(
         t=skip_t, symbol=skip_j, weight=skip_w, shares_held=skip_h, decision_t=skip_t - 1, reason=skip_r
     )
-    costs = costs + borrow
-
-    result = DailyResult(
+    costs = out.costs + out.borrow
+    return DailyResult(
         equity=equity,
-        cash=cash_close,
-        equity_open=equity_open,
+        cash=out.cash_close,
+        equity_open=out.equity_open,
         gross_exposure=gross_exposure,
         net_exposure=net_exposure,
         turnover=turnover,
         costs=costs,
-        traded_notional=traded,
-        borrow_fees=borrow,
-        interest=interest,
+        traded_notional=out.traded,
+        borrow_fees=out.borrow,
+        interest=out.interest,
         pnl_gross=pnl_net + costs,
         pnl_net=pnl_net,
         ret=ret,
-        positions=positions,
-        prices=marks,
+        positions=out.positions,
+        prices=out.marks,
         trades=trades,
         skipped=skipped,
     )
-    if T == 0:
-        return state, result
-    new_state = BacktestState(
-        cash=cash_close[-1],
-        shares=positions[-1],
-        pending=pending if has_pending else None,
-        last_close=marks[-1],
-        equity=equity[-1],
-    )
-    return new_state, result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,13 +609,46 @@ def run_backtest(
     bars the earlier run saw: if a provider later back-adjusts history (a new dividend or split
     rescales past adj_close), re-run from an earlier state rather than resume.
     """
+    capped = max_participation is not None
+    bars, targets, sessions = _windowed_inputs(bars_long, targets_long, start, end, capped)
+    state_as_of = _state_date(state, sessions)
+    state_symbols = [] if state is None else [s for s in state["symbol"] if s != CASH_SYMBOL]
+    symbols = tuple(sorted(set(bars["symbol"].unique()) | set(targets["symbol"].unique()) | set(state_symbols)))
+    initial = state_from_frame(state, symbols) if state is not None else BacktestState.initial(len(symbols), capital)
+    grid = _Grid(sessions, symbols, _cells(bars, "bars_long", sessions, symbols))
+    decisions, decided = _decisions(targets, grid)
+    final, res = simulate(
+        initial,
+        grid.wide(adjusted_open(bars)),
+        grid.wide(bars["adj_close"]),
+        decisions,
+        fee_bps,
+        slippage_bps,
+        borrow_bps=borrow_bps,
+        cash_interest_bps=cash_interest_bps,
+        max_participation=max_participation,
+        volume=_volume_in_adjusted_shares(bars, grid) if capped else None,
+    )
+    return BacktestOutput(
+        equity=_equity_frame(sessions, res),
+        positions=_positions_frame(sessions, symbols, res),
+        trades=_trades_frame(sessions, symbols, res.trades, state_as_of),
+        skipped=_skipped_frame(sessions, symbols, res.skipped, state_as_of),
+        state=final,
+        symbols=symbols,
+        as_of=sessions[-1] if len(sessions) else state_as_of,
+        states=_states_frame(sessions, symbols, res, decisions, decided),
+    )
+
+
+def _windowed_inputs(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start, end, capped: bool) -> tuple:
+    """The bars and targets rows dated in [start, end], and the sessions (the bars' dates)."""
     need = {"date", "symbol", "open", "close", "adj_close"}
     if need - set(bars_long.columns):
         raise ValueError(f"bars_long lacks columns {sorted(need - set(bars_long.columns))}")
     if {"date", "symbol", "weight"} - set(targets_long.columns):
         raise ValueError("targets_long needs columns date, symbol, weight")
     lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    capped = max_participation is not None
     if capped and "volume" not in bars_long.columns:
         raise ValueError("bars_long needs a volume column for max_participation")
     bars = _window(bars_long[["date", "symbol", "open", "close", "adj_close"] + ["volume"] * capped], lo, hi)
@@ -610,55 +657,50 @@ def run_backtest(
     stray = np.setdiff1d(targets["date"].to_numpy(), sessions.to_numpy())
     if len(stray):
         raise ValueError(f"targets dated on {len(stray)} day(s) without bars, e.g. {pd.Timestamp(stray[0]).date()}")
+    return bars, targets, sessions
 
-    state_as_of = None
-    state_symbols: list[str] = []
-    if state is not None:
-        state_as_of = pd.Timestamp(state["date"].iloc[0]).normalize()
-        if len(sessions) and state_as_of >= sessions[0]:
-            raise ValueError(
-                f"the state is dated {state_as_of.date()}, not before the first session {sessions[0].date()} of the run"
-            )
-        state_symbols = [s for s in state["symbol"] if s != CASH_SYMBOL]
-    symbols = tuple(sorted(set(bars["symbol"].unique()) | set(targets["symbol"].unique()) | set(state_symbols)))
-    initial = state_from_frame(state, symbols) if state is not None else BacktestState.initial(len(symbols), capital)
 
-    shape = (len(sessions), len(symbols))
-    bar_cells = _cells(bars, "bars_long", sessions, symbols)
-    open_ = _wide(adjusted_open(bars), bar_cells, shape)
-    close = _wide(bars["adj_close"], bar_cells, shape)
-    decisions = _wide(targets["weight"], _cells(targets, "targets_long", sessions, symbols), shape)
-    # A session with target rows is a decision even if its weights are all NaN.
-    decided = np.isin(sessions.to_numpy(), targets["date"].to_numpy())
+def _state_date(state: pd.DataFrame | None, sessions: pd.DatetimeIndex) -> pd.Timestamp | None:
+    """The close a stored state was taken at, which must come before the run's first session."""
+    if state is None:
+        return None
+    as_of = pd.Timestamp(state["date"].iloc[0]).normalize()
+    if len(sessions) and as_of >= sessions[0]:
+        raise ValueError(
+            f"the state is dated {as_of.date()}, not before the first session {sessions[0].date()} of the run"
+        )
+    return as_of
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The (sessions x symbols) grid of a run and the cells the bars occupy in it."""
+
+    sessions: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    bar_cells: tuple
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.sessions), len(self.symbols))
+
+    def wide(self, values, cells: tuple | None = None) -> np.ndarray:
+        return _wide(values, self.bar_cells if cells is None else cells, self.shape)
+
+
+def _decisions(targets: pd.DataFrame, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
+    """The (T, N) weights decided at each close, and which sessions have a decision: a session
+    with target rows is a decision even if its weights are all NaN (absent symbols: weight 0)."""
+    decisions = grid.wide(targets["weight"], _cells(targets, "targets_long", grid.sessions, grid.symbols))
+    decided = np.isin(grid.sessions.to_numpy(), targets["date"].to_numpy())
     decisions[decided] = np.where(np.isnan(decisions[decided]), 0.0, decisions[decided])
+    return decisions, decided
 
-    volume = None
-    if capped:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            volume = _wide((bars["volume"] * bars["close"] / bars["adj_close"]).to_numpy(), bar_cells, shape)
-    final, res = simulate(
-        initial,
-        open_,
-        close,
-        decisions,
-        fee_bps,
-        slippage_bps,
-        borrow_bps=borrow_bps,
-        cash_interest_bps=cash_interest_bps,
-        max_participation=max_participation,
-        volume=volume,
-    )
-    as_of = sessions[-1] if len(sessions) else state_as_of
-    return BacktestOutput(
-        equity=_equity_frame(sessions, res),
-        positions=_positions_frame(sessions, symbols, res),
-        trades=_trades_frame(sessions, symbols, res.trades, state_as_of),
-        skipped=_skipped_frame(sessions, symbols, res.skipped, state_as_of),
-        state=final,
-        symbols=symbols,
-        as_of=as_of,
-        states=_states_frame(sessions, symbols, res, decisions, decided),
-    )
+
+def _volume_in_adjusted_shares(bars: pd.DataFrame, grid: _Grid) -> np.ndarray:
+    """Volume in share units of the adjusted prices (``volume * close / adj_close``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return grid.wide((bars["volume"] * bars["close"] / bars["adj_close"]).to_numpy())
 
 
 def _states_frame(sessions, symbols, res: DailyResult, decisions: np.ndarray, decided: np.ndarray) -> pd.DataFrame:

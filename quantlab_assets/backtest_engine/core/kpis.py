@@ -38,10 +38,12 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from quantlab_assets.common.calendar import SESSIONS_PER_YEAR
+
 DAILY = "daily"
 WEEKLY = "weekly"
 MONTHLY = "monthly"
-ANNUALIZATION_FACTORS = {DAILY: 252, WEEKLY: 52, MONTHLY: 12}
+ANNUALIZATION_FACTORS = {DAILY: SESSIONS_PER_YEAR, WEEKLY: 52, MONTHLY: 12}
 TRADING_DAYS_PER_YEAR = ANNUALIZATION_FACTORS[DAILY]
 
 SINCE_START = "since_start"
@@ -445,31 +447,11 @@ def kpi_table(
     scalar functions applied to the returns up to t (since start) or to the last ``window``
     returns up to t: no KPI ever uses a later date.
     """
-    window = TRADING_DAYS_PER_YEAR if window is None else window
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
-        raise ValueError(f"window must be an integer number of sessions >= 2, got {window!r}")
-    if "date" not in daily.columns or "ret" not in daily.columns:
-        raise ValueError("daily needs columns 'date' and 'ret'")
-    order = np.argsort(pd.to_datetime(daily["date"]).to_numpy(), kind="stable")
-    frame = daily.iloc[order]
-    dates = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
-    if dates.has_duplicates:
-        raise ValueError("daily has duplicate dates")
-    T = len(frame)
-    r = frame["ret"].to_numpy(dtype=np.float64)
-    turn = frame["turnover"].to_numpy(dtype=np.float64) if "turnover" in frame.columns else np.full(T, np.nan)
-    if benchmark_ret is None:
-        bench = np.full(T, np.nan)
-    elif isinstance(benchmark_ret, pd.Series):
-        by_date = benchmark_ret.set_axis(pd.to_datetime(benchmark_ret.index))
-        bench = by_date.reindex(dates).to_numpy(dtype=np.float64)
-    else:
-        bench = np.asarray(benchmark_ret, dtype=np.float64)
-        if bench.shape != (T,):
-            raise ValueError(f"benchmark_ret has shape {bench.shape}, expected ({T},) or a Series by date")
-        bench = bench[order]
+    window = _trailing_window(window)
+    order, dates, r, turn = _daily_series(daily)
+    bench = _benchmark_series(benchmark_ret, dates, order)
     ann = float(TRADING_DAYS_PER_YEAR)
-
+    T = len(dates)
     since = _expanding(r, turn, bench, risk_free, ann)
     if not bench.size or np.isnan(bench).all():
         since["excess_return"] = np.full(T, np.nan)
@@ -488,6 +470,43 @@ def kpi_table(
     table = pd.concat(blocks, ignore_index=True)
     table = table.sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
     return table[list(KPI_TABLE_COLUMNS)]
+
+
+def _trailing_window(window) -> int:
+    window = TRADING_DAYS_PER_YEAR if window is None else window
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
+        raise ValueError(f"window must be an integer number of sessions >= 2, got {window!r}")
+    return int(window)
+
+
+def _daily_series(daily: pd.DataFrame) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """``daily`` sorted by date: the sort order, the dates, the returns and the turnover (NaN
+    without a ``turnover`` column)."""
+    if "date" not in daily.columns or "ret" not in daily.columns:
+        raise ValueError("daily needs columns 'date' and 'ret'")
+    order = np.argsort(pd.to_datetime(daily["date"]).to_numpy(), kind="stable")
+    frame = daily.iloc[order]
+    dates = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+    if dates.has_duplicates:
+        raise ValueError("daily has duplicate dates")
+    r = frame["ret"].to_numpy(dtype=np.float64)
+    turn = frame["turnover"].to_numpy(dtype=np.float64) if "turnover" in frame.columns else np.full(len(frame), np.nan)
+    return order, dates, r, turn
+
+
+def _benchmark_series(benchmark_ret, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarray:
+    """The benchmark's return on each of ``dates`` (NaN without one): a Series is aligned by
+    date, an array is taken in the rows' original order."""
+    T = len(dates)
+    if benchmark_ret is None:
+        return np.full(T, np.nan)
+    if isinstance(benchmark_ret, pd.Series):
+        by_date = benchmark_ret.set_axis(pd.to_datetime(benchmark_ret.index))
+        return by_date.reindex(dates).to_numpy(dtype=np.float64)
+    bench = np.asarray(benchmark_ret, dtype=np.float64)
+    if bench.shape != (T,):
+        raise ValueError(f"benchmark_ret has shape {bench.shape}, expected ({T},) or a Series by date")
+    return bench[order]
 
 
 def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.warehouse import read_slice
-from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.schema import OHLCV, SYMBOLS
 
 BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "adj_close", "volume"]
 
@@ -38,10 +38,13 @@ def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
     table) and first_bar (the first stored ohlcv bar) of ``symbols``."""
     names = sorted({str(s) for s in symbols})
     first_bar = con.execute(
-        "SELECT symbol, min(date) AS first_bar FROM ohlcv WHERE list_contains(?, symbol) GROUP BY symbol", [names]
+        f'SELECT symbol, min(date) AS first_bar FROM "{OHLCV.name}" WHERE list_contains(?, symbol) GROUP BY symbol',
+        [names],
     ).df()
     try:
-        first_date = con.execute("SELECT symbol, first_date FROM symbols WHERE list_contains(?, symbol)", [names]).df()
+        first_date = con.execute(
+            f'SELECT symbol, first_date FROM "{SYMBOLS.name}" WHERE list_contains(?, symbol)', [names]
+        ).df()
     except duckdb.CatalogException:  # no registry mirror yet: listing dates unknown
         first_date = pd.DataFrame({"symbol": pd.Series(dtype=object), "first_date": pd.Series(dtype="datetime64[ns]")})
     out = (

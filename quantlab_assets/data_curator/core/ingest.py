@@ -8,9 +8,15 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from quantlab_assets.common.warehouse import append_rows, ensure_table, replace_slice, transaction
+from quantlab_assets.common.warehouse import (
+    append_rows,
+    append_rows_in_transaction,
+    ensure_table,
+    replace_slice,
+    transaction,
+)
 from quantlab_assets.data_curator.core.providers import FetchResult
-from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
 
 
 def _utc_naive(now: datetime) -> pd.Timestamp:
@@ -84,7 +90,7 @@ def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None
 def symbols_frame(registry) -> pd.DataFrame:
     frame = pd.DataFrame(
         [e.model_dump() for e in registry.symbols], columns=["symbol", "name", "sector", "first_date", "last_date"]
-    )
+    )  # the registry entries' fields; ``universe`` is the registry's
     frame["universe"] = registry.universe
     frame["first_date"] = pd.to_datetime(frame["first_date"])
     frame["last_date"] = pd.to_datetime(frame["last_date"])
@@ -92,24 +98,17 @@ def symbols_frame(registry) -> pd.DataFrame:
 
 
 def write_symbols_in_transaction(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
-    con.register("_symbols", frame)
-    con.execute("""CREATE TABLE IF NOT EXISTS symbols (symbol VARCHAR NOT NULL, name VARCHAR,
-                   sector VARCHAR, first_date DATE, last_date DATE, universe VARCHAR)""")
-    con.execute("DELETE FROM symbols")
-    con.execute(
-        "INSERT INTO symbols (symbol, name, sector, first_date, last_date, universe) "
-        "SELECT symbol, name, sector, first_date, last_date, universe FROM _symbols"
-    )
+    """Replace the ``symbols`` table's rows with ``frame`` inside the caller's transaction."""
+    ensure_table(con, SYMBOLS)
+    con.execute(f'DELETE FROM "{SYMBOLS.name}"')
+    append_rows_in_transaction(con, SYMBOLS, frame)
 
 
 def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:
     """Mirror the registry into the ``symbols`` table so SQL can join sectors."""
     frame = symbols_frame(registry)
-    try:
-        with transaction(con):
-            write_symbols_in_transaction(con, frame)
-    finally:
-        con.unregister("_symbols")
+    with transaction(con):
+        write_symbols_in_transaction(con, frame)
 
 
 def read_ingest_log(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:

@@ -19,10 +19,9 @@ import pandas as pd
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import GateResult  # the one gate-result shape of every team
 from quantlab_assets.data_curator.core.providers import FetchResult
-from quantlab_assets.data_curator.core.schema import PRICE_COLUMNS
+from quantlab_assets.data_curator.core.schema import OHLCV, PRICE_COLUMNS
 
-SAMPLE_ROWS = 10
-STORED = "ohlcv"
+STORED = OHLCV.name
 STAGED = "ohlcv_staged"
 _TABLES = (STORED, STAGED)  # the only names a rule's FROM may take
 
@@ -203,14 +202,14 @@ def check_coverage(
     con.register("_expected", expected)
     try:
         missing = con.execute(
-            """SELECT e.symbol, e.date FROM _expected e
-               ANTI JOIN (SELECT DISTINCT symbol, date FROM ohlcv WHERE date BETWEEN ? AND ?) o
+            f"""SELECT e.symbol, e.date FROM _expected e
+               ANTI JOIN (SELECT DISTINCT symbol, date FROM {STORED} WHERE date BETWEEN ? AND ?) o
                ON e.symbol = o.symbol AND e.date = o.date
                ORDER BY e.symbol, e.date""",
             _range(start, end),
         ).df()
         off_calendar = con.execute(
-            """SELECT o.symbol, o.date FROM ohlcv o
+            f"""SELECT o.symbol, o.date FROM {STORED} o
                WHERE o.date BETWEEN ? AND ? AND o.symbol IN (SELECT DISTINCT symbol FROM _expected)
                AND NOT EXISTS (SELECT 1 FROM _expected e WHERE e.symbol = o.symbol AND e.date = o.date)
                ORDER BY o.symbol, o.date""",
@@ -269,11 +268,11 @@ def check_suspicious_jumps(con: duckdb.DuckDBPyConnection, start, end, max_abs_j
     """Adjusted-close moves beyond the limit: an unadjusted split looks like a crash."""
     lo = pd.Timestamp(start) - pd.Timedelta(days=14)  # reach back for the previous session
     jumps = con.execute(
-        """WITH ordered AS (
+        f"""WITH ordered AS (
              SELECT date, symbol, close, adj_close,
                     lag(adj_close) OVER (PARTITION BY symbol ORDER BY date) AS prev_adj_close,
                     split_coefficient
-             FROM ohlcv WHERE date BETWEEN ? AND ?)
+             FROM {STORED} WHERE date BETWEEN ? AND ?)
            SELECT date, symbol, prev_adj_close, adj_close, adj_close / prev_adj_close AS ratio,
                   split_coefficient
            FROM ordered

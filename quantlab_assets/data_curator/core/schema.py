@@ -1,4 +1,5 @@
-"""The ``ohlcv`` contract and the ingest log, as declared warehouse tables."""
+"""The data curator's warehouse tables: the ``ohlcv`` contract, the ingest log, the refusals and the
+registry mirror ``symbols``."""
 
 from __future__ import annotations
 
@@ -74,5 +75,19 @@ REJECTS = TableSchema(
         Column("check_name", "VARCHAR", False, "gate check whose rule refused it"),
         Column("reason", "VARCHAR", False),
         Column("rejected_at", "TIMESTAMP", False, "UTC time of the refusal"),
+    ),
+)
+
+SYMBOLS = TableSchema(
+    name="symbols",
+    date_column="first_date",
+    description="The symbol registry mirrored for SQL joins (sectors, listing dates); rewritten whole.",
+    columns=(
+        Column("symbol", "VARCHAR", False),
+        Column("name", "VARCHAR"),
+        Column("sector", "VARCHAR"),
+        Column("first_date", "DATE", description="first session of the listing, when the registry gives one"),
+        Column("last_date", "DATE", description="last session of the listing, when the registry gives one"),
+        Column("universe", "VARCHAR", description="the registry's universe name"),
     ),
 )

@@ -114,8 +114,63 @@ def _qcut_edges(values: np.ndarray, idx: np.ndarray, n: int, q: np.ndarray, out:
         out[j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
+@nb.njit(cache=True)
+def _present(xt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Marks the names with a value in ``valid``; returns them sorted by value (stable order)."""
+    N = len(xt)
+    m = 0
+    for i in range(N):
+        valid[i] = not np.isnan(xt[i])
+        m += valid[i]
+    idx = np.empty(m, dtype=np.int64)
+    vals = np.empty(m)
+    k = 0
+    for i in range(N):
+        if valid[i]:
+            idx[k] = i
+            vals[k] = xt[i]
+            k += 1
+    return idx[np.argsort(vals)]
+
+
+@nb.njit(cache=True)
+def _quantile_means(
+    xt: np.ndarray, rt: np.ndarray, xs: np.ndarray, n: int, edges: np.ndarray, qsum: np.ndarray, qcnt: np.ndarray, out
+) -> None:
+    """Mean return of each bin of ``edges`` (pandas.qcut's bins) over the names ``xs[:n]``,
+    sorted by the feature, into ``out``; a bin without names stays NaN."""
+    Q = len(out)
+    qsum[:] = 0.0
+    qcnt[:] = 0.0
+    b = 0  # edges below the value (pandas' searchsorted side="left"), monotone along xs
+    for i in range(n):
+        v = xt[xs[i]]
+        while b < Q and edges[b] < v:
+            b += 1
+        j = max(b, 1) - 1
+        qsum[j] += rt[xs[i]]
+        qcnt[j] += 1.0
+    for j in range(Q):
+        if qcnt[j] > 0:
+            out[j] = qsum[j] / qcnt[j]
+
+
+@nb.njit(cache=True)
+def _rank_autocorr(xrank: np.ndarray, t: int, lag: int) -> float:
+    """Pearson correlation of date ``t``'s ranks with those ``lag`` dates earlier, over the names
+    ranked on both."""
+    N = xrank.shape[1]
+    both = np.empty(N, dtype=np.int64)
+    n = 0
+    for i in range(N):
+        if not np.isnan(xrank[t, i]) and not np.isnan(xrank[t - lag, i]):
+            both[n] = i
+            n += 1
+    return _pearson(xrank[t], xrank[t - lag], both, n)
+
+
 @nb.njit(parallel=True, cache=True)
-def feature_ic_nb(  # noqa: C901 - one compiled pass over dates and features
+def feature_ic_nb(
     x: np.ndarray,
     fwd: np.ndarray,
     fwd_order: np.ndarray,
@@ -141,19 +196,8 @@ def feature_ic_nb(  # noqa: C901 - one compiled pass over dates and features
     for t in nb.prange(T):
         xt = x[t]
         valid = np.empty(N, dtype=np.bool_)
-        m = 0
-        for i in range(N):
-            valid[i] = not np.isnan(xt[i])
-            m += valid[i]
-        idx = np.empty(m, dtype=np.int64)
-        vals = np.empty(m)
-        k = 0
-        for i in range(N):
-            if valid[i]:
-                idx[k] = i
-                vals[k] = xt[i]
-                k += 1
-        order = idx[np.argsort(vals)]
+        order = _present(xt, valid)
+        m = len(order)
         _average_ranks(xt, order, m, xrank[t])
         keep = np.empty(N, dtype=np.bool_)
         xs = np.empty(N, dtype=np.int64)  # names used, sorted by the feature
@@ -177,30 +221,12 @@ def feature_ic_nb(  # noqa: C901 - one compiled pass over dates and features
             ic[h, t] = _pearson(xt, rt, xs, n)
             ric[h, t] = _pearson(xr, rr, xs, n)
             _qcut_edges(xt, xs, n, qfrac, edges)
-            qsum[:] = 0.0
-            qcnt[:] = 0.0
-            b = 0  # edges below the value (pandas' searchsorted side="left"), monotone along xs
-            for i in range(n):
-                v = xt[xs[i]]
-                while b < Q and edges[b] < v:
-                    b += 1
-                j = max(b, 1) - 1
-                qsum[j] += rt[xs[i]]
-                qcnt[j] += 1.0
-            for j in range(Q):
-                if qcnt[j] > 0:
-                    qmean[h, t, j] = qsum[j] / qcnt[j]
+            _quantile_means(xt, rt, xs, n, edges, qsum, qcnt, qmean[h, t])
     autocorr = np.full((H, T), np.nan)
     for h in range(H):
         lag = lags[h]
         for t in nb.prange(lag, T):
-            both = np.empty(N, dtype=np.int64)
-            n = 0
-            for i in range(N):
-                if not np.isnan(xrank[t, i]) and not np.isnan(xrank[t - lag, i]):
-                    both[n] = i
-                    n += 1
-            autocorr[h, t] = _pearson(xrank[t], xrank[t - lag], both, n)
+            autocorr[h, t] = _rank_autocorr(xrank, t, lag)
     return n_used, ic, ric, qmean, autocorr
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from quantlab_assets.common.calendar import trading_days
+from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import adjusted
 from quantlab_assets.feature_store.core import kernels as nb
@@ -46,7 +46,6 @@ KINDS_VERSION = "2"
 preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators)."""
 OHLCV_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "adj_close", "volume")
 BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
-PERIODS_PER_YEAR = 252
 MAX_WINDOW = 504
 # Variance-type windows: their int64 sums of squares stay exact for any realistic dispersion
 # up to here (see kernels.centered_sum_squares).
@@ -230,7 +229,7 @@ class SpreadParams(_Params):
 
 class VolatilityParams(_Params):
     window: SpreadWindow
-    periods_per_year: int = Field(PERIODS_PER_YEAR, ge=1)
+    periods_per_year: int = Field(SESSIONS_PER_YEAR, ge=1)
 
 
 class WilderParams(_Params):
@@ -592,18 +591,47 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
         with a missing bar and undefined values (a flat window's RSI or z-score).
     """
     panel = pivot_panel(ohlcv)
-    n_dates, n_symbols = panel.present.shape
-    t_lo = panel.dates.searchsorted(pd.Timestamp(start).normalize())
-    t_hi = panel.dates.searchsorted(pd.Timestamp(end).normalize(), side="right")
+    rows = _output_rows(panel, start, end)
+    # Feature-major values of the output rows; block.T becomes the frame's floats without a copy.
+    block = np.empty((len(preset.features), len(rows.symbol)))
+    sources = _per_symbol_features(panel, preset, rows, block)
+    _cross_sectional_features(panel, preset, sources, rows, block)
+    frame = pd.DataFrame(block.T, columns=preset.feature_names, copy=False)
+    first_bar = panel.present.argmax(axis=0) if len(panel.dates) else np.zeros(0, dtype=np.int64)
+    frame.insert(0, "warm", rows.date - first_bar[rows.symbol] >= preset.warmup_sessions)
+    frame.insert(0, "symbol", panel.symbols[rows.symbol])
+    frame.insert(0, "date", panel.dates[rows.date])
+    return frame
+
+
+@dataclass(frozen=True)
+class _OutputRows:
+    """The output rows, the panel's bars dated in [start, end] in (symbol, date) order: their
+    symbol and date indices, and the panel's date range [t_lo, t_hi) they span."""
+
+    symbol: np.ndarray
+    date: np.ndarray
+    t_lo: int
+    t_hi: int
+
+
+def _output_rows(panel: Panel, start, end) -> _OutputRows:
+    n_dates = len(panel.dates)
+    t_lo = int(panel.dates.searchsorted(pd.Timestamp(start).normalize()))
+    t_hi = int(panel.dates.searchsorted(pd.Timestamp(end).normalize(), side="right"))
     selected = np.zeros_like(panel.present)
     selected[t_lo:t_hi] = panel.present[t_lo:t_hi]
-    # Output rows: the bars in [start, end], symbol-major so they come sorted by (symbol, date).
+    # Symbol-major, so the rows come sorted by (symbol, date).
     sym_idx, t_idx = np.divmod(np.flatnonzero(selected.T), n_dates)
-    # Feature-major values of the output rows; block.T becomes the frame's floats without a copy.
-    block = np.empty((len(preset.features), len(sym_idx)))
+    return _OutputRows(sym_idx, t_idx, t_lo, t_hi)
 
-    # Per-symbol features on every date of a block of symbols; the sources of the
-    # cross-sectional features are kept whole for the per-date transforms after.
+
+def _per_symbol_features(
+    panel: Panel, preset: FeaturePreset, rows: _OutputRows, block: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-symbol features on every date of a block of symbols at a time, into ``block``; returns
+    the sources of the cross-sectional features, whole, for the per-date transforms after."""
+    n_symbols = len(panel.symbols)
     market = market_proxy(panel)
     sources = {
         spec.source_feature: np.empty(panel.present.shape)
@@ -613,35 +641,33 @@ def compute_features(ohlcv: pd.DataFrame, preset: FeaturePreset, start, end) -> 
     for first in range(0, n_symbols, BLOCK_SYMBOLS):
         cols = slice(first, min(first + BLOCK_SYMBOLS, n_symbols))
         inputs = _Inputs({f: np.ascontiguousarray(a[:, cols]) for f, a in panel.arrays.items()}, market)
-        rows = slice(*np.searchsorted(sym_idx, [cols.start, cols.stop]))
-        cells = t_idx[rows] * (cols.stop - cols.start) + (sym_idx[rows] - cols.start)
+        out = slice(*np.searchsorted(rows.symbol, [cols.start, cols.stop]))
+        cells = rows.date[out] * (cols.stop - cols.start) + (rows.symbol[out] - cols.start)
         for i, spec in enumerate(preset.features):
             kind = KINDS[spec.kind]
             if kind.cross_sectional:
                 continue
             values = kind.compute(inputs, spec.parsed_params)
-            np.take(values.ravel(), cells, out=block[i, rows])
+            np.take(values.ravel(), cells, out=block[i, out])
             if spec.name in sources:
                 sources[spec.name][:, cols] = values
+    return sources
 
-    # Cross-sectional features on a block of output dates at a time (each date is one row).
-    cells = t_idx * n_symbols + sym_idx
+
+def _cross_sectional_features(
+    panel: Panel, preset: FeaturePreset, sources: dict[str, np.ndarray], rows: _OutputRows, block: np.ndarray
+) -> None:
+    """Cross-sectional features on a block of output dates at a time (each date is one row), into ``block``."""
+    cells = rows.date * len(panel.symbols) + rows.symbol
     transformed = np.empty(panel.present.shape)
     for i, spec in enumerate(preset.features):
         kind = KINDS[spec.kind]
         if not kind.cross_sectional:
             continue
-        for first in range(t_lo, t_hi, BLOCK_DATES):
-            span = slice(first, min(first + BLOCK_DATES, t_hi))
+        for first in range(rows.t_lo, rows.t_hi, BLOCK_DATES):
+            span = slice(first, min(first + BLOCK_DATES, rows.t_hi))
             transformed[span] = kind.compute(sources[spec.source_feature][span])
         np.take(transformed.ravel(), cells, out=block[i])
-
-    frame = pd.DataFrame(block.T, columns=preset.feature_names, copy=False)
-    first_bar = panel.present.argmax(axis=0) if n_dates else np.zeros(0, dtype=np.int64)
-    frame.insert(0, "warm", t_idx - first_bar[sym_idx] >= preset.warmup_sessions)
-    frame.insert(0, "symbol", panel.symbols[sym_idx])
-    frame.insert(0, "date", panel.dates[t_idx])
-    return frame
 
 
 # --------------------------------------------------------------------------- quality

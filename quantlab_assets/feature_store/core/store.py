@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.data_curator.core.schema import PRICE_COLUMNS
 from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
 
 # Fixed, so a run's leakage probe is reproducible: the same partition perturbs the same way.
@@ -76,7 +78,7 @@ def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataF
 
 def invalid_bars(bars: pd.DataFrame) -> pd.DataFrame:
     """Rows downstream must not compute on (the gate's price rules, applied to a window)."""
-    prices = bars[["open", "high", "low", "close", "adj_close"]]
+    prices = bars[list(PRICE_COLUMNS)]
     bad = (~np.isfinite(prices)).any(axis=1) | (prices <= 0).any(axis=1) | (bars["high"] < bars["low"])
     return bars[bad]
 
@@ -108,7 +110,7 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
             window = window.copy()
             later = window["date"] > day
             factor = rng.uniform(0.5, 1.5, size=int(later.sum()))
-            for col in ("open", "high", "low", "close", "adj_close"):
+            for col in PRICE_COLUMNS:
                 window.loc[later, col] = window.loc[later, col].to_numpy() * factor
             window.loc[later, "volume"] = window.loc[later, "volume"].to_numpy() * factor[::-1]
         else:
@@ -152,6 +154,4 @@ def differing_cells(stored: pd.DataFrame, recomputed: pd.DataFrame, columns) -> 
 def preset_version(preset: FeaturePreset) -> str:
     """A short hash of the preset's content and of the kinds' computation (``KINDS_VERSION``):
     Dagster's code_version, so a changed preset or formula shows the stored features stale."""
-    import hashlib
-
-    return hashlib.sha256(f"{KINDS_VERSION}:{preset.model_dump_json()}".encode()).hexdigest()[:12]
+    return content_hash(f"{KINDS_VERSION}:{preset.model_dump_json()}")
