@@ -1,13 +1,13 @@
 """Sweep assets: one ``<sweep>/experiment_results`` asset per ``sweeps/*.yaml`` (its own lineage
 and history; one run per sweep, every variant in memory on the shared arrays)."""
 
-import hashlib
 import logging
 from pathlib import Path
 
 import dagster as dg
 
 from quantlab_assets.common import settings
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
@@ -52,7 +52,7 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
         kinds={"duckdb", "numpy"},
         # No lineage edge to features/ohlcv: the daily chain is ``ohlcv`` and everything downstream,
         # and a sweep is run on demand, not every evening.
-        code_version=hashlib.sha256(str(sorted(v.spec_hash for v in sweep.variants)).encode()).hexdigest()[:12],
+        code_version=content_hash(str(sorted(v.spec_hash for v in sweep.variants))),
         description=f"Sweep '{sweep.name}': {len(sweep.variants)} variants of one strategy, in-sample and "
         f"out-of-sample KPIs, leaderboard and overfitting statistics. {sweep.description}",
         metadata={"sweep_file": sweep.source, "reads": "features, ohlcv (labels for model signals)"},

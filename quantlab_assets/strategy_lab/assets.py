@@ -1,6 +1,5 @@
 """The strategy lab's asset factory: one ``<strategy>/<strategy>_targets`` asset (and its checks) per file."""
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pandas as pd
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import Slice, audit_and_publish
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import features as features_asset
@@ -71,7 +71,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         deps=deps,
         partitions_def=trading_day_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:12],
+        code_version=content_hash(spec.model_dump_json()),
         description=f"Target weights of strategy '{spec.name}': {spec.description} "
         "Decided at each close from that day's features; filled by the backtest at the next open. "
         "Written, audited, published: rows that fail a blocking check are not published.",
