@@ -16,11 +16,15 @@ import dagster as dg
 from quantlab_assets.common import settings
 
 # Deliberate choices, not accidents: per-partition check results (preview) and single-run
-# backfills (beta). Silenced by message so any other warning still shows.
-warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*")
-warnings.filterwarnings("ignore", message=r".*`backfill_policy` of function `asset`.*")
-warnings.filterwarnings("ignore", message=r".*`allow_nonexistent_upstream_partitions`.*")
-warnings.filterwarnings("ignore", message=r".*`backfill_policy` of function `multi_asset`.*")
+# backfills (beta). Silenced by message *and* by the module the warning is attributed to (ours;
+# Dagster's decorator module reports the backfill_policy one), so importing this package in a
+# notebook leaves every other warning, the user's own code's included, as it was.
+_OURS = r"quantlab_assets(\..*)?$"
+warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*", module=_OURS)
+warnings.filterwarnings("ignore", message=r".*`allow_nonexistent_upstream_partitions`.*", module=_OURS)
+warnings.filterwarnings(
+    "ignore", message=r".*`backfill_policy` of function `(multi_)?asset`.*", module=r"dagster\._core\.decorator_utils$"
+)
 
 EXCHANGE_TIMEZONE = "America/New_York"
 PARTITION_FMT = "%Y-%m-%d"

@@ -121,6 +121,16 @@ class EventBatching:
             segment = list(group)
             yield key is not None and self._fast_path(segment), segment
 
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Each fast-path segment in one transaction (the storage's ``_store_uniform_batch``), the
+        rest through the stock storage's path, in order."""
+        check.sequence_param(events, "events", EventLogEntry)
+        for fast, segment in self._segments(events):
+            if fast:
+                self._store_uniform_batch(segment)  # type: ignore[attr-defined]
+            else:
+                super().store_event_batch(segment)  # type: ignore[misc]
+
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """The stock rows (one per planned partition of a partitioned check), with the event
         serialized once and one executemany: the stock code serializes the event per partition and
@@ -253,14 +263,6 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
         return self._has_index_cols
 
     # -- batches -------------------------------------------------------------------------------
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        check.sequence_param(events, "events", EventLogEntry)
-        for fast, segment in self._segments(events):
-            if fast:
-                self._store_uniform_batch(segment)
-            else:
-                super().store_event_batch(segment)
-
     def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:

@@ -162,14 +162,6 @@ class BatchingPostgresEventLogStorage(EventBatching, PostgresEventLogStorage):
     def from_config_value(cls, inst_data, config_value):  # type: ignore[override]
         return cls(inst_data=inst_data, **_kwargs(config_value))
 
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        check.sequence_param(events, "events", EventLogEntry)
-        for fast, segment in self._segments(events):
-            if fast:
-                self._store_uniform_batch(segment)
-            else:
-                super().store_event_batch(segment)
-
     def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         # One table serves runs and the index on Postgres: one transaction for the whole batch.

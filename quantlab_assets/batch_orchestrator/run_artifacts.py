@@ -15,8 +15,20 @@ import threading
 import time
 from pathlib import Path
 
+from quantlab_assets.backtest_engine.core.store import (
+    BACKTEST_EQUITY,
+    BACKTEST_KPIS,
+    BACKTEST_POSITIONS,
+    BACKTEST_STATE,
+    BACKTEST_TRADES,
+)
 from quantlab_assets.common import settings
 from quantlab_assets.common.artifacts import run_dir
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
+from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.feature_store.core.store import FEATURES_TABLE
+from quantlab_assets.portfolio_supervisor.core.store import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS, OVERRIDES
+from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 _END = {
     "PIPELINE_SUCCESS": "SUCCESS",
@@ -26,16 +38,30 @@ _END = {
     "RUN_FAILURE": "FAILURE",
     "RUN_CANCELED": "CANCELED",
 }
+# Where each stage's rows are, named from the declared schemas (a renamed table cannot be missed).
 _TABLES = {
-    "ohlcv": "ohlcv, ohlcv_ingest_log, symbols",
-    "features": "features",
-    "labels": "labels",
-    "targets": "targets",
-    "backtest": "backtest_equity, backtest_positions, backtest_trades, backtest_state",
-    "backtest_kpis": "backtest_kpis",
-    "approvals": "approvals, approval_log, approval_overrides",
-    "approved_targets": "approved_targets",
+    stage: ", ".join(schemas)
+    for stage, schemas in {
+        "ohlcv": (OHLCV.name, INGEST_LOG.name, REJECTS.name, SYMBOLS.name),
+        "features": (FEATURES_TABLE,),
+        "labels": (LABELS.name,),
+        "targets": (TARGETS.name,),
+        "backtest": (BACKTEST_EQUITY.name, BACKTEST_POSITIONS.name, BACKTEST_TRADES.name, BACKTEST_STATE.name),
+        "backtest_kpis": (BACKTEST_KPIS.name,),
+        "approvals": (APPROVALS.name, APPROVAL_LOG.name, OVERRIDES.name),
+        "approved_targets": (APPROVED_TARGETS.name,),
+    }.items()
 }
+
+
+def tables_of(asset: str) -> str:
+    """The DuckDB tables behind an asset key: ``ohlcv`` or ``<s>/<s>_approved_targets`` (the
+    strategy's name leads the last part, the stage ends it; longest stage first)."""
+    last = asset.split("/")[-1]
+    for stage in sorted(_TABLES, key=len, reverse=True):
+        if last == stage or last.endswith(f"_{stage}"):
+            return _TABLES[stage]
+    return ""
 
 
 # Dagster may build several handler instances in one run process (one per log manager), so
@@ -166,7 +192,7 @@ def _walkthrough(summary: dict, folder: Path) -> str:
         lines += ["", "Checks that did not pass: " + ", ".join(f"`{c}`" for c in summary["checks_failed"])]
     lines += ["", "## What it produced", ""]
     for asset, figures in summary["headline"].items():
-        table = _TABLES.get(asset.split("/")[-1], "")
+        table = tables_of(asset)
         rows = figures.get("dagster/row_count")
         lines.append(
             f"- `{asset}`"

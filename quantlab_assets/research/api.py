@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
@@ -243,7 +243,7 @@ class ResearchResult:
     @property
     def kpis_last(self) -> dict[str, float]:
         """Since-start KPIs at the last date."""
-        last = self.kpis[(self.kpis["scope"] == "since_start") & (self.kpis["date"] == self.kpis["date"].max())]
+        last = self.kpis[(self.kpis["scope"] == SINCE_START) & (self.kpis["date"] == self.kpis["date"].max())]
         return {k: float(v) for k, v in last.drop(columns=["date", "scope"]).iloc[0].items()} if len(last) else {}
 
     @property

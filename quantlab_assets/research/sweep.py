@@ -38,7 +38,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
-from quantlab_assets.backtest_engine.core.kpis import annual_volatility, cagr, max_drawdown, sharpe_ratio, total_return
+from quantlab_assets.backtest_engine.core.kpis import (
+    SINCE_START,
+    annual_volatility,
+    cagr,
+    max_drawdown,
+    sharpe_ratio,
+    total_return,
+)
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
@@ -189,7 +196,7 @@ def find_sweep(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    return settings.PROJECT_ROOT / SWEEPS_DIR / f"{name_or_path}.yaml"
+    return settings.sweeps_dir() / f"{name_or_path}.yaml"  # QUANTLAB_SWEEPS, like the sweep assets
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -446,7 +453,7 @@ def promote(sweep: Sweep, variant_id: str, out: Path | None = None) -> Path:
         )
     v = by_id[variant_id]
     name = f"{v.spec.name}_{variant_id}"[:48]
-    out = out or settings.PROJECT_ROOT / "strategies" / f"{name}.yaml"
+    out = out or settings.strategies_dir() / f"{name}.yaml"  # QUANTLAB_STRATEGIES: where the assets load from
     name = Path(out).stem
     if Path(out).exists():
         raise FileExistsError(f"{out} exists; choose another --out")
@@ -548,7 +555,7 @@ def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
         shared = data.wide["shared"] = SharedArrays.build(data, data.start, data.end)
     run = run_variant(shared, spec)
     table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
-    last = table[table["scope"] == "since_start"].iloc[-1]
+    last = table[table["scope"] == SINCE_START].iloc[-1]
     return Evaluation(
         spec,
         shared.sessions,

@@ -36,3 +36,16 @@ def test_a_misspelt_key_is_rejected(tmp_path):
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text().replace("storage:", "storgae:"))
     with pytest.raises(DagsterInvalidConfigError):
         dagster_instance_config(str(tmp_path))
+
+
+def test_the_walkthrough_names_the_tables_behind_every_asset_key():
+    from quantlab_assets.batch_orchestrator.run_artifacts import tables_of
+
+    assert tables_of("ohlcv") == "ohlcv, ohlcv_ingest_log, ohlcv_rejects, symbols"
+    assert tables_of("features") == "features"
+    assert tables_of("momentum_topk/momentum_topk_targets") == "targets"
+    assert tables_of("momentum_topk/momentum_topk_approved_targets") == "approved_targets"
+    assert tables_of("momentum_topk/momentum_topk_backtest_kpis") == "backtest_kpis"
+    assert tables_of("momentum_topk/momentum_topk_backtest").startswith("backtest_equity, ")
+    assert tables_of("momentum_topk/momentum_topk_approvals") == "approvals, approval_log, approval_overrides"
+    assert tables_of("strategy_leaderboard") == ""

@@ -15,10 +15,13 @@ from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePr
 LEAKAGE_PROBE_SEED = 20240101
 
 
+FEATURES_TABLE = "features"  # its columns follow the preset: features_schema(preset)
+
+
 def features_schema(preset: FeaturePreset) -> TableSchema:
     """date, symbol, warm, then the preset's features in declared order."""
     return TableSchema(
-        name="features",
+        name=FEATURES_TABLE,
         description=f"Features of preset {preset.name!r}, one row per (date, symbol).",
         columns=(
             Column("date", "DATE", False),

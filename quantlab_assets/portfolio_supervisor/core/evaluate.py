@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits
 
 APPROVED, REJECTED, NEEDS_REVIEW = "approved", "rejected", "needs_review"
@@ -87,7 +88,7 @@ def evaluate(
         flags.append("max_turnover")
     perf = performance or {}
     sessions = int(perf.get("sessions") or 0)
-    scope = perf.get("scope", "since_start")
+    scope = perf.get("scope", SINCE_START)
     if sessions >= limits.min_history_sessions:
         dd, sharpe = perf.get("max_drawdown"), perf.get("sharpe_ratio")
         m["max_drawdown"], m["sharpe"] = (
