@@ -133,7 +133,11 @@ class RunArtifactsHandler(logging.Handler):
                 for k, v in mat.metadata.items()
                 if isinstance(getattr(v, "value", None), (int, float)) and not isinstance(v.value, bool)
             }
-            run["assets"][mat.asset_key.to_user_string()] = figures
+            key = mat.asset_key.to_user_string()
+            run["assets"][key] = figures  # the headline: the run's last partition's figures
+            # A backfill emits one materialization per partition: the rows written are their sum.
+            rows = run.setdefault("rows", {})
+            rows[key] = rows.get(key, 0) + int(figures.get("dagster/row_count", 0))
         elif kind in _END:
             run["status"], run["ended"] = _END[kind], record.created
             self._finish(folder, _RUNS.pop(run_id))
@@ -152,6 +156,7 @@ class RunArtifactsHandler(logging.Handler):
             "checks": run["checks"],
             "checks_failed": [f"{c['asset']}.{c['check']}" for c in run["checks"] if not c["passed"]],
             "headline": run["assets"],
+            "rows_written": run.get("rows", {}),
             "reports": reports,
         }
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
@@ -193,10 +198,10 @@ def _walkthrough(summary: dict, folder: Path) -> str:
     lines += ["", "## What it produced", ""]
     for asset, figures in summary["headline"].items():
         table = tables_of(asset)
-        rows = figures.get("dagster/row_count")
+        rows = summary.get("rows_written", {}).get(asset, figures.get("dagster/row_count"))
         lines.append(
             f"- `{asset}`"
-            + (f": {int(rows)} rows" if rows is not None else "")
+            + (f": {int(rows)} rows written" if rows is not None else "")
             + (f" in DuckDB `{table}`" if table else "")
         )
     lines += [

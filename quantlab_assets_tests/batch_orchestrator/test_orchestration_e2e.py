@@ -45,6 +45,19 @@ def test_run_writes_summary_pipeline_log_and_walkthrough(lab_env, small_universe
     assert "**SUCCESS**" in walkthrough and "reports/quality_report.md" in walkthrough
 
 
+def test_a_backfill_walkthrough_counts_the_rows_of_every_partition(lab_env, small_universe):
+    tags = {"dagster/asset_partition_range_start": "2024-04-01", "dagster/asset_partition_range_end": "2024-04-03"}
+    result = _job().execute_in_process(
+        instance=dg.DagsterInstance.get(), tags=tags, asset_selection=[dg.AssetKey("ohlcv")]
+    )
+    folder = lab_env["QUANTLAB_ARTIFACTS"] / "runs" / result.run_id
+    summary = json.loads((folder / "summary.json").read_text())
+    # 5 symbols x 3 sessions; the headline keeps the last partition's own figures.
+    assert summary["rows_written"]["ohlcv"] == 15 and summary["headline"]["ohlcv"]["dagster/row_count"] == 5
+    walkthrough = (folder / "reports" / "walkthrough.md").read_text()
+    assert "- `ohlcv`: 15 rows written in DuckDB `ohlcv, ohlcv_ingest_log, ohlcv_rejects, symbols`" in walkthrough
+
+
 def test_plan_lists_steps_in_order_and_runs_nothing(lab_env, small_universe):
     out = _cli("plan", "--select", "ohlcv*", "--partition-range", "2024-03-25...2024-03-29")  # Good Friday 03-29
     assert out.returncode == 0, out.stderr[-2000:]
