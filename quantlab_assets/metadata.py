@@ -65,13 +65,22 @@ def upstream_spec(asset) -> dg.AssetCheckSpec:
 DETAIL_PARTITIONS = 5
 
 
+def run_partition_keys(context) -> list[str]:
+    """The partitions this step materializes ([] for an unpartitioned run)."""
+    return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else []
+
+
+def is_backfill(context) -> bool:
+    """More partitions than :data:`DETAIL_PARTITIONS`: run-level reports go to one partition only."""
+    return len(run_partition_keys(context)) > DETAIL_PARTITIONS
+
+
 def detail(context, markdown: str, report: str) -> dg.MetadataValue:
     """Full markdown for a short run; for a backfill, where to read it (the run's report file)."""
-    keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
-    if len(keys) <= DETAIL_PARTITIONS:
+    if not is_backfill(context):
         return dg.MetadataValue.md(markdown)
     return dg.MetadataValue.md(
-        f"Backfill of {len(keys)} partitions: see `reports/{report}` in the run's "
+        f"Backfill of {len(run_partition_keys(context))} partitions: see `reports/{report}` in the run's "
         f"artifact folder (`artifacts/runs/{context.run.run_id}/`)."
     )
 
@@ -149,8 +158,7 @@ def _run_level(context, metadata: dict) -> tuple[dict, dict]:
     Dagster copies a step's materialization metadata into one event per partition, so in a
     backfill the table schema and markdown previews go to the last partition only (the one the
     asset's page shows as latest), instead of being serialized 2,610 times."""
-    keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
-    if len(keys) <= DETAIL_PARTITIONS:
+    if not is_backfill(context):
         return metadata, {}
     light = {k: v for k, v in metadata.items() if not _is_heavy(k, v)}
     return light, {k: v for k, v in metadata.items() if _is_heavy(k, v)}

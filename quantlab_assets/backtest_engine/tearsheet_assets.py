@@ -30,7 +30,7 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.core.bars import read_bars
-from quantlab_assets.metadata import DETAIL_PARTITIONS, png_md, preview
+from quantlab_assets.metadata import is_backfill, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
@@ -49,10 +49,9 @@ def tearsheet_key(name: str) -> dg.AssetKey:
 def report_metadata(context: dg.AssetExecutionContext, light: dict, heavy: dict) -> dict:
     """Short runs carry the charts and tables on every partition; a backfill carries them on its
     last partition only (Dagster copies run metadata onto every partition of a single-run backfill)."""
-    keys = context.partition_keys
-    if len(keys) <= DETAIL_PARTITIONS:
+    if not is_backfill(context):
         return {**light, **heavy}
-    context.add_asset_metadata(heavy, partition_key=keys[-1])
+    context.add_asset_metadata(heavy, partition_key=context.partition_keys[-1])
     return light
 
 
