@@ -98,11 +98,15 @@ def add_partition_metadata(
     anything in ``per_day[day]``); they override the run's metadata on that partition only.
     ``latest``: what describes the whole run (its summary report), on the run's last partition only,
     so no other partition shows another day's figures."""
-    counts = (
-        pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts()
-        if len(dates)
-        else pd.Series(dtype=int)
-    )
+    if isinstance(dates, (pd.Series, pd.Index)) and pd.api.types.is_datetime64_dtype(dates.dtype):
+        # A datetime column is counted as it is: ``list()`` made a Timestamp per row (8 s at 1.3 M rows).
+        counts = pd.Series(dates.to_numpy()).value_counts()
+    else:
+        counts = (
+            pd.Series(pd.to_datetime(pd.Series(list(dates), dtype="object"))).value_counts()
+            if len(dates)
+            else pd.Series(dtype=int)
+        )
     counts = {pd.Timestamp(day): int(n) for day, n in counts.items()}  # a dict lookup per partition
     keys = context.partition_keys
     per_partition = {}
