@@ -16,7 +16,13 @@ import pytest
 from quantlab_assets.common.gates import GateResult
 from quantlab_assets.feature_store.core.labels import label_column
 from quantlab_assets.strategy_lab.core.construct import EPS, constraint_violations
-from quantlab_assets.strategy_lab.core.evaluation import average_ranks, book_per_day, book_stats, signal_quality
+from quantlab_assets.strategy_lab.core.evaluation import (
+    average_ranks,
+    book_per_day,
+    book_stats,
+    signal_quality,
+    signal_quality_wide,
+)
 from quantlab_assets.strategy_lab.core.gate import targets_gate
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, load_strategy
 
@@ -138,6 +144,47 @@ def test_signal_quality_with_a_label_twice_or_none_equals_the_reference():
     for lab in (twice, labels.iloc[:0], labels[labels["date"] > targets["date"].max()]):
         assert _same(signal_quality(targets, lab), reference_signal_quality(targets, lab))
     assert _same(signal_quality(targets.iloc[:0], labels), reference_signal_quality(targets.iloc[:0], labels))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_signal_quality_on_the_grid_equals_the_reference(seed):
+    """The targets step's path: scores and weights as (sessions x universe) arrays, the frame
+    ``compute_targets`` makes of them read row by row; labels with gaps, NaN, extra days and names."""
+    rng = np.random.default_rng(seed)
+    days, universe = pd.bdate_range("2024-01-02", periods=25), [f"S{i:03d}" for i in range(140)]
+    score = np.round(rng.normal(size=(len(days), len(universe))), 1)
+    score[rng.random(score.shape) < 0.05] = np.nan
+    score[3] = 0.25  # a constant day
+    weight = np.where(rng.random(score.shape) < 0.1, 0.05, 0.0)
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(days.to_numpy(), len(universe)),
+            "strategy": "s",
+            "symbol": np.tile(np.asarray(universe, dtype=object), len(days)),
+            "score": score.ravel(),
+            "weight": weight.ravel(),
+            "rebalance": True,
+        }
+    )
+    all_days = pd.bdate_range("2023-12-20", periods=40)  # labels before and after the targets' days
+    labels = pd.DataFrame(
+        {
+            "date": np.repeat(all_days.to_numpy(), len(universe) + 2),
+            "symbol": np.tile(np.asarray([*universe, "XX1", "XX2"], dtype=object), len(all_days)),
+        }
+    )
+    labels[LABEL] = np.round(rng.normal(size=len(labels)), 2)
+    labels.loc[rng.random(len(labels)) < 0.05, LABEL] = np.nan
+    labels = labels[rng.random(len(labels)) > 0.05].sort_values(["symbol", "date"]).astype({"date": "datetime64[us]"})
+    expected = reference_signal_quality(frame, labels)
+    assert expected["dates_evaluated"] > 15
+    assert _same(signal_quality_wide(score, weight, days, universe, labels), expected)
+    # A (date, symbol) labelled twice: the grid cannot hold it, the frame's join repeats the row.
+    inside = labels[labels["date"] == days[5]].iloc[:1]
+    assert signal_quality_wide(score, weight, days, universe, pd.concat([labels, inside])) is None
+    # Twice outside the targets' days: no row joins it, the grid holds the rest.
+    outside = labels[labels["date"] < days[0]].iloc[:1]
+    assert _same(signal_quality_wide(score, weight, days, universe, pd.concat([labels, outside])), expected)
 
 
 def test_signal_quality_by_hand():

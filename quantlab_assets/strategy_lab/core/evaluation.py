@@ -84,6 +84,38 @@ def signal_quality(targets: pd.DataFrame, labels: pd.DataFrame, horizon: int = Q
     data = data.dropna(subset=["score", col])
     order, bounds, _ = day_groups(data["date"])
     score, label, weight = (data[c].to_numpy(np.float64)[order] for c in ("score", col, "weight"))
+    return _quality(score, label, weight, bounds)
+
+
+def signal_quality_wide(
+    score: np.ndarray,
+    weight: np.ndarray,
+    days: pd.DatetimeIndex,
+    universe: Sequence[str],
+    labels: pd.DataFrame,
+    horizon: int = QUALITY_HORIZON,
+) -> dict[str, float] | None:
+    """``signal_quality`` of targets whose rows are ``score`` and ``weight`` (sessions ``days`` x
+    symbols ``universe``, unique and sorted) read row by row, as ``compute_targets`` lays them out:
+    each label is placed in its cell once instead of joining 1.3 M rows. None when the labels hold
+    a (date, symbol) twice (the frame's join would repeat that row): use ``signal_quality``."""
+    col = label_column(horizon)
+    rows = days.get_indexer(pd.DatetimeIndex(labels["date"]))
+    cols = pd.Index(universe).get_indexer(labels["symbol"])
+    keep = (rows >= 0) & (cols >= 0)
+    cell = rows[keep].astype(np.int64) * len(universe) + cols[keep]
+    if len(cell) and np.bincount(cell).max() > 1:
+        return None
+    label = np.full(score.shape, np.nan)
+    label.ravel()[cell] = labels[col].to_numpy(np.float64)[keep]
+    ok = ~np.isnan(score) & ~np.isnan(label)  # the rows the frame's join and dropna keep, in its order
+    bounds = np.r_[0, np.cumsum(ok.sum(axis=1))]
+    return _quality(score[ok], label[ok], weight[ok], bounds)
+
+
+def _quality(score: np.ndarray, label: np.ndarray, weight: np.ndarray, bounds: np.ndarray) -> dict[str, float]:
+    """The figures of ``signal_quality`` from each date's scored and labelled rows
+    (``[bounds[i]:bounds[i + 1]]``, dates ascending)."""
     score_rank, label_rank = average_ranks(score, bounds), average_ranks(label, bounds)
     ics, rank_ics, precisions = [], [], []
     for a, b in zip(bounds[:-1], bounds[1:]):  # one date's rows; numpy, not a pandas frame per date

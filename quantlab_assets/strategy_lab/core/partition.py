@@ -19,6 +19,7 @@ from quantlab_assets.strategy_lab.core.evaluation import (
     QUALITY_HORIZON,
     book_stats,
     signal_quality,
+    signal_quality_wide,
     strategy_summary_markdown,
 )
 from quantlab_assets.strategy_lab.core.gate import targets_gate
@@ -86,7 +87,9 @@ def targets_partition(
     else:
         result = TargetsResult(empty_targets(), pd.Series(dtype=float))
     stats = book_stats(result.targets, result.turnover)
-    quality = signal_quality(result.targets, labels)
+    quality = signal_quality_wide(*result.grid, labels) if result.grid is not None else None
+    if quality is None:  # no grid (no session computed) or a label twice: the frame's join
+        quality = signal_quality(result.targets, labels)
     targets = result.targets
     latest = targets[targets["date"] == targets["date"].max()]
     report = strategy_summary_markdown(

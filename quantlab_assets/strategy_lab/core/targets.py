@@ -71,6 +71,8 @@ class TargetsResult:
     notes: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     turnover: dict = field(default_factory=dict)  # rebalance (or forced-exit) date -> one-way turnover
+    # The frame's rows as arrays (sessions x universe, row by row): scores, weights, sessions, symbols.
+    grid: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex, list[str]] | None = None
 
 
 def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -214,7 +216,7 @@ def compute_targets(
     mask, scores, book, turnover, codes, counts = book_arrays(
         wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas
     )
-    result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
+    result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe), grid=(scores, book, days, universe))
     decided = np.flatnonzero(~np.isnan(turnover))
     result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
     for i in decided[codes[decided] != 0]:  # notes only where a book went flat
