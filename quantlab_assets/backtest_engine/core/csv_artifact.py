@@ -64,6 +64,8 @@ def _sql_path(path: Path) -> str:
 def _duckdb_select(rows: pd.DataFrame) -> str | None:
     """The SELECT list that makes DuckDB write ``rows`` as ``to_csv(index=False)`` does, or None
     when a column is of a kind whose text could differ."""
+    if os.linesep != "\n":  # pandas ends lines with os.linesep, DuckDB with "\n"
+        return None
     if not len(rows.columns) or any(not isinstance(c, str) or _NEEDS_CARE.search(c) for c in rows.columns):
         return None
     items = []
