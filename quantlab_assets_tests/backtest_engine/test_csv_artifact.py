@@ -87,3 +87,12 @@ def test_no_rows_and_awkward_values_go_through_pandas(tmp_path):
         assert ours.read_bytes() == ref.read_bytes()
         ours.unlink()
         ref.unlink()
+
+
+def test_appendable_only_with_the_same_header_and_without_the_key(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"date,strategy\n2024-01-02,momentum\n")
+    assert csv_artifact._appendable(path, b"date,strategy", b"trend")
+    assert not csv_artifact._appendable(path, b"date,strategy", b"momentum")
+    assert not csv_artifact._appendable(path, b"date,strategy,symbol", b"trend")
+    assert not csv_artifact._appendable(path, b"date,strategy", b"")

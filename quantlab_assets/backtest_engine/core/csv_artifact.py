@@ -4,8 +4,8 @@
 fills of a 10-year daily-rebalanced book at 500 names (more than the rest of the backtest step);
 DuckDB's CSV writer formats the same bytes in C++ (doubles in Python's shortest ``repr``, dates as
 ``YYYY-MM-DD``, NaN and NaT as empty fields). Only frames whose every column it writes exactly as
-pandas does take that path; anything else (and a file that already holds the key's rows) goes
-through pandas, so the file is byte-for-byte what ``ArtifactsResource.merge_csv`` writes.
+pandas does take that path, appended to the run's file; anything else (or a file that already holds
+the key's rows) goes through pandas' read, concat and rewrite.
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ _NEEDS_CARE = re.compile(r'[,"\r\n]|^\s|\s$|^$')
 
 def merge_csv(path: Path, rows: pd.DataFrame, key_column: str, key: str) -> Path:
     """Put ``rows`` into the CSV at ``path``, replacing the rows whose ``key_column`` is ``key``
-    (the other keys' rows first, then ``rows``): ``ArtifactsResource.merge_csv``'s file."""
-    existing = path.read_bytes() if path.exists() else None
+    (the other keys' rows first, then ``rows``), as ``ArtifactsResource.merge_csv`` does, except that
+    the other keys' rows are kept as written (its ``read_csv`` round trip changed their last digits)."""
+    exists = path.exists()
     select = _duckdb_select(rows)
-    header = ",".join(rows.columns).encode()
-    appendable = existing is None or (existing.split(b"\n", 1)[0] == header and key.encode() not in existing)
+    appendable = not exists or _appendable(path, ",".join(rows.columns).encode(), key.encode())
     if select is None or not appendable:
         return _pandas_merge(path, rows, key_column, key)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     con = duckdb.connect()
     try:
         con.register("_rows", rows)
-        header_opt = "true" if existing is None else "false"
+        header_opt = "false" if exists else "true"
         con.execute(f"COPY (SELECT {select} FROM _rows) TO '{_sql_path(tmp)}' (FORMAT csv, HEADER {header_opt})")
     finally:
         con.close()
-    if existing is None:
+    if not exists:
         tmp.replace(path)
     else:
         with path.open("ab") as out, tmp.open("rb") as part:
@@ -47,6 +47,22 @@ def merge_csv(path: Path, rows: pd.DataFrame, key_column: str, key: str) -> Path
                 out.write(chunk)
         tmp.unlink()
     return path
+
+
+def _appendable(path: Path, header: bytes, key: bytes) -> bool:
+    """The file has the same columns and no row of ``key`` (its text appears nowhere in it), so
+    appending equals pandas' rewrite; read in chunks (the file can be hundreds of MB)."""
+    if not key:
+        return False
+    with path.open("rb") as f:
+        if f.readline().rstrip(b"\n") != header:
+            return False
+        tail = b""
+        while chunk := f.read(1 << 24):
+            if key in tail + chunk:
+                return False
+            tail = chunk[-len(key) :]
+    return True
 
 
 def _pandas_merge(path: Path, rows: pd.DataFrame, key_column: str, key: str) -> Path:
