@@ -1,6 +1,6 @@
 """``core.csv_artifact.merge_csv`` writes the bytes pandas' ``to_csv`` writes for the same rows.
 
-``ArtifactsResource.merge_csv`` (the reference for a key written again) re-reads the file with
+The pandas version it replaced (the reference below, for a key written again) re-read the file with
 ``pd.read_csv``, whose default float parser is not round-trip exact: it rewrote the earlier
 strategies' fills with the last digit changed. Appending keeps every fill exactly as stored."""
 
@@ -13,7 +13,7 @@ from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
 
 
 def pandas_merge(path, rows, key_column, key):
-    """The reference: ``ArtifactsResource.merge_csv``'s body."""
+    """The reference: the pandas version (formerly ``ArtifactsResource.merge_csv``)."""
     if path.exists():
         existing = pd.read_csv(path)
         rows = pd.concat([existing[existing[key_column] != key], rows], ignore_index=True)

@@ -24,7 +24,7 @@ _NEEDS_CARE = re.compile(r'[,"\r\n]|^\s|\s$|^$')
 
 def merge_csv(path: Path, rows: pd.DataFrame, key_column: str, key: str) -> Path:
     """Put ``rows`` into the CSV at ``path``, replacing the rows whose ``key_column`` is ``key``
-    (the other keys' rows first, then ``rows``), as ``ArtifactsResource.merge_csv`` does, except that
+    (the other keys' rows first, then ``rows``), as the pandas version it replaced did, except that
     the other keys' rows are kept as written (its ``read_csv`` round trip changed their last digits)."""
     exists = path.exists()
     select = _duckdb_select(rows)
