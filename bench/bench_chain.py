@@ -33,6 +33,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from run_all import DAGSTER, ROOT, run, steps
@@ -41,8 +42,19 @@ from quantlab_assets.common.calendar import shift_sessions, trading_days
 
 HERE = Path(__file__).resolve().parent
 DEFINITIONS = ["-m", "quantlab_assets.definitions"]
-# Run config of the executors part's multiprocess variants (chain_executor.py reads it).
-POOL_CONFIG = "\nconcurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
+
+
+def pooled(instance: str) -> str:
+    """The instance config with one step at a time per concurrency pool. Dagster refuses a
+    ``concurrency:`` section beside the run coordinator's ``max_concurrent_runs``, so that limit
+    moves into it."""
+    runs = re.search(r"^  config:\n    max_concurrent_runs: (\d+)\n", instance, flags=re.M)
+    assert runs, "dagster.yaml's run coordinator has no max_concurrent_runs any more: adapt pooled()"
+    instance = instance.replace(runs.group(0), "")
+    return instance + (
+        f"\nconcurrency:\n  runs:\n    max_concurrent_runs: {runs.group(1)}\n"
+        "  pools:\n    granularity: op\n    default_limit: 1\n"
+    )
 
 
 def registry(path: Path, n: int) -> Path:
@@ -52,12 +64,14 @@ def registry(path: Path, n: int) -> Path:
     return path
 
 
-def lab_env(tmp: Path, names: int, code_root: Path | None, instance_extra: str = "") -> dict:
-    """A fresh run directory (DAGSTER_HOME, warehouse, artifacts, registry) and its environment."""
+def lab_env(tmp: Path, names: int, code_root: Path | None, instance: Callable[[str], str] | None = None) -> dict:
+    """A fresh run directory (DAGSTER_HOME, warehouse, artifacts, registry) and its environment;
+    ``instance`` rewrites the tree's dagster.yaml for the run."""
     tmp.mkdir(parents=True)
     home = tmp / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(((code_root or ROOT) / "dagster.yaml").read_text() + instance_extra)
+    config = ((code_root or ROOT) / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(instance(config) if instance else config)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -226,13 +240,13 @@ def daily(tmp: Path, names_list: list[int], history_years: int, day: str, limit:
 # --- executors ---------------------------------------------------------------------------------
 
 EXECUTORS = {
-    # label: (chain_executor.py's variables, the instance's extra config)
-    "in-process (definitions.py)": ({}, ""),
+    # label: (chain_executor.py's variables, how the instance's dagster.yaml changes)
+    "in-process (definitions.py)": ({}, None),
     "multiprocess, 2 at once, warehouse pool": (
         {"QUANTLAB_BENCH_EXECUTOR": "multiprocess", "QUANTLAB_BENCH_POOL": "quantlab_warehouse"},
-        POOL_CONFIG,
+        pooled,
     ),
-    "multiprocess, 2 at once, no pool": ({"QUANTLAB_BENCH_EXECUTOR": "multiprocess"}, ""),
+    "multiprocess, 2 at once, no pool": ({"QUANTLAB_BENCH_EXECUTOR": "multiprocess"}, None),
 }
 
 

@@ -19,7 +19,7 @@ import os
 
 import dagster as dg
 
-from quantlab_assets.definitions import defs as lab
+from quantlab_assets import definitions
 
 
 def _pooled(definition, pool: str):
@@ -39,6 +39,7 @@ def _executor() -> dg.ExecutorDefinition:
 
 
 POOL = os.environ.get("QUANTLAB_BENCH_POOL", "")
-assets = [_pooled(a, POOL) if POOL else a for a in lab.assets or []]
-checks = [_pooled(c, POOL) if POOL else c for c in lab.asset_checks or []]
-defs = dg.Definitions(assets=assets, asset_checks=checks, resources=lab.resources, executor=_executor())
+# Module attributes, not a second Definitions at module scope (Dagster loads exactly one).
+assets = [_pooled(a, POOL) if POOL else a for a in definitions.defs.assets or []]
+checks = [_pooled(c, POOL) if POOL else c for c in definitions.defs.asset_checks or []]
+defs = dg.Definitions(assets=assets, asset_checks=checks, resources=definitions.defs.resources, executor=_executor())
