@@ -247,6 +247,14 @@ EXECUTORS = {
         pooled,
     ),
     "multiprocess, 2 at once, no pool": ({"QUANTLAB_BENCH_EXECUTOR": "multiprocess"}, None),
+    "multiprocess + forkserver, 2 at once, warehouse pool": (
+        {
+            "QUANTLAB_BENCH_EXECUTOR": "multiprocess",
+            "QUANTLAB_BENCH_FORKSERVER": "1",
+            "QUANTLAB_BENCH_POOL": "quantlab_warehouse",
+        },
+        pooled,
+    ),
 }
 
 
