@@ -270,14 +270,14 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
 
         # Mirror into the cross-run index: ids are needed for the tags and the asset entry.
         with self.index_transaction() as conn:
-            event_ids = [_inserted_id(conn, row) for row in rows]
+            event_ids = _inserted_ids(conn, rows)
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
 
 
-def _inserted_id(conn: Any, row: dict[str, Any]) -> int:
-    """The id of one event row inserted into the event log table."""
-    key = conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key
-    assert key is not None  # a single-row insert always reports its primary key
-    return key[0]
+def _inserted_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """The ids of event rows inserted into the event log table, in the order of ``rows``: one
+    multi-row INSERT ... RETURNING (SQLAlchemy's insertmanyvalues), not one statement per row."""
+    insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
+    return [row[0] for row in conn.execute(insert, rows)]
