@@ -92,6 +92,8 @@ def materialize(env: dict, partitions: str, code_root: Path | None = None, defin
     cmd = ["/usr/bin/time", "-f", "QUANTLAB_BENCH_RUSAGE %e %U %S %M", DAGSTER, "asset", "materialize"]
     cmd += [*definitions, "--select", "ohlcv*", flag, partitions]
     took, log = run(cmd, env=env, cwd=code_root or ROOT)
+    # Beside the warehouse, so a --keep directory shows what each run logged.
+    (Path(env["QUANTLAB_DB"]).parent / f"run-{partitions.replace('...', '_')}.log").write_text(log)
     wall, user, system, rss_kb = re.findall(r"QUANTLAB_BENCH_RUSAGE ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", log)[-1]
     return {
         "wall": took,
@@ -126,6 +128,17 @@ def say(*lines: str) -> None:
     print(*lines, sep="\n", flush=True)
 
 
+def step_table(results: dict[str, dict]) -> None:
+    """Every step's seconds, one column per run, the first run's largest first."""
+    labels = list(results)
+    order = sorted(
+        {s for r in results.values() for s in r["steps"]}, key=lambda s: -results[labels[0]]["steps"].get(s, 0)
+    )
+    say("", "| step | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels))
+    for s in order:
+        say(f"| {s} | " + " | ".join(f"{results[lab]['steps'].get(s, float('nan')):.1f}" for lab in labels) + " |")
+
+
 # --- this tree next to the baseline, and the per-step table -------------------------------------
 
 
@@ -142,13 +155,7 @@ def compare(tmp: Path, names: int, years: int, baseline: Path | None, cores: boo
     if len(results) == 2:
         (_, b), (_, n) = results.items()
         say("", f"ratio baseline / this tree: wall {b['wall'] / n['wall']:.2f}x, CPU {b['cpu'] / n['cpu']:.2f}x")
-    labels = list(results)
-    order = sorted(
-        {s for r in results.values() for s in r["steps"]}, key=lambda s: -results[labels[0]]["steps"].get(s, 0)
-    )
-    say("", "| step | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels))
-    for s in order:
-        say(f"| {s} | " + " | ".join(f"{results[lab]['steps'].get(s, float('nan')):.1f}" for lab in labels) + " |")
+    step_table(results)
     if cores:
         run_dir = tmp / f"chain{len(trees) - 1}-{names}x{years}y"
         per_step_table(run_dir, first, last, results["this tree"]["steps"])
@@ -235,6 +242,7 @@ def daily(tmp: Path, names_list: list[int], history_years: int, day: str, limit:
         f"ratio {names_list[-1]} / {names_list[0]} names: wall {wall:.2f}x, steps {step_sum:.2f}x, "
         f"CPU {hi['cpu'] / lo['cpu']:.2f}x (goal ≤ {limit:g}x: {'met' if wall <= limit else 'not met'} on wall)",
     )
+    step_table({f"{n} names": r for n, r in runs.items()})
 
 
 # --- executors ---------------------------------------------------------------------------------
