@@ -289,6 +289,12 @@ def executors(tmp: Path, names: int, years: int, labels: list[str]) -> None:
             say(f"{label:<40} FAILED: {' / '.join(tail) or str(failed)[-300:]}")
             continue
         say(f"{label:<40} {summary('', r).strip()}  lock waits {lock_waits(r['log'])}")
+    say(
+        "",
+        "CPU and peak RSS: the run's process and the children it waited for (/usr/bin/time); a forkserver's "
+        "step processes are the server's children, so that row misses them. Lock waits: the warehouse "
+        "resource's logged waits for another step's DuckDB lock.",
+    )
 
 
 def _ints(text: str) -> list[int]:
