@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from itertools import groupby
 from typing import Any
 
+import sqlalchemy
 from dagster import Field
 from dagster import _check as check
 from dagster._config import BoolSource, IntSource, StringSource
@@ -229,6 +230,10 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
                 poolclass=NullPool,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             )
+            # Dagster keeps these files in WAL mode; with synchronous=NORMAL a commit no longer waits
+            # for an fsync (2.6 ms each here, two per unbatched event). Safe from corruption; a power
+            # loss may drop a running run's last events, never the warehouse's rows.
+            sqlalchemy.event.listen(engine, "connect", _synchronous_normal)
             self._engines[shard] = engine
             while len(self._engines) > MAX_CACHED_ENGINES:
                 self._engines.popitem(last=False)
@@ -274,6 +279,10 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
+
+
+def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _inserted_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
