@@ -267,7 +267,7 @@ EXECUTORS = {
 
 
 def lock_waits(log: str) -> int:
-    """How often a step waited for another process's DuckDB lock (common.warehouse logs each wait)."""
+    """Logged waits for another process's DuckDB lock (common.warehouse logs a wait at once, then every 5 s)."""
     return len(re.findall(r"waiting for the DuckDB lock", log))
 
 
