@@ -95,11 +95,12 @@ def supervise(
         axis = np.asarray(sorted({*books.symbols, *extra}), dtype=object)
         dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"], axis)
     first = Books.of(prev_targets, books.symbols) if prev_targets is not None else Books.empty(1, books.symbols)
-    before = Books(
-        books.symbols,
-        np.vstack([first.weights, books.weights[:-1]]),
-        np.vstack([first.present, books.present[:-1]]),
-    )
+    before = Books(books.symbols, np.empty_like(books.weights), np.empty_like(books.present))
+    for shifted, day_before, rows in (
+        (before.weights, first.weights, books.weights),
+        (before.present, first.present, books.present),
+    ):
+        shifted[0], shifted[1:] = day_before[0], rows[:-1]
     rebalance = targets.groupby("date", sort=True)["rebalance"].first().to_numpy(bool)
     verdicts = judge(books, before, rebalance, limits, performance(kpis, dates))
     status, reasons = verdicts.status.copy(), verdicts.reasons
@@ -160,16 +161,12 @@ def _approvals(name, dates, status, verdicts: Verdicts, reasons, rebalance, by, 
 
 def _books(name, dates, books: Books, tradable: np.ndarray, sources: np.ndarray) -> pd.DataFrame:
     day, column = np.nonzero(books.present)  # day by day, symbols in order
-    return pd.DataFrame(
-        {
-            "date": dates[day],
-            "strategy": name,
-            "symbol": books.symbols[column],
-            "weight": tradable[day, column],
-            "source": sources[day],
-        },
-        columns=APPROVED_TARGETS.column_names,
-    )
+    frame = pd.DataFrame({"date": dates[day], "weight": tradable[day, column]})
+    # Text columns added one by one: built together, pandas copies them into one block (slow at 1M rows).
+    frame.insert(1, "strategy", np.full(len(day), name, dtype=object))
+    frame.insert(2, "symbol", books.symbols[column])
+    frame["source"] = sources[day]
+    return frame
 
 
 @dataclass(frozen=True)
