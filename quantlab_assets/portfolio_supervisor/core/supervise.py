@@ -94,6 +94,8 @@ def supervise(
     if extra:  # names only the day before held: one axis for both
         axis = np.asarray(sorted({*books.symbols, *extra}), dtype=object)
         dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"], axis)
+    sessions = pd.DatetimeIndex(days)
+    dates = sessions[sessions.get_indexer(dates)]  # the sessions' own values (the rows' may differ in unit)
     first = Books.of(prev_targets, books.symbols) if prev_targets is not None else Books.empty(1, books.symbols)
     before = Books(books.symbols, np.empty_like(books.weights), np.empty_like(books.present))
     for shifted, day_before, rows in (
