@@ -86,7 +86,10 @@ def supervise(
 ):
     """Every day's rules at once, then day by day the override and the tradable book.
     Returns (approvals rows, approved rows); a day without targets is skipped."""
-    targets = targets[targets["date"].isin(pd.DatetimeIndex(days))]
+    sessions = pd.DatetimeIndex(days)
+    decided = targets["date"].isin(sessions)
+    if not decided.all():  # (a copy of a million rows only when needed)
+        targets = targets[decided]
     if targets.empty:
         return pd.DataFrame(columns=APPROVALS.column_names), pd.DataFrame(columns=APPROVED_TARGETS.column_names)
     dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"])
@@ -94,7 +97,6 @@ def supervise(
     if extra:  # names only the day before held: one axis for both
         axis = np.asarray(sorted({*books.symbols, *extra}), dtype=object)
         dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"], axis)
-    sessions = pd.DatetimeIndex(days)
     dates = sessions[sessions.get_indexer(dates)]  # the sessions' own values (the rows' may differ in unit)
     first = Books.of(prev_targets, books.symbols) if prev_targets is not None else Books.empty(1, books.symbols)
     before = Books(books.symbols, np.empty_like(books.weights), np.empty_like(books.present))
@@ -165,7 +167,7 @@ def _books(name, dates, books: Books, tradable: np.ndarray, sources: np.ndarray)
     day, column = np.nonzero(books.present)  # day by day, symbols in order
     frame = pd.DataFrame({"date": dates[day], "weight": tradable[day, column]})
     # Text columns added one by one: built together, pandas copies them into one block (slow at 1M rows).
-    frame.insert(1, "strategy", np.full(len(day), name, dtype=object))
+    frame.insert(1, "strategy", np.array([name], dtype=object).repeat(len(day)))
     frame.insert(2, "symbol", books.symbols[column])
     frame["source"] = sources[day]
     return frame
