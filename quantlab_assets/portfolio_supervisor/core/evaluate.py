@@ -62,6 +62,8 @@ class Books:
         """One day's book (a weight per symbol) on the axis ``symbols``."""
         out = cls.empty(1, symbols)
         at = pd.Index(symbols).get_indexer(book.index)
+        if (at < 0).any():
+            raise ValueError(f"symbols {list(book.index[at < 0])[:5]} are not on the book's symbol axis")
         out.weights[0, at], out.present[0, at] = book.fillna(0.0).to_numpy(float), True
         return out
 
