@@ -229,7 +229,7 @@ def test_hand_worked_days_equal_the_reference():
     targets = _frame(
         {
             D[0]: {"A": 0.4, "B": 0.3, "C": 0.3},  # A over 30%: rejected, A flagged
-            D[1]: {"A": 0.2, "B": 0.4, "C": 0.4},  # B, C over: rejected; A held from... nothing approved: flat
+            D[1]: {"A": 0.2, "B": 0.4, "C": 0.4},  # B, C over: rejected; still nothing approved: flat
             D[2]: {"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25},  # approved, B and C flagged on D1 go to cash
             D[3]: ten,  # turnover 100% over 50%: rejected, holds D2's book
             D[4]: {"S0": np.nan, **{f"S{i}": 0.1 for i in range(1, 10)}},  # NaN is cash
@@ -268,10 +268,14 @@ def test_flags_of_the_day_before_go_to_cash_and_an_override_is_named():
 
 def test_a_first_partition_without_a_previous_book_and_days_without_targets():
     limits = RiskLimits()
-    targets = _frame({D[1]: {f"S{i}": -0.1 for i in range(8)}, D[3]: {}})  # short book rejected: flat is -0.0
+    # D1: a short book breaks the net range: rejected, flat (-0.1 x 0.0 is -0.0, as stored before);
+    # D2: an empty book (all cash): no rule applies, approved; D0, D3, D4: no targets, no decision.
+    targets = _frame({D[1]: {f"S{i}": -0.1 for i in range(8)}, D[2]: {"A": 0.0, "B": np.nan}, D[3]: {}})
     approvals, books = both(limits, targets)
-    assert approvals["date"].tolist() == [D[1]]
-    assert np.signbit(books["weight"].to_numpy()).all()
+    assert approvals["date"].tolist() == [D[1], D[2]]
+    assert approvals["status"].tolist() == [REJECTED, APPROVED] and approvals["names"].tolist() == [8.0, 0.0]
+    assert np.signbit(books[books["date"] == D[1]]["weight"].to_numpy()).all()
+    assert books[books["date"] == D[2]]["weight"].tolist() == [0.0, 0.0]
     empty = both(limits, _frame({}))
     assert empty[0].empty and empty[1].empty
 
@@ -283,7 +287,7 @@ def _random_case(rng: np.random.Generator, mild: bool = False):
     n_days = int(rng.integers(1, 25))
     days = pd.bdate_range("2024-01-02", periods=n_days)
 
-    def random_book(size_max=1.0) -> dict:
+    def random_book() -> dict:
         names = [s for s in universe if rng.random() < rng.uniform(0.2, 1.0)]
         kind = rng.integers(0, 5) if not mild else 1
         w = rng.normal(0.0, 0.1, len(names)) if kind == 0 else rng.dirichlet(np.ones(len(names))) if names else []
