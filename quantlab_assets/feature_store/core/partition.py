@@ -20,7 +20,13 @@ from quantlab_assets.common.gates import GateResult, not_evaluated, upstream_com
 from quantlab_assets.common.publish import blocking_failures
 from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
 from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, ohlcv_valid
-from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS, compute_labels, pending_counts
+from quantlab_assets.feature_store.core.labels import (
+    LABELS,
+    MAX_FORWARD_SESSIONS,
+    compute_labels,
+    pending_counts,
+    pending_counts_by_day,
+)
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
 from quantlab_assets.feature_store.core.store import empty_features, lookback_start, sample_dates
 
@@ -63,7 +69,7 @@ class LabelsPartition:
 
     @property
     def pending_by_day(self) -> dict[pd.Timestamp, dict[str, int]]:
-        return {pd.Timestamp(day): pending_counts(rows) for day, rows in self.frame.groupby("date")}
+        return pending_counts_by_day(self.frame)
 
 
 def features_read_window(start, end, preset: FeaturePreset) -> tuple[pd.Timestamp, pd.Timestamp]:
