@@ -673,6 +673,35 @@ def _cross_sectional_features(
 # --------------------------------------------------------------------------- quality
 
 
+def _distinct_per_date(dates: pd.Series, values: np.ndarray) -> np.ndarray:
+    """Per row, how many distinct finite ``values`` its date has (``groupby(date).nunique()``
+    broadcast to the rows, one sort instead of a group per date); 0 on a row without a date."""
+    codes, uniques = pd.factorize(dates)
+    finite = np.isfinite(values) & (codes >= 0)
+    c, x = codes[finite], values[finite]
+    order = np.lexsort((x, c))
+    c, x = c[order], x[order]
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
+    counts = np.bincount(c[new], minlength=len(uniques))
+    return np.where(codes >= 0, counts[np.maximum(codes, 0)] if len(counts) else 0, 0)
+
+
+def _definable_masks(frame: pd.DataFrame, preset: FeaturePreset) -> dict[str, np.ndarray]:
+    """``definable``'s column of each cross-sectional feature (the others are True everywhere)."""
+    masks: dict[str, np.ndarray] = {}
+    distinct: dict[str, np.ndarray] = {}  # per source: several features share one
+    for spec in preset.features:
+        kind = KINDS[spec.kind]
+        if not kind.cross_sectional:
+            continue
+        source = frame[spec.source_feature].to_numpy(np.float64)
+        if spec.source_feature not in distinct:
+            distinct[spec.source_feature] = _distinct_per_date(frame["date"], source)
+        masks[spec.name] = np.isfinite(source) & (distinct[spec.source_feature] >= kind.min_distinct)
+    return masks
+
+
 def definable(frame: pd.DataFrame, preset: FeaturePreset) -> pd.DataFrame:
     """Where each feature of ``frame`` (``compute_features`` rows) can have a value at all.
 
@@ -682,19 +711,26 @@ def definable(frame: pd.DataFrame, preset: FeaturePreset) -> pd.DataFrame:
     NaN by definition, not missing.
     """
     out = pd.DataFrame(True, index=frame.index, columns=preset.feature_names)
-    for spec in preset.features:
-        kind = KINDS[spec.kind]
-        if not kind.cross_sectional:
-            continue
-        source = frame[spec.source_feature].where(np.isfinite(frame[spec.source_feature]))
-        distinct = source.groupby(frame["date"]).transform("nunique")
-        out[spec.name] = source.notna() & (distinct >= kind.min_distinct)
+    for name, mask in _definable_masks(frame, preset).items():
+        out[name] = mask
     return out
 
 
-def missing_rates(frame: pd.DataFrame, preset: FeaturePreset) -> pd.Series:
+def missing_rates(frame: pd.DataFrame, preset: FeaturePreset, rows: np.ndarray | None = None) -> pd.Series:
     """Share of NaN per feature among the rows where it can have a value (``definable``);
-    0 for a feature that can have none in ``frame``."""
-    can = definable(frame, preset)
-    missing = (frame[preset.feature_names].isna() & can).sum()
-    return (missing / can.sum().clip(lower=1)).astype(float)
+    0 for a feature that can have none in ``frame``. ``rows``: a boolean mask of the rows to
+    judge (all when None), so a caller never copies the whole frame to select them."""
+    sources = list(dict.fromkeys(s.source_feature for s in preset.features if KINDS[s.kind].cross_sectional))
+    judged = frame if rows is None else frame.loc[rows, ["date", *sources]]
+    masks = _definable_masks(judged, preset)
+    rates = {}
+    for name in preset.feature_names:
+        missing = frame[name].isna().to_numpy()
+        if rows is not None:
+            missing = missing[rows]
+        can = masks.get(name)
+        if can is None:
+            rates[name] = int(missing.sum()) / max(len(missing), 1)
+        else:
+            rates[name] = int((missing & can).sum()) / max(int(can.sum()), 1)
+    return pd.Series(rates, index=preset.feature_names, dtype=float)

@@ -59,7 +59,10 @@ def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataF
     cold = stored.loc[~stored["warm"].astype(bool), ["date", "symbol"]]
     if cold.empty:
         return 0, f"all {len(stored)} rows have a full {preset.lookback_sessions}-session lookback"
-    need = cold.groupby("symbol")["date"].min().map(lambda d: lookback_start(d, preset)).rename("need_from")
+    first_cold = cold.groupby("symbol")["date"].min()
+    # One calendar shift per distinct date (a backfill's symbols mostly share one), not per symbol.
+    starts = {d: lookback_start(d, preset) for d in first_cold.unique()}
+    need = first_cold.map(starts).rename("need_from")
     known = need.reset_index().merge(listings, on="symbol", how="left")
     known["ingest_from"] = known[["need_from", "first_date"]].max(axis=1)
     fixable = known[known["first_bar"].isna() | (known["first_bar"] > known["ingest_from"])]
