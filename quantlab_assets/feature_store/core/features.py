@@ -648,7 +648,7 @@ def _per_symbol_features(
             if kind.cross_sectional:
                 continue
             values = kind.compute(inputs, spec.parsed_params)
-            np.take(values.ravel(), cells, out=block[i, out])
+            np.take(values.ravel(), cells, out=block[i, out], mode="clip")  # in range; "raise" buffers `out`
             if spec.name in sources:
                 sources[spec.name][:, cols] = values
     return sources
@@ -667,7 +667,7 @@ def _cross_sectional_features(
         for first in range(rows.t_lo, rows.t_hi, BLOCK_DATES):
             span = slice(first, min(first + BLOCK_DATES, rows.t_hi))
             transformed[span] = kind.compute(sources[spec.source_feature][span])
-        np.take(transformed.ravel(), cells, out=block[i])
+        np.take(transformed.ravel(), cells, out=block[i], mode="clip")
 
 
 # --------------------------------------------------------------------------- quality
