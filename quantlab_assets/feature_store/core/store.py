@@ -113,12 +113,15 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
         if future == "drop":
             window = window[window["date"] <= day]
         elif future == "perturb":
-            window = window.copy()
-            later = window["date"] > day
+            later = (window["date"] > day).to_numpy()
             factor = rng.uniform(0.5, 1.5, size=int(later.sum()))
-            for col in PRICE_COLUMNS:
-                window.loc[later, col] = window.loc[later, col].to_numpy() * factor
-            window.loc[later, "volume"] = window.loc[later, "volume"].to_numpy() * factor[::-1]
+            # New columns from arrays (the frame's other columns are shared, not copied).
+            scaled = {}
+            for col, by in [*((c, factor) for c in PRICE_COLUMNS), ("volume", factor[::-1])]:
+                values = window[col].to_numpy(dtype=np.float64, copy=True)
+                values[later] = values[later] * by
+                scaled[col] = values
+            window = window.assign(**scaled)
         else:
             raise ValueError(f"future must be 'drop' or 'perturb', got {future!r}")
         out.append(compute_features(window, preset, day, day))
