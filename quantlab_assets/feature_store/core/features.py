@@ -673,32 +673,40 @@ def _cross_sectional_features(
 # --------------------------------------------------------------------------- quality
 
 
-def _distinct_per_date(dates: pd.Series, values: np.ndarray) -> np.ndarray:
-    """Per row, how many distinct finite ``values`` its date has (``groupby(date).nunique()``
-    broadcast to the rows, one sort instead of a group per date); 0 on a row without a date."""
+def _distinct_per_date(dates: pd.Series, values: np.ndarray, at_least: int) -> np.ndarray:
+    """Per row, whether its date has at least ``at_least`` distinct finite ``values``
+    (``groupby(date).nunique() >= at_least`` broadcast to the rows, without a group per date);
+    False on a row without a date."""
     codes, uniques = pd.factorize(dates)
     finite = np.isfinite(values) & (codes >= 0)
+    if at_least <= 2:  # one value: any finite; two: the smallest differs from the largest
+        groups = pd.Series(values[finite]).groupby(codes[finite])
+        enough = groups.count() >= at_least if at_least <= 1 else groups.min() != groups.max()
+        per_date = np.zeros(len(uniques), dtype=bool)
+        per_date[enough.index.to_numpy()] = enough.to_numpy()
+        return (codes >= 0) & per_date[np.maximum(codes, 0)] if len(per_date) else np.zeros(len(codes), dtype=bool)
     c, x = codes[finite], values[finite]
     order = np.lexsort((x, c))
     c, x = c[order], x[order]
     new = np.ones(len(c), dtype=bool)
     new[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
     counts = np.bincount(c[new], minlength=len(uniques))
-    return np.where(codes >= 0, counts[np.maximum(codes, 0)] if len(counts) else 0, 0)
+    return (codes >= 0) & (counts[np.maximum(codes, 0)] >= at_least if len(counts) else False)
 
 
 def _definable_masks(frame: pd.DataFrame, preset: FeaturePreset) -> dict[str, np.ndarray]:
     """``definable``'s column of each cross-sectional feature (the others are True everywhere)."""
     masks: dict[str, np.ndarray] = {}
-    distinct: dict[str, np.ndarray] = {}  # per source: several features share one
+    distinct: dict[tuple[str, int], np.ndarray] = {}  # several features share a source
     for spec in preset.features:
         kind = KINDS[spec.kind]
         if not kind.cross_sectional:
             continue
         source = frame[spec.source_feature].to_numpy(np.float64)
-        if spec.source_feature not in distinct:
-            distinct[spec.source_feature] = _distinct_per_date(frame["date"], source)
-        masks[spec.name] = np.isfinite(source) & (distinct[spec.source_feature] >= kind.min_distinct)
+        key = (spec.source_feature, kind.min_distinct)
+        if key not in distinct:
+            distinct[key] = _distinct_per_date(frame["date"], source, kind.min_distinct)
+        masks[spec.name] = np.isfinite(source) & distinct[key]
     return masks
 
 

@@ -118,7 +118,8 @@ def features_partition(
     listings : ``read_listings`` of the bars' symbols (first_date, first_bar).
     reference : stored features over ``reference_window(start, limits.drift_reference_sessions)``.
     """
-    window = bars[bars["date"] <= pd.Timestamp(end)]
+    upto_end = (bars["date"] <= pd.Timestamp(end)).to_numpy()
+    window = bars if upto_end.all() else bars[upto_end]  # a backfill to today reads nothing later
     inputs = _inputs_gate(window, start, end)
     reason = _input_failure(inputs)
     if reason:
