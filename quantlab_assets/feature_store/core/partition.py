@@ -28,11 +28,12 @@ from quantlab_assets.feature_store.core.labels import (
     pending_counts_by_day,
 )
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
-from quantlab_assets.feature_store.core.store import empty_features, lookback_start, sample_dates
-
-# The leakage probe perturbs the bars after each sampled date; the last sampled date is the
-# partition's end, so the features read this many sessions past it (when they are stored).
-LEAKAGE_PROBE_SESSIONS = 10
+from quantlab_assets.feature_store.core.store import (
+    LEAKAGE_PROBE_SESSIONS,
+    empty_features,
+    lookback_start,
+    sample_dates,
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePr
 
 # Fixed, so a run's leakage probe is reproducible: the same partition perturbs the same way.
 LEAKAGE_PROBE_SEED = 20240101
+# The leakage probe perturbs this many sessions after each sampled date; the last sampled date is
+# the partition's end, so the features read this many sessions past it (when they are stored).
+# Further ahead needs no probe: the batch rows were computed with every bar up to the partition's
+# end, so a use of any later bar of the partition differs from the date recomputed without them
+# (incremental_equals_batch).
+LEAKAGE_PROBE_SESSIONS = 10
 
 
 FEATURES_TABLE = "features"  # its columns follow the preset: features_schema(preset)
@@ -102,8 +108,9 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
     """Features of ``dates`` recomputed one date at a time from that date's lookback window.
 
     ``future`` = "drop" removes every bar after the date (the incremental computation);
-    "perturb" keeps them but scales their prices and volume by random factors, so any use of
-    them would change the result (the leakage probe).
+    "perturb" keeps the ``LEAKAGE_PROBE_SESSIONS`` after it but scales their prices and volume by
+    random factors, so any use of them would change the result (the leakage probe; a 10-year
+    partition's first date would otherwise recompute ten years of bars).
     """
     rng = np.random.default_rng(LEAKAGE_PROBE_SEED)
     out = []
@@ -113,6 +120,7 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
         if future == "drop":
             window = window[window["date"] <= day]
         elif future == "perturb":
+            window = window[window["date"] <= shift_sessions(day, LEAKAGE_PROBE_SESSIONS)]
             later = (window["date"] > day).to_numpy()
             factor = rng.uniform(0.5, 1.5, size=int(later.sum()))
             # New columns from arrays (the frame's other columns are shared, not copied).
