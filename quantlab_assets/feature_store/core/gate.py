@@ -212,6 +212,9 @@ def labels_gate(candidate: pd.DataFrame, bars: pd.DataFrame) -> list[GateResult]
     sample = label_sample(candidate)
     wrong = []
     if len(sample):
+        # Only the bars on the sample's entry and exit dates are looked up: index those, not all.
+        needed = pd.unique(sample[["entry_date", *(exit_column(h) for h in HORIZONS)]].to_numpy().ravel())
+        bars = bars[bars["date"].isin(needed)]
         adj_open = pd.Series(adjusted_open(bars)).set_axis(pd.MultiIndex.from_frame(bars[["symbol", "date"]]))
         for row in sample.to_dict("records"):
             entry = adj_open.get((row["symbol"], row["entry_date"]))
