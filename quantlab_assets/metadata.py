@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from quantlab_assets.batch_orchestrator.dagster_internals import add_asset_metadata_per_partition
@@ -98,10 +99,9 @@ def add_partition_metadata(
     anything in ``per_day[day]``); they override the run's metadata on that partition only.
     ``latest``: what describes the whole run (its summary report), on the run's last partition only,
     so no other partition shows another day's figures."""
-    # A Series (a frame's date column) is counted as it is: list() would box every row (seconds at 1M rows).
-    stamps = dates if isinstance(dates, pd.Series) else pd.Series(list(dates), dtype="object")
-    counts = pd.Series(pd.to_datetime(stamps)).value_counts() if len(dates) else pd.Series(dtype=int)
-    counts = {pd.Timestamp(day): int(n) for day, n in counts.items()}  # a dict lookup per partition
+    # Counted in numpy: ``dates`` is every written row's date (millions at 500 names x 10 years).
+    days, n = np.unique(pd.to_datetime(np.asarray(dates)).to_numpy(), return_counts=True)
+    counts = {pd.Timestamp(day): int(c) for day, c in zip(days, n)}  # a dict lookup per partition
     keys = context.partition_keys
     per_partition = {}
     for key in keys:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from itertools import groupby
 from typing import Any
 
+import sqlalchemy
 from dagster import Field
 from dagster import _check as check
 from dagster._config import BoolSource, IntSource, StringSource
@@ -229,6 +230,10 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
                 poolclass=NullPool,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             )
+            # Dagster keeps these files in WAL mode; with synchronous=NORMAL a commit no longer waits
+            # for an fsync (2.6 ms each here, two per unbatched event). Safe from corruption; a power
+            # loss may drop a running run's last events, never the warehouse's rows.
+            sqlalchemy.event.listen(engine, "connect", _synchronous_normal)
             self._engines[shard] = engine
             while len(self._engines) > MAX_CACHED_ENGINES:
                 self._engines.popitem(last=False)
@@ -270,14 +275,18 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
 
         # Mirror into the cross-run index: ids are needed for the tags and the asset entry.
         with self.index_transaction() as conn:
-            event_ids = [_inserted_id(conn, row) for row in rows]
+            event_ids = _inserted_ids(conn, rows)
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
 
 
-def _inserted_id(conn: Any, row: dict[str, Any]) -> int:
-    """The id of one event row inserted into the event log table."""
-    key = conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key
-    assert key is not None  # a single-row insert always reports its primary key
-    return key[0]
+def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _inserted_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """The ids of event rows inserted into the event log table, in the order of ``rows``: one
+    multi-row INSERT ... RETURNING (SQLAlchemy's insertmanyvalues), not one statement per row."""
+    insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
+    return [row[0] for row in conn.execute(insert, rows)]

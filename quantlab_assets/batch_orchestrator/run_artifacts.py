@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import TextIO
 
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
@@ -66,7 +67,11 @@ def tables_of(asset: str) -> str:
 
 # Dagster may build several handler instances in one run process (one per log manager), so
 # the run's state lives at module level, not on the instance.
+_PER_PARTITION = {"ASSET_MATERIALIZATION", "ASSET_MATERIALIZATION_PLANNED"}
 _RUNS: dict[str, dict] = {}
+# pipeline.log stays open for the run: a backfill logs one line per asset and partition (75k in
+# a 10-year chain), and opening the file per line cost more than writing it.
+_LOGS: dict[str, TextIO] = {}
 _LOCK = threading.Lock()
 
 
@@ -92,8 +97,12 @@ class RunArtifactsHandler(logging.Handler):
         folder = run_dir(settings.artifacts_root(), run_id)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created))
         message = record.getMessage().replace("\n", " ")[:2000]
-        with open(folder / "pipeline.log", "a", encoding="utf-8") as log:
-            log.write(f"{stamp} {record.levelname:7} {step:40} {kind:24} {message}\n")
+        log = _LOGS.get(run_id)
+        if log is None or log.closed:
+            log = _LOGS[run_id] = open(folder / "pipeline.log", "a", encoding="utf-8")  # noqa: SIM115
+        log.write(f"{stamp} {record.levelname:7} {step:40} {kind:24} {message}\n")
+        if kind not in _PER_PARTITION:  # step and run events reach the file at once
+            log.flush()
         run = _RUNS.setdefault(
             run_id,
             {
@@ -139,6 +148,7 @@ class RunArtifactsHandler(logging.Handler):
             rows = run.setdefault("rows", {})
             rows[key] = rows.get(key, 0) + int(figures.get("dagster/row_count", 0))
         elif kind in _END:
+            _LOGS.pop(run_id).close()
             run["status"], run["ended"] = _END[kind], record.created
             self._finish(folder, _RUNS.pop(run_id))
 
