@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -70,16 +69,4 @@ class ArtifactsResource(dg.ConfigurableResource):
         """Write ``reports/<name>`` (a chart) for a run; names follow ``write_report``'s rule."""
         path = self.write_report(run_id, name, "")
         path.write_bytes(data)
-        return path
-
-    def merge_csv(self, run_id: str, name: str, rows: pd.DataFrame, key_column: str, key: str) -> Path:
-        """Put ``rows`` into the run's ``<name>`` CSV (beside ``reports/``), replacing the rows whose
-        ``key_column`` is ``key``: several assets of one run (one per strategy) share one file."""
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"file name {name!r} must be a plain file name")
-        path = self.run_dir(run_id) / name
-        if path.exists():
-            existing = pd.read_csv(path)
-            rows = pd.concat([existing[existing[key_column] != key], rows], ignore_index=True)
-        rows.to_csv(path, index=False)
         return path

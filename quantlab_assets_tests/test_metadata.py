@@ -41,7 +41,7 @@ def reference_add_partition_metadata(
         context.add_asset_metadata(meta, asset_key=asset_key, partition_key=key)
 
 
-def build(add):
+def build(add, column: bool = False):
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(A, partitions_def=trading_day_partitions),
@@ -55,7 +55,7 @@ def build(add):
         dates = [d for d in days for _ in range(3)]  # three rows a session, none on 06-21
         add(
             context,
-            dates,
+            pd.Series(dates, dtype="datetime64[us]") if column else dates,  # a frame's date column, or a list
             asset_key=A,
             per_day={d: {"names": i, "gross": 0.5 * i} for i, d in enumerate(days)},
             latest={"run_summary": dg.MetadataValue.md("**summary**")},
@@ -72,8 +72,9 @@ def stored(instance, key) -> dict[str, dict]:
     return {r.partition_key: dict(r.asset_materialization.metadata) for r in records}
 
 
+@pytest.mark.parametrize("column", [False, True])
 @pytest.mark.parametrize("keys", [(START, END), ("2024-06-17", "2024-06-17")])
-def test_same_per_partition_metadata_as_one_call_per_partition(keys, monkeypatch):
+def test_same_per_partition_metadata_as_one_call_per_partition(keys, column, monkeypatch):
     calls = []
     public = dg.AssetExecutionContext.add_asset_metadata
     monkeypatch.setattr(
@@ -85,7 +86,7 @@ def test_same_per_partition_metadata_as_one_call_per_partition(keys, monkeypatch
     results = []
     for add in (reference_add_partition_metadata, add_partition_metadata):
         with dg.instance_for_test() as instance:
-            assert dg.materialize([build(add)], instance=instance, tags=tags).success
+            assert dg.materialize([build(add, column)], instance=instance, tags=tags).success
             results.append({k: stored(instance, k) for k in (A, B)})
         if add is reference_add_partition_metadata:
             assert len(calls) == 2 * len(pd.bdate_range(*keys))

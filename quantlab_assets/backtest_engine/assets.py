@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from quantlab_assets.backtest_engine.checks import backtest_check_specs
+from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
 from quantlab_assets.backtest_engine.core.partition import (
     BacktestInputs,
     BacktestPartition,
@@ -125,7 +126,8 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
             yield from published_results(context, outcome, bt_key, _backtest_metadata(part), **_backtest_days(part))
             if not outcome.published:
                 return  # the KPIs would describe a backtest that was not published
-            artifacts.merge_csv(context.run.run_id, "trades.csv", with_strategy(part.trades, name), "strategy", name)
+            trades_csv = artifacts.run_dir(context.run.run_id) / "trades.csv"
+            merge_csv(trades_csv, with_strategy(part.trades, name), "strategy", name)
         if kpi_key in context.selected_asset_keys:
             yield from _kpis(context, warehouse, artifacts, spec, start, end, part)
 

@@ -22,6 +22,8 @@ from quantlab_assets.backtest_engine.core.store import (
 )
 from quantlab_assets.backtest_engine.core.tearsheet import (
     EQUAL_WEIGHT,
+    POSITION_FIELDS,
+    TRADE_FIELDS,
     build_tearsheet,
     tearsheet_html,
     tearsheet_markdown,
@@ -90,8 +92,9 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         _, end = partition_dates(context)
         with warehouse.get_connection() as con:
             equity = read_strategy_slice(con, BACKTEST_EQUITY, name, FIRST_SESSION, end)
-            positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, FIRST_SESSION, end)
-            trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end)
+            # Only what the tearsheet uses: the whole history is a million rows of each at 500 names.
+            positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, FIRST_SESSION, end, columns=POSITION_FIELDS)
+            trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end, columns=TRADE_FIELDS)
             bench = benchmark_returns(con, spec, equity) if len(equity) else None
         if len(equity) < 2:
             return dg.MaterializeResult(

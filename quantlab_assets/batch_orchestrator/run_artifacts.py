@@ -94,11 +94,11 @@ class RunArtifactsHandler(logging.Handler):
         event = meta.get("dagster_event")
         kind = event.event_type_value if event is not None else "LOG"
         step = meta.get("step_key") or (event.step_key if event is not None else None) or "-"
-        folder = run_dir(settings.artifacts_root(), run_id)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created))
         message = record.getMessage().replace("\n", " ")[:2000]
         log = _LOGS.get(run_id)
-        if log is None or log.closed:
+        if log is None or log.closed:  # the folder is looked up once per run, not per record
+            folder = run_dir(settings.artifacts_root(), run_id)
             log = _LOGS[run_id] = open(folder / "pipeline.log", "a", encoding="utf-8")  # noqa: SIM115
         log.write(f"{stamp} {record.levelname:7} {step:40} {kind:24} {message}\n")
         if kind not in _PER_PARTITION:  # step and run events reach the file at once
@@ -150,7 +150,7 @@ class RunArtifactsHandler(logging.Handler):
         elif kind in _END:
             _LOGS.pop(run_id).close()
             run["status"], run["ended"] = _END[kind], record.created
-            self._finish(folder, _RUNS.pop(run_id))
+            self._finish(Path(log.name).parent, _RUNS.pop(run_id))
 
     def _finish(self, folder: Path, run: dict) -> None:
         run["seconds"] = round(run["ended"] - run["started"], 3)

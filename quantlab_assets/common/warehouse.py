@@ -364,12 +364,15 @@ def _read(con, schema: TableSchema, start, end, columns, symbols, ensure, strate
     return out
 
 
-def read_strategy_slice(con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str, start, end) -> pd.DataFrame:
-    """``read_slice`` of one strategy's rows of a table shared by strategies, without the key.
+def read_strategy_slice(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, strategy: str, start, end, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """``read_slice`` of one strategy's rows of a table shared by strategies, without the key
+    (``columns``: only those, e.g. the three a tearsheet needs of a million position rows).
 
     The strategy is filtered in SQL: reading every strategy's rows and filtering in pandas made a
     10-year backfill's reads grow with the number of strategies (issue 10)."""
-    columns = [c for c in schema.column_names if c != "strategy"]
+    columns = [c for c in (columns or schema.column_names) if c != "strategy"]
     return _read(con, schema, start, end, columns, None, True, strategy=strategy)
 
 

@@ -28,7 +28,7 @@ from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import targets_check_specs
 from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
-from quantlab_assets.strategy_lab.core.partition import targets_partition
+from quantlab_assets.strategy_lab.core.partition import label_columns, targets_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.targets import TARGETS, read_previous_weights
 from quantlab_assets.strategy_lab.resources import strategies_dir
@@ -93,7 +93,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         columns = ["date", "symbol", *spec.features_used()]
         with warehouse.get_connection() as con:
             feats = read_slice(con, features_schema(feature_store.preset()), load_from, end, columns, universe)
-            labels = read_slice(con, LABELS, load_from, end, symbols=universe)
+            labels = read_slice(con, LABELS, load_from, end, label_columns(spec), universe)
             prev = read_previous_weights(con, spec.name, start)
             part = targets_partition(feats, labels, spec, universe, registry.tickers, prev, start, end)
             targets = Slice(TARGETS, part.targets, strategy=spec.name)

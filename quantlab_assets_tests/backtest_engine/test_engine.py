@@ -457,3 +457,6 @@ def test_run_backtest_rejects_stray_targets_and_duplicate_bars():
         run_backtest(bars, targets, dates[0], dates[-1])
     with pytest.raises(ValueError, match="duplicate .* AAA 2024-01-03"):
         run_backtest(pd.concat([bars, bars.iloc[[1]]]), targets.iloc[:0], dates[0], dates[-1])
+    twice = pd.DataFrame({"date": [dates[2]] * 2, "symbol": ["AAA"] * 2, "weight": [0.5, 1.0]})
+    with pytest.raises(ValueError, match="targets_long has duplicate .* AAA 2024-01-04"):
+        run_backtest(bars, twice, dates[0], dates[-1])

@@ -177,6 +177,19 @@ def test_tearsheet_html_is_self_contained_and_inputs_untouched():
         ts.build_tearsheet("demo", out.equity.head(1), out.positions, out.trades, None)
 
 
+def test_the_columns_the_asset_reads_give_the_same_tearsheet():
+    """The asset reads only ``POSITION_FIELDS`` and ``TRADE_FIELDS`` of the stored tables."""
+    out, _ = _book(seed=7)
+    bench = pd.Series(np.random.default_rng(2).normal(0, 0.01, len(out.equity)), index=out.equity["date"])
+    full = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench)
+    narrow = ts.build_tearsheet(
+        "demo", out.equity, out.positions[list(ts.POSITION_FIELDS)], out.trades[list(ts.TRADE_FIELDS)], bench
+    )
+    assert ts.tearsheet_html(narrow) == ts.tearsheet_html(full)  # the charts too, as PNG bytes
+    pd.testing.assert_frame_equal(narrow.attribution, full.attribution)
+    pd.testing.assert_frame_equal(narrow.book, full.book)
+
+
 def test_quantstats_agrees_where_definitions_match():
     """quantstats is not a dev dependency (+214 MB with yfinance and seaborn); this runs where it
     is installed. Figures whose definitions differ on purpose (VaR: normal vs historical; ulcer

@@ -25,7 +25,7 @@ from quantlab_assets.portfolio_supervisor.core.store import (
     read_inputs,
     record_override,
 )
-from quantlab_assets.portfolio_supervisor.core.supervise import _performance, supervision_partition
+from quantlab_assets.portfolio_supervisor.core.supervise import performance, supervision_partition
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
@@ -165,14 +165,14 @@ def test_kpi_scope_is_the_trailing_window_once_full():
             }
         )
 
-    assert _performance(kpis(252), DAYS[0]) == {
-        "scope": "trailing_252",
-        "sessions": 252,
-        "max_drawdown": -0.1,
-        "sharpe_ratio": 1.5,
-    }
-    assert _performance(kpis(251), DAYS[0])["scope"] == SINCE_START
-    assert _performance(kpis(251), DAYS[1]) == {}
+    def picked(frame, day):
+        p = performance(frame, pd.DatetimeIndex([day]))
+        return {"scope": p.scope[0], "sessions": p.sessions[0], "max_drawdown": p.max_drawdown[0]}
+
+    assert picked(kpis(252), DAYS[0]) == {"scope": "trailing_252", "sessions": 252, "max_drawdown": -0.1}
+    assert performance(kpis(252), pd.DatetimeIndex([DAYS[0]])).sharpe_ratio[0] == 1.5
+    assert picked(kpis(251), DAYS[0]) == {"scope": SINCE_START, "sessions": 300, "max_drawdown": -0.3}
+    assert picked(kpis(251), DAYS[1])["sessions"] == 0  # no KPIs that day: nothing to judge
 
 
 def test_stored_flags_name_the_flagged_symbols_as_the_verdict_does():

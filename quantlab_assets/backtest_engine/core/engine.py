@@ -565,6 +565,9 @@ def _cells(frame: pd.DataFrame, name: str, sessions: pd.DatetimeIndex, symbols) 
     rows = sessions.get_indexer(frame["date"])
     cols = pd.Index(symbols).get_indexer(frame["symbol"])
     flat = rows.astype(np.int64) * max(len(symbols), 1) + cols
+    # Counting cells is linear: sort them (np.unique) only when one repeats, to name it.
+    if len(flat) and flat.min() >= 0 and np.bincount(flat).max() <= 1:
+        return rows, cols
     uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
     if len(uniq) != len(flat):
         row = frame.iloc[first[np.argmax(counts > 1)]]
@@ -691,8 +694,10 @@ class _Grid:
 def _decisions(targets: pd.DataFrame, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
     """The (T, N) weights decided at each close, and which sessions have a decision: a session
     with target rows is a decision even if its weights are all NaN (absent symbols: weight 0)."""
-    decisions = grid.wide(targets["weight"], _cells(targets, "targets_long", grid.sessions, grid.symbols))
-    decided = np.isin(grid.sessions.to_numpy(), targets["date"].to_numpy())
+    cells = _cells(targets, "targets_long", grid.sessions, grid.symbols)
+    decisions = grid.wide(targets["weight"], cells)
+    decided = np.zeros(len(grid.sessions), dtype=bool)
+    decided[cells[0]] = True  # every target date is a session (_windowed_inputs refused the others)
     decisions[decided] = np.where(np.isnan(decisions[decided]), 0.0, decisions[decided])
     return decisions, decided
 
@@ -715,9 +720,10 @@ def _states_frame(sessions, symbols, res: DailyResult, decisions: np.ndarray, de
             "last_close": np.column_stack([res.prices, np.ones(t)]).ravel() if t else np.empty(0),
             "pending_weight": np.column_stack([pending, np.full(t, np.nan)]).ravel() if t else np.empty(0),
             "equity": np.repeat(res.equity, n + 1),
-        }
+        },
+        columns=list(STATE_COLUMNS),
     )
-    return frame[list(STATE_COLUMNS)]
+    return frame
 
 
 def _equity_frame(sessions, res: DailyResult) -> pd.DataFrame:

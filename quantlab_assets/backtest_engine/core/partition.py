@@ -139,7 +139,7 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
             [upstream, *not_evaluated(rules, inputs_missing_reason(upstream))],
         )
     targets = inputs.targets
-    decisions = targets[targets["rebalance"]][["date", "symbol", "weight"]]
+    decisions = targets.loc[targets["rebalance"].to_numpy(dtype=bool), ["date", "symbol", "weight"]]
     out, equity = backtest_strategy(inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state)
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]

@@ -128,7 +128,7 @@ def backtest_strategy(
     ``bars`` starts one session before ``start`` (the benchmark's first return needs it).
     """
     out = run_backtest(
-        bars[bars["date"] >= pd.Timestamp(start)],
+        bars,  # run_backtest keeps the sessions in [start, end]
         decisions,
         start,
         end,

@@ -31,6 +31,9 @@ ROLLING_WINDOWS = (126, 252)
 TOP_DRAWDOWNS = 5
 TOP_NAMES = 10
 EQUAL_WEIGHT = "equal_weight"
+# The columns of backtest_positions and backtest_trades the tearsheet reads (book and attribution).
+POSITION_FIELDS = ("date", "symbol", "value")
+TRADE_FIELDS = ("symbol", "notional", "cost")
 
 
 # --- scalar and series figures ------------------------------------------------------------------

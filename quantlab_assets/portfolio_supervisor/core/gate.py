@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
-from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, evaluate
+from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, Books, book_matrix, judge
 
 # The rules' names: the asset checks the UI shows on approvals and approved_targets.
 EVERY_REJECTION_HAS_REASON = "every_rejection_has_reason"
@@ -27,11 +28,15 @@ def every_rejection_has_reason(approvals: pd.DataFrame) -> GateResult:
 
 
 def approved_targets_within_rules(books: pd.DataFrame, limits) -> GateResult:
+    """Every day's tradable book passes the hard limits (judged alone: no turnover, no KPIs)."""
     broken = []
-    for day, book in books.groupby("date", sort=True):
-        verdict = evaluate(book.set_index("symbol")["weight"], None, False, limits)
-        if verdict.reasons:
-            broken.append({"date": day, "symbols": ", ".join(verdict.flagged_symbols), "reason": verdict.reasons[0]})
+    if len(books):
+        days, matrix = book_matrix(books["date"], books["symbol"], books["weight"])
+        alone = Books.empty(len(days), matrix.symbols)
+        verdicts = judge(matrix, alone, np.zeros(len(days), dtype=bool), limits)
+        for i in np.flatnonzero(verdicts.status != APPROVED):
+            symbols = ", ".join(matrix.symbols[verdicts.flagged[i]])
+            broken.append({"date": days[i], "symbols": symbols, "reason": verdicts.reasons[i][0]})
     return GateResult(
         APPROVED_TARGETS_WITHIN_RULES,
         not broken,

@@ -72,7 +72,10 @@ def held(books: pd.DataFrame) -> pd.Series:
 
 def book_days(books: pd.DataFrame) -> dict[pd.Timestamp, dict[str, int | str]]:
     """Each day's tradable book for its partition's page: names held and where it came from."""
-    return {day: {"names": int(held(g).sum()), "source": str(g["source"].iloc[0])} for day, g in books.groupby("date")}
+    days = (
+        books.assign(held=held(books)).groupby("date", sort=True).agg(names=("held", "sum"), source=("source", "first"))
+    )
+    return {day: {"names": int(n), "source": str(s)} for day, n, s in zip(days.index, days["names"], days["source"])}
 
 
 def last_book(books: pd.DataFrame) -> pd.DataFrame:

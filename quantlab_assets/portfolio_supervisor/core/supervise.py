@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, scope_window
@@ -22,7 +23,17 @@ from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
 from quantlab_assets.common.publish import Slice
 from quantlab_assets.common.warehouse import TableSchema
-from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, REJECTED, approved_book, evaluate
+from quantlab_assets.portfolio_supervisor.core.evaluate import (
+    APPROVED,
+    MEASURES,
+    REJECTED,
+    Books,
+    Performance,
+    Verdicts,
+    approved_row,
+    book_matrix,
+    judge,
+)
 from quantlab_assets.portfolio_supervisor.core.gate import approved_targets_within_rules, every_rejection_has_reason
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits
 from quantlab_assets.portfolio_supervisor.core.store import (
@@ -34,23 +45,32 @@ from quantlab_assets.portfolio_supervisor.core.store import (
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 
-def _performance(kpis: pd.DataFrame, day) -> dict:
-    """The day's KPIs the performance limits judge: the first trailing scope once it is full,
-    else since start."""
-    rows = kpis[kpis["date"] == day].set_index("scope")
+def performance(kpis: pd.DataFrame, days: pd.DatetimeIndex) -> Performance:
+    """Each day's KPIs the performance limits judge: the day's first trailing scope once it is
+    full, else since start (a day without KPIs: ``sessions`` 0, not judged)."""
+    out = Performance.none(len(days))
+    rows = kpis[kpis["date"].isin(days)]
     if rows.empty:
-        return {}
-    windows = {s: w for s in rows.index if (w := scope_window(s)) is not None}
-    scope = next(iter(windows), SINCE_START)
-    if scope != SINCE_START and rows.loc[scope, "sessions"] < windows[scope]:
-        scope = SINCE_START
-    r = rows.loc[scope]
-    return {
-        "scope": scope,
-        "sessions": int(r["sessions"]),
-        "max_drawdown": r["max_drawdown"],
-        "sharpe_ratio": r["sharpe_ratio"],
-    }
+        return out
+    day = days.get_indexer(rows["date"])
+    scope, sessions = rows["scope"].to_numpy(object), rows["sessions"].to_numpy()
+    window = np.array([w if (w := scope_window(s)) is not None else np.nan for s in scope], dtype=float)
+    trailing = np.flatnonzero(~np.isnan(window))
+    first = trailing[np.unique(day[trailing], return_index=True)[1]]  # the day's first trailing scope
+    full = first[~(sessions[first] < window[first])]
+    chosen = np.full(len(days), SINCE_START, dtype=object)
+    chosen[day[full]] = scope[full]
+    match = np.flatnonzero(scope == chosen[day])
+    picked = match[np.unique(day[match], return_index=True)[1]]
+    missing = np.setdiff1d(day, day[picked])
+    if len(missing):
+        raise ValueError(f"backtest_kpis: no {chosen[missing[0]]!r} row on {days[missing[0]].date()}")
+    at = day[picked]
+    out.scope[at] = scope[picked]
+    out.sessions[at] = sessions[picked].astype(np.int64)
+    out.max_drawdown[at] = rows["max_drawdown"].to_numpy(float)[picked]
+    out.sharpe_ratio[at] = rows["sharpe_ratio"].to_numpy(float)[picked]
+    return out
 
 
 def supervise(
@@ -64,58 +84,93 @@ def supervise(
     prev_approved: pd.Series | None,
     days,
 ):
-    """Day by day: rules, override, tradable book. Returns (approvals rows, approved rows)."""
-    by_day = {d: g.set_index("symbol") for d, g in targets.groupby("date", sort=True)}
-    over = overrides.set_index("date") if len(overrides) else pd.DataFrame()
-    approvals, books = [], []
-    for day in days:
-        book = by_day.get(day)
-        if book is None:
-            continue
-        weights, rebalance = book["weight"], bool(book["rebalance"].iloc[0])
-        verdict = evaluate(weights, prev_targets, rebalance, limits, _performance(kpis, day))
-        status, by, why = verdict.status, None, None
-        if day in over.index:
-            status, by, why = over.loc[day, "status"], over.loc[day, "decided_by"], over.loc[day, "reason"]
-        tradable, source = approved_book(weights, status, prev_approved, prev_flags)
-        if status == APPROVED and source != "targets":
-            check = evaluate(tradable, None, False, limits)
-            if check.status != APPROVED and by is None:
-                tradable, source = approved_book(weights, REJECTED, prev_approved, [])
-                verdict.reasons.append(
-                    f"excluding flagged names would break a limit ({check.reasons[0]}): held the last approved book"
-                )
-        m = verdict.measures
-        approvals.append(
-            {
-                "date": day,
-                "strategy": spec.name,
-                "status": status,
-                "rule_status": verdict.status,
-                "reasons": "; ".join(verdict.reasons) or None,
-                "flags": FLAGS_SEPARATOR.join(verdict.flags) or None,
-                "rebalance": rebalance,
-                **{k: m.get(k) for k in ("gross", "net", "names", "max_weight", "hhi", "turnover", "max_drawdown")},
-                "sharpe": m.get("sharpe"),
-                "override_by": by,
-                "override_reason": why,
-            }
-        )
-        books.append(
-            pd.DataFrame(
-                {
-                    "date": day,
-                    "strategy": spec.name,
-                    "symbol": tradable.index,
-                    "weight": tradable.to_numpy(float),
-                    "source": source,
-                }
-            )
-        )
-        prev_targets, prev_flags, prev_approved = weights, verdict.flagged_symbols, tradable
-    approvals_frame = pd.DataFrame(approvals, columns=APPROVALS.column_names)
-    books_frame = pd.concat(books, ignore_index=True) if books else pd.DataFrame(columns=APPROVED_TARGETS.column_names)
-    return approvals_frame, books_frame
+    """Every day's rules at once, then day by day the override and the tradable book.
+    Returns (approvals rows, approved rows); a day without targets is skipped."""
+    sessions = pd.DatetimeIndex(days)
+    decided = targets["date"].isin(sessions)
+    if not decided.all():  # (a copy of a million rows only when needed)
+        targets = targets[decided]
+    if targets.empty:
+        return pd.DataFrame(columns=APPROVALS.column_names), pd.DataFrame(columns=APPROVED_TARGETS.column_names)
+    dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"])
+    extra = {s for p in (prev_targets, prev_approved) if p is not None for s in p.index} - set(books.symbols)
+    if extra:  # names only the day before held: one axis for both
+        axis = np.asarray(sorted({*books.symbols, *extra}), dtype=object)
+        dates, books = book_matrix(targets["date"], targets["symbol"], targets["weight"], axis)
+    dates = sessions[sessions.get_indexer(dates)]  # the sessions' own values (the rows' may differ in unit)
+    first = Books.of(prev_targets, books.symbols) if prev_targets is not None else Books.empty(1, books.symbols)
+    before = Books(books.symbols, np.empty_like(books.weights), np.empty_like(books.present))
+    for shifted, day_before, rows in (
+        (before.weights, first.weights, books.weights),
+        (before.present, first.present, books.present),
+    ):
+        shifted[0], shifted[1:] = day_before[0], rows[:-1]
+    rebalance = targets.groupby("date", sort=True)["rebalance"].first().to_numpy(bool)
+    verdicts = judge(books, before, rebalance, limits, performance(kpis, dates))
+    status, reasons = verdicts.status.copy(), verdicts.reasons
+    by = np.full(len(dates), None, dtype=object)
+    why = by.copy()
+    if len(overrides):
+        over = overrides.drop_duplicates("date", keep="last")
+        at = dates.get_indexer(pd.DatetimeIndex(over["date"]))
+        keep = at >= 0
+        status[at[keep]] = over["status"].to_numpy()[keep]
+        by[at[keep]], why[at[keep]] = over["decided_by"].to_numpy()[keep], over["reason"].to_numpy()[keep]
+    column = {s: j for j, s in enumerate(books.symbols)}
+    excluded = sorted(column[s] for s in prev_flags if s in column)
+    last = Books.of(prev_approved, books.symbols).weights[0] if prev_approved is not None else None
+    tradable, sources = np.zeros_like(books.weights), np.empty(len(dates), dtype=object)
+    for i in range(len(dates)):
+        row, source = approved_row(books, i, status[i], last, excluded)
+        if status[i] == APPROVED and source != "targets":
+            one = Books(books.symbols, row[None, :], books.present[i][None, :])
+            check = judge(one, Books.empty(1, books.symbols), np.array([False]), limits)
+            if check.status[0] != APPROVED and by[i] is None:
+                row, source = approved_row(books, i, REJECTED, last, [])
+                reasons[i] = [
+                    *reasons[i],
+                    f"excluding flagged names would break a limit ({check.reasons[0][0]}): held the last approved book",
+                ]
+        tradable[i], sources[i] = row, source
+        last, excluded = np.where(books.present[i], row, 0.0), verdicts.flagged[i]
+    return _approvals(spec.name, dates, status, verdicts, reasons, rebalance, by, why), _books(
+        spec.name, dates, books, tradable, sources
+    )
+
+
+def _approvals(name, dates, status, verdicts: Verdicts, reasons, rebalance, by, why) -> pd.DataFrame:
+    m, judged = verdicts.measures, verdicts.performance_judged
+
+    def performance_column(values: np.ndarray) -> list:  # None where not judged, as a per-day record had it
+        return [float(v) if j else None for v, j in zip(values, judged)]
+
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "strategy": name,
+            "status": status,
+            "rule_status": verdicts.status,
+            "reasons": ["; ".join(r) if r else None for r in reasons],
+            "flags": [FLAGS_SEPARATOR.join(f) if f else None for f in verdicts.flags],
+            "rebalance": rebalance,
+            **{k: m[k] for k in MEASURES},
+            "max_drawdown": performance_column(m["max_drawdown"]),
+            "sharpe": performance_column(m["sharpe"]),
+            "override_by": by,
+            "override_reason": why,
+        },
+        columns=APPROVALS.column_names,
+    )
+
+
+def _books(name, dates, books: Books, tradable: np.ndarray, sources: np.ndarray) -> pd.DataFrame:
+    day, column = np.nonzero(books.present)  # day by day, symbols in order
+    frame = pd.DataFrame({"date": dates[day], "weight": tradable[day, column]})
+    # Text columns added one by one: built together, pandas copies them into one block (slow at 1M rows).
+    frame.insert(1, "strategy", np.array([name], dtype=object).repeat(len(day)))
+    frame.insert(2, "symbol", books.symbols[column])
+    frame["source"] = sources[day]
+    return frame
 
 
 @dataclass(frozen=True)

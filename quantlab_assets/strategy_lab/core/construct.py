@@ -431,6 +431,30 @@ def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: floa
     return out
 
 
+def may_violate(
+    max_abs: np.ndarray,
+    gross: np.ndarray,
+    net: np.ndarray,
+    n_held: np.ndarray,
+    turnover: np.ndarray | None,
+    spec: StrategySpec,
+) -> np.ndarray:
+    """Books that may break a limit of ``constraint_violations``, from each book's largest |weight|,
+    Σ|w|, Σw, names held and turnover (NaN: none): a loose screen, so only these books are judged
+    one by one. The slack is below ``LIMIT_TOLERANCE``: summation order cannot hide a violation."""
+    c, slack = spec.constraints, 1e-10
+    lo, hi = sorted((0.0, c.net_exposure))
+    if spec.selection.kind == "threshold":
+        lo, hi = -c.gross_exposure, c.gross_exposure
+    with np.errstate(invalid="ignore"):
+        flags = (max_abs > c.max_weight + slack) | (gross > c.gross_exposure + slack)
+        flags |= (net < lo - slack) | (net > hi + slack) | ((n_held > 0) & (n_held < c.min_names))
+        flags |= ~np.isfinite(gross) | ~np.isfinite(net)  # an inf weight: judged, never screened out
+        if c.max_turnover is not None and turnover is not None:
+            flags |= turnover > c.max_turnover + slack
+    return flags
+
+
 def universe_filter(symbols: Sequence[str], sectors: Mapping[str, str], spec: StrategySpec) -> list[str]:
     """The registry symbols the strategy trades. A name or sector the registry does not know is
     an error naming the field (a typo would otherwise narrow or empty the universe silently), and

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
-from quantlab_assets.strategy_lab.core.construct import constraint_violations
+from quantlab_assets.strategy_lab.core.construct import EPS, constraint_violations, may_violate
+from quantlab_assets.strategy_lab.core.evaluation import day_groups
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 # Every blocking rule of the targets gate and what it promises (the UI's check descriptions).
@@ -28,14 +29,33 @@ def _first(rows: pd.DataFrame) -> str:
     return f"{row['symbol']} {pd.Timestamp(row['date']).date()}"
 
 
+def _decided_books(candidate: pd.DataFrame, spec: StrategySpec):
+    """(day, its violations) of every decided book that may break a limit, days ascending: a
+    vectorised screen (``may_violate``) picks the days, ``constraint_violations`` judges each."""
+    rebalance = candidate[candidate["rebalance"].astype(bool)]
+    order, bounds, days = day_groups(rebalance["date"])
+    weight = np.nan_to_num(rebalance["weight"].to_numpy(np.float64)[order], nan=0.0, posinf=np.inf, neginf=-np.inf)
+    absw = np.abs(weight)
+    starts = bounds[:-1]
+    if not len(starts):
+        return
+    flagged = may_violate(
+        np.maximum.reduceat(absw, starts),
+        np.add.reduceat(absw, starts),
+        np.add.reduceat(weight, starts),
+        np.add.reduceat((absw > EPS).astype(np.int64), starts),
+        None,
+        spec,
+    )
+    for i in np.flatnonzero(flagged):
+        book = rebalance.iloc[order[bounds[i] : bounds[i + 1]]]  # the day's rows, as groupby gives them
+        yield days[i], constraint_violations(book.set_index("symbol")["weight"], spec)
+
+
 def targets_gate(candidate: pd.DataFrame, spec: StrategySpec, registry: Iterable[str]) -> list[GateResult]:
     """``candidate``: the strategy's targets rows of the partitions, as they would be published
     (every decided book is judged; a held book between decisions carries a judged one)."""
-    violations = [
-        {"date": day, "violation": v}
-        for day, book in candidate[candidate["rebalance"].astype(bool)].groupby("date", sort=True)
-        for v in constraint_violations(book.set_index("symbol")["weight"], spec)
-    ]
+    violations = [{"date": day, "violation": v} for day, book in _decided_books(candidate, spec) for v in book]
     unregistered = candidate[~candidate["symbol"].isin(list(registry))]
     unknown = sorted(set(unregistered["symbol"]))
     bad = candidate[~np.isfinite(candidate["weight"].to_numpy(float))]

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
+from quantlab_assets.feature_store.core.labels import exit_column, label_column
 from quantlab_assets.strategy_lab.core.construct import EPS
-from quantlab_assets.strategy_lab.core.evaluation import book_stats, signal_quality, strategy_summary_markdown
+from quantlab_assets.strategy_lab.core.evaluation import (
+    QUALITY_HORIZON,
+    book_stats,
+    signal_quality,
+    signal_quality_wide,
+    strategy_summary_markdown,
+)
 from quantlab_assets.strategy_lab.core.gate import targets_gate
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
@@ -39,6 +46,18 @@ class TargetsPartition:
         t = self.targets
         latest = t[t["date"] == t["date"].max()]
         return latest[latest["weight"].abs() > EPS][["symbol", "score", "weight"]]
+
+
+def label_columns(spec: StrategySpec) -> list[str]:
+    """The labels columns the step reads: the one the signal is judged against and, for a model
+    signal, the label it trains on and when that label is known (a 10-year read of every label
+    column cost more than the targets)."""
+    columns = ["date", "symbol", label_column(QUALITY_HORIZON)]
+    if spec.signal.kind == "model":
+        m = spec.signal.model
+        assert m is not None  # Signal._one_source: kind "model" has a model
+        columns += [m.label, exit_column(m.horizon)]
+    return list(dict.fromkeys(columns))
 
 
 def targets_partition(
@@ -68,7 +87,9 @@ def targets_partition(
     else:
         result = TargetsResult(empty_targets(), pd.Series(dtype=float))
     stats = book_stats(result.targets, result.turnover)
-    quality = signal_quality(result.targets, labels)
+    quality = signal_quality_wide(*result.grid, labels) if result.grid is not None else None
+    if quality is None:  # no grid (no session computed) or a label twice: the frame's join
+        quality = signal_quality(result.targets, labels)
     targets = result.targets
     latest = targets[targets["date"] == targets["date"].max()]
     report = strategy_summary_markdown(

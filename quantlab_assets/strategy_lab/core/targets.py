@@ -20,6 +20,7 @@ from quantlab_assets.strategy_lab.core.construct import (
     cross_sectional,
     cross_sectional_rows,
     decide_params,
+    may_violate,
     note_text,
     rebalance_mask,
 )
@@ -70,6 +71,8 @@ class TargetsResult:
     notes: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     turnover: dict = field(default_factory=dict)  # rebalance (or forced-exit) date -> one-way turnover
+    # The frame's rows as arrays (sessions x universe, row by row): scores, weights, sessions, symbols.
+    grid: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex, list[str]] | None = None
 
 
 def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -213,7 +216,7 @@ def compute_targets(
     mask, scores, book, turnover, codes, counts = book_arrays(
         wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas
     )
-    result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe))
+    result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe), grid=(scores, book, days, universe))
     decided = np.flatnonzero(~np.isnan(turnover))
     result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
     for i in decided[codes[decided] != 0]:  # notes only where a book went flat
@@ -241,18 +244,10 @@ def compute_targets(
 
 def _maybe_violating(book: np.ndarray, turnover: np.ndarray, spec: StrategySpec) -> np.ndarray:
     """Rows that may break a limit (a loose screen; ``constraint_violations`` has the last word)."""
-    c, slack = spec.constraints, 1e-10
-    held = np.abs(book) > EPS
-    gross, net = np.abs(book).sum(axis=1), book.sum(axis=1)
-    lo, hi = sorted((0.0, c.net_exposure))
-    if spec.selection.kind == "threshold":
-        lo, hi = -c.gross_exposure, c.gross_exposure
-    n_held = held.sum(axis=1)
-    flags = (np.abs(book).max(axis=1, initial=0.0) > c.max_weight + slack) | (gross > c.gross_exposure + slack)
-    flags |= (net < lo - slack) | (net > hi + slack) | ((n_held > 0) & (n_held < c.min_names))
-    if c.max_turnover is not None:
-        flags |= turnover > c.max_turnover + slack
-    return flags
+    absw = np.abs(book)
+    return may_violate(
+        absw.max(axis=1, initial=0.0), absw.sum(axis=1), book.sum(axis=1), (absw > EPS).sum(axis=1), turnover, spec
+    )
 
 
 def _last_refit(day: pd.Timestamp, every: int) -> pd.Timestamp:
