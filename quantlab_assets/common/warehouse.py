@@ -216,7 +216,9 @@ def conform(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
             f"frame for table {schema.name!r}: missing columns {sorted(want - have)}, "
             f"unexpected columns {sorted(have - want)}"
         )
-    out = frame[schema.column_names].copy()
+    # The caller's columns, not copies (a 10-year slice is hundreds of MB): only the date column
+    # is replaced, on this frame, so the caller's frame is left as it was.
+    out = pd.DataFrame({c: frame[c] for c in schema.column_names}, copy=False)
     out[schema.date_column] = pd.to_datetime(out[schema.date_column]).dt.normalize()
     return out
 

@@ -94,5 +94,5 @@ def _ohlcv_metadata(ingest: Ingest, start, end) -> dict:
         "ingest_latency_s": round(ingest.fetch_s, 3),
         "upsert_s": round(ingest.write_s, 3),
         "upsert_rows_per_s": round(written / ingest.write_s, 1) if ingest.write_s > 0 else 0.0,
-        "preview": preview(ingest.published_rows.drop(columns=["run_id", "ingested_at"]).head(10)),
+        "preview": preview(ingest.published_rows.head(10).drop(columns=["run_id", "ingested_at"])),
     }

@@ -432,3 +432,32 @@ def test_report_includes_the_ingest_log():
     assert "- source: alphavantage" in md
     assert "- symbols fetched: 2 of 3" in md
     assert "### Failed symbols" in md and "| CCC | HTTP 503 |" in md
+
+
+def _expected_per_symbol(symbols, start, end, listing) -> pd.DataFrame:
+    """The readable reference: a frame of each symbol's sessions inside its listing, concatenated."""
+    from quantlab_assets.common.calendar import trading_days
+
+    frames = []
+    for symbol in symbols:
+        first, last = (listing or {}).get(symbol, (None, None))
+        d = trading_days(start, end)
+        d = d[d >= pd.Timestamp(first)] if first is not None else d
+        d = d[d <= pd.Timestamp(last)] if last is not None else d
+        frames.append(pd.DataFrame({"symbol": symbol, "date": d}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "symbols,listing",
+    [
+        (["CCC", "AAA", "BBB"], None),
+        (["AAA", "BBB", "CCC"], {"AAA": (date(2024, 2, 1), None), "CCC": (None, date(2024, 1, 19))}),
+        (["AAA", "BBB"], {"BBB": (date(2025, 1, 1), None)}),  # listed after the range: no sessions
+    ],
+)
+def test_expected_sessions_equal_the_per_symbol_frames(symbols, listing):
+    from quantlab_assets.data_curator.core.quality import expected_sessions
+
+    got = expected_sessions(symbols, "2024-01-01", "2024-03-01", listing)
+    pd.testing.assert_frame_equal(got, _expected_per_symbol(symbols, "2024-01-01", "2024-03-01", listing))

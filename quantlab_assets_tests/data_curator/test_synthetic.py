@@ -180,3 +180,57 @@ def test_asking_before_origin_raises():
     # ORIGIN itself is served.
     bars = fetch(SyntheticProvider(), ["AAA"], "1990-01-02", "1990-01-05")
     assert bars["date"].min() == ORIGIN
+
+
+def _fetch_per_symbol(provider, symbols, start, end) -> pd.DataFrame:
+    """The readable reference: one frame per symbol from its path, concatenated, then normalized."""
+    from quantlab_assets.common.calendar import trading_days
+    from quantlab_assets.data_curator.core.providers import normalize_bars
+    from quantlab_assets.data_curator.core.synthetic import (
+        ORIGIN,
+        PRICE_ANCHOR,
+        market_factor,
+        sector_factor,
+        symbol_path,
+    )
+
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    sessions = trading_days(ORIGIN, max(hi, PRICE_ANCHOR))
+    keep = (sessions >= lo) & (sessions <= hi)
+    market = market_factor(provider.seed, len(sessions))
+    frames = []
+    for symbol in symbols:
+        sector = sector_factor(provider.seed, provider.sectors.get(symbol, "Unknown"), len(sessions))
+        path = symbol_path(provider.seed, symbol, market, sector, int(sessions.get_loc(PRICE_ANCHOR)))
+        frame = pd.DataFrame({k: v[keep] for k, v in path.items()})
+        frame.insert(0, "symbol", symbol)
+        frame.insert(0, "date", sessions[keep])
+        frames.append(frame)
+    return normalize_bars(pd.concat(frames, ignore_index=True), lo, hi)
+
+
+@pytest.mark.parametrize(
+    "symbols",
+    [["AAA", "BBB", "CCC"], ["ZZZ", "AAA", "MMM"]],  # in order (no sort needed) and shuffled
+)
+def test_fetch_equals_the_per_symbol_frames(symbols):
+    provider = SyntheticProvider(seed=3, sectors={"AAA": "Tech", "ZZZ": "Energy"})
+    got = provider.fetch(symbols, date(2023, 12, 1), date(2024, 2, 29)).bars
+    want = _fetch_per_symbol(provider, symbols, "2023-12-01", "2024-02-29")
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got["symbol"].unique()) == sorted(symbols)
+
+
+def test_normalize_bars_sorts_only_when_needed_and_leaves_the_input_alone():
+    from quantlab_assets.data_curator.core.providers import normalize_bars
+
+    days = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
+    frame = pd.DataFrame({"date": days.repeat(2), "symbol": ["B", "A"] * 3, "open": 1.0, "high": 2.0})
+    frame = frame.assign(low=0.5, close=1.5, volume=10)
+    before = frame.copy()
+    out = normalize_bars(frame, "2024-01-03", "2024-01-04")
+    assert list(zip(out["symbol"], out["date"].dt.day)) == [("A", 3), ("A", 4), ("B", 3), ("B", 4)]
+    assert list(out.index) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(frame, before)  # no column added to the caller's frame
+    again = normalize_bars(out, "2024-01-02", "2024-01-04")
+    pd.testing.assert_frame_equal(again, out)

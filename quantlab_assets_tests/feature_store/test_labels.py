@@ -92,3 +92,63 @@ def test_no_session_no_labels(start, end):
     days = pd.bdate_range("2024-06-20", "2024-08-30")
     out = compute_labels(_bars("AAA", days, np.ones(len(days))), start, end)
     assert out.empty and list(out.columns) == LABELS.column_names
+
+
+def _labels_per_symbol(ohlcv: pd.DataFrame, start, end) -> pd.DataFrame:
+    """The readable reference: a (sessions x symbols) pivot of adjusted opens, then one frame per
+    symbol of every decision date, kept where the symbol has a bar on that date."""
+    from quantlab_assets.common.calendar import shift_sessions, trading_days
+    from quantlab_assets.data_curator.core.bars import adjusted_open
+
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    decisions = trading_days(lo, hi)
+    sessions = trading_days(lo, shift_sessions(hi, max(HORIZONS) + 1))
+    panel = pd.DataFrame({"date": pd.to_datetime(ohlcv["date"]), "symbol": ohlcv["symbol"]})
+    panel["adj_open"] = adjusted_open(ohlcv)
+    wide = panel.pivot_table(index="date", columns="symbol", values="adj_open", aggfunc="first").reindex(sessions)
+    frames = []
+    for symbol in wide.columns:
+        opens = wide[symbol].to_numpy()
+        for t, day in enumerate(decisions):
+            row = {"date": day, "symbol": symbol, "entry_date": sessions[t + 1]}
+            for h in HORIZONS:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    row[f"fwd_ret_{h}"] = opens[t + 1 + h] / opens[t + 1] - 1.0
+                row[f"exit_date_{h}"] = sessions[t + 1 + h]
+            frames.append(row)
+    present = panel[(panel["date"] >= lo) & (panel["date"] <= hi)][["date", "symbol"]]
+    out = pd.DataFrame(frames).merge(present, on=["date", "symbol"], how="inner")
+    return out[LABELS.column_names].sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_vectorised_labels_equal_the_per_symbol_reference(seed):
+    """Random bars with gaps, a duplicated bar, a NaN price, a holiday bar and an unpriced symbol:
+    the vectorised labels equal the per-symbol reference bit for bit."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2024-01-02", "2024-04-30")
+    frames = []
+    for k in range(6):
+        kept = days[rng.random(len(days)) > 0.15]  # missing bars
+        frames.append(_bars(f"S{k}", kept, 50 * np.exp(np.cumsum(rng.normal(0, 0.02, len(kept)))), rng.uniform(0.5, 1)))
+    bars = pd.concat(frames, ignore_index=True)
+    bars.loc[rng.integers(len(bars)), "open"] = np.nan
+    bars = pd.concat([bars, bars.iloc[[rng.integers(len(bars))]]], ignore_index=True)  # a duplicated bar
+    bars = pd.concat([bars, _bars("NOPRICE", days[:30], np.full(30, np.nan))], ignore_index=True)
+    bars = bars.sample(frac=1.0, random_state=seed).reset_index(drop=True)  # any input order
+    got = compute_labels(bars, "2024-01-10", "2024-03-29")
+    want = _labels_per_symbol(bars, "2024-01-10", "2024-03-29")
+    assert len(got) > 200
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_pending_counts_by_day_equal_each_days_pending_counts():
+    from quantlab_assets.feature_store.core.labels import pending_counts, pending_counts_by_day
+
+    days = pd.bdate_range("2024-05-01", "2024-07-31")
+    bars = pd.concat([_bars("AAA", days, np.linspace(10, 20, len(days))), _bars("BBB", days[:40], np.ones(40))])
+    labels = compute_labels(bars, "2024-06-03", "2024-07-31")
+    want = {pd.Timestamp(day): pending_counts(rows) for day, rows in labels.groupby("date")}
+    assert pending_counts_by_day(labels) == want
+    assert any(v["pending_fwd_ret_20"] for v in want.values())
+    assert pending_counts_by_day(labels.iloc[:0]) == {}

@@ -26,7 +26,7 @@ def _utc_naive(now: datetime) -> pd.Timestamp:
 
 def ohlcv_rows(result: FetchResult, source: str, run_id: str, now: datetime) -> pd.DataFrame:
     """The provider's bars with provenance columns, in the declared column order."""
-    rows = result.bars.copy()
+    rows = result.bars.copy(deep=False)  # the columns added land on the copy; the selection copies the data
     rows["source"] = source
     rows["ingested_at"] = _utc_naive(now)
     rows["run_id"] = run_id

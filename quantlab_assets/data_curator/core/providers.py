@@ -108,7 +108,7 @@ def normalize_bars(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
 
     Values are not repaired here: a bad price stays bad so the quality gate can name it.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # new columns land on the copy only; the selection below copies the data
     if "adj_close" not in out.columns:
         out["adj_close"] = out["close"]
     if "dividend" not in out.columns:
@@ -123,5 +123,21 @@ def normalize_bars(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
     for col in PROVIDER_COLUMNS[2:]:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    out = out[(out["date"] >= lo) & (out["date"] <= hi)]
+    inside = (out["date"] >= lo) & (out["date"] <= hi)
+    if not inside.all():
+        out = out[inside]
+    if _sorted_by_symbol_and_date(out):  # the stable sort would keep every row in place: no copy
+        out.index = pd.RangeIndex(len(out))
+        return out
     return out.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+
+
+def _sorted_by_symbol_and_date(frame: pd.DataFrame) -> bool:
+    if len(frame) < 2:
+        return True
+    symbol = frame["symbol"]
+    if pd.api.types.infer_dtype(symbol, skipna=False) != "string" or not symbol.is_monotonic_increasing:
+        return False
+    s, d = symbol.to_numpy(), frame["date"].to_numpy()
+    same = s[1:] == s[:-1]
+    return bool((d[1:][same] >= d[:-1][same]).all())

@@ -184,7 +184,8 @@ def audit_and_publish(
             for r in audit:
                 refused.setdefault(r.symbol, r.describe())
             published = [s for s in fetched if s not in refused]
-            keep = staged[staged["symbol"].isin(published)]
+            kept = staged["symbol"].isin(published)
+            keep = staged if kept.all() else staged[kept]  # usually every symbol: no copy
             written = replace_slice_in_transaction(con, OHLCV, keep, start, end, key_column="symbol", keys=published)
             rejections = [r for f in result.failures for r in f.rejections] + audit
             rejects = rejects_frame(rejections, run_id, now)
@@ -230,7 +231,8 @@ class Ingest:
 
     @property
     def published_rows(self) -> pd.DataFrame:
-        return self.rows[self.rows["symbol"].isin(self.outcome.published)]
+        published = self.rows["symbol"].isin(self.outcome.published)
+        return self.rows if published.all() else self.rows[published]
 
     def nothing_published(self, symbols: Sequence[str], start, end) -> str | None:
         """Why the step must fail (the log and rejects are committed, nothing was published)."""

@@ -157,7 +157,7 @@ def expected_sessions(
 ) -> pd.DataFrame:
     """(symbol, date) pairs that must carry a bar: sessions within each symbol's listing."""
     days = trading_days(start, end)
-    frames = []
+    per_symbol = []  # each symbol's sessions as an array, then one frame (not a frame per symbol)
     for symbol in symbols:
         first, last = (listing or {}).get(symbol, (None, None))
         d = days
@@ -165,10 +165,15 @@ def expected_sessions(
             d = d[d >= pd.Timestamp(first)]
         if last is not None:
             d = d[d <= pd.Timestamp(last)]
-        frames.append(pd.DataFrame({"symbol": symbol, "date": d}))
-    if not frames:
+        per_symbol.append(d.to_numpy())
+    if not per_symbol:
         return pd.DataFrame({"symbol": pd.Series(dtype=object), "date": pd.Series(dtype="datetime64[ns]")})
-    return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "symbol": np.repeat(np.asarray(list(symbols), dtype=object), [len(d) for d in per_symbol]),
+            "date": np.concatenate(per_symbol),
+        }
+    )
 
 
 def non_session_rows(con: duckdb.DuckDBPyConnection, start, end, table: str = STORED) -> pd.DataFrame:

@@ -123,15 +123,22 @@ class SyntheticProvider:
         n = len(sessions)
         market = market_factor(self.seed, n)
         sector_cache: dict[str, np.ndarray] = {}
-        frames = []
+        paths = []
         for symbol in symbols:
             sector = self.sectors.get(symbol, "Unknown")
             if sector not in sector_cache:
                 sector_cache[sector] = sector_factor(self.seed, sector, n)
             path = symbol_path(self.seed, symbol, market, sector_cache[sector], anchor)
-            frame = pd.DataFrame({k: v[keep] for k, v in path.items()})
-            frame.insert(0, "symbol", symbol)
-            frame.insert(0, "date", sessions[keep])
-            frames.append(frame)
-        bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
+            paths.append({k: v[keep] for k, v in path.items()})
+        if not paths:
+            return FetchResult(bars=normalize_bars(empty_bars(), lo, hi), stats=stats)
+        # One frame from whole columns (symbol-major, as the per-symbol frames were concatenated).
+        days = sessions[keep].to_numpy()
+        bars = pd.DataFrame(
+            {
+                "date": np.tile(days, len(paths)),
+                "symbol": np.repeat(np.asarray(list(symbols), dtype=object), len(days)),
+                **{k: np.concatenate([p[k] for p in paths]) for k in paths[0]},
+            }
+        )
         return FetchResult(bars=normalize_bars(bars, lo, hi), stats=stats)

@@ -274,10 +274,14 @@ def cells(frame: pd.DataFrame, dates: pd.DatetimeIndex, symbols: pd.Index) -> tu
     return ok, ti[ok], si[ok]
 
 
-def wide(values: np.ndarray, grid: tuple, shape: tuple[int, int]) -> np.ndarray:
-    """(T, N) float64 array of a long frame's column values on ``cells``' grid (NaN where no row)."""
+def wide(values: np.ndarray, grid: tuple, shape: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """(T, N) float64 array of a long frame's column values on ``cells``' grid (NaN where no row);
+    ``out``: an array of that shape to fill instead of a new one (one buffer for every feature)."""
     ok, ti, si = grid
-    out = np.full(shape, np.nan)
+    if out is None:
+        out = np.full(shape, np.nan)
+    else:
+        out.fill(np.nan)
     out[ti, si] = np.asarray(values, dtype=np.float64)[ok]
     return out
 
@@ -313,7 +317,8 @@ def factor_panels(
     if min_names < 2:
         raise ValueError(f"min_names must be >= 2 (a correlation needs two names), got {min_names}")
     cutoff = pd.Timestamp(as_of)
-    feats = features[pd.to_datetime(features["date"]) <= cutoff]
+    known = (pd.to_datetime(features["date"]) <= cutoff).to_numpy()
+    feats = features if known.all() else features[known]  # a backfill's as-of is its last date: no copy
     dates = pd.DatetimeIndex(sorted(pd.to_datetime(feats["date"]).unique()))
     symbols = pd.Index(sorted(feats["symbol"].unique()))
     fwd = known_returns(labels, horizons, cutoff, dates, symbols)
@@ -325,8 +330,9 @@ def factor_panels(
     ic, ric, ac = (np.full((F, H, T), np.nan) for _ in range(3))
     qm = np.full((F, H, T, quantiles), np.nan)
     grid = cells(feats, dates, symbols)
+    x = np.empty((T, len(symbols)))
     for f, name in enumerate(feature_names):
-        x = wide(feats[name].to_numpy(np.float64), grid, (T, len(symbols)))
+        wide(feats[name].to_numpy(np.float64), grid, (T, len(symbols)), out=x)
         n_names[f], ic[f], ric[f], qm[f], ac[f] = feature_ic_nb(x, fwd, order, count, qfrac, int(min_names), lags)
     return FactorPanels(tuple(feature_names), tuple(horizons), dates, n_names, ic, ric, qm, ac, int(min_names))
 

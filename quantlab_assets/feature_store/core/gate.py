@@ -57,7 +57,9 @@ def ohlcv_valid(bars: pd.DataFrame) -> GateResult:
 def no_infinite_values(frame: pd.DataFrame, columns: Sequence[str]) -> GateResult:
     """No +/-inf in ``columns``; the offending cells as (date, symbol, column, value)."""
     columns = list(columns)
-    values = frame[columns].to_numpy(float) if len(frame) else np.empty((0, len(columns)))
+    # Column by column first: the usual clean frame is never copied into one 2-D array.
+    clean = not any(np.isinf(frame[c].to_numpy(float)).any() for c in columns)
+    values = np.empty((0, len(columns))) if clean or not len(frame) else frame[columns].to_numpy(float)
     rows, cols = np.nonzero(np.isinf(values))
     bad = pd.DataFrame(
         {
@@ -82,8 +84,9 @@ def no_infinite_values(frame: pd.DataFrame, columns: Sequence[str]) -> GateResul
 
 def one_row_per_symbol_and_day(frame: pd.DataFrame) -> GateResult:
     """No (date, symbol) twice: the table has no key constraint, so the audit is the guard."""
-    dupes = frame[frame.duplicated(KEYS, keep=False)]
-    extra = int(frame.duplicated(KEYS).sum())
+    twice = frame.duplicated(KEYS, keep=False)
+    dupes = frame[twice]
+    extra = int(frame.duplicated(KEYS).sum()) if len(dupes) else 0
     return GateResult(
         "one_row_per_symbol_and_day",
         dupes.empty,
@@ -164,7 +167,9 @@ def features_gate(
     results.append(no_infinite_values(candidate, names))
     results.append(one_row_per_symbol_and_day(candidate))
 
-    warm = candidate[candidate["warm"].astype(bool)] if len(candidate) else candidate
+    # A mask, not a copy of the warm rows (a 10-year candidate is half a gigabyte).
+    warm = candidate["warm"].astype(bool).to_numpy() if len(candidate) else np.zeros(0, dtype=bool)
+    n_warm = int(warm.sum())
     gaps, gaps_text = history_gaps(candidate, preset, listings)  # respects first_date and the first bar
     results.append(
         GateResult(
@@ -173,14 +178,14 @@ def features_gate(
             gaps_text,
             blocking=False,
             figures={
-                "cold_rows": float(len(candidate) - len(warm)),
-                "warm_rows": float(len(warm)),
+                "cold_rows": float(len(candidate) - n_warm),
+                "warm_rows": float(n_warm),
                 "rows_missing_history": float(gaps),
             },
         )
     )
 
-    rates = missing_rates(warm, preset)  # each feature judged where it can have a value
+    rates = missing_rates(candidate, preset, rows=warm)  # each feature judged where it can have a value
     over = rates[rates > max_missing_rate]
     results.append(
         GateResult(
@@ -188,7 +193,7 @@ def features_gate(
             over.empty,
             f"max missing rate after warm-up {float(rates.max()) if len(rates) else 0.0:.4f} "
             f"(limit {max_missing_rate})" + ("" if over.empty else f"; over: {list(over.index)}"),
-            figures={"warm_rows": float(len(warm))},
+            figures={"warm_rows": float(n_warm)},
             offending=over.rename("missing").reset_index().rename(columns={"index": "feature"}),
         )
     )
@@ -207,6 +212,9 @@ def labels_gate(candidate: pd.DataFrame, bars: pd.DataFrame) -> list[GateResult]
     sample = label_sample(candidate)
     wrong = []
     if len(sample):
+        # Only the bars on the sample's entry and exit dates are looked up: index those, not all.
+        needed = pd.unique(sample[["entry_date", *(exit_column(h) for h in HORIZONS)]].to_numpy().ravel())
+        bars = bars[bars["date"].isin(needed)]
         adj_open = pd.Series(adjusted_open(bars)).set_axis(pd.MultiIndex.from_frame(bars[["symbol", "date"]]))
         for row in sample.to_dict("records"):
             entry = adj_open.get((row["symbol"], row["entry_date"]))

@@ -20,13 +20,20 @@ from quantlab_assets.common.gates import GateResult, not_evaluated, upstream_com
 from quantlab_assets.common.publish import blocking_failures
 from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
 from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, ohlcv_valid
-from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS, compute_labels, pending_counts
+from quantlab_assets.feature_store.core.labels import (
+    LABELS,
+    MAX_FORWARD_SESSIONS,
+    compute_labels,
+    pending_counts,
+    pending_counts_by_day,
+)
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
-from quantlab_assets.feature_store.core.store import empty_features, lookback_start, sample_dates
-
-# The leakage probe perturbs the bars after each sampled date; the last sampled date is the
-# partition's end, so the features read this many sessions past it (when they are stored).
-LEAKAGE_PROBE_SESSIONS = 10
+from quantlab_assets.feature_store.core.store import (
+    LEAKAGE_PROBE_SESSIONS,
+    empty_features,
+    lookback_start,
+    sample_dates,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class LabelsPartition:
 
     @property
     def pending_by_day(self) -> dict[pd.Timestamp, dict[str, int]]:
-        return {pd.Timestamp(day): pending_counts(rows) for day, rows in self.frame.groupby("date")}
+        return pending_counts_by_day(self.frame)
 
 
 def features_read_window(start, end, preset: FeaturePreset) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -112,7 +119,8 @@ def features_partition(
     listings : ``read_listings`` of the bars' symbols (first_date, first_bar).
     reference : stored features over ``reference_window(start, limits.drift_reference_sessions)``.
     """
-    window = bars[bars["date"] <= pd.Timestamp(end)]
+    upto_end = (bars["date"] <= pd.Timestamp(end)).to_numpy()
+    window = bars if upto_end.all() else bars[upto_end]  # a backfill to today reads nothing later
     inputs = _inputs_gate(window, start, end)
     reason = _input_failure(inputs)
     if reason:

@@ -62,10 +62,18 @@ def profile_features(
 
     Large inputs are sampled deterministically (every k-th row) to bound the cost.
     """
-    warm = current[current["warm"]] if "warm" in current.columns else current
+    # Row positions, not a copy of the warm rows (a 10-year frame is half a gigabyte).
+    warm = (
+        np.flatnonzero(current["warm"].to_numpy(dtype=bool)) if "warm" in current.columns else np.arange(len(current))
+    )
     step = max(1, len(warm) // max_rows)
-    sample = warm.iloc[::step][list(feature_names)]
-    missing = warm[list(feature_names)].isna().mean() if len(warm) else pd.Series(0.0, index=feature_names)
+    names = list(feature_names)
+    sample = current.iloc[warm[::step], [current.columns.get_loc(name) for name in names]]
+    missing = (
+        pd.Series([float(current[name].isna().to_numpy()[warm].sum()) / len(warm) for name in names], index=names)
+        if len(warm)
+        else pd.Series(0.0, index=feature_names)
+    )
     corr = sample.corr().to_numpy() if len(sample) > 2 else np.full((len(feature_names),) * 2, np.nan)
     pairs = []
     for i, a in enumerate(feature_names):

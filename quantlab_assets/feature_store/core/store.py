@@ -13,6 +13,12 @@ from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePr
 
 # Fixed, so a run's leakage probe is reproducible: the same partition perturbs the same way.
 LEAKAGE_PROBE_SEED = 20240101
+# The leakage probe perturbs this many sessions after each sampled date; the last sampled date is
+# the partition's end, so the features read this many sessions past it (when they are stored).
+# Further ahead needs no probe: the batch rows were computed with every bar up to the partition's
+# end, so a use of any later bar of the partition differs from the date recomputed without them
+# (incremental_equals_batch).
+LEAKAGE_PROBE_SESSIONS = 10
 
 
 FEATURES_TABLE = "features"  # its columns follow the preset: features_schema(preset)
@@ -59,7 +65,10 @@ def history_gaps(stored: pd.DataFrame, preset: FeaturePreset, listings: pd.DataF
     cold = stored.loc[~stored["warm"].astype(bool), ["date", "symbol"]]
     if cold.empty:
         return 0, f"all {len(stored)} rows have a full {preset.lookback_sessions}-session lookback"
-    need = cold.groupby("symbol")["date"].min().map(lambda d: lookback_start(d, preset)).rename("need_from")
+    first_cold = cold.groupby("symbol")["date"].min()
+    # One calendar shift per distinct date (a backfill's symbols mostly share one), not per symbol.
+    starts = {d: lookback_start(d, preset) for d in first_cold.unique()}
+    need = first_cold.map(starts).rename("need_from")
     known = need.reset_index().merge(listings, on="symbol", how="left")
     known["ingest_from"] = known[["need_from", "first_date"]].max(axis=1)
     fixable = known[known["first_bar"].isna() | (known["first_bar"] > known["ingest_from"])]
@@ -99,8 +108,9 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
     """Features of ``dates`` recomputed one date at a time from that date's lookback window.
 
     ``future`` = "drop" removes every bar after the date (the incremental computation);
-    "perturb" keeps them but scales their prices and volume by random factors, so any use of
-    them would change the result (the leakage probe).
+    "perturb" keeps the ``LEAKAGE_PROBE_SESSIONS`` after it but scales their prices and volume by
+    random factors, so any use of them would change the result (the leakage probe; a 10-year
+    partition's first date would otherwise recompute ten years of bars).
     """
     rng = np.random.default_rng(LEAKAGE_PROBE_SEED)
     out = []
@@ -110,12 +120,16 @@ def recompute_dates(bars: pd.DataFrame, preset: FeaturePreset, dates, *, future:
         if future == "drop":
             window = window[window["date"] <= day]
         elif future == "perturb":
-            window = window.copy()
-            later = window["date"] > day
+            window = window[window["date"] <= shift_sessions(day, LEAKAGE_PROBE_SESSIONS)]
+            later = (window["date"] > day).to_numpy()
             factor = rng.uniform(0.5, 1.5, size=int(later.sum()))
-            for col in PRICE_COLUMNS:
-                window.loc[later, col] = window.loc[later, col].to_numpy() * factor
-            window.loc[later, "volume"] = window.loc[later, "volume"].to_numpy() * factor[::-1]
+            # New columns from arrays (the frame's other columns are shared, not copied).
+            scaled = {}
+            for col, by in [*((c, factor) for c in PRICE_COLUMNS), ("volume", factor[::-1])]:
+                values = window[col].to_numpy(dtype=np.float64, copy=True)
+                values[later] = values[later] * by
+                scaled[col] = values
+            window = window.assign(**scaled)
         else:
             raise ValueError(f"future must be 'drop' or 'perturb', got {future!r}")
         out.append(compute_features(window, preset, day, day))
