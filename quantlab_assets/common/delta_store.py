@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from quantlab_assets.common import settings
 
 logger = logging.getLogger(__name__)
 
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a listed folder that is not a table name is skipped
 KEY_PARTITION = "strategy"  # tables with this column are partitioned by it (independent writers)
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -118,12 +120,12 @@ class DeltaStore:
             root = Path(self.url.removeprefix("file://"))
             if not root.is_dir():
                 return []
-            return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir())
+            return sorted(p.name for p in root.iterdir() if _TABLE_NAME.match(p.name) and (p / "_delta_log").is_dir())
         from pyarrow import fs
 
         filesystem, root = _s3_filesystem(self.url, self.storage_options)
         infos = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
-        names = [i.base_name for i in infos if i.type == fs.FileType.Directory]
+        names = [i.base_name for i in infos if i.type == fs.FileType.Directory and _TABLE_NAME.match(i.base_name)]
         return sorted(
             n for n in names if filesystem.get_file_info(f"{root}/{n}/_delta_log").type != fs.FileType.NotFound
         )
