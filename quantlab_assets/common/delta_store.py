@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import duckdb
 import pandas as pd
@@ -330,5 +330,5 @@ class DeltaSession:
             commit()
 
 
-def is_delta(con: object) -> bool:
+def is_delta(con: object) -> TypeGuard[DeltaSession]:
     return getattr(con, "backend", None) == "delta"

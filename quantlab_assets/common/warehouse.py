@@ -338,7 +338,7 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
     if not len(frame):
         return 0
     if delta_store.is_delta(con):
-        ensure_table(con, schema)
+        con.ensure(schema)
         con.append(schema, frame[schema.column_names])
         return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)

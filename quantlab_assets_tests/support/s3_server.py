@@ -51,7 +51,9 @@ def s3_server(bucket: str = BUCKET) -> Iterator[dict[str, str]]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on 127.0.0.1:{port} within {START_TIMEOUT_S:g} s")
+                    raise RuntimeError(
+                        f"moto server did not start on 127.0.0.1:{port} within {START_TIMEOUT_S:g} s"
+                    ) from None
                 time.sleep(0.2)
         boto3.client(
             "s3",
