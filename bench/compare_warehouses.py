@@ -26,7 +26,6 @@ from pathlib import Path
 import duckdb
 
 from quantlab_assets.common import settings
-from quantlab_assets.common.delta_store import DeltaStore
 
 # Columns that differ between two runs of the same code.
 RUN_COLUMNS = {"run_id"}
@@ -62,6 +61,8 @@ def attach(con: duckdb.DuckDBPyConnection, alias: str, location: str) -> None:
     if not is_delta_location(location):
         con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [location])
         return
+    from quantlab_assets.common.delta_store import DeltaStore  # the `scale` extra
+
     store = DeltaStore(location, settings.delta_storage_options(location))
     con.execute(f"ATTACH ':memory:' AS {alias}")
     for name in store.tables():

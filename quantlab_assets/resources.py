@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from quantlab_assets.common import artifacts, delta_store, settings, warehouse
+from quantlab_assets.common import artifacts, settings, warehouse
 
 
 class WarehouseResource(DuckDBResource):
@@ -37,6 +37,8 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def get_connection(self, on_wait=None):
         if settings.warehouse_backend() == "delta":  # Delta tables at QUANTLAB_DELTA_URL (docs/scaling.md)
+            from quantlab_assets.common import delta_store  # the `scale` extra
+
             session = delta_store.DeltaSession(delta_store.DeltaStore.from_settings())
             try:
                 yield session

@@ -227,6 +227,39 @@ class DeltaStore:
         table.restore(version)
         return table.version()
 
+    def restore_key(self, name: str, version: int, key_column: str, key: str) -> int:
+        """Put back one key's rows (a strategy's) as they were at ``version``, the other keys' rows
+        untouched: one commit replacing that key's partition. Returns the new version."""
+        table = self.table(name)
+        if table is None:
+            raise ValueError(f"no Delta table {name!r} under {self.url}")
+        current = table.version()
+        if not 0 <= version <= current:
+            raise ValueError(f"table {name!r} has versions 0..{current}; {version} is not one of them")
+        old = self.table(name, version)
+        assert old is not None  # the version exists: checked above
+        import pyarrow.dataset as ds
+
+        dataset = old.to_pyarrow_dataset()
+        if key_column not in dataset.schema.names:
+            raise ValueError(f"table {name!r} has no column {key_column!r}")
+        rows = dataset.to_table(filter=ds.field(key_column) == key)
+        predicate = f'"{key_column}" = {_quote(key)}'
+        self.commit(
+            f"restoring {name} {key_column}={key} to version {version}",
+            lambda: write_deltalake(
+                self.uri(name),
+                rows.select(table.to_pyarrow_dataset().schema.names),
+                mode="overwrite",
+                predicate=predicate,
+                storage_options=self.options(),
+                commit_properties=CommitProperties(
+                    custom_metadata={"quantlab.slice": f"{predicate} restored to version {version}"}
+                ),
+            ),
+        )
+        return self.table(name).version()  # type: ignore[union-attr]
+
 
 def _s3_filesystem(url: str, options: dict[str, str]):
     """A pyarrow S3 filesystem for listing ``s3://bucket/prefix`` with delta-rs's options."""

@@ -16,11 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 import duckdb
 import pandas as pd
 
-from quantlab_assets.common import delta_store, settings
+from quantlab_assets.common import settings
+
+if TYPE_CHECKING:  # the Delta backend needs the `scale` extra; the DuckDB file does not
+    from quantlab_assets.common.delta_store import DeltaSession
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +176,11 @@ def connect(
             time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
 
 
+def _is_delta(con: object) -> TypeGuard[DeltaSession]:
+    """A Delta session (QUANTLAB_WAREHOUSE_BACKEND=delta, common/delta_store.py), not a DuckDB file."""
+    return getattr(con, "backend", None) == "delta"
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """Stored column names of ``table`` in this database (never an attached one's), in order."""
     return [
@@ -186,7 +195,7 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
-    if delta_store.is_delta(con):  # the Delta backend (QUANTLAB_WAREHOUSE_BACKEND=delta)
+    if _is_delta(con):  # the Delta backend (QUANTLAB_WAREHOUSE_BACKEND=delta)
         return con.ensure(schema)
     con.execute(schema.ddl())
     existing = table_columns(con, schema.name)
@@ -200,7 +209,7 @@ def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection):
-    if delta_store.is_delta(con):  # writes queued, one Delta commit per table at the end
+    if _is_delta(con):  # writes queued, one Delta commit per table at the end
         with con.transaction():
             yield con
         return
@@ -272,10 +281,12 @@ def _replace_slice(con, schema, frame, start, end, key_column, keys, *, own_tran
     if len(outside):
         raise ValueError(f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}")
     ensure_table(con, schema)
-    if delta_store.is_delta(con):  # one Delta commit replacing exactly the slice (replaceWhere)
+    if _is_delta(con):  # one Delta commit replacing exactly the slice (replaceWhere)
         key_list = sorted(set(keys or ())) if key_column is not None else []
         _check_keys(schema, data, key_column, key_list)
-        con.replace(schema, data, delta_store.slice_predicate(schema.date_column, lo, hi, key_column, key_list))
+        from quantlab_assets.common.delta_store import slice_predicate
+
+        con.replace(schema, data, slice_predicate(schema.date_column, lo, hi, key_column, key_list))
         return len(data)
     delete = f'DELETE FROM "{schema.name}" WHERE "{schema.date_column}" BETWEEN ? AND ?'
     params: list = [lo.date(), hi.date()]
@@ -320,7 +331,7 @@ def _delete_insert(con, schema: TableSchema, delete: str, params: list, cols: st
 def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
     """Insert ``frame`` by column name in one transaction (for append-only logs)."""
     ensure_table(con, schema)
-    if delta_store.is_delta(con):
+    if _is_delta(con):
         con.append(schema, frame[schema.column_names])
         return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
@@ -337,7 +348,7 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
     """:func:`append_rows` inside a transaction the caller has opened."""
     if not len(frame):
         return 0
-    if delta_store.is_delta(con):
+    if _is_delta(con):
         con.ensure(schema)
         con.append(schema, frame[schema.column_names])
         return len(frame)
@@ -350,7 +361,7 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
 def replace_table_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
     """Replace every row of ``schema`` (a small reference table) inside the caller's transaction."""
     ensure_table(con, schema)
-    if delta_store.is_delta(con):
+    if _is_delta(con):
         con.replace(schema, frame[schema.column_names], None)
         return len(frame)
     con.execute(f'DELETE FROM "{schema.name}"')

@@ -206,3 +206,34 @@ def test_restore_is_a_new_version_with_the_old_rows(session):
         session.store.restore("targets", 9)
     with pytest.raises(ValueError, match="no Delta table 'nope'"):
         session.store.history("nope")
+
+
+def test_cli_history_and_restore_of_one_strategy(session, capsys):
+    from quantlab_assets.batch_orchestrator.cli import main
+
+    url = session.store.url
+    warehouse.replace_strategy_slice(session, TARGETS, frame("a", 1.0), "a", START, END)  # v1
+    warehouse.replace_strategy_slice(session, TARGETS, frame("b", 1.0), "b", START, END)  # v2
+    warehouse.replace_strategy_slice(session, TARGETS, frame("a", 2.0), "a", START, END)  # v3
+    warehouse.replace_strategy_slice(session, TARGETS, frame("b", 2.0), "b", START, END)  # v4
+    capsys.readouterr()
+    assert main(["delta", "history", "targets", "--strategy", "a", "--url", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[0]) for line in lines] == [3, 1, 0]  # a's writes, newest first, and the create
+    assert "\"strategy\" IN ('a')" in lines[0] and "2024-01-02" in lines[0]
+
+    assert main(["delta", "restore", "targets", "1", "--strategy", "a", "--url", url]) == 0
+    assert "now version 5" in capsys.readouterr().out
+    fresh = delta_store.DeltaSession(session.store)
+    rows = _rows(fresh)
+    fresh.close()
+    # a back to version 1's rows, b untouched at its latest
+    assert rows.groupby("strategy")["weight"].agg(["min", "max", "size"]).to_dict("index") == {
+        "a": {"min": 1.0, "max": 1.0, "size": 12},
+        "b": {"min": 2.0, "max": 2.0, "size": 12},
+    }
+    assert main(["delta", "restore", "targets", "99", "--url", url]) == 2
+    assert "versions 0..5" in capsys.readouterr().out
+    assert main(["delta", "tables", "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert "targets" in out and "version 5" in out
