@@ -8,7 +8,7 @@ def test_overlaps_need_different_workers_and_intersecting_times():
     a = StepSpan("features", "w1@h", 10.0, 20.0, True, 9.0, 9.5)
     b = StepSpan("labels", "w2@h", 15.0, 25.0, True, 9.0, 14.0)
     c = StepSpan("targets", "w1@h", 20.0, 30.0, True, 19.0, 19.5)  # after a on the same worker
-X
+    d = StepSpan("ic", "w2@h", 25.0, 26.0, True)  # starts as b ends (not with b), within c
     e = StepSpan("local", "", 0.0, 100.0, True)  # worker unknown: never counted
     pairs = overlaps([a, b, c, d, e])
     assert [(x.step, y.step) for x, y in pairs] == [("features", "labels"), ("labels", "targets"), ("targets", "ic")]
