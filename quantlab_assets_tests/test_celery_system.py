@@ -54,7 +54,8 @@ def test_chain_on_two_celery_workers_and_delta_on_s3_equals_in_process_duckdb(
             assert f"main.{table}: rows" in compared and f"main.{table}: rows 0 vs 0" not in compared
 
         home = tmp_path / "cluster" / "launcher" / "dagster_home"
-        with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(home))) as instance:
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # the launcher's instance: Dagster on PostgreSQL
+        with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
             assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
             spans = step_timeline(instance, runs[0].run_id)  # newest first: the chain
