@@ -66,8 +66,14 @@ class Cluster:
 
     def materialize(self, select: str, first: str, last: str) -> subprocess.CompletedProcess:
         """One run from the launcher directory: ``select`` over partitions first..last."""
+        proc = self.start_run(select, first, last)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+    def start_run(self, select: str, first: str, last: str) -> subprocess.Popen:
+        """:meth:`materialize` without waiting for it."""
         launcher = self.root / "launcher"
-        return subprocess.run(
+        return subprocess.Popen(
             [
                 *_dagster(),
                 "asset",
@@ -81,9 +87,9 @@ class Cluster:
             ],
             cwd=launcher,
             env=self.part_env(launcher),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=RUN_TIMEOUT_S,
         )
 
 

@@ -22,7 +22,17 @@ from quantlab_assets import definitions
 BROKER = "QUANTLAB_CELERY_BROKER"
 BACKEND = "QUANTLAB_CELERY_BACKEND"
 
-executor = celery_executor.configured({"broker": {"env": BROKER}, "backend": {"env": BACKEND}})
+# A worker process that dies mid-step (OOM killer, kill -9) must not leave the run waiting: the
+# step's task is acknowledged only when it ends and is put back on the queue when its process is
+# lost, so another worker process runs the step again (a step replaces its slices whole, so a
+# re-run is safe; a Delta commit is all or nothing). Without these, dagster-celery 0.29 records
+# "finished without success or failure event" and its loop never ends (docs/scaling.md, section 7).
+# The workers read the same settings from docs/celery_worker.yaml.
+WORKER_LOSS = {"task_acks_late": True, "task_reject_on_worker_lost": True, "worker_prefetch_multiplier": 1}
+
+executor = celery_executor.configured(
+    {"broker": {"env": BROKER}, "backend": {"env": BACKEND}, "config_source": WORKER_LOSS}
+)
 
 defs = dg.Definitions(
     assets=definitions.defs.assets,
