@@ -19,9 +19,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quantlab_assets.batch_orchestrator.worker_timeline import overlaps, render, step_timeline
-from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets_tests.test_delta_chain import END, HISTORY_SESSIONS, START, compare_warehouses, run_chain
+pytest.importorskip("dagster_celery", reason="steps on workers need the scale extra: pip install -e '.[scale]'")
+
+from quantlab_assets.batch_orchestrator.worker_timeline import overlaps, render, step_timeline  # noqa: E402
+from quantlab_assets.common.calendar import shift_sessions  # noqa: E402
+from quantlab_assets_tests.test_delta_chain import END, HISTORY_SESSIONS, START, compare_warehouses, run_chain  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import celery_cluster  # noqa: E402  (bench/ is scripts, not a package)

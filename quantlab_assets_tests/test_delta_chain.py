@@ -10,9 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.definitions import defs
-from quantlab_assets_tests.support.s3_server import BUCKET, s3_server
+pytest.importorskip("deltalake", reason="the Delta backend needs the scale extra: pip install -e '.[scale]'")
+
+from quantlab_assets.common.calendar import shift_sessions  # noqa: E402
+from quantlab_assets.definitions import defs  # noqa: E402
+from quantlab_assets_tests.support.s3_server import BUCKET, s3_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -13,12 +13,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from deltalake import write_deltalake
 
-from quantlab_assets.common import delta_store, settings, warehouse
-from quantlab_assets.common.gates import GateResult
-from quantlab_assets.common.publish import AUDIT_REJECTS, Slice, audit_and_publish
-from quantlab_assets_tests.support.delta_writer import END, START, TARGETS, frame
+deltalake = pytest.importorskip(
+    "deltalake", reason="the Delta backend needs the scale extra: pip install -e '.[scale]'"
+)
+
+from quantlab_assets.common import delta_store, settings, warehouse  # noqa: E402
+from quantlab_assets.common.gates import GateResult  # noqa: E402
+from quantlab_assets.common.publish import AUDIT_REJECTS, Slice, audit_and_publish  # noqa: E402
+from quantlab_assets_tests.support.delta_writer import END, START, TARGETS, frame  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +119,7 @@ def test_lost_race_is_retried_and_logged_then_fails_clearly(session, caplog):
     version = store.table("targets").version()
 
     def stale_write():  # writes from the version it read, like a writer that lost the race
-        write_deltalake(stale, data, mode="overwrite", predicate=pred)
+        deltalake.write_deltalake(stale, data, mode="overwrite", predicate=pred)
 
     strict = delta_store.DeltaStore(store.url, retries=0)
     with pytest.raises(delta_store.DeltaConflict, match="concurrent writer of the same slice won 1 times"):
