@@ -78,8 +78,8 @@ def test_discovery_covers_the_known_pure_modules():
         "quantlab_assets.data_curator.core",
         "quantlab_assets.data_curator.core.registry",
         "quantlab_assets.data_curator.core.synthetic",
-        "quantlab_assets.data_curator.core.quality",
-        "quantlab_assets.data_curator.core.ingest",
+        "quantlab_assets.data_curator.core.gate",
+        "quantlab_assets.data_curator.core.store",
         "quantlab_assets.data_curator.core.alphavantage",
     }
     assert expected <= set(MODULES)
