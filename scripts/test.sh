@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install Quant Lab with its test dependencies and run the test suite.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-# Static gates first (config in pyproject.toml): lint, format, types. A finding fails the run.
-echo "test.sh: ruff check, ruff format --check, mypy"
+# Static gates first (config in pyproject.toml): lint, format, types, import contracts. A finding fails the run.
+echo "test.sh: ruff check, ruff format --check, mypy, lint-imports"
 ruff check --quiet .
 ruff format --check --quiet .
 mypy
+lint-imports --no-cache  # layers, pure cores, no cycles ([tool.importlinter], docs/contributing.md)
 # The scale-out tests (Delta warehouse, steps on Celery workers; docs/scaling.md section 7) need the
 # `scale` extra and Debian's redis-server (the system test starts a private one with scripts/redis.sh).
 python -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,scale]" > "$VENV/pip-install-scale.log" 2>&1 \
@@ -44,4 +45,5 @@ else
   fi
 fi
 
-python -m pytest "$@"
+# Every tier (unit, e2e, system); the 30 slowest tests are listed at the end.
+python -m pytest --durations=30 "$@"
