@@ -21,6 +21,7 @@ directory. Printed:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -33,6 +34,7 @@ import bench_chain
 import celery_cluster
 import compare_warehouses
 import dagster as dg
+import scaleout_model
 
 from quantlab_assets.batch_orchestrator.worker_timeline import overlaps, render, step_timeline, summary
 from quantlab_assets.common import warehouse
@@ -182,6 +184,16 @@ def main() -> None:
             inproc = f"{mine.run_s:9.2f}" if mine else f"{'-':>9}"
             bench_chain.say(
                 f"{span.step:<52} {inproc} {span.run_s:9.2f} {span.queued_s:7.2f} {span.setup_s:7.2f}  {span.worker}"
+            )
+        model_costs = {span.step: span.setup_s + span.run_s for span in spans}
+        model_costs["_overhead_s"] = statistics.quantiles([span.queued_s for span in spans], n=10)[0]
+        (tmp / "costs.json").write_text(json.dumps(model_costs, indent=1))
+        bench_chain.say("", f"model (scaleout_model.py {tmp / 'costs.json'}): seconds of the chain")
+        for strategies in (4, 30, 100):
+            steps = scaleout_model.graph(dict(model_costs), strategies)
+            cells = [scaleout_model.makespan(steps, n, model_costs["_overhead_s"]) for n in (2, 8, 32)]
+            bench_chain.say(
+                f"  {strategies:>3} strategies on 2 / 8 / 32 workers: " + " / ".join(f"{c:.0f} s" for c in cells)
             )
         costs = delta_costs(cluster, tmp, args.symbols)
         bench_chain.say(
