@@ -240,3 +240,12 @@ def test_cli_history_and_restore_of_one_strategy(session, capsys):
     assert main(["delta", "tables", "--url", url]) == 0
     out = capsys.readouterr().out
     assert "targets" in out and "version 5" in out
+
+
+def test_a_stored_table_lacking_a_declared_column_is_refused(session):
+    old = warehouse.TableSchema(name="targets", columns=TARGETS.columns[:3])
+    session.store.create(old)
+    fresh = delta_store.DeltaSession(session.store)
+    with pytest.raises(warehouse.SchemaMismatchError, match=r"lacks declared columns \['weight'\]"):
+        warehouse.replace_strategy_slice(fresh, TARGETS, frame("a", 1.0), "a", START, END)
+    fresh.close()
