@@ -46,7 +46,9 @@ def _running_step(instance: dg.DagsterInstance, before: set[str]):
     ends = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
     ended = {e.step_key for e in logs if e.dagster_event and e.dagster_event.event_type in ends}
     started = [
-        e for e in logs if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START and e.pid
+        e
+        for e in logs
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START and e.dagster_event.pid
     ]
     return next((e for e in started if e.step_key not in ended), None)
 
@@ -61,7 +63,7 @@ def _kill_a_step_midway(cluster, instance: dg.DagsterInstance) -> str:
         while (victim := _running_step(instance, before)) is None:
             assert time.monotonic() < deadline and proc.poll() is None, "the second run never started a step"
             time.sleep(0.1)
-        os.kill(victim.pid, signal.SIGKILL)  # the step process of a worker this test started
+        os.kill(victim.dagster_event.pid, signal.SIGKILL)  # the step process of a worker this test started
         stdout, stderr = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:
