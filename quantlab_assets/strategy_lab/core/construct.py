@@ -170,6 +170,8 @@ def decide_params(spec: StrategySpec) -> np.ndarray:
             c.max_weight,
             c.min_names,
             nan if c.max_turnover is None else c.max_turnover,
+            nan if getattr(sel, "long_below", None) is None else sel.long_below,
+            nan if getattr(sel, "short_above", None) is None else sel.short_above,
         ],
         dtype=np.float64,
     )
@@ -277,11 +279,11 @@ def decide_nb(score, value, vol, p, out):
         longs[:nl] = order[:nq]
         shorts[:ns] = order[m - nq :]
     else:
-        for i in order:
-            if value[i] > p[3]:
+        for i in order:  # NaN thresholds compare False: only the spec's two fields act
+            if value[i] > p[3] or value[i] < p[11]:
                 longs[nl] = i
                 nl += 1
-            elif value[i] < p[4]:
+            elif value[i] < p[4] or value[i] > p[12]:
                 shorts[ns] = i
                 ns += 1
     if kind == 3:  # time-series: a side alone takes the whole gross
