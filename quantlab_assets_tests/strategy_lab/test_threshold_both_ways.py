@@ -77,7 +77,7 @@ def test_trend_rule_is_unchanged():
 @pytest.mark.parametrize(
     "selection,why",
     [
-        ({"kind": "threshold", "feature": "rsi_14", "long_below": 70.0, "short_above": 30.0}, "long_below 70.0 is above"),
+        ({"kind": "threshold", "feature": "rsi_14", "long_below": 70.0, "short_above": 30.0}, "70.0 is above"),
         ({"kind": "threshold", "feature": "rsi_14", "long_above": 70.0, "short_above": 80.0}, "overlap"),
         ({"kind": "threshold", "feature": "rsi_14", "long_below": 30.0, "short_below": 20.0}, "overlap"),
         ({"kind": "threshold", "feature": "rsi_14", "long_below": 30.0, "long_above": 70.0}, "one side twice"),

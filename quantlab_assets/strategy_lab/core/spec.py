@@ -139,7 +139,9 @@ class Selection(_Model):
             )
         longs, shorts = [f for f in given if f.startswith("long")], [f for f in given if f.startswith("short")]
         if len(longs) > 1 or len(shorts) > 1:
-            raise ValueError(f"selection 'threshold': {given} give one side twice; one long and one short field at most")
+            raise ValueError(
+                f"selection 'threshold': {given} give one side twice; one long and one short field at most"
+            )
         if self.long_above is not None and self.short_above is not None:
             raise ValueError(
                 "selection 'threshold': long_above and short_above overlap (a value above both would be long and "
