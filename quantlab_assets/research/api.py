@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
@@ -307,7 +308,15 @@ def backtest(
     bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
-    out, equity = backtest_strategy(bars, decisions_of(result.targets), start, end, spec.costs, spec.capital)
+    out, equity = backtest_strategy(
+        bars,
+        decisions_of(result.targets),
+        start,
+        end,
+        spec.costs,
+        spec.capital,
+        holding=holding_of(spec, result.targets),
+    )
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(

@@ -71,7 +71,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         deps=deps,
         partitions_def=trading_day_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=content_hash(spec.model_dump_json()),
+        code_version=content_hash(spec.version_json()),
         description=f"Target weights of strategy '{spec.name}': {spec.description} "
         "Decided at each close from that day's features; filled by the backtest at the next open. "
         "Written, audited, published: rows that fail a blocking check are not published.",

@@ -175,7 +175,9 @@ class Weighting(_Model):
 
     @model_validator(mode="after")
     def _vol_feature(self) -> Weighting:
-        if self.kind != "inverse_vol" and "vol_feature" in self.model_fields_set:
+        # Value-based (a spec dumped with its defaults must load again): a vol_feature other than
+        # the default is a choice the kind would ignore.
+        if self.kind != "inverse_vol" and self.vol_feature != "vol_60":
             raise ValueError(f"weighting {self.kind!r} does not use ['vol_feature'] (only inverse_vol does)")
         return self
 
@@ -188,6 +190,24 @@ class Rebalance(_Model):
     def _n(self) -> Rebalance:
         if (self.frequency == "every_n") != (self.n is not None):
             raise ValueError("'n' is required with frequency every_n and only then")
+        return self
+
+
+class Holding(_Model):
+    """How a decision trades names already held (see ``backtest_engine/core/holding.py``):
+    ``rebalance`` resizes every name to its target; ``until_change`` trades a name only when its
+    target changes (side or weight); ``band`` only when its weight drifts more than ``band`` from
+    its target. A flip or an exit always trades."""
+
+    kind: Literal["rebalance", "until_change", "band"] = "rebalance"
+    band: float | None = Field(default=None, gt=0.0, le=1.0, description="no-trade band, in weight")
+
+    @model_validator(mode="after")
+    def _band(self) -> Holding:
+        if (self.kind == "band") != (self.band is not None):
+            raise ValueError(
+                f"holding {self.kind!r} does not use ['band']" if self.band is not None else "holding 'band' needs band"
+            )
         return self
 
 
@@ -223,6 +243,7 @@ class StrategySpec(_Model):
     selection: Selection
     weighting: Weighting = Weighting()
     rebalance: Rebalance = Rebalance()
+    holding: Holding = Holding()
     constraints: Constraints = Constraints()
     costs: Costs = Costs()
     capital: float = Field(default=1_000_000.0, gt=0.0)
@@ -248,7 +269,7 @@ class StrategySpec(_Model):
                 f"a {sig.kind!r} signal{'' if sig.feature is None else f' on {sig.feature!r}'} would not be used: "
                 f"say signal: {{kind: feature, feature: {sel.feature}}}"
             )
-        if "direction" in sig.model_fields_set:
+        if sig.direction != 1:  # the default (1) is harmless; -1 would be silently ignored
             raise ValueError(
                 "signal.direction: selection 'threshold' does not use it; for mean reversion say "
                 "selection.long_below / selection.short_above"
@@ -277,6 +298,18 @@ class StrategySpec(_Model):
                     f"= {k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
                 )
         return self
+
+    def version_json(self) -> str:
+        """The spec as JSON for code versions and hashes. Fields added later (holding, the
+        mean-reversion thresholds) are left out while at their defaults, so a strategy that does
+        not use them keeps the version it had."""
+        exclude: dict = {}
+        if self.holding == Holding():
+            exclude["holding"] = True
+        unset = {f for f in ("long_below", "short_above") if getattr(self.selection, f) is None}
+        if unset:
+            exclude["selection"] = unset
+        return self.model_dump_json(exclude=exclude)
 
     def features_used(self) -> list[str]:
         used = self.signal.features_used()
