@@ -93,7 +93,7 @@ SELECTION_FIELDS = {
     "top_k": ("k",),
     "long_short_quantile": ("quantile",),
     "all": (),
-    "threshold": ("feature", "long_above", "short_below", "long_below", "short_above"),
+    "threshold": ("feature", "long_above", "short_below", "long_below", "short_above", "between"),
 }
 
 
@@ -113,10 +113,14 @@ class Selection(_Model):
     short_below: float | None = None
     long_below: float | None = None
     short_above: float | None = None
+    # Between the thresholds: flat, or hold the side the name had (hysteresis; with an event
+    # feature such as ma_cross's cross, a position held from one cross to the next).
+    between: Literal["flat", "hold"] = "flat"
 
     @model_validator(mode="after")
     def _params(self) -> Selection:
-        unused = [f for f in SELECTION_FIELDS["threshold"] + ("k", "quantile") if getattr(self, f) is not None]
+        unused = [f for f in SELECTION_FIELDS["threshold"][:-1] + ("k", "quantile") if getattr(self, f) is not None]
+        unused += ["between"] if self.between != "flat" else []
         unused = [f for f in unused if f not in SELECTION_FIELDS[self.kind]]
         if unused:
             raise ValueError(f"selection {self.kind!r} does not use {unused}")
@@ -131,7 +135,7 @@ class Selection(_Model):
     def _threshold_fields(self) -> None:
         if self.feature is None:
             raise ValueError("selection 'threshold' needs feature")
-        given = [f for f in SELECTION_FIELDS["threshold"][1:] if getattr(self, f) is not None]
+        given = [f for f in SELECTION_FIELDS["threshold"][1:-1] if getattr(self, f) is not None]
         if not given:
             raise ValueError(
                 "selection 'threshold' needs long_above, short_below or both (trend), "
@@ -307,6 +311,7 @@ class StrategySpec(_Model):
         if self.holding == Holding():
             exclude["holding"] = True
         unset = {f for f in ("long_below", "short_above") if getattr(self.selection, f) is None}
+        unset |= {"between"} if self.selection.between == "flat" else set()
         if unset:
             exclude["selection"] = unset
         return self.model_dump_json(exclude=exclude)
