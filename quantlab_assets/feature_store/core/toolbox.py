@@ -112,16 +112,12 @@ def stochastic_window(p: StochasticParams) -> int:
 
 def rolling_max_float(x: np.ndarray, window: int) -> np.ndarray:
     """Highest of the last ``window`` rows (exact; NaN where incomplete or holding a NaN)."""
-    out = nb._rolling_extreme(np.asarray(x, dtype=np.float64), window, np.maximum)
-    out[: window - 1] = np.nan
-    return out
+    return nb.rolling_extreme_float(x, window, np.maximum)
 
 
 def rolling_min_float(x: np.ndarray, window: int) -> np.ndarray:
     """Lowest of the last ``window`` rows (exact; NaN where incomplete or holding a NaN)."""
-    out = nb._rolling_extreme(np.asarray(x, dtype=np.float64), window, np.minimum)
-    out[: window - 1] = np.nan
-    return out
+    return nb.rolling_extreme_float(x, window, np.minimum)
 
 
 def _lag(x: np.ndarray, k: int) -> np.ndarray:
