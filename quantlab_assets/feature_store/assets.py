@@ -10,6 +10,7 @@ from quantlab_assets.data_curator.core.bars import read_bars, read_listings
 from quantlab_assets.feature_store.checks import features_check_specs, labels_check_specs
 from quantlab_assets.feature_store.core.features import FeaturePreset
 from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS
+from quantlab_assets.feature_store.core.sets import FeatureSet, default_set, load_feature_sets
 from quantlab_assets.feature_store.core.step import (
     FeaturesPartition,
     features_partition,
@@ -18,7 +19,6 @@ from quantlab_assets.feature_store.core.step import (
     labels_read_window,
     reference_window,
 )
-from quantlab_assets.feature_store.core.sets import FeatureSet, default_set, load_feature_sets
 from quantlab_assets.feature_store.core.store import preset_version
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview, published_results

@@ -416,7 +416,7 @@ class Kind:
     """A feature kind: its parameters, its window (sessions up to and including D) and its
     computation. Cross-sectional kinds transform another feature's 2-D array per date."""
 
-    params: type[BaseModel]
+    params: type[FrozenModel]
     window: Callable[[Any], int]
     compute: Callable[..., np.ndarray]
     cross_sectional: bool = False
@@ -468,7 +468,7 @@ class FeatureSpec(FrozenModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
-    _parsed: BaseModel = PrivateAttr()
+    _parsed: FrozenModel = PrivateAttr()
 
     @model_validator(mode="after")
     def _parse_params(self) -> FeatureSpec:
@@ -484,7 +484,7 @@ class FeatureSpec(FrozenModel):
         return self
 
     @property
-    def parsed_params(self) -> BaseModel:
+    def parsed_params(self) -> FrozenModel:
         """``params`` validated by the kind's model, defaults filled in."""
         return self._parsed
 
