@@ -6,19 +6,27 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from quantlab_assets import research
+from quantlab_assets.backtest_engine.assets import build_backtest_assets
 from quantlab_assets.backtest_engine.core import nb
 from quantlab_assets.backtest_engine.core.engine import BacktestState, run_backtest, simulate
 from quantlab_assets.backtest_engine.core.holding import holding_of, keep_array, keep_flags
 from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.data_curator.assets import ohlcv, symbols
+from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+from quantlab_assets.definitions import defs
+from quantlab_assets.feature_store.assets import features
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
 from quantlab_assets.research.api import ResearchData
 from quantlab_assets.research.sweep import SharedArrays, run_variant
+from quantlab_assets.strategy_lab.assets import build_targets_asset, strategy_key
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 
@@ -183,3 +191,50 @@ def test_strategies_without_the_new_fields_keep_their_code_version():
     del raw["holding"], raw["selection"]["long_below"], raw["selection"]["short_above"], raw["selection"]["between"]
     assert json.loads(trend.version_json()) == raw  # the JSON a version was hashed from before
     assert "holding" in json.loads(_rsi_spec(kind="until_change").version_json())
+
+
+# --------------------------------------------------------------------------- through the assets
+
+
+def test_rsi_reversion_with_holding_rules_through_the_assets(lab_env, small_universe):
+    """RSI mean reversion under hold-until-change and under a no-trade band: the assets run day
+    by day equal the research API (one kernel), and resuming from the stored state equals one run."""
+    specs = [
+        StrategySpec.model_validate({**_rsi_spec(**h).model_dump(), "name": name})
+        for name, h in (("rsi_until", {"kind": "until_change"}), ("rsi_band", {"kind": "band", "band": 0.05}))
+    ]
+    lab = dg.Definitions(
+        assets=[symbols, ohlcv, features, *(b(s) for s in specs for b in (build_targets_asset, build_backtest_assets))],
+        asset_checks=[ohlcv_quality_gate],
+        resources=defs.resources,
+        executor=dg.in_process_executor,
+    )
+    job = lab.resolve_implicit_global_asset_job_def()
+
+    def run(keys, start, end):
+        tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.get(), tags=tags, asset_selection=keys, raise_on_error=False
+        )
+        assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        bad = [
+            e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"
+        ]
+        assert bad == []
+
+    start, mid, end = "2024-03-01", "2024-03-15", "2024-04-12"
+    run([dg.AssetKey("ohlcv")], str(shift_sessions(start, -260).date()), end)
+    run([dg.AssetKey("features")], start, end)
+    chain = [strategy_key(s.name, part) for s in specs for part in ("targets", "backtest")]
+    run(chain, start, mid)  # then resumed from the stored state and targets
+    run(chain, str(shift_sessions(mid, 1).date()), end)
+    db = lab_env["QUANTLAB_DB"]
+    for spec in specs:
+        with duckdb.connect(str(db), read_only=True) as con:
+            stored = con.execute(
+                "SELECT equity FROM backtest_equity WHERE strategy = ? ORDER BY date", [spec.name]
+            ).df()
+        alone = research.backtest(spec, start, end, db=db)
+        np.testing.assert_array_equal(stored["equity"].to_numpy(), alone.equity["equity"].to_numpy())
+        rebalanced = research.backtest(_rsi_spec(), start, end, db=db)
+        assert len(alone.trades) < len(rebalanced.trades)
