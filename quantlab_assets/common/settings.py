@@ -37,6 +37,8 @@ CSV_DIR = "QUANTLAB_CSV_DIR"
 START_DATE = "QUANTLAB_START_DATE"
 STRATEGIES = "QUANTLAB_STRATEGIES"
 FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
+FEATURE_SETS = "QUANTLAB_FEATURE_SETS"
+DROP_NON_SESSION_ROWS = "QUANTLAB_DROP_NON_SESSION_ROWS"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
@@ -72,6 +74,10 @@ VARIABLES = (
         STRATEGIES, f"{DEFAULT_STRATEGIES}/", "folder of strategy YAML files, one set of strategy assets per file"
     ),
     Variable(FEATURE_PRESET, "packaged `feature_store/presets/default.yaml`", "feature preset YAML"),
+    Variable(
+        FEATURE_SETS, "packaged `feature_store/presets/sets/`", "folder of extra feature sets, one asset and table each"
+    ),
+    Variable(DROP_NON_SESSION_ROWS, "0", "1: drop CSV rows dated off the trading calendar (counted in the ingest log)"),
     Variable(RISK_RULES, "packaged `portfolio_supervisor/risk_rules.yaml`", "the supervisor's limits"),
     Variable(DB_LOCK_WAIT_S, f"{DEFAULT_LOCK_WAIT_S:g}", "seconds to wait for another process's DuckDB lock"),
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
@@ -157,6 +163,22 @@ def sweeps_dir() -> Path:
 def feature_preset_file() -> Path | None:
     """``QUANTLAB_FEATURE_PRESET``, or None for the packaged default preset."""
     return _optional_path(FEATURE_PRESET)
+
+
+def feature_sets_dir() -> Path | None:
+    """``QUANTLAB_FEATURE_SETS``, or None for the packaged ``feature_store/presets/sets``."""
+    return _optional_path(FEATURE_SETS)
+
+
+def drop_non_session_rows() -> bool:
+    """``QUANTLAB_DROP_NON_SESSION_ROWS``: 1/true/yes drops CSV rows dated on a weekend or an
+    exchange holiday (counted in the ingest log); unset, 0/false/no refuses them (the default)."""
+    raw = _raw(DROP_NON_SESSION_ROWS).lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{DROP_NON_SESSION_ROWS}={raw!r} must be 1/true/yes or 0/false/no")
 
 
 def risk_rules_file() -> Path | None:

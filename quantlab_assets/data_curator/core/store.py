@@ -68,7 +68,8 @@ def ingest_log_rows(
                 "api_calls": int(stats.get("api_calls", 0)),
                 "retries": int(stats.get("retries", 0)),
                 "latency_s": float(stats.get("latency_s", 0.0)),
-                "error": failures.get(symbol, None if symbol in result.stats else "not attempted"),
+                # A failure's reason; for an accepted series, what the provider did to it (a note).
+                "error": failures.get(symbol, result.notes.get(symbol) if symbol in result.stats else "not attempted"),
                 "logged_at": logged_at,
             }
         )
