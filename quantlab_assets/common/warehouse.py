@@ -196,7 +196,13 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
     if _is_delta(con):  # the Delta backend (QUANTLAB_WAREHOUSE_BACKEND=delta)
-        return con.ensure(schema)
+        missing = con.ensure(schema)
+        if missing:
+            raise SchemaMismatchError(
+                f"Delta table {con.store.uri(schema.name)} lacks declared columns {missing}; "
+                "it was created by an older schema: migrate it or restore a version that has them"
+            )
+        return
     con.execute(schema.ddl())
     existing = table_columns(con, schema.name)
     missing = [c for c in schema.column_names if c not in existing]
@@ -349,7 +355,7 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
     if not len(frame):
         return 0
     if _is_delta(con):
-        con.ensure(schema)
+        ensure_table(con, schema)  # type: ignore[arg-type]  # (a DeltaSession stands in for the connection)
         con.append(schema, frame[schema.column_names])
         return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
