@@ -289,7 +289,7 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
     universe = shared.data.universe(spec)
     cols = pd.Index(shared.symbols).get_indexer(universe)
     wide = {f: shared.feature(f)[:, cols] for f in spec.features_used()}
-    wf = model_predictions(shared.data.features, shared.data.labels, spec, shared.sessions, wide)
+    wf = model_predictions(shared.data.features, shared.data.labels, spec, shared.sessions, wide, universe)
     predictions = wf.scores if wf is not None else None
     mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), predictions=predictions)
     decisions = np.where(mask[:, None], book, np.nan)

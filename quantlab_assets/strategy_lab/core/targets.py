@@ -112,12 +112,21 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, predictions: np.
 
 
 def model_predictions(
-    features: pd.DataFrame, labels: pd.DataFrame | None, spec: StrategySpec, days: pd.DatetimeIndex, wide
+    features: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    spec: StrategySpec,
+    days: pd.DatetimeIndex,
+    wide,
+    universe: Sequence[str],
 ) -> WalkForward | None:
-    """The walk-forward model's scores on ``days`` (None: the signal is not a model)."""
+    """The walk-forward model's scores on ``days`` (None: the signal is not a model); it trains on
+    the universe's rows only, whatever else ``features`` holds (the asset reads no more)."""
     if spec.signal.kind != "model":
         return None
     assert spec.signal.model is not None  # Signal._one_source: kind "model" has a model
+    inside = features["symbol"].isin(list(universe))
+    if not inside.all():
+        features = features[inside]
     return walk_forward(features, labels, spec.signal.model, days, wide)
 
 
@@ -155,12 +164,15 @@ def compute_targets(
     end,
     prev_weights: pd.Series | None = None,
     labels: pd.DataFrame | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> TargetsResult:
     """The book for every session in [start, end].
 
     ``features`` are long rows (date, symbol, features...) covering [start, end] (and, for a
-    model signal, its training window); ``prev_weights`` are the targets of the session
-    before ``start``. Off rebalance days the previous weights carry over.
+    model signal trained here, its training window); ``prev_weights`` are the targets of the
+    session before ``start``. Off rebalance days the previous weights carry over. A model
+    signal ranks ``predictions`` (the published contract's rows: date, symbol, score) when
+    given, else the scores of its walk-forward trained on ``features`` and ``labels``.
     """
     universe = sorted(universe)
     days = trading_days(start, end)
@@ -172,10 +184,13 @@ def compute_targets(
     if not len(days):
         return TargetsResult(empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
-    wf = model_predictions(features, labels, spec, days, wide)
+    wf = model_predictions(features, labels, spec, days, wide, universe) if predictions is None else None
+    model_scores = wf.scores if wf is not None else None
+    if predictions is not None and spec.signal.kind == "model":
+        model_scores = wide_features(predictions, ["score"], days, universe)["score"]
     forced = float(leaving.abs().sum() / 2)
     mask, scores, book, turnover, codes, counts = book_arrays(
-        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, wf.scores if wf else None
+        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, model_scores
     )
     result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe), grid=(scores, book, days, universe))
     result.walk_forward = wf
