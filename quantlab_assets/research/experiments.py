@@ -26,7 +26,7 @@ EXPERIMENTS = TableSchema(
     description="Recorded research backtests and sweeps: spec, code and data versions, results.",
     columns=(
         Column("id", "VARCHAR", False),
-        Column("kind", "VARCHAR", False, "backtest or sweep"),
+        Column("kind", "VARCHAR", False, "backtest, sweep or model (one trained model of a walk-forward)"),
         Column("name", "VARCHAR", False, "strategy or sweep name"),
         Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
         Column("spec_hash", "VARCHAR", False),
@@ -96,6 +96,28 @@ def experiment_row(
     )
 
 
+def model_rows(name: str, model, wf, data_ver: str, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One ``kind = model`` row per trained model of a walk-forward (``strategy_lab.core.walk_forward``):
+    its parameters and refit date (spec), training range (start, end), version, rows and
+    feature importance (results)."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
+    rows = [
+        experiment_row(
+            "model",
+            name,
+            {**model.model_dump(mode="json"), "refit_date": str(r.refit.date())},
+            r.train_start,
+            r.train_end,
+            data_ver,
+            {"model_version": r.model.version, "rows": r.model.rows, "importance": r.model.importance},
+            now,
+        )
+        for r in wf.refits
+        if r.model is not None
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=EXPERIMENTS.column_names)
+
+
 def record(con, row: pd.DataFrame) -> str:
     append_rows(con, EXPERIMENTS, row)
     return str(row["id"].iloc[0])
@@ -152,6 +174,11 @@ def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
     """Run a recorded experiment again: (results now, data version now, differences)."""
+    if exp.kind == "model":
+        raise ValueError(
+            f"experiment {exp.id} records one trained model; re-run the backtest or `quantlab models compare` "
+            "that recorded it (the same spec and data give the same model_version)"
+        )
     if exp.kind == "backtest":
         spec = StrategySpec.model_validate(exp.spec)
         data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")
