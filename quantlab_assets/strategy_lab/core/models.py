@@ -8,8 +8,10 @@ same predictions, bit for bit (LightGBM on one thread, fixed seed, ``determinist
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numba import njit
 
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.strategy_lab.core.spec import AnyModel, ElasticNetModel, LightGBMModel, RidgeModel
@@ -63,7 +65,7 @@ class FittedModel:
     features: tuple[str, ...]
     prep: Preprocess
     coef: np.ndarray | None  # linear kinds
-    booster: object | None  # lightgbm.Booster
+    booster: Any  # lightgbm.Booster (None for the linear kinds)
     rows: int
     importance: dict[str, float] = field(default_factory=dict)
     version: str = ""
@@ -78,7 +80,7 @@ class FittedModel:
             # column-major, as the ridge's per-day frame always was (the same bits as before)
             out = np.asfortranarray(z) @ self.coef
         elif len(z):
-            out = np.asarray(self.booster.predict(np.where(np.isnan(z), 0.0, z), num_threads=1), dtype=np.float64)  # type: ignore[attr-defined]
+            out = np.asarray(self.booster.predict(np.where(np.isnan(z), 0.0, z), num_threads=1), dtype=np.float64)
         out[bad] = np.nan
         return out
 
@@ -124,10 +126,16 @@ def elastic_net_coef(
     Stops when no coefficient moved more than ``tol`` times the largest one in a sweep, or
     after ``max_iter`` sweeps. Deterministic: a fixed order of coordinates, no randomness.
     """
-    n, p = x.shape
+    n = x.shape[0]
     gram = (x.T @ x) / n
     xty = (x.T @ y) / n
-    l1, l2 = alpha * l1_ratio, alpha * (1.0 - l1_ratio)
+    return _coordinate_descent(gram, xty, alpha * l1_ratio, alpha * (1.0 - l1_ratio), max_iter, tol)
+
+
+@njit(cache=True)
+def _coordinate_descent(gram, xty, l1, l2, max_iter, tol):
+    """Cyclic coordinate descent on the Gram matrix (compiled: a sweep is p small dot products)."""
+    p = len(xty)
     b = np.zeros(p)
     for _ in range(max_iter):
         biggest_step = 0.0
@@ -139,7 +147,7 @@ def elastic_net_coef(
             new = np.sign(rho) * max(abs(rho) - l1, 0.0) / denom
             biggest_step = max(biggest_step, abs(new - b[j]))
             b[j] = new
-        if biggest_step <= tol * max(float(np.abs(b).max()), 1e-12):
+        if biggest_step <= tol * max(np.abs(b).max(), 1e-12):
             break
     return b
 
