@@ -23,10 +23,12 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, shift_sessions, trading_days
 from quantlab_assets.feature_store.core.labels import exit_column, label_column
+from quantlab_assets.strategy_lab.core.predictions import daily_ic, ic_summary
 from quantlab_assets.strategy_lab.core.spec import ModelSignal
 from quantlab_assets.strategy_lab.core.targets import wide_features
 from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, walk_forward
 
+__all__ = ["daily_ic", "ic_summary"]  # one IC, the contract's (strategy_lab.core.predictions)
 COLUMNS = [
     "model",
     "IC",
@@ -46,35 +48,6 @@ class Book:
     k: int = 10
     n_drop: int = 2
     cost_bps: float = 10.0
-
-
-def daily_ic(score: np.ndarray, label: np.ndarray, rank: bool = False) -> np.ndarray:
-    """Per row (session): Pearson (or Spearman with ``rank``) correlation of score and label over
-    the columns where both are known; NaN below 3 names or with no dispersion."""
-    out = np.full(len(score), np.nan)
-    for i in range(len(score)):
-        ok = ~np.isnan(score[i]) & ~np.isnan(label[i])
-        if ok.sum() < 3:
-            continue
-        s, y = score[i][ok], label[i][ok]
-        if rank:
-            s, y = pd.Series(s).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-        s, y = s - s.mean(), y - y.mean()
-        denom = np.sqrt((s * s).sum() * (y * y).sum())
-        if denom > 0:
-            out[i] = (s * y).sum() / denom
-    return out
-
-
-def ic_summary(score: np.ndarray, label: np.ndarray) -> dict[str, float]:
-    """IC, ICIR, Rank IC, Rank ICIR of a (sessions x names) score against its label."""
-    out = {}
-    for name, rank in (("IC", False), ("Rank IC", True)):
-        ic = daily_ic(score, label, rank)
-        ic = ic[~np.isnan(ic)]
-        out[name] = float(ic.mean()) if len(ic) else np.nan
-        out[f"{name}IR"] = float(ic.mean() / ic.std(ddof=1)) if len(ic) > 2 else np.nan
-    return out
 
 
 def topk_dropout_returns(score: np.ndarray, ret: np.ndarray, book: Book) -> tuple[np.ndarray, np.ndarray]:

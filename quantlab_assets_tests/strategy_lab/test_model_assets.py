@@ -8,9 +8,12 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from quantlab_assets import research
+from quantlab_assets.backtest_engine.assets import build_backtest_assets
+from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.data_curator.assets import ohlcv
@@ -49,6 +52,7 @@ SPEC = {
 
 def _job(spec):
     assets = [ohlcv, features, labels, build_predictions_asset(spec), build_targets_asset(spec)]
+    assets += [build_backtest_assets(spec), build_tearsheet_asset(spec), build_leaderboard_asset([spec])]
     return dg.Definitions(assets=assets, resources=defs.resources).resolve_implicit_global_asset_job_def()
 
 
@@ -77,7 +81,9 @@ def test_a_lightgbm_strategy_runs_through_the_assets_and_equals_the_research_api
     pred_key, targets_key = strategy_key(NAME, "predictions"), strategy_key(NAME, "targets")
     inputs = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
     assert _run(job, inputs, str(shift_sessions(START, -120).date()), END).success
-    result = _run(job, [pred_key, targets_key], START, END)
+    tearsheet, board = strategy_key(NAME, "tearsheet"), dg.AssetKey("strategy_leaderboard")
+    chain = [pred_key, targets_key, strategy_key(NAME, "backtest"), strategy_key(NAME, "backtest_kpis")]
+    result = _run(job, [*chain, tearsheet, board], START, END)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == pred_key}
     assert checks and all(checks.values()), checks
@@ -95,6 +101,28 @@ def test_a_lightgbm_strategy_runs_through_the_assets_and_equals_the_research_api
     scores = theirs.merge(stored[["date", "symbol", "score"]], on=["date", "symbol"], how="left")
     np.testing.assert_array_equal(scores["score_x"].to_numpy(), scores["score_y"].to_numpy())
     assert theirs["weight"].abs().sum() > 0
+
+    # The predictions' IC, Rank IC and ICIR in the tearsheet and the leaderboard, against pandas.
+    with duckdb.connect(str(db), read_only=True) as con:
+        y = (
+            con.execute("SELECT date, symbol, fwd_ret_5 FROM labels")
+            .df()
+            .assign(date=lambda f: pd.to_datetime(f["date"]))
+        )
+    both = stored.merge(y, on=["date", "symbol"]).dropna(subset=["fwd_ret_5"])
+    daily = both.groupby("date").apply(lambda d: d["score"].corr(d["fwd_ret_5"]), include_groups=False).dropna()
+    ranked = both.groupby("date").apply(
+        lambda d: d["score"].corr(d["fwd_ret_5"], method="spearman"), include_groups=False
+    )
+    expected = {
+        "prediction_IC": daily.mean(),
+        "prediction_ICIR": daily.mean() / daily.std(),
+        "prediction_rank_IC": ranked.dropna().mean(),
+    }
+    meta = {m.asset_key: m.metadata for m in result.get_asset_materialization_events() for m in [m.materialization]}
+    for key, value in expected.items():
+        assert meta[tearsheet][key].value == pytest.approx(value, abs=1e-9), key
+    assert "prediction_IC" in meta[board]["table_preview"].value
 
     # A failed audit: the stored predictions stay bit for bit and the refusal is recorded.
     real = predictions_core.compute_predictions

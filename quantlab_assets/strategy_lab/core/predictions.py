@@ -13,7 +13,8 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
-from quantlab_assets.common.warehouse import Column, TableSchema
+from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table, read_slice, read_strategy_slice
+from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import model_predictions, wide_features
 from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, predictions_frame
@@ -146,3 +147,73 @@ def fits_table(wf: WalkForward | None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["refit_date", "train_start", "train_end", "rows", "model_version", "importance"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The predictions' quality: IC, Rank IC and their IR (the tearsheet, the leaderboard and
+# ``quantlab models compare`` use these).
+
+QUALITY_COLUMNS = ("prediction_IC", "prediction_ICIR", "prediction_rank_IC", "prediction_rank_ICIR")
+
+
+def daily_ic(score: np.ndarray, label: np.ndarray, rank: bool = False) -> np.ndarray:
+    """Per row (session): Pearson (or Spearman with ``rank``) correlation of score and label over
+    the columns where both are known; NaN below 3 names or with no dispersion."""
+    out = np.full(len(score), np.nan)
+    for i in range(len(score)):
+        ok = ~np.isnan(score[i]) & ~np.isnan(label[i])
+        if ok.sum() < 3:
+            continue
+        s, y = score[i][ok], label[i][ok]
+        if rank:
+            s, y = pd.Series(s).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+        s, y = s - s.mean(), y - y.mean()
+        denom = np.sqrt((s * s).sum() * (y * y).sum())
+        if denom > 0:
+            out[i] = (s * y).sum() / denom
+    return out
+
+
+def ic_summary(score: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """IC, ICIR, Rank IC, Rank ICIR of a (sessions x names) score against its label: the means of
+    the daily values and mean / std (NaN with fewer than 3 sessions)."""
+    out = {}
+    for name, rank in (("IC", False), ("Rank IC", True)):
+        ic = daily_ic(score, label, rank)
+        ic = ic[~np.isnan(ic)]
+        out[name] = float(ic.mean()) if len(ic) else np.nan
+        out[f"{name}IR"] = float(ic.mean() / ic.std(ddof=1)) if len(ic) > 2 else np.nan
+    return out
+
+
+def prediction_quality(predictions: pd.DataFrame, labels: pd.DataFrame, label: str) -> dict[str, float]:
+    """``ic_summary`` of long predictions (date, symbol, score) against the ``label`` column of
+    ``labels`` on the same (date, symbol); sessions without a known label do not count."""
+    if predictions.empty:
+        return dict.fromkeys(QUALITY_COLUMNS, np.nan)
+    days = pd.DatetimeIndex(sorted(pd.to_datetime(predictions["date"]).unique()))
+    universe = sorted(predictions["symbol"].unique())
+    score = wide_features(predictions, ["score"], days, universe)["score"]
+    y = wide_features(labels.rename(columns={label: "_y"}), ["_y"], days, universe)["_y"]
+    s = ic_summary(score, y)
+    return dict(zip(QUALITY_COLUMNS, (s["IC"], s["ICIR"], s["Rank IC"], s["Rank ICIR"])))
+
+
+def stored_prediction_quality(con, spec: StrategySpec, start, end) -> dict[str, float]:
+    """``prediction_quality`` of a model strategy's published predictions over [start, end]
+    against its own label ({} for a strategy without a model)."""
+    m = spec.signal.model
+    if m is None:
+        return {}
+    ensure_table(con, PREDICTIONS)
+    preds = read_strategy_slice(con, PREDICTIONS, spec.name, start, end, ["date", "symbol", "score"])
+    labels = read_slice(con, LABELS, start, end, ["date", "symbol", m.label], ensure=False)
+    return prediction_quality(preds, labels, m.label)
+
+
+def add_prediction_quality(table: pd.DataFrame, quality: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """``table`` (one row per ``strategy``) with the prediction quality columns (NaN: no model)."""
+    out = table.copy()
+    for col in QUALITY_COLUMNS:
+        out[col] = [quality.get(s, {}).get(col, np.nan) for s in out["strategy"]]
+    return out
