@@ -202,7 +202,7 @@ def demo():
     for col in ("open", "high", "low", "close", "adj_close"):
         shaken.loc[after, col] = bars.loc[after, col].to_numpy() * factor
     shaken.loc[after, "volume"] = bars.loc[after, "volume"].to_numpy() * rng.uniform(0.2, 5.0, size=int(after.sum()))
-    return _demo(bars), _demo(shaken), sorted(sectors)
+    return _demo(bars), _demo(shaken), sorted(sectors), (bars, sectors)
 
 
 def _walk(feats, labels, spec, symbols, start, end):
@@ -213,7 +213,7 @@ def _walk(feats, labels, spec, symbols, start, end):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_perturbing_every_bar_after_a_refit_changes_nothing_up_to_it(demo, name):
-    (feats, labels), (feats2, labels2), symbols = demo
+    (feats, labels), (feats2, labels2), symbols, _ = demo
     spec = _spec(MODELS[name])
     days, wf = _walk(feats, labels, spec, symbols, "2022-06-01", "2022-12-30")
     _, wf2 = _walk(feats2, labels2, spec, symbols, "2022-06-01", "2022-12-30")
@@ -236,7 +236,7 @@ def test_perturbing_every_bar_after_a_refit_changes_nothing_up_to_it(demo, name)
 
 @pytest.mark.parametrize("embargo", [0, 4])
 def test_a_fit_trains_only_on_labels_whose_exit_is_known(demo, embargo):
-    (feats, labels), _, _ = demo
+    (feats, labels), _, _, _ = demo
     m = RidgeModel(features=tuple(INPUTS), train_sessions=40, embargo=embargo)
     grid = training_grid(feats, labels, m)
     refit = last_refit(REFIT, 21)
@@ -252,7 +252,7 @@ def test_a_fit_trains_only_on_labels_whose_exit_is_known(demo, embargo):
 
 @pytest.mark.parametrize("name", ["lightgbm", "elastic_net"])
 def test_targets_with_a_model_are_bit_identical_run_to_run(demo, name):
-    (feats, labels), _, symbols = demo
+    (feats, labels), _, symbols, _ = demo
     spec = _spec(MODELS[name])
     one = compute_targets(feats, spec, symbols, "2022-08-01", "2022-12-30", labels=labels)
     two = compute_targets(feats, spec, symbols, "2022-08-01", "2022-12-30", labels=labels)
@@ -262,3 +262,27 @@ def test_targets_with_a_model_are_bit_identical_run_to_run(demo, name):
     part = compute_targets(feats, spec, symbols, "2022-11-01", "2022-12-30", labels=labels)
     tail = one.targets[one.targets["date"] >= pd.Timestamp("2022-11-01")].reset_index(drop=True)
     np.testing.assert_array_equal(part.targets["score"].to_numpy(), tail["score"].to_numpy())
+
+
+def test_one_kernel_the_research_backtest_and_the_sweep_path_agree(demo):
+    from quantlab_assets import research
+    from quantlab_assets.common.calendar import shift_sessions
+    from quantlab_assets.research.api import BAR_COLUMNS, ResearchData
+
+    (feats, labels), _, symbols, (bars, sectors) = demo
+    start, end = pd.Timestamp("2022-08-01"), pd.Timestamp("2022-12-30")
+    data = ResearchData(
+        start,
+        end,
+        feats,
+        labels,
+        bars[(bars["date"] >= shift_sessions(start, -1)) & (bars["date"] <= end)][BAR_COLUMNS],
+        tuple(symbols),
+        sectors,
+        feats["date"].min(),
+    )
+    spec = _spec(MODELS["lightgbm"])
+    full = research.backtest(spec, data=data)
+    fast = research.evaluate(spec, data)
+    np.testing.assert_array_equal(fast.ret, full.equity["ret"].to_numpy())
+    assert full.trades["notional"].abs().sum() > 0
