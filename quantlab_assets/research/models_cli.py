@@ -151,10 +151,11 @@ def cmd_models_compare(args) -> int:
     print(table_markdown(result.table))
     print(f"(data {t1 - t0:.1f} s, training and scoring {t2 - t1:.1f} s)")
     if args.record:
-        from quantlab_assets.research.cli import _writer
+        from quantlab_assets.common import settings
+        from quantlab_assets.common.warehouse import connect
         from quantlab_assets.research.experiments import model_rows, record
 
-        with _writer() as con:
+        with connect(settings.db_path()) as con:  # a short-lived writer, only to record
             n = 0
             for kind, wf in result.fits.items():
                 rows = model_rows(f"compare:{kind}", models[kind], wf, args.source)
