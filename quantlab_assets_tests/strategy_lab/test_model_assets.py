@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from quantlab_assets import research
-from quantlab_assets.backtest_engine.assets import build_backtest_assets
 from quantlab_assets.analytics.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
+from quantlab_assets.backtest_engine.assets import build_backtest_assets
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.data_curator.assets import ohlcv
