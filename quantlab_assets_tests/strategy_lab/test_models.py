@@ -64,6 +64,8 @@ def test_kind_defaults_to_ridge_and_each_kind_has_its_own_parameters():
         ({"kind": "lightgbm", "features": ["ret_5"], "num_leaves": 1}, "num_leaves"),
         ({"kind": "elastic_net", "features": ["ret_5"], "l1_ratio": 1.5}, "l1_ratio"),
         ({"kind": "ridge", "features": ["ret_5"], "clip_quantile": 0.5}, "clip_quantile"),
+        ({"kind": "lightgbm", "features": ["ret_5", "vol_20", "ret_5"]}, "listed twice"),
+        ({"kind": "ridge", "features": []}, "features"),
     ],
 )
 def test_a_bad_model_is_refused_naming_the_file_and_field(tmp_path, model, needle):
@@ -86,6 +88,14 @@ def _regression(n=2000, p=6, seed=0):
     x = rng.normal(size=(n, p))
     y = x @ np.array([0.5, -0.3, 0.0, 0.0, 0.2, 0.0][:p]) + rng.normal(size=n)
     return x, y
+
+
+def test_a_singular_unpenalised_ridge_gives_the_least_squares_fit_not_an_error():
+    x, y = _regression(p=3)
+    x[:, 2] = 0.0  # a constant input: z-scores of a feature with no dispersion are all 0
+    coef = ridge_coef(x, y, 0.0)
+    np.testing.assert_allclose(coef[:2], np.linalg.lstsq(x[:, :2], y, rcond=None)[0], atol=1e-10)
+    assert abs(coef[2]) < 1e-12
 
 
 def test_ridge_equals_scikit_learn():

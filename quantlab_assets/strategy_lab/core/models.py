@@ -113,8 +113,13 @@ def fit_model(x: np.ndarray, y: np.ndarray, m: AnyModel) -> FittedModel:
 
 
 def ridge_coef(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """``(X'X + alpha n I)^-1 X'y``: ridge without intercept, the penalty scaled by the rows."""
-    return np.linalg.solve(x.T @ x + alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
+    """``(X'X + alpha n I)^-1 X'y``: ridge without intercept, the penalty scaled by the rows; with
+    ``alpha = 0`` and collinear inputs (a constant one) the minimum-norm least-squares solution."""
+    a, b = x.T @ x + alpha * len(x) * np.eye(x.shape[1]), x.T @ y
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:  # singular: only reachable with alpha = 0
+        return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
 def elastic_net_coef(

@@ -66,6 +66,14 @@ class _ModelBase(_Model):
         default="drop", description="drop a row with a missing input, or fill it with the training median"
     )
 
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({f for f in v if v.count(f) > 1})
+        if twice:
+            raise ValueError(f"features listed twice: {twice}; list each input once")
+        return v
+
     @property
     def horizon(self) -> int:
         """The label's horizon in sessions (``fwd_ret_5``: 5)."""
