@@ -296,3 +296,17 @@ def test_one_kernel_the_research_backtest_and_the_sweep_path_agree(demo):
     fast = research.evaluate(spec, data)
     np.testing.assert_array_equal(fast.ret, full.equity["ret"].to_numpy())
     assert full.trades["notional"].abs().sum() > 0
+
+
+def test_a_sweep_grid_can_switch_the_model_kind():
+    """``grid: {signal.model.kind: [ridge, elastic_net, lightgbm]}`` on a model that sets only the
+    shared fields: each variant validates as its own kind (a kind's own parameter would be refused)."""
+    from quantlab_assets.research.api import load_spec
+
+    base = _spec(MODELS["ridge"]).model_dump(mode="json")
+    base["signal"]["model"].pop("alpha")
+    kinds = {k: load_spec(base, {"signal.model.kind": k}).signal.model for k in ("ridge", "elastic_net", "lightgbm")}
+    assert [type(m) for m in kinds.values()] == [RidgeModel, ElasticNetModel, LightGBMModel]
+    assert all(m.features == tuple(INPUTS) and m.refit_every == 10 for m in kinds.values())
+    with pytest.raises(StrategyError, match="alpha"):
+        load_spec(_spec(MODELS["ridge"]).model_dump(mode="json"), {"signal.model.kind": "lightgbm"})
