@@ -11,7 +11,7 @@ to that date stay identical.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,9 @@ class TrainingGrid:
     present: np.ndarray  # a features row exists
     label: np.ndarray
     exit: np.ndarray  # datetime64[ns]; NaT where unknown
+    # A session's transformed inputs and centred labels once every label of it is known (the
+    # same at every later refit): session index -> (z, y). Refits ask in date order; older go.
+    settled: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
 
 
 def training_grid(features: pd.DataFrame, labels: pd.DataFrame, m: AnyModel) -> TrainingGrid:
@@ -105,19 +108,39 @@ def training_set(grid: TrainingGrid, m: AnyModel, refit: pd.Timestamp):
     rows = np.flatnonzero(known.any(axis=1))
     if not len(rows):
         return np.empty((0, len(m.features))), np.empty(0), None, None
+    with np.errstate(invalid="ignore"):
+        settled = (known == (grid.present[a:b] & ~np.isnan(label))).all(axis=1)[rows]
+    for old in [i for i in grid.settled if i < a]:
+        del grid.settled[old]
+    todo = [k for k, r in enumerate(rows) if not (settled[k] and a + r in grid.settled)]
+    done = _transform_sessions(grid.inputs[a:b][rows[todo]], known[rows[todo]], label[rows[todo]], m.transform)
+    z = np.empty((len(rows), *grid.inputs.shape[1:]))
+    y = np.empty((len(rows), grid.inputs.shape[1]))
+    for k, (zk, yk) in zip(todo, done):
+        z[k], y[k] = zk, yk
+        if settled[k]:
+            grid.settled[a + rows[k]] = (zk, yk)
+    fresh = set(todo)
+    for c in np.flatnonzero(settled):
+        if int(c) not in fresh:
+            z[c], y[c] = grid.settled[a + rows[c]]
     known = known[rows]
-    inputs = grid.inputs[a:b][rows]
-    z = np.empty(inputs.shape)
-    for j in range(inputs.shape[2]):
-        z[:, :, j] = cross_sectional_rows(np.where(known, inputs[:, :, j], np.nan), m.transform)
-    y = np.where(known, label[rows], np.nan)
-    centred = np.full(y.shape, np.nan)
-    for i in range(len(y)):  # the mean of the session's known labels, in symbol order (numpy's sum)
-        v = y[i][known[i]]
-        centred[i][known[i]] = v - v.sum() / len(v)
     keep = known if m.missing == "median" else known & ~np.isnan(z).any(axis=2)
     days = grid.sessions[a:b][rows]
-    return stack_sessions([z[i][keep[i]] for i in range(len(z))]), centred[keep], days[0], days[-1]
+    return stack_sessions([z[i][keep[i]] for i in range(len(z))]), y[keep], days[0], days[-1]
+
+
+def _transform_sessions(inputs: np.ndarray, known: np.ndarray, label: np.ndarray, transform: str):
+    """Per session: the inputs transformed across the names with a known label, and the known
+    labels minus their session mean (numpy's sum, in symbol order); NaN elsewhere."""
+    z = np.empty(inputs.shape)
+    for j in range(inputs.shape[2]):
+        z[:, :, j] = cross_sectional_rows(np.where(known, inputs[:, :, j], np.nan), transform)
+    centred = np.full(label.shape, np.nan)
+    for i in range(len(label)):
+        v = label[i][known[i]]
+        centred[i][known[i]] = v - v.sum() / len(v)
+    return list(zip(z, centred))
 
 
 def stack_sessions(blocks: list[np.ndarray]) -> np.ndarray:
