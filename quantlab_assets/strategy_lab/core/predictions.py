@@ -5,7 +5,7 @@ by the strategy's targets (docs/models.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,11 +109,15 @@ def predictions_partition(
     registry: Iterable[str],
     start,
     end,
+    feature_dates: Mapping[str, pd.Index] | None = None,
 ) -> PredictionsPartition:
-    """The predictions of [start, end], audited: ``upstream_complete`` on the partition's features,
-    then ``predictions_gate`` on exactly the candidate rows."""
-    in_range = features["date"][features["date"] >= pd.Timestamp(start)].unique()
-    upstream = upstream_complete({"features": (in_range, "features")}, start, end)
+    """The predictions of [start, end], audited: ``upstream_complete`` on the partition's features
+    (``feature_dates``: each feature set's own dates, as ``read_features`` gives them), then
+    ``predictions_gate`` on exactly the candidate rows."""
+    if feature_dates is None:  # one frame from one set: the default features
+        feature_dates = {"features": pd.Index(features["date"].unique())}
+    lo = pd.Timestamp(start)
+    upstream = upstream_complete({t: (d[d >= lo], t) for t, d in feature_dates.items()}, start, end)
     wf = None
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTIONS.column_names})
     if upstream.passed:
