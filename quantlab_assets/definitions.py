@@ -8,6 +8,8 @@ from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.execution.assets import build_execution_asset
+from quantlab_assets.execution.resources import ExecutionResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
@@ -24,7 +26,7 @@ strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, set(DEF
 strategy_assets = [
     build(spec)
     for spec in STRATEGIES
-    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)
+    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets, build_execution_asset)
 ]
 # Analytics: a tearsheet per strategy, the leaderboard of all, the features' IC.
 analytics_assets = [
@@ -46,6 +48,7 @@ defs = dg.Definitions(
         "artifacts": ArtifactsResource(),
         "feature_store": FeatureStoreResource(),
         "supervisor": SupervisorResource(),
+        "execution": ExecutionResource(),
     },
     # One process per run: steps are short and DuckDB admits one writer process per file,
     # so the multiprocess executor would cost seconds per step and contend for the lock.

@@ -41,6 +41,10 @@ DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
+ALPACA_KEY_ID = "APCA_API_KEY_ID"
+ALPACA_SECRET_KEY = "APCA_API_SECRET_KEY"
+ALPACA_BASE_URL = "APCA_API_BASE_URL"
+ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ VARIABLES = (
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
     Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
+    Variable(ALPACA_KEY_ID, "–", "Alpaca paper key id (broker `alpaca`); read at run time, never logged or stored"),
+    Variable(ALPACA_SECRET_KEY, "–", "Alpaca paper secret; read at run time, never logged or stored"),
+    Variable(ALPACA_BASE_URL, ALPACA_PAPER_URL, "the Alpaca trading API (tests point it at 127.0.0.1)"),
 )
 
 
@@ -169,3 +176,13 @@ def alphavantage_base_url() -> str:
 def alphavantage_api_key() -> str | None:
     """The key is read at call time and handed to the client only; never stored elsewhere."""
     return _raw(ALPHAVANTAGE_API_KEY) or None
+
+
+def alpaca_keys() -> tuple[str, str] | None:
+    """(key id, secret) for the Alpaca adapter, read at call time and handed to it only."""
+    key, secret = _raw(ALPACA_KEY_ID), _raw(ALPACA_SECRET_KEY)
+    return (key, secret) if key and secret else None
+
+
+def alpaca_base_url() -> str:
+    return _raw(ALPACA_BASE_URL) or ALPACA_PAPER_URL

@@ -102,6 +102,7 @@ class SimulatedBroker:
     partial_fills: Mapping[str, float] = field(default_factory=dict)
     rejects: frozenset[str] = frozenset()
     name: str = "simulated"
+    _funded: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self):
         if not np.isfinite(self.slippage_bps) or self.slippage_bps < 0:
@@ -120,8 +121,9 @@ class SimulatedBroker:
         return replay(self._ledger())
 
     def _fund(self, session) -> None:
-        if self._ledger().empty:
+        if not self._funded and self._ledger().empty:
             append_ledger(self.con, [deposit_entry(session, self.account, self.capital)], SIM_LEDGER)
+        self._funded = True
 
     def positions(self) -> dict[str, float]:
         return dict(self._state().shares)
@@ -136,12 +138,14 @@ class SimulatedBroker:
         out["submitted_for"] = pd.to_datetime(out["submitted_for"])
         return out
 
-    def _put(self, row: dict) -> None:
-        frame = pd.DataFrame([row], columns=SIM_ORDERS.column_names)
+    def _put(self, *rows: dict) -> None:
+        if not rows:
+            return
+        frame = pd.DataFrame(list(rows), columns=SIM_ORDERS.column_names)
         with transaction(self.con):
             self.con.execute(
-                f'DELETE FROM "{SIM_ORDERS.name}" WHERE account = ? AND client_order_id = ?',
-                [self.account, row["client_order_id"]],
+                f'DELETE FROM "{SIM_ORDERS.name}" WHERE account = ? AND list_contains(?, client_order_id)',
+                [self.account, [r["client_order_id"] for r in rows]],
             )
             self.con.register("_sim_order", frame)
             self.con.execute(f'INSERT INTO "{SIM_ORDERS.name}" SELECT * FROM _sim_order')
@@ -220,20 +224,21 @@ class SimulatedBroker:
             return
         account = self._state()
         opens = bars.set_index("symbol")["open"]
-        entries = []
-        for row in sorted(due.to_dict("records"), key=lambda r: (r["side"] == BUY, r["symbol"])):
+        entries, rows = [], sorted(due.to_dict("records"), key=lambda r: (r["side"] == BUY, r["symbol"]))
+        for row in rows:
             entries += self._fill(row, session, account, opens)
+        # The fills and the orders' new states: the ledger first, so a crash in between leaves
+        # orders that fill again with the same entry ids (appended once).
         append_ledger(self.con, entries, SIM_LEDGER)
+        self._put(*rows)
 
     def _fill(self, row: dict, session, account: Account, opens: pd.Series) -> list[dict]:
         if shift_sessions(row["submitted_for"], 1) != session:  # its open has passed unseen
             row.update(status=EXPIRED, reason=f"not filled: the venue was not synced at {session.date()}'s open")
-            self._put(row)
             return []
         open_ = float(opens.get(row["symbol"], np.nan))
         if not np.isfinite(open_) or open_ <= 0:
             row.update(status=EXPIRED, reason=f"no open for {row['symbol']} on {session.date()}")
-            self._put(row)
             return []
         buy = row["side"] == BUY
         price = open_ * (1 + self.slippage_bps / BPS) if buy else open_ * (1 - self.slippage_bps / BPS)
@@ -244,13 +249,11 @@ class SimulatedBroker:
             qty = math.floor(qty + 1e-9)
         if qty <= 0:
             row.update(status=EXPIRED, reason="not filled: no cash left for it at the open" if buy else "not filled")
-            self._put(row)
             return []
         status = FILLED if qty >= row["qty"] - 1e-9 else EXPIRED
         row.update(status=status, filled_qty=qty, filled_avg_price=price)
         if status != FILLED:
             row["reason"] = f"filled {qty:g} of {row['qty']:g} at the open; the rest expired"
-        self._put(row)
         e = fill_entry(session, self.account, row["client_order_id"], row["symbol"], row["side"], qty, qty, price, 0.0)
         account.cash += e["cash_delta"]
         account.shares[row["symbol"]] = account.shares.get(row["symbol"], 0.0) + e["qty"]

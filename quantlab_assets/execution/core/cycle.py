@@ -33,20 +33,23 @@ from quantlab_assets.execution.core.ledger import (
     Account,
     corporate_entries,
     deposit_entry,
+    entry,
     fill_entry,
     new_fill,
     replay,
 )
 from quantlab_assets.execution.core.orders import Order, OrderPolicy, plan_orders
-from quantlab_assets.execution.core.recon import describe_breaks, reconcile
+from quantlab_assets.execution.core.recon import CASH_SYMBOL, describe_breaks, reconcile
 from quantlab_assets.execution.core.risk import TradeLimits, pre_trade
 from quantlab_assets.execution.core.schema import (
+    ADJUSTMENT,
     BREAKS,
     FILL,
     HALTED,
     ORDER_EVENTS,
     PARTIALLY_FILLED,
     REFUSED,
+    RESOLUTIONS,
     SUBMITTED,
     TERMINAL,
     UNKNOWN,
@@ -176,26 +179,31 @@ def _reconcile(con, broker: Broker, cycle: Cycle, session, phase: str) -> pd.Dat
 
 
 def submit(con, broker: Broker, cycle: Cycle, session, orders: list[Order], known: set[str]) -> int:
-    """Send each order whose id the ledger does not know; an id the broker knows is recorded only."""
-    sent = 0
-    for order in orders:
-        if order.client_order_id in known:
-            continue
-        try:
-            answer = broker.get_order(order.client_order_id)
-            if answer is None:
-                try:
-                    answer = broker.submit(order, session)
-                    sent += 1
-                except DuplicateClientOrderId:
-                    answer = broker.get_order(order.client_order_id)
-        except BrokerError as exc:  # the next cycle asks for it by id: never sent twice
-            store.append_log(con, ORDER_EVENTS, [_event(cycle, session, order, UNKNOWN, 0.0, str(exc))])
-            continue
-        bid = answer.broker_order_id if answer else None
-        rows = [_event(cycle, session, order, SUBMITTED, 0.0, None, bid)]
-        if answer is not None:
-            rows.append(_event(cycle, session, order, answer.status, answer.filled_qty, answer.reason, bid))
+    """Send each order whose id the ledger does not know; an id the broker knows is recorded only.
+
+    The events are appended after the broker calls: a restart in between finds the order at the
+    broker by its id on the next run and records it then, never sending it again."""
+    sent, rows = 0, []
+    try:
+        for order in orders:
+            if order.client_order_id in known:
+                continue
+            try:
+                answer = broker.get_order(order.client_order_id)
+                if answer is None:
+                    try:
+                        answer = broker.submit(order, session)
+                        sent += 1
+                    except DuplicateClientOrderId:
+                        answer = broker.get_order(order.client_order_id)
+            except BrokerError as exc:  # the next cycle asks for it by id: never sent twice
+                rows.append(_event(cycle, session, order, UNKNOWN, 0.0, str(exc)))
+                continue
+            bid = answer.broker_order_id if answer else None
+            rows.append(_event(cycle, session, order, SUBMITTED, 0.0, None, bid))
+            if answer is not None:
+                rows.append(_event(cycle, session, order, answer.status, answer.filled_qty, answer.reason, bid))
+    finally:
         store.append_log(con, ORDER_EVENTS, rows)
     return sent
 
@@ -257,3 +265,54 @@ def _plan(cycle: Cycle, session, book: pd.Series, account: Account, bars: pd.Dat
 
 def previous_session(session) -> pd.Timestamp:
     return shift_sessions(session, -1)
+
+
+ACCEPT_BROKER, LEDGER_CORRECT = "accept_broker", "ledger_correct"
+DECISIONS = (ACCEPT_BROKER, LEDGER_CORRECT)
+
+
+def resolve_breaks(con, broker: Broker, strategy: str, decision: str, reason: str, by: str, session) -> pd.DataFrame:
+    """A person's decision on the strategy's breaks, appended to ``exec_resolutions``.
+
+    ``accept_broker``: the ledger takes the broker's positions and cash (adjustment entries, dated
+    ``session``, for each difference found now); ``ledger_correct``: the ledger stands (the broker
+    was fixed by hand). Either way new orders may go out again; a difference still there is a new
+    break at the next cycle. Returns the adjustments appended."""
+    if decision not in DECISIONS:
+        raise ValueError(f"--decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    if not reason or not reason.strip() or not by or not by.strip():
+        raise ValueError("a resolution needs --reason and --by (who decided)")
+    store.ensure_all(con)
+    rows = []
+    if decision == ACCEPT_BROKER:
+        breaks = reconcile(replay(store.read_ledger(con, strategy)), broker.positions(), broker.cash())
+        stamp = store.now_utc().isoformat()
+        for b in breaks.itertuples():
+            cash = b.symbol == CASH_SYMBOL
+            rows.append(
+                entry(
+                    session,
+                    strategy,
+                    f"{strategy}:adjust:{stamp}:{b.symbol}",
+                    ADJUSTMENT,
+                    None if cash else b.symbol,
+                    0.0 if cash else b.difference,
+                    None,
+                    b.difference if cash else 0.0,
+                )
+            )
+    appended = store.append_ledger(con, rows)
+    store.append_log(
+        con,
+        RESOLUTIONS,
+        [
+            {
+                "strategy": strategy,
+                "decision": decision,
+                "reason": reason.strip(),
+                "decided_by": by.strip(),
+                "decided_at": store.now_utc(),
+            }
+        ],
+    )
+    return appended

@@ -5,7 +5,8 @@ the entries in ``seq`` order, so positions and cash after a restart are the entr
 never a number kept somewhere else. Rules:
 
 * deposit: ``cash += cash_delta``;
-* fill and adjustment: ``shares[symbol] += qty``, ``cash += cash_delta`` (``-qty * price - fee``);
+* fill and adjustment: ``shares[symbol] += qty``, ``cash += cash_delta`` (``-qty * price - fee``; an
+  adjustment without a symbol moves cash only);
 * dividend: ``cash += cash_delta`` (dividend per share times the shares held at the close before
   the ex-date, computed when the entry is made);
 * split: ``shares[symbol] *= qty`` (the ratio); cash unchanged.
@@ -60,7 +61,7 @@ def apply_entry(account: Account, kind: str, symbol, qty: float, cash_delta: flo
     if kind not in ENTRY_KINDS:
         raise ValueError(f"ledger entry kind {kind!r} is not one of {', '.join(ENTRY_KINDS)}")
     account.cash += cash_delta
-    if kind in (FILL, ADJUSTMENT):
+    if kind in (FILL, ADJUSTMENT) and symbol is not None and not (isinstance(symbol, float) and np.isnan(symbol)):
         account.shares[symbol] = account.shares.get(symbol, 0.0) + qty
     elif kind == SPLIT:
         if not np.isfinite(qty) or qty <= 0:

@@ -15,6 +15,8 @@ from quantlab_assets.execution.core.schema import (
     ORDER_EVENTS,
     PAPER_BOOK,
     RESOLUTIONS,
+    SIM_LEDGER,
+    SIM_ORDERS,
     SWITCH_LOG,
     SWITCH_STATES,
 )
@@ -25,12 +27,12 @@ def now_utc() -> pd.Timestamp:
 
 
 def ensure_all(con: duckdb.DuckDBPyConnection) -> None:
-    for schema in (ORDER_EVENTS, LEDGER, BREAKS, RESOLUTIONS, SWITCH_LOG, PAPER_BOOK):
+    """Create the execution tables (the readers below assume them: a cycle reads them many times)."""
+    for schema in (ORDER_EVENTS, LEDGER, BREAKS, RESOLUTIONS, SWITCH_LOG, PAPER_BOOK, SIM_ORDERS, SIM_LEDGER):
         ensure_table(con, schema)
 
 
 def read_ledger(con: duckdb.DuckDBPyConnection, strategy: str, schema: TableSchema = LEDGER) -> pd.DataFrame:
-    ensure_table(con, schema)
     out = con.execute(f'SELECT * FROM "{schema.name}" WHERE strategy = ? ORDER BY seq', [strategy]).df()
     out["date"] = pd.to_datetime(out["date"])
     return out
@@ -41,7 +43,6 @@ def append_ledger(
 ) -> pd.DataFrame:
     """Append ``rows`` whose ``entry_id`` is not stored yet, numbered after the last ``seq``, in
     one transaction; returns what was appended (a re-run appends nothing)."""
-    ensure_table(con, schema)
     if not rows:
         return pd.DataFrame(columns=schema.column_names)
     frame = pd.DataFrame(rows)
@@ -64,7 +65,6 @@ def append_ledger(
 
 
 def append_log(con: duckdb.DuckDBPyConnection, schema: TableSchema, rows: list[dict]) -> int:
-    ensure_table(con, schema)
     if not rows:
         return 0
     frame = pd.DataFrame(rows, columns=schema.column_names)
@@ -75,7 +75,6 @@ def append_log(con: duckdb.DuckDBPyConnection, schema: TableSchema, rows: list[d
 
 
 def read_events(con: duckdb.DuckDBPyConnection, strategy: str) -> pd.DataFrame:
-    ensure_table(con, ORDER_EVENTS)
     out = con.execute(
         f'SELECT * FROM "{ORDER_EVENTS.name}" WHERE strategy = ? ORDER BY recorded_at, client_order_id',
         [strategy],
