@@ -56,6 +56,7 @@ class _Paper:
         self.dividends = np.zeros(len(days))
         self.other = np.zeros((len(days), n))  # adjustments (shares)
         self.deposits = np.zeros(len(days))
+        self.cash_adjustments = np.zeros(len(days))
         at = days.get_indexer(pd.DatetimeIndex(ledger["date"]))
         for i, kind, sym, qty, price, cash, fee in zip(
             at, ledger["kind"], ledger["symbol"], ledger["qty"], ledger["price"], ledger["cash_delta"], ledger["fee"]
@@ -68,8 +69,10 @@ class _Paper:
                 self.fees[i] += fee
             elif kind == DIVIDEND:
                 self.dividends[i] += cash
-            elif kind == ADJUSTMENT:
+            elif kind == ADJUSTMENT and isinstance(sym, str):
                 self.other[i, col[sym]] += qty
+            elif kind == ADJUSTMENT:  # cash only
+                self.cash_adjustments[i] += cash
             elif kind == DEPOSIT:
                 self.deposits[i] += cash
 
@@ -123,7 +126,7 @@ def reference_and_drift(
             "costs": -paper.fees[t],
             "corporate": h_div - r_div,
         }
-        cash += paper.deposits[t] + h_div - paper.notional[t].sum() - paper.fees[t]
+        cash += paper.deposits[t] + h_div - paper.notional[t].sum() - paper.fees[t] + paper.cash_adjustments[t]
         h = h + f + paper.other[t]
         r = r + g
         eq, req = cash + float(h @ c), rcash + float(r @ c)

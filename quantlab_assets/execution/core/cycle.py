@@ -230,7 +230,8 @@ def run_cycle(con, broker: Broker, cycle: Cycle, session, book: pd.Series) -> Cy
     if len(unresolved):
         state, why = HALTED, f"unresolved reconciliation break: {describe_breaks(unresolved, 2)}"
     result.switch = state
-    account = replay(store.read_ledger(con, cycle.strategy))
+    ledger = store.read_ledger(con, cycle.strategy)
+    account = replay(ledger[ledger["date"] <= session])  # the account at D's close, whatever came later
     orders = _plan(cycle, session, book, account, bars)
     events = store.read_events(con, cycle.strategy)
     known = set(events["client_order_id"])

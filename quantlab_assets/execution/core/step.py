@@ -3,7 +3,8 @@ their audit, in memory.
 
 :func:`execution_partition` is the one entry the Dagster step calls. Sessions run in order, each
 one cycle (``core.cycle.run_cycle``); a session on or before the strategy's last published
-``paper_book`` day is not traded again (its row is recomputed from the ledger). A cycle that
+``paper_book`` day, or before the ledger's last entry, is not traded again (its row is recomputed
+from the ledger; the broker is not called). A cycle that
 finds a reconciliation break stops the partition: nothing further is submitted and the gate's
 ``reconciled`` rule fails, naming the symbols and quantities. The broker's and the ledger's
 append-only logs keep what happened either way; ``paper_book`` is published only if the gate
@@ -108,9 +109,11 @@ def execution_partition(
         rules = [reconciled(pd.DataFrame(), pd.DataFrame(), strategy), drift_parts_sum(empty), cash_not_negative(empty)]
         return Execution(empty, upstream, not_evaluated(rules, inputs_missing_reason(upstream)))
     cycles, breaks = [], pd.DataFrame()
+    ledger = store.read_ledger(con, strategy)
+    ledger_last = ledger["date"].max() if len(ledger) else None  # a session before it is past: not traded again
     for session in trading_days(start, end):
         book = books[books["date"] == session].set_index("symbol")["weight"]
-        if last_cycle is not None and session <= last_cycle:
+        if (last_cycle is not None and session <= last_cycle) or (ledger_last is not None and session < ledger_last):
             cycles.append(CycleResult(session, replayed=True))
             continue
         result = run_cycle(con, broker, cycle, session, book)
