@@ -49,6 +49,7 @@ from quantlab_assets.execution.core.schema import (
     ORDER_EVENTS,
     PARTIALLY_FILLED,
     REFUSED,
+    REJECTED,
     RESOLUTIONS,
     SUBMITTED,
     TERMINAL,
@@ -121,11 +122,16 @@ def collect(con, broker: Broker, cycle: Cycle, session) -> int:
     fills, rows, new_events = 0, [], []
     for coid, ev in last[~last["event"].isin(TERMINAL)].iterrows():
         order = broker.get_order(str(coid))
-        if order is None:
-            if ev["event"] != UNKNOWN:
-                new_events.append(
-                    _event(cycle, ev["date"], _as_order(ev, coid), UNKNOWN, reason="the broker has no such order")
+        if order is None:  # asked twice by id and not there: it was never placed
+            event, why = (
+                (REJECTED, "never placed: the broker has no order with this id")
+                if ev["event"] == UNKNOWN
+                else (
+                    UNKNOWN,
+                    "the broker has no order with this id",
                 )
+            )
+            new_events.append(_event(cycle, ev["date"], _as_order(ev, coid), event, reason=why))
             continue
         mine = ledger[(ledger["client_order_id"] == coid) & (ledger["kind"] == FILL)]
         got = new_fill(
