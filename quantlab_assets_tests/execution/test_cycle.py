@@ -30,9 +30,10 @@ def con(tmp_path):
         yield c
 
 
-def _run(con, start, end, broker=None, policy=OrderPolicy(), limits=TradeLimits(), run_id="r1"):
+def _run(con, start, end, broker=None, policy=None, limits=None, run_id="r1"):
     broker = broker or SimulatedBroker(con, S, capital=100_000.0)
-    return execution_partition(con, broker, Cycle(S, policy, limits, run_id), start, end)
+    cycle = Cycle(S, policy or OrderPolicy(), limits or TradeLimits(), run_id)
+    return execution_partition(con, broker, cycle, start, end)
 
 
 def _passed(ex) -> dict:
