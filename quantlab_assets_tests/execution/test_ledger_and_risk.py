@@ -78,7 +78,8 @@ def _order(symbol="AAA", side=BUY, qty=10.0, price=100.0):
     return Order(f"id-{symbol}-{side}", symbol, side, qty, price)
 
 
-def _judge(orders, limits=TradeLimits(), state=ACTIVE, held=None, volume=None, close=None):
+def _judge(orders, limits=None, state=ACTIVE, held=None, volume=None, close=None):
+    limits = limits or TradeLimits()
     held = pd.Series(held or {}, dtype=float)
     volume = pd.Series(volume or {"AAA": 1e6, "BBB": 1e6}, dtype=float)
     close = pd.Series(close or {"AAA": 100.0, "BBB": 100.0}, dtype=float)

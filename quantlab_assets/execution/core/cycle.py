@@ -142,8 +142,11 @@ def collect(con, broker: Broker, cycle: Cycle, session) -> int:
             order.filled_avg_price,
         )
         if got is not None:
+            qty, price = got
             rows.append(
-                fill_entry(session, cycle.strategy, str(coid), order.symbol, order.side, order.filled_qty, *got, 0.0)
+                fill_entry(
+                    session, cycle.strategy, str(coid), order.symbol, order.side, order.filled_qty, qty, price, 0.0
+                )
             )
             fills += 1
         before = float(ev["filled_qty"]) if pd.notna(ev["filled_qty"]) else 0.0
