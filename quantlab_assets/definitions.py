@@ -9,6 +9,7 @@ from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.execution.assets import build_execution_asset
+from quantlab_assets.execution.jobs import EXECUTION_JOBS, EXECUTION_SCHEDULES
 from quantlab_assets.execution.resources import ExecutionResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
 from quantlab_assets.feature_store.ic_assets import feature_ic
@@ -40,8 +41,8 @@ defs = dg.Definitions(
     # Every derived contract audits its candidate rows in its own step: those gates are checks
     # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
     asset_checks=[ohlcv_quality_gate],
-    jobs=JOBS,
-    schedules=SCHEDULES,
+    jobs=[*JOBS, *EXECUTION_JOBS],
+    schedules=[*SCHEDULES, *EXECUTION_SCHEDULES],
     resources={
         "warehouse": WarehouseResource(),
         "market_data": MarketDataResource(),

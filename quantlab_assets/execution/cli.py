@@ -75,6 +75,8 @@ def cmd_status(args) -> int:
             last = book.iloc[-1] if len(book) else None
             print(f"{name}: switch {state} ({why})")
             print(f"  unresolved breaks: {describe_breaks(breaks) if len(breaks) else 'none'}")
+            if len(breaks):
+                print(f"  new orders are halted until `quantlab execution resolve {name} --decision ...`")
             if last is not None:
                 print(
                     f"  {pd.Timestamp(last['date']).date()}: paper equity {last['equity']:,.2f}, reference "

@@ -36,7 +36,7 @@ def reconcile(ledger: Account, broker_positions: dict[str, float], broker_cash: 
 def describe_breaks(breaks: pd.DataFrame, limit: int = 5) -> str:
     """One line naming each break's symbol and quantities."""
     parts = [
-        f"{r.symbol}: ledger {r.ledger_qty:,.6g} vs broker {r.broker_qty:,.6g} (difference {r.difference:+,.6g}, "
+        f"{r.symbol}: ledger {r.ledger_qty:,.10g} vs broker {r.broker_qty:,.10g} (difference {r.difference:+,.10g}, "
         f"tolerance {r.tolerance:g})"
         for r in breaks.head(limit).itertuples()
     ]
