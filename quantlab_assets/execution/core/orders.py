@@ -20,7 +20,6 @@ Convention (the one the reference backtest in ``core.compare`` follows too):
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.execution.core.schema import BUY, SELL
 
 MAX_CLIENT_ORDER_ID = 48
@@ -70,7 +70,7 @@ class Order:
 
 def client_order_id(strategy: str, session, symbol: str, side: str) -> str:
     day = pd.Timestamp(session).strftime("%Y%m%d")
-    digest = hashlib.sha256(f"{strategy}|{day}|{symbol}|{side}".encode()).hexdigest()[:8]
+    digest = content_hash(f"{strategy}|{day}|{symbol}|{side}")[:8]
     coid = f"ql-{day}-{_UNSAFE.sub('_', strategy)[:10]}-{_UNSAFE.sub('_', symbol)[:10]}-{side}-{digest}"
     assert len(coid) <= MAX_CLIENT_ORDER_ID
     return coid
