@@ -75,5 +75,5 @@ def collect_fills_after_open(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"fills-{day}", tags={"session": day.isoformat()})
 
 
-EXECUTION_JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [paper_trading, collect_fills]
+EXECUTION_JOBS: "list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition]" = [paper_trading, collect_fills]
 EXECUTION_SCHEDULES = [paper_trading_after_supervision, collect_fills_after_open]
