@@ -241,6 +241,7 @@ def run_cycle(con, broker: Broker, cycle: Cycle, session, book: pd.Series) -> Cy
     result.switch = state
     ledger = store.read_ledger(con, cycle.strategy)
     account = replay(ledger[ledger["date"] <= session])  # the account at D's close, whatever came later
+    bars = market(con, session, set(account.shares) | set(book.index))  # today's fills may add names
     orders = _plan(cycle, session, book, account, bars)
     events = store.read_events(con, cycle.strategy)
     known = set(events["client_order_id"])
