@@ -103,6 +103,7 @@ class SimulatedBroker:
     rejects: frozenset[str] = frozenset()
     name: str = "simulated"
     _funded: bool = field(default=False, init=False, repr=False)
+    _cache: dict[str, dict] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if not np.isfinite(self.slippage_bps) or self.slippage_bps < 0:
@@ -131,25 +132,51 @@ class SimulatedBroker:
     def cash(self) -> float:
         return self._state().cash
 
-    # -- orders
-    def _orders(self, where: str = "", params: list | None = None) -> pd.DataFrame:
-        sql = f'SELECT * FROM "{SIM_ORDERS.name}" WHERE account = ? {where} ORDER BY client_order_id'
-        out = self.con.execute(sql, [self.account, *(params or [])]).df()
-        out["submitted_for"] = pd.to_datetime(out["submitted_for"])
-        return out
+    # -- orders: the stored rows, read once per instance and written through (the venue's only writer)
+    def _book(self) -> dict[str, dict]:
+        if self._cache is None:
+            sql = f'SELECT * FROM "{SIM_ORDERS.name}" WHERE account = ? ORDER BY client_order_id'
+            out = self.con.execute(sql, [self.account]).df()
+            out["submitted_for"] = pd.to_datetime(out["submitted_for"])
+            self._cache = {r["client_order_id"]: r for r in out.to_dict("records")}
+        return self._cache
 
-    def _put(self, *rows: dict) -> None:
+    def _orders(self, coid: str | None = None, status: str | None = None, before=None) -> pd.DataFrame:
+        rows = [
+            r
+            for r in self._book().values()
+            if (coid is None or r["client_order_id"] == coid)
+            and (status is None or r["status"] == status)
+            and (before is None or pd.Timestamp(r["submitted_for"]) < pd.Timestamp(before))
+        ]
+        return pd.DataFrame(sorted(rows, key=lambda r: r["client_order_id"]), columns=SIM_ORDERS.column_names)
+
+    def _values(self, row: dict) -> list:
+        cols = SIM_ORDERS.column_names
+        values = [
+            None if (v is not None and not isinstance(v, str) and pd.isna(v)) else v for v in (row[c] for c in cols)
+        ]
+        values[cols.index("submitted_for")] = pd.Timestamp(row["submitted_for"]).date()
+        return values
+
+    def _put(self, *rows: dict, new: bool = False) -> None:
+        """Store ``rows`` (replacing their earlier versions; ``new``: one insert, nothing to replace)."""
         if not rows:
             return
-        frame = pd.DataFrame(list(rows), columns=SIM_ORDERS.column_names)
-        with transaction(self.con):
-            self.con.execute(
-                f'DELETE FROM "{SIM_ORDERS.name}" WHERE account = ? AND list_contains(?, client_order_id)',
-                [self.account, [r["client_order_id"] for r in rows]],
-            )
-            self.con.register("_sim_order", frame)
-            self.con.execute(f'INSERT INTO "{SIM_ORDERS.name}" SELECT * FROM _sim_order')
-        self.con.unregister("_sim_order")
+        insert = f'INSERT INTO "{SIM_ORDERS.name}" VALUES ({", ".join("?" * len(SIM_ORDERS.columns))})'
+        if new and len(rows) == 1:
+            self.con.execute(insert, self._values(rows[0]))  # one statement: committed alone
+        else:
+            with transaction(self.con):
+                for row in rows:
+                    self.con.execute(
+                        f'DELETE FROM "{SIM_ORDERS.name}" WHERE account = ? AND client_order_id = ?',
+                        [self.account, row["client_order_id"]],
+                    )
+                    self.con.execute(insert, self._values(row))
+        book = self._book()
+        for row in rows:
+            book[row["client_order_id"]] = {**row, "submitted_for": pd.Timestamp(row["submitted_for"])}
 
     @staticmethod
     def _as_order(row) -> BrokerOrder:
@@ -167,8 +194,8 @@ class SimulatedBroker:
         )
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
-        rows = self._orders("AND client_order_id = ?", [client_order_id])
-        return self._as_order(rows.iloc[0]) if len(rows) else None
+        row = self._book().get(client_order_id)
+        return self._as_order(row) if row is not None else None
 
     def submit(self, order: Order, session) -> BrokerOrder:
         self._fund(session)
@@ -190,14 +217,14 @@ class SimulatedBroker:
             "filled_avg_price": None,
             "reason": f"{order.symbol} is not tradable (injected reject)" if rejected else None,
         }
-        self._put(row)
+        self._put(row, new=True)
         return self._as_order(pd.Series(row))
 
     def cancel(self, client_order_id: str) -> BrokerOrder | None:
-        rows = self._orders("AND client_order_id = ?", [client_order_id])
-        if not len(rows):
+        found = self._book().get(client_order_id)
+        if found is None:
             return None
-        row = rows.iloc[0].to_dict()
+        row = dict(found)
         if row["status"] == ACCEPTED:
             row["status"], row["reason"] = CANCELED, "canceled on request"
             self._put(row)
@@ -219,7 +246,7 @@ class SimulatedBroker:
         ).df()
         account = self._state()
         append_ledger(self.con, corporate_entries(session, self.account, account, bars), SIM_LEDGER)
-        due = self._orders("AND status = ? AND submitted_for < ?", [ACCEPTED, session.date()])
+        due = self._orders(status=ACCEPTED, before=session)
         if due.empty:
             return
         account = self._state()

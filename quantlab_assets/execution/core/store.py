@@ -92,7 +92,6 @@ def latest_events(events: pd.DataFrame) -> pd.DataFrame:
 
 def switch_state(con: duckdb.DuckDBPyConnection, strategy: str) -> tuple[str, str]:
     """(state, why) of the strategy's kill switch: the last logged change, else ACTIVE."""
-    ensure_table(con, SWITCH_LOG)
     rows = con.execute(
         f'SELECT state, reason, decided_by FROM "{SWITCH_LOG.name}" WHERE strategy = ? '
         "ORDER BY decided_at DESC LIMIT 1",
@@ -117,8 +116,6 @@ def record_switch(con: duckdb.DuckDBPyConnection, strategy: str, state: str, rea
 
 def open_breaks(con: duckdb.DuckDBPyConnection, strategy: str) -> pd.DataFrame:
     """Breaks recorded after the strategy's last resolution (they halt new orders)."""
-    ensure_table(con, BREAKS)
-    ensure_table(con, RESOLUTIONS)
     return con.execute(
         f'SELECT * FROM "{BREAKS.name}" WHERE strategy = ? AND recorded_at > coalesce('
         f"(SELECT max(decided_at) FROM \"{RESOLUTIONS.name}\" WHERE strategy = ?), TIMESTAMP '1900-01-01') "
