@@ -26,6 +26,9 @@ from quantlab_assets.execution.core.step import execution_partition
 from quantlab_assets_tests.execution.support import SYMBOLS, random_bars, random_books, seed
 
 S = "paper_s"
+# The whole order path over one to three months of sessions: minutes on a loaded machine, so not in
+# the fast (unit) tier though no Dagster run is involved.
+SLOW = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -44,6 +47,7 @@ def _passed(ex) -> dict:
     return {g.name: g.passed for g in ex.audit()}
 
 
+@SLOW
 def test_three_months_of_the_demo_universe_at_zero_slippage_equal_the_reference(con):
     """The packaged 50-name universe's synthetic bars, 61 sessions, a top-10 book rotating daily:
     equal to 1e-12 of equity (the reference sums the same products in another order)."""
@@ -65,6 +69,7 @@ def test_three_months_of_the_demo_universe_at_zero_slippage_equal_the_reference(
     assert book["equity"].iloc[-1] != 100_000.0  # it traded
 
 
+@SLOW
 def test_equal_to_the_backtest_engine_when_each_open_is_the_previous_close(con):
     """With no overnight gap, sizing at the close is sizing at the open: the paper book equals
     ``backtest_engine.core.engine.simulate`` of the approved targets (zero costs) to 1e-9."""
@@ -82,6 +87,7 @@ def test_equal_to_the_backtest_engine_when_each_open_is_the_previous_close(con):
     np.testing.assert_allclose(book["equity"].to_numpy(), result.equity, rtol=1e-9)
 
 
+@SLOW
 def test_slippage_partial_fills_and_rejects_show_in_the_drift_and_its_parts_sum(con):
     seed(con, random_bars("2024-01-02", "2024-01-31"), random_books("2024-01-02", "2024-01-31", S), S)
     broker = SimulatedBroker(con, S, 100_000.0, slippage_bps=10, partial_fills={"AAA": 0.5}, rejects=frozenset({"BBB"}))
@@ -100,6 +106,7 @@ def test_slippage_partial_fills_and_rejects_show_in_the_drift_and_its_parts_sum(
     assert {"rejected", "partially_filled", "expired", "filled"} <= set(events["event"])
 
 
+@SLOW
 def test_dividends_and_splits_are_applied_to_paper_positions(con):
     bars = random_bars(
         "2024-01-02", "2024-01-31", dividends={("2024-01-10", "AAA"): 1.25}, splits={("2024-01-17", "CCC"): 2.0}
