@@ -35,9 +35,27 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
+def _strategy_problem(name: str) -> str | None:
+    """Why ``name`` is not a strategy a switch or a resolution may name (None: it is one)."""
+    from quantlab_assets.common.settings import strategies_dir
+    from quantlab_assets.strategy_lab.core.spec import discover
+
+    specs, errors = discover(strategies_dir())
+    names = sorted(s.name for s in specs)
+    if name in names:
+        return None
+    invalid = [msg for path, msg in errors.items() if str(path).endswith((f"{name}.yaml", f"{name}.yml"))]
+    if invalid:
+        return f"{name}: its strategy file is invalid: {invalid[0]}"
+    return f"{name}: no such strategy (strategies: {', '.join(names) or 'none'}); nothing recorded"
+
+
 def _switch(args, state: str) -> int:
     from quantlab_assets.resources import WarehouseResource
 
+    problem = _strategy_problem(args.strategy)
+    if problem:
+        return _fail(args.command, problem)
     try:
         with WarehouseResource().get_connection() as con:
             store.ensure_all(con)
@@ -89,6 +107,9 @@ def cmd_resolve(args) -> int:
     from quantlab_assets.execution.resources import ExecutionResource
     from quantlab_assets.resources import WarehouseResource
 
+    problem = _strategy_problem(args.strategy)
+    if problem:
+        return _fail("execution resolve", problem)
     try:
         with WarehouseResource().get_connection() as con:
             store.ensure_all(con)

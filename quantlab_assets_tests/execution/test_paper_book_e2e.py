@@ -59,6 +59,10 @@ def test_paper_book_partitions_report_switch_and_break(lab_env, capsys):
     assert day["kill_switch"].value == "ACTIVE" and "open_orders" in day and "fills" in day
 
     # The kill switch from the command line: the next day sends nothing and says why.
+    assert quantlab(["halt", "momentum_tpok", "--reason", "typo", "--by", "ops"]) == 2
+    assert "momentum_tpok: no such strategy (strategies: " in capsys.readouterr().err
+    assert quantlab(["halt", S, "--reason", "  ", "--by", "ops"]) == 2
+    assert "needs a reason" in capsys.readouterr().err
     assert quantlab(["halt", S, "--reason", "desk review", "--by", "ops"]) == 0
     halted = _run("2024-04-08")
     assert halted.success
