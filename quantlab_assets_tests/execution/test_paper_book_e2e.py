@@ -58,6 +58,21 @@ def test_paper_book_partitions_report_switch_and_break(lab_env, capsys):
     assert day["paper_equity"].value == book.loc[2, "equity"] and day["backtest_equity"].value > 0
     assert day["kill_switch"].value == "ACTIVE" and "open_orders" in day and "fills" in day
 
+    # The fills job after the open: with the simulated broker nothing new (its fills need the
+    # session's open from ohlcv); run twice, it records nothing twice.
+    from quantlab_assets.definitions import defs
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM exec_ledger").fetchall()[0][0]
+    for _ in range(2):
+        assert (
+            defs.resolve_job_def("collect_fills")
+            .execute_in_process(instance=dg.DagsterInstance.get(), tags={"session": "2024-04-08"})
+            .success
+        )
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM exec_ledger").fetchall()[0][0] == before
+
     # The kill switch from the command line: the next day sends nothing and says why.
     assert quantlab(["halt", "momentum_tpok", "--reason", "typo", "--by", "ops"]) == 2
     assert "momentum_tpok: no such strategy (strategies: " in capsys.readouterr().err
