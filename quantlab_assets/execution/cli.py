@@ -8,6 +8,8 @@ execution status [STRATEGY]
                    the switch, unresolved breaks and the last paper book row per strategy
 execution resolve STRATEGY --decision accept_broker|ledger_correct --reason "..." [--by NAME] [--broker B]
                    a person's decision on reconciliation breaks; new orders may go out again
+execution cancel STRATEGY --reason "..." [--by NAME] [--broker B]
+                   cancel every open order (the one action a HALTED strategy still takes)
 Every decision is appended to a log (``exec_switch_log``, ``exec_resolutions``); nothing is updated.
 """
 
@@ -128,6 +130,26 @@ def cmd_resolve(args) -> int:
     return 0
 
 
+def cmd_cancel(args) -> int:
+    from quantlab_assets.execution.core.cycle import Cycle, cancel_open_orders
+    from quantlab_assets.execution.resources import ExecutionResource
+    from quantlab_assets.resources import WarehouseResource
+
+    problem = _strategy_problem(args.strategy)
+    if problem or not args.reason.strip():
+        return _fail("execution cancel", problem or "--reason: a cancel needs a reason")
+    resource = ExecutionResource(broker=args.broker)
+    try:
+        with WarehouseResource().get_connection() as con:
+            store.ensure_all(con)
+            cycle = Cycle(args.strategy, resource.policy(), resource.limits(), f"cli-{_who(args)}")
+            n = cancel_open_orders(con, resource.make_broker(con, args.strategy), cycle, args.reason.strip())
+    except (ValueError, OSError, duckdb.Error, RuntimeError) as exc:
+        return _fail("execution cancel", str(exc))
+    print(f"{args.strategy}: {n} open order(s) canceled by {_who(args)}: {args.reason.strip()}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``halt``, ``resume`` and ``execution status|resolve``; each sets ``handler``."""
     for name, handler, text in (
@@ -153,3 +175,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--by", help="who decided (default: the login name)")
     rs.add_argument("--broker", default="simulated", choices=["simulated", "alpaca"])
     rs.set_defaults(handler=cmd_resolve)
+    cn = ex_sub.add_parser("cancel", help="cancel every open order of a strategy (allowed when HALTED)")
+    cn.add_argument("strategy")
+    cn.add_argument("--reason", required=True)
+    cn.add_argument("--by", help="who decided (default: the login name)")
+    cn.add_argument("--broker", default="simulated", choices=["simulated", "alpaca"])
+    cn.set_defaults(handler=cmd_cancel)

@@ -17,7 +17,7 @@ from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 from quantlab_assets.execution.core import store
 from quantlab_assets.execution.core.broker import SimulatedBroker
 from quantlab_assets.execution.core.compare import DRIFT_PARTS
-from quantlab_assets.execution.core.cycle import ACCEPT_BROKER, Cycle, resolve_breaks
+from quantlab_assets.execution.core.cycle import ACCEPT_BROKER, Cycle, cancel_open_orders, resolve_breaks
 from quantlab_assets.execution.core.ledger import replay
 from quantlab_assets.execution.core.orders import OrderPolicy
 from quantlab_assets.execution.core.risk import TradeLimits
@@ -194,3 +194,17 @@ def test_sessions_trade_in_order(con):
     skipped = _run(con, "2024-01-08", "2024-01-08")
     assert not skipped.upstream.passed
     assert "last traded on 2024-01-03: run the paper book from 2024-01-04 first" in skipped.upstream.description
+
+
+def test_cancels_pass_when_halted_and_the_canceled_orders_never_fill(con):
+    seed(con, random_bars("2024-01-02", "2024-01-10"), random_books("2024-01-02", "2024-01-10", S), S)
+    broker = SimulatedBroker(con, S, capital=100_000.0)
+    first = _run(con, "2024-01-02", "2024-01-02", broker)
+    store.record_switch(con, S, HALTED, "stop everything", "ops")
+    cycle = Cycle(S, OrderPolicy(), TradeLimits(), "cancel")
+    assert cancel_open_orders(con, broker, cycle, "desk asked") == first.cycles[0].submitted > 0
+    last = store.latest_events(store.read_events(con, S))
+    assert (last["event"] == "canceled").all() and last["reason"].str.contains("desk asked").all()
+    _run(con, "2024-01-03", "2024-01-03", broker)
+    assert store.read_ledger(con, S)["kind"].tolist() == ["deposit"]  # nothing filled at the open
+    assert broker.positions() == {}

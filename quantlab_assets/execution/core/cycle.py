@@ -327,3 +327,19 @@ def resolve_breaks(con, broker: Broker, strategy: str, decision: str, reason: st
         ],
     )
     return appended
+
+
+def cancel_open_orders(con, broker: Broker, cycle: Cycle, reason: str) -> int:
+    """Ask the broker to cancel every order not in a final state (allowed in every switch state,
+    HALTED included); the broker's answer is recorded. Returns the orders canceled."""
+    last = store.latest_events(store.read_events(con, cycle.strategy))
+    rows, canceled = [], 0
+    for coid, ev in (last[~last["event"].isin(TERMINAL)] if len(last) else last).iterrows():
+        answer = broker.cancel(str(coid))
+        if answer is None:
+            continue
+        canceled += answer.status == "canceled"
+        why = f"{reason} (canceled on request)" if answer.status == "canceled" else answer.reason
+        rows.append(_event(cycle, ev["date"], answer, answer.status, answer.filled_qty, why, answer.broker_order_id))
+    store.append_log(con, ORDER_EVENTS, rows)
+    return canceled
