@@ -98,6 +98,11 @@ def execution_partition(
     made_by: Mapping[str, str] | None = None,
 ) -> Execution:
     """Trade [start, end] for ``cycle.strategy`` and audit the ``paper_book`` rows (see the module docstring)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        raise ValueError(
+            "paper trading needs the DuckDB warehouse (QUANTLAB_WAREHOUSE_BACKEND=duckdb): its ledger and the "
+            f"simulated venue are transactional DuckDB tables; got {type(con).__name__}"
+        )
     store.ensure_all(con)
     strategy = cycle.strategy
     books = read_books(con, strategy, start, end)
