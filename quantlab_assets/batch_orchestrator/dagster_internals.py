@@ -1,7 +1,8 @@
 """The only imports of Dagster's private modules, kept in one place so an upgrade that moves them
 breaks one file: a run launcher's health-check types (no public home in Dagster 1.13), the
-execution plan of a job (what ``quantlab plan`` prints without running anything) and a step's
-metadata accumulator (``add_asset_metadata_per_partition``)."""
+execution plan of a job (what ``quantlab plan`` prints without running anything), a step's
+metadata accumulator (``add_asset_metadata_per_partition``) and the materialization a check
+evaluation targets (``check_target``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,29 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.execution.api import create_execution_plan
 from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
-__all__ = ["CheckRunHealthResult", "WorkerStatus", "add_asset_metadata_per_partition", "planned_step_keys"]
+__all__ = [
+    "CheckRunHealthResult",
+    "WorkerStatus",
+    "add_asset_metadata_per_partition",
+    "check_target",
+    "planned_step_keys",
+]
+
+
+def check_target(record) -> AssetCheckEvaluationTargetMaterializationData:
+    """What a check evaluation of a partition points at: that partition's materialization ``record``
+    (an ``EventLogRecord``). The UI shows an evaluation as current only while it targets the
+    partition's latest materialization (``AssetCheckPartitionInfo.is_current``)."""
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
 
 
 def planned_step_keys(job: dg.JobDefinition) -> list[str]:
