@@ -30,6 +30,7 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     read_equity_history,
+    read_invested_before,
     read_resume_state,
     read_trades,
     with_strategy,
@@ -148,6 +149,7 @@ def _backtest_partition(
             last_state_date=last_state,
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
+            invested_before=read_invested_before(con, name, start),
         )
         part = backtest_partition(inputs, spec, start, end)
         outcome = audit_and_publish(

@@ -52,6 +52,7 @@ class BacktestInputs:
     last_state_date: pd.Timestamp | None = None
     targets_asset: str = "targets"
     backtest_asset: str = "backtest"
+    invested_before: bool = False  # the stored backtest held a book before ``start``
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,9 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
         )
     targets = inputs.targets
     decisions = targets.loc[targets["rebalance"].to_numpy(dtype=bool), ["date", "symbol", "weight"]]
-    out, equity = backtest_strategy(inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state)
+    out, equity = backtest_strategy(
+        inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state, inputs.invested_before
+    )
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]
     return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate)
