@@ -164,7 +164,9 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         _, end = partition_dates(context)
         with warehouse.get_connection() as con:
             kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
-            equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
+            equity = read_slice(
+                con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret", "gross_exposure"]
+            )
             approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
         # Only today's strategies: rows of a strategy file removed since stay in the tables.
         kpis, equity, approvals = (f[f["strategy"].isin(names)] for f in (kpis, equity, approvals))

@@ -66,3 +66,44 @@ def test_leaderboard_ignores_rows_after_as_of():
     )
     pd.testing.assert_frame_equal(base.table, again.table)
     pd.testing.assert_frame_equal(base.correlation, again.correlation)
+
+
+def test_flat_books_are_no_approved_days_and_rejected_strategies_are_marked():
+    """Issue 22 points 4 and 5: a strategy that never held anything shows no approval rate and says
+    so; one the supervisor rejects every day is marked beside its Sharpe; a flat day of a trading
+    strategy is not an approved trading day."""
+    days = trading_days("2024-01-02", "2024-03-28")
+    n = len(days)
+    rng = np.random.default_rng(3)
+    frames = {
+        # flat for the first 10 sessions (warm-up), then trading, all approved
+        "warm": (np.r_[np.zeros(10), np.full(n - 10, 0.9)], ["approved"] * n),
+        # a book the supervisor rejects every day (gross 2.0 over a 1.05 limit)
+        "levered": (np.full(n, 2.0), ["rejected"] * n),
+        # never held anything: "approved" by a supervisor that sees nothing wrong with cash
+        "empty": (np.zeros(n), ["approved"] * n),
+    }
+    equity, kpis, approvals = [], [], []
+    for name, (gross, status) in frames.items():
+        ret = np.where(gross > 0, rng.normal(0.001, 0.01, n), 0.0)
+        frame = pd.DataFrame({"date": days, "ret": ret, "gross_exposure": gross})
+        equity.append(frame.assign(strategy=name))
+        kpis.append(kpi_table(frame[["date", "ret"]]).assign(strategy=name))
+        approvals.append(pd.DataFrame({"date": days, "strategy": name, "status": status}))
+    board = leaderboard(
+        pd.concat(kpis, ignore_index=True),
+        pd.concat(equity, ignore_index=True),
+        pd.concat(approvals, ignore_index=True),
+        days[-1],
+    )
+    table = board.table.set_index("strategy")
+    assert np.isnan(table.loc["empty", "approval_rate"]) and table.loc["empty", "approval_sessions"] == 0
+    assert table.loc["empty", "flag"] == "EMPTY BOOK: held nothing"
+    assert table.loc["levered", "approval_rate"] == 0.0 and table.loc["levered", "flag"] == "REJECTED: every session"
+    assert table.loc["warm", "approval_rate"] == 1.0 and table.loc["warm", "approval_sessions"] == n - 10
+    assert table.loc["warm", "flag"] == ""
+    md = leaderboard_markdown(board, None)
+    header = next(line for line in md.splitlines() if line.startswith("| strategy"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:4] == ["strategy", "sharpe_ratio", "approval_rate", "flag"], cells
+    assert "REJECTED: every session" in md and "EMPTY BOOK: held nothing" in md

@@ -57,9 +57,7 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
             sel = last[last["scope"] == scope] if scope else last[last["scope"] != SINCE_START]
             for k in HEADLINE:
                 row[prefix + k] = float(sel[k].iloc[0]) if len(sel) and k in sel else np.nan
-        decided = approvals[approvals["strategy"] == name]
-        row["approval_rate"] = float((decided["status"] == "approved").mean()) if len(decided) else np.nan
-        row["approval_sessions"] = int(len(decided))
+        row.update(_approval(approvals[approvals["strategy"] == name], equity[equity["strategy"] == name]))
         rows.append(row)
     columns = [
         "strategy",
@@ -69,6 +67,7 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
         *(f"t252_{k}" for k in HEADLINE),
         "approval_rate",
         "approval_sessions",
+        "flag",
     ]
     table = pd.DataFrame(rows, columns=columns)  # the columns even with no strategy yet (a holiday run)
     if len(table):
@@ -78,6 +77,30 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     yearly.columns = [str(p.year) for p in yearly.columns]
     correlation = returns.corr(min_periods=2)
     return Leaderboard(cutoff, table.reset_index(drop=True), yearly, correlation, returns)
+
+
+# Below this share of approved invested sessions the supervisor is said to reject the strategy.
+MOSTLY_REJECTED = 0.5
+
+
+def _approval(decided: pd.DataFrame, equity: pd.DataFrame) -> dict:
+    """The approval rate over the sessions the strategy held a book (a flat book is no approved
+    trading day) and the flag a reader must not miss: it never held anything, or the supervisor
+    rejects it. Without ``gross_exposure`` in ``equity`` every judged session counts."""
+    if "gross_exposure" in equity.columns and len(equity):
+        held = pd.to_datetime(equity.loc[equity["gross_exposure"].to_numpy() > 0, "date"])
+        if not len(held):
+            return {"approval_rate": np.nan, "approval_sessions": 0, "flag": "EMPTY BOOK: held nothing"}
+        decided = decided[pd.to_datetime(decided["date"]).isin(held)]
+    if not len(decided):
+        return {"approval_rate": np.nan, "approval_sessions": 0, "flag": ""}
+    rate = float((decided["status"] == "approved").mean())
+    flag = ""
+    if rate == 0.0:
+        flag = "REJECTED: every session"
+    elif rate < MOSTLY_REJECTED:
+        flag = f"REJECTED: {1 - rate:.0%} of sessions"
+    return {"approval_rate": rate, "approval_sessions": int(len(decided)), "flag": flag}
 
 
 def equity_curves_png(board: Leaderboard) -> bytes:
@@ -112,7 +135,11 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2%}")
         elif shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
-    since = shown[["strategy", "last_date", "sessions", *HEADLINE, "approval_rate", "approval_sessions"]]
+    since = shown[
+        ["strategy", "sharpe_ratio", "approval_rate", "flag", "last_date", "sessions"]
+        + [k for k in HEADLINE if k != "sharpe_ratio"]
+        + ["approval_sessions"]
+    ]
     trailing = shown[["strategy", *[f"t252_{k}" for k in HEADLINE]]]
     yearly = board.yearly.apply(lambda c: c.map(lambda x: "" if pd.isna(x) else f"{x:.2%}")).reset_index(
         names="strategy"
@@ -122,7 +149,9 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         f"# Strategy leaderboard as of {board.as_of.date()}",
         "",
         "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date; "
-        "approval rate = share of sessions the supervisor approved (after overrides).",
+        "approval rate = share of the sessions the strategy held a book that the supervisor approved "
+        "(after overrides; a flat book is no approved trading day); `flag` marks a strategy the "
+        f"supervisor rejects (under {MOSTLY_REJECTED:.0%} approved) or one that never held anything.",
         "",
     ]
     if chart:
