@@ -13,6 +13,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.checks import backtest_check_specs
 from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
+from quantlab_assets.backtest_engine.core.kpis import first_invested
 from quantlab_assets.backtest_engine.core.partition import (
     BacktestInputs,
     BacktestPartition,
@@ -207,14 +208,29 @@ def _kpis(
     report = backtest_report(spec, history, kpis.table, trades, skipped, start, end)
     image = _write_report(context, artifacts, name, report)
     yield from published_results(
-        context, outcome, kpi_key, _kpi_metadata(kpis.table), **_kpi_days(context, kpis.table, report, image)
+        context,
+        outcome,
+        kpi_key,
+        _kpi_metadata(kpis.table, history),
+        **_kpi_days(context, kpis.table, report, image),
     )
 
 
-def _kpi_metadata(table: pd.DataFrame) -> dict:
+def _kpi_metadata(table: pd.DataFrame, history: pd.DataFrame) -> dict:
+    """Row count, schema, the last date's since-start figures and the session they count from."""
+    first = first_invested(history)
+    if first is None and len(history):
+        since = (
+            f"EMPTY BOOK: held nothing from {pd.Timestamp(history['date'].min()).date()} to "
+            f"{pd.Timestamp(history['date'].max()).date()}; the targets' warnings say why "
+            "(reports/strategy_summary.md)"
+        )
+    else:
+        since = "no session yet" if first is None else f"{first.date()} (first invested session)"
     return {
         "dagster/row_count": len(table),
         "dagster/column_schema": column_schema(BACKTEST_KPIS),
+        "since_start_from": since,
         **since_start_figures(latest_kpis(table)),
     }
 

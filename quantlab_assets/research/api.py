@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions
@@ -311,6 +311,6 @@ def backtest(
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(
-            kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
+            invested_kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
         )
     return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)

@@ -546,7 +546,7 @@ def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
     """The fast path of a notebook loop: targets and the engine's kernel on the arrays shared by
     every call on ``data`` (built once), then the KPI table; no frames of positions or trades.
     The returns equal ``research.backtest``'s equity ``ret`` over the data's range bit for bit."""
-    from quantlab_assets.backtest_engine.core.kpis import kpi_table
+    from quantlab_assets.backtest_engine.core.kpis import invested_kpi_table
     from quantlab_assets.research.api import load_spec
 
     spec = load_spec(spec, overrides)
@@ -554,7 +554,7 @@ def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
     if shared is None:
         shared = data.wide["shared"] = SharedArrays.build(data, data.start, data.end)
     run = run_variant(shared, spec)
-    table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
+    table = invested_kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
     last = table[table["scope"] == SINCE_START].iloc[-1]
     return Evaluation(
         spec,

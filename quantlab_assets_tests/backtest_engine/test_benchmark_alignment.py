@@ -136,3 +136,44 @@ def test_resumed_partitions_give_the_one_run_benchmark():
         invested = invested or bool(((eq["gross_exposure"] > 0) | (eq["turnover"] > 0)).any())
     pieced = pd.concat(parts, ignore_index=True)
     np.testing.assert_array_equal(pieced["benchmark_ret"].to_numpy(), whole["benchmark_ret"].to_numpy())
+
+
+# ----------------------------------------------------------------------------- point 3
+
+
+def test_since_start_figures_count_from_the_first_invested_session():
+    """Issue 22 point 3: a strategy flat during its warm-up (12-1 momentum undefined) reads its
+    since-start Sharpe and volatility over the sessions it held a book, as empyrical does on them."""
+    from quantlab_assets.backtest_engine.core.kpis import first_invested, invested_kpi_table
+
+    bars, decisions, days = _market(seed=9, T=260)
+    _, equity = backtest_strategy(bars, decisions, days[0], days[-1], Costs(), 1e6)
+    first = first_invested(equity)
+    assert first == days[30]  # decided at the 30th close, filled at the 31st open
+    daily = equity[["date", "ret", "turnover"]]
+    table = invested_kpi_table(daily, equity.set_index("date")["benchmark_ret"])
+    since = table[table["scope"] == "since_start"].set_index("date")
+    r = equity.set_index("date")["ret"][first:]
+    last = since.loc[days[-1]]
+    assert last["sessions"] == len(r) == 230
+    assert last["sharpe_ratio"] == pytest.approx(ep.sharpe_ratio(r), rel=1e-12)
+    assert last["annual_volatility"] == pytest.approx(ep.annual_volatility(r), rel=1e-12)
+    assert last["cagr"] == pytest.approx(ep.cagr(r), rel=1e-12)
+    # The warm-up's zero returns would dilute both: the old figures differ.
+    whole = kpi_table(daily, equity.set_index("date")["benchmark_ret"])
+    old = whole[(whole["scope"] == "since_start") & (whole["date"] == days[-1])].iloc[0]
+    assert old["annual_volatility"] < last["annual_volatility"]
+    # Before the first invested session: no since-start figure, 0 sessions (not a flat "0.00%").
+    warm = since.loc[: days[29]]
+    assert (warm["sessions"] == 0).all() and warm["sharpe_ratio"].isna().all() and warm["total_return"].isna().all()
+    # Trailing rows are kpi_table's own.
+    trail = table[table["scope"] != "since_start"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(trail, whole[whole["scope"] != "since_start"].reset_index(drop=True))
+    # A strategy invested from its first session: the same table as kpi_table.
+    rest = equity[equity["date"] >= first]
+    pd.testing.assert_frame_equal(
+        invested_kpi_table(rest[["date", "ret", "turnover"]]), kpi_table(rest[["date", "ret", "turnover"]])
+    )
+    # Never traded: every since-start row is empty.
+    flat = daily.assign(turnover=0.0)
+    assert invested_kpi_table(flat).query("scope == 'since_start'")["sessions"].eq(0).all()

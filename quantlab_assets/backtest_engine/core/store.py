@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.engine import (
+    CASH_SYMBOL,
     EQUITY_COLUMNS,
     POSITION_COLUMNS,
     STATE_COLUMNS,
@@ -180,7 +181,8 @@ def backtest_strategy(
         cash_interest_bps=costs.cash_interest_bps,
         max_participation=costs.max_participation,
     )
-    first = first_invested_session(out.equity, invested_before)
+    held = state is not None and bool((state.loc[state["symbol"] != CASH_SYMBOL, "shares"].to_numpy() != 0).any())
+    first = first_invested_session(out.equity, invested_before or held)
     if first is None:
         return out, out.equity.assign(benchmark_ret=np.nan)
     bench = equal_weight_benchmark(bars, first)
