@@ -4,11 +4,12 @@ correlation of daily returns and the supervisor's approval rate, as of one date.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.backtest_engine.core import kpis as kp
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.backtest_engine.core.tearsheet import period_returns
 from quantlab_assets.common.artifacts import markdown_table
@@ -33,6 +34,8 @@ class Leaderboard:
     yearly: pd.DataFrame  # strategy x year, compounded returns
     correlation: pd.DataFrame  # strategy x strategy, Pearson of daily returns on common sessions
     returns: pd.DataFrame  # date x strategy daily returns (the chart's input)
+    common: pd.DataFrame = field(default_factory=pd.DataFrame)  # every strategy over the common window
+    common_from: pd.Timestamp | None = None  # the window's first session (the latest first invested one)
 
 
 def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFrame, as_of) -> Leaderboard:
@@ -52,6 +55,7 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
             "strategy": name,
             "last_date": mine["date"].max() if len(mine) else pd.NaT,
             "sessions": int((equity["strategy"] == name).sum()),
+            "since": _first_held(equity[equity["strategy"] == name]),
         }
         for scope, prefix in ((SINCE_START, ""), (None, "t252_")):
             sel = last[last["scope"] == scope] if scope else last[last["scope"] != SINCE_START]
@@ -62,6 +66,7 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     columns = [
         "strategy",
         "last_date",
+        "since",
         "sessions",
         *HEADLINE,
         *(f"t252_{k}" for k in HEADLINE),
@@ -76,7 +81,47 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     yearly = pd.DataFrame({s: period_returns(returns[s].dropna(), "Y") for s in returns.columns}).T
     yearly.columns = [str(p.year) for p in yearly.columns]
     correlation = returns.corr(min_periods=2)
-    return Leaderboard(cutoff, table.reset_index(drop=True), yearly, correlation, returns)
+    common, common_from = common_window(returns, table)
+    return Leaderboard(cutoff, table.reset_index(drop=True), yearly, correlation, returns, common, common_from)
+
+
+def _first_held(equity: pd.DataFrame):
+    """The first session the strategy held a book (NaT: never; the first row without exposures)."""
+    if not len(equity):
+        return pd.NaT
+    if "gross_exposure" not in equity.columns:
+        return pd.Timestamp(pd.to_datetime(equity["date"]).min())
+    held = pd.to_datetime(equity.loc[equity["gross_exposure"].to_numpy() > 0, "date"])
+    return pd.Timestamp(held.min()) if len(held) else pd.NaT
+
+
+COMMON = ("total_return", "annual_volatility", "sharpe_ratio", "max_drawdown")
+
+
+def common_window(returns: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """Every strategy that held a book, over the sessions from the latest first invested session
+    to the last date: strategies that start trading on different dates compared on the same days
+    (the same KPI functions as the stored figures)."""
+    starts = pd.to_datetime(table["since"]) if len(table) else pd.Series(dtype="datetime64[ns]")
+    if not starts.notna().any():
+        return pd.DataFrame(columns=["strategy", "sessions", *COMMON]), None
+    first = pd.Timestamp(starts.max())
+    window = returns[returns.index >= first]
+    rows = []
+    for name in table.loc[starts.notna(), "strategy"]:
+        r = window[name].to_numpy(dtype=np.float64)
+        rows.append(
+            {
+                "strategy": name,
+                "sessions": int(np.isfinite(r).sum()),
+                "total_return": kp.total_return(r),
+                "annual_volatility": kp.annual_volatility(r),
+                "sharpe_ratio": kp.sharpe_ratio(r),
+                "max_drawdown": kp.max_drawdown(r),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["strategy", "sessions", *COMMON])
+    return frame.sort_values("sharpe_ratio", ascending=False, kind="stable").reset_index(drop=True), first
 
 
 # Below this share of approved invested sessions the supervisor is said to reject the strategy.
@@ -126,6 +171,16 @@ def equity_curves_png(board: Leaderboard) -> bytes:
     return buf.getvalue()
 
 
+def _percent(frame: pd.DataFrame, pct: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if col in pct:
+            out[col] = out[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2%}")
+        elif out[col].dtype.kind == "f":
+            out[col] = out[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
+    return out
+
+
 def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
     pct = ["total_return", "cagr", "annual_volatility", "max_drawdown", "turnover", "approval_rate"]
     shown = board.table.copy()
@@ -136,7 +191,7 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         elif shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
     since = shown[
-        ["strategy", "sharpe_ratio", "approval_rate", "flag", "last_date", "sessions"]
+        ["strategy", "sharpe_ratio", "approval_rate", "flag", "since", "last_date", "sessions"]
         + [k for k in HEADLINE if k != "sharpe_ratio"]
         + ["approval_sessions"]
     ]
@@ -148,7 +203,8 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
     lines = [
         f"# Strategy leaderboard as of {board.as_of.date()}",
         "",
-        "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date; "
+        "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date, "
+        "counted from its first invested session (`since`); "
         "approval rate = share of the sessions the strategy held a book that the supervisor approved "
         "(after overrides; a flat book is no approved trading day); `flag` marks a strategy the "
         f"supervisor rejects (under {MOSTLY_REJECTED:.0%} approved) or one that never held anything.",
@@ -160,6 +216,13 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         "## Since start",
         "",
         markdown_table(since, 100),
+        "",
+        f"## Common window: from {board.common_from.date() if board.common_from is not None else 'n/a'}",
+        "",
+        "Every strategy that held a book, over the same sessions: from the latest first invested "
+        "session (`since`) to the last date.",
+        "",
+        markdown_table(_percent(board.common, ["total_return", "annual_volatility", "max_drawdown"]), 100),
         "",
         "## Trailing 252 sessions",
         "",
