@@ -12,7 +12,7 @@ from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, label
 from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
-from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
+from quantlab_assets.portfolio_supervisor.resources import SupervisorResource, strategy_conflicts
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
@@ -20,7 +20,9 @@ from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, buil
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
 STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
-strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, set(DEFAULT_PRESET.feature_names))
+strategy_files = build_strategy_files_asset(
+    STRATEGIES, STRATEGY_ERRORS, set(DEFAULT_PRESET.feature_names), strategy_conflicts
+)
 strategy_assets = [
     build(spec)
     for spec in STRATEGIES

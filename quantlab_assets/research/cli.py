@@ -64,6 +64,10 @@ def cmd_backtest(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = out.spec
+    from quantlab_assets.portfolio_supervisor.resources import strategy_conflicts
+
+    for message in strategy_conflicts([spec]).get(spec.name, []):
+        print(f"warning: {message}", file=sys.stderr)
     print(
         f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
         f"{len(out.equity)} sessions, {len(out.trades)} trades"
