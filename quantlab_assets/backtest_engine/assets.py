@@ -6,6 +6,7 @@ written, audited and published (``common.publish``): the core computes the parti
 rows and their gate (``core/partition.py``), and only rows that pass replace the stored slice.
 """
 
+import dataclasses
 from collections.abc import Iterator
 
 import dagster as dg
@@ -13,7 +14,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.checks import backtest_check_specs
 from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
-from quantlab_assets.backtest_engine.core.kpis import first_invested
+from quantlab_assets.backtest_engine.core.kpis import first_invested, kpis_of_range
 from quantlab_assets.backtest_engine.core.partition import (
     BacktestInputs,
     BacktestPartition,
@@ -26,7 +27,7 @@ from quantlab_assets.backtest_engine.core.partition import (
     since_start_figures,
     with_candidate,
 )
-from quantlab_assets.backtest_engine.core.report import kpi_markdown
+from quantlab_assets.backtest_engine.core.report import headline_text, kpi_markdown
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
@@ -156,7 +157,21 @@ def _backtest_partition(
         outcome = audit_and_publish(
             con, part.slices(name), part.gate, start, end, contract=f"backtest/{name}", run_id=context.run.run_id
         )
+        if outcome.published:
+            history = with_candidate(read_equity_history(con, name, end), part.equity, start)
+            part = dataclasses.replace(part, headline=_headline(history, start, end))
     return part, outcome
+
+
+def _headline(history: pd.DataFrame, start, end) -> dict:
+    """The since-start figures of the run's last date, for the backtest's own page (they are the
+    KPIs asset's rows, computed by the same function over the same history)."""
+    last = latest_kpis(kpis_of_range(history, start, end))
+    first = first_invested(history)
+    return {
+        "headline": headline_text(last, first),
+        **{k: round(v, 6) for k, v in since_start_figures(last).items()},
+    }
 
 
 def _backtest_metadata(part: BacktestPartition) -> dict:
@@ -166,7 +181,8 @@ def _backtest_metadata(part: BacktestPartition) -> dict:
         "dagster/column_schema": column_schema(BACKTEST_EQUITY),
         "trades": len(part.trades),
         "skipped_orders": len(part.skipped),
-        "final_equity": float(equity["equity"].iloc[-1]) if len(equity) else float("nan"),
+        "final_equity": round(float(equity["equity"].iloc[-1]), 2) if len(equity) else float("nan"),
+        **part.headline,
         "trades_preview": preview(part.trades.tail(10)),
     }
 
@@ -174,7 +190,11 @@ def _backtest_metadata(part: BacktestPartition) -> dict:
 def _backtest_days(part: BacktestPartition) -> dict:
     """Each partition's own equity, return and turnover."""
     per_day = {
-        r.date: {"equity": float(r.equity), "ret": float(r.ret), "turnover": float(r.turnover)}
+        r.date: {
+            "equity": round(float(r.equity), 2),
+            "ret": round(float(r.ret), 6),
+            "turnover": round(float(r.turnover), 6),
+        }
         for r in part.equity.itertuples()
     }
     return {"dates": part.equity["date"], "per_day": per_day}

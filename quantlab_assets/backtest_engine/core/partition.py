@@ -7,7 +7,7 @@ published, in memory, before anything is written (write-audit-publish).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -65,6 +65,7 @@ class BacktestPartition:
     states: pd.DataFrame
     skipped: pd.DataFrame
     gate: list[GateResult]
+    headline: dict = field(default_factory=dict)  # the published backtest's since-start figures (the asset's)
 
     def slices(self, strategy: str) -> list[Slice]:
         """The four tables, published together or not at all."""
