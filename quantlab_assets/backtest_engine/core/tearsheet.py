@@ -53,7 +53,9 @@ def underwater(returns: pd.Series) -> pd.Series:
 
 def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame:
     """The ``top`` deepest drawdown episodes: peak, trough, recovery date (NaT = not recovered),
-    depth (<= 0) and length in sessions from the peak to the recovery (or to the last date).
+    depth (<= 0) and length: the sessions spent below the peak (the recovery session is back at
+    it), the definition of ``longest_drawdown_sessions`` (``kpis.drawdown_duration``), so the
+    longest episode's length equals that figure.
 
     An episode starts after a session at the running peak and ends on the first session back at
     or above that peak. The peak of an episode that starts on the first session is the day
@@ -77,7 +79,7 @@ def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame
                 "trough": dates[trough],
                 "recovery": dates[e] if recovered else pd.NaT,
                 "depth": float(dd[trough]),
-                "length": int((e if recovered else len(dd) - 1) - (s - 1)),
+                "length": int((e if recovered else len(dd)) - s),  # sessions under water
             }
         )
     table = pd.DataFrame(rows, columns=cols).sort_values("depth", kind="stable").head(top)
@@ -359,6 +361,16 @@ def attribution(positions: pd.DataFrame, trades: pd.DataFrame, last_date=None) -
     return out[["pnl", "value", "cost", "traded_notional"]].sort_values("pnl", ascending=False)
 
 
+def contributors(by_name: pd.DataFrame, n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the ``n`` names that made the most, best first; the ``n`` that lost the most, worst first)
+    from :func:`attribution`. A winner is never listed as a detractor nor a loser as a
+    contributor, however few names traded; a name at exactly 0 is neither."""
+    n = TOP_NAMES if n is None else n
+    top = by_name[by_name["pnl"] > 0].sort_values("pnl", ascending=False, kind="stable").head(n)
+    bottom = by_name[by_name["pnl"] < 0].sort_values("pnl", ascending=True, kind="stable").head(n)
+    return top.reset_index(), bottom.reset_index()
+
+
 # --- the whole tearsheet ---------------------------------------------------------------------------
 
 
@@ -507,8 +519,7 @@ def tearsheet_markdown(sheet: Tearsheet, charts: dict[str, str] | None = None) -
     """The markdown the UI shows; ``charts`` maps a chart name to an image reference (a file
     name or a data URI) to embed."""
     r = sheet.returns
-    top = sheet.attribution.head(TOP_NAMES).reset_index()
-    bottom = sheet.attribution.tail(TOP_NAMES).iloc[::-1].reset_index()
+    top, bottom = contributors(sheet.attribution)
     lines = [
         f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}",
         "",
@@ -580,8 +591,7 @@ def tearsheet_html(sheet: Tearsheet) -> str:
         heat += f"<tr><th>{year}</th>" + "".join(_heat_cell(x) for x in row.to_numpy()) + "</tr>"
     heat += "</table>"
     r = sheet.returns
-    top = sheet.attribution.head(TOP_NAMES).reset_index()
-    bottom = sheet.attribution.tail(TOP_NAMES).iloc[::-1].reset_index()
+    top, bottom = contributors(sheet.attribution)
     sections = [
         f"<h1>{html.escape(sheet.strategy)}</h1><p>{r.index[0].date()} … {r.index[-1].date()}; benchmark: "
         f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",
