@@ -427,7 +427,9 @@ def leaderboard_markdown(sweep: Sweep, result: SweepResult, top: int = 20) -> st
             f"{st['out_of_sample'][0]}…{st['out_of_sample'][1]}: best in-sample **{st['best']}**, its out-of-sample "
             f"Sharpe {_fmt(st['best_oos_sharpe'])}; rank correlation of in- vs out-of-sample Sharpe "
             f"**{_fmt(st['rank_corr'])}**; deflated Sharpe ratio **{_fmt(st['dsr'])}** (probability the best "
-            f"in-sample Sharpe beats the best of {len(r)} unskilled trials, SR0 {_fmt(st['sr0'])} per day; "
+            f"in-sample Sharpe beats the best of {st.get('trials', len(r))} unskilled trials: the distinct "
+            f"in-sample return series among the {len(r)} variants, identical ones counted once; "
+            f"SR0 {_fmt(st['sr0'])} per day; "
             "Bailey & López de Prado 2014)"
         )
     lines += [
