@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from quantlab_assets.backtest_engine.core.kpis import first_invested
 from quantlab_assets.strategy_lab.core.spec import StrategyError
 
 
@@ -55,6 +56,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=cmd_experiment_show)
 
 
+# How each since-start figure reads: percent, a ratio, a count or money.
+_PERCENT = {"total_return", "cagr", "annual_volatility", "max_drawdown", "hit_rate", "turnover", "excess_return"}
+_COUNT = {"sessions", "drawdown_duration"}
+_MONEY = {"pnl_gross", "pnl_net", "costs_paid"}
+
+
+def kpi_lines(kpis: dict[str, float], since) -> list[str]:
+    """The since-start figures as a reader wants them: percentages, ratios to 2 decimals, money
+    with thousands separators, and the session they count from (the first invested one);
+    ``excess_return`` and ``information_ratio`` are against the equal-weight benchmark."""
+    head = (
+        f"since-start figures from {since.date()} (first invested session); vs = equal-weight benchmark"
+        if since is not None
+        else "EMPTY BOOK: the strategy held nothing over the range; no since-start figure"
+    )
+    lines = [head]
+    for key, value in kpis.items():
+        label = {"excess_return": "excess_return (vs)", "information_ratio": "information_ratio (vs)"}.get(key, key)
+        if value != value:  # NaN
+            text = "n/a"
+        elif key in _PERCENT:
+            text = f"{value:.2%}"
+        elif key in _COUNT:
+            text = f"{value:,.0f}"
+        elif key in _MONEY:
+            text = f"{value:,.2f}"
+        else:
+            text = f"{value:.2f}"
+        lines.append(f"  {label:<24} {text:>14}")
+    return lines
+
+
 def cmd_backtest(args) -> int:
     from quantlab_assets import research
 
@@ -74,8 +107,8 @@ def cmd_backtest(args) -> int:
         + (f"  (overrides: {', '.join(args.set)})" if args.set else "")
     )
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
-    for key, value in out.kpis_last.items():
-        print(f"  {key:<20} {value: .6g}")
+    for line in kpi_lines(out.kpis_last, first_invested(out.equity)):
+        print(line)
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:

@@ -540,8 +540,9 @@ class Evaluation:
     kpis: dict
 
     @property
-    def equity(self) -> np.ndarray:
-        return self.spec.capital * np.cumprod(1.0 + self.ret)
+    def equity(self) -> pd.Series:
+        """The book's value after each close, indexed by session (``ret`` compounded from capital)."""
+        return pd.Series(self.spec.capital * np.cumprod(1.0 + self.ret), index=self.sessions, name="equity")
 
 
 def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:

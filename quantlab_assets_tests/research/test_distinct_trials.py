@@ -26,3 +26,34 @@ def test_identical_variants_are_one_trial():
         "a",
         "c",
     ]
+
+
+def test_cli_figures_read_as_percent_ratio_and_money():
+    """Issue 22 point 8: ``quantlab backtest`` prints formatted figures, the benchmark named, and
+    the session they count from (no ``total_return -0.00608199``)."""
+    import pandas as pd
+
+    from quantlab_assets.research.cli import kpi_lines
+
+    lines = kpi_lines(
+        {
+            "total_return": -0.00608199,
+            "sharpe_ratio": 0.8976,
+            "sessions": 61.0,
+            "pnl_net": -6081.99,
+            "excess_return": 0.0123,
+            "information_ratio": float("nan"),
+        },
+        pd.Timestamp("2026-06-02"),
+    )
+    assert lines[0] == "since-start figures from 2026-06-02 (first invested session); vs = equal-weight benchmark"
+    body = [line.split() for line in lines[1:]]
+    assert body == [
+        ["total_return", "-0.61%"],
+        ["sharpe_ratio", "0.90"],
+        ["sessions", "61"],
+        ["pnl_net", "-6,081.99"],
+        ["excess_return", "(vs)", "1.23%"],
+        ["information_ratio", "(vs)", "n/a"],
+    ]
+    assert kpi_lines({}, None)[0].startswith("EMPTY BOOK")
