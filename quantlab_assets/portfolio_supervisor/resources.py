@@ -29,9 +29,10 @@ class SupervisorResource(dg.ConfigurableResource):
         return load_rules(self.rules_file if self.rules_file is not None else settings.risk_rules_file(), known)
 
 
-def strategy_conflicts(specs) -> dict[str, list[str]]:
+def strategy_conflicts(specs, files: dict | None = None) -> dict[str, list[str]]:
     """{strategy name: what makes the supervisor reject its every invested day}, from the strategy
     files, the risk rules and the symbol registry as they are now (``core.rules.contradictions``).
+    ``files``: {name: path} of strategy files outside the strategies folder (the CLI's argument).
     Rules or a registry that do not load give nothing here: their own assets report them."""
     from quantlab_assets.data_curator.core.registry import RegistryError
     from quantlab_assets.data_curator.resources import MarketDataResource
@@ -48,7 +49,9 @@ def strategy_conflicts(specs) -> dict[str, list[str]]:
         registry = None
     out = {}
     for spec in specs:
-        path = next(iter(sorted(settings.strategies_dir().glob(f"{spec.name}.y*ml"))), f"{spec.name}.yaml")
+        path = (files or {}).get(spec.name) or next(
+            iter(sorted(settings.strategies_dir().glob(f"{spec.name}.y*ml"))), f"{spec.name}.yaml"
+        )
         size = len(universe_of(registry, spec)) if registry is not None else None
         found = contradictions(spec, rules, path, rules_file, size)
         if found:

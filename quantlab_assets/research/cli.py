@@ -99,7 +99,7 @@ def cmd_backtest(args) -> int:
     spec = out.spec
     from quantlab_assets.portfolio_supervisor.resources import strategy_conflicts
 
-    for message in strategy_conflicts([spec]).get(spec.name, []):
+    for message in strategy_conflicts([spec], {spec.name: args.strategy}).get(spec.name, []):
         print(f"warning: {message}", file=sys.stderr)
     print(
         f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
