@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
-from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
@@ -218,9 +218,42 @@ def load_data(
     con = connect(path, read_only=True)
     try:
         data = read_data(con, start, end, reg, features, history_from, labels)
+        refusal = range_refusal(con, path, data)
     finally:
         con.close()
+    if refusal:
+        raise ValueError(refusal)
     return replace(data, db=str(path))
+
+
+def _stored_range(con, table: str) -> str:
+    """``A..B`` of a stored table's dates ("nothing" when it is empty or absent)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    if not exists or not exists[0]:
+        return "nothing"
+    lo, hi = con.execute(f'SELECT min(date), max(date) FROM "{table}"').fetchone()
+    return "nothing" if lo is None else f"{pd.Timestamp(lo).date()}..{pd.Timestamp(hi).date()}"
+
+
+def range_refusal(con, path, data: ResearchData) -> str:
+    """Why ``data`` cannot serve its range ("" when every session has bars and features): the
+    range asked, what the warehouse holds, and the command that fills it."""
+    sessions = trading_days(data.start, data.end)
+    bars = set(pd.to_datetime(data.bars["date"]).unique())
+    feats = set(pd.to_datetime(data.features["date"]).unique())
+    missing = [d for d in sessions if d not in bars or d not in feats]
+    if not missing:
+        return ""
+    schema = features_schema(load_preset(settings.feature_preset_file()))
+    history = shift_sessions(data.start, -300).date()
+    return (
+        f"{path}: asked for {data.start.date()}..{data.end.date()}, but {len(missing)} of its {len(sessions)} "
+        f"session(s) have no bars or features (first {missing[0].date()}); the warehouse holds ohlcv "
+        f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, schema.name)}. Fill the range "
+        f"first: dagster asset materialize -m quantlab_assets.definitions --select ohlcv --partition-range "
+        f"{history}...{shift_sessions(data.start, -1).date()} (the features' look-back), then --select 'ohlcv*' "
+        f"--partition-range {data.start.date()}...{data.end.date()}; or ask for a range inside the one held"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
