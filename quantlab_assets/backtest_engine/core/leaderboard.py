@@ -238,3 +238,24 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def leaderboard_text(board: Leaderboard) -> str:
+    """The ranking for a terminal: strategy, Sharpe, return, drawdown, approval rate and flag, the
+    session the figures count from; the demo's last words."""
+
+    def pct(x) -> str:
+        return "n/a" if pd.isna(x) else f"{x:.2%}"
+
+    head = f"{'strategy':<24}{'Sharpe':>8}{'return':>10}{'max DD':>10}{'approved':>10}  {'since':<11} flag"
+    lines = [f"Strategy leaderboard as of {board.as_of.date()} (since each strategy's first invested session)", head]
+    for r in board.table.to_dict("records"):
+        sharpe = "n/a" if pd.isna(r["sharpe_ratio"]) else f"{r['sharpe_ratio']:.2f}"
+        since = "never" if pd.isna(r["since"]) else str(pd.Timestamp(r["since"]).date())
+        lines.append(
+            f"{r['strategy']:<24}{sharpe:>8}{pct(r['total_return']):>10}{pct(r['max_drawdown']):>10}"
+            f"{pct(r['approval_rate']):>10}  {since:<11} {r['flag']}"
+        )
+    if len(board.table) == 0:
+        lines.append("(no strategy has a backtest yet)")
+    return "\n".join(lines)
