@@ -159,7 +159,7 @@ def _reader():
 
 
 def cmd_experiments(args) -> int:
-    from quantlab_assets.research.experiments import list_experiments
+    from quantlab_assets.research.experiments import list_experiments, results_line
 
     try:
         with _reader() as con:
@@ -172,8 +172,9 @@ def cmd_experiments(args) -> int:
         return 0
     for r in rows.tail(args.limit).itertuples():
         print(
-            f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  code {r.code_version}  "
-            f"data {r.data_version}  recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}"
+            f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  "
+            f"{results_line(r.kind, r.results)}  code {r.code_version}  data {r.data_version}  "
+            f"recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}"
         )
     return 0
 
@@ -204,15 +205,31 @@ def cmd_experiment_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from quantlab_assets.research.sweep import leaderboard_markdown, load_sweep, run_sweep_from_warehouse
+    from quantlab_assets import research
+    from quantlab_assets.research.sweep import (
+        leaderboard_markdown,
+        load_sweep,
+        run_sweep,
+        store_sweep,
+        sweep_features,
+        sweep_history_from,
+    )
 
     try:
         sweep = load_sweep(args.sweep)
-        result = run_sweep_from_warehouse(sweep)
+        model = any(v.spec.signal.kind == "model" for v in sweep.variants)
+        data = research.load_data(
+            sweep.start, sweep.end, sweep_features(sweep), history_from=sweep_history_from(sweep), labels=model
+        )
+        result = run_sweep(sweep, data)
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(leaderboard_markdown(sweep, result))
+    # Recorded like the sweep asset's run: experiment_results and experiments (quantlab experiments).
+    with _writer() as con:
+        exp_id, _ = store_sweep(con, sweep, result, data)
+    print(f"recorded experiment {exp_id}")
     return 0
 
 

@@ -57,3 +57,19 @@ def test_cli_figures_read_as_percent_ratio_and_money():
         ["information_ratio", "(vs)", "n/a"],
     ]
     assert kpi_lines({}, None)[0].startswith("EMPTY BOOK")
+
+
+def test_experiment_listing_reads_the_results():
+    import json
+
+    from quantlab_assets.research.experiments import results_line
+
+    bt = json.dumps({"sharpe_ratio": 0.8976, "total_return": -0.00608, "max_drawdown": -0.0812})
+    assert results_line("backtest", bt) == "Sharpe 0.90, return -0.61%, max DD -8.12%"
+    sweep = json.dumps(
+        {
+            "variants": {"v001": {}, "v002": {}, "v003": {}},
+            "statistics": [{"best": "v002", "best_oos_sharpe": 1.234, "dsr": float("nan"), "trials": 2}],
+        }
+    )
+    assert results_line("sweep", sweep) == "3 variants, best v002: OOS Sharpe 1.23, DSR n/a over 2 distinct trials"

@@ -24,3 +24,21 @@ def test_a_range_outside_the_warehouse_names_what_is_held_and_how_to_fill_it(mat
         research.load_data(START, "2024-05-31", db=materialized)
     # Inside: fine.
     assert len(research.load_data(START, END, db=materialized).bars) > 0
+
+
+def test_a_cli_sweep_is_recorded_and_listed_with_its_result(materialized, tmp_path, capsys):
+    from quantlab_assets.batch_orchestrator.cli import main
+    from quantlab_assets_tests.research.conftest import ROOT
+
+    path = tmp_path / "lowvol_cli.yaml"
+    path.write_text(
+        f"name: lowvol_cli\nstrategy: {ROOT / 'strategies' / 'low_volatility.yaml'}\n"
+        "grid:\n  selection.k: [10, 15]\n"
+        "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n"
+    )
+    assert main(["sweep", str(path)]) == 0
+    out = capsys.readouterr().out
+    exp_id = out.split("recorded experiment ")[1].split()[0]
+    assert main(["experiments"]) == 0
+    listing = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(exp_id))
+    assert "sweep" in listing and "2 variants, best v00" in listing and "OOS Sharpe" in listing
