@@ -17,7 +17,7 @@ while kill -0 "$PIP_PID" 2>/dev/null; do
   sleep 1
   PIP_SECS=$((PIP_SECS + 1))
   if [ $((PIP_SECS % 15)) -eq 0 ]; then
-    echo "  ... ${PIP_SECS}s, $(grep -c '^Collecting' "$VENV/pip-install.log" || true) packages collected" >&2
+    echo "  ... ${PIP_SECS}s, $(grep -cE '^(Collecting|Requirement already satisfied)' "$VENV/pip-install.log" || true) packages checked" >&2
   fi
 done
 wait "$PIP_PID" || { tail -40 "$VENV/pip-install.log"; exit 1; }
