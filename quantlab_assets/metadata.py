@@ -9,7 +9,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.batch_orchestrator.dagster_internals import add_asset_metadata_per_partition, check_target
+from quantlab_assets.batch_orchestrator.dagster_internals import (
+    add_asset_metadata_per_partition,
+    check_events_in_one_batch,
+    check_target,
+)
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import is_trading_day
 from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
@@ -75,6 +79,7 @@ def gate_check_events(context, result, asset_key: dg.AssetKey | str):
     figures: dict[str, dg.RawMetadataValue] = {k: float(v) for k, v in result.figures.items()}
     figures["evaluated_over"] = f"{keys[0]}..{keys[-1]} ({len(keys)} partitions, one run)"
     first = min(failed_on) if failed_on else ""
+    evaluations = []
     for partition in keys:
         metadata = dict(figures)
         failed = partition in failed_on
@@ -88,17 +93,25 @@ def gate_check_events(context, result, asset_key: dg.AssetKey | str):
                 f"no offending row on {partition}; the rule failed on {len(failed_on)} other partition(s) "
                 f"of this run (first {first}): {result.description}"
             )
-        yield dg.AssetCheckEvaluation(
-            asset_key=key,
-            check_name=result.name,
-            passed=not failed,
-            metadata=metadata,
-            target_materialization_data=targets.get(partition),
-            severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
-            description=description,
-            blocking=bool(result.blocking),
-            partition=partition,
+        evaluations.append(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=result.name,
+                passed=not failed,
+                metadata=metadata,
+                target_materialization_data=targets.get(partition),
+                severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
+                description=description,
+                blocking=bool(result.blocking),
+                partition=partition,
+            )
         )
+    # A failed blocking evaluation goes through Dagster's own handling (it fails the step once the
+    # step's results are in); the others are written as one event batch.
+    stopping = [e for e in evaluations if e.blocking and not e.passed]
+    others = [e for e in evaluations if not (e.blocking and not e.passed)]
+    yield from stopping
+    yield from check_events_in_one_batch(context, others) or others
 
 
 def _check_output_name(context, check_key: dg.AssetCheckKey) -> str | None:
