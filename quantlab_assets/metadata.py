@@ -108,10 +108,11 @@ def gate_check_events(context, result, asset_key: dg.AssetKey | str):
         )
     # A failed blocking evaluation goes through Dagster's own handling (it fails the step once the
     # step's results are in); the others are written as one event batch.
-    stopping = [e for e in evaluations if e.blocking and not e.passed]
+    # Yielded in partition order (a run's result lists them so).
     others = [e for e in evaluations if not (e.blocking and not e.passed)]
-    yield from stopping
-    yield from check_events_in_one_batch(context, others) or others
+    logged = iter(check_events_in_one_batch(context, others) or others)
+    for evaluation in evaluations:
+        yield evaluation if evaluation.blocking and not evaluation.passed else next(logged)
 
 
 def _check_output_name(context, check_key: dg.AssetCheckKey) -> str | None:
