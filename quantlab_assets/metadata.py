@@ -108,7 +108,10 @@ def gate_check_events(context, result, asset_key: dg.AssetKey | str):
         )
     # A failed blocking evaluation goes through Dagster's own handling (it fails the step once the
     # step's results are in); the others are written as one event batch.
-    # Yielded in partition order (a run's result lists them so).
+    # The passing partitions first, then the failing ones, each in partition order: whoever reads
+    # the run's evaluations of a check in order (a {check: evaluation} map, the run's log) ends on
+    # its failure, as it did when a range run reported one evaluation.
+    evaluations.sort(key=lambda e: not e.passed)
     others = [e for e in evaluations if not (e.blocking and not e.passed)]
     logged = iter(check_events_in_one_batch(context, others) or others)
     for evaluation in evaluations:
