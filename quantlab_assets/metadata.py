@@ -88,7 +88,9 @@ def gate_check_events(context, result, asset_key: dg.AssetKey | str):
             rows = result.offending[_partition_keys_of(result.offending) == partition]
             if len(rows):
                 metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(rows, max_rows=10))
-        elif failed_on:
+        elif failed and len(result.offending):  # undated offenders: the run's table on each partition
+            metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(result.offending, max_rows=10))
+        elif not failed and failed_on:
             description = (
                 f"no offending row on {partition}; the rule failed on {len(failed_on)} other partition(s) "
                 f"of this run (first {first}): {result.description}"

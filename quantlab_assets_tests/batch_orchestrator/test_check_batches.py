@@ -71,3 +71,28 @@ def test_batched_check_evaluations_store_the_stock_rows(tmp_path, monkeypatch):
         ("2024-01-10", "FAILED"),
         ("2024-02-05", "FAILED"),
     ]
+
+
+def test_an_undated_failure_fails_every_partition_with_the_rules_own_description(tmp_path, monkeypatch):
+    """A rule whose offending rows carry no date (a share over the range) fails every partition
+    of the run, each with the rule's own description (not "no offending row on ...")."""
+
+    @dg.asset(
+        partitions_def=DAYS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[dg.AssetCheckSpec("share", asset="pending", partitions_def=DAYS, blocking=False)],
+    )
+    def pending(context):
+        yield dg.MaterializeResult()
+        undated = pd.DataFrame({"horizon": [1, 5], "missing": [100, 300]})
+        yield from gate_check_events(
+            context, GateResult("share", False, "not yet available", blocking=False, offending=undated), "pending"
+        )
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-05"}
+        result = dg.materialize([pending], instance=instance, tags=tags)
+    evs = result.get_asset_check_evaluations()
+    assert [e.partition for e in evs] == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    assert all(not e.passed and e.description == "not yet available" for e in evs)
+    assert all("offending_rows" in e.metadata for e in evs)
