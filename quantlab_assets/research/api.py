@@ -235,6 +235,9 @@ def _stored_range(con, table: str) -> str:
     return "nothing" if lo is None else f"{pd.Timestamp(lo).date()}..{pd.Timestamp(hi).date()}"
 
 
+FILL = "dagster asset materialize -m quantlab_assets.definitions"
+
+
 def range_refusal(con, path, data: ResearchData) -> str:
     """Why ``data`` cannot serve its range ("" when every session has bars and features): the
     range asked, what the warehouse holds, and the command that fills it."""
@@ -250,9 +253,9 @@ def range_refusal(con, path, data: ResearchData) -> str:
         f"{path}: asked for {data.start.date()}..{data.end.date()}, but {len(missing)} of its {len(sessions)} "
         f"session(s) have no bars or features (first {missing[0].date()}); the warehouse holds ohlcv "
         f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, schema.name)}. Fill the range "
-        f"first: dagster asset materialize -m quantlab_assets.definitions --select ohlcv --partition-range "
-        f"{history}...{shift_sessions(data.start, -1).date()} (the features' look-back), then --select 'ohlcv*' "
-        f"--partition-range {data.start.date()}...{data.end.date()}; or ask for a range inside the one held"
+        f"first: `{FILL} --select ohlcv --partition-range {history}...{shift_sessions(data.start, -1).date()}` "
+        f"(the features' look-back), then `{FILL} --select 'ohlcv*' --partition-range "
+        f"{data.start.date()}...{data.end.date()}`; or ask for a range inside the one held"
     )
 
 
