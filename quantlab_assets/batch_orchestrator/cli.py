@@ -201,7 +201,7 @@ def _partition_args(args) -> tuple[dict, str]:
 
 def cmd_plan(select: str, tags: dict, label: str) -> int:
     """Resolves the selection and builds Dagster's own execution plan, without executing it."""
-    from quantlab_assets.batch_orchestrator.dagster_internals import planned_step_keys
+    from quantlab_assets.dagster_internals import planned_step_keys
     from quantlab_assets.definitions import defs
     from quantlab_assets.partitions import trading_day_partitions
 
@@ -423,7 +423,7 @@ def cmd_overrides(strategy: str | None) -> int:
 
 def cmd_leaderboard() -> int:
     """Every strategy's stored figures side by side, as of the last stored session."""
-    from quantlab_assets.backtest_engine.core.leaderboard import leaderboard, leaderboard_text
+    from quantlab_assets.analytics.core.leaderboard import leaderboard, leaderboard_text
     from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY, BACKTEST_KPIS, FIRST_SESSION
     from quantlab_assets.common.warehouse import read_slice
     from quantlab_assets.portfolio_supervisor.core.store import APPROVALS

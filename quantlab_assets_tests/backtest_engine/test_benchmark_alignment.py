@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.core import tearsheet
+from quantlab_assets.analytics.core import tearsheet
 from quantlab_assets.backtest_engine.core.kpis import kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy, equal_weight_benchmark
 from quantlab_assets.strategy_lab.core.spec import Costs

@@ -7,8 +7,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.analytics.core.leaderboard import leaderboard, leaderboard_text
 from quantlab_assets.backtest_engine.core.kpis import kpi_table
-from quantlab_assets.backtest_engine.core.leaderboard import leaderboard, leaderboard_text
 from quantlab_assets.batch_orchestrator.cli import check_lines
 from quantlab_assets.common.calendar import trading_days
 

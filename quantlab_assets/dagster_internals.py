@@ -1,8 +1,10 @@
 """The only imports of Dagster's private modules, kept in one place so an upgrade that moves them
 breaks one file: a run launcher's health-check types (no public home in Dagster 1.13), the
 execution plan of a job (what ``quantlab plan`` prints without running anything), a step's
-metadata accumulator (``add_asset_metadata_per_partition``) and the materialization a check
-evaluation targets (``check_target``)."""
+metadata accumulator (``add_asset_metadata_per_partition``), the materialization a check
+evaluation targets (``check_target``) and a check's per-partition evaluations logged as one event
+batch (``check_events_in_one_batch``). A Dagster-layer module beside ``metadata.py`` (which needs
+it): below the teams and the batch orchestrator, above ``common``."""
 
 from __future__ import annotations
 

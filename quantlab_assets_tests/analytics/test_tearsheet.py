@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantlab_assets.analytics.core import tearsheet as ts
 from quantlab_assets.backtest_engine.core import kpis
-from quantlab_assets.backtest_engine.core import tearsheet as ts
 from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.common.calendar import trading_days
 
@@ -233,7 +233,7 @@ def test_quantstats_agrees_where_definitions_match():
 def test_rolling_panels_say_what_they_need_when_too_short():
     """Issue 22 point 6: 80 sessions < the 126-session window: each panel says so (no blank panel
     with an epoch-hours axis)."""
-    from quantlab_assets.backtest_engine.core import tearsheet_charts as charts
+    from quantlab_assets.analytics.core import tearsheet_charts as charts
 
     out, _ = _book(seed=7)
     bench = pd.Series(np.random.default_rng(2).normal(0, 0.01, len(out.equity)), index=out.equity["date"])

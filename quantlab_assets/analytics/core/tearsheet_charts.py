@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.tearsheet import (
+from quantlab_assets.analytics.core.returns import (
     ROLLING_WINDOWS,
     contributors,
-    png_bytes,
     underwater,
     value_at_risk,
     wealth_index,
@@ -170,3 +171,9 @@ def _attribution(plt, sheet):
     ax.grid(alpha=0.3, axis="x")
     _layout(fig)
     return fig
+
+
+def png_bytes(fig, dpi: int = 72) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
