@@ -70,6 +70,7 @@ def _statuses(server: Server, asset: str) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.system  # the real dagster-webserver and dagster-daemon (the Server fixture's processes)
 def test_a_green_range_shows_every_check_passed_on_every_partition(server):
     run = _wait(server, _launch_with(server, ["ohlcv"], _range(*WEEK)), timeout=300)
     assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
@@ -90,6 +91,7 @@ def test_a_green_range_shows_every_check_passed_on_every_partition(server):
         assert latest["evaluation"]["partition"] == WEEK[1], (name, latest)
 
 
+@pytest.mark.system
 def test_a_check_failed_on_some_days_shows_failed_there_and_passed_elsewhere(server):
     """features over a week whose last two days have no ohlcv: upstream_complete fails on exactly
     those two partitions; the rules that never ran are warnings (failed) on every partition."""
