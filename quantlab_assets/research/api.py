@@ -248,13 +248,19 @@ def range_refusal(con, path, data: ResearchData) -> str:
     if not missing:
         return ""
     schema = features_schema(load_preset(settings.feature_preset_file()))
-    history = shift_sessions(data.start, -300).date()
+    # The features' look-back (~300 sessions) as far as the partitions reach (QUANTLAB_START_DATE).
+    history = max(shift_sessions(data.start, -300).date(), settings.partitions_start())
+    before = shift_sessions(data.start, -1).date()
+    look_back = (
+        f"`{FILL} --select ohlcv --partition-range {history}...{before}` (the features' look-back), then "
+        if history <= before
+        else ""
+    )
     return (
         f"{path}: asked for {data.start.date()}..{data.end.date()}, but {len(missing)} of its {len(sessions)} "
         f"session(s) have no bars or features (first {missing[0].date()}); the warehouse holds ohlcv "
         f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, schema.name)}. Fill the range "
-        f"first: `{FILL} --select ohlcv --partition-range {history}...{shift_sessions(data.start, -1).date()}` "
-        f"(the features' look-back), then `{FILL} --select 'ohlcv*' --partition-range "
+        f"first: {look_back}`{FILL} --select 'ohlcv*' --partition-range "
         f"{data.start.date()}...{data.end.date()}`; or ask for a range inside the one held"
     )
 
