@@ -152,6 +152,7 @@ def _backtest_partition(
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
             invested_before=read_invested_before(con, name, start),
+            previous_targets=_previous_targets(con, spec, start),
         )
         part = backtest_partition(inputs, spec, start, end)
         outcome = audit_and_publish(
@@ -172,6 +173,13 @@ def _headline(history: pd.DataFrame, start, end) -> dict:
         "headline": headline_text(last, first),
         **{k: round(v, 6) for k, v in since_start_figures(last).items()},
     }
+
+
+def _previous_targets(con, spec: StrategySpec, start):
+    """The targets of the two sessions before ``start``, read only for holding 'until_change'."""
+    if spec.holding.kind != "until_change":
+        return None
+    return read_strategy_slice(con, TARGETS, spec.name, shift_sessions(start, -2), shift_sessions(start, -1))
 
 
 def _backtest_metadata(part: BacktestPartition) -> dict:

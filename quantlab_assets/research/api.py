@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
@@ -41,7 +42,8 @@ from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
+from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
@@ -177,16 +179,14 @@ def read_data(
     enough); ``registry`` is the symbol registry (the universe's source)."""
     symbols = tuple(registry.tickers)
     preset = preset or load_preset(settings.feature_preset_file())
-    schema = features_schema(preset)
-    cols = (
-        list(features)
-        if features is not None
-        else [c for c in schema.column_names if c not in ("date", "symbol", "warm")]
-    )
+    sets = load_feature_sets(preset, settings.feature_sets_dir())
+    # Every feature of the default set unless named; named ones from whichever set holds them.
+    cols = list(features) if features is not None else list(preset.feature_names)
     lo = min(pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start), pd.Timestamp(start))
-    feats = read_slice(
-        con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)], symbols=symbols, ensure=False
-    )
+    try:
+        feats, _ = read_features(con, sets, list(dict.fromkeys(cols)), lo, end, symbols, ensure=False)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
     labels_ = (
         read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
         if labels
@@ -247,7 +247,6 @@ def range_refusal(con, path, data: ResearchData) -> str:
     missing = [d for d in sessions if d not in bars or d not in feats]
     if not missing:
         return ""
-    schema = features_schema(load_preset(settings.feature_preset_file()))
     # The features' look-back (~300 sessions) as far as the partitions reach (QUANTLAB_START_DATE).
     history = max(shift_sessions(data.start, -300).date(), settings.partitions_start())
     before = shift_sessions(data.start, -1).date()
@@ -259,7 +258,7 @@ def range_refusal(con, path, data: ResearchData) -> str:
     return (
         f"{path}: asked for {data.start.date()}..{data.end.date()}, but {len(missing)} of its {len(sessions)} "
         f"session(s) have no bars or features (first {missing[0].date()}); the warehouse holds ohlcv "
-        f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, schema.name)}. Fill the range "
+        f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, FEATURES_TABLE)}. Fill the range "
         f"first: {look_back}`{FILL} --select 'ohlcv*' --partition-range "
         f"{data.start.date()}...{data.end.date()}`; or ask for a range inside the one held"
     )
@@ -349,7 +348,15 @@ def backtest(
     bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
-    out, equity = backtest_strategy(bars, decisions_of(result.targets), start, end, spec.costs, spec.capital)
+    out, equity = backtest_strategy(
+        bars,
+        decisions_of(result.targets),
+        start,
+        end,
+        spec.costs,
+        spec.capital,
+        holding=holding_of(spec, result.targets),
+    )
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(

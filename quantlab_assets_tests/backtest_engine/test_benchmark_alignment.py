@@ -130,7 +130,9 @@ def test_resumed_partitions_give_the_one_run_benchmark():
     parts, state, invested = [], None, False
     for lo, hi in [(0, 20), (20, 31), (31, 32), (32, 80), (80, 120)]:
         window = bars[(bars["date"] >= days[max(lo - 1, 0)]) & (bars["date"] <= days[hi - 1])]
-        o, eq = backtest_strategy(window, decisions, days[lo], days[hi - 1], costs, 1e6, state, invested)
+        o, eq = backtest_strategy(
+            window, decisions, days[lo], days[hi - 1], costs, 1e6, state, invested_before=invested
+        )
         parts.append(eq)
         state = o.state_frame()
         invested = invested or bool(((eq["gross_exposure"] > 0) | (eq["turnover"] > 0)).any())

@@ -158,6 +158,7 @@ def backtest_strategy(
     costs,
     capital: float,
     state: pd.DataFrame | None = None,
+    holding: tuple[pd.DataFrame | None, float | None] = (None, None),
     invested_before: bool = False,
 ) -> tuple[BacktestOutput, pd.DataFrame]:
     """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
@@ -180,6 +181,7 @@ def backtest_strategy(
         borrow_bps=costs.borrow_bps,
         cash_interest_bps=costs.cash_interest_bps,
         max_participation=costs.max_participation,
+        holding=holding,
     )
     held = state is not None and bool((state.loc[state["symbol"] != CASH_SYMBOL, "shares"].to_numpy() != 0).any())
     first = first_invested_session(out.equity, invested_before or held)
