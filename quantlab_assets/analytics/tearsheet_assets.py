@@ -6,6 +6,7 @@ tearsheet, not 2,500. They are trading-day partitioned like the chain (a job spa
 partitions definition), with single-run backfills.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key
+from quantlab_assets.strategy_lab.core.predictions import add_prediction_quality, stored_prediction_quality
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 GROUP = "backtest_engine"
@@ -96,6 +98,7 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, FIRST_SESSION, end, columns=POSITION_FIELDS)
             trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end, columns=TRADE_FIELDS)
             bench = benchmark_returns(con, spec, equity) if len(equity) else None
+            quality = stored_prediction_quality(con, spec, FIRST_SESSION, end)  # model strategies (docs/models.md)
         if len(equity) < 2:
             return dg.MaterializeResult(
                 metadata={
@@ -107,7 +110,7 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             )
         sheet = build_tearsheet(name, equity, positions, trades, bench, spec.benchmark)
         page = _write_tearsheet(artifacts, context.run.run_id, name, sheet)
-        return dg.MaterializeResult(metadata=_tearsheet_metadata(context, name, sheet, page))
+        return dg.MaterializeResult(metadata={**_tearsheet_metadata(context, name, sheet, page), **quality})
 
     return _tearsheet
 
@@ -164,11 +167,15 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         _, end = partition_dates(context)
         with warehouse.get_connection() as con:
             kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
-            equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
+            equity = read_slice(
+                con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret", "gross_exposure"]
+            )
             approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
+            quality = {s.name: stored_prediction_quality(con, s, FIRST_SESSION, end) for s in specs}  # models' IC
         # Only today's strategies: rows of a strategy file removed since stay in the tables.
         kpis, equity, approvals = (f[f["strategy"].isin(names)] for f in (kpis, equity, approvals))
         board = leaderboard(kpis, equity, approvals, shift_sessions(end + timedelta(days=1), -1))  # last session
+        board = replace(board, table=add_prediction_quality(board.table, quality))
         png = equity_curves_png(board) if len(board.returns) > 1 else b""
         reports = artifacts.run_dir(context.run.run_id) / "reports"
         if png:
@@ -177,6 +184,7 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         artifacts.write_report(context.run.run_id, "strategy_leaderboard.md", report)
         light = {"strategies": len(board.table), "dagster/row_count": len(board.table)}
         heavy = {
+            "ranking": _ranking_table(board.table),
             "leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
             "table_preview": preview(board.table, rows=len(board.table) or 1),
         }
@@ -185,3 +193,44 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
     return strategy_leaderboard
+
+
+RANKING = (
+    ("strategy", "string", "the strategy file's name"),
+    ("sharpe_ratio", "float", "since-start Sharpe (from the first invested session)"),
+    ("approval_rate", "string", "share of invested sessions the supervisor approved"),
+    ("flag", "string", "REJECTED by the supervisor, or EMPTY BOOK"),
+    ("total_return", "string", "since the first invested session"),
+    ("max_drawdown", "string", "since the first invested session"),
+    ("information_ratio", "float", "vs the equal-weight benchmark under the same execution"),
+    ("since", "string", "first invested session"),
+)
+
+
+def _ranking_table(table) -> dg.MetadataValue:
+    """The leaderboard's ranking as a table the asset page shows inline (markdown over 1,000
+    characters hides behind "Show Markdown")."""
+
+    def pct(x) -> str:
+        return "n/a" if x != x else f"{x:.2%}"  # NaN != NaN
+
+    def num(x):
+        return None if x != x else round(float(x), 2)
+
+    records = [
+        dg.TableRecord(
+            {
+                "strategy": str(r["strategy"]),
+                "sharpe_ratio": num(r["sharpe_ratio"]),
+                "approval_rate": pct(r["approval_rate"]),
+                "flag": str(r["flag"] or ""),
+                "total_return": pct(r["total_return"]),
+                "max_drawdown": pct(r["max_drawdown"]),
+                "information_ratio": num(r["information_ratio"]),
+                "since": "never" if r["since"] != r["since"] else str(r["since"].date()),
+            }
+        )
+        for r in table.to_dict("records")
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in RANKING])
+    return dg.MetadataValue.table(records=records, schema=schema)

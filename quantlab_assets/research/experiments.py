@@ -25,7 +25,7 @@ EXPERIMENTS = TableSchema(
     description="Recorded research backtests and sweeps: spec, code and data versions, results.",
     columns=(
         Column("id", "VARCHAR", False),
-        Column("kind", "VARCHAR", False, "backtest or sweep"),
+        Column("kind", "VARCHAR", False, "backtest, sweep or model (one trained model of a walk-forward)"),
         Column("name", "VARCHAR", False, "strategy or sweep name"),
         Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
         Column("spec_hash", "VARCHAR", False),
@@ -95,9 +95,55 @@ def experiment_row(
     )
 
 
+def model_rows(name: str, model, wf, data_ver: str, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One ``kind = model`` row per trained model of a walk-forward (``strategy_lab.core.walk_forward``):
+    its parameters and refit date (spec), training range (start, end), version, rows and
+    feature importance (results)."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
+    rows = [
+        experiment_row(
+            "model",
+            name,
+            {**model.model_dump(mode="json"), "refit_date": str(r.refit.date())},
+            r.train_start,
+            r.train_end,
+            data_ver,
+            {"model_version": r.model.version, "rows": r.model.rows, "importance": r.model.importance},
+            now,
+        )
+        for r in wf.refits
+        if r.model is not None
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=EXPERIMENTS.column_names)
+
+
 def record(con, row: pd.DataFrame) -> str:
     append_rows(con, EXPERIMENTS, row)
     return str(row["id"].iloc[0])
+
+
+def results_line(kind: str, results_json: str) -> str:
+    """An experiment's headline result for a listing: a backtest's Sharpe, return and drawdown; a
+    sweep's best in-sample variant, its out-of-sample Sharpe and the deflated Sharpe ratio."""
+    try:
+        res = json.loads(results_json) if isinstance(results_json, str) else {}
+    except ValueError:
+        return "results unreadable"
+
+    def f(v, fmt: str) -> str:
+        return "n/a" if not isinstance(v, (int, float)) or v != v else fmt.format(v)
+
+    if kind == "sweep":
+        st = (res.get("statistics") or [{}])[0]
+        n = len(res.get("variants") or {})
+        return (
+            f"{n} variants, best {st.get('best') or 'n/a'}: OOS Sharpe {f(st.get('best_oos_sharpe'), '{:.2f}')}, "
+            f"DSR {f(st.get('dsr'), '{:.2f}')} over {st.get('trials', n)} distinct trials"
+        )
+    return (
+        f"Sharpe {f(res.get('sharpe_ratio'), '{:.2f}')}, return {f(res.get('total_return'), '{:.2%}')}, "
+        f"max DD {f(res.get('max_drawdown'), '{:.2%}')}"
+    )
 
 
 def list_experiments(con) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -25,7 +26,7 @@ from quantlab_assets.definitions import defs
 from quantlab_assets.feature_store.assets import features
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
 from quantlab_assets.research.api import ResearchData
-from quantlab_assets.research.sweep import SharedArrays, run_variant
+from quantlab_assets.research.sweep import SharedArrays, load_sweep, run_sweep, run_variant
 from quantlab_assets.strategy_lab.assets import build_targets_asset, strategy_key
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
@@ -93,6 +94,7 @@ def test_keep_flags_compare_with_the_previous_session():
 
 # --------------------------------------------------------------------------- API, sweep, resume
 
+ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = {"AAA": "Tech", "BBB": "Energy", "CCC": "Health"}
 START, END = "2021-01-04", "2021-12-31"
 
@@ -238,3 +240,19 @@ def test_rsi_reversion_with_holding_rules_through_the_assets(lab_env, small_univ
         np.testing.assert_array_equal(stored["equity"].to_numpy(), alone.equity["equity"].to_numpy())
         rebalanced = research.backtest(_rsi_spec(), start, end, db=db)
         assert len(alone.trades) < len(rebalanced.trades)
+
+
+def test_a_sweep_grid_varies_the_holding_rule(data, tmp_path):
+    path = tmp_path / "rsi_hold.yaml"
+    path.write_text(
+        f"name: rsi_hold\nstrategy: {ROOT / 'strategies' / 'trend_sma50.yaml'}\n"
+        "grid:\n  holding.kind: [rebalance, until_change]\n"
+        "in_sample: {start: 2021-01-04, end: 2021-06-30}\nout_of_sample: {start: 2021-07-01, end: 2021-12-31}\n"
+    )
+    sweep = load_sweep(path)
+    assert [v.spec.holding.kind for v in sweep.variants] == ["rebalance", "until_change"]
+    result = run_sweep(sweep, data)
+    for v in sweep.variants:
+        alone = research.backtest(v.spec, START, END, data=data)
+        np.testing.assert_array_equal(result.returns[v.id].to_numpy(), alone.equity["ret"].to_numpy())
+    assert not np.array_equal(result.returns.iloc[:, 0].to_numpy(), result.returns.iloc[:, 1].to_numpy())

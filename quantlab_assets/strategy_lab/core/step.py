@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
+from quantlab_assets.common.gates import (
+    GateResult,
+    inputs_missing_reason,
+    not_evaluated,
+    period_label,
+    upstream_complete,
+)
 from quantlab_assets.feature_store.core.labels import exit_column, label_column
 from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.evaluation import (
@@ -22,7 +28,7 @@ from quantlab_assets.strategy_lab.core.evaluation import (
     signal_quality_wide,
     strategy_summary_markdown,
 )
-from quantlab_assets.strategy_lab.core.gate import targets_gate
+from quantlab_assets.strategy_lab.core.gate import book_not_empty, targets_gate
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
 
@@ -70,13 +76,15 @@ def targets_partition(
     start,
     end,
     feature_dates: Mapping[str, pd.Index] | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> TargetsPartition:
     """The strategy's targets for every session in [start, end], audited.
 
     ``features`` and ``labels`` are the universe's rows from the training window's first session
     (the start for a signal without a model) to ``end``; ``registry`` the symbol registry's
-    tickers; ``prev_weights`` the stored book of the session before ``start``. Features missing
-    for a session of the partition fail ``upstream_complete`` and no targets are computed.
+    tickers; ``prev_weights`` the stored book of the session before ``start``; ``predictions``
+    a model strategy's published scores over [start, end] (None: the model trains here). Features
+    missing for a session of the partition fail ``upstream_complete`` and no targets are computed.
     """
     if feature_dates is None:  # one frame from one set: the default features
         feature_dates = {"features": pd.Index(features["date"].unique())}
@@ -87,7 +95,14 @@ def targets_partition(
     if upstream.passed:
         model = spec.signal.kind == "model"
         result = compute_targets(
-            features, spec, universe, start, end, prev_weights=prev_weights, labels=labels if model else None
+            features,
+            spec,
+            universe,
+            start,
+            end,
+            prev_weights=prev_weights,
+            labels=labels if model else None,
+            predictions=predictions if model else None,
         )
     else:
         result = TargetsResult(empty_targets(), pd.Series(dtype=float))
@@ -106,7 +121,10 @@ def targets_partition(
         **{k: float(v) for k, v in stats.items()},
         **{k: float(v) for k, v in quality.items()},
     }
-    rules = targets_gate(targets, spec, registry)
+    rules = [
+        *targets_gate(targets, spec, registry),
+        book_not_empty(targets, spec, result.notes, period_label(start, end)),
+    ]
     if not upstream.passed:  # the rules saw no rows: not evaluated, not "passed"
         rules = not_evaluated(rules, inputs_missing_reason(upstream))
     return TargetsPartition(result, [upstream, *rules], figures, report)
