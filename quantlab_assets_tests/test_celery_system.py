@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import celery_cluster  # noqa: E402  (bench/ is scripts, not a package)
 
 pytestmark = pytest.mark.system
+CHAIN = celery_cluster.CHAIN
 APPEND_ONLY = {"main.ohlcv_ingest_log", "main.approval_log"}  # one row per run: a re-run adds rows
 
 
@@ -64,7 +65,7 @@ def _kill_a_step_midway(cluster, instance: dg.DagsterInstance) -> str:
     """Re-run the chain's last day; kill -9 the worker process of a step that started and has not
     ended; the run must still succeed. Returns the killed step's key."""
     before = {r.run_id for r in instance.get_runs()}
-    proc = cluster.start_run("ohlcv*", END, END)
+    proc = cluster.start_run(CHAIN, END, END)
     try:
         deadline = time.monotonic() + 300
         while (victim := _running_step(instance, before)) is None:
@@ -91,7 +92,7 @@ def test_chain_on_two_celery_workers_and_delta_on_s3_equals_in_process_duckdb(
     except celery_cluster.RedisUnavailable as err:
         _unavailable(str(err))
     try:
-        for select, lo in (("ohlcv", first), ("ohlcv*", START)):
+        for select, lo in (("ohlcv", first), (CHAIN, START)):
             done = cluster.materialize(select, lo, END)
             assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-4000:])
         for key, value in cluster.env.items():
