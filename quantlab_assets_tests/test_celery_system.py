@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import celery_cluster  # noqa: E402  (bench/ is scripts, not a package)
 
 pytestmark = pytest.mark.system
-CHAIN = celery_cluster.CHAIN
+CHAIN = celery_cluster.chain_selection()
 APPEND_ONLY = {"main.ohlcv_ingest_log", "main.approval_log"}  # one row per run: a re-run adds rows
 
 
