@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from quantlab_assets.common import artifacts, settings, warehouse
+from quantlab_assets.common import artifacts, settings, warehouse, warehouse_guard
 
 
 class WarehouseResource(DuckDBResource):
@@ -19,6 +20,12 @@ class WarehouseResource(DuckDBResource):
     (a CSV, a Parquet file, a directory) is refused naming it, and while another process
     holds the file's lock (DuckDB allows one writer process per file) it waits at most
     ``lock_wait_s``, logging who holds it, then fails saying what to close.
+
+    Inside a run it also guards the file (``common.warehouse_guard``): only a connection asked
+    with ``create=True`` (the ingest) may create a missing file; the first connection of a run
+    records the file's identity in the run's tags and every later step must find that same file;
+    a file not yet read back by this process since it last changed is read back whole before it
+    is handed out, so nothing is written into a damaged file.
     """
 
     # Optional here (DuckDBResource requires it): unset, the run reads QUANTLAB_DB when it connects.
@@ -28,24 +35,44 @@ class WarehouseResource(DuckDBResource):
     lock_wait_s: float | None = Field(
         default=None,
         ge=0,
+        le=settings.MAX_LOCK_WAIT_S,
+        allow_inf_nan=False,
         description="seconds to wait for another process's DuckDB lock; unset: QUANTLAB_DB_LOCK_WAIT_S, else 60",
     )
+
+    _run: tuple[Any, str] | None = PrivateAttr(default=None)  # (instance, run_id) inside a run
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None and context.run is not None:
+            self._run = (context.instance, context.run.run_id)
 
     def path(self) -> Path:
         return Path(self.database) if self.database is not None else settings.db_path()
 
     @contextmanager
-    def get_connection(self, on_wait=None):
+    def get_connection(self, on_wait=None, create: bool = False):
+        """A connection to the warehouse; ``create``: a missing file may be created (the ingest only)."""
+        path = self.path()
+        started_with = warehouse_guard.run_identity(*self._run) if self._run else None
+        warehouse_guard.check_same_file(path, started_with)
         con = warehouse.connect(
-            self.path(),
+            path,
+            create=create,
             wait_s=self.lock_wait_s,
             config=dict(self.connection_config),
             on_wait=on_wait,
         )
         try:
+            warehouse_guard.check_same_file(path, started_with)  # replaced while we waited for the lock
+            warehouse_guard.read_back_if_changed(con, path)
+            wid = warehouse_guard.warehouse_id(con, create=create)
+            warehouse_guard.check_same_warehouse(path, started_with, wid)
+            if self._run and started_with is None:
+                warehouse_guard.record_run_identity(*self._run, path, wid)
             yield con
         finally:
             con.close()
+            warehouse_guard.remember_good(path)
 
 
 class ArtifactsResource(dg.ConfigurableResource):

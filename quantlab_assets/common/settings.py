@@ -10,6 +10,7 @@ the step. Relative paths are anchored at the project root, so every entry point 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +26,10 @@ DEFAULT_CSV_DIR = "data/csv"
 DEFAULT_STRATEGIES = "strategies"
 DEFAULT_SWEEPS = "sweeps"
 DEFAULT_LOCK_WAIT_S = 60.0
+MAX_LOCK_WAIT_S = 86_400.0  # every wait is bounded: a day at most
+DEFAULT_BACKUP_DIR = "data/backups"
+DEFAULT_BACKUP_KEEP = 7
+MAX_BACKUP_KEEP = 1000
 ALPHAVANTAGE_URL = "https://www.alphavantage.co/query"
 PROVIDERS = ("synthetic", "alphavantage", "csv")
 
@@ -39,6 +44,8 @@ FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
+BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
+BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
 
@@ -62,7 +69,13 @@ VARIABLES = (
     ),
     Variable(FEATURE_PRESET, "packaged `feature_store/presets/default.yaml`", "feature preset YAML"),
     Variable(RISK_RULES, "packaged `portfolio_supervisor/risk_rules.yaml`", "the supervisor's limits"),
-    Variable(DB_LOCK_WAIT_S, f"{DEFAULT_LOCK_WAIT_S:g}", "seconds to wait for another process's DuckDB lock"),
+    Variable(
+        DB_LOCK_WAIT_S,
+        f"{DEFAULT_LOCK_WAIT_S:g}",
+        f"seconds to wait for another process's DuckDB lock (finite, 0 to {MAX_LOCK_WAIT_S:g})",
+    ),
+    Variable(BACKUP_DIR, f"{DEFAULT_BACKUP_DIR}/", "folder of `quantlab warehouse backup` snapshots"),
+    Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})"),
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
     Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
@@ -148,18 +161,41 @@ def risk_rules_file() -> Path | None:
     return _optional_path(RISK_RULES)
 
 
-def db_lock_wait_s() -> float:
-    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's DuckDB lock."""
-    raw = _raw(DB_LOCK_WAIT_S)
-    if not raw:
-        return DEFAULT_LOCK_WAIT_S
+def bounded_number(var: str, raw: str, lo: float, hi: float, unit: str = "") -> float:
+    """``raw`` as a finite number within [lo, hi], else ``ValueError`` naming the variable and the
+    bounds (``inf``, ``nan`` and ``1e400`` parse as floats: they are refused here)."""
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} must be >= 0")
+        raise ValueError(f"{var}={raw!r} is not a number{unit}; give one from {lo:g} to {hi:g}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ValueError(f"{var}={raw!r} is out of bounds: give a finite number{unit} from {lo:g} to {hi:g}")
     return value
+
+
+def db_lock_wait_s() -> float:
+    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's DuckDB lock
+    (finite, at most a day)."""
+    raw = _raw(DB_LOCK_WAIT_S)
+    if not raw:
+        return DEFAULT_LOCK_WAIT_S
+    return bounded_number(DB_LOCK_WAIT_S, raw, 0.0, MAX_LOCK_WAIT_S, " of seconds")
+
+
+def backup_dir() -> Path:
+    """``QUANTLAB_BACKUP_DIR`` or ``data/backups``: where warehouse snapshots go."""
+    return _path_from_env(BACKUP_DIR, DEFAULT_BACKUP_DIR)
+
+
+def backup_keep() -> int:
+    """``QUANTLAB_BACKUP_KEEP`` or 7: snapshots a backup keeps (the oldest beyond it are deleted)."""
+    raw = _raw(BACKUP_KEEP)
+    if not raw:
+        return DEFAULT_BACKUP_KEEP
+    value = bounded_number(BACKUP_KEEP, raw, 1, MAX_BACKUP_KEEP)
+    if value != int(value):
+        raise ValueError(f"{BACKUP_KEEP}={raw!r} is not a whole number of snapshots")
+    return int(value)
 
 
 def alphavantage_base_url() -> str:

@@ -25,9 +25,10 @@ symbols = dg.AssetSpec(
 
 @contextmanager
 def _take(warehouse: WarehouseResource, context):
-    """A warehouse connection; a wrong path or a lock held too long fails the step plainly."""
+    """A warehouse connection; a wrong path or a lock held too long fails the step plainly. The
+    ingest is the one step that may create the warehouse."""
     try:
-        with warehouse.get_connection(on_wait=context.log.warning) as con:
+        with warehouse.get_connection(on_wait=context.log.warning, create=True) as con:
             yield con
     except WarehouseError as exc:
         raise dg.Failure(description=str(exc)) from None
