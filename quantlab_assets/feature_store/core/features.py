@@ -453,6 +453,10 @@ KINDS: dict[str, Kind] = {
 # --------------------------------------------------------------------------- presets
 
 
+RESERVED_NAMES = ("date", "symbol", "warm")
+"""Key and flag columns of the ``features`` table (and of labels/targets joins): no feature may take them."""
+
+
 class FeatureSpec(BaseModel):
     """One output column: ``name`` computed by registry kind ``kind`` with ``params``."""
 
@@ -503,6 +507,11 @@ class FeaturePreset(BaseModel):
             raise ValueError("features: a preset needs at least one feature")
         seen: dict[str, FeatureSpec] = {}
         for spec in self.features:
+            if spec.name in RESERVED_NAMES:
+                raise ValueError(
+                    f"feature {spec.name!r}: name: reserved for a column of the features table "
+                    f"({', '.join(RESERVED_NAMES)}); rename the feature"
+                )
             if spec.name in seen:
                 raise ValueError(f"feature {spec.name!r}: name: declared twice")
             if KINDS[spec.kind].cross_sectional:
@@ -647,11 +656,41 @@ def _per_symbol_features(
             kind = KINDS[spec.kind]
             if kind.cross_sectional:
                 continue
-            values = kind.compute(inputs, spec.parsed_params)
+            try:
+                values = kind.compute(inputs, spec.parsed_params)
+            except nb.WindowOverflow as exc:
+                raise FeatureOverflow(describe_overflow(panel, spec.name, exc, first)) from None
             np.take(values.ravel(), cells, out=block[i, out], mode="clip")  # in range; "raise" buffers `out`
             if spec.name in sources:
                 sources[spec.name][:, cols] = values
     return sources
+
+
+class FeatureOverflow(OverflowError):
+    """A feature's window cannot be represented; the message names symbol, date and value."""
+
+
+def describe_overflow(panel: Panel, feature: str, exc: nb.WindowOverflow, first_col: int) -> str:
+    """One line: the feature, the symbol, the window's last date and its most extreme bar value."""
+    j = first_col + exc.col
+    lo = max(exc.row - exc.window + 1, 0)
+    worst = ("adj_close", lo, float("nan"), -1.0)
+    for field in ("adj_close", "volume"):
+        series = panel.arrays[field][lo : exc.row + 1, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.where(series > 0, series, np.nan))
+        if np.isfinite(logs).any():
+            logs = np.abs(logs - np.nanmedian(logs))  # the bar farthest from the window's typical one
+            k = int(np.nanargmax(logs))
+            if logs[k] > worst[3]:
+                worst = (field, lo + k, float(series[k]), float(logs[k]))
+    field, t, value, _ = worst
+    return (
+        f"feature {feature} (window {exc.window}) overflows for {panel.symbols[j]} on "
+        f"{pd.Timestamp(panel.dates[exc.row]).date()}: its window holds {field} {value:g} on "
+        f"{pd.Timestamp(panel.dates[t]).date()}, beyond what the feature store represents; "
+        "correct or delete that bar in ohlcv (re-ingest it) and re-run"
+    )
 
 
 def _cross_sectional_features(

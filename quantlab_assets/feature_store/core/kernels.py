@@ -38,6 +38,15 @@ WILDER_TOL = 1e-7
 of the 1e-6 the standard indicators are matched to (K = 218 lags for 14 sessions)."""
 
 
+class WindowOverflow(OverflowError):
+    """A window's int64 sum of squares overflowed at array position (``row``, ``col``); the
+    caller knows which symbol and date that is (``features`` names them)."""
+
+    def __init__(self, window: int, row: int, col: int):
+        super().__init__(f"window sum of squares overflows int64 (window {window}, row {row}, column {col})")
+        self.window, self.row, self.col = window, row, col
+
+
 # --------------------------------------------------------------------------- quantisation
 
 
@@ -163,8 +172,10 @@ def centered_sum_squares(q: np.ndarray, valid: np.ndarray, window: int) -> tuple
     squares = _rolling_sum(x * x, window)
     m = window * squares - sums * sums
     ok = window_valid(valid, window)
-    if np.logical_and(m < 0, ok).any():
-        raise OverflowError(f"window sum of squares overflows int64 (window {window}); use a smaller window")
+    overflow = np.logical_and(m < 0, ok)
+    if overflow.any():
+        row, col = np.argwhere(overflow)[0]
+        raise WindowOverflow(window, int(row), int(col))
     return m, sums, ok
 
 
