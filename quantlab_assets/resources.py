@@ -83,17 +83,44 @@ class ArtifactsResource(dg.ConfigurableResource):
     def root_path(self) -> Path:
         return Path(self.root) if self.root is not None else settings.artifacts_root()
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Checked before any step publishes: a folder reports cannot go to is said once, up front;
+        # the contracts are still published (a report is never a reason to stop them).
+        why = artifacts.unwritable(self.root_path())
+        if why and context.log is not None:
+            context.log.warning(
+                f"the artifacts folder {self.root_path()} cannot take this run's reports ({why}; "
+                f"{settings.ARTIFACTS}): the contracts are published, the reports are not written"
+            )
+
     def run_dir(self, run_id: str) -> Path:
         return artifacts.run_dir(self.root_path(), run_id)
 
-    def write_report(self, run_id: str, name: str, text: str) -> Path:
-        return artifacts.write_report(self.root_path(), run_id, name, text)
+    def _guard(self, name: str, write):
+        """``write()``'s path, or None after a warning naming the file when it cannot be written."""
+        try:
+            return write()
+        except OSError as exc:
+            target = exc.filename or (self.root_path() / "runs" / "<run>" / "reports" / name)
+            dg.get_dagster_logger().warning(
+                f"report {target} not written: {exc.strerror or exc} ({settings.ARTIFACTS}="
+                f"{self.root_path()}); the contracts are not affected"
+            )
+            return None
 
-    def write_section(self, run_id: str, name: str, section: str, text: str, title: str | None = None) -> Path:
-        return artifacts.write_section(self.root_path(), run_id, name, section, text, title)
+    def write_report(self, run_id: str, name: str, text: str) -> Path | None:
+        """Write ``reports/<name>``; None (and a warning naming the file) when it cannot be written."""
+        return self._guard(name, lambda: artifacts.write_report(self.root_path(), run_id, name, text))
 
-    def write_image(self, run_id: str, name: str, data: bytes) -> Path:
+    def write_section(self, run_id: str, name: str, section: str, text: str, title: str | None = None) -> Path | None:
+        return self._guard(name, lambda: artifacts.write_section(self.root_path(), run_id, name, section, text, title))
+
+    def write_image(self, run_id: str, name: str, data: bytes) -> Path | None:
         """Write ``reports/<name>`` (a chart) for a run; names follow ``write_report``'s rule."""
-        path = self.write_report(run_id, name, "")
-        path.write_bytes(data)
-        return path
+
+        def write() -> Path:
+            path = artifacts.write_report(self.root_path(), run_id, name, "")
+            path.write_bytes(data)
+            return path
+
+        return self._guard(name, write)

@@ -46,8 +46,13 @@ DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
 BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
 BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
+DAGSTER_HOME = "DAGSTER_HOME"
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
+
+
+class SettingError(ValueError):
+    """A variable's value is refused; the message names the variable and what to give."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ VARIABLES = (
         f"seconds to wait for another process's DuckDB lock (finite, 0 to {MAX_LOCK_WAIT_S:g})",
     ),
     Variable(BACKUP_DIR, f"{DEFAULT_BACKUP_DIR}/", "folder of `quantlab warehouse backup` snapshots"),
+    Variable(DAGSTER_HOME, "–", "Dagster's folder (run storage); read by Dagster, checked by `quantlab`"),
     Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})"),
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
     Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
@@ -118,7 +124,7 @@ def data_provider() -> str:
     """``QUANTLAB_DATA_PROVIDER``: synthetic (default), alphavantage or csv."""
     name = _raw(DATA_PROVIDER).lower() or DEFAULT_PROVIDER
     if name not in PROVIDERS:
-        raise ValueError(f"{DATA_PROVIDER}={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
+        raise SettingError(f"{DATA_PROVIDER}={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
     return name
 
 
@@ -136,9 +142,14 @@ def partitions_start() -> date:
     """First trading-day partition: ``QUANTLAB_START_DATE`` (ISO) or 2015-01-02."""
     raw = _raw(START_DATE) or DEFAULT_START_DATE
     try:
-        return date.fromisoformat(raw)
+        first = date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValueError(f"{START_DATE}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+        raise SettingError(f"{START_DATE}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if first > date.today():
+        raise SettingError(
+            f"{START_DATE}={raw!r} is in the future: no trading-day partition exists yet; give a date up to today"
+        )
+    return first
 
 
 def strategies_dir() -> Path:
@@ -167,9 +178,9 @@ def bounded_number(var: str, raw: str, lo: float, hi: float, unit: str = "") -> 
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{var}={raw!r} is not a number{unit}; give one from {lo:g} to {hi:g}") from None
+        raise SettingError(f"{var}={raw!r} is not a number{unit}; give one from {lo:g} to {hi:g}") from None
     if not math.isfinite(value) or not lo <= value <= hi:
-        raise ValueError(f"{var}={raw!r} is out of bounds: give a finite number{unit} from {lo:g} to {hi:g}")
+        raise SettingError(f"{var}={raw!r} is out of bounds: give a finite number{unit} from {lo:g} to {hi:g}")
     return value
 
 
@@ -180,6 +191,11 @@ def db_lock_wait_s() -> float:
     if not raw:
         return DEFAULT_LOCK_WAIT_S
     return bounded_number(DB_LOCK_WAIT_S, raw, 0.0, MAX_LOCK_WAIT_S, " of seconds")
+
+
+def dagster_home() -> str:
+    """``DAGSTER_HOME`` as set ("" when unset): Dagster reads it itself; ``quantlab`` checks it first."""
+    return _raw(DAGSTER_HOME)
 
 
 def backup_dir() -> Path:
@@ -194,7 +210,7 @@ def backup_keep() -> int:
         return DEFAULT_BACKUP_KEEP
     value = bounded_number(BACKUP_KEEP, raw, 1, MAX_BACKUP_KEEP)
     if value != int(value):
-        raise ValueError(f"{BACKUP_KEEP}={raw!r} is not a whole number of snapshots")
+        raise SettingError(f"{BACKUP_KEEP}={raw!r} is not a whole number of snapshots")
     return int(value)
 
 

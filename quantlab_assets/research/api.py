@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
-from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
@@ -267,6 +267,18 @@ def decisions_of(targets: pd.DataFrame) -> pd.DataFrame:
     return targets[targets["rebalance"].astype(bool)][["date", "symbol", "weight"]]
 
 
+def check_range(start, end) -> None:
+    """``ValueError`` naming the range when it is reversed or holds no trading session (a backtest
+    over it would print "final equity nan" and succeed)."""
+    if start is None or end is None:
+        return
+    lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if lo > hi:
+        raise ValueError(f"--start {lo.date()} is after --end {hi.date()}: the range is reversed")
+    if not len(trading_days(lo, hi)):
+        raise ValueError(f"{lo.date()}..{hi.date()} holds no trading session (weekend or holidays only)")
+
+
 def backtest(
     spec: SpecLike,
     start=None,
@@ -279,6 +291,7 @@ def backtest(
 ) -> ResearchResult:
     """Backtest a spec over [start, end] (default: the data's range) in memory."""
     spec = load_spec(spec, overrides)
+    check_range(start, end)
     if data is None:
         data = load_data(
             start,

@@ -14,6 +14,7 @@ experiment show ID re-run a recorded experiment and say whether the numbers stil
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def cmd_backtest(args) -> int:
     from quantlab_assets import research
 
     try:
+        if args.equity_csv:  # before the backtest runs, not after
+            _check_writable_file(Path(args.equity_csv), "--equity-csv")
         out = research.backtest(args.strategy, args.start, args.end, overrides=args.set)
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -75,7 +78,11 @@ def cmd_backtest(args) -> int:
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:
-        out.equity.to_csv(args.equity_csv, index=False)
+        try:
+            out.equity.to_csv(args.equity_csv, index=False)
+        except OSError as exc:
+            print(f"error: --equity-csv {args.equity_csv}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"equity written to {args.equity_csv}")
     if args.record:
         from quantlab_assets.research.experiments import backtest_results, experiment_row, record
@@ -92,6 +99,19 @@ def cmd_backtest(args) -> int:
         with _writer() as con:
             print(f"recorded experiment {record(con, row)}")
     return 0
+
+
+def _check_writable_file(path: Path, flag: str) -> None:
+    """``ValueError`` naming ``flag`` and the path when a file cannot be written there."""
+    from quantlab_assets.common.artifacts import unwritable
+
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
+    why = unwritable(path.parent)
+    if why or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{flag} {path}: cannot be written ({why or 'the file is read-only'})")
 
 
 def _data_version(spec, out) -> str:
