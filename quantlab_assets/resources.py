@@ -96,24 +96,26 @@ class ArtifactsResource(dg.ConfigurableResource):
     def run_dir(self, run_id: str) -> Path:
         return artifacts.run_dir(self.root_path(), run_id)
 
-    def _guard(self, name: str, write):
+    def _guard(self, run_id: str, name: str, write):
         """``write()``'s path, or None after a warning naming the file when it cannot be written."""
         try:
             return write()
         except OSError as exc:
-            target = exc.filename or (self.root_path() / "runs" / "<run>" / "reports" / name)
+            where = f" ({exc.filename})" if exc.filename else ""
             dg.get_dagster_logger().warning(
-                f"report {target} not written: {exc.strerror or exc} ({settings.ARTIFACTS}="
-                f"{self.root_path()}); the contracts are not affected"
+                f"report {self.root_path() / 'runs' / run_id / 'reports' / name} not written: "
+                f"{exc.strerror or exc}{where} ({settings.ARTIFACTS}); the contracts are not affected"
             )
             return None
 
     def write_report(self, run_id: str, name: str, text: str) -> Path | None:
         """Write ``reports/<name>``; None (and a warning naming the file) when it cannot be written."""
-        return self._guard(name, lambda: artifacts.write_report(self.root_path(), run_id, name, text))
+        return self._guard(run_id, name, lambda: artifacts.write_report(self.root_path(), run_id, name, text))
 
     def write_section(self, run_id: str, name: str, section: str, text: str, title: str | None = None) -> Path | None:
-        return self._guard(name, lambda: artifacts.write_section(self.root_path(), run_id, name, section, text, title))
+        return self._guard(
+            run_id, name, lambda: artifacts.write_section(self.root_path(), run_id, name, section, text, title)
+        )
 
     def write_image(self, run_id: str, name: str, data: bytes) -> Path | None:
         """Write ``reports/<name>`` (a chart) for a run; names follow ``write_report``'s rule."""
@@ -123,4 +125,4 @@ class ArtifactsResource(dg.ConfigurableResource):
             path.write_bytes(data)
             return path
 
-        return self._guard(name, write)
+        return self._guard(run_id, name, write)
