@@ -46,7 +46,7 @@ DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
 BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
 BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
-DAGSTER_HOME = "DAGSTER_HOME"
+DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (README's table): not in VARIABLES, only checked
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
 
@@ -80,7 +80,6 @@ VARIABLES = (
         f"seconds to wait for another process's DuckDB lock (finite, 0 to {MAX_LOCK_WAIT_S:g})",
     ),
     Variable(BACKUP_DIR, f"{DEFAULT_BACKUP_DIR}/", "folder of `quantlab warehouse backup` snapshots"),
-    Variable(DAGSTER_HOME, "–", "Dagster's folder (run storage); read by Dagster, checked by `quantlab`"),
     Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})"),
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
     Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
