@@ -13,7 +13,6 @@ from quantlab_assets.data_curator.core import csv_source
 from quantlab_assets.data_curator.core.csv_source import read_symbol_csv
 from quantlab_assets.data_curator.core.providers import InputRefused
 
-
 NOTE = "x" * 200
 
 
