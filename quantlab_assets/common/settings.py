@@ -30,6 +30,8 @@ MAX_LOCK_WAIT_S = 86_400.0  # every wait is bounded: a day at most
 DEFAULT_BACKUP_DIR = "data/backups"
 DEFAULT_BACKUP_KEEP = 7
 MAX_BACKUP_KEEP = 1000
+DEFAULT_SWEEP_MAX_VARIANTS = 2000
+MAX_SWEEP_MAX_VARIANTS = 1_000_000
 ALPHAVANTAGE_URL = "https://www.alphavantage.co/query"
 PROVIDERS = ("synthetic", "alphavantage", "csv")
 
@@ -44,6 +46,7 @@ FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
+SWEEP_MAX_VARIANTS = "QUANTLAB_SWEEP_MAX_VARIANTS"
 BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
 BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
 DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (README's table): not in VARIABLES, only checked
@@ -78,6 +81,11 @@ VARIABLES = (
         DB_LOCK_WAIT_S,
         f"{DEFAULT_LOCK_WAIT_S:g}",
         f"seconds to wait for another process's DuckDB lock (finite, 0 to {MAX_LOCK_WAIT_S:g})",
+    ),
+    Variable(
+        SWEEP_MAX_VARIANTS,
+        f"{DEFAULT_SWEEP_MAX_VARIANTS}",
+        f"largest sweep grid (variants) a sweep file may expand to (1 to {MAX_SWEEP_MAX_VARIANTS:,})",
     ),
     Variable(BACKUP_DIR, f"{DEFAULT_BACKUP_DIR}/", "folder of `quantlab warehouse backup` snapshots"),
     Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})"),
@@ -197,6 +205,21 @@ def dagster_home() -> str:
     return _raw(DAGSTER_HOME)
 
 
+def sweep_max_variants() -> int:
+    """``QUANTLAB_SWEEP_MAX_VARIANTS`` or 2000: a larger grid is refused before it is built."""
+    return _whole(SWEEP_MAX_VARIANTS, DEFAULT_SWEEP_MAX_VARIANTS, MAX_SWEEP_MAX_VARIANTS)
+
+
+def _whole(var: str, default: int, hi: int) -> int:
+    raw = _raw(var)
+    if not raw:
+        return default
+    value = bounded_number(var, raw, 1, hi)
+    if value != int(value):
+        raise SettingError(f"{var}={raw!r} is not a whole number")
+    return int(value)
+
+
 def backup_dir() -> Path:
     """``QUANTLAB_BACKUP_DIR`` or ``data/backups``: where warehouse snapshots go."""
     return _path_from_env(BACKUP_DIR, DEFAULT_BACKUP_DIR)
@@ -204,13 +227,7 @@ def backup_dir() -> Path:
 
 def backup_keep() -> int:
     """``QUANTLAB_BACKUP_KEEP`` or 7: snapshots a backup keeps (the oldest beyond it are deleted)."""
-    raw = _raw(BACKUP_KEEP)
-    if not raw:
-        return DEFAULT_BACKUP_KEEP
-    value = bounded_number(BACKUP_KEEP, raw, 1, MAX_BACKUP_KEEP)
-    if value != int(value):
-        raise SettingError(f"{BACKUP_KEEP}={raw!r} is not a whole number of snapshots")
-    return int(value)
+    return _whole(BACKUP_KEEP, DEFAULT_BACKUP_KEEP, MAX_BACKUP_KEEP)
 
 
 def alphavantage_base_url() -> str:

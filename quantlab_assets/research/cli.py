@@ -187,11 +187,13 @@ def cmd_experiment_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from quantlab_assets.common import settings
     from quantlab_assets.research.sweep import leaderboard_markdown, load_sweep, run_sweep_from_warehouse
 
     try:
         sweep = load_sweep(args.sweep)
-        result = run_sweep_from_warehouse(sweep)
+        print(f"sweep {sweep.name}: {len(sweep.variants):,} variants (cap {settings.sweep_max_variants():,})")
+        result = run_sweep_from_warehouse(sweep, say=lambda line: print(line, flush=True))
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -113,6 +113,7 @@ def test_settings_read_at_call_time(monkeypatch, var, reader, value, expected):
         ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "86401", "from 0 to 86400"),
         ("QUANTLAB_BACKUP_KEEP", settings.backup_keep, "0", "QUANTLAB_BACKUP_KEEP='0' is out of bounds"),
         ("QUANTLAB_BACKUP_KEEP", settings.backup_keep, "2.5", "not a whole number"),
+        ("QUANTLAB_SWEEP_MAX_VARIANTS", settings.sweep_max_variants, "inf", "is out of bounds"),
         ("QUANTLAB_DATA_PROVIDER", settings.data_provider, "yahoo", "valid: synthetic, alphavantage, csv"),
         ("QUANTLAB_START_DATE", settings.partitions_start, "2015-13-01", "is not an ISO date"),
     ],
