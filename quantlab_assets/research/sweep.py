@@ -25,8 +25,8 @@ period's KPIs are those of its sessions' returns.
 from __future__ import annotations
 
 import itertools
-import math
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
