@@ -47,7 +47,8 @@ def test_a_feature_overflow_names_symbol_date_and_value(tmp_path, field):
     bars = _bars()
     day = bars["date"].unique()[60]
     hit = (bars["symbol"] == "BBB") & (bars["date"] == day)
-    bars.loc[hit, field] = 1e308
+    value = 1e308 if field == "adj_close" else 1e200  # 1e308 x close overflows to inf: a missing volume
+    bars.loc[hit, field] = value
     if field == "adj_close":
         bars.loc[hit, ["open", "high", "low", "close"]] = 1e308
     preset = tmp_path / "p.yaml"
@@ -56,7 +57,7 @@ def test_a_feature_overflow_names_symbol_date_and_value(tmp_path, field):
     with pytest.raises(FeatureOverflow) as info:
         compute_features(bars, load_preset(preset), bars["date"].min(), bars["date"].max())
     text = str(info.value)
-    assert "for BBB on " in text and f"{field} 1e+308 on {pd.Timestamp(day).date()}" in text
+    assert "for BBB on " in text and f"{field} {value:g} on {pd.Timestamp(day).date()}" in text
     assert "feature f (window 60)" in text
 
 
@@ -66,3 +67,36 @@ def test_reserved_feature_names_are_refused_at_load(tmp_path, name):
     path.write_text(f"name: p\nfeatures:\n  - {{name: {name}, kind: momentum, params: {{lookback: 5, skip: 0}}}}\n")
     with pytest.raises(PresetError, match=f"feature '{name}': name: reserved for a column of the features table"):
         load_preset(path)
+
+
+def test_a_split_in_a_back_adjusted_file_moves_no_feature(tmp_path):
+    """A 2:1 split as vendors write it (before the split: close twice the adjusted close, half the
+    volume) gives the same volume and price features as the same series without it (issue 24:
+    volume_z_20 moved by 1.3 on the split's window)."""
+    plain = _bars(symbols=("AAA", "BBB", "CCC"), n=80)
+    plain["volume"] = 1e6 * np.exp(np.random.default_rng(5).normal(0, 0.3, len(plain))).round(0)
+    plain["volume"] = plain["volume"].round(-1)
+    split = plain.copy()
+    day = plain["date"].unique()[50]
+    before = (split["symbol"] == "BBB") & (split["date"] < day)
+    for col in ("open", "high", "low", "close"):
+        split.loc[before, col] = split.loc[before, col] * 2
+    split.loc[before, "volume"] = split.loc[before, "volume"] / 2
+    preset = load_preset()
+    first, last = plain["date"].min(), plain["date"].max()
+    a = compute_features(plain, preset, first, last)
+    b = compute_features(split, preset, first, last)
+    volume_features = [s.name for s in preset.features if s.kind in ("volume_z", "log_dollar_volume")]
+    assert volume_features
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_an_overflow_that_wraps_to_a_positive_value_is_still_caught():
+    # Window 2 over [0, 2**32 + 1]: M = d**2 = 2**64 + 2**33 + 1, which wraps to +2**33 + 1.
+    q = np.array([[0], [2**32 + 1]], dtype=np.int64)
+    with pytest.raises(nb.WindowOverflow):
+        nb.centered_sum_squares(q, np.ones_like(q, dtype=bool), 2)
+    # Just inside int64 it is exact: M = d**2 with d = 3 * 10**9.
+    q = np.array([[0], [3 * 10**9]], dtype=np.int64)
+    m, _, ok = nb.centered_sum_squares(q, np.ones_like(q, dtype=bool), 2)
+    assert ok[1, 0] and int(m[1, 0]) == 9 * 10**18

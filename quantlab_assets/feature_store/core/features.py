@@ -36,14 +36,15 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
-from quantlab_assets.data_curator.core.bars import adjusted
+from quantlab_assets.data_curator.core.bars import adjusted, adjusted_volume
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
 DEFAULT_PRESET_FILE = Path(__file__).resolve().parents[1] / "presets" / "default.yaml"
-KINDS_VERSION = "2"
+KINDS_VERSION = "3"
 """Bumped whenever a kind's computation changes: part of the features' code version with the
-preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators)."""
+preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators;
+3: volume features read volume in adjusted shares)."""
 OHLCV_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "adj_close", "volume")
 BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 MAX_WINDOW = 504
@@ -162,7 +163,9 @@ class _Inputs:
 
     @cached_property
     def volume(self) -> tuple[np.ndarray, np.ndarray]:
-        return nb.quantize_log(self.arrays["volume"])
+        """Log volume in adjusted shares (a split moves it no more than it moves prices)."""
+        a = self.arrays
+        return nb.quantize_log(adjusted_volume(a["volume"], a["adj_close"], a["close"]))
 
     @cached_property
     def dollar_volume(self) -> tuple[np.ndarray, np.ndarray]:
