@@ -50,7 +50,8 @@ def test_a_shrinking_registry_and_bars_after_last_date(lab_env, small_universe, 
             ).fetchall()
         ]
         rejects = con.execute(
-            "SELECT symbol, CAST(date AS VARCHAR), check_name, reason FROM ohlcv_rejects WHERE run_id = ? ORDER BY date",
+            "SELECT symbol, CAST(date AS VARCHAR), check_name, reason FROM ohlcv_rejects "
+            "WHERE run_id = ? ORDER BY date",
             [second.run_id],
         ).fetchall()
     assert ccc == ["2024-03-04", "2024-03-05", "2024-03-06"]
