@@ -31,6 +31,7 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_KPIS,
     read_equity_history,
     read_resume_state,
+    read_spec_at,
     read_trades,
     with_strategy,
 )
@@ -148,6 +149,7 @@ def _backtest_partition(
             last_state_date=last_state,
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
+            state_spec=read_spec_at(con, name, last_state) if state is not None else None,
         )
         part = backtest_partition(inputs, spec, start, end)
         outcome = audit_and_publish(
