@@ -19,6 +19,7 @@ from quantlab_assets.backtest_engine.core.partition import (
     BacktestReport,
     backtest_partition,
     backtest_report,
+    held_outside_registry,
     kpis_partition,
     latest_kpis,
     since_start_by_date,
@@ -122,8 +123,11 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         start, end = partition_dates(context)
         part = None
         if bt_key in context.selected_asset_keys:
-            universe = universe_of(market_data.registry(), spec)
+            registry = market_data.registry()
+            universe = universe_of(registry, spec)
             part, outcome = _backtest_partition(context, warehouse, spec, universe, start, end)
+            for line in held_outside_registry(part.positions, registry.tickers):  # flagged, not hidden
+                context.log.warning(f"{name}: {line}")
             yield from published_results(context, outcome, bt_key, _backtest_metadata(part), **_backtest_days(part))
             if not outcome.published:
                 return  # the KPIs would describe a backtest that was not published

@@ -59,3 +59,21 @@ def test_an_edited_strategy_is_refused_then_rebuilt_by_a_backfill(lab_env, small
     after = _versions(db)
     assert len(after) == 6 and len({v for _, v in after}) == 1 and after[0][1] != versions[0][1]
     assert _backtest(new, "2024-04-09", "2024-04-09").success  # and daily runs resume under it
+
+
+def test_a_name_that_left_the_registry_is_flagged_while_held(lab_env, small_universe, tmp_path, monkeypatch):
+    db = lab_env["QUANTLAB_DB"]
+    assert _run([dg.AssetKey("ohlcv")], "2024-03-28", "2024-04-12").success
+    _seed_targets(db, small_universe)
+    spec = next(s for s in STRATEGIES if s.name == STRATEGY)
+    assert _backtest(spec, "2024-04-01", "2024-04-05").success
+    registry = tmp_path / "four.yaml"
+    registry.write_text("universe: test4\nsymbols:\n" + "".join(f"  - {{symbol: {s}}}\n" for s in small_universe[:4]))
+    monkeypatch.setenv("QUANTLAB_SYMBOLS", str(registry))
+    result = _backtest(spec, "2024-04-08", "2024-04-08")
+    assert result.success
+    warnings = [e.user_message for e in dg.DagsterInstance.get().all_logs(result.run_id) if e.level == 30]
+    flagged = [w for w in warnings if "no longer in the symbol registry" in w]
+    assert (
+        len(flagged) == 1 and flagged[0].startswith(f"{STRATEGY}: EEE: ") and "of the book on 2024-04-08" in flagged[0]
+    )

@@ -201,6 +201,22 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
     return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate, built_under)
 
 
+def held_outside_registry(positions: pd.DataFrame, registry_symbols) -> list[str]:
+    """One line per name the book still holds on its last date that is no longer in the symbol
+    registry: it gets no new bars, so it can be neither marked nor traded, and it would sit in the
+    book at its last close without a word. Empty when there is none."""
+    if not len(positions):
+        return []
+    last = positions[positions["date"] == positions["date"].max()]
+    stuck = last[~last["symbol"].isin(set(registry_symbols)) & (last["shares"] != 0)]
+    return [
+        f"{r.symbol}: {r.shares:g} shares ({r.weight:.1%} of the book on {pd.Timestamp(r.date).date()}) held but "
+        "no longer in the symbol registry: marked at its last price, cannot be traded; put it back in the registry "
+        "(with a last_date) to sell it, or backfill without it"
+        for r in stuck.itertuples(index=False)
+    ]
+
+
 def with_candidate(history: pd.DataFrame, candidate: pd.DataFrame, start) -> pd.DataFrame:
     """The stored equity history before ``start`` followed by the candidate rows from ``start``:
     the history the KPIs of a just-published backtest are computed over."""
