@@ -32,7 +32,7 @@ class MarketDataResource(dg.ConfigurableResource):
     alphavantage_function: str = "TIME_SERIES_DAILY"
     alphavantage_outputsize: str = "auto"
     # Every bound is finite (inf/NaN refused at config time) and within a stated range.
-    requests_per_minute: float = Field(default=5.0, gt=0, le=10_000, allow_inf_nan=False)
+    requests_per_minute: float = Field(default=5.0, ge=0, le=10_000, allow_inf_nan=False)  # 0: no limit
     max_retries: int = Field(
         default=5, ge=0, le=100, description="retries per symbol of timeouts, dropped connections, HTTP 5xx"
     )
