@@ -485,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, WarehouseError, settings.SettingError) as exc:
         print(f"quantlab {args.command}: {exc}", file=sys.stderr)
         return 2
+    except duckdb.Error as exc:  # a read that fails mid-command: name the file, no traceback
+        print(
+            f"quantlab {args.command}: reading the warehouse {settings.db_path()} failed "
+            f"({' '.join(str(exc).split())[:200]}): run `quantlab warehouse verify`",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # `quantlab runs | head`: the reader stopped reading; what was asked for was printed.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -166,3 +166,15 @@ def test_a_dagster_home_that_cannot_hold_storage_is_one_line(lab_env, capsys, tm
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "missing"))
     code, err, _ = _run(capsys, "last-run")
     assert code == 2 and len(err) == 1 and "does not exist" in err[0]
+
+
+def test_commands_on_a_damaged_warehouse_are_one_line(lab_env, capsys):
+    db = lab_env["QUANTLAB_DB"]
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE ohlcv AS SELECT range AS i, random() AS v FROM range(2000000)")
+    with open(db, "r+b") as handle:
+        handle.truncate(db.stat().st_size // 2)
+    for argv in (["overrides"], ["backtest", STRATEGY, "--start", "2024-03-01", "--end", "2024-03-28"]):
+        code, err, out = _run(capsys, *argv)
+        assert code in (1, 2) and len(err) == 1 and str(db) in err[0], (argv, code, err)
+        assert "Traceback" not in out
