@@ -35,11 +35,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backtest import synthetic_market  # noqa: E402  (the same synthetic market as the backtest bench)
 
+from quantlab_assets.analytics.core.factor_ic import factor_ic, factor_panels  # noqa: E402
+from quantlab_assets.analytics.core.tearsheet import build_tearsheet, tearsheet_html  # noqa: E402
 from quantlab_assets.backtest_engine.core.engine import run_backtest  # noqa: E402
 from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark  # noqa: E402
-from quantlab_assets.backtest_engine.core.tearsheet import build_tearsheet, tearsheet_html  # noqa: E402
 from quantlab_assets.common.calendar import trading_days  # noqa: E402
-from quantlab_assets.feature_store.core.factor_ic import factor_ic, factor_panels  # noqa: E402
 
 HORIZONS = (1, 5, 20)
 QS_SCRIPT = """

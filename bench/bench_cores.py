@@ -57,7 +57,7 @@ Core = Callable[..., Callable[[], object]]
 
 
 def _ohlcv(con, w: Window):
-    from quantlab_assets.data_curator.core.ingest import ohlcv_rows
+    from quantlab_assets.data_curator.core.store import ohlcv_rows
 
     provider = w.market_data.build_provider(w.registry)
     # ingest_partition's compute: fetch and the rows with provenance; its write-audit-publish
@@ -70,7 +70,7 @@ def _ohlcv(con, w: Window):
 def _features(con, w: Window):
     from quantlab_assets.common.warehouse import read_slice
     from quantlab_assets.data_curator.core.bars import read_bars, read_listings
-    from quantlab_assets.feature_store.core.partition import features_partition, features_read_window, reference_window
+    from quantlab_assets.feature_store.core.step import features_partition, features_read_window, reference_window
     from quantlab_assets.feature_store.core.store import features_schema
 
     preset = w.feature_store.preset()
@@ -82,19 +82,19 @@ def _features(con, w: Window):
 
 def _labels(con, w: Window):
     from quantlab_assets.data_curator.core.bars import read_bars
-    from quantlab_assets.feature_store.core.partition import labels_partition, labels_read_window
+    from quantlab_assets.feature_store.core.step import labels_partition, labels_read_window
 
     bars = read_bars(con, *labels_read_window(w.start, w.end))
     return lambda: labels_partition(bars, w.start, w.end)
 
 
 def _feature_ic(con, w: Window):
+    from quantlab_assets.analytics.core import factor_ic as ic
+    from quantlab_assets.analytics.ic_assets import FeatureICConfig
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
-    from quantlab_assets.feature_store.core import factor_ic as ic
     from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
     from quantlab_assets.feature_store.core.store import features_schema
-    from quantlab_assets.feature_store.ic_assets import FeatureICConfig
 
     config, preset = FeatureICConfig(), w.feature_store.preset()
     start = shift_sessions(w.end, -config.lookback_sessions)
@@ -111,7 +111,7 @@ def _feature_ic(con, w: Window):
 
 
 def _leaderboard(con, w: Window, specs):
-    from quantlab_assets.backtest_engine.core import leaderboard as lb
+    from quantlab_assets.analytics.core import leaderboard as lb
     from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY, BACKTEST_KPIS, FIRST_SESSION
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
@@ -137,7 +137,7 @@ def _targets(con, w: Window, spec):
     from quantlab_assets.feature_store.core.labels import LABELS
     from quantlab_assets.feature_store.core.store import features_schema
     from quantlab_assets.strategy_lab.core.construct import universe_of
-    from quantlab_assets.strategy_lab.core.partition import targets_partition
+    from quantlab_assets.strategy_lab.core.step import targets_partition
     from quantlab_assets.strategy_lab.core.targets import read_previous_weights
 
     model = spec.signal.model if spec.signal.kind == "model" else None
@@ -152,7 +152,7 @@ def _targets(con, w: Window, spec):
 
 def _backtest(con, w: Window, spec):
     """The step's three core calls: the backtest, the KPIs over the history with it, the report."""
-    from quantlab_assets.backtest_engine.core import partition as bt
+    from quantlab_assets.backtest_engine.core import step as bt
     from quantlab_assets.backtest_engine.core.store import read_equity_history, read_resume_state
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_strategy_slice
@@ -183,8 +183,8 @@ def _backtest(con, w: Window, spec):
 
 
 def _supervision(con, w: Window, spec):
+    from quantlab_assets.portfolio_supervisor.core.step import supervision_partition
     from quantlab_assets.portfolio_supervisor.core.store import latest_overrides, read_inputs
-    from quantlab_assets.portfolio_supervisor.core.supervise import supervision_partition
     from quantlab_assets.strategy_lab.assets import strategy_key
 
     made_by = {s: strategy_key(spec.name, s).to_user_string() for s in ("targets", "backtest_kpis")}
@@ -194,14 +194,14 @@ def _supervision(con, w: Window, spec):
 
 
 def _tearsheet(con, w: Window, spec):
+    from quantlab_assets.analytics.core.tearsheet import build_tearsheet, tearsheet_html, tearsheet_markdown
+    from quantlab_assets.analytics.tearsheet_assets import benchmark_returns
     from quantlab_assets.backtest_engine.core.store import (
         BACKTEST_EQUITY,
         BACKTEST_POSITIONS,
         BACKTEST_TRADES,
         FIRST_SESSION,
     )
-    from quantlab_assets.backtest_engine.core.tearsheet import build_tearsheet, tearsheet_html, tearsheet_markdown
-    from quantlab_assets.backtest_engine.tearsheet_assets import benchmark_returns
     from quantlab_assets.common.warehouse import read_strategy_slice
 
     equity, positions, trades = (

@@ -20,8 +20,8 @@ import duckdb
 import pandas as pd
 
 from quantlab_assets.common.warehouse import connect
-from quantlab_assets.data_curator.core.ingest import ohlcv_rows, write_ohlcv
 from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.store import ohlcv_rows, write_ohlcv
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 
 

@@ -40,9 +40,9 @@ from vbt_baseline import run_in as run_vectorbt_in
 from quantlab_assets import research
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, replace_slice
-from quantlab_assets.data_curator.core.ingest import ohlcv_rows
 from quantlab_assets.data_curator.core.providers import FetchResult
 from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.store import ohlcv_rows
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
 from quantlab_assets.feature_store.core.store import features_schema

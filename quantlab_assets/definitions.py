@@ -2,14 +2,14 @@
 
 import dagster as dg
 
+from quantlab_assets.analytics.ic_assets import feature_ic
+from quantlab_assets.analytics.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.backtest_engine.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
-from quantlab_assets.feature_store.ic_assets import feature_ic
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource

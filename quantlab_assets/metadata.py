@@ -9,11 +9,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.batch_orchestrator.dagster_internals import add_asset_metadata_per_partition
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import is_trading_day
 from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
 from quantlab_assets.common.warehouse import TableSchema
+from quantlab_assets.dagster_internals import add_asset_metadata_per_partition
 from quantlab_assets.partitions import trading_day_partitions
 
 

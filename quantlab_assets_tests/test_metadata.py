@@ -105,7 +105,7 @@ def test_same_per_partition_metadata_as_one_call_per_partition(keys, column, mon
 
 
 def test_a_partition_outside_the_run_is_refused():
-    from quantlab_assets.batch_orchestrator.dagster_internals import add_asset_metadata_per_partition
+    from quantlab_assets.dagster_internals import add_asset_metadata_per_partition
 
     @dg.asset(partitions_def=trading_day_partitions, backfill_policy=dg.BackfillPolicy.single_run())
     def lone(context):

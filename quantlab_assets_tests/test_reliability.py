@@ -94,7 +94,7 @@ KILL_AFTER_DELETE = textwrap.dedent("""
     import os, signal, sys
     import pandas as pd
     from quantlab_assets.common.warehouse import connect, replace_slice
-    from quantlab_assets.data_curator.core.ingest import ohlcv_rows
+    from quantlab_assets.data_curator.core.store import ohlcv_rows
     from quantlab_assets.data_curator.core.schema import OHLCV
     from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 
@@ -121,7 +121,7 @@ def test_kill_9_between_delete_and_insert_keeps_the_previous_state(tmp_path):
     from datetime import datetime
 
     from quantlab_assets.common.warehouse import connect
-    from quantlab_assets.data_curator.core.ingest import ohlcv_rows, write_ohlcv
+    from quantlab_assets.data_curator.core.store import ohlcv_rows, write_ohlcv
     from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 
     db = tmp_path / "lab.duckdb"

@@ -3,7 +3,7 @@
 State (positions, cash, the pending decision) carries from the previous session through the
 ``backtest_state`` table, so a daily run resumes exactly where a backfill would be. Each asset is
 written, audited and published (``common.publish``): the core computes the partition's candidate
-rows and their gate (``core/partition.py``), and only rows that pass replace the stored slice.
+rows and their gate (``core/step.py``), and only rows that pass replace the stored slice.
 """
 
 from collections.abc import Iterator
@@ -13,7 +13,8 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.checks import backtest_check_specs
 from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
-from quantlab_assets.backtest_engine.core.partition import (
+from quantlab_assets.backtest_engine.core.report import kpi_markdown
+from quantlab_assets.backtest_engine.core.step import (
     BacktestInputs,
     BacktestPartition,
     BacktestReport,
@@ -26,7 +27,6 @@ from quantlab_assets.backtest_engine.core.partition import (
     since_start_figures,
     with_candidate,
 )
-from quantlab_assets.backtest_engine.core.report import kpi_markdown
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,

@@ -2,7 +2,7 @@
 before its decision, finite KPIs, and each asset's ``upstream_complete``.
 
 The rules run in the core on the candidate rows before they are published
-(``core/partition.py``); the step reports their results, so what the UI shows is what the audit
+(``core/step.py``); the step reports their results, so what the UI shows is what the audit
 decided about the rows it published or refused.
 """
 

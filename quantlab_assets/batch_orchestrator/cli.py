@@ -181,7 +181,7 @@ def _partition_args(args) -> tuple[dict, str]:
 
 def cmd_plan(select: str, tags: dict, label: str) -> int:
     """Resolves the selection and builds Dagster's own execution plan, without executing it."""
-    from quantlab_assets.batch_orchestrator.dagster_internals import planned_step_keys
+    from quantlab_assets.dagster_internals import planned_step_keys
     from quantlab_assets.definitions import defs
     from quantlab_assets.partitions import trading_day_partitions
 

@@ -27,7 +27,7 @@ from typing import cast
 import dagster as dg
 import psutil
 
-from quantlab_assets.batch_orchestrator.dagster_internals import CheckRunHealthResult, WorkerStatus
+from quantlab_assets.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 # Between RUN_START and the executor's pid event there is only the run's set-up, milliseconds;
 # a STARTED run without a pid after this long never reached its executor.

@@ -12,14 +12,11 @@ Exit codes: 0 done, 1 the warehouse or a snapshot is damaged, 2 refused input.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from quantlab_assets.common import backup, settings
 from quantlab_assets.common.warehouse import WarehouseDamaged, WarehouseError, WarehouseMissing
-
-
-class _Damaged(Exception):
-    pass
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _guarded(command):
-    from quantlab_assets.batch_orchestrator.cli import CliError
+    """Damage: the message on stdout, rc 1. Refused input (a missing file, a bad value): one line
+    on stderr, rc 2, as ``quantlab``'s other refusals."""
 
     def run(args) -> int:
         try:
@@ -46,7 +44,8 @@ def _guarded(command):
             print(f"quantlab warehouse {args.warehouse_command}: {exc}")
             return 1
         except (WarehouseError, ValueError) as exc:
-            raise CliError(str(exc)) from None
+            print(f"quantlab warehouse: {exc}", file=sys.stderr)
+            return 2
 
     return run
 

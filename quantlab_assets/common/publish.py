@@ -9,7 +9,7 @@ rows (the blocking ``GateResult``\\s, the same rules the UI shows as asset check
   ``audit_rejects`` (run id, contract, partition, rule, reason, the offending rows as JSON),
 
 so a reader sees the previous rows or the audited new ones, never unaudited ones. ``ohlcv`` has
-its own per-symbol variant (``data_curator.core.publish``) because a provider's symbols fail
+its own per-symbol variant (``data_curator.core.step``) because a provider's symbols fail
 independently; a derived contract is computed by code from audited inputs, so a failing rule
 means the code or its configuration is wrong and the whole slice is refused.
 """

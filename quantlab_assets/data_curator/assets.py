@@ -5,8 +5,8 @@ from contextlib import contextmanager
 import dagster as dg
 
 from quantlab_assets.common.warehouse import WarehouseError
-from quantlab_assets.data_curator.core.publish import Ingest, ingest_partition
 from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.step import Ingest, ingest_partition
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.metadata import add_partition_metadata, column_schema, gate_check_result, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions

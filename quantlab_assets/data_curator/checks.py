@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from quantlab_assets.data_curator.core.ingest import read_ingest_log
-from quantlab_assets.data_curator.core.publish import read_rejects
-from quantlab_assets.data_curator.core.quality import evaluate_stored, with_rejects
+from quantlab_assets.data_curator.core.gate import evaluate_stored, with_rejects
 from quantlab_assets.data_curator.core.report import quality_report_markdown
+from quantlab_assets.data_curator.core.step import read_rejects
+from quantlab_assets.data_curator.core.store import read_ingest_log
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.metadata import gate_check_result
 from quantlab_assets.partitions import partition_dates, trading_day_partitions

@@ -6,8 +6,8 @@ import dagster as dg
 from pydantic import Field
 
 from quantlab_assets.common import settings
+from quantlab_assets.data_curator.core.gate import QualityThresholds
 from quantlab_assets.data_curator.core.providers import MarketDataProvider, ProviderError
-from quantlab_assets.data_curator.core.quality import QualityThresholds
 from quantlab_assets.data_curator.core.registry import SymbolRegistry, load_registry
 
 

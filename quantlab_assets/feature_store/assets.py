@@ -9,7 +9,7 @@ from quantlab_assets.data_curator.core.bars import read_bars, read_listings
 from quantlab_assets.feature_store.checks import features_check_specs, labels_check_specs
 from quantlab_assets.feature_store.core.features import FeaturePreset
 from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS
-from quantlab_assets.feature_store.core.partition import (
+from quantlab_assets.feature_store.core.step import (
     FeaturesPartition,
     features_partition,
     features_read_window,

@@ -1,7 +1,7 @@
 """The feature store's quality gate as the check specs of ``features`` and ``labels``.
 
 The rules are in ``core.gate``; each asset runs them on its candidate rows before publishing
-(``core.partition``, write-audit-publish) and reports every result as one of these checks.
+(``core.step``, write-audit-publish) and reports every result as one of these checks.
 """
 
 import dagster as dg

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from quantlab_assets.common import settings
 from quantlab_assets.feature_store.core.features import FeaturePreset, load_preset
-from quantlab_assets.feature_store.core.partition import FeatureLimits
+from quantlab_assets.feature_store.core.step import FeatureLimits
 
 
 class FeatureStoreResource(dg.ConfigurableResource):

@@ -6,7 +6,7 @@ visible in the lineage): names flagged on D-1 are excluded from D's tradable boo
 rejected day holds the last approved book (a self-dependency on D-1).
 
 Write, audit, publish: the step computes both tables' candidate rows in memory
-(``core.supervise.supervision_partition``), and they replace the stored slices only if the
+(``core.step.supervision_partition``), and they replace the stored slices only if the
 blocking rules (``checks.py``) pass on exactly those rows; else the stored rows stay as they were
 and the refusal is kept in ``audit_rejects``. The checks the UI shows are that audit.
 """
@@ -30,6 +30,7 @@ from quantlab_assets.portfolio_supervisor.core.report import (
     last_book,
     supervisor_kpis,
 )
+from quantlab_assets.portfolio_supervisor.core.step import Supervision, supervision_partition
 from quantlab_assets.portfolio_supervisor.core.store import (
     APPROVAL_LOG,
     APPROVALS,
@@ -38,7 +39,6 @@ from quantlab_assets.portfolio_supervisor.core.store import (
     latest_overrides,
     read_inputs,
 )
-from quantlab_assets.portfolio_supervisor.core.supervise import Supervision, supervision_partition
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key, targets_key

@@ -164,7 +164,8 @@ def cmd_experiments(args) -> int:
 def cmd_experiment_show(args) -> int:
     import json
 
-    from quantlab_assets.research.experiments import code_version, get, rerun
+    from quantlab_assets.research.experiments import code_version, get
+    from quantlab_assets.research.rerun import rerun
 
     try:
         with _reader() as con:

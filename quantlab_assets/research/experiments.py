@@ -1,6 +1,6 @@
 """The ``experiments`` table: every recorded research backtest and sweep with what it takes to
 run it again (the spec, the range), what it ran on (code version, warehouse data version) and
-what it gave; ``rerun`` runs it again and says whether the numbers still match."""
+what it gave; ``research.rerun`` runs it again and says whether the numbers still match."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pandas as pd
 
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, read_slice
-from quantlab_assets.research.api import ResearchData, ResearchResult, backtest, load_data
-from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.research.api import ResearchData, ResearchResult
 
 PACKAGE = Path(__file__).resolve().parents[1]
 # The code a result depends on: the cores of the targets, the backtest and the research layer.
@@ -148,25 +147,3 @@ def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif not _same(a, b):
             out.append(f"{prefix}{key}: recorded {a!r}, now {b!r}")
     return out
-
-
-def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
-    """Run a recorded experiment again: (results now, data version now, differences)."""
-    if exp.kind == "backtest":
-        spec = StrategySpec.model_validate(exp.spec)
-        data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")
-        now = backtest_results(backtest(spec, exp.start, exp.end, data=data))
-    else:
-        from quantlab_assets.research.sweep import run_sweep, sweep_features, sweep_from_record, sweep_results
-
-        sweep = sweep_from_record(exp.spec)
-        data = load_data(
-            sweep.start,
-            sweep.end,
-            sweep_features(sweep),
-            db=db,
-            labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
-        )
-        now = sweep_results(run_sweep(sweep, data))
-    now = json.loads(json.dumps(now, sort_keys=True))
-    return now, data_version(data), differences(exp.results, now)

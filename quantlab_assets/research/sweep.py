@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
 from quantlab_assets.backtest_engine.core.kpis import (
@@ -52,13 +52,13 @@ from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows_in_transaction, ensure_table, transaction
-from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error
 from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
 from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
-from quantlab_assets.strategy_lab.core.targets import _betas, book_arrays, wide_features
+from quantlab_assets.strategy_lab.core.targets import book_arrays, fit_betas, wide_features
 
 SWEEPS_DIR = settings.DEFAULT_SWEEPS
 KPIS: dict[str, Callable[[np.ndarray], float]] = {
@@ -97,8 +97,8 @@ class SweepError(ValueError):
     """A sweep file is invalid; the message names the file and the field."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(FrozenModel):
+    pass
 
 
 class Period(_Model):
@@ -306,7 +306,7 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
     wide = {f: shared.feature(f)[:, cols] for f in spec.features_used()}
     betas = None
     if spec.signal.kind == "model":
-        betas = _betas(shared.data.features, shared.data.labels, spec, shared.sessions)
+        betas = fit_betas(shared.data.features, shared.data.labels, spec, shared.sessions)
     mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), betas=betas)
     decisions = np.where(mask[:, None], book, np.nan)
     if spec.costs.max_participation is not None:

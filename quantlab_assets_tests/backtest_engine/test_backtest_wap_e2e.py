@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.core import partition
+from quantlab_assets.backtest_engine.core import step
 from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
@@ -118,7 +118,7 @@ def stored_backtests(lab_env, small_universe):
     ],
 )
 def test_a_refused_backtest_keeps_every_stored_row(lab_env, stored_backtests, monkeypatch, fault, rule, day):
-    real = partition.backtest_strategy
+    real = step.backtest_strategy
 
     def broken(*args, **kwargs):
         out, equity = real(*args, **kwargs)
@@ -131,7 +131,7 @@ def test_a_refused_backtest_keeps_every_stored_row(lab_env, stored_backtests, mo
             out, trades=trades.assign(date=trades["date"].where(~early, trades["decision_date"]))
         ), equity
 
-    monkeypatch.setattr(partition, "backtest_strategy", broken)
+    monkeypatch.setattr(step, "backtest_strategy", broken)
     selection = [_key(STRATEGY, s) for s in ("backtest", "backtest_kpis", "approvals", "approved_targets")]
     result = _run(selection, "2024-04-03", "2024-04-09")  # two stored days, then new ones
     assert not result.success

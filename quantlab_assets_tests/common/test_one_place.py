@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import quantlab_assets
-from quantlab_assets.backtest_engine.core import engine, kpis, tearsheet
+from quantlab_assets.analytics.core import tearsheet
+from quantlab_assets.backtest_engine.core import engine, kpis
 from quantlab_assets.common import calendar, settings
 from quantlab_assets.feature_store.core import features
 
@@ -163,7 +164,7 @@ def test_the_content_hash_is_one_function():
 # Dagster internals are imported only where they must be: the instance storages (pinned and tested
 # against dagster 1.13), the execution-plan helper and the compute log folder of served images.
 PRIVATE_DAGSTER_ALLOWED = {
-    PACKAGE_DIR / "batch_orchestrator" / "dagster_internals.py",
+    PACKAGE_DIR / "dagster_internals.py",
     PACKAGE_DIR / "batch_orchestrator" / "event_log_storage.py",
     PACKAGE_DIR / "batch_orchestrator" / "postgres_storage.py",
     PACKAGE_DIR / "metadata.py",

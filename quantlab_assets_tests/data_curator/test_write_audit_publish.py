@@ -19,9 +19,9 @@ import pytest
 from quantlab_assets.common.warehouse import connect, table_checksum
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
-from quantlab_assets.data_curator.core.ingest import ohlcv_rows
-from quantlab_assets.data_curator.core.publish import audit_and_publish
 from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.step import audit_and_publish_ohlcv
+from quantlab_assets.data_curator.core.store import ohlcv_rows
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.definitions import defs
 from quantlab_assets_tests.support.alphavantage_server import ScriptedServer, daily_payload, reply_json, reply_raw
@@ -71,7 +71,7 @@ def stored_week(lab_env, small_universe, tmp_path, monkeypatch):
     fetched = market.build_provider(registry).fetch(registry.tickers, START, "2024-02-11")
     now = datetime(2024, 2, 12, 23, 0, tzinfo=timezone.utc)
     with connect(lab_env["QUANTLAB_DB"]) as con:
-        audit_and_publish(
+        audit_and_publish_ohlcv(
             con,
             ohlcv_rows(fetched, "synthetic", "run-good-week", now),
             fetched,

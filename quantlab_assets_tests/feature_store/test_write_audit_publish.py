@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-import quantlab_assets.feature_store.core.partition as partition
+import quantlab_assets.feature_store.core.step as partition
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.common.warehouse import connect, table_checksum

@@ -20,7 +20,7 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.common.warehouse import table_checksum
 from quantlab_assets.definitions import defs
-from quantlab_assets.strategy_lab.core import partition
+from quantlab_assets.strategy_lab.core import step
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 STRATEGY, OTHER = "momentum_topk", "short_term_reversal"
@@ -59,7 +59,7 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
     before = _state(lab_env["QUANTLAB_DB"])
     assert before["per_strategy"] == {STRATEGY: 25, OTHER: 25}  # 5 sessions x 5 names each
 
-    real = partition.compute_targets
+    real = step.compute_targets
 
     def one_nan_weight(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -69,7 +69,7 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
         )
         return result
 
-    monkeypatch.setattr(partition, "compute_targets", one_nan_weight)
+    monkeypatch.setattr(step, "compute_targets", one_nan_weight)
     result = _run(instance, [_key(STRATEGY, "targets"), _key(STRATEGY, "backtest")], START, END)
     assert not result.success
 

@@ -1,5 +1,5 @@
 """The backtest's gate rules, as ``GateResult``s the Dagster layer only adapts. They judge the
-candidate rows of a partition before they are published (``core/partition.py``)."""
+candidate rows of a partition before they are published (``core/step.py``)."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ BACKTEST_KPIS = _schema(
 def read_resume_state(con, strategy: str, start) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
     """The stored state at the close before ``start`` (None when there is none) and the latest
     stored state date before that close (None for a strategy without history): the inputs of the
-    resume rule (``core.partition.state_gap``)."""
+    resume rule (``core.step.state_gap``)."""
     prev = shift_sessions(start, -1)
     state = read_strategy_slice(con, BACKTEST_STATE, strategy, prev, prev)
     if len(state):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
-from quantlab_assets.data_curator.core.quality import GateResult
+from quantlab_assets.data_curator.core.gate import GateResult
 
 
 def quality_report_markdown(

@@ -1,7 +1,7 @@
 r"""The feature store's gate rules, as ``GateResult``\s the Dagster layer only adapts.
 
 They audit a partition's **candidate** rows in memory, before anything is published
-(``core.partition``, ``common.publish``): a failing blocking rule leaves the stored rows as
+(``core.step``, ``common.publish``): a failing blocking rule leaves the stored rows as
 they were. Features: leakage 0 and incremental = batch, proven by recomputing sampled dates
 from ohlcv; schema, finiteness, one row per (date, symbol), missing rate after warm-up and
 complete history judged on the candidate rows. Labels: sampled rows equal open-to-open

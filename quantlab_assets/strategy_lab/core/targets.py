@@ -145,7 +145,7 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
     return raw * sig.direction
 
 
-def _betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
+def fit_betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
     """The ridge coefficients each session scores with (refitted every ``refit_every`` sessions)."""
     m = spec.signal.model
     assert m is not None  # called for model signals only
@@ -211,7 +211,7 @@ def compute_targets(
     if not len(days):
         return TargetsResult(empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
-    betas = _betas(features, labels, spec, days) if spec.signal.kind == "model" else None
+    betas = fit_betas(features, labels, spec, days) if spec.signal.kind == "model" else None
     forced = float(leaving.abs().sum() / 2)
     mask, scores, book, turnover, codes, counts = book_arrays(
         wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas

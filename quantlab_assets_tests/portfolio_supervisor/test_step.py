@@ -17,6 +17,7 @@ from quantlab_assets.common.warehouse import read_strategy_slice, replace_strate
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, REJECTED, Verdict
 from quantlab_assets.portfolio_supervisor.core.gate import APPROVED_TARGETS_WITHIN_RULES, EVERY_REJECTION_HAS_REASON
 from quantlab_assets.portfolio_supervisor.core.rules import load_rules
+from quantlab_assets.portfolio_supervisor.core.step import performance, supervision_partition
 from quantlab_assets.portfolio_supervisor.core.store import (
     APPROVALS,
     APPROVED_TARGETS,
@@ -25,7 +26,6 @@ from quantlab_assets.portfolio_supervisor.core.store import (
     read_inputs,
     record_override,
 )
-from quantlab_assets.portfolio_supervisor.core.supervise import performance, supervision_partition
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 

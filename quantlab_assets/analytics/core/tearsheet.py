@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.analytics.core import tearsheet_charts
+from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, TOP_NAMES, underwater, value_at_risk
 from quantlab_assets.backtest_engine.core import kpis
 from quantlab_assets.common.artifacts import markdown_table
 
 ANN = kpis.TRADING_DAYS_PER_YEAR
-ROLLING_WINDOWS = (126, 252)
 TOP_DRAWDOWNS = 5
-TOP_NAMES = 10
 EQUAL_WEIGHT = "equal_weight"
 # The columns of backtest_positions and backtest_trades the tearsheet reads (book and attribution).
 POSITION_FIELDS = ("date", "symbol", "value")
@@ -37,18 +36,6 @@ TRADE_FIELDS = ("symbol", "notional", "cost")
 
 
 # --- scalar and series figures ------------------------------------------------------------------
-
-
-def wealth_index(returns: pd.Series) -> pd.Series:
-    """Growth of 1 invested before the first return (a NaN return compounds as 0)."""
-    return (1.0 + returns.fillna(0.0)).cumprod()
-
-
-def underwater(returns: pd.Series) -> pd.Series:
-    """Drawdown from the running peak of the wealth index (peak at least the starting 1), <= 0."""
-    wealth = wealth_index(returns)
-    peak = np.maximum(np.maximum.accumulate(wealth.to_numpy()), 1.0)
-    return pd.Series(wealth.to_numpy() / peak - 1.0, index=returns.index)
 
 
 def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame:
@@ -123,13 +110,6 @@ def rolling_figures(returns: pd.Series, benchmark: pd.Series | None, window: int
             returns.rolling(window, min_periods=window).cov(b) / b.rolling(window, min_periods=window).var()
         )
     return out
-
-
-def value_at_risk(returns, cutoff: float = 0.05) -> float:
-    """Historical daily VaR: the ``cutoff`` quantile of the returns (a loss is negative)."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    return float(np.percentile(r, 100 * cutoff)) if len(r) else float("nan")
 
 
 def conditional_value_at_risk(returns, cutoff: float = 0.05) -> float:
@@ -414,8 +394,6 @@ def build_tearsheet(
         attribution=attribution(positions, trades, returns.index[-1]),
     )
     if charts:
-        from quantlab_assets.backtest_engine.core import tearsheet_charts
-
         sheet.charts.update(tearsheet_charts.render(sheet))
     return sheet
 
@@ -615,9 +593,3 @@ def tearsheet_html(sheet: Tearsheet) -> str:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(sheet.strategy)} tearsheet"
         f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
     )
-
-
-def png_bytes(fig, dpi: int = 72) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.core import tearsheet as ts
+from quantlab_assets.analytics.core import tearsheet as ts
 from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.common.calendar import trading_days
 

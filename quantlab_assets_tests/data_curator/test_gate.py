@@ -10,9 +10,10 @@ import pytest
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.warehouse import connect, table_checksum
-from quantlab_assets.data_curator.core import ingest, quality
+from quantlab_assets.data_curator.core import gate as ohlcv_gate
+from quantlab_assets.data_curator.core import store
+from quantlab_assets.data_curator.core.gate import QualityThresholds, evaluate_stored
 from quantlab_assets.data_curator.core.providers import FetchResult, SymbolFailure, empty_bars
-from quantlab_assets.data_curator.core.quality import QualityThresholds, evaluate_stored
 from quantlab_assets.data_curator.core.report import quality_report_markdown
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
@@ -31,10 +32,10 @@ def clean_db(tmp_path_factory):
     """A clean ``ohlcv`` table written the way the asset writes it; copied by each test."""
     path = tmp_path_factory.mktemp("template") / "lab.duckdb"
     result = SyntheticProvider(seed=7, sectors=SECTORS).fetch(SYMBOLS, START, END)
-    rows = ingest.ohlcv_rows(result, "synthetic", "run-clean", datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
+    rows = store.ohlcv_rows(result, "synthetic", "run-clean", datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
     con = connect(path)
     try:
-        written = ingest.write_ohlcv(con, rows, START, END, result.fetched_symbols)
+        written = store.write_ohlcv(con, rows, START, END, result.fetched_symbols)
         assert written == len(SYMBOLS) * N_SESSIONS == 205
         checksum = table_checksum(con, "ohlcv", OHLCV.column_names)
     finally:
@@ -141,10 +142,10 @@ def test_nan_written_through_pandas_is_caught(con):
     day = pd.Timestamp(BAD_DAY)
     bars = SyntheticProvider(seed=7, sectors=SECTORS).fetch([BAD_SYMBOL], day, day).bars
     bars.loc[0, "close"] = float("nan")
-    rows = ingest.ohlcv_rows(
+    rows = store.ohlcv_rows(
         FetchResult(bars=bars, stats={BAD_SYMBOL: {}}), "synthetic", "run-2", datetime(2024, 3, 2, tzinfo=timezone.utc)
     )
-    ingest.write_ohlcv(con, rows, day, day, [BAD_SYMBOL])
+    store.write_ohlcv(con, rows, day, day, [BAD_SYMBOL])
     results = evaluate(con)
     assert failed(results) == {"invalid_prices"}
     assert f"{BAD_SYMBOL} {BAD_DAY}" in results["invalid_prices"].description
@@ -246,7 +247,7 @@ def test_jump_on_the_first_session_of_the_range_uses_the_previous_session(con):
     ],
 )
 def test_split_hint(ratio, hint):
-    assert quality._split_hint(ratio) == hint
+    assert ohlcv_gate._split_hint(ratio) == hint
 
 
 def test_gate_runs_after_a_checksum_on_the_same_connection(con):
@@ -300,9 +301,9 @@ def test_listing_window_end_and_rows_off_calendar(con):
 
 
 def test_expected_sessions():
-    exp = quality.expected_sessions(["AAA", "NEW"], "2024-01-26", "2024-02-02", {"NEW": (date(2024, 2, 1), None)})
+    exp = ohlcv_gate.expected_sessions(["AAA", "NEW"], "2024-01-26", "2024-02-02", {"NEW": (date(2024, 2, 1), None)})
     assert exp.groupby("symbol").size().to_dict() == {"AAA": 6, "NEW": 2}
-    assert quality.expected_sessions([], "2024-01-02", "2024-01-05").empty
+    assert ohlcv_gate.expected_sessions([], "2024-01-02", "2024-01-05").empty
 
 
 # ----------------------------------------------------------------------------- ingest success
@@ -314,7 +315,7 @@ def _result(failures=(), stopped=None, symbols=("AAA", "BBB", "CCC", "DDD")):
 
 
 def test_ingest_success_all_fetched():
-    r = quality.check_ingest_success(_result(), ["AAA", "BBB", "CCC", "DDD"], 1.0)
+    r = ohlcv_gate.check_ingest_success(_result(), ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert r.passed and r.blocking
     assert r.description == "all 4 symbols fetched"
     assert r.figures == {"success_rate_pct": 100.0, "symbols_requested": 4, "symbols_failed": 0, "symbols_refused": 0}
@@ -328,7 +329,7 @@ def test_ingest_success_with_failures_and_stopped_reason():
         ],
         stopped="Alpha Vantage daily quota exhausted at 'CCC'",
     )
-    r = quality.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 1.0)
+    r = ohlcv_gate.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 1.0)
     assert not r.passed
     assert r.figures == {"success_rate_pct": 50.0, "symbols_requested": 4, "symbols_failed": 2, "symbols_refused": 0}
     assert "2 of 4 symbols fetched (50.0%, limit 100%)" in r.description
@@ -337,14 +338,14 @@ def test_ingest_success_with_failures_and_stopped_reason():
     assert r.description.endswith("Stopped early: Alpha Vantage daily quota exhausted at 'CCC'")
     assert r.offending["symbol"].tolist() == ["CCC", "DDD"]
     # A lower limit lets the same result pass, with the same description of what failed.
-    loose = quality.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 0.5)
+    loose = ohlcv_gate.check_ingest_success(res, ["AAA", "BBB", "CCC", "DDD"], 0.5)
     assert loose.passed and "failed: CCC, DDD" in loose.description
 
 
 def test_ingest_success_truncates_long_failure_lists():
     symbols = [f"S{i}" for i in range(8)]
     res = _result(failures=[SymbolFailure(s, f"HTTP 500 for {s}") for s in symbols[:6]], symbols=symbols)
-    r = quality.check_ingest_success(res, symbols, 0.0)
+    r = ohlcv_gate.check_ingest_success(res, symbols, 0.0)
     assert r.passed
     assert "failed: S0, S1, S2, S3, S4 …" in r.description
     assert "Stopped early" not in r.description
@@ -423,10 +424,10 @@ def test_report_non_blocking_failure_is_a_warning_and_still_passes(con):
 
 def test_report_includes_the_ingest_log():
     res = _result(failures=[SymbolFailure("CCC", "HTTP 503")], symbols=("AAA", "BBB", "CCC"))
-    log = ingest.ingest_log_rows(
+    log = store.ingest_log_rows(
         res, ["AAA", "BBB", "CCC"], START, END, "alphavantage", "run-9", datetime(2024, 3, 1, tzinfo=timezone.utc)
     )
-    gate = quality.check_ingest_success(res, ["AAA", "BBB", "CCC"], 1.0)
+    gate = ohlcv_gate.check_ingest_success(res, ["AAA", "BBB", "CCC"], 1.0)
     md = quality_report_markdown(START, END, "u", 3, [gate], log)
     assert "Gate verdict: **FAILED**." in md
     assert "- source: alphavantage" in md
@@ -457,7 +458,7 @@ def _expected_per_symbol(symbols, start, end, listing) -> pd.DataFrame:
     ],
 )
 def test_expected_sessions_equal_the_per_symbol_frames(symbols, listing):
-    from quantlab_assets.data_curator.core.quality import expected_sessions
+    from quantlab_assets.data_curator.core.gate import expected_sessions
 
     got = expected_sessions(symbols, "2024-01-01", "2024-03-01", listing)
     pd.testing.assert_frame_equal(got, _expected_per_symbol(symbols, "2024-01-01", "2024-03-01", listing))

@@ -19,7 +19,8 @@ from quantlab_assets.data_curator.core.providers import FetchResult
 from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
 
 
-def _utc_naive(now: datetime) -> pd.Timestamp:
+def utc_naive(now: datetime) -> pd.Timestamp:
+    """``now`` as a naive UTC timestamp, how the warehouse stores its audit times."""
     ts = pd.Timestamp(now)
     return ts if ts.tzinfo is None else ts.tz_convert("UTC").tz_localize(None)
 
@@ -28,7 +29,7 @@ def ohlcv_rows(result: FetchResult, source: str, run_id: str, now: datetime) -> 
     """The provider's bars with provenance columns, in the declared column order."""
     rows = result.bars.copy(deep=False)  # the columns added land on the copy; the selection copies the data
     rows["source"] = source
-    rows["ingested_at"] = _utc_naive(now)
+    rows["ingested_at"] = utc_naive(now)
     rows["run_id"] = run_id
     return rows[OHLCV.column_names]
 
@@ -51,7 +52,7 @@ def ingest_log_rows(
         counts = pd.Series(published_rows, dtype=int)
     else:
         counts = result.bars.groupby("symbol").size() if len(result.bars) else pd.Series(dtype=int)
-    logged_at = _utc_naive(now)
+    logged_at = utc_naive(now)
     records = []
     for symbol in symbols:
         stats = result.stats.get(symbol, {})

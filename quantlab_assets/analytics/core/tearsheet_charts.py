@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.tearsheet import (
-    ROLLING_WINDOWS,
-    TOP_NAMES,
-    png_bytes,
-    underwater,
-    value_at_risk,
-    wealth_index,
-)
+from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, TOP_NAMES, underwater, value_at_risk, wealth_index
 
 BLUE, GREY, RED, GREEN = "#1f5fa8", "#888888", "#c0392b", "#27ae60"
 
@@ -157,3 +152,9 @@ def _attribution(plt, sheet):
     ax.grid(alpha=0.3, axis="x")
     _layout(fig)
     return fig
+
+
+def png_bytes(fig, dpi: int = 72) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

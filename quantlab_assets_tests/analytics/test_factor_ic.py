@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantlab_assets.analytics.core import factor_ic as fic
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.feature_store.core import factor_ic as fic
 
 
 def _panel(n_dates=60, n_names=40, horizons=(1, 5), seed=0, ties=True):

@@ -4,7 +4,7 @@ One transaction on one connection:
 
 1. **write**: the run's rows are registered as ``ohlcv_staged``, a view only this
    connection sees (no other reader can look at them);
-2. **audit**: the gate's blocking row rules (``quality``: duplicates, invalid prices,
+2. **audit**: the gate's blocking row rules (``core/gate.py``: duplicates, invalid prices,
    volume, non-session dates) run on exactly those rows, plus one rule only a re-ingest has:
    the new series must not have fewer of the range's sessions than the stored one;
 3. **publish**: each symbol that passed replaces its stored slice; a symbol that failed
@@ -34,17 +34,17 @@ from quantlab_assets.common.warehouse import (
     replace_slice_in_transaction,
     transaction,
 )
-from quantlab_assets.data_curator.core import quality
-from quantlab_assets.data_curator.core.ingest import (
-    _utc_naive,
+from quantlab_assets.data_curator.core import gate as ohlcv_gate
+from quantlab_assets.data_curator.core.providers import FetchResult, Rejection
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
+from quantlab_assets.data_curator.core.store import (
     ingest_log_rows,
     ohlcv_rows,
     prepare_tables,
     symbols_frame,
+    utc_naive,
     write_symbols_in_transaction,
 )
-from quantlab_assets.data_curator.core.providers import FetchResult, Rejection
-from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
 
 
 @dataclass
@@ -78,9 +78,9 @@ def audit_staged(
         return origins.get(symbol, "provider reply")
 
     for result in (
-        quality.check_duplicates(con, start, end, quality.STAGED),
-        quality.check_invalid_prices(con, start, end, quality.STAGED),
-        quality.check_volume(con, start, end, quality.STAGED),
+        ohlcv_gate.check_duplicates(con, start, end, ohlcv_gate.STAGED),
+        ohlcv_gate.check_invalid_prices(con, start, end, ohlcv_gate.STAGED),
+        ohlcv_gate.check_volume(con, start, end, ohlcv_gate.STAGED),
     ):
         for row in result.offending.itertuples(index=False):
             value = (
@@ -102,7 +102,7 @@ def audit_staged(
                     value=value,
                 )
             )
-    for row in quality.non_session_rows(con, start, end, quality.STAGED).itertuples(index=False):
+    for row in ohlcv_gate.non_session_rows(con, start, end, ohlcv_gate.STAGED).itertuples(index=False):
         found.append(
             Rejection(
                 row.symbol,
@@ -196,7 +196,7 @@ def rejects_frame(rejections: Sequence[Rejection], run_id: str, now: datetime) -
                 "value": r.value,
                 "check_name": r.check_name,
                 "reason": r.reason,
-                "rejected_at": _utc_naive(now),
+                "rejected_at": utc_naive(now),
             }
             for r in rejections
         ],
@@ -207,7 +207,7 @@ def rejects_frame(rejections: Sequence[Rejection], run_id: str, now: datetime) -
     return frame
 
 
-def audit_and_publish(
+def audit_and_publish_ohlcv(
     con: duckdb.DuckDBPyConnection,
     rows: pd.DataFrame,
     result: FetchResult,
@@ -226,7 +226,7 @@ def audit_and_publish(
     for schema in (OHLCV, INGEST_LOG, REJECTS):
         ensure_table(con, schema)
     fetched = result.fetched_symbols
-    con.register(quality.STAGED, staged)
+    con.register(ohlcv_gate.STAGED, staged)
     try:
         with transaction(con):
             windows = registry.listing_windows() if registry is not None else None
@@ -259,7 +259,7 @@ def audit_and_publish(
             if registry is not None:
                 write_symbols_in_transaction(con, symbols_frame(registry))
     finally:
-        con.unregister(quality.STAGED)
+        con.unregister(ohlcv_gate.STAGED)
     late: dict[str, int] = {}
     for r in unlisted:
         late[r.symbol] = late.get(r.symbol, 0) + 1
@@ -350,9 +350,9 @@ def ingest_partition(
     rows = ohlcv_rows(result, provider.name, run_id, now)
     t1 = time.perf_counter()
     with warehouse() as con:  # waits again (bounded) if someone took it meanwhile
-        outcome = audit_and_publish(
+        outcome = audit_and_publish_ohlcv(
             con, rows, result, registry.tickers, start, end, provider.name, run_id, now, registry
         )
     write_s = time.perf_counter() - t1
-    gate = quality.check_ingest_success(result, registry.tickers, min_success_rate, outcome.refused)
+    gate = ohlcv_gate.check_ingest_success(result, registry.tickers, min_success_rate, outcome.refused)
     return Ingest(provider.name, result, rows, outcome, gate, fetch_s, write_s, dropped, len(before))

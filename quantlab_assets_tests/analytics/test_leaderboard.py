@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantlab_assets.analytics.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, kpi_table
-from quantlab_assets.backtest_engine.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
 from quantlab_assets.common.calendar import trading_days
 
 

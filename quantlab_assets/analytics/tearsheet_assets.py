@@ -12,21 +12,21 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from quantlab_assets.backtest_engine.assets import FIRST_SESSION, kpis_key
-from quantlab_assets.backtest_engine.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
-from quantlab_assets.backtest_engine.core.store import (
-    BACKTEST_EQUITY,
-    BACKTEST_KPIS,
-    BACKTEST_POSITIONS,
-    BACKTEST_TRADES,
-)
-from quantlab_assets.backtest_engine.core.tearsheet import (
+from quantlab_assets.analytics.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
+from quantlab_assets.analytics.core.tearsheet import (
     EQUAL_WEIGHT,
     POSITION_FIELDS,
     TRADE_FIELDS,
     build_tearsheet,
     tearsheet_html,
     tearsheet_markdown,
+)
+from quantlab_assets.backtest_engine.assets import FIRST_SESSION, kpis_key
+from quantlab_assets.backtest_engine.core.store import (
+    BACKTEST_EQUITY,
+    BACKTEST_KPIS,
+    BACKTEST_POSITIONS,
+    BACKTEST_TRADES,
 )
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.backtest_engine.core import partition
+from quantlab_assets.backtest_engine.core import step
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, kpis_of_range
-from quantlab_assets.backtest_engine.core.partition import (
+from quantlab_assets.backtest_engine.core.step import (
     BacktestInputs,
     backtest_partition,
     kpis_partition,
@@ -144,7 +144,7 @@ def test_missing_targets_name_the_targets_asset():
 def test_the_gate_judges_exactly_the_candidate_rows(monkeypatch, fault):
     """A simulator that breaks the identity, or fills before its decision, fails its rule naming
     the candidate rows that break it."""
-    real = partition.backtest_strategy
+    real = step.backtest_strategy
 
     def broken(*args, **kwargs):
         out, equity = real(*args, **kwargs)
@@ -155,7 +155,7 @@ def test_the_gate_judges_exactly_the_candidate_rows(monkeypatch, fault):
         early = out.trades.assign(date=out.trades["decision_date"])
         return dataclasses.replace(out, trades=early), equity
 
-    monkeypatch.setattr(partition, "backtest_strategy", broken)
+    monkeypatch.setattr(step, "backtest_strategy", broken)
     start, end = DAYS[10], DAYS[14]
     gate = {g.name: g for g in backtest_partition(_inputs(start, end), SPEC, start, end).gate}
     assert gate[UPSTREAM_CHECK].passed
@@ -219,7 +219,7 @@ def _assert_not_evaluated(results, names):
 
 def test_since_start_by_date_equals_the_figures_of_each_date():
     from quantlab_assets.backtest_engine.core.kpis import kpi_table
-    from quantlab_assets.backtest_engine.core.partition import since_start_by_date, since_start_figures
+    from quantlab_assets.backtest_engine.core.step import since_start_by_date, since_start_figures
 
     rng = np.random.default_rng(7)
     days = pd.bdate_range("2024-01-01", periods=300)

@@ -1,7 +1,8 @@
 """The only imports of Dagster's private modules, kept in one place so an upgrade that moves them
 breaks one file: a run launcher's health-check types (no public home in Dagster 1.13), the
 execution plan of a job (what ``quantlab plan`` prints without running anything) and a step's
-metadata accumulator (``add_asset_metadata_per_partition``)."""
+metadata accumulator (``add_asset_metadata_per_partition``). A Dagster-layer module beside
+``metadata.py`` (which needs it): below the teams and the batch orchestrator, above ``common``."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.analytics.core.tearsheet import period_returns
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
-from quantlab_assets.backtest_engine.core.tearsheet import period_returns
 from quantlab_assets.common.artifacts import markdown_table
 
 HEADLINE = (

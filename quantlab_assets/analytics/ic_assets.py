@@ -11,11 +11,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
-from quantlab_assets.backtest_engine.tearsheet_assets import report_metadata
-from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import read_slice
-from quantlab_assets.feature_store.assets import GROUP, features, labels
-from quantlab_assets.feature_store.core.factor_ic import (
+from quantlab_assets.analytics.core.factor_ic import (
     DEFAULT_MIN_NAMES,
     DEFAULT_QUANTILES,
     factor_ic,
@@ -23,6 +19,10 @@ from quantlab_assets.feature_store.core.factor_ic import (
     ic_decay_png,
     ranked,
 )
+from quantlab_assets.analytics.tearsheet_assets import report_metadata
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.warehouse import read_slice
+from quantlab_assets.feature_store.assets import GROUP, features, labels
 from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
 from quantlab_assets.feature_store.core.store import features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource

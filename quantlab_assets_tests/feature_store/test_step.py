@@ -1,4 +1,4 @@
-"""One partition computed and audited in memory (core.partition): the candidate rows are the
+"""One partition computed and audited in memory (core.step): the candidate rows are the
 kernels' rows, the gate judges exactly them, and a failed input rule computes nothing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.feature_store.core.features import compute_features
 from quantlab_assets.feature_store.core.labels import HORIZONS, compute_labels, label_column
-from quantlab_assets.feature_store.core.partition import (
+from quantlab_assets.feature_store.core.step import (
     LEAKAGE_PROBE_SESSIONS,
     FeatureLimits,
     features_partition,
@@ -70,7 +70,7 @@ def test_bars_after_the_partition_serve_the_leakage_probe_only():
 
 
 def test_an_infinite_feature_fails_the_audit_naming_symbol_and_date(monkeypatch):
-    import quantlab_assets.feature_store.core.partition as partition
+    import quantlab_assets.feature_store.core.step as partition
 
     day = DAYS[33]  # not one of the 3 sampled dates (START, DAYS[32], END)
 
@@ -90,7 +90,7 @@ def test_an_infinite_feature_fails_the_audit_naming_symbol_and_date(monkeypatch)
 
 
 def test_a_duplicated_row_fails_one_row_per_symbol_and_day(monkeypatch):
-    import quantlab_assets.feature_store.core.partition as partition
+    import quantlab_assets.feature_store.core.step as partition
 
     def doubled(*args, **kwargs):
         frame = compute_features(*args, **kwargs)

@@ -1,0 +1,33 @@
+"""Run a recorded experiment again and say whether the numbers still match.
+
+Above both ``experiments`` (the table) and ``sweep`` (which records into it), so neither imports
+the other from inside a function."""
+
+from __future__ import annotations
+
+import json
+
+from quantlab_assets.research.api import backtest, load_data
+from quantlab_assets.research.experiments import Experiment, backtest_results, data_version, differences
+from quantlab_assets.research.sweep import run_sweep, sweep_features, sweep_from_record, sweep_results
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+
+
+def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
+    """Run a recorded experiment again: (results now, data version now, differences)."""
+    if exp.kind == "backtest":
+        spec = StrategySpec.model_validate(exp.spec)
+        data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")
+        now = backtest_results(backtest(spec, exp.start, exp.end, data=data))
+    else:
+        sweep = sweep_from_record(exp.spec)
+        data = load_data(
+            sweep.start,
+            sweep.end,
+            sweep_features(sweep),
+            db=db,
+            labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
+        )
+        now = sweep_results(run_sweep(sweep, data))
+    now = json.loads(json.dumps(now, sort_keys=True))
+    return now, data_version(data), differences(exp.results, now)
