@@ -13,6 +13,8 @@ Commands:
                      a person's decision on a strategy's day, appended to the override log
   overrides [--strategy S]
                      the override log
+  warehouse backup [--keep N] | verify [--snapshots] | restore [SNAPSHOT]
+                     snapshots of the warehouse (batch_orchestrator/warehouse_cli.py, docs/operations.md)
 """
 
 from __future__ import annotations
