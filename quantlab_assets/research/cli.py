@@ -128,7 +128,7 @@ def _writer():
     from quantlab_assets.common import settings
     from quantlab_assets.common.warehouse import connect
 
-    return connect(settings.db_path())
+    return connect(settings.db_path(), create=False)  # only the ingest creates the warehouse
 
 
 def _reader():
