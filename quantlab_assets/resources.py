@@ -52,6 +52,16 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def get_connection(self, on_wait=None, create: bool = False):
         """A connection to the warehouse; ``create``: a missing file may be created (the ingest only)."""
+        if settings.warehouse_backend() == "delta":  # Delta tables at QUANTLAB_DELTA_URL (docs/scaling.md)
+            from quantlab_assets.common import delta_store  # the `scale` extra
+
+            session = delta_store.DeltaSession(delta_store.DeltaStore.from_settings())
+            try:
+                yield session
+            finally:
+                session.close()
+            return
+        # The DuckDB file's guards (issue 24, docs/operations.md); the Delta backend has its own.
         path = self.path()
         started_with = warehouse_guard.run_identity(*self._run) if self._run else None
         warehouse_guard.check_same_file(path, started_with)

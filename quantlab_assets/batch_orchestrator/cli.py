@@ -31,11 +31,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from quantlab_assets.batch_orchestrator.delta_cli import register_delta
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.batch_orchestrator.warehouse_cli import register as register_warehouse
 from quantlab_assets.common import settings
 from quantlab_assets.common.text import printable, refuse_control
 from quantlab_assets.common.warehouse import WarehouseError
+from quantlab_assets.execution.cli import register as register_execution
 from quantlab_assets.research.cli import register as register_research
 
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -452,6 +454,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     sub = parser.add_subparsers(dest="command", required=True)
     register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
     register_warehouse(sub)  # warehouse backup / verify / restore (batch_orchestrator/warehouse_cli.py)
+    register_execution(sub)  # halt, resume, execution status|resolve (quantlab_assets/execution/cli.py)
+    register_delta(sub)  # delta tables/history/restore (batch_orchestrator/delta_cli.py, issue 27)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(handler=_with_instance(lambda instance, args: cmd_runs(instance, args.limit)))

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal, cast
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +44,8 @@ CSV_DIR = "QUANTLAB_CSV_DIR"
 START_DATE = "QUANTLAB_START_DATE"
 STRATEGIES = "QUANTLAB_STRATEGIES"
 FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
+FEATURE_SETS = "QUANTLAB_FEATURE_SETS"
+DROP_NON_SESSION_ROWS = "QUANTLAB_DROP_NON_SESSION_ROWS"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
@@ -51,7 +54,21 @@ BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
 BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
 DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (README's table): not in VARIABLES, only checked
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
+# The warehouse backend (issue 27, docs/scaling.md): the DuckDB file, or Delta tables.
+WAREHOUSE_BACKEND = "QUANTLAB_WAREHOUSE_BACKEND"
+DELTA_URL = "QUANTLAB_DELTA_URL"
+DELTA_COMMIT_RETRIES = "QUANTLAB_DELTA_COMMIT_RETRIES"
+Backend = Literal["duckdb", "delta"]
+BACKENDS: tuple[Backend, ...] = ("duckdb", "delta")
+DEFAULT_DELTA_URL = "data/delta"
+DEFAULT_DELTA_COMMIT_RETRIES = 5
+# delta-rs's S3 options, read from the standard AWS variables when the Delta URL is s3://.
+S3_OPTION_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ALLOW_HTTP")
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
+ALPACA_KEY_ID = "APCA_API_KEY_ID"
+ALPACA_SECRET_KEY = "APCA_API_SECRET_KEY"
+ALPACA_BASE_URL = "APCA_API_BASE_URL"
+ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
 
 
 class SettingError(ValueError):
@@ -76,6 +93,10 @@ VARIABLES = (
         STRATEGIES, f"{DEFAULT_STRATEGIES}/", "folder of strategy YAML files, one set of strategy assets per file"
     ),
     Variable(FEATURE_PRESET, "packaged `feature_store/presets/default.yaml`", "feature preset YAML"),
+    Variable(
+        FEATURE_SETS, "packaged `feature_store/presets/sets/`", "folder of extra feature sets, one asset and table each"
+    ),
+    Variable(DROP_NON_SESSION_ROWS, "0", "1: drop CSV rows dated off the trading calendar (counted in the ingest log)"),
     Variable(RISK_RULES, "packaged `portfolio_supervisor/risk_rules.yaml`", "the supervisor's limits"),
     Variable(
         DB_LOCK_WAIT_S,
@@ -92,6 +113,14 @@ VARIABLES = (
     Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
     Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
+    Variable(ALPACA_KEY_ID, "–", "Alpaca paper key id (broker `alpaca`); read at run time, never logged or stored"),
+    Variable(ALPACA_SECRET_KEY, "–", "Alpaca paper secret; read at run time, never logged or stored"),
+    Variable(ALPACA_BASE_URL, ALPACA_PAPER_URL, "the Alpaca trading API (tests point it at 127.0.0.1)"),
+    Variable(
+        WAREHOUSE_BACKEND, "duckdb", "`duckdb` (the QUANTLAB_DB file) or `delta` (Delta tables at QUANTLAB_DELTA_URL)"
+    ),
+    Variable(DELTA_URL, DEFAULT_DELTA_URL, "folder or `s3://bucket/prefix` of the Delta tables (`delta` backend)"),
+    Variable(DELTA_COMMIT_RETRIES, str(DEFAULT_DELTA_COMMIT_RETRIES), "retries of a Delta commit that lost a race"),
 )
 
 
@@ -174,6 +203,22 @@ def feature_preset_file() -> Path | None:
     return _optional_path(FEATURE_PRESET)
 
 
+def feature_sets_dir() -> Path | None:
+    """``QUANTLAB_FEATURE_SETS``, or None for the packaged ``feature_store/presets/sets``."""
+    return _optional_path(FEATURE_SETS)
+
+
+def drop_non_session_rows() -> bool:
+    """``QUANTLAB_DROP_NON_SESSION_ROWS``: 1/true/yes drops CSV rows dated on a weekend or an
+    exchange holiday (counted in the ingest log); unset, 0/false/no refuses them (the default)."""
+    raw = _raw(DROP_NON_SESSION_ROWS).lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{DROP_NON_SESSION_ROWS}={raw!r} must be 1/true/yes or 0/false/no")
+
+
 def risk_rules_file() -> Path | None:
     """``QUANTLAB_RISK_RULES``, or None for the packaged rules."""
     return _optional_path(RISK_RULES)
@@ -237,3 +282,46 @@ def alphavantage_base_url() -> str:
 def alphavantage_api_key() -> str | None:
     """The key is read at call time and handed to the client only; never stored elsewhere."""
     return _raw(ALPHAVANTAGE_API_KEY) or None
+
+
+def warehouse_backend() -> Backend:
+    """``QUANTLAB_WAREHOUSE_BACKEND``: duckdb (default) or delta."""
+    name = _raw(WAREHOUSE_BACKEND).lower() or "duckdb"
+    if name not in BACKENDS:
+        raise ValueError(f"{WAREHOUSE_BACKEND}={name!r} is not a warehouse backend; valid: {', '.join(BACKENDS)}")
+    return cast(Backend, name)
+
+
+def delta_url() -> str:
+    """``QUANTLAB_DELTA_URL``: an ``s3://`` URL as given, else a folder from the project root."""
+    raw = _raw(DELTA_URL) or DEFAULT_DELTA_URL
+    return raw if "://" in raw else str(from_project_root(raw))
+
+
+def delta_storage_options(url: str | None = None) -> dict[str, str]:
+    """delta-rs storage options for an ``s3://`` Delta URL (``url``, else ``QUANTLAB_DELTA_URL``): the
+    AWS_* variables that are set. ``AWS_S3_ALLOW_UNSAFE_RENAME`` is never set: S3 conditional writes
+    arbitrate concurrent commits."""
+    if not (url or delta_url()).startswith("s3://"):
+        return {}
+    return {var: _raw(var) for var in S3_OPTION_VARS if _raw(var)}
+
+
+def delta_commit_retries() -> int:
+    """``QUANTLAB_DELTA_COMMIT_RETRIES`` or 5: re-runs of a Delta write that lost a commit race."""
+    raw = _raw(DELTA_COMMIT_RETRIES)
+    if not raw:
+        return DEFAULT_DELTA_COMMIT_RETRIES
+    if not raw.isdigit():
+        raise ValueError(f"{DELTA_COMMIT_RETRIES}={raw!r} must be a whole number of retries (0 or more)")
+    return int(raw)
+
+
+def alpaca_keys() -> tuple[str, str] | None:
+    """(key id, secret) for the Alpaca adapter, read at call time and handed to it only."""
+    key, secret = _raw(ALPACA_KEY_ID), _raw(ALPACA_SECRET_KEY)
+    return (key, secret) if key and secret else None
+
+
+def alpaca_base_url() -> str:
+    return _raw(ALPACA_BASE_URL) or ALPACA_PAPER_URL

@@ -40,6 +40,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
+from quantlab_assets.backtest_engine.core.holding import keep_array
 from quantlab_assets.backtest_engine.core.kpis import (
     SINCE_START,
     annual_volatility,
@@ -58,7 +59,7 @@ from quantlab_assets.research.api import ResearchData, apply_overrides, history_
 from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
-from quantlab_assets.strategy_lab.core.targets import book_arrays, fit_betas, wide_features
+from quantlab_assets.strategy_lab.core.targets import book_arrays, model_predictions, wide_features
 
 SWEEPS_DIR = settings.DEFAULT_SWEEPS
 KPIS: dict[str, Callable[[np.ndarray], float]] = {
@@ -159,7 +160,7 @@ class Variant:
 
     @property
     def spec_hash(self) -> str:
-        return content_hash(self.spec.model_dump_json())
+        return content_hash(self.spec.version_json())
 
 
 @dataclass(frozen=True)
@@ -304,10 +305,9 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
     universe = shared.data.universe(spec)
     cols = pd.Index(shared.symbols).get_indexer(universe)
     wide = {f: shared.feature(f)[:, cols] for f in spec.features_used()}
-    betas = None
-    if spec.signal.kind == "model":
-        betas = fit_betas(shared.data.features, shared.data.labels, spec, shared.sessions)
-    mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), betas=betas)
+    wf = model_predictions(shared.data.features, shared.data.labels, spec, shared.sessions, wide, universe)
+    predictions = wf.scores if wf is not None else None
+    mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), predictions=predictions)
     decisions = np.where(mask[:, None], book, np.nan)
     if spec.costs.max_participation is not None:
         # The shared arrays carry no volume; a capped variant would silently trade uncapped.
@@ -324,6 +324,8 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
         spec.costs.slippage_bps,
         borrow_bps=spec.costs.borrow_bps,
         cash_interest_bps=spec.costs.cash_interest_bps,
+        keep=keep_array(book) if spec.holding.kind == "until_change" else None,
+        band=spec.holding.band,
     )
     return {"ret": res.ret, "turnover": res.turnover, "costs": res.costs}
 

@@ -7,7 +7,7 @@ and ``targets_gate``) runs on exactly those rows; the Dagster layer then publish
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -69,20 +69,34 @@ def targets_partition(
     prev_weights: pd.Series | None,
     start,
     end,
+    feature_dates: Mapping[str, pd.Index] | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> TargetsPartition:
     """The strategy's targets for every session in [start, end], audited.
 
     ``features`` and ``labels`` are the universe's rows from the training window's first session
     (the start for a signal without a model) to ``end``; ``registry`` the symbol registry's
-    tickers; ``prev_weights`` the stored book of the session before ``start``. Features missing
-    for a session of the partition fail ``upstream_complete`` and no targets are computed.
+    tickers; ``prev_weights`` the stored book of the session before ``start``; ``predictions``
+    a model strategy's published scores over [start, end] (None: the model trains here). Features
+    missing for a session of the partition fail ``upstream_complete`` and no targets are computed.
     """
-    in_range = features["date"][features["date"] >= pd.Timestamp(start)].unique()
-    upstream = upstream_complete({"features": (in_range, "features")}, start, end)
+    if feature_dates is None:  # one frame from one set: the default features
+        feature_dates = {"features": pd.Index(features["date"].unique())}
+    lo = pd.Timestamp(start)
+    upstream = upstream_complete(
+        {table: (dates[dates >= lo], table) for table, dates in feature_dates.items()}, start, end
+    )
     if upstream.passed:
         model = spec.signal.kind == "model"
         result = compute_targets(
-            features, spec, universe, start, end, prev_weights=prev_weights, labels=labels if model else None
+            features,
+            spec,
+            universe,
+            start,
+            end,
+            prev_weights=prev_weights,
+            labels=labels if model else None,
+            predictions=predictions if model else None,
         )
     else:
         result = TargetsResult(empty_targets(), pd.Series(dtype=float))
