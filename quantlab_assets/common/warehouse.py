@@ -178,10 +178,6 @@ def connect(
                 raise WarehouseDamaged(
                     f"cannot open the warehouse {path} ({' '.join(str(exc).split())[:200]}): {RESTORE_HINT}"
                 ) from None
-        except duckdb.Error as exc:  # a corrupt header or catalog: DuckDB says so at open
-            raise WarehouseDamaged(
-                f"the warehouse {path} is damaged ({' '.join(str(exc).split())[:200]}): {RESTORE_HINT}"
-            ) from None
             holder = _lock_holder(str(exc))
             waited = time.monotonic() - started
             if waited >= budget:
@@ -195,6 +191,10 @@ def connect(
                 report(f"waiting for the DuckDB lock held by {holder} on {path}, {waited:.0f} s of {budget:.0f}")
                 next_report = time.monotonic() + log_every_s
             time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
+        except duckdb.Error as exc:  # a corrupt header or catalog: DuckDB says so at open
+            raise WarehouseDamaged(
+                f"the warehouse {path} is damaged ({' '.join(str(exc).split())[:200]}): {RESTORE_HINT}"
+            ) from None
 
 
 def file_identity(path: str | Path) -> str | None:
