@@ -9,7 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from quantlab_assets_tests.support.tiers import TIERS, tier_of_test
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test gets one tier marker, ``unit``, ``e2e`` or ``system`` (support/tiers.py says how);
+    ``scripts/test_fast.sh`` runs ``-m unit``, CI runs them all."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        name = item.cls.__name__ if getattr(item, "cls", None) else getattr(item, "originalname", item.name)
+        callspec = getattr(item, "callspec", None)
+        params = dict(callspec.params) if callspec else {}
+        tier = tier_of_test(Path(str(item.path)), name, getattr(item, "fixturenames", ()), root, params)
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture

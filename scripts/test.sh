@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install Quant Lab with its test dependencies and run the test suite.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-# Static gates first (config in pyproject.toml): lint, format, types. A finding fails the run.
-echo "test.sh: ruff check, ruff format --check, mypy"
+# Static gates first (config in pyproject.toml): lint, format, types, import contracts. A finding fails the run.
+echo "test.sh: ruff check, ruff format --check, mypy, lint-imports"
 ruff check --quiet .
 ruff format --check --quiet .
 mypy
+lint-imports --no-cache  # layers, pure cores, no cycles ([tool.importlinter], docs/contributing.md)
 # Debian's chromium for the UI browser test (no-op when present; without root the test skips).
 bash "$ROOT/scripts/install_browser.sh"
 
@@ -39,4 +40,5 @@ else
   fi
 fi
 
-python -m pytest "$@"
+# Every tier (unit, e2e, system); the 30 slowest tests are listed at the end.
+python -m pytest --durations=30 "$@"

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class FrozenModel(BaseModel):
+    """The base of every model a YAML file is validated into: an unknown key is an error (a typo
+    never passes silently) and a validated spec cannot change afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DuplicateKeyError(yaml.YAMLError):

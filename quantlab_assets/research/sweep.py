@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
 from quantlab_assets.backtest_engine.core.kpis import (
@@ -50,7 +50,7 @@ from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows_in_transaction, ensure_table, transaction
-from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error
 from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
 from quantlab_assets.research.experiments import data_version, experiment_row, record
@@ -95,8 +95,8 @@ class SweepError(ValueError):
     """A sweep file is invalid; the message names the file and the field."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(FrozenModel):
+    pass
 
 
 class Period(_Model):

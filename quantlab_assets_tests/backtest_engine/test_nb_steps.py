@@ -122,3 +122,11 @@ def test_size_orders_records_skips_and_caps():
     assert skips[0][:2].tolist() == [7, 7] and skips[1][:2].tolist() == [1, 2]
     assert skips[4][:2].tolist() == [nb.NO_OPEN, nb.CAPPED]
     assert skips[3][:2].tolist() == [3.0, 0.0]
+
+
+def test_result_codes_are_distinct_and_only_ok_is_false():
+    """The kernels' error code and the skipped orders' reasons never share a value."""
+    codes = {"OK": nb.OK, "INVALID_INPUT": nb.INVALID_INPUT, "NO_OPEN": nb.NO_OPEN, "CAPPED": nb.CAPPED}
+    assert len(set(codes.values())) == len(codes)
+    assert not nb.OK and nb.INVALID_INPUT  # callers test the error for truth
+    assert nb.equity_at_open_nb(np.array([1.0]), np.zeros(1), np.full(1, NAN), 1_000.0)[1] == nb.OK

@@ -146,3 +146,32 @@ def test_a_strategy_validator_that_trips_is_reported_against_the_file(tmp_path, 
         str(path): f"{path}: could not be validated: TypeError: unsupported "
         "operand type(s) for *: 'NoneType' and 'float'"
     }
+
+
+def test_every_model_read_from_yaml_is_a_frozen_model():
+    """One strict ``model_config`` (common.yaml_io.FrozenModel), not one copy per class: no class
+    in quantlab_assets derives from pydantic's BaseModel directly or re-declares extra/frozen."""
+    import ast
+    from pathlib import Path
+
+    import quantlab_assets
+    from quantlab_assets.common.yaml_io import FrozenModel
+
+    package = Path(quantlab_assets.__file__).resolve().parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and node.name != "FrozenModel":
+                if any(isinstance(b, ast.Name) and b.id == "BaseModel" for b in node.bases):
+                    offenders.append(f"{path.name}:{node.lineno} {node.name}(BaseModel)")
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "ConfigDict"
+                and path.name != "yaml_io.py"
+            ):
+                if {k.arg for k in node.keywords} & {"extra", "frozen"}:
+                    offenders.append(f"{path.name}:{node.lineno} ConfigDict(extra/frozen)")
+    assert offenders == []
+    assert FrozenModel.model_config == {"extra": "forbid", "frozen": True}
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        FrozenModel.model_validate({"typo": 1})

@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-INVALID_INPUT = 1  # a non-positive or infinite price, or an infinite weight (the caller says which)
+# Result codes, one value each: the kernels' error (0 is none) and the skipped orders' reasons.
+OK = 0
+INVALID_INPUT = -1  # a non-positive or infinite price, or an infinite weight (the caller says which)
 NO_OPEN = 1  # skipped order: the symbol has no open price that session
 CAPPED = 2  # order cut to the participation cap; the rest is dropped
 # A weight sum within this of 1 is 1: the rounding of a sum of weights is no leverage.
@@ -96,7 +98,7 @@ def equity_at_open_nb(open_row, held, mark, cash):
         else:
             m = mark[j]
             eo += held[j] * (m if m == m else 0.0)
-    return eo, 0
+    return eo, OK
 
 
 @step
@@ -250,7 +252,7 @@ def mark_at_close_nb(close_row, open_row, held, mark, marks_row):
     net = 0.0
     gross = 0.0
     short = 0.0
-    error = 0
+    error = OK
     for j in range(close_row.shape[0]):
         c = close_row[j]
         if c == c:
@@ -295,7 +297,7 @@ def read_decision_nb(decision_row, w):
         for j in range(decision_row.shape[0]):
             d = decision_row[j]
             w[j] = d if d == d else 0.0
-    return decided, 0
+    return decided, OK
 
 
 # --- the session loop --------------------------------------------------------------------------
@@ -352,7 +354,7 @@ def simulate_nb(
     w = pending.copy()
     has_w = has_pending
     mark = last_close.copy()  # the mark after the previous close (NaN: never priced)
-    error = 0
+    error = OK
     for t in range(T):
         eo, error = equity_at_open_nb(open_[t], held, mark, cash)
         if error:

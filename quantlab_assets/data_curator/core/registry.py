@@ -7,9 +7,9 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 
 # Exchange tickers: 1-6 upper-case letters/digits starting with a letter, optional class
 # suffix after a dot or dash (BRK.B, BF-B).
@@ -22,9 +22,7 @@ class RegistryError(ValueError):
     """The symbol registry file is unreadable or invalid; the message names file and field."""
 
 
-class SymbolEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SymbolEntry(FrozenModel):
     symbol: str
     name: str = ""
     sector: str = "Unknown"
@@ -49,9 +47,7 @@ class SymbolEntry(BaseModel):
         return self
 
 
-class SymbolRegistry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SymbolRegistry(FrozenModel):
     universe: str = Field(min_length=1)
     symbols: tuple[SymbolEntry, ...] = Field(min_length=1)
 

@@ -32,10 +32,10 @@ from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
-from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import adjusted
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core.kernels import SCALE
@@ -199,8 +199,8 @@ SpreadWindow = Annotated[int, Field(ge=2, le=MAX_SPREAD_WINDOW)]
 Span = Annotated[int, Field(ge=1, le=MAX_EMA_SPAN)]
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+class _Params(FrozenModel):
+    model_config = ConfigDict(strict=True)  # merged with FrozenModel's
 
 
 class ReturnParams(_Params):
@@ -453,10 +453,8 @@ KINDS: dict[str, Kind] = {
 # --------------------------------------------------------------------------- presets
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(FrozenModel):
     """One output column: ``name`` computed by registry kind ``kind`` with ``params``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)
     kind: str
@@ -487,10 +485,8 @@ class FeatureSpec(BaseModel):
         return cast(CrossSectionParams, self._parsed).of
 
 
-class FeaturePreset(BaseModel):
+class FeaturePreset(FrozenModel):
     """A named, ordered list of features: the declared schema of the ``features`` table."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     description: str = ""

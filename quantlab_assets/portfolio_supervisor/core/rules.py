@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parents[1] / "risk_rules.yaml"
 
@@ -16,9 +16,7 @@ class RulesError(ValueError):
     """The risk rules file is invalid; the message names the file and the field."""
 
 
-class RiskLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RiskLimits(FrozenModel):
     max_weight: float = Field(default=0.15, gt=0, le=1)
     max_gross: float = Field(default=1.05, gt=0, le=5)
     max_net: float = Field(default=1.05, ge=-5, le=5)
@@ -37,9 +35,7 @@ class RiskLimits(BaseModel):
         return self
 
 
-class RiskRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RiskRules(FrozenModel):
     defaults: RiskLimits = RiskLimits()
     strategies: dict[str, dict] = Field(default_factory=dict)
 

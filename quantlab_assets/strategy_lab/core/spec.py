@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.feature_store.core.labels import HORIZONS, label_column
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -23,8 +23,8 @@ class StrategyError(ValueError):
     """A strategy file is invalid; the message names the file, the field and why."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(FrozenModel):
+    pass
 
 
 class Universe(_Model):
