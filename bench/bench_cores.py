@@ -132,10 +132,11 @@ def _leaderboard(con, w: Window, specs):
 
 
 def _targets(con, w: Window, spec):
+    from quantlab_assets.common import settings
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
     from quantlab_assets.feature_store.core.labels import LABELS
-    from quantlab_assets.feature_store.core.store import features_schema
+    from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
     from quantlab_assets.strategy_lab.core.construct import universe_of
     from quantlab_assets.strategy_lab.core.step import targets_partition
     from quantlab_assets.strategy_lab.core.targets import read_previous_weights
@@ -143,11 +144,14 @@ def _targets(con, w: Window, spec):
     model = spec.signal.model if spec.signal.kind == "model" else None
     universe = universe_of(w.registry, spec)
     load_from = shift_sessions(w.start, -(model.train_sessions + model.refit_every)) if model else w.start
-    columns = ["date", "symbol", *spec.features_used()]
-    feats = read_slice(con, features_schema(w.feature_store.preset()), load_from, w.end, columns, universe)
+    # The feature sets the strategy reads, as the asset reads them (the default and presets/sets).
+    sets = load_feature_sets(w.feature_store.preset(), settings.feature_sets_dir())
+    feats, dates = read_features(con, sets, spec.features_used(), load_from, w.end, universe)
     labels = read_slice(con, LABELS, load_from, w.end, symbols=universe)
     prev = read_previous_weights(con, spec.name, w.start)
-    return lambda: targets_partition(feats, labels, spec, universe, w.registry.tickers, prev, w.start, w.end)
+    return lambda: targets_partition(
+        feats, labels, spec, universe, w.registry.tickers, prev, w.start, w.end, feature_dates=dates
+    )
 
 
 def _backtest(con, w: Window, spec):

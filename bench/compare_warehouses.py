@@ -8,13 +8,24 @@ A speed change must not change a stored row: run the chain on two code versions 
 prints, per table, the row counts and the rows of each side missing from the other
 (``EXCEPT ALL``, so duplicates count), leaving out what differs by design between two runs:
 run ids and ``*_at`` timestamps. Exit status 1 if any table differs.
+
+Either side may be a Delta warehouse (``QUANTLAB_WAREHOUSE_BACKEND=delta``): a folder of Delta
+tables or an ``s3://bucket/prefix`` (its S3 options from the AWS_* variables), e.g.
+
+    python bench/compare_warehouses.py lab.duckdb s3://quantlab/warehouse
+
+A Delta side's tables are read through Arrow into an in-memory DuckDB database, so the same
+``EXCEPT ALL`` comparison runs on both backends.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import duckdb
+
+from quantlab_assets.common import settings
 
 # Columns that differ between two runs of the same code.
 RUN_COLUMNS = {"run_id"}
@@ -39,10 +50,33 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0])
 
 
+def is_delta_location(location: str) -> bool:
+    """An ``s3://`` URL or a folder (a DuckDB warehouse is one file)."""
+    return "://" in location or Path(location).is_dir()
+
+
+def attach(con: duckdb.DuckDBPyConnection, alias: str, location: str) -> None:
+    """``location`` as database ``alias``: a DuckDB file read-only, or a Delta warehouse's tables
+    copied through Arrow into an in-memory database."""
+    if not is_delta_location(location):
+        con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [location])
+        return
+    from quantlab_assets.common.delta_store import DeltaStore  # the `scale` extra
+
+    store = DeltaStore(location, settings.delta_storage_options(location))
+    con.execute(f"ATTACH ':memory:' AS {alias}")
+    for name in store.tables():
+        table = store.table(name)
+        assert table is not None  # listed just now
+        con.register("_delta_scan", table.to_pyarrow_dataset())
+        con.execute(f'CREATE TABLE {alias}.main."{name}" AS SELECT * FROM _delta_scan')
+        con.unregister("_delta_scan")
+
+
 def compare(baseline: str, candidate: str) -> bool:
     con = duckdb.connect()
-    con.execute("ATTACH ? AS a (READ_ONLY)", [baseline])
-    con.execute("ATTACH ? AS b (READ_ONLY)", [candidate])
+    attach(con, "a", baseline)
+    attach(con, "b", candidate)
     left, right = _tables(con, "a"), _tables(con, "b")
     print(f"only in {baseline}: {sorted(left - right)}\nonly in {candidate}: {sorted(right - left)}")
     same = True

@@ -9,7 +9,8 @@ from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.feature_store.assets import DEFAULT_PRESET, features, labels
+from quantlab_assets.feature_store.assets import FEATURE_SETS, feature_set_assets, features, labels
+from quantlab_assets.feature_store.core.sets import all_feature_names
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
@@ -19,8 +20,10 @@ from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, buil
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
-STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(set(DEFAULT_PRESET.feature_names))
-strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, set(DEFAULT_PRESET.feature_names))
+# Strategies read features from any feature set (the default preset and presets/sets/*.yaml).
+KNOWN_FEATURES = all_feature_names(FEATURE_SETS)
+STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(KNOWN_FEATURES)
+strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, KNOWN_FEATURES)
 strategy_assets = [
     build(spec)
     for spec in STRATEGIES
@@ -34,7 +37,17 @@ analytics_assets = [
 ]
 
 defs = dg.Definitions(
-    assets=[symbols, ohlcv, features, labels, strategy_files, *strategy_assets, *analytics_assets, *sweep_assets],
+    assets=[
+        symbols,
+        ohlcv,
+        features,
+        *feature_set_assets,
+        labels,
+        strategy_files,
+        *strategy_assets,
+        *analytics_assets,
+        *sweep_assets,
+    ],
     # Every derived contract audits its candidate rows in its own step: those gates are checks
     # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
     asset_checks=[ohlcv_quality_gate],

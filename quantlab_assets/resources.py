@@ -36,6 +36,15 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self, on_wait=None):
+        if settings.warehouse_backend() == "delta":  # Delta tables at QUANTLAB_DELTA_URL (docs/scaling.md)
+            from quantlab_assets.common import delta_store  # the `scale` extra
+
+            session = delta_store.DeltaSession(delta_store.DeltaStore.from_settings())
+            try:
+                yield session
+            finally:
+                session.close()
+            return
         con = warehouse.connect(
             self.path(),
             wait_s=self.lock_wait_s,

@@ -85,6 +85,7 @@ def test_backfill_equals_daily_runs(lab_env, dagster_storage, universe30, tmp_pa
 
     for name, order in [
         ("features", "symbol, date"),
+        ("features_toolbox", "symbol, date"),
         ("targets", "strategy, symbol, date"),
         ("backtest_equity", "strategy, date"),
         ("backtest_positions", "strategy, symbol, date"),
@@ -117,4 +118,10 @@ def test_backfill_equals_daily_runs(lab_env, dagster_storage, universe30, tmp_pa
         sessions = con.execute("SELECT strategy, count(*) FROM backtest_equity GROUP BY ALL ORDER BY ALL").fetchall()
     assert trades[0] > 0 and trades[1] >= 1  # fills only after their decision
     n = len(trading_days(START, END))
-    assert sessions == [("low_volatility", n), ("momentum_topk", n), ("short_term_reversal", n), ("trend_sma50", n)]
+    assert sessions == [
+        ("low_volatility", n),
+        ("momentum_topk", n),
+        ("short_term_reversal", n),
+        ("sma_cross_10_20", n),
+        ("trend_sma50", n),
+    ]

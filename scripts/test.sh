@@ -7,6 +7,11 @@ ruff check --quiet .
 ruff format --check --quiet .
 mypy
 lint-imports --no-cache  # layers, pure cores, no cycles ([tool.importlinter], docs/contributing.md)
+# The scale-out tests (Delta warehouse, steps on Celery workers; docs/scaling.md section 7) need the
+# `scale` extra and Debian's redis-server (the system test starts a private one with scripts/redis.sh).
+python -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,scale]" > "$VENV/pip-install-scale.log" 2>&1 \
+  || { tail -40 "$VENV/pip-install-scale.log"; exit 1; }
+bash "$ROOT/scripts/redis.sh" install || [ $? -eq 2 ]  # 2: not root / no apt-get: the system test skips
 # Debian's chromium for the UI browser test (no-op when present; without root the test skips).
 bash "$ROOT/scripts/install_browser.sh"
 

@@ -148,12 +148,20 @@ def _backtest_partition(
             last_state_date=last_state,
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
+            previous_targets=_previous_targets(con, spec, start),
         )
         part = backtest_partition(inputs, spec, start, end)
         outcome = audit_and_publish(
             con, part.slices(name), part.gate, start, end, contract=f"backtest/{name}", run_id=context.run.run_id
         )
     return part, outcome
+
+
+def _previous_targets(con, spec: StrategySpec, start):
+    """The targets of the two sessions before ``start``, read only for holding 'until_change'."""
+    if spec.holding.kind != "until_change":
+        return None
+    return read_strategy_slice(con, TARGETS, spec.name, shift_sessions(start, -2), shift_sessions(start, -1))
 
 
 def _backtest_metadata(part: BacktestPartition) -> dict:

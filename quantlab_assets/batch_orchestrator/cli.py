@@ -28,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from quantlab_assets.batch_orchestrator.delta_cli import register_delta
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.common import settings
 from quantlab_assets.research.cli import register as register_research
@@ -423,6 +424,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
+    register_delta(sub)  # delta tables/history/restore (batch_orchestrator/delta_cli.py, issue 27)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(handler=_with_instance(lambda instance, args: cmd_runs(instance, args.limit)))

@@ -59,6 +59,8 @@ def tables_of(asset: str) -> str:
     """The DuckDB tables behind an asset key: ``ohlcv`` or ``<s>/<s>_approved_targets`` (the
     strategy's name leads the last part, the stage ends it; longest stage first)."""
     last = asset.split("/")[-1]
+    if last.startswith(f"{FEATURES_TABLE}_"):  # an extra feature set: asset and table share the name
+        return last
     for stage in sorted(_TABLES, key=len, reverse=True):
         if last == stage or last.endswith(f"_{stage}"):
             return _TABLES[stage]

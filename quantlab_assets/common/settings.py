@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal, cast
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,10 +37,22 @@ CSV_DIR = "QUANTLAB_CSV_DIR"
 START_DATE = "QUANTLAB_START_DATE"
 STRATEGIES = "QUANTLAB_STRATEGIES"
 FEATURE_PRESET = "QUANTLAB_FEATURE_PRESET"
+FEATURE_SETS = "QUANTLAB_FEATURE_SETS"
+DROP_NON_SESSION_ROWS = "QUANTLAB_DROP_NON_SESSION_ROWS"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
+# The warehouse backend (issue 27, docs/scaling.md): the DuckDB file, or Delta tables.
+WAREHOUSE_BACKEND = "QUANTLAB_WAREHOUSE_BACKEND"
+DELTA_URL = "QUANTLAB_DELTA_URL"
+DELTA_COMMIT_RETRIES = "QUANTLAB_DELTA_COMMIT_RETRIES"
+Backend = Literal["duckdb", "delta"]
+BACKENDS: tuple[Backend, ...] = ("duckdb", "delta")
+DEFAULT_DELTA_URL = "data/delta"
+DEFAULT_DELTA_COMMIT_RETRIES = 5
+# delta-rs's S3 options, read from the standard AWS variables when the Delta URL is s3://.
+S3_OPTION_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ALLOW_HTTP")
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
 
 
@@ -71,6 +84,13 @@ VARIABLES = (
         "directory of `<SYMBOL>.csv` for the `csv` provider",
         field="`market_data.csv_dir`",
     ),
+    Variable(
+        DROP_NON_SESSION_ROWS,
+        "0",
+        "`1`: the `csv` provider drops rows dated on a weekend or an exchange holiday (counted, with their dates, "
+        "in `ohlcv_ingest_log`) instead of refusing the symbol",
+        field="`market_data.drop_non_session_rows`",
+    ),
     Variable(START_DATE, DEFAULT_START_DATE, "first trading-day partition", read="load"),
     Variable(
         STRATEGIES,
@@ -84,6 +104,12 @@ VARIABLES = (
         "feature preset YAML (docs/features.md)",
         read="load",
         field="`feature_store.preset_file` (must name the same preset)",
+    ),
+    Variable(
+        FEATURE_SETS,
+        "packaged `feature_store/presets/sets/`",
+        "folder of extra feature sets, one `features_<set>` asset and table each (docs/features.md)",
+        read="load (the research API: call)",
     ),
     Variable(
         RISK_RULES,
@@ -107,6 +133,24 @@ VARIABLES = (
         ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read when the client is built, never logged or stored"
     ),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
+    Variable(
+        WAREHOUSE_BACKEND,
+        "duckdb",
+        "`duckdb` (the `QUANTLAB_DB` file) or `delta` (Delta tables at `QUANTLAB_DELTA_URL`; needs "
+        "`pip install -e '.[scale]'`; docs/scaling.md section 7)",
+    ),
+    Variable(
+        DELTA_URL,
+        DEFAULT_DELTA_URL,
+        "folder or `s3://bucket/prefix` of the Delta tables (`delta` backend); S3 options from "
+        + ", ".join(f"`{var}`" for var in S3_OPTION_VARS),
+    ),
+    Variable(
+        DELTA_COMMIT_RETRIES,
+        str(DEFAULT_DELTA_COMMIT_RETRIES),
+        "re-runs of a Delta write that lost a commit race to a writer of the same slice (each logged), then a clear "
+        "failure",
+    ),
 )
 
 # Dagster's own variables: Dagster reads them, not Quant Lab (the batching event log only sets
@@ -207,6 +251,22 @@ def feature_preset_file() -> Path | None:
     return _optional_path(FEATURE_PRESET)
 
 
+def feature_sets_dir() -> Path | None:
+    """``QUANTLAB_FEATURE_SETS``, or None for the packaged ``feature_store/presets/sets``."""
+    return _optional_path(FEATURE_SETS)
+
+
+def drop_non_session_rows() -> bool:
+    """``QUANTLAB_DROP_NON_SESSION_ROWS``: 1/true/yes drops CSV rows dated on a weekend or an
+    exchange holiday (counted in the ingest log); unset, 0/false/no refuses them (the default)."""
+    raw = _raw(DROP_NON_SESSION_ROWS).lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{DROP_NON_SESSION_ROWS}={raw!r} must be 1/true/yes or 0/false/no")
+
+
 def risk_rules_file() -> Path | None:
     """``QUANTLAB_RISK_RULES``, or None for the packaged rules."""
     return _optional_path(RISK_RULES)
@@ -233,3 +293,36 @@ def alphavantage_base_url() -> str:
 def alphavantage_api_key() -> str | None:
     """The key is read at call time and handed to the client only; never stored elsewhere."""
     return _raw(ALPHAVANTAGE_API_KEY) or None
+
+
+def warehouse_backend() -> Backend:
+    """``QUANTLAB_WAREHOUSE_BACKEND``: duckdb (default) or delta."""
+    name = _raw(WAREHOUSE_BACKEND).lower() or "duckdb"
+    if name not in BACKENDS:
+        raise ValueError(f"{WAREHOUSE_BACKEND}={name!r} is not a warehouse backend; valid: {', '.join(BACKENDS)}")
+    return cast(Backend, name)
+
+
+def delta_url() -> str:
+    """``QUANTLAB_DELTA_URL``: an ``s3://`` URL as given, else a folder from the project root."""
+    raw = _raw(DELTA_URL) or DEFAULT_DELTA_URL
+    return raw if "://" in raw else str(from_project_root(raw))
+
+
+def delta_storage_options(url: str | None = None) -> dict[str, str]:
+    """delta-rs storage options for an ``s3://`` Delta URL (``url``, else ``QUANTLAB_DELTA_URL``): the
+    AWS_* variables that are set. ``AWS_S3_ALLOW_UNSAFE_RENAME`` is never set: S3 conditional writes
+    arbitrate concurrent commits."""
+    if not (url or delta_url()).startswith("s3://"):
+        return {}
+    return {var: _raw(var) for var in S3_OPTION_VARS if _raw(var)}
+
+
+def delta_commit_retries() -> int:
+    """``QUANTLAB_DELTA_COMMIT_RETRIES`` or 5: re-runs of a Delta write that lost a commit race."""
+    raw = _raw(DELTA_COMMIT_RETRIES)
+    if not raw:
+        return DEFAULT_DELTA_COMMIT_RETRIES
+    if not raw.isdigit():
+        raise ValueError(f"{DELTA_COMMIT_RETRIES}={raw!r} must be a whole number of retries (0 or more)")
+    return int(raw)

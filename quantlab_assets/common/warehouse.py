@@ -16,11 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 import duckdb
 import pandas as pd
 
 from quantlab_assets.common import settings
+
+if TYPE_CHECKING:  # the Delta backend needs the `scale` extra; the DuckDB file does not
+    from quantlab_assets.common.delta_store import DeltaSession
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +176,11 @@ def connect(
             time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
 
 
+def _is_delta(con: object) -> TypeGuard[DeltaSession]:
+    """A Delta session (QUANTLAB_WAREHOUSE_BACKEND=delta, common/delta_store.py), not a DuckDB file."""
+    return getattr(con, "backend", None) == "delta"
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """Stored column names of ``table`` in this database (never an attached one's), in order."""
     return [
@@ -186,6 +195,8 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    if _is_delta(con):  # the Delta backend (QUANTLAB_WAREHOUSE_BACKEND=delta)
+        return con.ensure(schema)
     con.execute(schema.ddl())
     existing = table_columns(con, schema.name)
     missing = [c for c in schema.column_names if c not in existing]
@@ -198,6 +209,10 @@ def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection):
+    if _is_delta(con):  # writes queued, one Delta commit per table at the end
+        with con.transaction():
+            yield con
+        return
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
@@ -266,16 +281,18 @@ def _replace_slice(con, schema, frame, start, end, key_column, keys, *, own_tran
     if len(outside):
         raise ValueError(f"{len(outside)} rows for {schema.name!r} fall outside the slice {lo.date()}..{hi.date()}")
     ensure_table(con, schema)
+    if _is_delta(con):  # one Delta commit replacing exactly the slice (replaceWhere)
+        key_list = sorted(set(keys or ())) if key_column is not None else []
+        _check_keys(schema, data, key_column, key_list)
+        from quantlab_assets.common.delta_store import slice_predicate
+
+        con.replace(schema, data, slice_predicate(schema.date_column, lo, hi, key_column, key_list))
+        return len(data)
     delete = f'DELETE FROM "{schema.name}" WHERE "{schema.date_column}" BETWEEN ? AND ?'
     params: list = [lo.date(), hi.date()]
     if key_column is not None:
-        if key_column not in schema.column_names:
-            raise SchemaMismatchError(f"{key_column!r} is not a column of {schema.name!r}")
         key_list = sorted(set(keys or ()))
-        strays = sorted(set(data[key_column]) - set(key_list))
-        if strays:
-            # Their old rows would not be deleted first, so a re-run would duplicate them.
-            raise ValueError(f"rows for {key_column} {strays[:5]} are not among the keys being replaced")
+        _check_keys(schema, data, key_column, key_list)
         delete += f' AND "{key_column}" IN (SELECT unnest(?::VARCHAR[]))'
         params.append(key_list)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
@@ -294,6 +311,17 @@ def _replace_slice(con, schema, frame, start, end, key_column, keys, *, own_tran
     return len(data)
 
 
+def _check_keys(schema: TableSchema, data: pd.DataFrame, key_column: str | None, key_list: list) -> None:
+    if key_column is None:
+        return
+    if key_column not in schema.column_names:
+        raise SchemaMismatchError(f"{key_column!r} is not a column of {schema.name!r}")
+    strays = sorted(set(data[key_column]) - set(key_list))
+    if strays:
+        # Their old rows would not be deleted first, so a re-run would duplicate them.
+        raise ValueError(f"rows for {key_column} {strays[:5]} are not among the keys being replaced")
+
+
 def _delete_insert(con, schema: TableSchema, delete: str, params: list, cols: str, n: int) -> None:
     con.execute(delete, params)
     if n:
@@ -303,6 +331,9 @@ def _delete_insert(con, schema: TableSchema, delete: str, params: list, cols: st
 def append_rows(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
     """Insert ``frame`` by column name in one transaction (for append-only logs)."""
     ensure_table(con, schema)
+    if _is_delta(con):
+        con.append(schema, frame[schema.column_names])
+        return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
     con.register("_rows", frame[schema.column_names])
     try:
@@ -317,10 +348,24 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
     """:func:`append_rows` inside a transaction the caller has opened."""
     if not len(frame):
         return 0
+    if _is_delta(con):
+        con.ensure(schema)
+        con.append(schema, frame[schema.column_names])
+        return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)
     con.register("_rows", frame[schema.column_names])
     con.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM _rows')
     return len(frame)
+
+
+def replace_table_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSchema, frame: pd.DataFrame) -> int:
+    """Replace every row of ``schema`` (a small reference table) inside the caller's transaction."""
+    ensure_table(con, schema)
+    if _is_delta(con):
+        con.replace(schema, frame[schema.column_names], None)
+        return len(frame)
+    con.execute(f'DELETE FROM "{schema.name}"')
+    return append_rows_in_transaction(con, schema, frame)
 
 
 def read_slice(

@@ -29,6 +29,11 @@ class MarketDataResource(dg.ConfigurableResource):
     csv_dir: str | None = Field(
         default=None, description="directory of <SYMBOL>.csv; unset: QUANTLAB_CSV_DIR, else data/csv"
     )
+    drop_non_session_rows: bool | None = Field(
+        default=None,
+        description="csv: drop rows dated on a weekend or exchange holiday (counted in the ingest log) instead of "
+        "refusing the symbol; unset: QUANTLAB_DROP_NON_SESSION_ROWS, else off",
+    )
     alphavantage_function: str = "TIME_SERIES_DAILY"
     alphavantage_outputsize: str = "auto"
     requests_per_minute: float = 5.0
@@ -78,7 +83,8 @@ class MarketDataResource(dg.ConfigurableResource):
             from quantlab_assets.data_curator.core.csv_source import CsvProvider
 
             folder = settings.from_project_root(self.csv_dir) if self.csv_dir is not None else settings.csv_dir()
-            return CsvProvider(folder)
+            drop = self.drop_non_session_rows
+            return CsvProvider(folder, settings.drop_non_session_rows() if drop is None else drop)
         from quantlab_assets.data_curator.core.alphavantage import AlphaVantageProvider
 
         key = settings.alphavantage_api_key()

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from quantlab_assets.common import settings
 from quantlab_assets.common.publish import Published, Slice, audit_and_publish
 from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.assets import ohlcv
@@ -9,6 +10,7 @@ from quantlab_assets.data_curator.core.bars import read_bars, read_listings
 from quantlab_assets.feature_store.checks import features_check_specs, labels_check_specs
 from quantlab_assets.feature_store.core.features import FeaturePreset
 from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS
+from quantlab_assets.feature_store.core.sets import FeatureSet, default_set, load_feature_sets
 from quantlab_assets.feature_store.core.step import (
     FeaturesPartition,
     features_partition,
@@ -17,7 +19,7 @@ from quantlab_assets.feature_store.core.step import (
     labels_read_window,
     reference_window,
 )
-from quantlab_assets.feature_store.core.store import features_schema, preset_version
+from quantlab_assets.feature_store.core.store import preset_version
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview, published_results
 from quantlab_assets.partitions import partition_dates, trading_day_partitions, weekdays_spanning
@@ -51,13 +53,14 @@ def _lineage_preset(feature_store: FeatureStoreResource) -> FeaturePreset:
     return preset
 
 
-def _features_metadata(part: FeaturesPartition, outcome: Published, preset: FeaturePreset, psi_threshold: float):
+def _features_metadata(part: FeaturesPartition, outcome: Published, fs: FeatureSet, psi_threshold: float):
     """The published run's figures: rows, schema, preset and the profile's headline numbers."""
     profile = part.profile
+    preset = fs.preset
     assert profile is not None  # published, so the inputs passed and the rows were profiled
     return {
-        "dagster/row_count": outcome.rows.get("features", 0),
-        "dagster/column_schema": column_schema(features_schema(preset)),
+        "dagster/row_count": outcome.rows.get(fs.table, 0),
+        "dagster/column_schema": column_schema(fs.schema),
         "preset": f"{preset.name}@{preset_version(preset)}",
         "features": len(preset.feature_names),
         "warm_rows": profile.warm_rows,
@@ -88,9 +91,16 @@ def features(
     """Leakage-free features of the preset per (date, symbol), computed on columns from each
     date's own lookback window, audited in memory and published only when the gate passes
     (else the stored rows are kept); writes ``reports/feature_profile.md`` (missing / correlation / drift)."""
+    yield from _feature_set_step(
+        context, warehouse, artifacts, feature_store, default_set(_lineage_preset(feature_store))
+    )
+
+
+def _feature_set_step(context, warehouse, artifacts, feature_store: FeatureStoreResource, fs: FeatureSet):
+    """One feature set's partition: read, compute and audit, publish to the set's own table."""
     start, end = partition_dates(context)
-    preset = _lineage_preset(feature_store)
-    schema = features_schema(preset)
+    preset, schema = fs.preset, fs.schema
+    report_name = "feature_profile.md" if fs.table == "features" else f"feature_profile_{fs.name}.md"
     with warehouse.get_connection() as con:
         bars = read_bars(con, *features_read_window(start, end, preset))
         listings = read_listings(con, bars["symbol"].unique())
@@ -98,13 +108,55 @@ def features(
     part = features_partition(bars, listings, reference, preset, start, end, feature_store.limits())
     with warehouse.get_connection() as con:
         outcome = audit_and_publish(
-            con, [Slice(schema, part.frame)], part.gate, start, end, contract="features", run_id=context.run.run_id
+            con, [Slice(schema, part.frame)], part.gate, start, end, contract=fs.table, run_id=context.run.run_id
         )
     if part.report:  # also for refused rows: the profile helps to see what was wrong
-        artifacts.write_report(context.run.run_id, "feature_profile.md", part.report)
-    metadata = _features_metadata(part, outcome, preset, feature_store.psi_threshold) if outcome.published else {}
-    latest = {"run_profile": detail(context, part.report, "feature_profile.md")}
-    yield from published_results(context, outcome, "features", metadata, dates=part.frame["date"], latest=latest)
+        artifacts.write_report(context.run.run_id, report_name, part.report)
+    metadata = _features_metadata(part, outcome, fs, feature_store.psi_threshold) if outcome.published else {}
+    latest = {"run_profile": detail(context, part.report, report_name)}
+    yield from published_results(context, outcome, fs.asset, metadata, dates=part.frame["date"], latest=latest)
+
+
+# Extra feature sets beside the default (core/sets.py): one asset and table each, read when the
+# code location loads (QUANTLAB_FEATURE_SETS, else the packaged presets/sets).
+FEATURE_SETS = load_feature_sets(PRESET, settings.feature_sets_dir())
+
+
+def build_feature_set_asset(fs: FeatureSet) -> dg.AssetsDefinition:
+    """``features_<set>``: the set's features, with the same gate and step as ``features``, its
+    own table and code version; it never reads or writes the default features."""
+    lookback = dg.TimeWindowPartitionMapping(
+        start_offset=-weekdays_spanning(fs.preset.lookback_sessions),
+        end_offset=0,
+        allow_nonexistent_upstream_partitions=True,
+    )
+
+    @dg.asset(
+        name=fs.asset,
+        group_name=GROUP,
+        kinds={"duckdb", "numpy"},
+        deps=[dg.AssetDep(ohlcv, partition_mapping=lookback)],
+        partitions_def=trading_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version=preset_version(fs.preset),
+        check_specs=features_check_specs(fs.asset),
+        owners=["team:feature_store"],
+        description=f"Feature set {fs.name!r} ({len(fs.preset.feature_names)} features: "
+        f"{', '.join(fs.preset.feature_names)}) in its own table {fs.table}, beside the default "
+        "features: leakage-free, audited in memory, published only when the gate passes.",
+    )
+    def _feature_set(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        artifacts: ArtifactsResource,
+        feature_store: FeatureStoreResource,
+    ):
+        yield from _feature_set_step(context, warehouse, artifacts, feature_store, fs)
+
+    return _feature_set
+
+
+feature_set_assets = [build_feature_set_asset(fs) for fs in FEATURE_SETS[1:]]
 
 
 @dg.asset(

@@ -60,9 +60,10 @@ def _specs(asset: str, blocking: list[tuple[str, str]], warnings: list[tuple[str
     ]
 
 
-def features_check_specs() -> list[dg.AssetCheckSpec]:
-    """The checks the ``features`` step reports: its gate on the candidate rows."""
-    return _specs("features", _FEATURE_SPECS, _FEATURE_WARNINGS)
+def features_check_specs(asset: str = "features") -> list[dg.AssetCheckSpec]:
+    """The checks a feature set's step reports (``features``, or ``features_<set>``): its gate
+    on the candidate rows."""
+    return _specs(asset, _FEATURE_SPECS, _FEATURE_WARNINGS)
 
 
 def labels_check_specs() -> list[dg.AssetCheckSpec]:

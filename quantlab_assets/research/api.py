@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
@@ -41,7 +42,7 @@ from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
@@ -177,16 +178,14 @@ def read_data(
     enough); ``registry`` is the symbol registry (the universe's source)."""
     symbols = tuple(registry.tickers)
     preset = preset or load_preset(settings.feature_preset_file())
-    schema = features_schema(preset)
-    cols = (
-        list(features)
-        if features is not None
-        else [c for c in schema.column_names if c not in ("date", "symbol", "warm")]
-    )
+    sets = load_feature_sets(preset, settings.feature_sets_dir())
+    # Every feature of the default set unless named; named ones from whichever set holds them.
+    cols = list(features) if features is not None else list(preset.feature_names)
     lo = min(pd.Timestamp(history_from) if history_from is not None else pd.Timestamp(start), pd.Timestamp(start))
-    feats = read_slice(
-        con, schema, lo, end, columns=["date", "symbol", *dict.fromkeys(cols)], symbols=symbols, ensure=False
-    )
+    try:
+        feats, _ = read_features(con, sets, list(dict.fromkeys(cols)), lo, end, symbols, ensure=False)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
     labels_ = (
         read_slice(con, LABELS, lo, end, symbols=symbols, ensure=False)
         if labels
@@ -307,7 +306,15 @@ def backtest(
     bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
     bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
-    out, equity = backtest_strategy(bars, decisions_of(result.targets), start, end, spec.costs, spec.capital)
+    out, equity = backtest_strategy(
+        bars,
+        decisions_of(result.targets),
+        start,
+        end,
+        spec.costs,
+        spec.capital,
+        holding=holding_of(spec, result.targets),
+    )
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(

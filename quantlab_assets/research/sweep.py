@@ -38,6 +38,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from quantlab_assets.backtest_engine.core.engine import BacktestState, simulate
+from quantlab_assets.backtest_engine.core.holding import keep_array
 from quantlab_assets.backtest_engine.core.kpis import (
     SINCE_START,
     annual_volatility,
@@ -157,7 +158,7 @@ class Variant:
 
     @property
     def spec_hash(self) -> str:
-        return content_hash(self.spec.model_dump_json())
+        return content_hash(self.spec.version_json())
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,8 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
         spec.costs.slippage_bps,
         borrow_bps=spec.costs.borrow_bps,
         cash_interest_bps=spec.costs.cash_interest_bps,
+        keep=keep_array(book) if spec.holding.kind == "until_change" else None,
+        band=spec.holding.band,
     )
     return {"ret": res.ret, "turnover": res.turnover, "costs": res.costs}
 

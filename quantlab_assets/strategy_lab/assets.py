@@ -12,10 +12,10 @@ from quantlab_assets.common.publish import Slice, audit_and_publish
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.feature_store.assets import features as features_asset
+from quantlab_assets.feature_store.assets import FEATURE_SETS
 from quantlab_assets.feature_store.assets import labels as labels_asset
 from quantlab_assets.feature_store.core.labels import LABELS
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.sets import default_set, read_features, sets_for
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview, published_results
 from quantlab_assets.partitions import (
@@ -57,8 +57,10 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         end_offset=0,
         allow_nonexistent_upstream_partitions=True,
     )
+    # The feature sets the strategy reads (the default ``features`` and/or ``features_<set>``).
+    tables = list(sets_for(FEATURE_SETS, spec.features_used())) or [FEATURE_SETS[0].table]
     deps = [
-        dg.AssetDep(features_asset, partition_mapping=history),
+        *(dg.AssetDep(dg.AssetKey(table), partition_mapping=history) for table in tables),
         dg.AssetDep(key, partition_mapping=PREVIOUS_SESSION),
     ]
     if model:
@@ -71,7 +73,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         deps=deps,
         partitions_def=trading_day_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=content_hash(spec.model_dump_json()),
+        code_version=content_hash(spec.version_json()),
         description=f"Target weights of strategy '{spec.name}': {spec.description} "
         "Decided at each close from that day's features; filled by the backtest at the next open. "
         "Written, audited, published: rows that fail a blocking check are not published.",
@@ -90,12 +92,14 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         registry = market_data.registry()
         universe = universe_of(registry, spec)
         load_from = shift_sessions(start, -(model.train_sessions + model.refit_every)) if model else start
-        columns = ["date", "symbol", *spec.features_used()]
+        sets = (default_set(feature_store.preset()), *FEATURE_SETS[1:])
         with warehouse.get_connection() as con:
-            feats = read_slice(con, features_schema(feature_store.preset()), load_from, end, columns, universe)
+            feats, set_dates = read_features(con, sets, spec.features_used(), load_from, end, universe)
             labels = read_slice(con, LABELS, load_from, end, label_columns(spec), universe)
             prev = read_previous_weights(con, spec.name, start)
-            part = targets_partition(feats, labels, spec, universe, registry.tickers, prev, start, end)
+            part = targets_partition(
+                feats, labels, spec, universe, registry.tickers, prev, start, end, feature_dates=set_dates
+            )
             targets = Slice(TARGETS, part.targets, strategy=spec.name)
             outcome = audit_and_publish(
                 con, [targets], part.gate, start, end, contract=f"targets/{spec.name}", run_id=context.run.run_id

@@ -42,7 +42,7 @@ def _run(capsys, *argv) -> tuple[int, list[str], str]:
             "momentum_top_k",
             "2024-03-28",
             "--strategy momentum_top_k: no such strategy (strategies: low_volatility, "
-            "momentum_topk, short_term_reversal, trend_sma50)",
+            "momentum_topk, short_term_reversal, sma_cross_10_20, trend_sma50)",
         ),
         ("momentum_topk", "2024-03-30", "--date 2024-03-30: a Saturday, not a trading-day partition"),
         ("momentum_topk", "2024-03-29", "--date 2024-03-29: not a trading session (exchange holiday)"),  # Good Friday

@@ -43,6 +43,7 @@ def test_the_walkthrough_names_the_tables_behind_every_asset_key():
 
     assert tables_of("ohlcv") == "ohlcv, ohlcv_ingest_log, ohlcv_rejects, symbols"
     assert tables_of("features") == "features"
+    assert tables_of("features_toolbox") == "features_toolbox"  # an extra feature set
     assert tables_of("momentum_topk/momentum_topk_targets") == "targets"
     assert tables_of("momentum_topk/momentum_topk_approved_targets") == "approved_targets"
     assert tables_of("momentum_topk/momentum_topk_backtest_kpis") == "backtest_kpis"

@@ -15,7 +15,7 @@ from quantlab_assets.strategy_lab.assets import strategy_key
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2024-02-01", "2024-04-30"
 SYMBOLS = [f"T{i:02d}" for i in range(30)]
-STRATEGIES = ["low_volatility", "short_term_reversal"]
+STRATEGIES = ["low_volatility", "short_term_reversal", "sma_cross_10_20"]
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,13 @@ def lab_env_vars(tmp_path_factory):
 def research_env(lab_env_vars, monkeypatch):
     for key, value in lab_env_vars.items():
         monkeypatch.setenv(key, value)
-    for key in ("QUANTLAB_CSV_DIR", "ALPHAVANTAGE_API_KEY", "QUANTLAB_FEATURE_PRESET", "QUANTLAB_STRATEGIES"):
+    for key in (
+        "QUANTLAB_CSV_DIR",
+        "ALPHAVANTAGE_API_KEY",
+        "QUANTLAB_FEATURE_PRESET",
+        "QUANTLAB_FEATURE_SETS",
+        "QUANTLAB_STRATEGIES",
+    ):
         monkeypatch.delenv(key, raising=False)
     return lab_env_vars
 
@@ -67,7 +73,7 @@ def materialized(research_env):
         run_range(
             [dg.AssetKey("ohlcv")], str(shift_sessions(START, -260).date()), str(shift_sessions(START, -1).date())
         )
-        keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "labels")]
+        keys = [dg.AssetKey(k) for k in ("ohlcv", "features", "features_toolbox", "labels")]
         keys += [strategy_key(s, part) for s in STRATEGIES for part in ("targets", "backtest", "backtest_kpis")]
         run_range(keys, START, END)
         _DONE.append(True)

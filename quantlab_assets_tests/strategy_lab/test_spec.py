@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from quantlab_assets.feature_store.core.features import load_preset
+from quantlab_assets.feature_store.core.sets import all_feature_names, load_feature_sets
 from quantlab_assets.strategy_lab.core.spec import StrategyError, discover, load_strategy
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
@@ -17,7 +18,8 @@ selection: {{kind: top_k, k: 10}}
 
 
 def test_shipped_examples_are_valid():
-    specs, errors = discover(STRATEGIES, known_features={f.name for f in load_preset().features})
+    # Strategies read features from any feature set: the default preset and the packaged sets.
+    specs, errors = discover(STRATEGIES, known_features=all_feature_names(load_feature_sets(load_preset())))
     assert errors == {}
     assert {s.name for s in specs} >= {"momentum_topk", "short_term_reversal", "low_volatility"}
     kinds = {s.name: (s.selection.kind, s.weighting.kind) for s in specs}

@@ -302,6 +302,9 @@ def simulate(
     cash_interest_bps: float = 0.0,
     max_participation: float | None = None,
     volume=None,
+    keep=None,
+    pending_keep=None,
+    band: float | None = None,
 ) -> tuple[BacktestState, DailyResult]:
     """Simulate T sessions from ``state``; returns the state after the last close and the results.
 
@@ -324,10 +327,18 @@ def simulate(
         Largest share of the session's ``volume`` an order may trade (None: no cap).
     volume : array (T, N) or None
         Volume in share units of the prices (needed with ``max_participation``); NaN = none.
+    keep, pending_keep : bool arrays (T, N) and (N,), or None
+        Hold until the signal changes: ``keep[t]`` marks the names of decision row t whose target
+        is unchanged, ``pending_keep`` those of the state's pending decision. A kept name that is
+        on its target's side is not traded (its position drifts).
+    band : float or None
+        No-trade band: a name on its target's side whose weight at the open is within ``band``
+        of its target is not traded. A flip or an exit always trades.
 
     The inputs are never modified. See the module docstring for the full convention.
     """
     _check_options(state, fee_bps, slippage_bps, borrow_bps, cash_interest_bps, max_participation)
+    _check_band(band)
     open_, close, decisions, volume = _market_arrays(state, open_, close, decisions, volume, max_participation)
     cost_rate = (fee_bps + slippage_bps) / BPS
     T, N = open_.shape
@@ -348,6 +359,9 @@ def simulate(
             cash_interest_bps / BPS / SESSIONS_PER_YEAR,
             np.empty((T, N)),
             np.empty((T, N)),
+            np.zeros((T, N), dtype=np.bool_) if keep is None else np.asarray(keep, dtype=np.bool_).reshape(T, N),
+            np.zeros(N, dtype=np.bool_) if pending_keep is None else np.asarray(pending_keep, dtype=np.bool_),
+            np.nan if band is None else float(band),
         )
     )
     if out.error:
@@ -375,6 +389,11 @@ def _check_options(state, fee_bps, slippage_bps, borrow_bps, cash_interest_bps, 
         raise ValueError(f"cash_interest_bps must be finite, got {cash_interest_bps!r}")
     if max_participation is not None and not 0 < max_participation <= 1:
         raise ValueError(f"max_participation must be in (0, 1] or None, got {max_participation!r}")
+
+
+def _check_band(band: float | None) -> None:
+    if band is not None and not 0 < band <= 1:
+        raise ValueError(f"band must be in (0, 1] or None, got {band!r}")
 
 
 def _market_arrays(state: BacktestState, open_, close, decisions, volume, max_participation) -> tuple:
@@ -597,6 +616,7 @@ def run_backtest(
     borrow_bps: float = 0.0,
     cash_interest_bps: float = 0.0,
     max_participation: float | None = None,
+    holding: tuple[pd.DataFrame | None, float | None] = (None, None),
 ) -> BacktestOutput:
     """Simulate the sessions in [start, end] from long frames.
 
@@ -611,6 +631,9 @@ def run_backtest(
     when the symbol set is the same. Stored shares and marks are in the adjustment basis of the
     bars the earlier run saw: if a provider later back-adjusts history (a new dividend or split
     rescales past adj_close), re-run from an earlier state rather than resume.
+    holding: (keep rows, band) of ``simulate``'s holding rules: keep rows are date, symbol, keep
+    (``core.holding.keep_flags``; the row dated on the state's date marks the pending decision)
+    or None; band a float or None.
     """
     capped = max_participation is not None
     bars, targets, sessions = _windowed_inputs(bars_long, targets_long, start, end, capped)
@@ -631,6 +654,7 @@ def run_backtest(
         cash_interest_bps=cash_interest_bps,
         max_participation=max_participation,
         volume=_volume_in_adjusted_shares(bars, grid) if capped else None,
+        **_holding_arrays(holding, grid, state_as_of),
     )
     return BacktestOutput(
         equity=_equity_frame(sessions, res),
@@ -642,6 +666,23 @@ def run_backtest(
         as_of=sessions[-1] if len(sessions) else state_as_of,
         states=_states_frame(sessions, symbols, res, decisions, decided),
     )
+
+
+def _holding_arrays(holding: tuple, grid: _Grid, state_as_of) -> dict:
+    """``simulate``'s keep, pending_keep and band from ``run_backtest``'s holding argument."""
+    keep_long, band = holding
+    if keep_long is None:
+        return {"band": band}
+    dates = pd.to_datetime(keep_long["date"]).dt.normalize()
+    known = keep_long["symbol"].isin(grid.symbols).to_numpy()
+    inside = keep_long.assign(date=dates)[dates.isin(grid.sessions).to_numpy() & known]
+    keep = np.nan_to_num(grid.wide(inside["keep"].astype(float), _cells(inside, "keep", grid.sessions, grid.symbols)))
+    pending = np.zeros(len(grid.symbols), dtype=bool)
+    if state_as_of is not None:
+        before = keep_long[(dates == pd.Timestamp(state_as_of)).to_numpy()]
+        flags = before.set_index("symbol")["keep"].reindex(list(grid.symbols)).fillna(False)
+        pending = flags.to_numpy(dtype=bool)
+    return {"keep": keep.astype(bool), "pending_keep": pending, "band": band}
 
 
 def _windowed_inputs(bars_long: pd.DataFrame, targets_long: pd.DataFrame, start, end, capped: bool) -> tuple:

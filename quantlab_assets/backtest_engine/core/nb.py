@@ -153,6 +153,28 @@ def size_orders_nb(t, open_row, volume_row, w, eo, held, max_participation, delt
     return total_w, n_skip
 
 
+@step
+def held_still_nb(weight, held, keep, band, price, eo):
+    """Whether a holding rule leaves this name untouched at this fill: its position is on the
+    target's side (a flip or an exit always trades) and either the strategy marked the target
+    unchanged (``keep``: hold until the signal changes) or the weight at the open is within
+    ``band`` of the target (a no-trade band; NaN: no band)."""
+    if not ((weight > 0.0 and held > 0.0) or (weight < 0.0 and held < 0.0)):
+        return False
+    if keep:
+        return True
+    return band == band and abs(held * price / eo - weight) <= band
+
+
+@step
+def apply_holding_nb(open_row, w, eo, held, keep_row, band, delta, order_value):
+    """Cancel the orders of the names a holding rule keeps (``held_still_nb``)."""
+    for j in range(open_row.shape[0]):
+        if delta[j] != 0.0 and held_still_nb(w[j], held[j], keep_row[j], band, open_row[j], eo):
+            delta[j] = 0.0
+            order_value[j] = 0.0
+
+
 # --- costs and the cash convention -------------------------------------------------------------
 
 
@@ -210,9 +232,12 @@ def fill_session_nb(
     n_fill,
     skips,
     n_skip,
+    keep_row,
+    band,
 ):
     """Fill the pending weights ``w`` at session ``t``'s open; returns (cash, traded, costs,
-    n_fill, n_skip). ``held`` is updated in place.
+    n_fill, n_skip). ``held`` is updated in place. ``keep_row`` and ``band``: the holding rule
+    (``apply_holding_nb``; all False and NaN: every name trades to its weight).
 
     Orders run in ascending order value (vectorbt's automatic call sequence: sells first, the
     largest buy last; ties in symbol order), each buy trimmed to the cash floor. A symbol
@@ -221,6 +246,7 @@ def fill_session_nb(
     total_w, n_skip = size_orders_nb(
         t, open_row, volume_row, w, eo, held, max_participation, delta, order_value, skips, n_skip
     )
+    apply_holding_nb(open_row, w, eo, held, keep_row, band, delta, order_value)
     floor = cash_floor_nb(eo, total_w)
     order = np.argsort(order_value, kind="mergesort")  # stable: ties keep symbol order
     traded = 0.0
@@ -320,12 +346,17 @@ def simulate_nb(
     cash_rate,
     positions,
     marks,
+    keep,
+    pending_keep,
+    band,
 ):
     """Walk T sessions from the account (cash, shares, pending weights, last marks), writing
     ``positions`` and ``marks`` (T, N; allocated by the caller: NumPy asks for huge pages).
 
     ``volume`` (T, N) is the session's volume in share units of the prices (read only when
-    ``max_participation > 0``); ``borrow_rate`` and ``cash_rate`` are per session.
+    ``max_participation > 0``); ``borrow_rate`` and ``cash_rate`` are per session. ``keep`` (T, N)
+    marks the names of each decision whose target is unchanged (hold until the signal changes),
+    ``pending_keep`` those of the pending decision; ``band`` is the no-trade band (NaN: none).
 
     Returns (error, positions, marks, cash at each close, equity at each open,
     traded notional, trading costs, borrow fees, interest, net and gross value of the holdings
@@ -352,6 +383,7 @@ def simulate_nb(
     order_value = np.empty(N)
     held = shares.copy()
     w = pending.copy()
+    kw = pending_keep.copy()
     has_w = has_pending
     mark = last_close.copy()  # the mark after the previous close (NaN: never priced)
     error = OK
@@ -377,6 +409,8 @@ def simulate_nb(
                 n_fill,
                 skips,
                 n_skip,
+                kw,
+                band,
             )
         positions[t] = held
         net_value[t], gross_value[t], short, error = mark_at_close_nb(close[t], open_[t], held, mark, marks[t])
@@ -387,6 +421,8 @@ def simulate_nb(
         decided, error = read_decision_nb(decisions[t], w)
         if error:
             break
+        if decided:
+            kw[:] = keep[t]
         has_w = decided
     return (
         error,

@@ -13,6 +13,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.core.engine import POSITION_COLUMNS, SKIPPED_COLUMNS, STATE_COLUMNS, TRADE_COLUMNS
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
+from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, SINCE_START, kpis_of_range
 from quantlab_assets.backtest_engine.core.report import backtest_summary_markdown, equity_drawdown_png
 from quantlab_assets.backtest_engine.core.store import (
@@ -52,6 +53,9 @@ class BacktestInputs:
     last_state_date: pd.Timestamp | None = None
     targets_asset: str = "targets"
     backtest_asset: str = "backtest"
+    # The targets of the two sessions before ``start`` (holding 'until_change' compares each
+    # decision, the pending one included, with the session before it); None: not needed.
+    previous_targets: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,10 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
         )
     targets = inputs.targets
     decisions = targets.loc[targets["rebalance"].to_numpy(dtype=bool), ["date", "symbol", "weight"]]
-    out, equity = backtest_strategy(inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state)
+    history = targets if inputs.previous_targets is None else pd.concat([inputs.previous_targets, targets])
+    out, equity = backtest_strategy(
+        inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state, holding_of(spec, history)
+    )
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]
     return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate)

@@ -120,6 +120,7 @@ def backtest_strategy(
     costs,
     capital: float,
     state: pd.DataFrame | None = None,
+    holding: tuple[pd.DataFrame | None, float | None] = (None, None),
 ) -> tuple[BacktestOutput, pd.DataFrame]:
     """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
     ``capital``; returns the engine's output and the equity rows with the equal-weight benchmark's
@@ -139,6 +140,7 @@ def backtest_strategy(
         borrow_bps=costs.borrow_bps,
         cash_interest_bps=costs.cash_interest_bps,
         max_participation=costs.max_participation,
+        holding=holding,
     )
     bench = equal_weight_benchmark(bars)
     return out, out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())

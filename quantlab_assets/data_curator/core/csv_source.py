@@ -25,7 +25,7 @@ from quantlab_assets.data_curator.core.providers import (
     normalize_bars,
     refuse,
 )
-from quantlab_assets.data_curator.core.source_rules import strict_bars
+from quantlab_assets.data_curator.core.source_rules import DROPPED, strict_bars
 
 # Header spellings seen in common exports (Yahoo, Alpha Vantage CSV, Stooq) -> our names.
 _ALIASES = {
@@ -71,8 +71,12 @@ def _read_text(path: Path, symbol: str) -> str:
         ) from None
 
 
-def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
-    """One symbol's file as provider bars dated in [start, end] (all rows when omitted).
+def read_symbol_csv(
+    path: Path, symbol: str, start: date | None = None, end: date | None = None, drop_non_sessions: bool = False
+) -> pd.DataFrame:
+    """One symbol's file as provider bars dated in [start, end] (all rows when omitted); rows
+    dated off the trading calendar are refused, or dropped with ``drop_non_sessions`` (their
+    dates in ``attrs[source_rules.DROPPED]``).
 
     Raises :class:`InputRefused` (a ``ValueError``-like ``ProviderError``) naming the file,
     and the line, column and value of every problem.
@@ -129,7 +133,7 @@ def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: dat
         if rows
         else pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
     )
-    bars = strict_bars(frame, symbol, source, start, end, lines=lines)
+    bars = strict_bars(frame, symbol, source, start, end, lines=lines, drop_non_sessions=drop_non_sessions)
     if "split_coefficient" in bars.columns:
         # "Stock Splits" exports write 0 for no split; the contract says 1.
         bars["split_coefficient"] = bars["split_coefficient"].replace(0.0, 1.0)
@@ -139,16 +143,18 @@ def read_symbol_csv(path: Path, symbol: str, start: date | None = None, end: dat
 class CsvProvider:
     name = "csv"
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, drop_non_sessions: bool = False):
         self.directory = Path(directory)
+        self.drop_non_sessions = drop_non_sessions
 
     def __repr__(self) -> str:
-        return f"CsvProvider(directory={str(self.directory)!r})"
+        return f"CsvProvider(directory={str(self.directory)!r}, drop_non_sessions={self.drop_non_sessions})"
 
     def fetch(self, symbols: Sequence[str], start: date, end: date) -> FetchResult:
         if not self.directory.is_dir():
             raise FileNotFoundError(f"CSV data directory {self.directory} does not exist")
-        frames, failures, stats, origins = [], [], {}, {}
+        frames, failures, stats, origins, notes = [], [], {}, {}, {}
+        counts: dict[str, int] = {}
         for symbol in symbols:
             t0 = time.perf_counter()
             path = self.directory / f"{symbol}.csv"
@@ -156,11 +162,23 @@ class CsvProvider:
             try:
                 if not path.exists():
                     raise FileNotFoundError(f"{path}: no file for symbol {symbol}")
-                frames.append(normalize_bars(read_symbol_csv(path, symbol, start, end), start, end))
+                bars = read_symbol_csv(path, symbol, start, end, self.drop_non_sessions)
+                dropped = bars.attrs.get(DROPPED, [])
+                if dropped:
+                    counts[symbol] = len(dropped)
+                    notes[symbol] = (
+                        f"{path}: dropped {len(dropped)} non-session row(s) ({', '.join(dropped[:5])}"
+                        f"{', ...' if len(dropped) > 5 else ''}): drop_non_session_rows is on"
+                    )
+                frames.append(normalize_bars(bars, start, end))
             except InputRefused as exc:
                 failures.append(SymbolFailure(symbol, str(exc), exc.rejections))
             except (OSError, ValueError) as exc:
                 failures.append(SymbolFailure(symbol, str(exc), (Rejection(symbol, str(path), str(exc)),)))
             stats[symbol] = {"api_calls": 0, "retries": 0, "latency_s": time.perf_counter() - t0}
+            if symbol in counts:
+                stats[symbol]["non_session_rows_dropped"] = float(counts[symbol])
         bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-        return FetchResult(bars=normalize_bars(bars, start, end), failures=failures, stats=stats, origins=origins)
+        return FetchResult(
+            bars=normalize_bars(bars, start, end), failures=failures, stats=stats, origins=origins, notes=notes
+        )

@@ -81,6 +81,8 @@ class FetchResult:
     stopped_reason: str | None = None
     # Per symbol: where its rows came from (a file path, a reply), to name it in refusals.
     origins: dict[str, str] = field(default_factory=dict)
+    # Per symbol: what the provider did to an accepted series (rows dropped by an option), for the log.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def fetched_symbols(self) -> list[str]:

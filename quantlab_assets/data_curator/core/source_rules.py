@@ -35,10 +35,17 @@ def _number_problem(text: str) -> str:
     return "not a number"
 
 
-def _session_problem(day: pd.Timestamp) -> str:
+# What the refusal of a non-session row names: the option that drops such rows instead.
+DROP_OPTION = "set market_data.drop_non_session_rows (QUANTLAB_DROP_NON_SESSION_ROWS=1) to drop such rows"
+# The attrs key of ``strict_bars``' output listing the non-session dates it dropped.
+DROPPED = "dropped_non_session_dates"
+
+
+def _session_problem(day: pd.Timestamp, droppable: bool) -> str:
+    hint = f" ({DROP_OPTION})" if droppable else ""
     if day.dayofweek >= 5:
-        return f"{day.day_name()} is not a trading session"
-    return "exchange holiday, not a trading session"
+        return f"{day.day_name()} is not a trading session{hint}"
+    return f"exchange holiday, not a trading session{hint}"
 
 
 def strict_bars(
@@ -48,6 +55,7 @@ def strict_bars(
     start: date | None = None,
     end: date | None = None,
     lines: Sequence[int] | None = None,
+    drop_non_sessions: bool | None = None,
 ) -> pd.DataFrame:
     """Provider bars (``date``, ``symbol`` and the numeric columns present, as float64)
     for the rows of ``raw`` dated in [start, end], or :class:`InputRefused` naming every
@@ -57,6 +65,11 @@ def strict_bars(
     ``PROVIDER_COLUMNS``. ``lines`` gives each row's line in the source file, if a file.
     Dates must all be readable (a row cannot be placed in or out of the range otherwise);
     the other rules apply to the rows in range, the ones that would be stored.
+
+    A row dated on a weekend or an exchange holiday is refused, unless ``drop_non_sessions``
+    (vendor exports often carry a holiday row, a stale copy of the previous close): then it is
+    dropped unchecked and its date listed in the output's ``attrs[DROPPED]``. ``None``: the
+    source has no such option (the refusal does not offer one); ``False``: refused, naming it.
     """
     text = raw.reset_index(drop=True).astype(str)
     line_of = list(lines) if lines is not None else [None] * len(text)
@@ -81,12 +94,18 @@ def strict_bars(
     if end is not None:
         keep &= (dates <= pd.Timestamp(end)).to_numpy()
     rows = np.flatnonzero(keep)
+    dropped: list[str] = []
     if len(rows):
         sessions = trading_days(dates.iloc[rows].min(), dates.iloc[rows].max())
         off = ~dates.iloc[rows].isin(sessions).to_numpy()
+        if drop_non_sessions:
+            dropped = [str(d.date()) for d in dates.iloc[rows[off]]]
+            rows, off = rows[~off], off[~off]
+    if len(rows):
         for i in rows[off]:
             day = dates.iloc[i]
-            reject(i, _session_problem(day), "coverage", "date", raw["date"].iloc[i], str(day.date()))
+            reason = _session_problem(day, drop_non_sessions is not None)
+            reject(i, reason, "coverage", "date", raw["date"].iloc[i], str(day.date()))
         repeated = dates.iloc[rows].duplicated(keep=False).to_numpy()
         for i in rows[repeated]:
             day = dates.iloc[i]
@@ -112,4 +131,5 @@ def strict_bars(
     if problems:
         problems.sort(key=lambda r: (r.line or 0, r.date or "", r.column or ""))
         raise refuse(symbol, source, problems)
+    out.attrs[DROPPED] = dropped
     return out

@@ -10,9 +10,9 @@ import pandas as pd
 
 from quantlab_assets.common.warehouse import (
     append_rows,
-    append_rows_in_transaction,
     ensure_table,
     replace_slice,
+    replace_table_in_transaction,
     transaction,
 )
 from quantlab_assets.data_curator.core.providers import FetchResult
@@ -68,7 +68,8 @@ def ingest_log_rows(
                 "api_calls": int(stats.get("api_calls", 0)),
                 "retries": int(stats.get("retries", 0)),
                 "latency_s": float(stats.get("latency_s", 0.0)),
-                "error": failures.get(symbol, None if symbol in result.stats else "not attempted"),
+                # A failure's reason; for an accepted series, what the provider did to it (a note).
+                "error": failures.get(symbol, result.notes.get(symbol) if symbol in result.stats else "not attempted"),
                 "logged_at": logged_at,
             }
         )
@@ -100,9 +101,7 @@ def symbols_frame(registry) -> pd.DataFrame:
 
 def write_symbols_in_transaction(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     """Replace the ``symbols`` table's rows with ``frame`` inside the caller's transaction."""
-    ensure_table(con, SYMBOLS)
-    con.execute(f'DELETE FROM "{SYMBOLS.name}"')
-    append_rows_in_transaction(con, SYMBOLS, frame)
+    replace_table_in_transaction(con, SYMBOLS, frame)
 
 
 def write_symbols(con: duckdb.DuckDBPyConnection, registry) -> None:

@@ -38,6 +38,7 @@ from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
 from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import adjusted
 from quantlab_assets.feature_store.core import kernels as nb
+from quantlab_assets.feature_store.core import toolbox as tb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
 DEFAULT_PRESET_FILE = Path(__file__).resolve().parents[1] / "presets" / "default.yaml"
@@ -415,7 +416,7 @@ class Kind:
     """A feature kind: its parameters, its window (sessions up to and including D) and its
     computation. Cross-sectional kinds transform another feature's 2-D array per date."""
 
-    params: type[_Params]
+    params: type[FrozenModel]
     window: Callable[[Any], int]
     compute: Callable[..., np.ndarray]
     cross_sectional: bool = False
@@ -444,6 +445,14 @@ KINDS: dict[str, Kind] = {
     "corr": Kind(SpreadParams, lambda p: p.window + 1, _corr),
     "candle": Kind(CandleParams, lambda p: 1, _candle),
     "gap": Kind(NoParams, lambda p: 2, _gap),
+    # The single-asset toolbox (toolbox.py; adding kinds changes no existing feature's values).
+    "ma_cross": Kind(tb.MaCrossParams, tb.ma_cross_window, tb.ma_cross),
+    "donchian": Kind(tb.DonchianParams, lambda p: p.window + (p.output == "breakout"), tb.donchian),
+    "roc": Kind(tb.RocParams, lambda p: p.window + 1, tb.roc),
+    "zscore": Kind(tb.ZscoreParams, lambda p: p.window, tb.zscore),
+    "stochastic": Kind(tb.StochasticParams, tb.stochastic_window, tb.stochastic),
+    "williams_r": Kind(tb.RangeParams, lambda p: p.window, tb.williams_r),
+    "cci": Kind(tb.CciParams, lambda p: p.window, tb.cci),
     # The window of a cross-sectional feature is its source's (resolved by the preset).
     "cs_zscore": Kind(CrossSectionParams, lambda p: 1, nb.cs_zscore, cross_sectional=True, min_distinct=2),
     "cs_rank": Kind(CrossSectionParams, lambda p: 1, nb.cs_rank, cross_sectional=True),
@@ -459,7 +468,7 @@ class FeatureSpec(FrozenModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
-    _parsed: _Params = PrivateAttr()
+    _parsed: FrozenModel = PrivateAttr()
 
     @model_validator(mode="after")
     def _parse_params(self) -> FeatureSpec:
@@ -475,7 +484,7 @@ class FeatureSpec(FrozenModel):
         return self
 
     @property
-    def parsed_params(self) -> _Params:
+    def parsed_params(self) -> FrozenModel:
         """``params`` validated by the kind's model, defaults filled in."""
         return self._parsed
 

@@ -108,6 +108,14 @@ def _rolling_extreme(q: np.ndarray, window: int, op) -> np.ndarray:
     return out
 
 
+def rolling_extreme_float(x: np.ndarray, window: int, op) -> np.ndarray:
+    """``op`` (np.maximum or np.minimum) over the last ``window`` rows of floats: exact, NaN
+    where the window is incomplete or holds a NaN (np.maximum/np.minimum propagate it)."""
+    out = _rolling_extreme(np.asarray(x, dtype=np.float64), window, op)
+    out[: window - 1] = np.nan
+    return out
+
+
 def window_valid(valid: np.ndarray, window: int) -> np.ndarray:
     """True where all ``window`` values ending at row ``t`` are valid (False in the first rows)."""
     ok = _rolling_extreme(np.asarray(valid, dtype=bool), window, np.logical_and)

@@ -24,10 +24,11 @@ LEAKAGE_PROBE_SESSIONS = 10
 FEATURES_TABLE = "features"  # its columns follow the preset: features_schema(preset)
 
 
-def features_schema(preset: FeaturePreset) -> TableSchema:
-    """date, symbol, warm, then the preset's features in declared order."""
+def features_schema(preset: FeaturePreset, table: str = FEATURES_TABLE) -> TableSchema:
+    """date, symbol, warm, then the preset's features in declared order (``table``: the default
+    set's ``features``, or an extra set's ``features_<name>``, see ``core/sets.py``)."""
     return TableSchema(
-        name=FEATURES_TABLE,
+        name=table,
         description=f"Features of preset {preset.name!r}, one row per (date, symbol).",
         columns=(
             Column("date", "DATE", False),

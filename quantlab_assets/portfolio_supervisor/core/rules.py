@@ -57,9 +57,13 @@ class RiskRules(FrozenModel):
 def load_rules(path: str | Path | None = None, known_strategies: Collection[str] | None = None) -> RiskRules:
     """Load and validate the risk rules; errors name the file and the field.
 
-    With ``known_strategies``, an override for any other name is an error (a typo such as
-    ``momentum_top_k`` would otherwise leave the strategy on the defaults without a word).
+    With ``known_strategies``, an override for any other name is an error in a rules file of
+    your own (a typo such as ``momentum_top_k`` would otherwise leave the strategy on the
+    defaults without a word). The packaged file's overrides are for the shipped strategies: with
+    a strategies folder of your own (``QUANTLAB_STRATEGIES``) those it does not hold are left out,
+    so your strategies run on the packaged defaults without editing the packaged rules.
     """
+    packaged = not path
     path = Path(path) if path else DEFAULT_RULES_FILE
     raw = read_yaml(path, "risk rules", RulesError)
     if raw is None:
@@ -72,6 +76,9 @@ def load_rules(path: str | Path | None = None, known_strategies: Collection[str]
         raise RulesError(f"{path}: {describe_validation_error(exc)}") from exc
     if known_strategies is not None:
         unknown = sorted(set(rules.strategies) - set(known_strategies))
+        if unknown and packaged:
+            kept = {k: v for k, v in rules.strategies.items() if k in set(known_strategies)}
+            return rules.model_copy(update={"strategies": kept})
         if unknown:
             raise RulesError(
                 f"{path}: field 'strategies': no strategy named {', '.join(map(repr, unknown))} "

@@ -170,6 +170,9 @@ def decide_params(spec: StrategySpec) -> np.ndarray:
             c.max_weight,
             c.min_names,
             nan if c.max_turnover is None else c.max_turnover,
+            nan if getattr(sel, "long_below", None) is None else sel.long_below,
+            nan if getattr(sel, "short_above", None) is None else sel.short_above,
+            1.0 if getattr(sel, "between", "flat") == "hold" else 0.0,
         ],
         dtype=np.float64,
     )
@@ -245,12 +248,35 @@ def _raw_nb(names, m, side, score, vol, wkind, out):
 
 
 @njit(cache=True)
-def decide_nb(score, value, vol, p, out):
+def _threshold_sides_nb(order, value, p, prev, longs, shorts):
+    """A threshold selection's longs and shorts (counts returned): long above ``p[3]`` or below
+    ``p[11]``, short below ``p[4]`` or above ``p[12]`` (NaN thresholds compare False: only the
+    spec's fields act); in between, flat, or (``p[13]``) the side the name had in ``prev``."""
+    nl, ns = 0, 0
+    for i in order:
+        if value[i] > p[3] or value[i] < p[11]:
+            longs[nl] = i
+            nl += 1
+        elif value[i] < p[4] or value[i] > p[12]:
+            shorts[ns] = i
+            ns += 1
+        elif p[13] == 1.0 and prev[i] > EPS:
+            longs[nl] = i
+            nl += 1
+        elif p[13] == 1.0 and prev[i] < -EPS:
+            shorts[ns] = i
+            ns += 1
+    return nl, ns
+
+
+@njit(cache=True)
+def decide_nb(score, value, vol, p, out, prev):
     """One session's book from its scores (higher = better, NaN = not scorable) into ``out``.
 
     ``value`` is what a threshold selection compares (the selection feature); ``p`` is
-    ``decide_params``. Returns (note code, count): 0 when the book is as decided, else why it
-    is flat.
+    ``decide_params``; ``prev`` the book before (a threshold selection that holds between its
+    thresholds keeps each name's side). Returns (note code, count): 0 when the book is as
+    decided, else why it is flat.
     """
     n = len(score)
     kind, wkind = int(p[0]), int(p[5])
@@ -277,13 +303,7 @@ def decide_nb(score, value, vol, p, out):
         longs[:nl] = order[:nq]
         shorts[:ns] = order[m - nq :]
     else:
-        for i in order:
-            if value[i] > p[3]:
-                longs[nl] = i
-                nl += 1
-            elif value[i] < p[4]:
-                shorts[ns] = i
-                ns += 1
+        nl, ns = _threshold_sides_nb(order, value, p, prev, longs, shorts)
     if kind == 3:  # time-series: a side alone takes the whole gross
         long_total = (gross + net) / 2 if ns else gross
         short_total = (gross - net) / 2 if nl else gross
@@ -347,7 +367,7 @@ def book_nb(score, value, vol, rebalance, w0, forced, exits, p):
         exit_now = exits and r == 0
         if rebalance[r] or exit_now:
             if rebalance[r]:
-                codes[r], counts[r] = decide_nb(score[r], value[r], vol[r], p, target)
+                codes[r], counts[r] = decide_nb(score[r], value[r], vol[r], p, target, held)
             else:
                 target[:] = held  # off a rebalance the book holds; only the leavers are sold
             turnover[r] = limit_turnover_nb(target, held, forced if exit_now else 0.0, p[10], held)
@@ -371,15 +391,30 @@ def note_text(code: int, count: int, spec: StrategySpec) -> str:
     return ""
 
 
-def decide(scores: pd.Series, vols: pd.Series | None, spec: StrategySpec, values: pd.Series | None = None) -> Decision:
+def decide(
+    scores: pd.Series,
+    vols: pd.Series | None,
+    spec: StrategySpec,
+    values: pd.Series | None = None,
+    prev: pd.Series | None = None,
+) -> Decision:
     """Selection, weighting and constraints for one session's scores (higher = better);
-    ``values`` are what a threshold selection compares (default: the scores)."""
+    ``values`` are what a threshold selection compares (default: the scores), ``prev`` the book
+    before (default: flat)."""
     order = scores.index.argsort(kind="stable")
     s = scores.to_numpy(np.float64)[order]
     v = vols.reindex(scores.index) if vols is not None else pd.Series(np.nan, index=scores.index)
     x = values.reindex(scores.index) if values is not None else scores
+    before = prev.reindex(scores.index).fillna(0.0) if prev is not None else pd.Series(0.0, index=scores.index)
     out = np.zeros(len(s))
-    code, count = decide_nb(s, x.to_numpy(np.float64)[order], v.to_numpy(np.float64)[order], decide_params(spec), out)
+    code, count = decide_nb(
+        s,
+        x.to_numpy(np.float64)[order],
+        v.to_numpy(np.float64)[order],
+        decide_params(spec),
+        out,
+        before.to_numpy(np.float64)[order],
+    )
     weights = np.empty(len(s))
     weights[order] = out
     return Decision(pd.Series(weights, index=scores.index), scores, note_text(code, count, spec))

@@ -88,10 +88,22 @@ class Signal(_Model):
         return list(self.model.features)
 
 
+# The fields each selection kind reads; any other field given is refused, naming it.
+SELECTION_FIELDS = {
+    "top_k": ("k",),
+    "long_short_quantile": ("quantile",),
+    "all": (),
+    "threshold": ("feature", "long_above", "short_below", "long_below", "short_above", "between"),
+}
+
+
 class Selection(_Model):
     """Which names the book holds: ranked across names (``top_k``, ``long_short_quantile``,
-    ``all``) or one by one in time (``threshold``: long while ``feature`` > ``long_above``,
-    short while it is < ``short_below``, flat in between; works on a one-name universe)."""
+    ``all``) or one by one in time (``threshold``, works on a one-name universe): trend
+    following says ``long_above``/``short_below`` (long while ``feature`` > ``long_above``,
+    short while it is < ``short_below``), mean reversion says ``long_below``/``short_above``
+    (long while ``feature`` < ``long_below``, short while it is > ``short_above``); flat in
+    between. One long field and one short field at most, on opposite sides."""
 
     kind: Literal["top_k", "long_short_quantile", "all", "threshold"]
     k: int | None = Field(default=None, ge=1)
@@ -99,35 +111,79 @@ class Selection(_Model):
     feature: str | None = None
     long_above: float | None = None
     short_below: float | None = None
+    long_below: float | None = None
+    short_above: float | None = None
+    # Between the thresholds: flat, or hold the side the name had (hysteresis; with an event
+    # feature such as ma_cross's cross, a position held from one cross to the next).
+    between: Literal["flat", "hold"] = "flat"
 
     @model_validator(mode="after")
     def _params(self) -> Selection:
+        unused = [f for f in SELECTION_FIELDS["threshold"][:-1] + ("k", "quantile") if getattr(self, f) is not None]
+        unused += ["between"] if self.between != "flat" else []
+        unused = [f for f in unused if f not in SELECTION_FIELDS[self.kind]]
+        if unused:
+            raise ValueError(f"selection {self.kind!r} does not use {unused}")
         if self.kind == "top_k" and self.k is None:
             raise ValueError("selection 'top_k' needs k")
         if self.kind == "long_short_quantile" and self.quantile is None:
             raise ValueError("selection 'long_short_quantile' needs quantile")
-        threshold = ("feature", "long_above", "short_below")
         if self.kind == "threshold":
-            if self.feature is None:
-                raise ValueError("selection 'threshold' needs feature")
-            if self.long_above is None and self.short_below is None:
-                raise ValueError("selection 'threshold' needs long_above, short_below or both")
-            if self.long_above is not None and self.short_below is not None and self.short_below > self.long_above:
-                raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
-        elif any(getattr(self, f) is not None for f in threshold):
-            raise ValueError(
-                f"selection {self.kind!r} does not use {[f for f in threshold if getattr(self, f) is not None]}"
-            )
+            self._threshold_fields()
         return self
+
+    def _threshold_fields(self) -> None:
+        if self.feature is None:
+            raise ValueError("selection 'threshold' needs feature")
+        given = [f for f in SELECTION_FIELDS["threshold"][1:-1] if getattr(self, f) is not None]
+        if not given:
+            raise ValueError(
+                "selection 'threshold' needs long_above, short_below or both (trend), "
+                "or long_below, short_above or both (mean reversion)"
+            )
+        longs, shorts = [f for f in given if f.startswith("long")], [f for f in given if f.startswith("short")]
+        if len(longs) > 1 or len(shorts) > 1:
+            raise ValueError(
+                f"selection 'threshold': {given} give one side twice; one long and one short field at most"
+            )
+        if self.long_above is not None and self.short_above is not None:
+            raise ValueError(
+                "selection 'threshold': long_above and short_above overlap (a value above both would be long and "
+                "short); say long_above/short_below (trend) or long_below/short_above (mean reversion)"
+            )
+        if self.long_below is not None and self.short_below is not None:
+            raise ValueError(
+                "selection 'threshold': long_below and short_below overlap (a value below both would be long and "
+                "short); say long_above/short_below (trend) or long_below/short_above (mean reversion)"
+            )
+        if self.long_above is not None and self.short_below is not None and self.short_below > self.long_above:
+            raise ValueError(f"short_below {self.short_below} is above long_above {self.long_above}")
+        if self.long_below is not None and self.short_above is not None and self.long_below > self.short_above:
+            raise ValueError(f"long_below {self.long_below} is above short_above {self.short_above}")
+
+    @property
+    def reversion(self) -> bool:
+        """A threshold selection that buys low values and sells high ones (mean reversion)."""
+        return self.long_below is not None or self.short_above is not None
 
     @property
     def long_only(self) -> bool:
-        return self.kind != "long_short_quantile" and not (self.kind == "threshold" and self.short_below is not None)
+        if self.kind == "threshold":
+            return self.short_below is None and self.short_above is None
+        return self.kind != "long_short_quantile"
 
 
 class Weighting(_Model):
     kind: Literal["equal", "score", "inverse_vol"] = "equal"
     vol_feature: str = "vol_60"
+
+    @model_validator(mode="after")
+    def _vol_feature(self) -> Weighting:
+        # Value-based (a spec dumped with its defaults must load again): a vol_feature other than
+        # the default is a choice the kind would ignore.
+        if self.kind != "inverse_vol" and self.vol_feature != "vol_60":
+            raise ValueError(f"weighting {self.kind!r} does not use ['vol_feature'] (only inverse_vol does)")
+        return self
 
 
 class Rebalance(_Model):
@@ -138,6 +194,24 @@ class Rebalance(_Model):
     def _n(self) -> Rebalance:
         if (self.frequency == "every_n") != (self.n is not None):
             raise ValueError("'n' is required with frequency every_n and only then")
+        return self
+
+
+class Holding(_Model):
+    """How a decision trades names already held (see ``backtest_engine/core/holding.py``):
+    ``rebalance`` resizes every name to its target; ``until_change`` trades a name only when its
+    target changes (side or weight); ``band`` only when its weight drifts more than ``band`` from
+    its target. A flip or an exit always trades."""
+
+    kind: Literal["rebalance", "until_change", "band"] = "rebalance"
+    band: float | None = Field(default=None, gt=0.0, le=1.0, description="no-trade band, in weight")
+
+    @model_validator(mode="after")
+    def _band(self) -> Holding:
+        if (self.kind == "band") != (self.band is not None):
+            raise ValueError(
+                f"holding {self.kind!r} does not use ['band']" if self.band is not None else "holding 'band' needs band"
+            )
         return self
 
 
@@ -173,6 +247,7 @@ class StrategySpec(_Model):
     selection: Selection
     weighting: Weighting = Weighting()
     rebalance: Rebalance = Rebalance()
+    holding: Holding = Holding()
     constraints: Constraints = Constraints()
     costs: Costs = Costs()
     capital: float = Field(default=1_000_000.0, gt=0.0)
@@ -185,6 +260,25 @@ class StrategySpec(_Model):
         if not NAME_PATTERN.match(v):
             raise ValueError("must be lower_snake_case, start with a letter, at most 48 characters")
         return v
+
+    @model_validator(mode="after")
+    def _threshold_signal(self) -> StrategySpec:
+        """A threshold selection compares ``selection.feature`` itself: the signal says nothing else."""
+        sel, sig = self.selection, self.signal
+        if sel.kind != "threshold":
+            return self
+        if sig.kind != "feature" or sig.feature != sel.feature:
+            raise ValueError(
+                f"signal: selection 'threshold' compares selection.feature {sel.feature!r} with its thresholds; "
+                f"a {sig.kind!r} signal{'' if sig.feature is None else f' on {sig.feature!r}'} would not be used: "
+                f"say signal: {{kind: feature, feature: {sel.feature}}}"
+            )
+        if sig.direction != 1:  # the default (1) is harmless; -1 would be silently ignored
+            raise ValueError(
+                "signal.direction: selection 'threshold' does not use it; for mean reversion say "
+                "selection.long_below / selection.short_above"
+            )
+        return self
 
     @model_validator(mode="after")
     def _feasible(self) -> StrategySpec:
@@ -208,6 +302,19 @@ class StrategySpec(_Model):
                     f"= {k * c.max_weight:g} < gross_exposure={c.gross_exposure}"
                 )
         return self
+
+    def version_json(self) -> str:
+        """The spec as JSON for code versions and hashes. Fields added later (holding, the
+        mean-reversion thresholds) are left out while at their defaults, so a strategy that does
+        not use them keeps the version it had."""
+        exclude: dict = {}
+        if self.holding == Holding():
+            exclude["holding"] = True
+        unset = {f for f in ("long_below", "short_above") if getattr(self.selection, f) is None}
+        unset |= {"between"} if self.selection.between == "flat" else set()
+        if unset:
+            exclude["selection"] = unset
+        return self.model_dump_json(exclude=exclude)
 
     def features_used(self) -> list[str]:
         used = self.signal.features_used()

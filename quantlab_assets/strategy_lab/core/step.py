@@ -7,7 +7,7 @@ and ``targets_gate``) runs on exactly those rows; the Dagster layer then publish
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -69,6 +69,7 @@ def targets_partition(
     prev_weights: pd.Series | None,
     start,
     end,
+    feature_dates: Mapping[str, pd.Index] | None = None,
 ) -> TargetsPartition:
     """The strategy's targets for every session in [start, end], audited.
 
@@ -77,8 +78,12 @@ def targets_partition(
     tickers; ``prev_weights`` the stored book of the session before ``start``. Features missing
     for a session of the partition fail ``upstream_complete`` and no targets are computed.
     """
-    in_range = features["date"][features["date"] >= pd.Timestamp(start)].unique()
-    upstream = upstream_complete({"features": (in_range, "features")}, start, end)
+    if feature_dates is None:  # one frame from one set: the default features
+        feature_dates = {"features": pd.Index(features["date"].unique())}
+    lo = pd.Timestamp(start)
+    upstream = upstream_complete(
+        {table: (dates[dates >= lo], table) for table, dates in feature_dates.items()}, start, end
+    )
     if upstream.passed:
         model = spec.signal.kind == "model"
         result = compute_targets(

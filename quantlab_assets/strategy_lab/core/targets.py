@@ -126,7 +126,8 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
     sig = spec.signal
     if spec.selection.kind == "threshold":  # time-series: the feature's own value ranks the names
         assert spec.selection.feature is not None  # Selection._params: threshold needs feature
-        raw = wide[spec.selection.feature].copy()
+        # Higher = more attractive: a mean-reversion threshold prefers low values.
+        raw = -wide[spec.selection.feature] if spec.selection.reversion else wide[spec.selection.feature].copy()
     elif sig.kind == "feature":
         assert sig.feature is not None  # Signal._one_source: kind "feature" has a feature
         raw = cross_sectional_rows(wide[sig.feature], "zscore")
