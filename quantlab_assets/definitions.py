@@ -16,7 +16,12 @@ from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.assets import build_strategy_files_asset, build_targets_asset, load_strategy_specs
+from quantlab_assets.strategy_lab.assets import (
+    build_predictions_asset,
+    build_strategy_files_asset,
+    build_targets_asset,
+    load_strategy_specs,
+)
 
 # One set of strategy assets per valid strategies/*.yaml; a bad file is logged, skipped and
 # shown on the strategy_files asset with its message.
@@ -29,6 +34,8 @@ strategy_assets = [
     for spec in STRATEGIES
     for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)
 ]
+# A model strategy's walk-forward predictions (docs/models.md): its targets rank them.
+strategy_assets += [build_predictions_asset(spec) for spec in STRATEGIES if spec.signal.kind == "model"]
 # Analytics: a tearsheet per strategy, the leaderboard of all, the features' IC.
 analytics_assets = [
     *(build_tearsheet_asset(spec) for spec in STRATEGIES),

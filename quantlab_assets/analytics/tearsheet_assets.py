@@ -6,6 +6,7 @@ tearsheet, not 2,500. They are trading-day partitioned like the chain (a job spa
 partitions definition), with single-run backfills.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from quantlab_assets.portfolio_supervisor.assets import approvals_key
 from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key
+from quantlab_assets.strategy_lab.core.predictions import add_prediction_quality, stored_prediction_quality
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 GROUP = "backtest_engine"
@@ -96,6 +98,7 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             positions = read_strategy_slice(con, BACKTEST_POSITIONS, name, FIRST_SESSION, end, columns=POSITION_FIELDS)
             trades = read_strategy_slice(con, BACKTEST_TRADES, name, FIRST_SESSION, end, columns=TRADE_FIELDS)
             bench = benchmark_returns(con, spec, equity) if len(equity) else None
+            quality = stored_prediction_quality(con, spec, FIRST_SESSION, end)  # model strategies (docs/models.md)
         if len(equity) < 2:
             return dg.MaterializeResult(
                 metadata={
@@ -107,7 +110,7 @@ def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             )
         sheet = build_tearsheet(name, equity, positions, trades, bench, spec.benchmark)
         page = _write_tearsheet(artifacts, context.run.run_id, name, sheet)
-        return dg.MaterializeResult(metadata=_tearsheet_metadata(context, name, sheet, page))
+        return dg.MaterializeResult(metadata={**_tearsheet_metadata(context, name, sheet, page), **quality})
 
     return _tearsheet
 
@@ -166,9 +169,11 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
             kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
             equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
             approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
+            quality = {s.name: stored_prediction_quality(con, s, FIRST_SESSION, end) for s in specs}  # models' IC
         # Only today's strategies: rows of a strategy file removed since stay in the tables.
         kpis, equity, approvals = (f[f["strategy"].isin(names)] for f in (kpis, equity, approvals))
         board = leaderboard(kpis, equity, approvals, shift_sessions(end + timedelta(days=1), -1))  # last session
+        board = replace(board, table=add_prediction_quality(board.table, quality))
         png = equity_curves_png(board) if len(board.returns) > 1 else b""
         reports = artifacts.run_dir(context.run.run_id) / "reports"
         if png:

@@ -9,6 +9,7 @@ promote SWEEP VARIANT [--out PATH]
 experiments [--limit N]
                    recorded research backtests and sweeps (``backtest --record``, sweep assets)
 experiment show ID re-run a recorded experiment and say whether the numbers still match
+models compare     model kinds side by side on the same features, labels and range (qlib's table)
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = one_sub.add_parser("show", help="re-run it and compare with the recorded numbers")
     show.add_argument("id")
     show.set_defaults(handler=cmd_experiment_show)
+    from quantlab_assets.research.models_cli import register_models
+
+    register_models(sub)  # models compare (docs/models.md)
 
 
 def cmd_backtest(args) -> int:
@@ -91,6 +95,14 @@ def cmd_backtest(args) -> int:
         )
         with _writer() as con:
             print(f"recorded experiment {record(con, row)}")
+            wf = out.targets.walk_forward
+            if wf is not None:  # a model strategy: each trained model too
+                from quantlab_assets.research.experiments import model_rows
+
+                models = model_rows(spec.name, spec.signal.model, wf, str(row["data_version"].iloc[0]))
+                if len(models):
+                    record(con, models)
+                print(f"recorded {len(models)} trained models (kind model)")
     return 0
 
 

@@ -25,7 +25,7 @@ EXPERIMENTS = TableSchema(
     description="Recorded research backtests and sweeps: spec, code and data versions, results.",
     columns=(
         Column("id", "VARCHAR", False),
-        Column("kind", "VARCHAR", False, "backtest or sweep"),
+        Column("kind", "VARCHAR", False, "backtest, sweep or model (one trained model of a walk-forward)"),
         Column("name", "VARCHAR", False, "strategy or sweep name"),
         Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
         Column("spec_hash", "VARCHAR", False),
@@ -93,6 +93,28 @@ def experiment_row(
             }
         ]
     )
+
+
+def model_rows(name: str, model, wf, data_ver: str, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One ``kind = model`` row per trained model of a walk-forward (``strategy_lab.core.walk_forward``):
+    its parameters and refit date (spec), training range (start, end), version, rows and
+    feature importance (results)."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else now
+    rows = [
+        experiment_row(
+            "model",
+            name,
+            {**model.model_dump(mode="json"), "refit_date": str(r.refit.date())},
+            r.train_start,
+            r.train_end,
+            data_ver,
+            {"model_version": r.model.version, "rows": r.model.rows, "importance": r.model.importance},
+            now,
+        )
+        for r in wf.refits
+        if r.model is not None
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=EXPERIMENTS.column_names)
 
 
 def record(con, row: pd.DataFrame) -> str:

@@ -15,6 +15,11 @@ from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
     """Run a recorded experiment again: (results now, data version now, differences)."""
+    if exp.kind == "model":
+        raise ValueError(
+            f"experiment {exp.id} records one trained model; re-run the backtest or `quantlab models compare` "
+            "that recorded it (the same spec and data give the same model_version)"
+        )
     if exp.kind == "backtest":
         spec = StrategySpec.model_validate(exp.spec)
         data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")

@@ -57,7 +57,7 @@ from quantlab_assets.research.api import ResearchData, apply_overrides, history_
 from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.overfitting import selection_statistics
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
-from quantlab_assets.strategy_lab.core.targets import book_arrays, fit_betas, wide_features
+from quantlab_assets.strategy_lab.core.targets import book_arrays, model_predictions, wide_features
 
 SWEEPS_DIR = settings.DEFAULT_SWEEPS
 KPIS: dict[str, Callable[[np.ndarray], float]] = {
@@ -290,10 +290,9 @@ def run_variant(shared: SharedArrays, spec: StrategySpec) -> dict[str, np.ndarra
     universe = shared.data.universe(spec)
     cols = pd.Index(shared.symbols).get_indexer(universe)
     wide = {f: shared.feature(f)[:, cols] for f in spec.features_used()}
-    betas = None
-    if spec.signal.kind == "model":
-        betas = fit_betas(shared.data.features, shared.data.labels, spec, shared.sessions)
-    mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), betas=betas)
+    wf = model_predictions(shared.data.features, shared.data.labels, spec, shared.sessions, wide, universe)
+    predictions = wf.scores if wf is not None else None
+    mask, _, book, _, _, _ = book_arrays(wide, spec, shared.sessions, np.zeros(len(cols)), predictions=predictions)
     decisions = np.where(mask[:, None], book, np.nan)
     if spec.costs.max_participation is not None:
         # The shared arrays carry no volume; a capped variant would silently trade uncapped.

@@ -10,7 +10,7 @@ from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import Slice, audit_and_publish
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.warehouse import read_slice
+from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import FEATURE_SETS
 from quantlab_assets.feature_store.assets import labels as labels_asset
@@ -25,15 +25,17 @@ from quantlab_assets.partitions import (
     weekdays_spanning,
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
-from quantlab_assets.strategy_lab.checks import targets_check_specs
+from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
 from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
+from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS, fits_table, predictions_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
 from quantlab_assets.strategy_lab.core.targets import TARGETS, read_previous_weights
 from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"
+SCORE_COLUMNS = ["date", "symbol", "score"]  # what the targets read of the predictions
 REPORT = "strategy_summary.md"  # the run's report file the strategies' summaries are sections of
 log = logging.getLogger(__name__)
 
@@ -48,23 +50,85 @@ def targets_key(name: str) -> dg.AssetKey:
     return strategy_key(name, "targets")
 
 
+def predictions_key(name: str) -> dg.AssetKey:
+    return strategy_key(name, "predictions")
+
+
+def _history(model) -> dg.TimeWindowPartitionMapping:
+    """A model trains on the features and labels of its window before the decision date."""
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-weekdays_spanning(model.history), end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+
+
+def build_predictions_asset(spec: StrategySpec) -> dg.AssetsDefinition:
+    """``<strategy>/<strategy>_predictions`` of a model strategy (docs/models.md)."""
+    key = predictions_key(spec.name)
+    model = spec.signal.model
+    assert model is not None  # built for model strategies only
+
+    tables = list(sets_for(FEATURE_SETS, model.features))
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+        deps=[
+            *(dg.AssetDep(dg.AssetKey(table), partition_mapping=_history(model)) for table in tables),
+            dg.AssetDep(labels_asset, partition_mapping=_history(model)),
+        ],
+        partitions_def=trading_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        code_version=content_hash(spec.signal.model_dump_json()),
+        description=f"Walk-forward {model.kind} predictions of strategy '{spec.name}' (score per date and symbol, "
+        "with the model version and training range): trained at each refit on labels known then. "
+        "Written, audited, published: rows that fail a blocking check are not published.",
+        metadata={"strategy_file": f"strategies/{spec.name}.yaml", "model": model.kind},
+        check_specs=predictions_check_specs(key),
+        owners=["team:strategy_lab"],
+    )
+    def _predictions(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        market_data: MarketDataResource,
+        feature_store: FeatureStoreResource,
+    ):
+        start, end = partition_dates(context)
+        registry = market_data.registry()
+        universe = universe_of(registry, spec)
+        load_from = shift_sessions(start, -model.history)
+        sets = (default_set(feature_store.preset()), *FEATURE_SETS[1:])
+        with warehouse.get_connection() as con:
+            feats, set_dates = read_features(con, sets, model.features, load_from, end, universe)
+            labels = read_slice(con, LABELS, load_from, end, label_columns(spec), universe)
+            part = predictions_partition(feats, labels, spec, universe, registry.tickers, start, end, set_dates)
+            rows = Slice(PREDICTIONS, part.predictions, strategy=spec.name)
+            outcome = audit_and_publish(
+                con, [rows], part.gate, start, end, contract=f"predictions/{spec.name}", run_id=context.run.run_id
+            )
+        metadata = {
+            "dagster/row_count": outcome.rows.get(PREDICTIONS.name, 0),
+            "dagster/column_schema": column_schema(PREDICTIONS),
+            **part.figures,
+            "fits": preview(fits_table(part.walk_forward), 50),
+        }
+        yield from published_results(context, outcome, key, metadata, part.predictions["date"])
+
+    return _predictions
+
+
 def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
     key = targets_key(spec.name)
     model = spec.signal.model if spec.signal.kind == "model" else None
-    # A model signal trains on the features and labels of its window before the decision date.
-    history = dg.TimeWindowPartitionMapping(
-        start_offset=-weekdays_spanning(model.train_sessions + model.refit_every) if model else 0,
-        end_offset=0,
-        allow_nonexistent_upstream_partitions=True,
-    )
-    # The feature sets the strategy reads (the default ``features`` and/or ``features_<set>``).
+    # The feature sets the strategy reads (the default ``features`` and/or ``features_<set>``); a
+    # model strategy's training window is read by its predictions asset, not here.
     tables = list(sets_for(FEATURE_SETS, spec.features_used())) or [FEATURE_SETS[0].table]
     deps = [
-        *(dg.AssetDep(dg.AssetKey(table), partition_mapping=history) for table in tables),
+        *(dg.AssetDep(dg.AssetKey(table)) for table in tables),
         dg.AssetDep(key, partition_mapping=PREVIOUS_SESSION),
     ]
-    if model:
-        deps.append(dg.AssetDep(labels_asset, partition_mapping=history))
+    if model:  # a model strategy ranks its published predictions
+        deps.append(dg.AssetDep(predictions_key(spec.name)))
 
     @dg.asset(
         key=key,
@@ -91,14 +155,14 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
         start, end = partition_dates(context)
         registry = market_data.registry()
         universe = universe_of(registry, spec)
-        load_from = shift_sessions(start, -(model.train_sessions + model.refit_every)) if model else start
         sets = (default_set(feature_store.preset()), *FEATURE_SETS[1:])
         with warehouse.get_connection() as con:
-            feats, set_dates = read_features(con, sets, spec.features_used(), load_from, end, universe)
-            labels = read_slice(con, LABELS, load_from, end, label_columns(spec), universe)
+            feats, set_dates = read_features(con, sets, spec.features_used(), start, end, universe)
+            labels = read_slice(con, LABELS, start, end, label_columns(spec), universe)
             prev = read_previous_weights(con, spec.name, start)
+            scores = read_strategy_slice(con, PREDICTIONS, spec.name, start, end, SCORE_COLUMNS) if model else None
             part = targets_partition(
-                feats, labels, spec, universe, registry.tickers, prev, start, end, feature_dates=set_dates
+                feats, labels, spec, universe, registry.tickers, prev, start, end, set_dates, scores
             )
             targets = Slice(TARGETS, part.targets, strategy=spec.name)
             outcome = audit_and_publish(

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.common.calendar import session_index, trading_days
+from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
+from quantlab_assets.feature_store.core.labels import exit_column
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
-from quantlab_assets.strategy_lab.core.targets import TARGETS, TargetsResult, ridge_fit
+from quantlab_assets.strategy_lab.core.targets import TARGETS, TargetsResult
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"
@@ -155,6 +156,30 @@ def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: floa
 
 def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({n: cross_sectional(frame[n], "zscore") for n in names})
+
+
+def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, refit_date) -> np.ndarray | None:
+    """The walk-forward ridge as of commit 1c068b8 (before the other model kinds), frozen: ridge
+    on cross-sectional z-scores, trained only on labels known at ``refit_date`` (exit bar at or
+    before it) from the ``train_sessions`` before it."""
+    m = spec.signal.model
+    lo = shift_sessions(refit_date, -m.train_sessions)  # refit_date is a session
+    known = labels[
+        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[exit_column(m.horizon)] <= refit_date)
+    ].dropna(subset=[m.label])
+    data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
+    xs, ys = [], []
+    for _, day in data.groupby("date", sort=True):
+        day = day.set_index("symbol").sort_index()
+        z = _z_matrix(day, m.features)
+        y = day[m.label] - day[m.label].mean()
+        ok = z.notna().all(axis=1) & y.notna()
+        xs.append(z[ok].to_numpy())
+        ys.append(y[ok].to_numpy())
+    if not xs or sum(len(x) for x in xs) < 10 * len(m.features):
+        return None
+    x, y = np.vstack(xs), np.concatenate(ys)
+    return np.linalg.solve(x.T @ x + m.alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
 
 
 def score_day(day: pd.DataFrame, spec: StrategySpec, beta: np.ndarray | None) -> pd.Series:

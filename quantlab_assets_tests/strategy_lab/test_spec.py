@@ -87,7 +87,7 @@ def test_one_bad_file_does_not_hide_the_others(tmp_path):
 
 
 def test_a_model_signals_horizon_is_its_labels():
-    from quantlab_assets.strategy_lab.core.spec import ModelSignal
+    from quantlab_assets.strategy_lab.core.spec import RidgeModel
 
-    horizons = {label: ModelSignal(features=("ret_5",), label=label).horizon for label in ("fwd_ret_1", "fwd_ret_20")}
-    assert horizons == {"fwd_ret_1": 1, "fwd_ret_20": 20} and ModelSignal(features=("ret_5",)).horizon == 5
+    horizons = {label: RidgeModel(features=("ret_5",), label=label).horizon for label in ("fwd_ret_1", "fwd_ret_20")}
+    assert horizons == {"fwd_ret_1": 1, "fwd_ret_20": 20} and RidgeModel(features=("ret_5",)).horizon == 5

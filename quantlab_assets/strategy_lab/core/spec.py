@@ -1,17 +1,17 @@
 """The strategy file schema (pydantic; no DSL of our own) and its loader.
 
 A strategy is a fixed set of building blocks: universe filter, signal (a feature, a weighted
-blend of cross-sectional z-scores or ranks, or a ridge model fitted walk-forward on past
-labels), selection, weighting, rebalance frequency, constraints and costs.
+blend of cross-sectional z-scores or ranks, or a model (ridge, LightGBM, elastic net) fitted
+walk-forward on past labels), selection, weighting, rebalance frequency, constraints and costs.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.feature_store.core.labels import HORIZONS, label_column
@@ -47,18 +47,90 @@ class BlendTerm(_Model):
         return v
 
 
-class ModelSignal(_Model):
-    kind: Literal["ridge"] = "ridge"
+class _ModelBase(_Model):
+    """What every model kind shares: its inputs, its label and the walk-forward schedule
+    (docs/models.md). Preprocessing is fitted on the training window only: ``transform`` per
+    session across names, then ``clip_quantile`` bounds and ``missing`` fill values from the
+    training rows."""
+
     features: tuple[str, ...] = Field(min_length=1)
     label: Literal["fwd_ret_1", "fwd_ret_5", "fwd_ret_20"] = "fwd_ret_5"
     train_sessions: int = Field(default=252, ge=20, le=2520)
     refit_every: int = Field(default=21, ge=1, le=252)
-    alpha: float = Field(default=1.0, ge=0.0)
+    embargo: int = Field(default=0, ge=0, le=252, description="sessions between a label's exit and the refit")
+    transform: Literal["zscore", "rank"] = "zscore"
+    clip_quantile: float | None = Field(
+        default=None, gt=0.0, lt=0.5, description="clip each input at the training rows' q and 1-q quantiles"
+    )
+    missing: Literal["drop", "median"] = Field(
+        default="drop", description="drop a row with a missing input, or fill it with the training median"
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({f for f in v if v.count(f) > 1})
+        if twice:
+            raise ValueError(f"features listed twice: {twice}; list each input once")
+        return v
 
     @property
     def horizon(self) -> int:
         """The label's horizon in sessions (``fwd_ret_5``: 5)."""
         return next(h for h in HORIZONS if label_column(h) == self.label)
+
+    @property
+    def history(self) -> int:
+        """Sessions before a decision date the model may read (training window + a refit period)."""
+        return self.train_sessions + self.refit_every
+
+
+class RidgeModel(_ModelBase):
+    """Ridge regression, closed form, no intercept: ``(X'X + alpha n I) b = X'y``."""
+
+    kind: Literal["ridge"] = "ridge"
+    alpha: float = Field(default=1.0, ge=0.0)
+
+
+class LightGBMModel(_ModelBase):
+    """Gradient-boosted trees (LightGBM, L2 loss), one thread and a fixed seed: bit-identical."""
+
+    kind: Literal["lightgbm"]
+    n_estimators: int = Field(default=100, ge=1, le=5000)
+    learning_rate: float = Field(default=0.05, gt=0.0, le=1.0)
+    num_leaves: int = Field(default=31, ge=2, le=1024)
+    max_depth: int = Field(default=-1, ge=-1, le=64)
+    min_child_samples: int = Field(default=100, ge=1)
+    subsample: float = Field(default=1.0, gt=0.0, le=1.0)
+    colsample_bytree: float = Field(default=1.0, gt=0.0, le=1.0)
+    reg_lambda: float = Field(default=0.0, ge=0.0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class ElasticNetModel(_ModelBase):
+    """Elastic net (lasso at ``l1_ratio`` 1): a linear model that drops inputs it does not need."""
+
+    kind: Literal["elastic_net"]
+    alpha: float = Field(default=1e-4, ge=0.0)
+    l1_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_iter: int = Field(default=1000, ge=1, le=100_000)
+    tol: float = Field(default=1e-8, gt=0.0)
+
+
+def _model_kind(value: object) -> str:
+    """The model's ``kind`` (ridge when the file leaves it out, as before the other kinds)."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "ridge"))
+    return str(getattr(value, "kind", "ridge"))
+
+
+ModelSignal = Annotated[
+    Annotated[RidgeModel, Tag("ridge")]
+    | Annotated[LightGBMModel, Tag("lightgbm")]
+    | Annotated[ElasticNetModel, Tag("elastic_net")],
+    Discriminator(_model_kind),
+]
+AnyModel = RidgeModel | LightGBMModel | ElasticNetModel
 
 
 class Signal(_Model):
@@ -66,7 +138,7 @@ class Signal(_Model):
     feature: str | None = None
     direction: Literal[1, -1] = 1  # -1: lower values are better (e.g. reversal, low volatility)
     blend: tuple[BlendTerm, ...] = ()
-    model: ModelSignal | None = None
+    model: ModelSignal | None = None  # ridge, lightgbm or elastic_net (docs/models.md)
 
     @model_validator(mode="after")
     def _one_source(self) -> Signal:

@@ -70,13 +70,15 @@ def targets_partition(
     start,
     end,
     feature_dates: Mapping[str, pd.Index] | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> TargetsPartition:
     """The strategy's targets for every session in [start, end], audited.
 
     ``features`` and ``labels`` are the universe's rows from the training window's first session
     (the start for a signal without a model) to ``end``; ``registry`` the symbol registry's
-    tickers; ``prev_weights`` the stored book of the session before ``start``. Features missing
-    for a session of the partition fail ``upstream_complete`` and no targets are computed.
+    tickers; ``prev_weights`` the stored book of the session before ``start``; ``predictions``
+    a model strategy's published scores over [start, end] (None: the model trains here). Features
+    missing for a session of the partition fail ``upstream_complete`` and no targets are computed.
     """
     if feature_dates is None:  # one frame from one set: the default features
         feature_dates = {"features": pd.Index(features["date"].unique())}
@@ -87,7 +89,14 @@ def targets_partition(
     if upstream.passed:
         model = spec.signal.kind == "model"
         result = compute_targets(
-            features, spec, universe, start, end, prev_weights=prev_weights, labels=labels if model else None
+            features,
+            spec,
+            universe,
+            start,
+            end,
+            prev_weights=prev_weights,
+            labels=labels if model else None,
+            predictions=predictions if model else None,
         )
     else:
         result = TargetsResult(empty_targets(), pd.Series(dtype=float))

@@ -9,15 +9,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
+from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table
-from quantlab_assets.feature_store.core.labels import exit_column
 from quantlab_assets.strategy_lab.core.construct import (
     EPS,
-    REBALANCE_ANCHOR,
     book_nb,
     constraint_violations,
-    cross_sectional,
     cross_sectional_rows,
     decide_params,
     may_violate,
@@ -25,6 +22,7 @@ from quantlab_assets.strategy_lab.core.construct import (
     rebalance_mask,
 )
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, walk_forward
 
 TARGETS = TableSchema(
     name="targets",
@@ -73,34 +71,7 @@ class TargetsResult:
     turnover: dict = field(default_factory=dict)  # rebalance (or forced-exit) date -> one-way turnover
     # The frame's rows as arrays (sessions x universe, row by row): scores, weights, sessions, symbols.
     grid: tuple[np.ndarray, np.ndarray, pd.DatetimeIndex, list[str]] | None = None
-
-
-def _z_matrix(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({n: cross_sectional(frame[n], "zscore") for n in names})
-
-
-def ridge_fit(features: pd.DataFrame, labels: pd.DataFrame, spec: StrategySpec, refit_date) -> np.ndarray | None:
-    """Walk-forward ridge on cross-sectional z-scores, trained only on labels known at ``refit_date``
-    (exit bar at or before it) from the ``train_sessions`` before it."""
-    m = spec.signal.model
-    assert m is not None  # called for model signals only
-    lo = shift_sessions(refit_date, -m.train_sessions)  # refit_date is a session
-    known = labels[
-        (labels["date"] >= lo) & (labels["date"] < refit_date) & (labels[exit_column(m.horizon)] <= refit_date)
-    ].dropna(subset=[m.label])
-    data = features.merge(known[["date", "symbol", m.label]], on=["date", "symbol"], how="inner")
-    xs, ys = [], []
-    for _, day in data.groupby("date", sort=True):
-        day = day.set_index("symbol").sort_index()
-        z = _z_matrix(day, m.features)
-        y = day[m.label] - day[m.label].mean()
-        ok = z.notna().all(axis=1) & y.notna()
-        xs.append(z[ok].to_numpy())
-        ys.append(y[ok].to_numpy())
-    if not xs or sum(len(x) for x in xs) < 10 * len(m.features):
-        return None
-    x, y = np.vstack(xs), np.concatenate(ys)
-    return np.linalg.solve(x.T @ x + m.alpha * len(x) * np.eye(x.shape[1]), x.T @ y)
+    walk_forward: WalkForward | None = None  # a model signal's fits and scores
 
 
 def wide_features(
@@ -118,10 +89,10 @@ def wide_features(
     return out
 
 
-def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarray | None = None) -> np.ndarray:
+def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, predictions: np.ndarray | None = None) -> np.ndarray:
     """Scores of every session (rows) and symbol (columns); NaN where a needed feature is missing.
 
-    ``betas`` (model signals): the fitted coefficients in effect on each row (NaN: none yet).
+    ``predictions`` (model signals): the walk-forward model's scores (``walk_forward``).
     """
     sig = spec.signal
     if spec.selection.kind == "threshold":  # time-series: the feature's own value ranks the names
@@ -135,30 +106,29 @@ def score_rows(wide: dict[str, np.ndarray], spec: StrategySpec, betas: np.ndarra
         parts = [t.weight * cross_sectional_rows(wide[t.feature], t.transform) for t in sig.blend]
         raw = sum(parts[1:], parts[0])
     else:
-        # kind "model": the callers pass the betas of a model signal.
-        assert sig.model is not None and betas is not None
-        z = np.stack([cross_sectional_rows(wide[f], "zscore") for f in sig.model.features], axis=2)
-        raw = np.full(z.shape[:2], np.nan)
-        # One BLAS product per session: stacking sessions changes the product's last bits.
-        for r in np.flatnonzero(~np.isnan(betas).any(axis=1)):
-            raw[r] = np.asfortranarray(z[r]) @ betas[r]  # column-major, as the per-day frame was
-        raw[np.isnan(z).any(axis=2)] = np.nan
+        # kind "model": the callers pass the model's walk-forward scores.
+        assert sig.model is not None and predictions is not None
+        raw = predictions
     return raw * sig.direction
 
 
-def fit_betas(features, labels, spec: StrategySpec, days: pd.DatetimeIndex) -> np.ndarray:
-    """The ridge coefficients each session scores with (refitted every ``refit_every`` sessions)."""
-    m = spec.signal.model
-    assert m is not None  # called for model signals only
-    out = np.full((len(days), len(m.features)), np.nan)
-    fits: dict = {}
-    for i, day in enumerate(days):  # one lookup per session; the fits themselves are per refit
-        refit = _last_refit(day, m.refit_every)
-        if refit not in fits:
-            fits[refit] = ridge_fit(features, labels, spec, refit) if labels is not None else None
-        if fits[refit] is not None:
-            out[i] = fits[refit]
-    return out
+def model_predictions(
+    features: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    spec: StrategySpec,
+    days: pd.DatetimeIndex,
+    wide,
+    universe: Sequence[str],
+) -> WalkForward | None:
+    """The walk-forward model's scores on ``days`` (None: the signal is not a model); it trains on
+    the universe's rows only, whatever else ``features`` holds (the asset reads no more)."""
+    if spec.signal.kind != "model":
+        return None
+    assert spec.signal.model is not None  # Signal._one_source: kind "model" has a model
+    inside = features["symbol"].isin(list(universe))
+    if not inside.all():
+        features = features[inside]
+    return walk_forward(features, labels, spec.signal.model, days, wide)
 
 
 def book_arrays(
@@ -168,12 +138,12 @@ def book_arrays(
     weights0: np.ndarray,
     forced: float = 0.0,
     exits: bool = False,
-    betas: np.ndarray | None = None,
+    predictions: np.ndarray | None = None,
 ):
     """The book as arrays: (rebalance mask, scores, weights, turnover, note codes, note counts),
     rows = ``days``, columns = the universe of ``wide`` (``wide_features``)."""
     mask = rebalance_mask(days, spec)
-    scores = score_rows(wide, spec, betas)
+    scores = score_rows(wide, spec, predictions)
     if spec.universe.min_log_dollar_volume is not None:
         with np.errstate(invalid="ignore"):
             scores[~(wide["log_dollar_volume_20"] >= spec.universe.min_log_dollar_volume)] = np.nan
@@ -195,12 +165,15 @@ def compute_targets(
     end,
     prev_weights: pd.Series | None = None,
     labels: pd.DataFrame | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> TargetsResult:
     """The book for every session in [start, end].
 
     ``features`` are long rows (date, symbol, features...) covering [start, end] (and, for a
-    model signal, its training window); ``prev_weights`` are the targets of the session
-    before ``start``. Off rebalance days the previous weights carry over.
+    model signal trained here, its training window); ``prev_weights`` are the targets of the
+    session before ``start``. Off rebalance days the previous weights carry over. A model
+    signal ranks ``predictions`` (the published contract's rows: date, symbol, score) when
+    given, else the scores of its walk-forward trained on ``features`` and ``labels``.
     """
     universe = sorted(universe)
     days = trading_days(start, end)
@@ -212,12 +185,16 @@ def compute_targets(
     if not len(days):
         return TargetsResult(empty_targets(), weights)
     wide = wide_features(features, spec.features_used(), days, universe)
-    betas = fit_betas(features, labels, spec, days) if spec.signal.kind == "model" else None
+    wf = model_predictions(features, labels, spec, days, wide, universe) if predictions is None else None
+    model_scores = wf.scores if wf is not None else None
+    if predictions is not None and spec.signal.kind == "model":
+        model_scores = wide_features(predictions, ["score"], days, universe)["score"]
     forced = float(leaving.abs().sum() / 2)
     mask, scores, book, turnover, codes, counts = book_arrays(
-        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, betas
+        wide, spec, days, weights.to_numpy(np.float64), forced, len(leaving) > 0, model_scores
     )
     result = TargetsResult(pd.DataFrame(), pd.Series(book[-1], index=universe), grid=(scores, book, days, universe))
+    result.walk_forward = wf
     decided = np.flatnonzero(~np.isnan(turnover))
     result.turnover = dict(zip(days[decided], turnover[decided].tolist()))
     for i in decided[codes[decided] != 0]:  # notes only where a book went flat
@@ -249,9 +226,3 @@ def _maybe_violating(book: np.ndarray, turnover: np.ndarray, spec: StrategySpec)
     return may_violate(
         absw.max(axis=1, initial=0.0), absw.sum(axis=1), book.sum(axis=1), (absw > EPS).sum(axis=1), turnover, spec
     )
-
-
-def _last_refit(day: pd.Timestamp, every: int) -> pd.Timestamp:
-    """The latest session R <= day whose index since the anchor is a multiple of ``every``."""
-    idx = int(session_index(pd.DatetimeIndex([day]), REBALANCE_ANCHOR)[0])
-    return shift_sessions(day, -(idx % every))  # day is a session: 0 sessions back is day itself
