@@ -9,6 +9,9 @@ from quantlab_assets.batch_orchestrator.jobs import JOBS, SCHEDULES
 from quantlab_assets.data_curator.assets import ohlcv, symbols
 from quantlab_assets.data_curator.checks import ohlcv_quality_gate
 from quantlab_assets.data_curator.resources import MarketDataResource
+from quantlab_assets.execution.assets import build_execution_asset
+from quantlab_assets.execution.jobs import EXECUTION_JOBS, EXECUTION_SCHEDULES
+from quantlab_assets.execution.resources import ExecutionResource
 from quantlab_assets.feature_store.assets import FEATURE_SETS, feature_set_assets, features, labels
 from quantlab_assets.feature_store.core.sets import all_feature_names
 from quantlab_assets.feature_store.resources import FeatureStoreResource
@@ -32,7 +35,7 @@ strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, KNOWN_F
 strategy_assets = [
     build(spec)
     for spec in STRATEGIES
-    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets)
+    for build in (build_targets_asset, build_backtest_assets, build_supervisor_assets, build_execution_asset)
 ]
 # A model strategy's walk-forward predictions (docs/models.md): its targets rank them.
 strategy_assets += [build_predictions_asset(spec) for spec in STRATEGIES if spec.signal.kind == "model"]
@@ -58,14 +61,15 @@ defs = dg.Definitions(
     # Every derived contract audits its candidate rows in its own step: those gates are checks
     # declared on the assets themselves (write-audit-publish); ohlcv keeps its table checks.
     asset_checks=[ohlcv_quality_gate],
-    jobs=JOBS,
-    schedules=SCHEDULES,
+    jobs=[*JOBS, *EXECUTION_JOBS],
+    schedules=[*SCHEDULES, *EXECUTION_SCHEDULES],
     resources={
         "warehouse": WarehouseResource(),
         "market_data": MarketDataResource(),
         "artifacts": ArtifactsResource(),
         "feature_store": FeatureStoreResource(),
         "supervisor": SupervisorResource(),
+        "execution": ExecutionResource(),
     },
     # One process per run: steps are short and DuckDB admits one writer process per file,
     # so the multiprocess executor would cost seconds per step and contend for the lock.

@@ -31,6 +31,7 @@ import duckdb
 from quantlab_assets.batch_orchestrator.delta_cli import register_delta
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
 from quantlab_assets.common import settings
+from quantlab_assets.execution.cli import register as register_execution
 from quantlab_assets.research.cli import register as register_research
 
 _RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -424,6 +425,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
+    register_execution(sub)  # halt, resume, execution status|resolve (quantlab_assets/execution/cli.py)
     register_delta(sub)  # delta tables/history/restore (batch_orchestrator/delta_cli.py, issue 27)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
     runs.add_argument("--limit", type=int, default=20)

@@ -9,7 +9,8 @@ LABELS_REFRESH_SESSIONS = 30
 
 daily_chain = dg.define_asset_job(
     "daily_chain",
-    selection=dg.AssetSelection.assets("ohlcv").downstream(),
+    # Paper trading has its own schedule (quantlab_assets/execution/jobs.py), inside Alpaca's order window.
+    selection=dg.AssetSelection.assets("ohlcv").downstream() - dg.AssetSelection.groups("execution"),
     description="The whole production chain for trading-day partitions: ohlcv, features, labels, "
     "every strategy's targets, backtest and approvals.",
 )

@@ -38,6 +38,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from quantlab_assets.common import settings
+from quantlab_assets.common.warehouse_errors import SchemaMismatchError
 
 logger = logging.getLogger(__name__)
 
@@ -330,8 +331,6 @@ class DeltaSession:
             return
         missing = [c for c in schema.column_names if c not in stored]
         if missing:
-            from quantlab_assets.common.warehouse import SchemaMismatchError
-
             raise SchemaMismatchError(
                 f"Delta table {self.store.uri(schema.name)} lacks declared columns {missing}; "
                 "it was created by an older schema: migrate it or restore a version that has them"

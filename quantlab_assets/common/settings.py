@@ -54,6 +54,10 @@ DEFAULT_DELTA_COMMIT_RETRIES = 5
 # delta-rs's S3 options, read from the standard AWS variables when the Delta URL is s3://.
 S3_OPTION_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ALLOW_HTTP")
 ALPHAVANTAGE_BASE_URL = "ALPHAVANTAGE_BASE_URL"
+ALPACA_KEY_ID = "APCA_API_KEY_ID"
+ALPACA_SECRET_KEY = "APCA_API_SECRET_KEY"
+ALPACA_BASE_URL = "APCA_API_BASE_URL"
+ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,14 @@ VARIABLES = (
         ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read when the client is built, never logged or stored"
     ),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
+    Variable(
+        ALPACA_KEY_ID,
+        "–",
+        "Alpaca paper key id for `execution.broker: alpaca` (docs/execution.md); read at run time, never logged or "
+        "stored",
+    ),
+    Variable(ALPACA_SECRET_KEY, "–", "Alpaca paper secret; read at run time, never logged or stored"),
+    Variable(ALPACA_BASE_URL, ALPACA_PAPER_URL, "the Alpaca trading API (tests point it at 127.0.0.1)"),
     Variable(
         WAREHOUSE_BACKEND,
         "duckdb",
@@ -326,3 +338,13 @@ def delta_commit_retries() -> int:
     if not raw.isdigit():
         raise ValueError(f"{DELTA_COMMIT_RETRIES}={raw!r} must be a whole number of retries (0 or more)")
     return int(raw)
+
+
+def alpaca_keys() -> tuple[str, str] | None:
+    """(key id, secret) for the Alpaca adapter, read at call time and handed to it only."""
+    key, secret = _raw(ALPACA_KEY_ID), _raw(ALPACA_SECRET_KEY)
+    return (key, secret) if key and secret else None
+
+
+def alpaca_base_url() -> str:
+    return _raw(ALPACA_BASE_URL) or ALPACA_PAPER_URL

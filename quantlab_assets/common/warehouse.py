@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from quantlab_assets.common import settings
+from quantlab_assets.common.warehouse_errors import SchemaMismatchError as SchemaMismatchError
 
 if TYPE_CHECKING:  # the Delta backend needs the `scale` extra; the DuckDB file does not
     from quantlab_assets.common.delta_store import DeltaSession
@@ -57,10 +58,6 @@ class TableSchema:
     def ddl(self) -> str:
         cols = ", ".join(f'"{c.name}" {c.sql_type}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
-
-
-class SchemaMismatchError(ValueError):
-    """A frame's columns do not match the table's declared schema."""
 
 
 class WarehouseError(RuntimeError):

@@ -114,6 +114,7 @@ def _seed_supervision_inputs(db, day: str) -> None:
         replace_strategy_slice(con, BACKTEST_KPIS, kpis, "momentum_topk", day, day)
 
 
+@pytest.mark.e2e  # `quantlab apply` launches a Dagster run in this process
 def test_apply_reruns_the_supervision_and_reports_success(lab_env, small_universe, capsys):
     _seed_supervision_inputs(lab_env["QUANTLAB_DB"], "2024-03-28")
     code, err, out = _run(
@@ -138,6 +139,7 @@ def test_apply_reruns_the_supervision_and_reports_success(lab_env, small_univers
     assert lines[-1].endswith(": SUCCESS") and _overrides(lab_env["QUANTLAB_DB"]) == 1
 
 
+@pytest.mark.e2e  # `quantlab apply` launches a Dagster run in this process
 def test_apply_whose_run_fails_reports_the_step_and_error_in_one_line(
     lab_env, small_universe, capsys, tmp_path, monkeypatch
 ):

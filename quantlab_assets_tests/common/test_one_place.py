@@ -63,7 +63,7 @@ def test_the_probe_finds_an_environment_read():
 def test_every_variable_read_is_declared_and_documented():
     declared = {v.name for v in settings.VARIABLES}
     source = SETTINGS.read_text()
-    named = set(re.findall(r'"((?:QUANTLAB|ALPHAVANTAGE)_[A-Z_]+)"', source))
+    named = set(re.findall(r'"((?:QUANTLAB|ALPHAVANTAGE|APCA)_[A-Z_]+)"', source))
     assert named == declared
     page = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
     undocumented = sorted(name for name in declared if f"`{name}`" not in page)
@@ -72,7 +72,7 @@ def test_every_variable_read_is_declared_and_documented():
 
 def test_no_other_module_names_a_variable_in_code():
     """Messages may mention a variable; only settings passes one to the environment."""
-    pattern = re.compile(r"""(?:environ|getenv)\W+["'](QUANTLAB|ALPHAVANTAGE)_""")
+    pattern = re.compile(r"""(?:environ|getenv)\W+["'](QUANTLAB|ALPHAVANTAGE|APCA)_""")
     hits = [str(p.relative_to(PROJECT_ROOT)) for p in modules() if p != SETTINGS and pattern.search(p.read_text())]
     assert hits == []
 

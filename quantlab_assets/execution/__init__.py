@@ -1,0 +1,1 @@
+"""Execution: paper trading from approved targets (orders, broker, ledger, reconciliation, kill switch)."""

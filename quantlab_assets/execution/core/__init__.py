@@ -1,0 +1,1 @@
+"""The execution team's pure core: no Dagster import."""
