@@ -16,7 +16,7 @@ from quantlab_assets.feature_store.assets import FEATURE_SETS, feature_set_asset
 from quantlab_assets.feature_store.core.sets import all_feature_names
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.portfolio_supervisor.assets import build_supervisor_assets
-from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
+from quantlab_assets.portfolio_supervisor.resources import SupervisorResource, strategy_conflicts
 from quantlab_assets.research.assets import sweep_assets
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import (
@@ -31,7 +31,7 @@ from quantlab_assets.strategy_lab.assets import (
 # Strategies read features from any feature set (the default preset and presets/sets/*.yaml).
 KNOWN_FEATURES = all_feature_names(FEATURE_SETS)
 STRATEGIES, STRATEGY_ERRORS = load_strategy_specs(KNOWN_FEATURES)
-strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, KNOWN_FEATURES)
+strategy_files = build_strategy_files_asset(STRATEGIES, STRATEGY_ERRORS, KNOWN_FEATURES, strategy_conflicts)
 strategy_assets = [
     build(spec)
     for spec in STRATEGIES

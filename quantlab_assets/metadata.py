@@ -13,8 +13,12 @@ from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.calendar import is_trading_day
 from quantlab_assets.common.gates import UPSTREAM_CHECK, UPSTREAM_DESCRIPTION
 from quantlab_assets.common.warehouse import TableSchema
-from quantlab_assets.dagster_internals import add_asset_metadata_per_partition
-from quantlab_assets.partitions import trading_day_partitions
+from quantlab_assets.dagster_internals import (
+    add_asset_metadata_per_partition,
+    check_events_in_one_batch,
+    check_target,
+)
+from quantlab_assets.partitions import PARTITION_FMT, trading_day_partitions
 
 
 def column_schema(schema: TableSchema) -> dg.TableSchema:
@@ -48,6 +52,119 @@ def gate_check_result(result, asset_key: dg.AssetKey | str) -> dg.AssetCheckResu
         description=result.description,
         metadata=metadata,
     )
+
+
+def gate_check_events(context, result, asset_key: dg.AssetKey | str):
+    """``result`` as the check's own verdict on each partition of the run.
+
+    A one-partition run reports an ``AssetCheckResult`` (Dagster scopes it to the partition). A run
+    over a range reports one evaluation per partition: Dagster plans a partitioned check for every
+    partition of the range and would show each one it never received as skipped, however the
+    check ended. A failed rule whose offending rows are dated fails the partitions owning those
+    dates and passes the others (saying where it failed); one whose offending rows carry no date
+    (a share over the range, a schema) fails every partition of the run."""
+    keys = run_partition_keys(context)
+    if len(keys) <= 1:
+        yield gate_check_result(result, asset_key)
+        return
+    key = dg.AssetKey.from_coercible(asset_key)
+    failed_on = set(keys) if not result.passed else set()
+    named = _offending_partitions(result.offending) if not result.passed else None
+    if named and named & set(keys):
+        failed_on = named & set(keys)
+    output = _check_output_name(context, dg.AssetCheckKey(key, result.name))
+    if output is not None:
+        yield dg.Output(None, output_name=output)  # what a check result stands for downstream
+    targets = _latest_materializations(context, key, keys)
+    figures: dict[str, dg.RawMetadataValue] = {k: float(v) for k, v in result.figures.items()}
+    figures["evaluated_over"] = f"{keys[0]}..{keys[-1]} ({len(keys)} partitions, one run)"
+    first = min(failed_on) if failed_on else ""
+    evaluations = []
+    for partition in keys:
+        metadata = dict(figures)
+        failed = partition in failed_on
+        description = result.description
+        if failed and named:
+            rows = result.offending[_partition_keys_of(result.offending) == partition]
+            if len(rows):
+                metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(rows, max_rows=10))
+        elif failed and len(result.offending):  # undated offenders: the run's table on each partition
+            metadata["offending_rows"] = dg.MetadataValue.md(markdown_table(result.offending, max_rows=10))
+        elif not failed and failed_on:
+            description = (
+                f"no offending row on {partition}; the rule failed on {len(failed_on)} other partition(s) "
+                f"of this run (first {first}): {result.description}"
+            )
+        evaluations.append(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=result.name,
+                passed=not failed,
+                metadata=metadata,
+                target_materialization_data=targets.get(partition),
+                severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
+                description=description,
+                blocking=bool(result.blocking),
+                partition=partition,
+            )
+        )
+    # A failed blocking evaluation goes through Dagster's own handling (it fails the step once the
+    # step's results are in); the others are written as one event batch.
+    # The passing partitions first, then the failing ones, each in partition order: whoever reads
+    # the run's evaluations of a check in order (a {check: evaluation} map, the run's log) ends on
+    # its failure, as it did when a range run reported one evaluation.
+    evaluations.sort(key=lambda e: not e.passed)
+    others = [e for e in evaluations if not (e.blocking and not e.passed)]
+    logged = iter(check_events_in_one_batch(context, others) or others)
+    for evaluation in evaluations:
+        yield evaluation if evaluation.blocking and not evaluation.passed else next(logged)
+
+
+def _check_output_name(context, check_key: dg.AssetCheckKey) -> str | None:
+    """The step output of ``check_key`` (None if the check is not selected in this run)."""
+    assets_def = getattr(context, "op_execution_context", context).assets_def
+    if check_key not in assets_def.check_keys:
+        return None
+    for name, spec in assets_def.check_specs_by_output_name.items():
+        if spec.key == check_key:
+            return name
+    return None
+
+
+def _partition_keys_of(frame: pd.DataFrame) -> pd.Series:
+    """The weekday partition owning each row's ``date`` (a weekend date belongs to its Friday)."""
+    dates = pd.to_datetime(frame["date"], errors="coerce").dt.normalize()
+    back = (dates.dt.weekday - 4).clip(lower=0)
+    return (dates - pd.to_timedelta(back, unit="D")).dt.strftime(PARTITION_FMT)
+
+
+def _offending_partitions(frame: pd.DataFrame) -> set[str] | None:
+    """Partitions the offending rows are dated on; None when a row carries no date."""
+    if not len(frame) or "date" not in frame.columns:
+        return None
+    keys = _partition_keys_of(frame)
+    return None if keys.isna().any() else set(keys)
+
+
+def _latest_materializations(context, key: dg.AssetKey, partitions: list[str]) -> dict:
+    """Each partition's latest materialization of ``key`` (what its evaluation checks), in a few
+    bounded queries: the run's step has just materialized every partition, so the first query
+    usually finds them all."""
+    found: dict = {}
+    for _ in range(4):
+        missing = [p for p in partitions if p not in found]
+        if not missing:
+            break
+        page = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=missing), limit=len(missing)
+        )
+        for record in page.records:
+            partition = record.event_log_entry.dagster_event.partition
+            if partition in missing and partition not in found:
+                found[partition] = check_target(record)
+        if not page.records:
+            break
+    return found
 
 
 def upstream_spec(asset) -> dg.AssetCheckSpec:
@@ -189,4 +306,4 @@ def published_results(context, outcome, asset_key, metadata: dict, dates=(), **p
     selected = context.selected_asset_check_keys
     for result in outcome.gate:
         if dg.AssetCheckKey(dg.AssetKey.from_coercible(asset_key), result.name) in selected:
-            yield gate_check_result(result, asset_key)
+            yield from gate_check_events(context, result, asset_key)

@@ -17,4 +17,16 @@ echo "2/2 the whole chain, ohlcv and everything downstream, for $START...$END (o
 dagster asset materialize -m quantlab_assets.definitions --select 'ohlcv*' \
   --partition-range "$START...$END" > "$DAGSTER_HOME/demo_chain.log" 2>&1 \
   || { tail -60 "$DAGSTER_HOME/demo_chain.log"; python -m quantlab_assets.batch_orchestrator.cli last-run; exit 1; }
-python -m quantlab_assets.batch_orchestrator.cli last-run
+# The run in brief (every step and check: $DAGSTER_HOME/demo_last_run.txt), then the result.
+python -m quantlab_assets.batch_orchestrator.cli last-run > "$DAGSTER_HOME/demo_last_run.txt" || true
+head -n 1 "$DAGSTER_HOME/demo_last_run.txt"
+grep -E '^  check' "$DAGSTER_HOME/demo_last_run.txt" || true
+echo
+python -m quantlab_assets.batch_orchestrator.cli leaderboard
+RUN_DIR="$(grep -E '^artifacts: ' "$DAGSTER_HOME/demo_last_run.txt" | sed 's/^artifacts: //')"
+echo
+echo "Next steps"
+echo "  the UI:          dagster dev   (then http://127.0.0.1:3000: lineage, checks per partition, the leaderboard)"
+echo "  the reports:     ${RUN_DIR:-artifacts/runs/<run id>}/reports (tearsheet_<strategy>.html, strategy_leaderboard.md)"
+echo "  a research run:  quantlab backtest strategies/momentum_topk.yaml --start $START --end $END"
+echo "  every step and check of this run: $DAGSTER_HOME/demo_last_run.txt"

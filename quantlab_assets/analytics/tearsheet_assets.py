@@ -167,7 +167,9 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         _, end = partition_dates(context)
         with warehouse.get_connection() as con:
             kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, end)
-            equity = read_slice(con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret"])
+            equity = read_slice(
+                con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret", "gross_exposure"]
+            )
             approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
             quality = {s.name: stored_prediction_quality(con, s, FIRST_SESSION, end) for s in specs}  # models' IC
         # Only today's strategies: rows of a strategy file removed since stay in the tables.
@@ -182,6 +184,7 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         artifacts.write_report(context.run.run_id, "strategy_leaderboard.md", report)
         light = {"strategies": len(board.table), "dagster/row_count": len(board.table)}
         heavy = {
+            "ranking": _ranking_table(board.table),
             "leaderboard": dg.MetadataValue.md(leaderboard_markdown(board, None)),
             "table_preview": preview(board.table, rows=len(board.table) or 1),
         }
@@ -190,3 +193,44 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=report_metadata(context, light, heavy))
 
     return strategy_leaderboard
+
+
+RANKING = (
+    ("strategy", "string", "the strategy file's name"),
+    ("sharpe_ratio", "float", "since-start Sharpe (from the first invested session)"),
+    ("approval_rate", "string", "share of invested sessions the supervisor approved"),
+    ("flag", "string", "REJECTED by the supervisor, or EMPTY BOOK"),
+    ("total_return", "string", "since the first invested session"),
+    ("max_drawdown", "string", "since the first invested session"),
+    ("information_ratio", "float", "vs the equal-weight benchmark under the same execution"),
+    ("since", "string", "first invested session"),
+)
+
+
+def _ranking_table(table) -> dg.MetadataValue:
+    """The leaderboard's ranking as a table the asset page shows inline (markdown over 1,000
+    characters hides behind "Show Markdown")."""
+
+    def pct(x) -> str:
+        return "n/a" if x != x else f"{x:.2%}"  # NaN != NaN
+
+    def num(x):
+        return None if x != x else round(float(x), 2)
+
+    records = [
+        dg.TableRecord(
+            {
+                "strategy": str(r["strategy"]),
+                "sharpe_ratio": num(r["sharpe_ratio"]),
+                "approval_rate": pct(r["approval_rate"]),
+                "flag": str(r["flag"] or ""),
+                "total_return": pct(r["total_return"]),
+                "max_drawdown": pct(r["max_drawdown"]),
+                "information_ratio": num(r["information_ratio"]),
+                "since": "never" if r["since"] != r["since"] else str(r["since"].date()),
+            }
+        )
+        for r in table.to_dict("records")
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in RANKING])
+    return dg.MetadataValue.table(records=records, schema=schema)

@@ -6,6 +6,7 @@ written, audited and published (``common.publish``): the core computes the parti
 rows and their gate (``core/step.py``), and only rows that pass replace the stored slice.
 """
 
+import dataclasses
 from collections.abc import Iterator
 
 import dagster as dg
@@ -13,7 +14,8 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.checks import backtest_check_specs
 from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
-from quantlab_assets.backtest_engine.core.report import kpi_markdown
+from quantlab_assets.backtest_engine.core.kpis import first_invested, kpis_of_range
+from quantlab_assets.backtest_engine.core.report import headline_text, kpi_markdown
 from quantlab_assets.backtest_engine.core.step import (
     BacktestInputs,
     BacktestPartition,
@@ -30,6 +32,7 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     read_equity_history,
+    read_invested_before,
     read_resume_state,
     read_trades,
     with_strategy,
@@ -148,13 +151,28 @@ def _backtest_partition(
             last_state_date=last_state,
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
+            invested_before=read_invested_before(con, name, start),
             previous_targets=_previous_targets(con, spec, start),
         )
         part = backtest_partition(inputs, spec, start, end)
         outcome = audit_and_publish(
             con, part.slices(name), part.gate, start, end, contract=f"backtest/{name}", run_id=context.run.run_id
         )
+        if outcome.published:
+            history = with_candidate(read_equity_history(con, name, end), part.equity, start)
+            part = dataclasses.replace(part, headline=_headline(history, start, end))
     return part, outcome
+
+
+def _headline(history: pd.DataFrame, start, end) -> dict:
+    """The since-start figures of the run's last date, for the backtest's own page (they are the
+    KPIs asset's rows, computed by the same function over the same history)."""
+    last = latest_kpis(kpis_of_range(history, start, end))
+    first = first_invested(history)
+    return {
+        "headline": headline_text(last, first),
+        **{k: round(v, 6) for k, v in since_start_figures(last).items()},
+    }
 
 
 def _previous_targets(con, spec: StrategySpec, start):
@@ -171,7 +189,8 @@ def _backtest_metadata(part: BacktestPartition) -> dict:
         "dagster/column_schema": column_schema(BACKTEST_EQUITY),
         "trades": len(part.trades),
         "skipped_orders": len(part.skipped),
-        "final_equity": float(equity["equity"].iloc[-1]) if len(equity) else float("nan"),
+        "final_equity": round(float(equity["equity"].iloc[-1]), 2) if len(equity) else float("nan"),
+        **part.headline,
         "trades_preview": preview(part.trades.tail(10)),
     }
 
@@ -179,7 +198,11 @@ def _backtest_metadata(part: BacktestPartition) -> dict:
 def _backtest_days(part: BacktestPartition) -> dict:
     """Each partition's own equity, return and turnover."""
     per_day = {
-        r.date: {"equity": float(r.equity), "ret": float(r.ret), "turnover": float(r.turnover)}
+        r.date: {
+            "equity": round(float(r.equity), 2),
+            "ret": round(float(r.ret), 6),
+            "turnover": round(float(r.turnover), 6),
+        }
         for r in part.equity.itertuples()
     }
     return {"dates": part.equity["date"], "per_day": per_day}
@@ -213,14 +236,29 @@ def _kpis(
     report = backtest_report(spec, history, kpis.table, trades, skipped, start, end)
     image = _write_report(context, artifacts, name, report)
     yield from published_results(
-        context, outcome, kpi_key, _kpi_metadata(kpis.table), **_kpi_days(context, kpis.table, report, image)
+        context,
+        outcome,
+        kpi_key,
+        _kpi_metadata(kpis.table, history),
+        **_kpi_days(context, kpis.table, report, image),
     )
 
 
-def _kpi_metadata(table: pd.DataFrame) -> dict:
+def _kpi_metadata(table: pd.DataFrame, history: pd.DataFrame) -> dict:
+    """Row count, schema, the last date's since-start figures and the session they count from."""
+    first = first_invested(history)
+    if first is None and len(history):
+        since = (
+            f"EMPTY BOOK: held nothing from {pd.Timestamp(history['date'].min()).date()} to "
+            f"{pd.Timestamp(history['date'].max()).date()}; the targets' warnings say why "
+            "(reports/strategy_summary.md)"
+        )
+    else:
+        since = "no session yet" if first is None else f"{first.date()} (first invested session)"
     return {
         "dagster/row_count": len(table),
         "dagster/column_schema": column_schema(BACKTEST_KPIS),
+        "since_start_from": since,
         **since_start_figures(latest_kpis(table)),
     }
 

@@ -6,6 +6,7 @@ Commands:
   runs [--limit N]   recent runs from Dagster's storage: status, duration, partitions, failed step, error;
                      success rate and mean run time per job
   last-run           the latest run in detail: steps, check results, artifacts
+  leaderboard        every strategy's Sharpe, return, drawdown and approval rate (stored figures)
   rerun RUN_ID       re-execute a failed run from its failure (failed and skipped steps only); the
                      id's prefix as `runs` prints it is enough; a run whose process died is marked
                      failed first
@@ -140,16 +141,18 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
         dg.DagsterEventType.STEP_FAILURE,
         dg.DagsterEventType.ASSET_CHECK_EVALUATION,
     }
+    checks: dict[str, list] = defaultdict(list)
     for record in instance.all_logs(run.run_id, of_type=step_events):
         event = record.dagster_event
         assert event is not None  # of_type filters Dagster events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
             assert isinstance(ev, dg.AssetCheckEvaluation)  # what an ASSET_CHECK_EVALUATION event carries
-            verdict = "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
-            print(f"  check {ev.asset_key.to_user_string()}.{ev.check_name}: {verdict}  {ev.description or ''}")
+            checks[f"{ev.asset_key.to_user_string()}.{ev.check_name}"].append(ev)
         else:
             print(f"  step {event.step_key}: {event.event_type_value}")
+    for line in check_lines(checks):
+        print(line)
     run_dir = settings.artifacts_root() / "runs" / run.run_id
     if run_dir.exists():
         print(f"artifacts: {run_dir}")
@@ -157,6 +160,27 @@ def cmd_last_run(instance: dg.DagsterInstance) -> int:
             if path.is_file():
                 print(f"  {path.relative_to(run_dir)}")
     return 0 if run.status == dg.DagsterRunStatus.SUCCESS else 2
+
+
+def check_lines(checks: dict[str, list]) -> list[str]:
+    """One line per check that did not pass everywhere (its verdict on how many partitions, the
+    first one and its description), and one line counting the checks that passed on every
+    partition: a run over 65 partitions reports each check once per partition."""
+    lines, passed = [], 0
+    for name, evs in checks.items():
+        bad = [e for e in evs if not e.passed]
+        if not bad:
+            passed += 1
+            continue
+        errors = [e for e in bad if e.severity == dg.AssetCheckSeverity.ERROR]
+        worst = errors or bad
+        verdict = "FAIL" if errors else "warn"
+        where = f" on {len(worst)} of {len(evs)} partitions" if len(evs) > 1 else ""
+        first = f" (first {worst[0].partition})" if worst[0].partition and len(evs) > 1 else ""
+        lines.append(f"  check {name}: {verdict}{where}{first}  {worst[0].description or ''}")
+    if checks:
+        lines.insert(0, f"  checks: {passed} of {len(checks)} passed on every partition")
+    return lines
 
 
 def _partition_args(args) -> tuple[dict, str]:
@@ -399,6 +423,28 @@ def cmd_overrides(strategy: str | None) -> int:
     return 0
 
 
+def cmd_leaderboard() -> int:
+    """Every strategy's stored figures side by side, as of the last stored session."""
+    from quantlab_assets.analytics.core.leaderboard import leaderboard, leaderboard_text
+    from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY, BACKTEST_KPIS, FIRST_SESSION
+    from quantlab_assets.common.warehouse import read_slice
+    from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+    from quantlab_assets.resources import WarehouseResource
+
+    today = datetime.now().date()
+    with WarehouseResource().get_connection() as con:
+        kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, today)
+        equity = read_slice(
+            con, BACKTEST_EQUITY, FIRST_SESSION, today, columns=["date", "strategy", "ret", "gross_exposure"]
+        )
+        approvals = read_slice(con, APPROVALS, FIRST_SESSION, today, columns=["date", "strategy", "status"])
+    if not len(equity):
+        print("no backtest stored yet: materialize the chain first (bash scripts/demo.sh)")
+        return 1
+    print(leaderboard_text(leaderboard(kpis, equity, approvals, equity["date"].max())))
+    return 0
+
+
 def _with_instance(command):
     """Run ``command(instance, args)`` on the DAGSTER_HOME instance, after failing the runs whose
     process died (without the daemon nobody else notices them)."""
@@ -448,6 +494,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     over.add_argument("--by", help="who decided (default: the login name)")
     over.add_argument("--apply", action="store_true", help="re-run the supervision of that day now")
     over.set_defaults(handler=cmd_override)
+    board = sub.add_parser("leaderboard", help="every strategy's Sharpe, return, drawdown and approval rate")
+    board.set_defaults(handler=lambda args: cmd_leaderboard())
     overs = sub.add_parser("overrides", help="the append-only override log")
     overs.add_argument("--strategy")
     overs.set_defaults(handler=lambda args: cmd_overrides(args.strategy))

@@ -23,6 +23,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any
 
@@ -92,14 +93,22 @@ class EventBatching:
             return super().supports_partition_subset_in_asset_materialization_planned_events  # type: ignore[misc]
         return self._planned_event_subsets
 
-    @staticmethod
-    def _fast_path(events: Sequence[EventLogEntry]) -> bool:
+    # Whether this storage writes a batch of per-partition check evaluations in one go
+    # (``_store_check_batch``); the others store them event by event.
+    _check_batches = False
+
+    def _fast_path(self, events: Sequence[EventLogEntry]) -> bool:
         """One run, one asset event type, every event with an asset key: how Dagster batches a
-        step's per-partition events and a run's planned events."""
+        step's per-partition events and a run's planned events; or (where supported) one run's
+        per-partition evaluations of a check (``metadata.gate_check_events``)."""
         first = events[0]
-        if not first.is_dagster_event or first.get_dagster_event().event_type not in _FAST_PATH_EVENTS:
+        if not first.is_dagster_event:
             return False
         kind = first.get_dagster_event().event_type
+        if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            return self._check_batches and all(_partitioned_check_evaluation(e, first.run_id) for e in events)
+        if kind not in _FAST_PATH_EVENTS:
+            return False
         return all(
             event.run_id == first.run_id
             and event.is_dagster_event
@@ -127,7 +136,9 @@ class EventBatching:
         rest through the stock storage's path, in order."""
         check.sequence_param(events, "events", EventLogEntry)
         for fast, segment in self._segments(events):
-            if fast:
+            if fast and segment[0].get_dagster_event().event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                self._store_check_batch(segment)  # type: ignore[attr-defined]
+            elif fast:
                 self._store_uniform_batch(segment)  # type: ignore[attr-defined]
             else:
                 super().store_event_batch(segment)  # type: ignore[misc]
@@ -268,6 +279,19 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
         return self._has_index_cols
 
     # -- batches -------------------------------------------------------------------------------
+    _check_batches = True
+
+    def _store_check_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A run's per-partition evaluations of checks: the stock path's rows (the run shard's
+        events, their index mirror, each planned execution row resolved) in three statements
+        instead of four per event (a 10-year backfill evaluates ~80 checks on 2,610 partitions)."""
+        rows = [self._event_to_row(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        with self.index_transaction() as conn:
+            event_ids = _inserted_ids(conn, rows)
+            _write_check_rows(conn, _check_rows(events, event_ids))
+
     def _store_uniform_batch(self, events: Sequence[EventLogEntry]) -> None:
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
@@ -279,6 +303,92 @@ class BatchingSqliteEventLogStorage(EventBatching, SqliteEventLogStorage):
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in self._latest_per_asset(events, event_ids):
                 self._store_asset_event(conn, event, event_id)
+
+
+def _partitioned_check_evaluation(event: EventLogEntry, run_id: str) -> bool:
+    """A run's evaluation of a check on one partition: the row its planned event wrote exists."""
+    if not event.is_dagster_event or event.run_id != run_id or not run_id:
+        return False
+    dagster_event = event.get_dagster_event()
+    if dagster_event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+        return False
+    return dagster_event.asset_check_evaluation_data.partition is not None
+
+
+def _check_rows(events: Sequence[EventLogEntry], event_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The ``asset_check_executions`` values each evaluation leaves (the stock
+    ``_update_asset_check_evaluation``'s), keyed for the update by (asset, check, run, partition)."""
+    rows = []
+    for event, event_id in zip(events, event_ids):
+        evaluation = event.get_dagster_event().asset_check_evaluation_data
+        target = evaluation.target_materialization_data
+        rows.append(
+            {
+                "k_asset_key": evaluation.asset_key.to_string(),
+                "k_check_name": evaluation.check_name,
+                "k_run_id": event.run_id,
+                "k_partition": evaluation.partition,
+                "execution_status": (
+                    AssetCheckExecutionRecordStatus.SUCCEEDED.value
+                    if evaluation.passed
+                    else AssetCheckExecutionRecordStatus.FAILED.value
+                ),
+                "evaluation_event": serialize_value(event),
+                "evaluation_event_timestamp": datetime.fromtimestamp(event.timestamp, timezone.utc).replace(
+                    tzinfo=None
+                ),
+                "evaluation_event_storage_id": event_id,
+                "materialization_event_storage_id": target.storage_id if target else None,
+            }
+        )
+    return rows
+
+
+def _write_check_rows(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Update the planned rows the evaluations resolve (one executemany), insert the others (a
+    check evaluated without a planned row, as the stock path does)."""
+    table = AssetCheckExecutionsTable
+    keys = {(r["k_asset_key"], r["k_check_name"], r["k_run_id"], r["k_partition"]) for r in rows}
+    asset_keys = sorted({k[0] for k in keys})
+    run_ids = sorted({k[2] for k in keys})
+    planned = {
+        tuple(found)
+        for found in conn.execute(
+            sqlalchemy.select(table.c.asset_key, table.c.check_name, table.c.run_id, table.c.partition).where(
+                table.c.asset_key.in_(asset_keys), table.c.run_id.in_(run_ids)
+            )
+        )
+    }
+    values = ["execution_status", "evaluation_event", "evaluation_event_timestamp", "evaluation_event_storage_id"]
+    values.append("materialization_event_storage_id")
+    update = (
+        table.update()
+        .where(
+            table.c.asset_key == sqlalchemy.bindparam("k_asset_key"),
+            table.c.check_name == sqlalchemy.bindparam("k_check_name"),
+            table.c.run_id == sqlalchemy.bindparam("k_run_id"),
+            table.c.partition == sqlalchemy.bindparam("k_partition"),
+        )
+        .values({name: sqlalchemy.bindparam(name) for name in values})
+    )
+    known = [r for r in rows if (r["k_asset_key"], r["k_check_name"], r["k_run_id"], r["k_partition"]) in planned]
+    unknown = [r for r in rows if (r["k_asset_key"], r["k_check_name"], r["k_run_id"], r["k_partition"]) not in planned]
+    if known:
+        conn.execute(update, known)
+    if unknown:
+        conn.execute(
+            table.insert(),
+            [
+                {
+                    "asset_key": r["k_asset_key"],
+                    "check_name": r["k_check_name"],
+                    "run_id": r["k_run_id"],
+                    "partition": r["k_partition"],
+                    **{name: r[name] for name in values},
+                }
+                for r in unknown
+            ],
+        )
 
 
 def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:

@@ -8,7 +8,7 @@ from quantlab_assets.common.warehouse import WarehouseError
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.core.step import Ingest, ingest_partition
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.metadata import add_partition_metadata, column_schema, gate_check_result, preview
+from quantlab_assets.metadata import add_partition_metadata, column_schema, gate_check_events, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import WarehouseResource
 
@@ -73,7 +73,7 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource, marke
     # Each partition shows its own rows (a holiday inside a range: "no session: 0 rows").
     add_partition_metadata(context, ingest.published_rows["date"])
     yield dg.MaterializeResult(metadata=_ohlcv_metadata(ingest, start, end))
-    yield gate_check_result(ingest.gate, "ohlcv")
+    yield from gate_check_events(context, ingest.gate, "ohlcv")
 
 
 def _ohlcv_metadata(ingest: Ingest, start, end) -> dict:

@@ -7,7 +7,7 @@ from quantlab_assets.data_curator.core.report import quality_report_markdown
 from quantlab_assets.data_curator.core.step import read_rejects
 from quantlab_assets.data_curator.core.store import read_ingest_log
 from quantlab_assets.data_curator.resources import MarketDataResource
-from quantlab_assets.metadata import gate_check_result
+from quantlab_assets.metadata import gate_check_events
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
@@ -64,4 +64,4 @@ def ohlcv_quality_gate(
     path = artifacts.write_report(context.run.run_id, "quality_report.md", report)
     context.log.info(f"quality report: {path}")
     for result in results:
-        yield gate_check_result(result, "ohlcv")
+        yield from gate_check_events(context, result, "ohlcv")

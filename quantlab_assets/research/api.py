@@ -31,10 +31,10 @@ import yaml
 from pydantic import ValidationError
 
 from quantlab_assets.backtest_engine.core.holding import holding_of
-from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, kpi_table
+from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
-from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error
 from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
@@ -43,6 +43,7 @@ from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
 from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
+from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
@@ -217,9 +218,50 @@ def load_data(
     con = connect(path, read_only=True)
     try:
         data = read_data(con, start, end, reg, features, history_from, labels)
+        refusal = range_refusal(con, path, data)
     finally:
         con.close()
+    if refusal:
+        raise ValueError(refusal)
     return replace(data, db=str(path))
+
+
+def _stored_range(con, table: str) -> str:
+    """``A..B`` of a stored table's dates ("nothing" when it is empty or absent)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    if not exists or not exists[0]:
+        return "nothing"
+    lo, hi = con.execute(f'SELECT min(date), max(date) FROM "{table}"').fetchone()
+    return "nothing" if lo is None else f"{pd.Timestamp(lo).date()}..{pd.Timestamp(hi).date()}"
+
+
+FILL = "dagster asset materialize -m quantlab_assets.definitions"
+
+
+def range_refusal(con, path, data: ResearchData) -> str:
+    """Why ``data`` cannot serve its range ("" when every session has bars and features): the
+    range asked, what the warehouse holds, and the command that fills it."""
+    sessions = trading_days(data.start, data.end)
+    bars = set(pd.to_datetime(data.bars["date"]).unique())
+    feats = set(pd.to_datetime(data.features["date"]).unique())
+    missing = [d for d in sessions if d not in bars or d not in feats]
+    if not missing:
+        return ""
+    # The features' look-back (~300 sessions) as far as the partitions reach (QUANTLAB_START_DATE).
+    history = max(shift_sessions(data.start, -300).date(), settings.partitions_start())
+    before = shift_sessions(data.start, -1).date()
+    look_back = (
+        f"`{FILL} --select ohlcv --partition-range {history}...{before}` (the features' look-back), then "
+        if history <= before
+        else ""
+    )
+    return (
+        f"{path}: asked for {data.start.date()}..{data.end.date()}, but {len(missing)} of its {len(sessions)} "
+        f"session(s) have no bars or features (first {missing[0].date()}); the warehouse holds ohlcv "
+        f"{_stored_range(con, OHLCV.name)} and features {_stored_range(con, FEATURES_TABLE)}. Fill the range "
+        f"first: {look_back}`{FILL} --select 'ohlcv*' --partition-range "
+        f"{data.start.date()}...{data.end.date()}`; or ask for a range inside the one held"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +360,6 @@ def backtest(
     table = pd.DataFrame()
     if kpis:
         table = add_pnl(
-            kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
+            invested_kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
         )
     return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)

@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from quantlab_assets.backtest_engine.core.kpis import first_invested
 from quantlab_assets.strategy_lab.core.spec import StrategyError
 
 
@@ -59,6 +60,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_models(sub)  # models compare (docs/models.md)
 
 
+# How each since-start figure reads: percent, a ratio, a count or money.
+_PERCENT = {"total_return", "cagr", "annual_volatility", "max_drawdown", "hit_rate", "turnover", "excess_return"}
+_COUNT = {"sessions", "drawdown_duration"}
+_MONEY = {"pnl_gross", "pnl_net", "costs_paid"}
+
+
+def kpi_lines(kpis: dict[str, float], since) -> list[str]:
+    """The since-start figures as a reader wants them: percentages, ratios to 2 decimals, money
+    with thousands separators, and the session they count from (the first invested one);
+    ``excess_return`` and ``information_ratio`` are against the equal-weight benchmark."""
+    head = (
+        f"since-start figures from {since.date()} (first invested session); vs = equal-weight benchmark"
+        if since is not None
+        else "EMPTY BOOK: the strategy held nothing over the range; no since-start figure"
+    )
+    lines = [head]
+    for key, value in kpis.items():
+        label = {"excess_return": "excess_return (vs)", "information_ratio": "information_ratio (vs)"}.get(key, key)
+        if value != value:  # NaN
+            text = "n/a"
+        elif key in _PERCENT:
+            text = f"{value:.2%}"
+        elif key in _COUNT:
+            text = f"{value:,.0f}"
+        elif key in _MONEY:
+            text = f"{value:,.2f}"
+        else:
+            text = f"{value:.2f}"
+        lines.append(f"  {label:<24} {text:>14}")
+    return lines
+
+
 def cmd_backtest(args) -> int:
     from quantlab_assets import research
 
@@ -68,14 +101,18 @@ def cmd_backtest(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = out.spec
+    from quantlab_assets.portfolio_supervisor.resources import strategy_conflicts
+
+    for message in strategy_conflicts([spec], {spec.name: args.strategy}).get(spec.name, []):
+        print(f"warning: {message}", file=sys.stderr)
     print(
         f"{spec.name}: {out.start.date()} .. {out.end.date()}, {len(out.universe)} symbols, "
         f"{len(out.equity)} sessions, {len(out.trades)} trades"
         + (f"  (overrides: {', '.join(args.set)})" if args.set else "")
     )
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
-    for key, value in out.kpis_last.items():
-        print(f"  {key:<20} {value: .6g}")
+    for line in kpi_lines(out.kpis_last, first_invested(out.equity)):
+        print(line)
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:
@@ -134,7 +171,7 @@ def _reader():
 
 
 def cmd_experiments(args) -> int:
-    from quantlab_assets.research.experiments import list_experiments
+    from quantlab_assets.research.experiments import list_experiments, results_line
 
     try:
         with _reader() as con:
@@ -147,8 +184,9 @@ def cmd_experiments(args) -> int:
         return 0
     for r in rows.tail(args.limit).itertuples():
         print(
-            f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  code {r.code_version}  "
-            f"data {r.data_version}  recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}"
+            f"{r.id}  {r.kind:<8} {r.name:<24} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d}  "
+            f"{results_line(r.kind, r.results)}  code {r.code_version}  data {r.data_version}  "
+            f"recorded {r.recorded_at:%Y-%m-%d %H:%M:%S}"
         )
     return 0
 
@@ -180,15 +218,31 @@ def cmd_experiment_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from quantlab_assets.research.sweep import leaderboard_markdown, load_sweep, run_sweep_from_warehouse
+    from quantlab_assets import research
+    from quantlab_assets.research.sweep import (
+        leaderboard_markdown,
+        load_sweep,
+        run_sweep,
+        store_sweep,
+        sweep_features,
+        sweep_history_from,
+    )
 
     try:
         sweep = load_sweep(args.sweep)
-        result = run_sweep_from_warehouse(sweep)
+        model = any(v.spec.signal.kind == "model" for v in sweep.variants)
+        data = research.load_data(
+            sweep.start, sweep.end, sweep_features(sweep), history_from=sweep_history_from(sweep), labels=model
+        )
+        result = run_sweep(sweep, data)
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(leaderboard_markdown(sweep, result))
+    # Recorded like the sweep asset's run: experiment_results and experiments (quantlab experiments).
+    with _writer() as con:
+        exp_id, _ = store_sweep(con, sweep, result, data)
+    print(f"recorded experiment {exp_id}")
     return 0
 
 

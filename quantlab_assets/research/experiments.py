@@ -122,6 +122,30 @@ def record(con, row: pd.DataFrame) -> str:
     return str(row["id"].iloc[0])
 
 
+def results_line(kind: str, results_json: str) -> str:
+    """An experiment's headline result for a listing: a backtest's Sharpe, return and drawdown; a
+    sweep's best in-sample variant, its out-of-sample Sharpe and the deflated Sharpe ratio."""
+    try:
+        res = json.loads(results_json) if isinstance(results_json, str) else {}
+    except ValueError:
+        return "results unreadable"
+
+    def f(v, fmt: str) -> str:
+        return "n/a" if not isinstance(v, (int, float)) or v != v else fmt.format(v)
+
+    if kind == "sweep":
+        st = (res.get("statistics") or [{}])[0]
+        n = len(res.get("variants") or {})
+        return (
+            f"{n} variants, best {st.get('best') or 'n/a'}: OOS Sharpe {f(st.get('best_oos_sharpe'), '{:.2f}')}, "
+            f"DSR {f(st.get('dsr'), '{:.2f}')} over {st.get('trials', n)} distinct trials"
+        )
+    return (
+        f"Sharpe {f(res.get('sharpe_ratio'), '{:.2f}')}, return {f(res.get('total_return'), '{:.2%}')}, "
+        f"max DD {f(res.get('max_drawdown'), '{:.2%}')}"
+    )
+
+
 def list_experiments(con) -> pd.DataFrame:
     rows = (
         read_slice(con, EXPERIMENTS, "1990-01-01", "2100-12-31", ensure=False)

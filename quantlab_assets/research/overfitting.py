@@ -85,6 +85,21 @@ class _SelectionStatistics(TypedDict):
     dsr: float
     sr0: float
     rank_corr: float
+    trials: int  # distinct in-sample return series among the variants with a Sharpe ratio (the DSR's N)
+
+
+def distinct_series(is_returns: dict[str, np.ndarray]) -> list[str]:
+    """The variants whose in-sample returns differ from every earlier one's (bit for bit, NaN
+    equal to NaN): variants that differ only in a parameter that never binds (a ``max_turnover``
+    above any turnover) are one trial, not two, for the deflated Sharpe ratio."""
+    seen: set[bytes] = set()
+    out = []
+    for name, r in is_returns.items():
+        key = np.asarray(r, dtype=np.float64).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
 
 
 class SelectionStatistics(_SelectionStatistics, total=False):
@@ -98,16 +113,22 @@ def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str
     srs = np.array([per_period_sharpe(is_returns[n]) for n in names])
     ok = ~np.isnan(srs)
     if not ok.any():
-        return {"best": "", "dsr": float("nan"), "sr0": float("nan"), "rank_corr": float("nan")}
+        return {"best": "", "dsr": float("nan"), "sr0": float("nan"), "rank_corr": float("nan"), "trials": 0}
     best = names[int(np.nanargmax(srs))]
     skew, kurt = moments(is_returns[best])
-    var = float(np.var(srs[ok], ddof=1)) if ok.sum() > 1 else 0.0
+    # The trials are the distinct return series: identical variants would shrink the variance of
+    # the Sharpe ratios and inflate N, both wrongly.
+    distinct = set(distinct_series(is_returns))
+    keep = ok & np.array([n in distinct for n in names])
+    trials = int(keep.sum())
+    var = float(np.var(srs[keep], ddof=1)) if trials > 1 else 0.0
     n_obs = int(np.sum(~np.isnan(is_returns[best])))
     return {
         "best": best,
         "best_is_sharpe_daily": float(np.nanmax(srs)),
-        "sr0": expected_max_sharpe(var, int(ok.sum())),
-        "dsr": deflated_sharpe_ratio(float(np.nanmax(srs)), n_obs, skew, kurt, var, int(ok.sum())),
+        "sr0": expected_max_sharpe(var, trials),
+        "dsr": deflated_sharpe_ratio(float(np.nanmax(srs)), n_obs, skew, kurt, var, trials),
+        "trials": trials,
         "rank_corr": rank_correlation(
             [per_period_sharpe(is_returns[n]) for n in names], [oos_sharpe[n] for n in names]
         ),

@@ -429,7 +429,9 @@ def leaderboard_markdown(sweep: Sweep, result: SweepResult, top: int = 20) -> st
             f"{st['out_of_sample'][0]}…{st['out_of_sample'][1]}: best in-sample **{st['best']}**, its out-of-sample "
             f"Sharpe {_fmt(st['best_oos_sharpe'])}; rank correlation of in- vs out-of-sample Sharpe "
             f"**{_fmt(st['rank_corr'])}**; deflated Sharpe ratio **{_fmt(st['dsr'])}** (probability the best "
-            f"in-sample Sharpe beats the best of {len(r)} unskilled trials, SR0 {_fmt(st['sr0'])} per day; "
+            f"in-sample Sharpe beats the best of {st.get('trials', len(r))} unskilled trials: the distinct "
+            f"in-sample return series among the {len(r)} variants, identical ones counted once; "
+            f"SR0 {_fmt(st['sr0'])} per day; "
             "Bailey & López de Prado 2014)"
         )
     lines += [
@@ -540,15 +542,16 @@ class Evaluation:
     kpis: dict
 
     @property
-    def equity(self) -> np.ndarray:
-        return self.spec.capital * np.cumprod(1.0 + self.ret)
+    def equity(self) -> pd.Series:
+        """The book's value after each close, indexed by session (``ret`` compounded from capital)."""
+        return pd.Series(self.spec.capital * np.cumprod(1.0 + self.ret), index=self.sessions, name="equity")
 
 
 def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
     """The fast path of a notebook loop: targets and the engine's kernel on the arrays shared by
     every call on ``data`` (built once), then the KPI table; no frames of positions or trades.
     The returns equal ``research.backtest``'s equity ``ret`` over the data's range bit for bit."""
-    from quantlab_assets.backtest_engine.core.kpis import kpi_table
+    from quantlab_assets.backtest_engine.core.kpis import invested_kpi_table
     from quantlab_assets.research.api import load_spec
 
     spec = load_spec(spec, overrides)
@@ -556,7 +559,7 @@ def evaluate(spec, data: ResearchData, overrides=None) -> Evaluation:
     if shared is None:
         shared = data.wide["shared"] = SharedArrays.build(data, data.start, data.end)
     run = run_variant(shared, spec)
-    table = kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
+    table = invested_kpi_table(pd.DataFrame({"date": shared.sessions, "ret": run["ret"], "turnover": run["turnover"]}))
     last = table[table["scope"] == SINCE_START].iloc[-1]
     return Evaluation(
         spec,

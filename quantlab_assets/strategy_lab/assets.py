@@ -1,6 +1,7 @@
 """The strategy lab's asset factory: one ``<strategy>/<strategy>_targets`` asset (and its checks) per file."""
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -201,14 +202,36 @@ def _files_table(errors: dict[str, str]) -> str:
     return markdown_table(rows, max_rows=50)
 
 
+def _no_conflicts(specs: list[StrategySpec]) -> dict[str, list[str]]:
+    return {}
+
+
+def _conflicts_table(conflicts: dict[str, list[str]]) -> str:
+    rows = pd.DataFrame(
+        [{"strategy": n, "contradiction": m.replace("|", "/")} for n, ms in conflicts.items() for m in ms],
+        columns=["strategy", "contradiction"],
+    )
+    return markdown_table(rows, max_rows=50) if len(rows) else "_none_"
+
+
 def build_strategy_files_asset(
-    specs: list[StrategySpec], errors: dict[str, str], known_features: set[str]
+    specs: list[StrategySpec],
+    errors: dict[str, str],
+    known_features: set[str],
+    conflicts: Callable[[list[StrategySpec]], dict[str, list[str]]] = _no_conflicts,
 ) -> dg.AssetsDefinition:
     """``strategy_files``: where an invalid strategy file shows in the UI (the asset's description
-    and metadata from the moment the definitions load; its blocking check once materialized)."""
+    and metadata from the moment the definitions load; its blocking check once materialized), and
+    a valid one the supervisor can never approve (``conflicts``: the portfolio supervisor's
+    verdict on the files, passed in by the definitions; a warning check once materialized)."""
+    at_load = conflicts(specs)
     summary = f"{len(specs)} valid ({', '.join(s.name for s in specs) or 'none'}); " + (
         f"**{len(errors)} invalid, skipped**: " + "; ".join(errors.values()) if errors else "none invalid"
     )
+    if at_load:
+        summary += f"; **{len(at_load)} the supervisor rejects every invested day**: " + "; ".join(
+            m for ms in at_load.values() for m in ms
+        )
 
     @dg.asset(
         name="strategy_files",
@@ -220,6 +243,7 @@ def build_strategy_files_asset(
             "directory": str(strategies_dir()),
             "valid_strategies": ", ".join(s.name for s in specs),
             "invalid_files": dg.MetadataValue.md(_files_table(errors) if errors else "_none_"),
+            "supervisor_conflicts": dg.MetadataValue.md(_conflicts_table(at_load)),
         },
         check_specs=[
             dg.AssetCheckSpec(
@@ -227,19 +251,38 @@ def build_strategy_files_asset(
                 asset="strategy_files",
                 blocking=True,
                 description="Every strategy file loads and validates (file and field named).",
-            )
+            ),
+            dg.AssetCheckSpec(
+                "supervisor_can_approve",
+                asset="strategy_files",
+                blocking=False,
+                description="No strategy's constraints contradict the supervisor's risk rules so that every "
+                "invested day is rejected (both files and fields named).",
+            ),
         ],
         owners=["team:strategy_lab"],
     )
     def strategy_files(context: dg.AssetExecutionContext):
         # Re-read now: the files may have changed since the definitions loaded.
         now_specs, now_errors = discover(strategies_dir(), known_features)
+        now_conflicts = conflicts(now_specs)
         yield dg.MaterializeResult(
             metadata={
                 "valid_strategies": ", ".join(s.name for s in now_specs),
                 "invalid_files": dg.MetadataValue.md(_files_table(now_errors) if now_errors else "_none_"),
+                "supervisor_conflicts": dg.MetadataValue.md(_conflicts_table(now_conflicts)),
                 "reload_needed": sorted(s.name for s in now_specs) != sorted(s.name for s in specs),
             }
+        )
+        messages = [m for ms in now_conflicts.values() for m in ms]
+        yield dg.AssetCheckResult(
+            check_name="supervisor_can_approve",
+            passed=not messages,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="no strategy contradicts the risk rules"
+            if not messages
+            else f"rejected every invested day ({len(now_conflicts)}): " + "; ".join(messages),
+            metadata={"supervisor_conflicts": dg.MetadataValue.md(_conflicts_table(now_conflicts))},
         )
         yield dg.AssetCheckResult(
             check_name="all_files_valid",

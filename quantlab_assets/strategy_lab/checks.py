@@ -9,17 +9,21 @@ import dagster as dg
 
 from quantlab_assets.metadata import upstream_spec
 from quantlab_assets.partitions import trading_day_partitions
-from quantlab_assets.strategy_lab.core.gate import TARGETS_RULES
+from quantlab_assets.strategy_lab.core.gate import TARGETS_RULES, TARGETS_WARNINGS
 from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS_RULES
 
 
 def targets_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    """``upstream_complete`` and every targets gate rule, blocking, per partition."""
+    """``upstream_complete`` and every targets gate rule, blocking, then the warnings, per partition."""
     return [
         upstream_spec(key),
         *(
             dg.AssetCheckSpec(name, asset=key, blocking=True, description=d, partitions_def=trading_day_partitions)
             for name, d in TARGETS_RULES.items()
+        ),
+        *(
+            dg.AssetCheckSpec(name, asset=key, blocking=False, description=d, partitions_def=trading_day_partitions)
+            for name, d in TARGETS_WARNINGS.items()
         ),
     ]
 

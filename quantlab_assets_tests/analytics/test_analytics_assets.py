@@ -166,6 +166,15 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     assert "as of 2024-06-28" in board  # the run's last session, not the weekend the Friday partition owns
     lmeta = _events(result, dg.AssetKey("strategy_leaderboard"))[0].metadata
     assert lmeta["strategies"].value == 2 and "equity_curves" in lmeta
+    # Issue 22 point 7: the ranking is a table the page shows inline (no "Show Markdown"), in rank
+    # order, the approval rate and flag beside the Sharpe.
+    ranking = lmeta["ranking"].value
+    assert [c.name for c in ranking.schema.columns][:4] == ["strategy", "sharpe_ratio", "approval_rate", "flag"]
+    rows = [r.data for r in ranking.records]
+    assert sorted(r["strategy"] for r in rows) == ["alpha", "beta"]
+    sharpes = [r["sharpe_ratio"] for r in rows]
+    assert sharpes == sorted(sharpes, reverse=True)
+    assert all(r["approval_rate"].endswith("%") for r in rows)
 
 
 def test_benchmark_symbol_without_data_fails_naming_the_field(seeded):

@@ -66,3 +66,77 @@ def test_leaderboard_ignores_rows_after_as_of():
     )
     pd.testing.assert_frame_equal(base.table, again.table)
     pd.testing.assert_frame_equal(base.correlation, again.correlation)
+
+
+def test_flat_books_are_no_approved_days_and_rejected_strategies_are_marked():
+    """Issue 22 points 4 and 5: a strategy that never held anything shows no approval rate and says
+    so; one the supervisor rejects every day is marked beside its Sharpe; a flat day of a trading
+    strategy is not an approved trading day."""
+    days = trading_days("2024-01-02", "2024-03-28")
+    n = len(days)
+    rng = np.random.default_rng(3)
+    frames = {
+        # flat for the first 10 sessions (warm-up), then trading, all approved
+        "warm": (np.r_[np.zeros(10), np.full(n - 10, 0.9)], ["approved"] * n),
+        # a book the supervisor rejects every day (gross 2.0 over a 1.05 limit)
+        "levered": (np.full(n, 2.0), ["rejected"] * n),
+        # never held anything: "approved" by a supervisor that sees nothing wrong with cash
+        "empty": (np.zeros(n), ["approved"] * n),
+    }
+    equity, kpis, approvals = [], [], []
+    for name, (gross, status) in frames.items():
+        ret = np.where(gross > 0, rng.normal(0.001, 0.01, n), 0.0)
+        frame = pd.DataFrame({"date": days, "ret": ret, "gross_exposure": gross})
+        equity.append(frame.assign(strategy=name))
+        kpis.append(kpi_table(frame[["date", "ret"]]).assign(strategy=name))
+        approvals.append(pd.DataFrame({"date": days, "strategy": name, "status": status}))
+    board = leaderboard(
+        pd.concat(kpis, ignore_index=True),
+        pd.concat(equity, ignore_index=True),
+        pd.concat(approvals, ignore_index=True),
+        days[-1],
+    )
+    table = board.table.set_index("strategy")
+    assert np.isnan(table.loc["empty", "approval_rate"]) and table.loc["empty", "approval_sessions"] == 0
+    assert table.loc["empty", "flag"] == "EMPTY BOOK: held nothing"
+    assert table.loc["levered", "approval_rate"] == 0.0 and table.loc["levered", "flag"] == "REJECTED: every session"
+    assert table.loc["warm", "approval_rate"] == 1.0 and table.loc["warm", "approval_sessions"] == n - 10
+    assert table.loc["warm", "flag"] == ""
+    md = leaderboard_markdown(board, None)
+    header = next(line for line in md.splitlines() if line.startswith("| strategy"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:4] == ["strategy", "sharpe_ratio", "approval_rate", "flag"], cells
+    assert "REJECTED: every session" in md and "EMPTY BOOK: held nothing" in md
+
+
+def test_strategies_are_compared_on_a_common_window():
+    """Issue 22 point 3: each strategy shows the session its since-start figures count from, and a
+    section compares every strategy over the same sessions (from the latest first invested one)."""
+    import empyrical as ep
+
+    days = trading_days("2024-01-02", "2024-06-28")
+    n = len(days)
+    rng = np.random.default_rng(11)
+    starts = {"early": 0, "late": 40}
+    equity, kpis, approvals = [], [], []
+    for name, k in starts.items():
+        gross = np.r_[np.zeros(k), np.ones(n - k)]
+        ret = np.where(gross > 0, rng.normal(0.0008, 0.01, n), 0.0)
+        frame = pd.DataFrame({"date": days, "ret": ret, "gross_exposure": gross})
+        equity.append(frame.assign(strategy=name))
+        kpis.append(kpi_table(frame[["date", "ret"]]).assign(strategy=name))
+        approvals.append(pd.DataFrame({"date": days, "strategy": name, "status": "approved"}))
+    eq = pd.concat(equity, ignore_index=True)
+    board = leaderboard(pd.concat(kpis), eq, pd.concat(approvals), days[-1])
+    table = board.table.set_index("strategy")
+    assert table.loc["early", "since"] == days[0] and table.loc["late", "since"] == days[40]
+    assert board.common_from == days[40]
+    common = board.common.set_index("strategy")
+    for name in starts:
+        r = eq[(eq["strategy"] == name) & (eq["date"] >= days[40])].set_index("date")["ret"]
+        assert common.loc[name, "sessions"] == n - 40
+        assert common.loc[name, "sharpe_ratio"] == pytest.approx(ep.sharpe_ratio(r), rel=1e-12)
+        assert common.loc[name, "total_return"] == pytest.approx(ep.cum_returns_final(r), rel=1e-12)
+        assert common.loc[name, "max_drawdown"] == pytest.approx(ep.max_drawdown(r), rel=1e-12)
+    md = leaderboard_markdown(board, None)
+    assert f"## Common window: from {days[40].date()}" in md

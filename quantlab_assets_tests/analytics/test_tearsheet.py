@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from quantlab_assets.analytics.core import tearsheet as ts
+from quantlab_assets.backtest_engine.core import kpis
 from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.common.calendar import trading_days
 
@@ -30,11 +31,13 @@ def test_drawdown_table_hand_worked():
     first = table.iloc[0]
     assert first["peak"] == dates[0] and first["trough"] == dates[1] and first["recovery"] == dates[3]
     assert first["depth"] == pytest.approx(0.88 / 1.1 - 1.0, abs=1e-15)
-    assert first["length"] == 3  # peak -> recovery in sessions
+    # Under water on dates[1] and dates[2]; dates[3] is back above the peak: 2 sessions (issue 22
+    # point 6: the table used to count peak -> recovery steps, 3, one more than the key figure).
+    assert first["length"] == 2
     second = table.iloc[1]
     assert second["peak"] == dates[4] and second["trough"] == dates[5] and pd.isna(second["recovery"])
     assert second["depth"] == pytest.approx(-0.10, abs=1e-15)
-    assert second["length"] == 3  # peak to the last date, not recovered
+    assert second["length"] == 3  # dates[5..7] under water, not recovered
     # A loss on the very first session is a drawdown from the starting capital.
     early = ts.drawdown_table(pd.Series([-0.1, 0.2], index=dates[:2])).iloc[0]
     assert early["peak"] == dates[0] and early["recovery"] == dates[1] and early["depth"] == pytest.approx(-0.1)
@@ -43,7 +46,17 @@ def test_drawdown_table_hand_worked():
 def test_drawdowns_agree_with_empyrical_max_drawdown():
     r, _ = _returns()
     assert ts.drawdown_table(r)["depth"].iloc[0] == pytest.approx(ep.max_drawdown(r), abs=1e-12)
+    # The longest episode of the table is the key figure's longest drawdown, session for session.
+    assert ts.drawdown_table(r, top=len(r))["length"].max() == kpis.drawdown_duration(r.to_numpy())
     assert ts.underwater(r).min() == pytest.approx(ep.max_drawdown(r), abs=1e-12)
+
+
+def test_contributors_never_list_a_loser_nor_detractors_a_winner():
+    """Issue 22 point 6: with fewer names than the lists' length, each list keeps its own side."""
+    names = pd.Index(["WFC", "AAA", "ZZZ", "MA"], name="symbol")
+    by_name = pd.DataFrame({"pnl": [6591.0, 120.0, 0.0, -2485.0]}, index=names)
+    top, bottom = ts.contributors(by_name, n=10)
+    assert top["symbol"].tolist() == ["WFC", "AAA"] and bottom["symbol"].tolist() == ["MA"]
 
 
 def test_calendar_returns_agree_with_empyrical():
@@ -215,3 +228,22 @@ def test_quantstats_agrees_where_definitions_match():
         assert m[name] == pytest.approx(float(value), rel=1e-9), name
     assert m["max_consecutive_wins"] == qs.stats.consecutive_wins(r)
     assert m["max_consecutive_losses"] == qs.stats.consecutive_losses(r)
+
+
+def test_rolling_panels_say_what_they_need_when_too_short():
+    """Issue 22 point 6: 80 sessions < the 126-session window: each panel says so (no blank panel
+    with an epoch-hours axis)."""
+    from quantlab_assets.analytics.core import tearsheet_charts as charts
+
+    out, _ = _book(seed=7)
+    bench = pd.Series(np.random.default_rng(2).normal(0, 0.01, len(out.equity)), index=out.equity["date"])
+    sheet = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench)
+    plt = charts._plt()
+    fig = charts._rolling(plt, sheet)
+    try:
+        sessions = int(sheet.returns.notna().sum())
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert texts == [f"needs 126 sessions ({sessions} so far)"] * 3  # sharpe, volatility, beta
+        assert all(len(ax.lines) == 0 and list(ax.get_xticks()) == [] for ax in fig.axes)
+    finally:
+        plt.close(fig)

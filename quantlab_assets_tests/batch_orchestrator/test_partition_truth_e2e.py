@@ -91,9 +91,13 @@ def test_holiday_partition_passes_every_step_and_check(lab_env, small_universe, 
     assert result.success, failures
     checks = _checks(result)
     failed = {k: c.description for k, c in checks.items() if not c.passed}
-    # Only the labels whose exit bars lie after the ingested history may be pending (a warning).
+    # Only the labels whose exit bars lie after the ingested history may be pending (a warning);
+    # on five names the strategies' books are empty and the supervisor turns days down: warnings
+    # that say so (issue 22 points 4 and 7), never an error, and none on the holiday alone.
     expected_warnings = set() if len(partitions) == 1 else {("labels", "labels_pending")}
-    assert set(failed) == expected_warnings, failed
+    truthful = {k for k in failed if (k[1] == "book_not_empty" and k[0].endswith("_targets")) or k[1] == "day_approved"}
+    assert set(failed) - truthful == expected_warnings, failed
+    assert all(checks[k].severity == dg.AssetCheckSeverity.WARN for k in failed), failed
     # Every asset check of the chain was evaluated (none skipped on the holiday).
     chain = set(_chain())
     expected = {

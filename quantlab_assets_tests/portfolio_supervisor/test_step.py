@@ -15,7 +15,11 @@ from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
 from quantlab_assets.common.publish import audit_and_publish
 from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, REJECTED, Verdict
-from quantlab_assets.portfolio_supervisor.core.gate import APPROVED_TARGETS_WITHIN_RULES, EVERY_REJECTION_HAS_REASON
+from quantlab_assets.portfolio_supervisor.core.gate import (
+    APPROVED_TARGETS_WITHIN_RULES,
+    DAY_APPROVED,
+    EVERY_REJECTION_HAS_REASON,
+)
 from quantlab_assets.portfolio_supervisor.core.rules import load_rules
 from quantlab_assets.portfolio_supervisor.core.step import performance, supervision_partition
 from quantlab_assets.portfolio_supervisor.core.store import (
@@ -91,15 +95,23 @@ def test_three_days_by_hand(con):
     assert books.loc[DAYS[1], "source"].unique().tolist() == ["targets without flagged S00"]
     assert (books.loc[DAYS[2], "weight"] == 0.1).all() and books.loc[DAYS[2], "source"].unique().tolist() == ["targets"]
     # The audit ran on exactly these rows and passed.
-    assert [g.name for g in out.checks(APPROVALS)] == ["upstream_complete", EVERY_REJECTION_HAS_REASON]
+    assert [g.name for g in out.checks(APPROVALS)] == ["upstream_complete", EVERY_REJECTION_HAS_REASON, DAY_APPROVED]
     assert [g.name for g in out.checks(APPROVED_TARGETS)] == ["upstream_complete", APPROVED_TARGETS_WITHIN_RULES]
-    assert all(g.passed for g in out.audit([APPROVALS, APPROVED_TARGETS]))
+    assert all(g.passed for g in out.audit([APPROVALS, APPROVED_TARGETS]) if g.blocking)
     assert out.rules[APPROVED_TARGETS.name].description == "3 tradable books within the limits"
+    # Issue 22 point 7: the rejected day is a warning dated on that day alone (its partition in the UI).
+    day = out.warnings[APPROVALS.name]
+    assert not day.passed and not day.blocking
+    assert day.offending["date"].tolist() == [DAYS[0]] and day.offending["status"].tolist() == [REJECTED]
+    assert day.description == (
+        f"1 of 3 day(s) not approved, e.g. {DAYS[0].date()} rejected: "
+        "S00 weight 20.00% exceeds the single-name limit 15.00%"
+    )
 
 
 def test_audit_covers_only_the_tables_being_published(con):
     out = _decide(con, DAYS[0], DAYS[-1])
-    assert [g.name for g in out.audit([APPROVALS])] == ["upstream_complete", EVERY_REJECTION_HAS_REASON]
+    assert [g.name for g in out.audit([APPROVALS])] == ["upstream_complete", EVERY_REJECTION_HAS_REASON, DAY_APPROVED]
     assert [g.name for g in out.audit([APPROVED_TARGETS])] == ["upstream_complete", APPROVED_TARGETS_WITHIN_RULES]
     assert [s.schema.name for s in out.slices([APPROVED_TARGETS], NAME)] == [APPROVED_TARGETS.name]
 
@@ -119,7 +131,12 @@ def test_missing_inputs_decide_nothing_and_name_the_asset_to_materialize(con):
     assert "materialize x/x_targets first" in out.upstream.description
     assert len(out.approvals) == 0 and len(out.approved_targets) == 0
     audit = out.audit([APPROVALS, APPROVED_TARGETS])
-    assert [g.name for g in audit] == ["upstream_complete", EVERY_REJECTION_HAS_REASON, APPROVED_TARGETS_WITHIN_RULES]
+    assert [g.name for g in audit] == [
+        "upstream_complete",
+        EVERY_REJECTION_HAS_REASON,
+        DAY_APPROVED,
+        APPROVED_TARGETS_WITHIN_RULES,
+    ]
     assert [g.name for g in audit if g.blocking and not g.passed] == ["upstream_complete"]
 
 

@@ -110,6 +110,9 @@ def test_evaluate_is_the_fast_path_of_backtest(materialized):
         full = research.backtest(ROOT / "strategies" / "low_volatility.yaml", data=data, overrides=over)
         fast = research.evaluate(ROOT / "strategies" / "low_volatility.yaml", data, overrides=over)
         np.testing.assert_array_equal(fast.ret, full.equity["ret"].to_numpy())
+        # Issue 22 point 8: the fast path's equity carries its dates, and equals the full backtest's.
+        assert list(fast.equity.index) == list(pd.to_datetime(full.equity["date"]))
+        np.testing.assert_allclose(fast.equity.to_numpy(), full.equity["equity"].to_numpy(), rtol=1e-12)
         np.testing.assert_array_equal(fast.costs, full.equity["costs"].to_numpy())
         for key in ("sharpe_ratio", "cagr", "max_drawdown", "turnover"):
             assert fast.kpis[key] == full.kpis_last[key]

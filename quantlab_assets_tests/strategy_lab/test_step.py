@@ -15,7 +15,7 @@ from quantlab_assets.common.warehouse import replace_slice
 from quantlab_assets.data_curator.core.registry import SymbolRegistry
 from quantlab_assets.strategy_lab.assets import build_targets_asset
 from quantlab_assets.strategy_lab.core.construct import universe_of
-from quantlab_assets.strategy_lab.core.gate import TARGETS_RULES
+from quantlab_assets.strategy_lab.core.gate import TARGETS_RULES, TARGETS_WARNINGS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, load_strategy
 from quantlab_assets.strategy_lab.core.step import targets_partition
 from quantlab_assets.strategy_lab.core.targets import TARGETS, compute_targets, read_previous_weights
@@ -53,8 +53,9 @@ def test_the_partition_is_compute_targets_audited_on_its_own_rows():
     part = targets_partition(_features(), NO_LABELS, SPEC, NAMES, NAMES, prev, START, END)
     alone = compute_targets(_features(), SPEC, NAMES, START, END, prev_weights=prev)
     pd.testing.assert_frame_equal(part.targets, alone.targets, check_exact=True)  # one kernel
-    assert [g.name for g in part.gate] == [UPSTREAM_CHECK, *TARGETS_RULES]
-    assert all(g.passed and g.blocking for g in part.gate), [g.description for g in part.gate]
+    assert [g.name for g in part.gate] == [UPSTREAM_CHECK, *TARGETS_RULES, *TARGETS_WARNINGS]
+    assert all(g.passed for g in part.gate), [g.description for g in part.gate]
+    assert [g.blocking for g in part.gate] == [True] * (1 + len(TARGETS_RULES)) + [False] * len(TARGETS_WARNINGS)
     assert part.figures["universe"] == 5 and part.figures["rebalances"] == 1.0  # weekly: Monday 04-01
     # Top 3 of 5 equally weighted: the preview's book is the last session's three names at 1/3.
     assert len(part.book) == 3 and np.allclose(part.book["weight"], 1 / 3)
@@ -86,8 +87,9 @@ def test_the_asset_declares_exactly_the_rules_its_core_returns():
     for path in sorted((ROOT / "strategies").glob("*.yaml")):
         asset = build_targets_asset(load_strategy(path))
         specs = list(asset.check_specs)
-        assert [s.name for s in specs] == [UPSTREAM_CHECK, *TARGETS_RULES]
-        assert all(s.blocking and s.asset_key == asset.key for s in specs)
+        assert [s.name for s in specs] == [UPSTREAM_CHECK, *TARGETS_RULES, *TARGETS_WARNINGS]
+        assert [s.blocking for s in specs] == [True] * (1 + len(TARGETS_RULES)) + [False] * len(TARGETS_WARNINGS)
+        assert all(s.asset_key == asset.key for s in specs)
 
 
 def test_previous_weights_are_the_strategys_book_of_the_session_before(tmp_path):
@@ -132,3 +134,24 @@ def test_shift_sessions_is_the_window_the_calendar_day_fudge_gave(n):
     refit = [trading_days(d - pd.Timedelta(days=n * 2 + 10), d)[-(n + 1)] for d in days]
     exact = [shift_sessions(d, -n) for d in days]
     assert fudge == exact and refit == exact
+
+
+def test_an_empty_book_is_a_warning_naming_why():
+    """Issue 22 point 4: a strategy that holds nothing over its range warns, saying why."""
+    # Three scorable names for a top-3 strategy with min_names 4: flat every day.
+    feats = _features()
+    feats.loc[feats["symbol"].isin(["DDD", "EEE"]), "f"] = np.nan
+    spec = SPEC.model_copy(update={"constraints": SPEC.constraints.model_copy(update={"min_names": 4})})
+    spec = spec.model_copy(update={"selection": spec.selection.model_copy(update={"k": 4})})
+    part = targets_partition(feats, NO_LABELS, spec, NAMES, NAMES, None, START, END)
+    warn = {g.name: g for g in part.gate}["book_not_empty"]
+    assert not warn.passed and not warn.blocking
+    assert warn.description == (
+        "EMPTY BOOK: held nothing on any of 5 session(s) of 2024-04-01..2024-04-05: "
+        "3 scorable names < min_names 4: flat"
+    ), warn.description
+    assert list(warn.offending["date"]) == list(trading_days(START, END))
+    # No name scorable at all (features undefined: warm-up): says which features.
+    feats["f"] = np.nan
+    warn = {g.name: g for g in targets_partition(feats, NO_LABELS, spec, NAMES, NAMES, None, START, END).gate}
+    assert "no name had a score: f undefined on every session" in warn["book_not_empty"].description

@@ -81,7 +81,12 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
     failed = checks["weights_finite"]
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert failed.description == f"1 non-finite weights, e.g. {BAD_SYMBOL} {BAD_DAY}"
-    assert {name for name, e in checks.items() if not e.passed} == {"weights_finite"}
+    errors = {name for name, e in checks.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
+    assert errors == {"weights_finite"}
+    # Issue 22 point 4: five names under momentum_topk's min_names 8 hold nothing, and a warning says so.
+    empty = checks["book_not_empty"]
+    assert not empty.passed and empty.severity == dg.AssetCheckSeverity.WARN
+    assert empty.description.startswith("EMPTY BOOK: held nothing on any of 5 session(s)"), empty.description
 
     # The refusal is recorded with the run, the contract, the rule and the offending row.
     with duckdb.connect(str(lab_env["QUANTLAB_DB"])) as con:  # the reader ensures its table: read-write
@@ -119,8 +124,11 @@ def test_missing_features_are_refused_and_recorded_naming_what_to_materialize(la
     result = _run(instance, [_key(STRATEGY, "targets")], START, END)
     assert not result.success
     evaluations = result.get_asset_check_evaluations()
-    (upstream,) = [e for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR and not e.passed]
-    assert upstream.check_name == "upstream_complete" and "materialize features first" in upstream.description
+    # One verdict per partition (issue 22 point 1): upstream_complete failed on each of the five.
+    failed = [e for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR and not e.passed]
+    assert sorted(e.partition for e in failed) == ["2024-04-01", "2024-04-02", "2024-04-03", "2024-04-04", "2024-04-05"]
+    for upstream in failed:
+        assert upstream.check_name == "upstream_complete" and "materialize features first" in upstream.description
     # The rules saw no rows: warnings saying so, none reported as passed.
     others = [e for e in evaluations if e.check_name != "upstream_complete"]
     assert others and all(not e.passed and e.severity == dg.AssetCheckSeverity.WARN for e in others)

@@ -4,12 +4,13 @@ correlation of daily returns and the supervisor's approval rate, as of one date.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from quantlab_assets.analytics.core.tearsheet import period_returns
+from quantlab_assets.backtest_engine.core import kpis as kp
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.common.artifacts import markdown_table
 
@@ -33,6 +34,8 @@ class Leaderboard:
     yearly: pd.DataFrame  # strategy x year, compounded returns
     correlation: pd.DataFrame  # strategy x strategy, Pearson of daily returns on common sessions
     returns: pd.DataFrame  # date x strategy daily returns (the chart's input)
+    common: pd.DataFrame = field(default_factory=pd.DataFrame)  # every strategy over the common window
+    common_from: pd.Timestamp | None = None  # the window's first session (the latest first invested one)
 
 
 def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFrame, as_of) -> Leaderboard:
@@ -52,23 +55,24 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
             "strategy": name,
             "last_date": mine["date"].max() if len(mine) else pd.NaT,
             "sessions": int((equity["strategy"] == name).sum()),
+            "since": _first_held(equity[equity["strategy"] == name]),
         }
         for scope, prefix in ((SINCE_START, ""), (None, "t252_")):
             sel = last[last["scope"] == scope] if scope else last[last["scope"] != SINCE_START]
             for k in HEADLINE:
                 row[prefix + k] = float(sel[k].iloc[0]) if len(sel) and k in sel else np.nan
-        decided = approvals[approvals["strategy"] == name]
-        row["approval_rate"] = float((decided["status"] == "approved").mean()) if len(decided) else np.nan
-        row["approval_sessions"] = int(len(decided))
+        row.update(_approval(approvals[approvals["strategy"] == name], equity[equity["strategy"] == name]))
         rows.append(row)
     columns = [
         "strategy",
         "last_date",
+        "since",
         "sessions",
         *HEADLINE,
         *(f"t252_{k}" for k in HEADLINE),
         "approval_rate",
         "approval_sessions",
+        "flag",
     ]
     table = pd.DataFrame(rows, columns=columns)  # the columns even with no strategy yet (a holiday run)
     if len(table):
@@ -77,7 +81,71 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     yearly = pd.DataFrame({s: period_returns(returns[s].dropna(), "Y") for s in returns.columns}).T
     yearly.columns = [str(p.year) for p in yearly.columns]
     correlation = returns.corr(min_periods=2)
-    return Leaderboard(cutoff, table.reset_index(drop=True), yearly, correlation, returns)
+    common, common_from = common_window(returns, table)
+    return Leaderboard(cutoff, table.reset_index(drop=True), yearly, correlation, returns, common, common_from)
+
+
+def _first_held(equity: pd.DataFrame):
+    """The first session the strategy held a book (NaT: never; the first row without exposures)."""
+    if not len(equity):
+        return pd.NaT
+    if "gross_exposure" not in equity.columns:
+        return pd.Timestamp(pd.to_datetime(equity["date"]).min())
+    held = pd.to_datetime(equity.loc[equity["gross_exposure"].to_numpy() > 0, "date"])
+    return pd.Timestamp(held.min()) if len(held) else pd.NaT
+
+
+COMMON = ("total_return", "annual_volatility", "sharpe_ratio", "max_drawdown")
+
+
+def common_window(returns: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """Every strategy that held a book, over the sessions from the latest first invested session
+    to the last date: strategies that start trading on different dates compared on the same days
+    (the same KPI functions as the stored figures)."""
+    starts = pd.to_datetime(table["since"]) if len(table) else pd.Series(dtype="datetime64[ns]")
+    if not starts.notna().any():
+        return pd.DataFrame(columns=["strategy", "sessions", *COMMON]), None
+    first = pd.Timestamp(starts.max())
+    window = returns[returns.index >= first]
+    rows = []
+    for name in table.loc[starts.notna(), "strategy"]:
+        r = window[name].to_numpy(dtype=np.float64)
+        rows.append(
+            {
+                "strategy": name,
+                "sessions": int(np.isfinite(r).sum()),
+                "total_return": kp.total_return(r),
+                "annual_volatility": kp.annual_volatility(r),
+                "sharpe_ratio": kp.sharpe_ratio(r),
+                "max_drawdown": kp.max_drawdown(r),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["strategy", "sessions", *COMMON])
+    return frame.sort_values("sharpe_ratio", ascending=False, kind="stable").reset_index(drop=True), first
+
+
+# Below this share of approved invested sessions the supervisor is said to reject the strategy.
+MOSTLY_REJECTED = 0.5
+
+
+def _approval(decided: pd.DataFrame, equity: pd.DataFrame) -> dict:
+    """The approval rate over the sessions the strategy held a book (a flat book is no approved
+    trading day) and the flag a reader must not miss: it never held anything, or the supervisor
+    rejects it. Without ``gross_exposure`` in ``equity`` every judged session counts."""
+    if "gross_exposure" in equity.columns and len(equity):
+        held = pd.to_datetime(equity.loc[equity["gross_exposure"].to_numpy() > 0, "date"])
+        if not len(held):
+            return {"approval_rate": np.nan, "approval_sessions": 0, "flag": "EMPTY BOOK: held nothing"}
+        decided = decided[pd.to_datetime(decided["date"]).isin(held)]
+    if not len(decided):
+        return {"approval_rate": np.nan, "approval_sessions": 0, "flag": ""}
+    rate = float((decided["status"] == "approved").mean())
+    flag = ""
+    if rate == 0.0:
+        flag = "REJECTED: every session"
+    elif rate < MOSTLY_REJECTED:
+        flag = f"REJECTED: {1 - rate:.0%} of sessions"
+    return {"approval_rate": rate, "approval_sessions": int(len(decided)), "flag": flag}
 
 
 def equity_curves_png(board: Leaderboard) -> bytes:
@@ -103,6 +171,16 @@ def equity_curves_png(board: Leaderboard) -> bytes:
     return buf.getvalue()
 
 
+def _percent(frame: pd.DataFrame, pct: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if col in pct:
+            out[col] = out[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2%}")
+        elif out[col].dtype.kind == "f":
+            out[col] = out[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
+    return out
+
+
 def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
     pct = ["total_return", "cagr", "annual_volatility", "max_drawdown", "turnover", "approval_rate"]
     shown = board.table.copy()
@@ -112,7 +190,11 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2%}")
         elif shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda x: "n/a" if pd.isna(x) else f"{x:.2f}")
-    since = shown[["strategy", "last_date", "sessions", *HEADLINE, "approval_rate", "approval_sessions"]]
+    since = shown[
+        ["strategy", "sharpe_ratio", "approval_rate", "flag", "since", "last_date", "sessions"]
+        + [k for k in HEADLINE if k != "sharpe_ratio"]
+        + ["approval_sessions"]
+    ]
     trailing = shown[["strategy", *[f"t252_{k}" for k in HEADLINE]]]
     yearly = board.yearly.apply(lambda c: c.map(lambda x: "" if pd.isna(x) else f"{x:.2%}")).reset_index(
         names="strategy"
@@ -121,8 +203,11 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
     lines = [
         f"# Strategy leaderboard as of {board.as_of.date()}",
         "",
-        "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date; "
-        "approval rate = share of sessions the supervisor approved (after overrides).",
+        "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date, "
+        "counted from its first invested session (`since`); "
+        "approval rate = share of the sessions the strategy held a book that the supervisor approved "
+        "(after overrides; a flat book is no approved trading day); `flag` marks a strategy the "
+        f"supervisor rejects (under {MOSTLY_REJECTED:.0%} approved) or one that never held anything.",
         "",
     ]
     if chart:
@@ -131,6 +216,13 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         "## Since start",
         "",
         markdown_table(since, 100),
+        "",
+        f"## Common window: from {board.common_from.date() if board.common_from is not None else 'n/a'}",
+        "",
+        "Every strategy that held a book, over the same sessions: from the latest first invested "
+        "session (`since`) to the last date.",
+        "",
+        markdown_table(_percent(board.common, ["total_return", "annual_volatility", "max_drawdown"]), 100),
         "",
         "## Trailing 252 sessions",
         "",
@@ -145,4 +237,25 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         markdown_table(corr, 100),
         "",
     ]
+    return "\n".join(lines)
+
+
+def leaderboard_text(board: Leaderboard) -> str:
+    """The ranking for a terminal: strategy, Sharpe, return, drawdown, approval rate and flag, the
+    session the figures count from; the demo's last words."""
+
+    def pct(x) -> str:
+        return "n/a" if pd.isna(x) else f"{x:.2%}"
+
+    head = f"{'strategy':<24}{'Sharpe':>8}{'return':>10}{'max DD':>10}{'approved':>10}  {'since':<11} flag"
+    lines = [f"Strategy leaderboard as of {board.as_of.date()} (since each strategy's first invested session)", head]
+    for r in board.table.to_dict("records"):
+        sharpe = "n/a" if pd.isna(r["sharpe_ratio"]) else f"{r['sharpe_ratio']:.2f}"
+        since = "never" if pd.isna(r["since"]) else str(pd.Timestamp(r["since"]).date())
+        lines.append(
+            f"{r['strategy']:<24}{sharpe:>8}{pct(r['total_return']):>10}{pct(r['max_drawdown']):>10}"
+            f"{pct(r['approval_rate']):>10}  {since:<11} {r['flag']}"
+        )
+    if len(board.table) == 0:
+        lines.append("(no strategy has a backtest yet)")
     return "\n".join(lines)

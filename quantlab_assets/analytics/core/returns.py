@@ -27,3 +27,13 @@ def value_at_risk(returns, cutoff: float = 0.05) -> float:
     r = np.asarray(returns, dtype=np.float64)
     r = r[~np.isnan(r)]
     return float(np.percentile(r, 100 * cutoff)) if len(r) else float("nan")
+
+
+def contributors(by_name: pd.DataFrame, n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the ``n`` names that made the most, best first; the ``n`` that lost the most, worst first)
+    from :func:`attribution`. A winner is never listed as a detractor nor a loser as a
+    contributor, however few names traded; a name at exactly 0 is neither."""
+    n = TOP_NAMES if n is None else n
+    top = by_name[by_name["pnl"] > 0].sort_values("pnl", ascending=False, kind="stable").head(n)
+    bottom = by_name[by_name["pnl"] < 0].sort_values("pnl", ascending=True, kind="stable").head(n)
+    return top.reset_index(), bottom.reset_index()

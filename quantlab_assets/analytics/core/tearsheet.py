@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.analytics.core import tearsheet_charts
-from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, TOP_NAMES, underwater, value_at_risk
+from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, contributors, underwater, value_at_risk
 from quantlab_assets.backtest_engine.core import kpis
 from quantlab_assets.common.artifacts import markdown_table
 
@@ -40,7 +40,9 @@ TRADE_FIELDS = ("symbol", "notional", "cost")
 
 def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame:
     """The ``top`` deepest drawdown episodes: peak, trough, recovery date (NaT = not recovered),
-    depth (<= 0) and length in sessions from the peak to the recovery (or to the last date).
+    depth (<= 0) and length: the sessions spent below the peak (the recovery session is back at
+    it), the definition of ``longest_drawdown_sessions`` (``kpis.drawdown_duration``), so the
+    longest episode's length equals that figure.
 
     An episode starts after a session at the running peak and ends on the first session back at
     or above that peak. The peak of an episode that starts on the first session is the day
@@ -64,7 +66,7 @@ def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame
                 "trough": dates[trough],
                 "recovery": dates[e] if recovered else pd.NaT,
                 "depth": float(dd[trough]),
-                "length": int((e if recovered else len(dd) - 1) - (s - 1)),
+                "length": int((e if recovered else len(dd)) - s),  # sessions under water
             }
         )
     table = pd.DataFrame(rows, columns=cols).sort_values("depth", kind="stable").head(top)
@@ -485,8 +487,7 @@ def tearsheet_markdown(sheet: Tearsheet, charts: dict[str, str] | None = None) -
     """The markdown the UI shows; ``charts`` maps a chart name to an image reference (a file
     name or a data URI) to embed."""
     r = sheet.returns
-    top = sheet.attribution.head(TOP_NAMES).reset_index()
-    bottom = sheet.attribution.tail(TOP_NAMES).iloc[::-1].reset_index()
+    top, bottom = contributors(sheet.attribution)
     lines = [
         f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}",
         "",
@@ -558,8 +559,7 @@ def tearsheet_html(sheet: Tearsheet) -> str:
         heat += f"<tr><th>{year}</th>" + "".join(_heat_cell(x) for x in row.to_numpy()) + "</tr>"
     heat += "</table>"
     r = sheet.returns
-    top = sheet.attribution.head(TOP_NAMES).reset_index()
-    bottom = sheet.attribution.tail(TOP_NAMES).iloc[::-1].reset_index()
+    top, bottom = contributors(sheet.attribution)
     sections = [
         f"<h1>{html.escape(sheet.strategy)}</h1><p>{r.index[0].date()} … {r.index[-1].date()}; benchmark: "
         f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",

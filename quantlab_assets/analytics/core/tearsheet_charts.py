@@ -7,7 +7,13 @@ import io
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, TOP_NAMES, underwater, value_at_risk, wealth_index
+from quantlab_assets.analytics.core.returns import (
+    ROLLING_WINDOWS,
+    contributors,
+    underwater,
+    value_at_risk,
+    wealth_index,
+)
 
 BLUE, GREY, RED, GREEN = "#1f5fa8", "#888888", "#c0392b", "#27ae60"
 
@@ -96,12 +102,27 @@ def _calendar(plt, sheet):
 def _rolling(plt, sheet):
     kinds = ["sharpe", "volatility"] + (["beta"] if sheet.benchmark is not None else [])
     fig, axes = plt.subplots(len(kinds), 1, figsize=(9, 2.2 * len(kinds)), sharex=True, squeeze=False)
+    sessions = int(sheet.returns.notna().sum())
     for ax, kind in zip(axes[:, 0], kinds):
         for w, colour in zip(ROLLING_WINDOWS, (GREY, BLUE)):
-            ax.plot(sheet.rolling.index, sheet.rolling[f"{kind}_{w}"], color=colour, lw=1.0, label=f"{w} sessions")
+            if sessions >= w:
+                ax.plot(sheet.rolling.index, sheet.rolling[f"{kind}_{w}"], color=colour, lw=1.0, label=f"{w} sessions")
+        if sessions < min(ROLLING_WINDOWS):  # nothing to draw: say why instead of a blank panel
+            ax.text(
+                0.5,
+                0.5,
+                f"needs {min(ROLLING_WINDOWS)} sessions ({sessions} so far)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=9,
+                color=GREY,
+            )
+            ax.set_xticks([])
         ax.set_ylabel(f"rolling {kind}")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    if sessions >= min(ROLLING_WINDOWS):
+        axes[0, 0].legend(fontsize=7, loc="upper left")
     _layout(fig)
     return fig
 
@@ -140,10 +161,8 @@ def _book(plt, sheet):
 
 
 def _attribution(plt, sheet):
-    a = sheet.attribution["pnl"]
-    shown = a.head(TOP_NAMES)
-    rest = a.iloc[len(shown) :]
-    shown = pd.concat([shown, rest.tail(min(TOP_NAMES, len(rest)))])
+    top, bottom = contributors(sheet.attribution)
+    shown = pd.concat([top.set_index("symbol")["pnl"], bottom.set_index("symbol")["pnl"].iloc[::-1]])
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.22 * len(shown) + 1)))
     ax.barh(range(len(shown)), shown.to_numpy(), color=[GREEN if x >= 0 else RED for x in shown.to_numpy()])
     ax.set_yticks(range(len(shown)), list(shown.index), fontsize=7)

@@ -522,9 +522,47 @@ def add_pnl(table: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts).sort_values(["date", "scope"], kind="stable").reset_index(drop=True)
 
 
+def first_invested(daily: pd.DataFrame) -> pd.Timestamp | None:
+    """The strategy's first invested session: the first date whose open filled an order
+    (``turnover`` > 0; a book is only ever held after a fill). None if it never traded; the
+    first date when ``daily`` has no ``turnover``."""
+    if not len(daily):
+        return None
+    dates = pd.to_datetime(daily["date"])
+    if "turnover" not in daily.columns:
+        return pd.Timestamp(dates.min())
+    traded = daily["turnover"].to_numpy(dtype=np.float64) > 0
+    return pd.Timestamp(dates[traded].min()) if traded.any() else None
+
+
+def invested_kpi_table(daily: pd.DataFrame, benchmark_ret: pd.Series | None = None, window=None) -> pd.DataFrame:
+    """:func:`kpi_table` whose since-start rows count from the strategy's first invested session
+    (:func:`first_invested`): a warm-up when the book is flat is no part of the strategy's
+    figures. Since-start rows dated before it have ``sessions`` 0 and NaN KPIs; trailing rows are
+    :func:`kpi_table`'s (the last ``window`` sessions, whatever they held). ``benchmark_ret``: a
+    Series by date (or None)."""
+    table = kpi_table(daily, benchmark_ret, window)
+    first = first_invested(daily)
+    dates = pd.to_datetime(daily["date"])
+    if first is not None and first == dates.min():
+        return table
+    since = table["scope"] == SINCE_START
+    before = since & ((table["date"] < first) if first is not None else True)
+    table.loc[before, list(KPI_COLUMNS)] = np.nan
+    table.loc[before, "sessions"] = 0
+    if first is None:
+        return table
+    later = kpi_table(daily[dates.to_numpy() >= first.to_datetime64()], benchmark_ret, window)
+    later = later[later["scope"] == SINCE_START]
+    rows = table.index[since & (table["date"] >= first)]
+    table.loc[rows, ["sessions", *KPI_COLUMNS]] = later[["sessions", *KPI_COLUMNS]].to_numpy()
+    return table
+
+
 def kpis_of_range(history: pd.DataFrame, start, end) -> pd.DataFrame:
     """KPI rows (every scope, with P&L) of the dates in [start, end], computed over the whole
-    stored ``history`` of the backtest's equity: identical whether it came in one run or many."""
-    table = kpi_table(history[["date", "ret", "turnover"]], history.set_index("date")["benchmark_ret"])
+    stored ``history`` of the backtest's equity: identical whether it came in one run or many.
+    Since-start figures count from the first invested session (:func:`invested_kpi_table`)."""
+    table = invested_kpi_table(history[["date", "ret", "turnover"]], history.set_index("date")["benchmark_ret"])
     table = add_pnl(table, history)
     return table[(table["date"] >= pd.Timestamp(start)) & (table["date"] <= pd.Timestamp(end))]

@@ -98,3 +98,23 @@ def backtest_summary_markdown(
     if len(skipped):
         lines += ["", markdown_table(skipped, 10)]
     return "\n".join(lines) + "\n"
+
+
+def headline_text(kpis_last: pd.DataFrame, first_invested: pd.Timestamp | None) -> str:
+    """One line a reader sees on the backtest's page: the since-start Sharpe, return, drawdown and
+    information ratio of the last date, and the session they count from."""
+    since = kpis_last[kpis_last["scope"] == "since_start"]
+    if first_invested is None or not len(since):
+        return "EMPTY BOOK: the strategy held nothing yet; no since-start figure"
+    row = since.iloc[0]
+
+    def f(name: str, fmt: str) -> str:
+        v = row[name]
+        return "n/a" if pd.isna(v) else fmt.format(v)
+
+    return (
+        f"Sharpe {f('sharpe_ratio', '{:.2f}')} · total return {f('total_return', '{:.2%}')} · "
+        f"max drawdown {f('max_drawdown', '{:.2%}')} · vs benchmark {f('excess_return', '{:+.2%}')} "
+        f"(IR {f('information_ratio', '{:.2f}')}) · since {first_invested.date()} (first invested session), "
+        f"as of {pd.Timestamp(row['date']).date()}"
+    )

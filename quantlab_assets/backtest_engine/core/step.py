@@ -7,7 +7,7 @@ published, in memory, before anything is written (write-audit-publish).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -56,6 +56,7 @@ class BacktestInputs:
     # The targets of the two sessions before ``start`` (holding 'until_change' compares each
     # decision, the pending one included, with the session before it); None: not needed.
     previous_targets: pd.DataFrame | None = None
+    invested_before: bool = False  # the stored backtest held a book before ``start``
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class BacktestPartition:
     states: pd.DataFrame
     skipped: pd.DataFrame
     gate: list[GateResult]
+    headline: dict = field(default_factory=dict)  # the published backtest's since-start figures (the asset's)
 
     def slices(self, strategy: str) -> list[Slice]:
         """The four tables, published together or not at all."""
@@ -146,7 +148,15 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
     decisions = targets.loc[targets["rebalance"].to_numpy(dtype=bool), ["date", "symbol", "weight"]]
     history = targets if inputs.previous_targets is None else pd.concat([inputs.previous_targets, targets])
     out, equity = backtest_strategy(
-        inputs.bars, decisions, start, end, spec.costs, spec.capital, inputs.state, holding_of(spec, history)
+        inputs.bars,
+        decisions,
+        start,
+        end,
+        spec.costs,
+        spec.capital,
+        inputs.state,
+        holding_of(spec, history),
+        invested_before=inputs.invested_before,
     )
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.backtest_engine.core.engine import (
+    CASH_SYMBOL,
     EQUITY_COLUMNS,
     POSITION_COLUMNS,
     STATE_COLUMNS,
@@ -15,7 +16,8 @@ from quantlab_assets.backtest_engine.core.engine import (
 )
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS
 from quantlab_assets.common.calendar import shift_sessions
-from quantlab_assets.common.warehouse import Column, TableSchema, read_strategy_slice
+from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table, read_strategy_slice
+from quantlab_assets.data_curator.core.bars import adjusted_open
 
 # Earlier than any stored session: "since start" reads of a strategy's history begin here.
 FIRST_SESSION = "1990-01-01"
@@ -88,12 +90,48 @@ def with_strategy(frame: pd.DataFrame, strategy: str) -> pd.DataFrame:
     return out
 
 
-def equal_weight_benchmark(bars: pd.DataFrame) -> pd.Series:
+def equal_weight_benchmark(bars: pd.DataFrame, first_invested=None) -> pd.Series:
     """Daily return of an equal-weight, daily-rebalanced book of the universe (close to close,
-    adjusted), indexed by date; the first session has no return."""
+    adjusted), indexed by date; the first session has no return.
+
+    ``first_invested``: the benchmark under the strategy's execution convention. The strategy
+    holds nothing before the open of its first fill (a decision at a close fills at the next
+    open), so the benchmark has no return before that session (NaN: relative figures start where
+    both sides can be invested), earns open to close on it (bought at the same open) and close to
+    close after. None: close to close on every session."""
     wide = bars.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="first").sort_index()
-    rets = wide / wide.shift(1) - 1.0
-    return rets.mean(axis=1, skipna=True)
+    rets = (wide / wide.shift(1) - 1.0).mean(axis=1, skipna=True)
+    if first_invested is None:
+        return rets
+    first = pd.Timestamp(first_invested)
+    opens = bars.assign(adj_open=adjusted_open(bars))
+    opens = opens.pivot_table(index="date", columns="symbol", values="adj_open", aggfunc="first").sort_index()
+    intraday = (wide / opens.reindex_like(wide) - 1.0).mean(axis=1, skipna=True)
+    index = pd.DatetimeIndex(rets.index)
+    return rets.where(index > first, intraday.where(index == first))
+
+
+def first_invested_session(equity: pd.DataFrame, invested_before: bool = False):
+    """The first session of ``equity`` whose open filled an order or whose close held a book (the
+    strategy's first invested session); the frame's first date when it was invested before; None
+    when it never held anything in the frame."""
+    if not len(equity):
+        return None
+    if invested_before:
+        return pd.Timestamp(equity["date"].min()) - pd.Timedelta(days=1)
+    held = (equity["gross_exposure"].to_numpy() > 0) | (equity["turnover"].to_numpy() > 0)
+    return pd.Timestamp(equity["date"].to_numpy()[held].min()) if held.any() else None
+
+
+def read_invested_before(con, strategy: str, start) -> bool:
+    """Whether the stored backtest of ``strategy`` held a book (or traded) before ``start``."""
+    ensure_table(con, BACKTEST_EQUITY)
+    row = con.execute(
+        f'SELECT count(*) FROM "{BACKTEST_EQUITY.name}" WHERE strategy = ? AND date < ? '
+        "AND (gross_exposure > 0 OR turnover > 0)",
+        [strategy, pd.Timestamp(start).date()],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def accounting_breaks(equity: pd.DataFrame, positions: pd.DataFrame, tolerance: float = 1e-6) -> pd.DataFrame:
@@ -121,12 +159,15 @@ def backtest_strategy(
     capital: float,
     state: pd.DataFrame | None = None,
     holding: tuple[pd.DataFrame | None, float | None] = (None, None),
+    invested_before: bool = False,
 ) -> tuple[BacktestOutput, pd.DataFrame]:
     """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
     ``capital``; returns the engine's output and the equity rows with the equal-weight benchmark's
     return. One call for every caller (the asset, the research API), so their numbers are the same.
 
     ``bars`` starts one session before ``start`` (the benchmark's first return needs it).
+    ``invested_before``: the strategy held a book before ``start`` (the stored history says so);
+    the benchmark is credited from the strategy's first invested session (``equal_weight_benchmark``).
     """
     out = run_backtest(
         bars,  # run_backtest keeps the sessions in [start, end]
@@ -142,5 +183,9 @@ def backtest_strategy(
         max_participation=costs.max_participation,
         holding=holding,
     )
-    bench = equal_weight_benchmark(bars)
+    held = state is not None and bool((state.loc[state["symbol"] != CASH_SYMBOL, "shares"].to_numpy() != 0).any())
+    first = first_invested_session(out.equity, invested_before or held)
+    if first is None:
+        return out, out.equity.assign(benchmark_ret=np.nan)
+    bench = equal_weight_benchmark(bars, first)
     return out, out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())

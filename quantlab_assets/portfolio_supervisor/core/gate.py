@@ -27,6 +27,29 @@ def every_rejection_has_reason(approvals: pd.DataFrame) -> GateResult:
     )
 
 
+DAY_APPROVED = "day_approved"
+
+
+def day_approved(approvals: pd.DataFrame) -> GateResult:
+    """A warning on each day the supervisor did not approve (rejected or needs_review), with its
+    reasons: per partition, a rejected day shows in the UI's partition list, not only in a table."""
+    days = approvals[approvals["status"] != APPROVED]
+    offending = days[["date", "status", "reasons"]].reset_index(drop=True) if len(days) else pd.DataFrame()
+    figures = {"days": float(approvals["date"].nunique()), "not_approved_days": float(days["date"].nunique())}
+    if days.empty:
+        return GateResult(DAY_APPROVED, True, f"{int(figures['days'])} day(s), all approved", False, figures)
+    first = days.iloc[0]
+    return GateResult(
+        DAY_APPROVED,
+        False,
+        f"{len(days)} of {len(approvals)} day(s) not approved, e.g. {pd.Timestamp(first['date']).date()} "
+        f"{first['status']}: {first['reasons']}",
+        blocking=False,
+        figures=figures,
+        offending=offending,
+    )
+
+
 def approved_targets_within_rules(books: pd.DataFrame, limits) -> GateResult:
     """Every day's tradable book passes the hard limits (judged alone: no turnover, no KPIs)."""
     broken = []

@@ -85,3 +85,52 @@ def load_rules(path: str | Path | None = None, known_strategies: Collection[str]
                 f"(strategies: {', '.join(sorted(known_strategies)) or 'none'})"
             )
     return rules
+
+
+def _field(rules: RiskRules, strategy: str, name: str) -> str:
+    """Where a strategy's limit is set in the rules file: its override, else the defaults."""
+    return f"strategies.{strategy}.{name}" if name in (rules.strategies.get(strategy) or {}) else f"defaults.{name}"
+
+
+def contradictions(spec, rules: RiskRules, spec_file, rules_file, universe_size: int | None = None) -> list[str]:
+    """What makes the supervisor reject every invested day of ``spec`` (a ``StrategySpec``),
+    decided from the two files alone: each message names both files and both fields.
+
+    Only certainties: the strategy's own constraints beyond a hard limit (gross and net
+    exposure), or a limit no book its selection can build meets: a top-k selection or a universe
+    of n names holds at most n names, with a largest weight of at least gross / n and an HHI of
+    at least 1 / n. ``universe_size``: names the strategy can hold (None: unknown).
+    """
+    limits, c, name = rules.for_strategy(spec.name), spec.constraints, spec.name
+    s, r = f"{spec_file}", f"{rules_file}"
+
+    def say(spec_field: str, value, rule: str, limit, why: str) -> str:
+        return (
+            f"{s}: field '{spec_field}' = {value:g} and {r}: field '{_field(rules, name, rule)}' = {limit:g}: "
+            f"{why}; the supervisor rejects every invested day"
+        )
+
+    out = []
+    if c.gross_exposure > limits.max_gross + 1e-12:
+        out.append(say("constraints.gross_exposure", c.gross_exposure, "max_gross", limits.max_gross, "gross above"))
+    if c.net_exposure > limits.max_net + 1e-12:
+        out.append(say("constraints.net_exposure", c.net_exposure, "max_net", limits.max_net, "net above"))
+    if c.net_exposure < limits.min_net - 1e-12:
+        out.append(say("constraints.net_exposure", c.net_exposure, "min_net", limits.min_net, "net below"))
+    caps = []
+    if spec.selection.kind == "top_k" and spec.selection.k is not None:
+        caps.append(("selection.k", spec.selection.k))
+    if universe_size is not None:
+        caps.append(("universe (names in the symbol registry)", universe_size))
+    for where, n in caps:
+        if n <= 0:
+            continue
+        if c.gross_exposure / n > limits.max_weight + 1e-12:
+            why = f"{n} names at gross {c.gross_exposure:g} hold at least {c.gross_exposure / n:.2%} in one name"
+            out.append(say(where, n, "max_weight", limits.max_weight, why))
+        if n < limits.min_names:
+            out.append(say(where, n, "min_names", limits.min_names, f"at most {n} names are held"))
+        if 1.0 / n > limits.max_hhi + 1e-12:
+            why = f"{n} names have a concentration (HHI) of at least {1.0 / n:.3f}"
+            out.append(say(where, n, "max_hhi", limits.max_hhi, why))
+    return out

@@ -34,7 +34,11 @@ from quantlab_assets.portfolio_supervisor.core.evaluate import (
     book_matrix,
     judge,
 )
-from quantlab_assets.portfolio_supervisor.core.gate import approved_targets_within_rules, every_rejection_has_reason
+from quantlab_assets.portfolio_supervisor.core.gate import (
+    approved_targets_within_rules,
+    day_approved,
+    every_rejection_has_reason,
+)
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits
 from quantlab_assets.portfolio_supervisor.core.store import (
     APPROVALS,
@@ -182,18 +186,20 @@ class Supervision:
     approved_targets: pd.DataFrame
     upstream: GateResult
     rules: Mapping[str, GateResult] = field(default_factory=dict)
+    warnings: Mapping[str, GateResult] = field(default_factory=dict)  # non-blocking, reported with the rules
 
     def slices(self, tables: Sequence[TableSchema], strategy: str) -> list[Slice]:
         frames = {APPROVALS.name: self.approvals, APPROVED_TARGETS.name: self.approved_targets}
         return [Slice(t, frames[t.name], strategy=strategy) for t in tables]
 
     def checks(self, table: TableSchema) -> list[GateResult]:
-        """What the UI shows on ``table``'s asset: the inputs' gate and the table's own rule."""
-        return [self.upstream, *([self.rules[table.name]] if table.name in self.rules else [])]
+        """What the UI shows on ``table``'s asset: the inputs' gate, the table's own rule, its warning."""
+        own = [d[table.name] for d in (self.rules, self.warnings) if table.name in d]
+        return [self.upstream, *own]
 
     def audit(self, tables: Sequence[TableSchema]) -> list[GateResult]:
-        """The blocking rules of the slices being published, each once."""
-        return [self.upstream, *(self.rules[t.name] for t in tables if t.name in self.rules)]
+        """The rules of the slices being published, each once (the warnings never block)."""
+        return [self.upstream, *(d[t.name] for t in tables for d in (self.rules, self.warnings) if t.name in d)]
 
 
 def supervision_partition(
@@ -222,10 +228,20 @@ def supervision_partition(
     if not upstream.passed:  # nothing decided: each table's rule is reported as not evaluated
         approvals, books = (pd.DataFrame(columns=t.column_names) for t in (APPROVALS, APPROVED_TARGETS))
         skipped = not_evaluated(
-            [every_rejection_has_reason(approvals), approved_targets_within_rules(books, limits)],
+            [
+                every_rejection_has_reason(approvals),
+                approved_targets_within_rules(books, limits),
+                day_approved(approvals),
+            ],
             inputs_missing_reason(upstream),
         )
-        return Supervision(approvals, books, upstream, {APPROVALS.name: skipped[0], APPROVED_TARGETS.name: skipped[1]})
+        return Supervision(
+            approvals,
+            books,
+            upstream,
+            {APPROVALS.name: skipped[0], APPROVED_TARGETS.name: skipped[1]},
+            {APPROVALS.name: skipped[2]},
+        )
     prev_targets = inputs.targets[inputs.targets["date"] == inputs.previous_day].set_index("symbol")["weight"]
     approvals, books = supervise(
         spec,
@@ -242,4 +258,4 @@ def supervision_partition(
         APPROVALS.name: every_rejection_has_reason(approvals),
         APPROVED_TARGETS.name: approved_targets_within_rules(books, limits),
     }
-    return Supervision(approvals, books, upstream, rules)
+    return Supervision(approvals, books, upstream, rules, {APPROVALS.name: day_approved(approvals)})

@@ -22,6 +22,50 @@ TARGETS_RULES = {
     "one_row_per_symbol_and_day": "No duplicate (date, symbol) targets.",
 }
 
+# Warnings (non-blocking): what a reader must see, though the rows are valid.
+TARGETS_WARNINGS = {
+    "book_not_empty": "The strategy holds a book on some session of the range (warn: it held nothing, and why).",
+}
+
+
+def book_not_empty(
+    candidate: pd.DataFrame, spec: StrategySpec, notes: Iterable[str] = (), label: str = ""
+) -> GateResult:
+    """Warns when the strategy holds nothing on any session of ``candidate`` (the targets rows of
+    the run's range), naming why: no name had a score (its features undefined: too little
+    history), or the construction's own notes ("3 scorable names < min_names 10: flat").
+    A range without rows (holidays, nothing computed) passes: there was nothing to hold."""
+    if not len(candidate):
+        return GateResult("book_not_empty", True, "no session: nothing to hold", blocking=False)
+    weight = np.nan_to_num(candidate["weight"].to_numpy(np.float64), nan=0.0)
+    held = np.abs(weight) > EPS
+    days = pd.to_datetime(candidate["date"])
+    figures = {"sessions_held": float(days[held].nunique()), "sessions": float(days.nunique())}
+    if held.any():
+        return GateResult(
+            "book_not_empty", True, f"a book held on {int(figures['sessions_held'])} session(s)", False, figures
+        )
+    scored = candidate["score"].notna().to_numpy() if "score" in candidate.columns else np.zeros(len(candidate), bool)
+    if not scored.any():
+        why = (
+            f"no name had a score: {', '.join(spec.features_used())} undefined on every session for the whole "
+            "universe (more history is needed before the range: the features' warm-up; see the features "
+            "asset's history_complete check)"
+        )
+    else:
+        reasons = [n.split(": ", 1)[1] for n in notes if ": " in n]
+        why = reasons[-1] if reasons else "no name selected"
+    where = f" of {label}" if label else ""
+    rows = pd.DataFrame({"date": sorted(days.unique())}).assign(reason=why)
+    return GateResult(
+        "book_not_empty",
+        False,
+        f"EMPTY BOOK: held nothing on any of {int(figures['sessions'])} session(s){where}: {why}",
+        blocking=False,
+        figures=figures,
+        offending=rows,
+    )
+
 
 def _first(rows: pd.DataFrame) -> str:
     """``AAA 2024-04-01``: the first offending row's symbol and date."""

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
+from quantlab_assets.common.gates import (
+    GateResult,
+    inputs_missing_reason,
+    not_evaluated,
+    period_label,
+    upstream_complete,
+)
 from quantlab_assets.feature_store.core.labels import exit_column, label_column
 from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.evaluation import (
@@ -22,7 +28,7 @@ from quantlab_assets.strategy_lab.core.evaluation import (
     signal_quality_wide,
     strategy_summary_markdown,
 )
-from quantlab_assets.strategy_lab.core.gate import targets_gate
+from quantlab_assets.strategy_lab.core.gate import book_not_empty, targets_gate
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
 
@@ -115,7 +121,10 @@ def targets_partition(
         **{k: float(v) for k, v in stats.items()},
         **{k: float(v) for k, v in quality.items()},
     }
-    rules = targets_gate(targets, spec, registry)
+    rules = [
+        *targets_gate(targets, spec, registry),
+        book_not_empty(targets, spec, result.notes, period_label(start, end)),
+    ]
     if not upstream.passed:  # the rules saw no rows: not evaluated, not "passed"
         rules = not_evaluated(rules, inputs_missing_reason(upstream))
     return TargetsPartition(result, [upstream, *rules], figures, report)
