@@ -165,7 +165,7 @@ def main() -> None:
         symbols = Path(local_env["QUANTLAB_SYMBOLS"])
         cluster = stack.enter_context(celery_cluster.local_cluster(tmp / "celery", args.workers, symbols))
         t0 = time.perf_counter()
-        done = cluster.materialize("ohlcv*", first, last)
+        done = cluster.materialize(celery_cluster.chain_selection(), first, last)
         wall = time.perf_counter() - t0
         if done.returncode != 0:
             raise SystemExit(f"the Celery run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -34,6 +34,18 @@ WORKER_READY_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = 3600.0
 
 
+def chain_selection() -> str:
+    """Everything downstream of ohlcv but paper trading (issue 25), which keeps its ledger on the
+    DuckDB file by design and refuses the Delta backend, as the comma list `dagster asset
+    materialize --select` takes (it does not take `and not group:`)."""
+    import dagster as dg
+
+    from quantlab_assets.definitions import defs
+
+    chain = dg.AssetSelection.assets("ohlcv").downstream() - dg.AssetSelection.groups("execution")
+    return ",".join(sorted(k.to_user_string() for k in chain.resolve(defs.resolve_asset_graph())))
+
+
 class RedisUnavailable(RuntimeError):
     """redis-server is not installed and cannot be (scripts/redis.sh exit code 2)."""
 

@@ -29,11 +29,13 @@ from quantlab_assets.common import settings
 
 # Columns that differ between two runs of the same code.
 RUN_COLUMNS = {"run_id"}
+# Tables that differ between two warehouses by design: each warehouse's own id (issue 24).
+OWN_TABLES = {("main", "warehouse_identity")}
 
 
 def _tables(con: duckdb.DuckDBPyConnection, db: str) -> set[tuple[str, str]]:
     rows = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [db]).fetchall()
-    return {(schema, table) for schema, table in rows}
+    return {(schema, table) for schema, table in rows} - OWN_TABLES
 
 
 def _columns(con: duckdb.DuckDBPyConnection, db: str, schema: str, table: str) -> list[str]:

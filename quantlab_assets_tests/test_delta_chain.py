@@ -27,7 +27,10 @@ HISTORY_SESSIONS = 60
 def run_chain(instance: dg.DagsterInstance) -> None:
     """ohlcv history, then the whole chain over [START, END], in process."""
     job = defs.resolve_implicit_global_asset_job_def()
-    chain = list(dg.AssetSelection.assets("ohlcv").downstream().resolve(defs.resolve_asset_graph()))
+    # Paper trading (issue 25's execution group) keeps its ledger on the DuckDB file by design and
+    # refuses the Delta backend: the chain compared here is everything else downstream of ohlcv.
+    everything = dg.AssetSelection.assets("ohlcv").downstream() - dg.AssetSelection.groups("execution")
+    chain = list(everything.resolve(defs.resolve_asset_graph()))
     first = str(shift_sessions(START, -HISTORY_SESSIONS).date())
     for selection, lo in (([dg.AssetKey("ohlcv")], first), (chain, START)):
         tags = {"dagster/asset_partition_range_start": lo, "dagster/asset_partition_range_end": END}

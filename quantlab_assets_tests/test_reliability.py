@@ -21,6 +21,16 @@ before any API call). Elsewhere, by the package they exercise:
 - ``batch_orchestrator/test_partition_truth_e2e.py``: missing upstream data fails the step's
   gate naming what is missing, with nothing written; holidays alone and in a range.
 
+Issue 24 (docs/operations.md): ``common/test_warehouse_guard.py`` (64 KB zeroed, cut in half,
+deleted or copied over mid-run, only the ingest creates the file), ``common/test_warehouse_backup.py``
+(backup / verify / restore, retention), ``common/test_artifacts_unwritable.py``,
+``batch_orchestrator/test_cli_reliability.py`` (one-line refusals, closed pipe, control characters),
+``data_curator/test_csv_bounds.py``, ``test_source_bounds.py``, ``test_registry_drift.py``,
+``test_write_audit_publish.py`` (values the feature store cannot represent),
+``feature_store/test_overflow_and_names.py`` (overflow names symbol/date/value, reserved names, splits),
+``research/test_sweep_bounds.py``, ``backtest_engine/test_spec_change.py`` (spec drift, names held
+outside the registry), ``common/test_one_place.py`` (finite bounds).
+
 "Nothing lost" is checked by content: row counts plus an order-independent checksum per table.
 """
 

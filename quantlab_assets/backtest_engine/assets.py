@@ -22,6 +22,7 @@ from quantlab_assets.backtest_engine.core.step import (
     BacktestReport,
     backtest_partition,
     backtest_report,
+    held_outside_registry,
     kpis_partition,
     latest_kpis,
     since_start_by_date,
@@ -34,6 +35,7 @@ from quantlab_assets.backtest_engine.core.store import (
     read_equity_history,
     read_invested_before,
     read_resume_state,
+    read_spec_at,
     read_trades,
     with_strategy,
 )
@@ -124,8 +126,11 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         start, end = partition_dates(context)
         part = None
         if bt_key in context.selected_asset_keys:
-            universe = universe_of(market_data.registry(), spec)
+            registry = market_data.registry()
+            universe = universe_of(registry, spec)
             part, outcome = _backtest_partition(context, warehouse, spec, universe, start, end)
+            for line in held_outside_registry(part.positions, registry.tickers):  # flagged, not hidden
+                context.log.warning(f"{name}: {line}")
             yield from published_results(context, outcome, bt_key, _backtest_metadata(part), **_backtest_days(part))
             if not outcome.published:
                 return  # the KPIs would describe a backtest that was not published
@@ -151,6 +156,7 @@ def _backtest_partition(
             last_state_date=last_state,
             targets_asset=targets_key(name).to_user_string(),
             backtest_asset=backtest_key(name).to_user_string(),
+            state_spec=read_spec_at(con, name, last_state) if state is not None else None,
             invested_before=read_invested_before(con, name, start),
             previous_targets=_previous_targets(con, spec, start),
         )

@@ -14,11 +14,14 @@ Commands:
                      a person's decision on a strategy's day, appended to the override log
   overrides [--strategy S]
                      the override log
+  warehouse backup [--keep N] | verify [--snapshots] | restore [SNAPSHOT]
+                     snapshots of the warehouse (batch_orchestrator/warehouse_cli.py, docs/operations.md)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections import defaultdict
@@ -31,7 +34,10 @@ import duckdb
 
 from quantlab_assets.batch_orchestrator.delta_cli import register_delta
 from quantlab_assets.batch_orchestrator.run_health import fail_dead_runs, mark_failed, worker_health
+from quantlab_assets.batch_orchestrator.warehouse_cli import register as register_warehouse
 from quantlab_assets.common import settings
+from quantlab_assets.common.text import printable, refuse_control
+from quantlab_assets.common.warehouse import WarehouseError
 from quantlab_assets.execution.cli import register as register_execution
 from quantlab_assets.research.cli import register as register_research
 
@@ -54,8 +60,8 @@ def _day(text: str, flag: str, *, session: bool = False) -> str:
         raise CliError(f"{flag} {text!r}: not a date (YYYY-MM-DD)") from None
     key = day.isoformat()
     first, last = trading_day_partitions.get_first_partition_key(), trading_day_partitions.get_last_partition_key()
-    # the partitions start at QUANTLAB_START_DATE and end today: never empty
-    assert first is not None and last is not None
+    if first is None or last is None:
+        raise CliError(f"no trading-day partition exists yet ({settings.START_DATE} is too recent)")
     if key > last:
         raise CliError(f"{flag} {key}: in the future (the latest partition is {last})")
     if key < first:
@@ -352,6 +358,11 @@ def cmd_override(args) -> int:
         raise CliError("--reason: an override needs a reason")
     if not who:
         raise CliError("--by: an override needs the name of who decided")
+    try:
+        refuse_control(args.reason, "--reason")
+        refuse_control(who, "--by", max_length=200)
+    except ValueError as exc:
+        raise CliError(f"{exc}; nothing recorded") from None
     args.strategy, args.date = strategy, day
     instance = None
     if args.apply:  # before recording: an override that cannot be applied is refused whole
@@ -364,7 +375,7 @@ def cmd_override(args) -> int:
     try:
         with WarehouseResource().get_connection() as con:
             record_override(con, args.strategy, args.date, args.status, args.reason, who)
-    except (ValueError, OSError, duckdb.Error) as exc:
+    except (ValueError, OSError, duckdb.Error, WarehouseError) as exc:
         if instance is not None:
             instance.dispose()
         raise CliError(f"nothing recorded: {_one_line(exc)}") from None
@@ -416,11 +427,27 @@ def cmd_overrides(strategy: str | None) -> int:
     if rows.empty:
         print("no overrides")
     for r in rows.itertuples():
-        print(
-            f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {r.strategy}  {r.date:%Y-%m-%d}  -> {r.status}  "
-            f"by {r.decided_by}: {r.reason}"
+        print(  # escaped: rows stored before control characters were refused must not forge lines
+            f"{r.decided_at:%Y-%m-%d %H:%M:%S}  {printable(r.strategy)}  {r.date:%Y-%m-%d}  -> {r.status}  "
+            f"by {printable(r.decided_by)}: {printable(r.reason)}"
         )
     return 0
+
+
+def _check_dagster_home() -> None:
+    """One line naming DAGSTER_HOME when Dagster's storage cannot live there (Dagster itself would
+    raise a raw sqlite or "is not a directory" error)."""
+    from quantlab_assets.common.artifacts import unwritable
+
+    home = settings.dagster_home()
+    if not home:
+        return  # Dagster says itself that DAGSTER_HOME is unset
+    path = Path(home)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"DAGSTER_HOME={home} is a file, not a folder; point it at Dagster's folder")
+    why = unwritable(path / "storage") if path.is_dir() else f"{path} does not exist"
+    if why:
+        raise CliError(f"DAGSTER_HOME={home}: Dagster's run storage cannot be written ({why})")
 
 
 def cmd_leaderboard() -> int:
@@ -450,6 +477,7 @@ def _with_instance(command):
     process died (without the daemon nobody else notices them)."""
 
     def run(args) -> int:
+        _check_dagster_home()
         with dg.DagsterInstance.get() as instance:
             for run_id, why in fail_dead_runs(instance):
                 print(f"run {run_id[:8]} was STARTED but {why}: marked FAILURE")
@@ -471,6 +499,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     register_research(sub)  # backtest, sweep, promote, experiments (quantlab_assets/research/cli.py)
+    register_warehouse(sub)  # warehouse backup / verify / restore (batch_orchestrator/warehouse_cli.py)
     register_execution(sub)  # halt, resume, execution status|resolve (quantlab_assets/execution/cli.py)
     register_delta(sub)  # delta tables/history/restore (batch_orchestrator/delta_cli.py, issue 27)
     runs = sub.add_parser("runs", help="recent runs with status, duration, partitions, errors")
@@ -507,9 +536,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except CliError as exc:
+    except (CliError, WarehouseError, settings.SettingError) as exc:
         print(f"quantlab {args.command}: {exc}", file=sys.stderr)
         return 2
+    except duckdb.Error as exc:  # a read that fails mid-command: name the file, no traceback
+        print(
+            f"quantlab {args.command}: reading the warehouse {settings.db_path()} failed "
+            f"({' '.join(str(exc).split())[:200]}): run `quantlab warehouse verify`",
+            file=sys.stderr,
+        )
+        return 1
+    except BrokenPipeError:
+        # `quantlab runs | head`: the reader stopped reading; what was asked for was printed.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,7 @@ _RUNS: dict[str, dict] = {}
 # a 10-year chain), and opening the file per line cost more than writing it.
 _LOGS: dict[str, TextIO] = {}
 _LOCK = threading.Lock()
+_UNWRITABLE: set[str] = set()  # runs whose artifacts folder could not be written (said once)
 
 
 class RunArtifactsHandler(logging.Handler):
@@ -89,6 +91,13 @@ class RunArtifactsHandler(logging.Handler):
         try:
             with _LOCK:
                 self._handle(run_id, meta, record)
+        except OSError as exc:  # a read-only or full artifacts folder: said once per run, in one line
+            if run_id not in _UNWRITABLE:
+                _UNWRITABLE.add(run_id)
+                sys.stderr.write(
+                    f"quantlab: run artifacts of {run_id} not written ({exc.filename or settings.artifacts_root()}: "
+                    f"{exc.strerror or exc}; {settings.ARTIFACTS}); the run itself continues\n"
+                )
         except Exception:  # artifacts must never break a run
             self.handleError(record)
 

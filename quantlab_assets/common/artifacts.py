@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+from quantlab_assets.common.text import printable
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -14,6 +17,20 @@ def run_dir(root: str | Path, run_id: str) -> Path:
     path = Path(root) / "runs" / run_id
     (path / "reports").mkdir(parents=True, exist_ok=True)
     return path
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why files cannot be written under ``folder`` (None: they can). A missing folder is fine if
+    its nearest existing parent is writable (it will be created)."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def write_report(root: str | Path, run_id: str, name: str, text: str) -> Path:
@@ -63,4 +80,4 @@ def _fmt(value) -> str:
             return str(value)
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value).replace("|", "\\|")
+    return printable(value).replace("|", "\\|")  # one line per row: control characters escaped

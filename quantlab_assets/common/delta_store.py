@@ -38,7 +38,6 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from quantlab_assets.common import settings
-from quantlab_assets.common.warehouse_errors import SchemaMismatchError
 
 logger = logging.getLogger(__name__)
 
@@ -320,21 +319,16 @@ class DeltaSession:
         if table is not None:
             self.con.register(name, table.to_pyarrow_dataset())
 
-    def ensure(self, schema) -> None:
-        """Create ``schema``'s table if missing and make it queryable under its name; a stored
-        table lacking a declared column is refused as on the DuckDB file."""
+    def ensure(self, schema) -> list[str]:
+        """Create ``schema``'s table if missing and make it queryable under its name; returns the
+        declared columns the stored table lacks (``warehouse.ensure_table`` refuses those)."""
         try:
             stored = [d[0] for d in self.con.execute(f'SELECT * FROM "{schema.name}" LIMIT 0').description]
         except duckdb.Error:
             self.store.create(schema)
             self._register(schema.name)
-            return
-        missing = [c for c in schema.column_names if c not in stored]
-        if missing:
-            raise SchemaMismatchError(
-                f"Delta table {self.store.uri(schema.name)} lacks declared columns {missing}; "
-                "it was created by an older schema: migrate it or restore a version that has them"
-            )
+            return []
+        return [c for c in schema.column_names if c not in stored]
 
     def _run(self, what: str, op: Callable[[], None], name: str) -> None:
         def commit_and_refresh() -> None:

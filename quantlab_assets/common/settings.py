@@ -10,6 +10,7 @@ the step. Relative paths are anchored at the project root, so every entry point 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +27,12 @@ DEFAULT_CSV_DIR = "data/csv"
 DEFAULT_STRATEGIES = "strategies"
 DEFAULT_SWEEPS = "sweeps"
 DEFAULT_LOCK_WAIT_S = 60.0
+MAX_LOCK_WAIT_S = 86_400.0  # every wait is bounded: a day at most
+DEFAULT_BACKUP_DIR = "data/backups"
+DEFAULT_BACKUP_KEEP = 7
+MAX_BACKUP_KEEP = 1000
+DEFAULT_SWEEP_MAX_VARIANTS = 2000
+MAX_SWEEP_MAX_VARIANTS = 1_000_000
 ALPHAVANTAGE_URL = "https://www.alphavantage.co/query"
 PROVIDERS = ("synthetic", "alphavantage", "csv")
 
@@ -42,6 +49,10 @@ DROP_NON_SESSION_ROWS = "QUANTLAB_DROP_NON_SESSION_ROWS"
 RISK_RULES = "QUANTLAB_RISK_RULES"
 DB_LOCK_WAIT_S = "QUANTLAB_DB_LOCK_WAIT_S"
 SWEEPS = "QUANTLAB_SWEEPS"
+SWEEP_MAX_VARIANTS = "QUANTLAB_SWEEP_MAX_VARIANTS"
+BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
+BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
+DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (in DAGSTER_VARIABLES below): only checked
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 # The warehouse backend (issue 27, docs/scaling.md): the DuckDB file, or Delta tables.
 WAREHOUSE_BACKEND = "QUANTLAB_WAREHOUSE_BACKEND"
@@ -58,6 +69,10 @@ ALPACA_KEY_ID = "APCA_API_KEY_ID"
 ALPACA_SECRET_KEY = "APCA_API_SECRET_KEY"
 ALPACA_BASE_URL = "APCA_API_BASE_URL"
 ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
+
+
+class SettingError(ValueError):
+    """A variable's value is refused; the message names the variable and what to give."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +139,23 @@ VARIABLES = (
     Variable(
         DB_LOCK_WAIT_S,
         f"{DEFAULT_LOCK_WAIT_S:g}",
-        "seconds to wait for another process's DuckDB lock before failing (names the holder's PID)",
+        "seconds to wait for another process's DuckDB lock before failing (names the holder's PID); finite, 0 to "
+        f"{MAX_LOCK_WAIT_S:g}",
         field="`warehouse.lock_wait_s`",
     ),
+    Variable(
+        SWEEP_MAX_VARIANTS,
+        f"{DEFAULT_SWEEP_MAX_VARIANTS}",
+        f"a sweep grid larger than this is refused before it is built (1 to {MAX_SWEEP_MAX_VARIANTS:,}); a sweep "
+        "prints its size and, after its first variant, the estimated time of the rest",
+    ),
+    Variable(
+        BACKUP_DIR,
+        f"{DEFAULT_BACKUP_DIR}/",
+        "folder of `quantlab warehouse backup` snapshots (docs/operations.md)",
+        read="CLI",
+    ),
+    Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})", read="CLI"),
     Variable(
         SWEEPS,
         f"{DEFAULT_SWEEPS}/",
@@ -168,7 +197,7 @@ VARIABLES = (
 # Dagster's own variables: Dagster reads them, not Quant Lab (the batching event log only sets
 # DAGSTER_EVENT_BATCH_SIZE when it is unset). Declared here so the configuration page lists them.
 DAGSTER_VARIABLES = (
-    Variable("DAGSTER_HOME", "`.dagster_home` (set by the scripts)", "Dagster run/event/schedule storage", "Dagster"),
+    Variable(DAGSTER_HOME, "`.dagster_home` (set by the scripts)", "Dagster run/event/schedule storage", "Dagster"),
     Variable(
         "DAGSTER_PG_HOST",
         "–",
@@ -225,7 +254,7 @@ def data_provider() -> str:
     """``QUANTLAB_DATA_PROVIDER``: synthetic (default), alphavantage or csv."""
     name = _raw(DATA_PROVIDER).lower() or DEFAULT_PROVIDER
     if name not in PROVIDERS:
-        raise ValueError(f"{DATA_PROVIDER}={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
+        raise SettingError(f"{DATA_PROVIDER}={name!r} is not a known provider; valid: {', '.join(PROVIDERS)}")
     return name
 
 
@@ -243,9 +272,14 @@ def partitions_start() -> date:
     """First trading-day partition: ``QUANTLAB_START_DATE`` (ISO) or 2015-01-02."""
     raw = _raw(START_DATE) or DEFAULT_START_DATE
     try:
-        return date.fromisoformat(raw)
+        first = date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValueError(f"{START_DATE}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+        raise SettingError(f"{START_DATE}={raw!r} is not an ISO date (YYYY-MM-DD)") from exc
+    if first > date.today():
+        raise SettingError(
+            f"{START_DATE}={raw!r} is in the future: no trading-day partition exists yet; give a date up to today"
+        )
+    return first
 
 
 def strategies_dir() -> Path:
@@ -284,18 +318,55 @@ def risk_rules_file() -> Path | None:
     return _optional_path(RISK_RULES)
 
 
-def db_lock_wait_s() -> float:
-    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's DuckDB lock."""
-    raw = _raw(DB_LOCK_WAIT_S)
-    if not raw:
-        return DEFAULT_LOCK_WAIT_S
+def bounded_number(var: str, raw: str, lo: float, hi: float, unit: str = "") -> float:
+    """``raw`` as a finite number within [lo, hi], else ``ValueError`` naming the variable and the
+    bounds (``inf``, ``nan`` and ``1e400`` parse as floats: they are refused here)."""
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise ValueError(f"{DB_LOCK_WAIT_S}={raw!r} must be >= 0")
+        raise SettingError(f"{var}={raw!r} is not a number{unit}; give one from {lo:g} to {hi:g}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise SettingError(f"{var}={raw!r} is out of bounds: give a finite number{unit} from {lo:g} to {hi:g}")
     return value
+
+
+def db_lock_wait_s() -> float:
+    """``QUANTLAB_DB_LOCK_WAIT_S`` or 60: how long to wait for another process's DuckDB lock
+    (finite, at most a day)."""
+    raw = _raw(DB_LOCK_WAIT_S)
+    if not raw:
+        return DEFAULT_LOCK_WAIT_S
+    return bounded_number(DB_LOCK_WAIT_S, raw, 0.0, MAX_LOCK_WAIT_S, " of seconds")
+
+
+def dagster_home() -> str:
+    """``DAGSTER_HOME`` as set ("" when unset): Dagster reads it itself; ``quantlab`` checks it first."""
+    return _raw(DAGSTER_HOME)
+
+
+def sweep_max_variants() -> int:
+    """``QUANTLAB_SWEEP_MAX_VARIANTS`` or 2000: a larger grid is refused before it is built."""
+    return _whole(SWEEP_MAX_VARIANTS, DEFAULT_SWEEP_MAX_VARIANTS, MAX_SWEEP_MAX_VARIANTS)
+
+
+def _whole(var: str, default: int, hi: int) -> int:
+    raw = _raw(var)
+    if not raw:
+        return default
+    value = bounded_number(var, raw, 1, hi)
+    if value != int(value):
+        raise SettingError(f"{var}={raw!r} is not a whole number")
+    return int(value)
+
+
+def backup_dir() -> Path:
+    """``QUANTLAB_BACKUP_DIR`` or ``data/backups``: where warehouse snapshots go."""
+    return _path_from_env(BACKUP_DIR, DEFAULT_BACKUP_DIR)
+
+
+def backup_keep() -> int:
+    """``QUANTLAB_BACKUP_KEEP`` or 7: snapshots a backup keeps (the oldest beyond it are deleted)."""
+    return _whole(BACKUP_KEEP, DEFAULT_BACKUP_KEEP, MAX_BACKUP_KEEP)
 
 
 def alphavantage_base_url() -> str:

@@ -72,6 +72,17 @@ class WarehouseLocked(WarehouseError):
     """Another process kept DuckDB's lock on the file for the whole allowed wait."""
 
 
+class WarehouseMissing(WarehouseError):
+    """No warehouse file where one must exist (only the first ingest creates it)."""
+
+
+class WarehouseDamaged(WarehouseError):
+    """The file is a DuckDB database that cannot be read back (checksum mismatch, truncated)."""
+
+
+RESTORE_HINT = "restore the last good backup (`quantlab warehouse restore`, docs/operations.md)"
+
+
 def validate_database_path(path: str | Path) -> Path:
     """``path`` if it is a DuckDB file or can become one; otherwise :class:`NotADuckDBFile`.
 
@@ -130,6 +141,7 @@ def connect(
     path: str | Path,
     read_only: bool = False,
     *,
+    create: bool = True,
     wait_s: float | None = None,
     config: dict | None = None,
     on_wait: Callable[[str], None] | None = None,
@@ -143,9 +155,15 @@ def connect(
     polls and reports through ``on_wait`` (default: this module's logger) every
     ``log_every_s``: "waiting for the DuckDB lock held by PID n, 12 s of 60". After
     ``wait_s`` (default ``settings.db_lock_wait_s()``) it raises :class:`WarehouseLocked` naming the
-    holder and what to close.
+    holder and what to close. ``create=False``: a missing file is :class:`WarehouseMissing` (DuckDB
+    would silently create an empty one).
     """
     path = validate_database_path(path)
+    if not create and not path.exists():
+        raise WarehouseMissing(
+            f"no warehouse at {path}: only the first ingest (ohlcv) creates it; run ohlcv first, "
+            f"point QUANTLAB_DB at the right file, or {RESTORE_HINT}"
+        )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     budget = settings.db_lock_wait_s() if wait_s is None else wait_s
@@ -157,7 +175,13 @@ def connect(
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc):
-                raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
+                raise WarehouseDamaged(
+                    f"cannot open the warehouse {path} ({' '.join(str(exc).split())[:200]}): {RESTORE_HINT}"
+                ) from None
+        except duckdb.Error as exc:  # a corrupt header or catalog: DuckDB says so at open
+            raise WarehouseDamaged(
+                f"the warehouse {path} is damaged ({' '.join(str(exc).split())[:200]}): {RESTORE_HINT}"
+            ) from None
             holder = _lock_holder(str(exc))
             waited = time.monotonic() - started
             if waited >= budget:
@@ -171,6 +195,48 @@ def connect(
                 report(f"waiting for the DuckDB lock held by {holder} on {path}, {waited:.0f} s of {budget:.0f}")
                 next_report = time.monotonic() + log_every_s
             time.sleep(min(poll_s, max(budget - waited, 0.0)) or poll_s)
+
+
+def file_identity(path: str | Path) -> str | None:
+    """``device:inode`` of the file (None when absent): a replaced or re-created file differs,
+    while DuckDB's own writes keep it (it writes in place)."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def stored_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Base tables of this database's main schema, by name."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema = current_schema() AND table_catalog = current_database() ORDER BY table_name"
+        ).fetchall()
+    ]
+
+
+def verify_readable(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, tuple[int, int]]:
+    """Read every stored value of every table back (DuckDB checks each block's checksum as it reads
+    it) and return ``{table: (rows, content hash)}``; any read error is :class:`WarehouseDamaged`
+    naming the file and the table.
+
+    Call it on a connection that has read nothing yet (a fresh database instance), so blocks come
+    from the file and not from DuckDB's buffer pool.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    table = "(catalog)"
+    try:
+        for table in stored_tables(con):
+            out[table] = table_checksum(con, table, table_columns(con, table))
+    except duckdb.Error as exc:
+        raise WarehouseDamaged(
+            f"the warehouse {path} cannot be read back (table {table}: {' '.join(str(exc).split())[:200]}); "
+            f"nothing was written to it: {RESTORE_HINT}"
+        ) from None
+    return out
 
 
 def _is_delta(con: object) -> TypeGuard[DeltaSession]:
@@ -193,7 +259,13 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 def ensure_table(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
     if _is_delta(con):  # the Delta backend (QUANTLAB_WAREHOUSE_BACKEND=delta)
-        return con.ensure(schema)
+        missing = con.ensure(schema)
+        if missing:
+            raise SchemaMismatchError(
+                f"Delta table {con.store.uri(schema.name)} lacks declared columns {missing}; "
+                "it was created by an older schema: migrate it or restore a version that has them"
+            )
+        return
     con.execute(schema.ddl())
     existing = table_columns(con, schema.name)
     missing = [c for c in schema.column_names if c not in existing]
@@ -346,7 +418,7 @@ def append_rows_in_transaction(con: duckdb.DuckDBPyConnection, schema: TableSche
     if not len(frame):
         return 0
     if _is_delta(con):
-        con.ensure(schema)
+        ensure_table(con, schema)  # type: ignore[arg-type]  # (a DeltaSession stands in for the connection)
         con.append(schema, frame[schema.column_names])
         return len(frame)
     cols = ", ".join(f'"{c}"' for c in schema.column_names)

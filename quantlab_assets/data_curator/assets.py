@@ -25,9 +25,10 @@ symbols = dg.AssetSpec(
 
 @contextmanager
 def _take(warehouse: WarehouseResource, context):
-    """A warehouse connection; a wrong path or a lock held too long fails the step plainly."""
+    """A warehouse connection; a wrong path or a lock held too long fails the step plainly. The
+    ingest is the one step that may create the warehouse."""
     try:
-        with warehouse.get_connection(on_wait=context.log.warning) as con:
+        with warehouse.get_connection(on_wait=context.log.warning, create=True) as con:
             yield con
     except WarehouseError as exc:
         raise dg.Failure(description=str(exc)) from None
@@ -67,6 +68,8 @@ def ohlcv(context: dg.AssetExecutionContext, warehouse: WarehouseResource, marke
         lambda: _take(warehouse, context),
         market_data.min_success_rate,
     )
+    for warning in ingest.warnings:  # the registry shrank, bars outside a listing window
+        context.log.warning(warning)
     failure = ingest.nothing_published(registry.tickers, start, end)
     if failure:
         raise dg.Failure(description=failure)
@@ -94,5 +97,8 @@ def _ohlcv_metadata(ingest: Ingest, start, end) -> dict:
         "ingest_latency_s": round(ingest.fetch_s, 3),
         "upsert_s": round(ingest.write_s, 3),
         "upsert_rows_per_s": round(written / ingest.write_s, 1) if ingest.write_s > 0 else 0.0,
+        "registry_names_dropped": len(ingest.dropped),
+        "rows_outside_listing": sum(ingest.outcome.outside_listing.values()),
+        "warnings": "\n".join(ingest.warnings) or "none",
         "preview": preview(ingest.published_rows.head(10).drop(columns=["run_id", "ingested_at"])),
     }

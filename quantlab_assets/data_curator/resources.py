@@ -36,26 +36,43 @@ class MarketDataResource(dg.ConfigurableResource):
     )
     alphavantage_function: str = "TIME_SERIES_DAILY"
     alphavantage_outputsize: str = "auto"
-    requests_per_minute: float = 5.0
-    max_retries: int = Field(default=5, description="retries per symbol of timeouts, dropped connections, HTTP 5xx")
-    backoff_base_s: float = 2.0
+    # Every bound is finite (inf/NaN refused at config time) and within a stated range.
+    requests_per_minute: float = Field(default=5.0, ge=0, le=10_000, allow_inf_nan=False)  # 0: no limit
+    max_retries: int = Field(
+        default=5, ge=0, le=100, description="retries per symbol of timeouts, dropped connections, HTTP 5xx"
+    )
+    backoff_base_s: float = Field(default=2.0, ge=0, le=600, allow_inf_nan=False)
     timeout_s: float = Field(
-        default=30.0, description="Alpha Vantage: connect timeout and longest silence while reading"
+        default=30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Alpha Vantage: connect timeout and longest silence while reading",
     )
     request_deadline_s: float = Field(
         default=60.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
         description="Alpha Vantage: total time one request may take, body included (a dripping reply fails here)",
     )
     throttle_give_up_s: float = Field(
         default=300.0,
+        ge=0,
+        le=86_400,
+        allow_inf_nan=False,
         description="Alpha Vantage: stop the run (keeping what was fetched) after throttled replies for this long",
     )
     ingest_budget_s: float = Field(
-        default=3600.0, description="Alpha Vantage: time budget of one ingest, waits included; 0 = none"
+        default=3600.0,
+        ge=0,
+        le=7 * 86_400,
+        allow_inf_nan=False,
+        description="Alpha Vantage: time budget of one ingest, waits included; 0 = none",
     )
-    min_coverage: float = 1.0
-    min_success_rate: float = 1.0
-    max_abs_jump: float = 0.4
+    min_coverage: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+    min_success_rate: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+    max_abs_jump: float = Field(default=0.4, gt=0, le=1e6, allow_inf_nan=False)
 
     def provider_name(self) -> str:
         if self.provider is None:

@@ -308,6 +308,18 @@ def decisions_of(targets: pd.DataFrame) -> pd.DataFrame:
     return targets[targets["rebalance"].astype(bool)][["date", "symbol", "weight"]]
 
 
+def check_range(start, end) -> None:
+    """``ValueError`` naming the range when it is reversed or holds no trading session (a backtest
+    over it would print "final equity nan" and succeed)."""
+    if start is None or end is None:
+        return
+    lo, hi = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if lo > hi:
+        raise ValueError(f"--start {lo.date()} is after --end {hi.date()}: the range is reversed")
+    if not len(trading_days(lo, hi)):
+        raise ValueError(f"{lo.date()}..{hi.date()} holds no trading session (weekend or holidays only)")
+
+
 def backtest(
     spec: SpecLike,
     start=None,
@@ -320,6 +332,7 @@ def backtest(
 ) -> ResearchResult:
     """Backtest a spec over [start, end] (default: the data's range) in memory."""
     spec = load_spec(spec, overrides)
+    check_range(start, end)
     if data is None:
         data = load_data(
             start,

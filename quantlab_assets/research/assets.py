@@ -77,7 +77,7 @@ def build_sweep_asset(sweep: Sweep) -> dg.AssetsDefinition:
                 labels=model,
                 preset=feature_store.preset(),
             )
-        result = run_sweep(sweep, data)
+        result = run_sweep(sweep, data, say=context.log.info)
         with warehouse.get_connection() as con:
             exp_id, stored = store_sweep(con, sweep, result, data)
         report = leaderboard_markdown(sweep, result)

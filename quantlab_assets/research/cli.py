@@ -15,6 +15,7 @@ models compare     model kinds side by side on the same features, labels and ran
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def cmd_backtest(args) -> int:
     from quantlab_assets import research
 
     try:
+        if args.equity_csv:  # before the backtest runs, not after
+            _check_writable_file(Path(args.equity_csv), "--equity-csv")
         out = research.backtest(args.strategy, args.start, args.end, overrides=args.set)
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -116,7 +119,11 @@ def cmd_backtest(args) -> int:
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:
-        out.equity.to_csv(args.equity_csv, index=False)
+        try:
+            out.equity.to_csv(args.equity_csv, index=False)
+        except OSError as exc:
+            print(f"error: --equity-csv {args.equity_csv}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"equity written to {args.equity_csv}")
     if args.record:
         from quantlab_assets.research.experiments import backtest_results, experiment_row, record
@@ -143,6 +150,19 @@ def cmd_backtest(args) -> int:
     return 0
 
 
+def _check_writable_file(path: Path, flag: str) -> None:
+    """``ValueError`` naming ``flag`` and the path when a file cannot be written there."""
+    from quantlab_assets.common.artifacts import unwritable
+
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
+    why = unwritable(path.parent)
+    if why or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{flag} {path}: cannot be written ({why or 'the file is read-only'})")
+
+
 def _data_version(spec, out) -> str:
     from quantlab_assets import research
     from quantlab_assets.research.experiments import data_version
@@ -157,7 +177,7 @@ def _writer():
     from quantlab_assets.common import settings
     from quantlab_assets.common.warehouse import connect
 
-    return connect(settings.db_path())
+    return connect(settings.db_path(), create=False)  # only the ingest creates the warehouse
 
 
 def _reader():
@@ -219,6 +239,7 @@ def cmd_experiment_show(args) -> int:
 
 def cmd_sweep(args) -> int:
     from quantlab_assets import research
+    from quantlab_assets.common import settings
     from quantlab_assets.research.sweep import (
         leaderboard_markdown,
         load_sweep,
@@ -230,11 +251,12 @@ def cmd_sweep(args) -> int:
 
     try:
         sweep = load_sweep(args.sweep)
+        print(f"sweep {sweep.name}: {len(sweep.variants):,} variants (cap {settings.sweep_max_variants():,})")
         model = any(v.spec.signal.kind == "model" for v in sweep.variants)
         data = research.load_data(
             sweep.start, sweep.end, sweep_features(sweep), history_from=sweep_history_from(sweep), labels=model
         )
-        result = run_sweep(sweep, data)
+        result = run_sweep(sweep, data, say=lambda line: print(line, flush=True))
     except (StrategyError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

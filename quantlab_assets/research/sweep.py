@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -200,9 +202,21 @@ def find_sweep(name_or_path: str | Path) -> Path:
     return settings.sweeps_dir() / f"{name_or_path}.yaml"  # QUANTLAB_SWEEPS, like the sweep assets
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def check_size(path: Path, variants: int, cap: int | None = None) -> None:
+    """``SweepError`` when the grid's size is above the cap (``QUANTLAB_SWEEP_MAX_VARIANTS``),
+    counted before a single variant is built."""
+    cap = settings.sweep_max_variants() if cap is None else cap
+    if variants > cap:
+        raise SweepError(
+            f"{path}: the grid has {variants:,} variants, above the cap of {cap:,} "
+            f"({settings.SWEEP_MAX_VARIANTS}): narrow the grid or raise the cap"
+        )
+
+
+def load_sweep(path: str | Path, max_variants: int | None = None) -> Sweep:
     """Load and validate a sweep file and every variant of its grid; errors name the file and
-    the field (an unknown field path is the strategy schema's error for that path)."""
+    the field (an unknown field path is the strategy schema's error for that path). A grid above
+    ``max_variants`` (default ``QUANTLAB_SWEEP_MAX_VARIANTS``) is refused before it is built."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -229,6 +243,7 @@ def load_sweep(path: str | Path) -> Sweep:
     else:
         base = dict(cfg.strategy)
     paths = list(cfg.grid)
+    check_size(path, math.prod(len(cfg.grid[p]) for p in paths), max_variants)
     variants = []
     for i, values in enumerate(itertools.product(*(cfg.grid[p] for p in paths))):
         params = dict(zip(paths, values))
@@ -331,12 +346,27 @@ class SweepResult:
     returns: pd.DataFrame  # daily returns, sessions x variants
 
 
-def run_sweep(sweep: Sweep, data: ResearchData) -> SweepResult:
-    """Every variant over the sweep's whole range on the shared arrays."""
+def estimate_line(sweep: Sweep, sessions: int, first_s: float) -> str:
+    """What a sweep is about to cost: its size and, from the first variant's time, the rest's."""
+    rest = first_s * (len(sweep.variants) - 1)
+    return (
+        f"sweep {sweep.name}: {len(sweep.variants):,} variants x {sessions:,} sessions; the first took "
+        f"{first_s:.2f} s, the other {len(sweep.variants) - 1:,} about {rest:,.0f} s more"
+    )
+
+
+def run_sweep(sweep: Sweep, data: ResearchData, say: Callable[[str], None] | None = None) -> SweepResult:
+    """Every variant over the sweep's whole range on the shared arrays. ``say`` gets one line with
+    the size and the estimated time of the rest, after the first variant and before the others."""
     if any(history_start(v.spec, sweep.start) < data.features_from for v in sweep.variants):
         raise ValueError("the data do not reach back to a model variant's training window")
     shared = SharedArrays.build(data, sweep.start, sweep.end)
-    runs = {v.id: run_variant(shared, v.spec) for v in sweep.variants}
+    runs: dict[str, dict[str, np.ndarray]] = {}
+    for n, v in enumerate(sweep.variants):
+        t0 = time.perf_counter()
+        runs[v.id] = run_variant(shared, v.spec)
+        if n == 0 and say is not None:
+            say(estimate_line(sweep, len(shared.sessions), time.perf_counter() - t0))
     ids = [v.id for v in sweep.variants]
     ret = np.column_stack([runs[i]["ret"] for i in ids])
     per_fold, stats = [], []
@@ -395,7 +425,7 @@ def sweep_history_from(sweep: Sweep) -> pd.Timestamp:
     return min(history_start(v.spec, sweep.start) for v in sweep.variants)
 
 
-def run_sweep_from_warehouse(sweep: Sweep, db=None) -> SweepResult:
+def run_sweep_from_warehouse(sweep: Sweep, db=None, say: Callable[[str], None] | None = None) -> SweepResult:
     data = load_data(
         sweep.start,
         sweep.end,
@@ -404,7 +434,7 @@ def run_sweep_from_warehouse(sweep: Sweep, db=None) -> SweepResult:
         history_from=sweep_history_from(sweep),
         labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
     )
-    return run_sweep(sweep, data)
+    return run_sweep(sweep, data, say)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,12 +91,13 @@ def test_the_partition_is_the_one_backtest_and_passes_its_gate():
     pd.testing.assert_frame_equal(part.equity, equity, check_exact=True)
     pd.testing.assert_frame_equal(part.trades, out.trades, check_exact=True)
     assert len(part.trades) > 0 and (part.trades["date"] > part.trades["decision_date"]).all()
-    # The four tables go out together, scoped to the strategy.
+    # The tables go out together, scoped to the strategy, with the spec each session was built under.
     assert [(s.schema.name, s.strategy, len(s.frame)) for s in part.slices("alpha")] == [
         ("backtest_equity", "alpha", len(equity)),
         ("backtest_positions", "alpha", len(out.positions)),
         ("backtest_trades", "alpha", len(out.trades)),
         ("backtest_state", "alpha", len(out.states)),
+        ("backtest_spec", "alpha", len(equity)),
     ]
 
 

@@ -56,6 +56,7 @@ def _run(capsys, *argv) -> tuple[int, list[str], str]:
     ],
 )
 def test_a_bad_override_is_refused_in_one_line_and_nothing_is_recorded(lab_env, capsys, strategy, day, message):
+    duckdb.connect(str(lab_env["QUANTLAB_DB"])).close()  # a warehouse (only an ingest creates one)
     main(["overrides"])  # creates the (empty) log, so "nothing recorded" is a count, not a missing table
     capsys.readouterr()
     assert _overrides(lab_env["QUANTLAB_DB"]) == 0
@@ -146,6 +147,7 @@ def test_apply_whose_run_fails_reports_the_step_and_error_in_one_line(
     rules = tmp_path / "rules.yaml"
     rules.write_text("strategies: {momentum_top_k: {max_turnover: 0.5}}\n")
     monkeypatch.setenv("QUANTLAB_RISK_RULES", str(rules))
+    duckdb.connect(str(lab_env["QUANTLAB_DB"])).close()  # a warehouse (only an ingest creates one)
     code, err, out = _run(
         capsys,
         "override",

@@ -348,7 +348,7 @@ def _parse(dom: str) -> _GraphNodes:
 def _shows_name(label: str, name: str) -> bool:
     """``label`` is ``name``, or Dagster's middle truncation of it (names over 31 characters)."""
     head, cut, tail = label.partition("…")
-    return label == name or bool(cut and len(head) >= 12 and name.startswith(head) and name.endswith(tail))
+    return label == name or bool(cut and len(head) >= 8 and name.startswith(head) and name.endswith(tail))
 
 
 def _node_for(graph: _GraphNodes, asset: str) -> dict | None:
@@ -577,7 +577,8 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
     history = _range(str(shift_sessions(start, -260).date()), str(shift_sessions(start, -1).date()))
     run = _wait(server, _launch_with(server, ["ohlcv"], history), timeout=300)
     assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
-    chain = ["ohlcv", "features", "labels"] + [f"{n}/{n}_{s}" for n in names for s in STAGES]
+    # every feature set the strategies read (sma_cross_10_20 reads the toolbox set)
+    chain = ["ohlcv", "features", "features_toolbox", "labels"] + [f"{n}/{n}_{s}" for n in names for s in STAGES]
     run = _wait(server, _launch_with(server, chain, _range(start, end)), timeout=600)
     assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
 

@@ -92,6 +92,8 @@ def test_no_other_module_names_a_variable_in_code():
         ("QUANTLAB_DATA_PROVIDER", settings.data_provider, " CSV ", "csv"),
         ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "", 60.0),
         ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "2.5", 2.5),
+        ("QUANTLAB_BACKUP_KEEP", settings.backup_keep, "", 7),
+        ("QUANTLAB_BACKUP_DIR", settings.backup_dir, "", settings.PROJECT_ROOT / "data/backups"),
         ("ALPHAVANTAGE_API_KEY", settings.alphavantage_api_key, " ", None),
     ],
 )
@@ -104,7 +106,15 @@ def test_settings_read_at_call_time(monkeypatch, var, reader, value, expected):
     ("var", "reader", "value", "message"),
     [
         ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "soon", "QUANTLAB_DB_LOCK_WAIT_S='soon' is not a number"),
-        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "-1", "must be >= 0"),
+        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "-1", "out of bounds: give a finite number"),
+        # Every bound is finite (issue 24): inf and 1e400 were accepted and the wait never ended.
+        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "inf", "QUANTLAB_DB_LOCK_WAIT_S='inf' is out of bounds"),
+        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "1e400", "'1e400' is out of bounds"),
+        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "nan", "'nan' is out of bounds"),
+        ("QUANTLAB_DB_LOCK_WAIT_S", settings.db_lock_wait_s, "86401", "from 0 to 86400"),
+        ("QUANTLAB_BACKUP_KEEP", settings.backup_keep, "0", "QUANTLAB_BACKUP_KEEP='0' is out of bounds"),
+        ("QUANTLAB_BACKUP_KEEP", settings.backup_keep, "2.5", "not a whole number"),
+        ("QUANTLAB_SWEEP_MAX_VARIANTS", settings.sweep_max_variants, "inf", "is out of bounds"),
         ("QUANTLAB_DATA_PROVIDER", settings.data_provider, "yahoo", "valid: synthetic, alphavantage, csv"),
         ("QUANTLAB_START_DATE", settings.partitions_start, "2015-13-01", "is not an ISO date"),
     ],
@@ -173,3 +183,25 @@ def test_private_dagster_imports_stay_contained():
             if any(n.startswith("dagster._") for n in names):
                 offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "field", "value"),
+    [
+        ("WarehouseResource", "lock_wait_s", float("inf")),
+        ("WarehouseResource", "lock_wait_s", float("nan")),
+        ("MarketDataResource", "timeout_s", float("inf")),
+        ("MarketDataResource", "request_deadline_s", float("inf")),
+        ("MarketDataResource", "ingest_budget_s", float("nan")),
+        ("MarketDataResource", "max_retries", 10**9),
+    ],
+)
+def test_resource_bounds_are_finite(resource, field, value):
+    from pydantic import ValidationError
+
+    from quantlab_assets import resources
+    from quantlab_assets.data_curator import resources as curator
+
+    cls = getattr(resources, resource, None) or getattr(curator, resource)
+    with pytest.raises((ValidationError, ValueError), match=field):
+        cls(**{field: value})

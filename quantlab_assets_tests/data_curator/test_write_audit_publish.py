@@ -406,3 +406,36 @@ def test_no_symbol_fetched_writes_the_ingest_log_before_raising(stored_week):
         ).fetchall()
     assert [(s, st, n) for s, st, n, _ in log] == [(s, "failed", 0) for s in ("AAA", "BBB", "CCC", "DDD", "EEE")]
     assert all("no file for symbol" in e for *_, e in log)
+
+
+# What the feature store cannot represent is refused at ingest, naming the row (issue 24): a CSV
+# close of 1e308 was stored and every later features run overflowed.
+ABSURD_CASES = {
+    "all_prices_1e308": (
+        ["open", "high", "low", "close", "adj_close"],
+        "1e+308",
+        "invalid_prices",
+        "price above 1e+09",
+    ),
+    "tiny_price": (["open", "high", "low", "close", "adj_close"], "1e-09", "invalid_prices", "price below 1e-06"),
+    "volume_1e300": (["volume"], "1e300", "volume_non_negative", "volume above 1e+15"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ABSURD_CASES))
+def test_values_the_feature_store_cannot_represent_are_refused_naming_the_row(stored_week, case):
+    columns, value, check, reason = ABSURD_CASES[case]
+    lines = _aaa_lines(stored_week)
+    for column in columns:
+        lines[2] = _replace_value(lines[2], column, value)
+    path = stored_week["csv"] / "AAA.csv"
+    path.write_text("\n".join([HEADER, *lines]) + "\n")
+
+    result = _run(stored_week["instance"])
+
+    _assert_kept(stored_week, result)
+    gate = _checks(result)[check]
+    assert not gate.passed
+    assert f"AAA: {path}, 2024-02-07, column " in gate.description and reason in gate.description
+    rejects = _rejects(stored_week["db"], result.run_id)
+    assert {(r[0], str(r[1]), r[6]) for r in rejects} == {("AAA", "2024-02-07", check)}

@@ -445,8 +445,9 @@ def test_a_row_with_a_missing_price_keeps_its_row_with_nan_features(bars, preset
     broken.loc[(broken["symbol"] == "DDD") & (broken["date"] == day), "adj_close"] = np.nan
     out = compute_features(broken, preset, day, day).set_index("symbol")
     row = out.loc["DDD", preset.feature_names]
-    # Only the features of raw close and volume do not read the adjusted close.
-    assert row[row.notna()].index.tolist() == ["volume_z_20", "log_dollar_volume_20"]
+    # Only dollar volume (raw close x raw volume) does not read the adjusted close; volume_z reads
+    # volume in adjusted shares (issue 24).
+    assert row[row.notna()].index.tolist() == ["log_dollar_volume_20"]
     assert out.drop(index="DDD")[["ret_1", "vol_20", "rsi_14"]].notna().all().all()
 
 

@@ -71,7 +71,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.core import nb
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR
-from quantlab_assets.data_curator.core.bars import adjusted_open
+from quantlab_assets.data_curator.core.bars import adjusted_open, adjusted_volume
 
 BPS = 1e4
 DEFAULT_CAPITAL = 1_000_000.0
@@ -745,8 +745,7 @@ def _decisions(targets: pd.DataFrame, grid: _Grid) -> tuple[np.ndarray, np.ndarr
 
 def _volume_in_adjusted_shares(bars: pd.DataFrame, grid: _Grid) -> np.ndarray:
     """Volume in share units of the adjusted prices (``volume * close / adj_close``)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return grid.wide((bars["volume"] * bars["close"] / bars["adj_close"]).to_numpy())
+    return grid.wide(adjusted_volume(bars["volume"], bars["adj_close"], bars["close"]).to_numpy())
 
 
 def _states_frame(sessions, symbols, res: DailyResult, decisions: np.ndarray, decided: np.ndarray) -> pd.DataFrame:

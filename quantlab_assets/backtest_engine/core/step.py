@@ -7,6 +7,7 @@ published, in memory, before anything is written (write-audit-publish).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -20,6 +21,7 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
+    BACKTEST_SPEC,
     BACKTEST_STATE,
     BACKTEST_TRADES,
     backtest_strategy,
@@ -33,6 +35,7 @@ from quantlab_assets.common.gates import (
     upstream_complete,
 )
 from quantlab_assets.common.publish import Slice
+from quantlab_assets.common.versions import content_hash
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 
@@ -53,6 +56,8 @@ class BacktestInputs:
     last_state_date: pd.Timestamp | None = None
     targets_asset: str = "targets"
     backtest_asset: str = "backtest"
+    # (version, JSON) of the spec the resume state was built under; None: not recorded.
+    state_spec: tuple[str, str] | None = None
     # The targets of the two sessions before ``start`` (holding 'until_change' compares each
     # decision, the pending one included, with the session before it); None: not needed.
     previous_targets: pd.DataFrame | None = None
@@ -69,16 +74,20 @@ class BacktestPartition:
     states: pd.DataFrame
     skipped: pd.DataFrame
     gate: list[GateResult]
+    spec: pd.DataFrame | None = None  # one row per session: the spec it was simulated under
     headline: dict = field(default_factory=dict)  # the published backtest's since-start figures (the asset's)
 
     def slices(self, strategy: str) -> list[Slice]:
-        """The four tables, published together or not at all."""
-        return [
+        """The tables, published together or not at all."""
+        out = [
             Slice(BACKTEST_EQUITY, self.equity, strategy=strategy),
             Slice(BACKTEST_POSITIONS, self.positions, strategy=strategy),
             Slice(BACKTEST_TRADES, self.trades, strategy=strategy),
             Slice(BACKTEST_STATE, self.states, strategy=strategy),
         ]
+        if self.spec is not None:
+            out.append(Slice(BACKTEST_SPEC, self.spec, strategy=strategy))
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,9 +121,53 @@ def state_gap(inputs: BacktestInputs, start) -> GateResult | None:
     )
 
 
-def backtest_upstream(inputs: BacktestInputs, start, end) -> GateResult:
-    """``upstream_complete`` of the backtest: the resume state, then targets and ohlcv every session."""
-    gap = state_gap(inputs, start)
+def spec_version(spec: StrategySpec) -> tuple[str, str]:
+    """(content hash, JSON) of a spec: the version recorded with every simulated session."""
+    text = spec.model_dump_json()
+    return content_hash(text), text
+
+
+def _changed_fields(old: str, new: str) -> str:
+    def leaves(obj, prefix=""):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                yield from leaves(v, f"{prefix}{k}.")
+        else:
+            yield prefix.rstrip("."), obj
+
+    was, now = dict(leaves(json.loads(old))), dict(leaves(json.loads(new)))
+    diffs = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+    return ", ".join(diffs[:5]) + (f" and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+
+
+def spec_changed(inputs: BacktestInputs, spec: StrategySpec, start) -> GateResult | None:
+    """The spec rule: a daily run resumes only from a state built under the same spec. A changed
+    strategy file would otherwise continue an equity and KPI history built under another one, so
+    nothing is run; a backfill from the strategy's first session rebuilds the history (no state
+    before it to resume from), or the old file goes back."""
+    if inputs.state is None or inputs.state_spec is None:
+        return None
+    old_version, old_json = inputs.state_spec
+    new_version, new_json = spec_version(spec)
+    if old_version == new_version:
+        return None
+    prev = shift_sessions(start, -1)
+    return GateResult(
+        UPSTREAM_CHECK,
+        False,
+        f"{spec.name}'s strategy spec changed since the state of {prev.date()} was built (spec {old_version} -> "
+        f"{new_version}: {_changed_fields(old_json, new_json)}); resuming would mix two specs in one equity and "
+        f"KPI history, so nothing was written: backfill {inputs.backtest_asset} from its first session to "
+        "rebuild it under the new spec, or restore the old strategy file",
+        figures={"spec_changed": 1.0},
+        offending=pd.DataFrame({"state_date": [prev], "stored_spec": [old_version], "current_spec": [new_version]}),
+    )
+
+
+def backtest_upstream(inputs: BacktestInputs, start, end, spec: StrategySpec | None = None) -> GateResult:
+    """``upstream_complete`` of the backtest: the resume state (and the spec it was built under),
+    then targets and ohlcv every session."""
+    gap = state_gap(inputs, start) or (spec_changed(inputs, spec, start) if spec is not None else None)
     if gap is not None:
         return gap
     bars_dates = inputs.bars["date"][inputs.bars["date"] >= pd.Timestamp(start)].unique()
@@ -132,7 +185,7 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
 
     With an upstream input missing nothing is simulated: empty tables, that failed rule and the
     others reported as not evaluated."""
-    upstream = backtest_upstream(inputs, start, end)
+    upstream = backtest_upstream(inputs, start, end, spec)
     if not upstream.passed:
         equity, positions, trades = _empty(BACKTEST_EQUITY), _empty(POSITION_COLUMNS), _empty(TRADE_COLUMNS)
         rules = [accounting_identity(equity, positions), no_trade_before_decision(trades)]
@@ -160,7 +213,25 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
     )
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]
-    return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate)
+    version, text = spec_version(spec)
+    built_under = pd.DataFrame({"date": equity["date"], "spec_version": version, "spec": text})
+    return BacktestPartition(equity, out.positions, out.trades, out.states, out.skipped, gate, built_under)
+
+
+def held_outside_registry(positions: pd.DataFrame, registry_symbols) -> list[str]:
+    """One line per name the book still holds on its last date that is no longer in the symbol
+    registry: it gets no new bars, so it can be neither marked nor traded, and it would sit in the
+    book at its last close without a word. Empty when there is none."""
+    if not len(positions):
+        return []
+    last = positions[positions["date"] == positions["date"].max()]
+    stuck = last[~last["symbol"].isin(set(registry_symbols)) & (last["shares"] != 0)]
+    return [
+        f"{r.symbol}: {r.shares:g} shares ({r.weight:.1%} of the book on {pd.Timestamp(r.date).date()}) held but "
+        "no longer in the symbol registry: marked at its last price, cannot be traded; put it back in the registry "
+        "(with a last_date) to sell it, or backfill without it"
+        for r in stuck.itertuples(index=False)
+    ]
 
 
 def with_candidate(history: pd.DataFrame, candidate: pd.DataFrame, start) -> pd.DataFrame:

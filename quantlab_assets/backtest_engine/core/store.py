@@ -53,6 +53,16 @@ BACKTEST_STATE = _schema(
     STATE_COLUMNS,
     "State after each close (shares, marks, pending decision, cash row): what the next day resumes from.",
 )
+BACKTEST_SPEC = TableSchema(
+    name="backtest_spec",
+    columns=(
+        Column("date", "DATE", False),
+        Column("strategy", "VARCHAR", False),
+        Column("spec_version", "VARCHAR", False, "content hash of the strategy spec the session was simulated under"),
+        Column("spec", "VARCHAR", False, "that spec, JSON"),
+    ),
+    description="The strategy spec each session's book and state were built under (the resume rule reads it).",
+)
 BACKTEST_KPIS = _schema(
     "backtest_kpis",
     ["scope", "sessions", *KPI_COLUMNS, "pnl_gross", "pnl_net", "costs_paid"],
@@ -72,6 +82,15 @@ def read_resume_state(con, strategy: str, start) -> tuple[pd.DataFrame | None, p
         f'SELECT max(date) FROM "{BACKTEST_STATE.name}" WHERE strategy = ? AND date < ?', [strategy, prev.date()]
     ).fetchall()[0][0]
     return None, (None if last is None else pd.Timestamp(last))
+
+
+def read_spec_at(con, strategy: str, day) -> tuple[str, str] | None:
+    """(spec version, spec JSON) the stored state of ``day`` was built under; None when no
+    version is stored for it (no state, or a state from before versions were recorded)."""
+    rows = read_strategy_slice(con, BACKTEST_SPEC, strategy, day, day)
+    if not len(rows):
+        return None
+    return str(rows["spec_version"].iloc[0]), str(rows["spec"].iloc[0])
 
 
 def read_equity_history(con, strategy: str, end) -> pd.DataFrame:

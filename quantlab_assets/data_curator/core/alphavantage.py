@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -46,6 +47,8 @@ FUNCTIONS = ("TIME_SERIES_DAILY", "TIME_SERIES_DAILY_ADJUSTED")
 OUTPUTSIZES = ("auto", "compact", "full")
 # "compact" holds the latest 100 sessions; 140 calendar days stays safely inside that.
 COMPACT_WINDOW_DAYS = 140
+MAX_REPLY_BYTES = 64 * 1024**2
+"""A reply (decoded) above this is refused: a full daily history is a few MB."""
 
 # Row keys per function, mapped to PROVIDER_COLUMNS names.
 _ROW_FIELDS = {
@@ -260,8 +263,8 @@ class AlphaVantageProvider:
             ("request_deadline_s", request_deadline_s),
             ("throttle_give_up_s", throttle_give_up_s),
         ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            if not 0 < value < math.inf:  # finite: every wait is bounded (NaN fails too)
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
         if ingest_budget_s is not None and ingest_budget_s < 0:
             raise ValueError("ingest_budget_s must be >= 0 (0 or None: no budget)")
         self._api_key = api_key
@@ -481,6 +484,7 @@ class AlphaVantageProvider:
         """The body, read in pieces against the request's total deadline."""
         sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         chunks: list[bytes] = []
+        received = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -495,6 +499,12 @@ class AlphaVantageProvider:
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+            received += len(chunk)
+            if received > MAX_REPLY_BYTES:
+                raise AlphaVantageError(
+                    f"Alpha Vantage {symbol!r}: reply larger than {MAX_REPLY_BYTES:,} bytes "
+                    f"({received:,} received); refused, not retried"
+                )
 
     def _request_once(self, symbol: str, outputsize: str, stats: dict[str, float]) -> dict[str, Any]:
         params = {

@@ -23,6 +23,14 @@ def adjusted(price, adj_close, close):
         return price * adj_close / close
 
 
+def adjusted_volume(volume, adj_close, close):
+    """``volume * close / adj_close``: shares on the adjusted prices' scale, so a 2:1 split in a
+    back-adjusted vendor file (the close halves, the volume doubles) is no jump in volume either,
+    and adjusted price x adjusted volume is what traded (``close * volume``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return volume * close / adj_close
+
+
 def adjusted_open(bars: pd.DataFrame) -> np.ndarray:
     """The adjusted open of each row of ``bars`` (fills and labels trade at it)."""
     return np.asarray(adjusted(bars["open"], bars["adj_close"], bars["close"]), dtype=np.float64)

@@ -8,9 +8,8 @@ ragged (a line with more or fewer fields than the header), or naming one column 
 from __future__ import annotations
 
 import csv
-import io
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -40,6 +39,8 @@ _ALIASES = {
     "stock_splits": "split_coefficient",
 }
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
+MAX_CSV_BYTES = 4 * 1024**3
+"""A source file above this is refused naming it (a bound on what one symbol's file may be)."""
 OPTIONAL = ("adj_close", "dividend", "split_coefficient")
 
 
@@ -48,27 +49,54 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def _read_text(path: Path, symbol: str) -> str:
-    data = path.read_bytes()
-    if not data.strip():
-        raise refuse(symbol, str(path), [Rejection(symbol, str(path), "the file is empty (no header, no rows)")])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        bad = data[exc.start : exc.start + 1].hex()
+def _text_lines(path: Path, symbol: str) -> Iterator[str]:
+    """The file's lines decoded one at a time (memory: one line, not the file); a byte that is not
+    UTF-8 refuses the file naming line and offset; a file larger than :data:`MAX_CSV_BYTES` or
+    with no non-blank line is refused whole."""
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
         raise refuse(
             symbol,
             str(path),
-            [
-                Rejection(
+            [Rejection(symbol, str(path), f"the file is {size:,} bytes, above the {MAX_CSV_BYTES:,} a source may be")],
+        )
+    offset, blank = 0, True
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                bad = raw[exc.start : exc.start + 1].hex()
+                where = offset + exc.start
+                raise refuse(
                     symbol,
                     str(path),
-                    f"not UTF-8 text (byte 0x{bad} at offset {exc.start}); save it as UTF-8",
-                    line=line,
-                )
-            ],
-        ) from None
+                    [
+                        Rejection(
+                            symbol,
+                            str(path),
+                            f"not UTF-8 text (byte 0x{bad} at offset {where}); save it as UTF-8",
+                            line=number,
+                        )
+                    ],
+                ) from None
+            offset += len(raw)
+            blank = blank and not text.strip()
+            yield text
+    if blank:
+        raise refuse(symbol, str(path), [Rejection(symbol, str(path), "the file is empty (no header, no rows)")])
+
+
+def _outside(value: str, start: date | None, end: date | None) -> bool:
+    """True only for a readable ISO date outside [start, end]: such a row is never kept, so it is
+    not held in memory; anything else stays for the rules to judge."""
+    if start is None and end is None:
+        return False
+    try:
+        day = date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return False
+    return (start is not None and day < start) or (end is not None and day > end)
 
 
 def read_symbol_csv(
@@ -82,8 +110,11 @@ def read_symbol_csv(
     and the line, column and value of every problem.
     """
     source = str(path)
-    reader = csv.reader(io.StringIO(_read_text(path, symbol)))
+    lo = pd.Timestamp(start).date() if start is not None else None
+    hi = pd.Timestamp(end).date() if end is not None else None
+    reader = csv.reader(_text_lines(path, symbol))
     header: list[str] | None = None
+    date_at = -1
     rows: list[list[str]] = []
     lines: list[int] = []
     ragged: list[Rejection] = []
@@ -92,7 +123,10 @@ def read_symbol_csv(
             continue
         if header is None:
             header = row
+            date_at = next((i for i, c in enumerate(header) if _canonical(c) == "date"), -1)
             continue
+        if len(row) == len(header) and date_at >= 0 and _outside(row[date_at], lo, hi):
+            continue  # memory proportional to what is kept: rows of other dates are dropped as read
         if len(row) != len(header):
             ragged.append(
                 Rejection(

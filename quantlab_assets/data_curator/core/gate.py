@@ -19,7 +19,7 @@ import pandas as pd
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import GateResult  # the one gate-result shape of every team
 from quantlab_assets.data_curator.core.providers import FetchResult
-from quantlab_assets.data_curator.core.schema import OHLCV, PRICE_COLUMNS
+from quantlab_assets.data_curator.core.schema import MAX_PRICE, MAX_VOLUME, MIN_PRICE, OHLCV, PRICE_COLUMNS
 
 STORED = OHLCV.name
 STAGED = "ohlcv_staged"
@@ -91,6 +91,9 @@ def _price_problems() -> str:
             (f"isnan({c})", "NaN price"),
             (f"isinf({c})", "infinite price"),
             (f"{c} <= 0", "non-positive price"),
+            # Constants of the code, not input: beyond them the feature store cannot represent it.
+            (f"NOT isnan({c}) AND NOT isinf({c}) AND {c} > {MAX_PRICE!r}", f"price above {MAX_PRICE:g}"),
+            (f"{c} > 0 AND {c} < {MIN_PRICE!r}", f"price below {MIN_PRICE:g}"),
         ):
             items.append(f"CASE WHEN {cond} THEN {{'column': '{c}', 'reason': '{reason}'}} END")
     for cond, cols, reason in (
@@ -135,16 +138,17 @@ def check_invalid_prices(con: duckdb.DuckDBPyConnection, start, end, table: str 
 def check_volume(con: duckdb.DuckDBPyConnection, start, end, table: str = STORED) -> GateResult:
     bad = con.execute(
         f"""SELECT date, symbol, volume, CASE WHEN volume < 0 THEN 'negative volume'
+                  WHEN volume > {MAX_VOLUME!r} THEN 'volume above {MAX_VOLUME:g}'
                   ELSE 'missing volume' END AS reason FROM {_table(table)}
-           WHERE date BETWEEN ? AND ? AND (volume IS NULL OR isnan(volume) OR volume < 0)
+           WHERE date BETWEEN ? AND ? AND (volume IS NULL OR isnan(volume) OR volume < 0 OR volume > {MAX_VOLUME!r})
            ORDER BY symbol, date""",
         _range(start, end),
     ).df()
     bad["column"] = "volume"
     desc = (
-        "volume present and >= 0 on every row"
+        f"volume present, >= 0 and <= {MAX_VOLUME:g} on every row"
         if not len(bad)
-        else f"{len(bad)} rows with negative or missing volume: {_name_rows(bad, 'volume')}"
+        else f"{len(bad)} rows with negative, missing or absurd volume: {_name_rows(bad, 'volume')}"
     )
     return GateResult("volume_non_negative", not len(bad), desc, figures={"invalid_rows": len(bad)}, offending=bad)
 

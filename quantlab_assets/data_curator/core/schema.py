@@ -7,6 +7,15 @@ from quantlab_assets.common.warehouse import Column, TableSchema
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 
+# What the feature store can represent (issue 24): its kernels take fixed-point logs of prices and
+# volumes, and a variance window's int64 sums stay exact while the window's log moves stay within
+# about 19 log units (one jump, 252 sessions; see feature_store.core.kernels.centered_sum_squares).
+# Prices in [1e-6, 1e9] and volumes up to 1e15 keep every realistic series inside it; a value
+# beyond them (a CSV close of 1e308) is refused at ingest naming its row.
+MIN_PRICE = 1e-6
+MAX_PRICE = 1e9
+MAX_VOLUME = 1e15
+
 # What a provider returns: one row per (symbol, session), prices as floats.
 PROVIDER_COLUMNS = (
     "date",

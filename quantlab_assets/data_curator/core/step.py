@@ -36,7 +36,7 @@ from quantlab_assets.common.warehouse import (
 )
 from quantlab_assets.data_curator.core import gate as ohlcv_gate
 from quantlab_assets.data_curator.core.providers import FetchResult, Rejection
-from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS
+from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
 from quantlab_assets.data_curator.core.store import (
     ingest_log_rows,
     ohlcv_rows,
@@ -54,6 +54,8 @@ class PublishOutcome:
     refused: dict[str, str] = field(default_factory=dict)
     rejects: pd.DataFrame = field(default_factory=pd.DataFrame)
     rows_written: int = 0
+    # symbol -> rows dated outside its registry listing window (not published, in ohlcv_rejects)
+    outside_listing: dict[str, int] = field(default_factory=dict)
 
 
 def _day(value) -> str:
@@ -61,7 +63,12 @@ def _day(value) -> str:
 
 
 def audit_staged(
-    con: duckdb.DuckDBPyConnection, start, end, symbols: Sequence[str], origins: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    start,
+    end,
+    symbols: Sequence[str],
+    origins: dict[str, str],
+    windows: dict | None = None,
 ) -> list[Rejection]:
     """The blocking row rules on ``ohlcv_staged`` and the series-length rule against what is
     stored, as rejections naming source, date, column and value."""
@@ -109,13 +116,24 @@ def audit_staged(
         )
     # A re-ingest may add sessions, never drop them: an empty reply, a header-only or a
     # truncated export would otherwise delete good rows.
+    # Stored rows outside a name's listing window do not count: they are not expected any more.
+    listed = [(s, *(windows or {}).get(s, (None, None))) for s in symbols]
     counts = con.execute(
-        """SELECT s.symbol, count(*) AS stored, count(n.date) AS kept
-           FROM ohlcv s LEFT JOIN (SELECT DISTINCT symbol, date FROM ohlcv_staged) n
+        """WITH w AS (SELECT unnest(?::VARCHAR[]) AS symbol, unnest(?::DATE[]) AS first, unnest(?::DATE[]) AS last)
+           SELECT s.symbol, count(*) AS stored, count(n.date) AS kept
+           FROM ohlcv s JOIN w ON w.symbol = s.symbol
+             LEFT JOIN (SELECT DISTINCT symbol, date FROM ohlcv_staged) n
              ON n.symbol = s.symbol AND n.date = s.date
-           WHERE s.date BETWEEN ? AND ? AND s.symbol IN (SELECT unnest(?::VARCHAR[]))
+           WHERE s.date BETWEEN ? AND ? AND (w.first IS NULL OR s.date >= w.first)
+             AND (w.last IS NULL OR s.date <= w.last)
            GROUP BY s.symbol ORDER BY s.symbol""",
-        [pd.Timestamp(start).date(), pd.Timestamp(end).date(), list(symbols)],
+        [
+            [x[0] for x in listed],
+            [x[1] for x in listed],
+            [x[2] for x in listed],
+            pd.Timestamp(start).date(),
+            pd.Timestamp(end).date(),
+        ],
     ).fetchall()
     sessions = trading_days(start, end)
     span = f"{_day(sessions[0])}…{_day(sessions[-1])}" if len(sessions) else f"{_day(start)}…{_day(end)}"
@@ -132,6 +150,37 @@ def audit_staged(
                 )
             )
     return found
+
+
+def outside_listing(rows: pd.DataFrame, registry, origins: dict[str, str]) -> tuple[pd.Series, list[Rejection]]:
+    """Which of ``rows`` lie inside their symbol's registry listing window (``first_date`` ..
+    ``last_date``), and a rejection for each row outside it: a name's bars after its delisting
+    (or before its listing) are never published."""
+    keep = pd.Series(True, index=rows.index)
+    if registry is None or not len(rows):
+        return keep, []
+    windows = registry.listing_windows()
+    first = rows["symbol"].map(lambda s: windows.get(s, (None, None))[0])
+    last = rows["symbol"].map(lambda s: windows.get(s, (None, None))[1])
+    day = pd.to_datetime(rows["date"])
+    early = first.notna() & (day < pd.to_datetime(first))
+    late = last.notna() & (day > pd.to_datetime(last))
+    keep = ~(early | late)
+    found = [
+        Rejection(
+            r.symbol,
+            origins.get(r.symbol, "provider reply"),
+            f"after the registry's last_date {windows[r.symbol][1]}"
+            if windows[r.symbol][1] is not None and pd.Timestamp(r.date).date() > windows[r.symbol][1]
+            else f"before the registry's first_date {windows[r.symbol][0]}",
+            "listing",
+            date=_day(r.date),
+            column="date",
+            value=_day(r.date),
+        )
+        for r in rows[~keep].itertuples(index=False)
+    ]
+    return keep, found
 
 
 def rejects_frame(rejections: Sequence[Rejection], run_id: str, now: datetime) -> pd.DataFrame:
@@ -172,14 +221,16 @@ def audit_and_publish_ohlcv(
 ) -> PublishOutcome:
     """Stage ``rows`` (the fetched symbols' bars with provenance), audit them, publish the
     symbols that pass, record rejects and the ingest log: all in one transaction."""
-    staged = conform(rows, OHLCV)
+    inside, unlisted = outside_listing(rows, registry, result.origins)
+    staged = conform(rows if inside.all() else rows[inside], OHLCV)
     for schema in (OHLCV, INGEST_LOG, REJECTS):
         ensure_table(con, schema)
     fetched = result.fetched_symbols
     con.register(ohlcv_gate.STAGED, staged)
     try:
         with transaction(con):
-            audit = audit_staged(con, start, end, fetched, result.origins)
+            windows = registry.listing_windows() if registry is not None else None
+            audit = audit_staged(con, start, end, fetched, result.origins, windows)
             refused: dict[str, str] = {}
             for r in audit:
                 refused.setdefault(r.symbol, r.describe())
@@ -187,7 +238,7 @@ def audit_and_publish_ohlcv(
             kept = staged["symbol"].isin(published)
             keep = staged if kept.all() else staged[kept]  # usually every symbol: no copy
             written = replace_slice_in_transaction(con, OHLCV, keep, start, end, key_column="symbol", keys=published)
-            rejections = [r for f in result.failures for r in f.rejections] + audit
+            rejections = [r for f in result.failures for r in f.rejections] + audit + unlisted
             rejects = rejects_frame(rejections, run_id, now)
             append_rows_in_transaction(con, REJECTS, rejects)
             append_rows_in_transaction(
@@ -209,7 +260,18 @@ def audit_and_publish_ohlcv(
                 write_symbols_in_transaction(con, symbols_frame(registry))
     finally:
         con.unregister(ohlcv_gate.STAGED)
-    return PublishOutcome(published=published, refused=refused, rejects=rejects, rows_written=written)
+    late: dict[str, int] = {}
+    for r in unlisted:
+        late[r.symbol] = late.get(r.symbol, 0) + 1
+    return PublishOutcome(published, refused, rejects, written, late)
+
+
+def previous_registry(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The names of the registry mirrored by the last ingest (none before the first)."""
+    try:
+        return [r[0] for r in con.execute(f'SELECT symbol FROM "{SYMBOLS.name}" ORDER BY symbol').fetchall()]
+    except duckdb.CatalogException:
+        return []
 
 
 def read_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
@@ -228,6 +290,24 @@ class Ingest:
     gate: GateResult
     fetch_s: float
     write_s: float
+    dropped: list[str] = field(default_factory=list)  # names the last ingest's registry had, this one lacks
+    registry_before: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """What changed without failing: said in the run's log and the materialization's metadata."""
+        out = []
+        if self.dropped:
+            names = ", ".join(self.dropped[:10]) + (
+                f" and {len(self.dropped) - 10} more" if len(self.dropped) > 10 else ""
+            )
+            out.append(
+                f"{len(self.dropped)} of the {self.registry_before} names of the last ingest's registry left it "
+                f"({names}): they are no longer fetched and drop out of every universe from this run on"
+            )
+        for symbol, n in sorted(self.outcome.outside_listing.items()):
+            out.append(f"{symbol}: {n} bars outside its registry listing window were not published (ohlcv_rejects)")
+        return out
 
     @property
     def published_rows(self) -> pd.DataFrame:
@@ -261,6 +341,8 @@ def ingest_partition(
     """
     with warehouse() as con:
         prepare_tables(con)
+        before = previous_registry(con)
+    dropped = sorted(set(before) - set(registry.tickers))
     t0 = time.perf_counter()
     result = provider.fetch(registry.tickers, start, end)
     fetch_s = time.perf_counter() - t0
@@ -273,4 +355,4 @@ def ingest_partition(
         )
     write_s = time.perf_counter() - t1
     gate = ohlcv_gate.check_ingest_success(result, registry.tickers, min_success_rate, outcome.refused)
-    return Ingest(provider.name, result, rows, outcome, gate, fetch_s, write_s)
+    return Ingest(provider.name, result, rows, outcome, gate, fetch_s, write_s, dropped, len(before))

@@ -36,15 +36,16 @@ from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_vali
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
 from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
-from quantlab_assets.data_curator.core.bars import adjusted
+from quantlab_assets.data_curator.core.bars import adjusted, adjusted_volume
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core import toolbox as tb
 from quantlab_assets.feature_store.core.kernels import SCALE
 
 DEFAULT_PRESET_FILE = Path(__file__).resolve().parents[1] / "presets" / "default.yaml"
-KINDS_VERSION = "2"
+KINDS_VERSION = "3"
 """Bumped whenever a kind's computation changes: part of the features' code version with the
-preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators)."""
+preset's content (2: rsi, atr_pct, sma_ratio and bollinger_pctb became the standard indicators;
+3: volume features read volume in adjusted shares)."""
 OHLCV_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "adj_close", "volume")
 BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 MAX_WINDOW = 504
@@ -163,7 +164,9 @@ class _Inputs:
 
     @cached_property
     def volume(self) -> tuple[np.ndarray, np.ndarray]:
-        return nb.quantize_log(self.arrays["volume"])
+        """Log volume in adjusted shares (a split moves it no more than it moves prices)."""
+        a = self.arrays
+        return nb.quantize_log(adjusted_volume(a["volume"], a["adj_close"], a["close"]))
 
     @cached_property
     def dollar_volume(self) -> tuple[np.ndarray, np.ndarray]:
@@ -462,6 +465,10 @@ KINDS: dict[str, Kind] = {
 # --------------------------------------------------------------------------- presets
 
 
+RESERVED_NAMES = ("date", "symbol", "warm")
+"""Key and flag columns of the ``features`` table (and of labels/targets joins): no feature may take them."""
+
+
 class FeatureSpec(FrozenModel):
     """One output column: ``name`` computed by registry kind ``kind`` with ``params``."""
 
@@ -508,6 +515,11 @@ class FeaturePreset(FrozenModel):
             raise ValueError("features: a preset needs at least one feature")
         seen: dict[str, FeatureSpec] = {}
         for spec in self.features:
+            if spec.name in RESERVED_NAMES:
+                raise ValueError(
+                    f"feature {spec.name!r}: name: reserved for a column of the features table "
+                    f"({', '.join(RESERVED_NAMES)}); rename the feature"
+                )
             if spec.name in seen:
                 raise ValueError(f"feature {spec.name!r}: name: declared twice")
             if KINDS[spec.kind].cross_sectional:
@@ -652,11 +664,41 @@ def _per_symbol_features(
             kind = KINDS[spec.kind]
             if kind.cross_sectional:
                 continue
-            values = kind.compute(inputs, spec.parsed_params)
+            try:
+                values = kind.compute(inputs, spec.parsed_params)
+            except nb.WindowOverflow as exc:
+                raise FeatureOverflow(describe_overflow(panel, spec.name, exc, first)) from None
             np.take(values.ravel(), cells, out=block[i, out], mode="clip")  # in range; "raise" buffers `out`
             if spec.name in sources:
                 sources[spec.name][:, cols] = values
     return sources
+
+
+class FeatureOverflow(OverflowError):
+    """A feature's window cannot be represented; the message names symbol, date and value."""
+
+
+def describe_overflow(panel: Panel, feature: str, exc: nb.WindowOverflow, first_col: int) -> str:
+    """One line: the feature, the symbol, the window's last date and its most extreme bar value."""
+    j = first_col + exc.col
+    lo = max(exc.row - exc.window + 1, 0)
+    worst = ("adj_close", lo, float("nan"), -1.0)
+    for field in ("adj_close", "volume"):
+        series = panel.arrays[field][lo : exc.row + 1, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.where(series > 0, series, np.nan))
+        if np.isfinite(logs).any():
+            logs = np.abs(logs - np.nanmedian(logs))  # the bar farthest from the window's typical one
+            k = int(np.nanargmax(logs))
+            if logs[k] > worst[3]:
+                worst = (field, lo + k, float(series[k]), float(logs[k]))
+    field, t, value, _ = worst
+    return (
+        f"feature {feature} (window {exc.window}) overflows for {panel.symbols[j]} on "
+        f"{pd.Timestamp(panel.dates[exc.row]).date()}: its window holds {field} {value:g} on "
+        f"{pd.Timestamp(panel.dates[t]).date()}, beyond what the feature store represents; "
+        "correct or delete that bar in ohlcv (re-ingest it) and re-run"
+    )
 
 
 def _cross_sectional_features(

@@ -38,6 +38,15 @@ WILDER_TOL = 1e-7
 of the 1e-6 the standard indicators are matched to (K = 218 lags for 14 sessions)."""
 
 
+class WindowOverflow(OverflowError):
+    """A window's int64 sum of squares overflowed at array position (``row``, ``col``); the
+    caller knows which symbol and date that is (``features`` names them)."""
+
+    def __init__(self, window: int, row: int, col: int):
+        super().__init__(f"window sum of squares overflows int64 (window {window}, row {row}, column {col})")
+        self.window, self.row, self.col = window, row, col
+
+
 # --------------------------------------------------------------------------- quantisation
 
 
@@ -171,9 +180,27 @@ def centered_sum_squares(q: np.ndarray, valid: np.ndarray, window: int) -> tuple
     squares = _rolling_sum(x * x, window)
     m = window * squares - sums * sums
     ok = window_valid(valid, window)
-    if np.logical_and(m < 0, ok).any():
-        raise OverflowError(f"window sum of squares overflows int64 (window {window}); use a smaller window")
+    # A wrapped M is not always negative: M's float estimate (shift-invariant, so on values centred
+    # per column; accurate to far less than the margin) says when the true value leaves int64.
+    with np.errstate(invalid="ignore"):
+        centre = np.nanmean(np.where(valid, q, np.nan), axis=0) if q.size else 0.0
+    y = np.where(valid, q - np.nan_to_num(centre), 0.0)
+    m_float = window * _rolling_sum_float(y * y, window) - _rolling_sum_float(y, window) ** 2
+    overflow = np.logical_and((m < 0) | (m_float > _M_LIMIT), ok)
+    if overflow.any():
+        row, col = np.argwhere(overflow)[0]
+        raise WindowOverflow(window, int(row), int(col))
     return m, sums, ok
+
+
+_M_LIMIT = 9.0e18  # below 2**63 = 9.22e18 by far more than the float estimate's error
+
+
+def _rolling_sum_float(x: np.ndarray, window: int) -> np.ndarray:
+    cs = np.cumsum(x, axis=0, dtype=np.float64)
+    out = cs.copy()
+    out[window:] -= cs[:-window]
+    return out
 
 
 def rolling_std(q: np.ndarray, valid: np.ndarray, window: int, ddof: int = 1, scale: int = SCALE) -> np.ndarray:

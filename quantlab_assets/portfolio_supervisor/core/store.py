@@ -11,6 +11,7 @@ import pandas as pd
 
 from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
 from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.text import refuse_control
 from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, ensure_table, read_strategy_slice
 from quantlab_assets.portfolio_supervisor.core.evaluate import STATUSES, Verdict
 from quantlab_assets.strategy_lab.core.targets import TARGETS
@@ -99,6 +100,8 @@ def record_override(
         raise ValueError("an override needs a reason")
     if not decided_by or not decided_by.strip():
         raise ValueError("an override needs the name of who decided")
+    refuse_control(reason, "reason")
+    refuse_control(decided_by, "decided by", max_length=200)
     now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
     append_rows(
         con,
