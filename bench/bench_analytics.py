@@ -5,7 +5,7 @@
   and median of a few runs, with and without the charts. Baseline in the same run: quantstats'
   ``reports.html`` on the same daily returns and benchmark, where quantstats is importable here or
   in the interpreter given by ``--quantstats-python`` (it cannot share the project's venv
-  cheaply: see the README's analytics section).
+  cheaply: see docs/analytics.md).
 * feature_ic: F random features (a few with a planted signal) and forward returns over 3
   horizons, as the long frames the asset reads, through ``factor_ic`` (per-date Pearson and rank
   IC, quintile returns, rank autocorrelation, summaries by year). Baseline in the same run:

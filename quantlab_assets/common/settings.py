@@ -1,9 +1,9 @@
 """Every environment variable Quant Lab reads, resolved when called (never at import time).
 
 This is the one module that reads ``os.environ`` (a test asserts it). Each variable is declared
-once in ``VARIABLES`` with its default and meaning (the README's configuration table lists the
-same rows); each has one function returning its typed value. Resources take typed, optional
-fields: a field left at ``None`` means "this function's value", read in the process that runs
+once in ``VARIABLES`` with its default and meaning (docs/configuration.md's table is generated from
+it by ``common/settings_doc.py``); each has one function returning its typed value. Resources take
+typed, optional fields: a field left at ``None`` means "this function's value", read in the process that runs
 the step. Relative paths are anchored at the project root, so every entry point (CLI,
 ``dagster dev``, tests, a notebook) agrees on one file.
 """
@@ -52,7 +52,7 @@ SWEEPS = "QUANTLAB_SWEEPS"
 SWEEP_MAX_VARIANTS = "QUANTLAB_SWEEP_MAX_VARIANTS"
 BACKUP_DIR = "QUANTLAB_BACKUP_DIR"
 BACKUP_KEEP = "QUANTLAB_BACKUP_KEEP"
-DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (README's table): not in VARIABLES, only checked
+DAGSTER_HOME = "DAGSTER_HOME"  # Dagster's own variable (in DAGSTER_VARIABLES below): only checked
 ALPHAVANTAGE_API_KEY = "ALPHAVANTAGE_API_KEY"
 # The warehouse backend (issue 27, docs/scaling.md): the DuckDB file, or Delta tables.
 WAREHOUSE_BACKEND = "QUANTLAB_WAREHOUSE_BACKEND"
@@ -80,47 +80,141 @@ class Variable:
     name: str
     default: str
     meaning: str
+    # When it is read: "run" (by the step that needs it), "load" (when the code location loads: it
+    # shapes the asset graph), "CLI", or "Dagster" (Dagster's own variable, read by Dagster).
+    read: str = "run"
+    # The resource field that overrides it for one run (set in the launchpad), if any.
+    field: str = "–"
 
 
 VARIABLES = (
-    Variable(DB, DEFAULT_DB, "the DuckDB warehouse file"),
-    Variable(ARTIFACTS, f"{DEFAULT_ARTIFACTS}/", "per-run artifacts: `runs/<run_id>/reports/*.md`"),
-    Variable(DATA_PROVIDER, DEFAULT_PROVIDER, "`synthetic`, `alphavantage` or `csv`"),
-    Variable(SYMBOLS, "packaged demo universe (50 names)", "symbol registry YAML"),
-    Variable(CSV_DIR, DEFAULT_CSV_DIR, "directory of `<SYMBOL>.csv` for the `csv` provider"),
-    Variable(START_DATE, DEFAULT_START_DATE, "first trading-day partition"),
+    Variable(DB, DEFAULT_DB, "the DuckDB warehouse file", field="`warehouse.database`"),
     Variable(
-        STRATEGIES, f"{DEFAULT_STRATEGIES}/", "folder of strategy YAML files, one set of strategy assets per file"
+        ARTIFACTS,
+        f"{DEFAULT_ARTIFACTS}/",
+        "per-run artifacts: `runs/<run_id>/reports/*.md`",
+        field="`artifacts.root`",
     ),
-    Variable(FEATURE_PRESET, "packaged `feature_store/presets/default.yaml`", "feature preset YAML"),
+    Variable(DATA_PROVIDER, DEFAULT_PROVIDER, "`synthetic`, `alphavantage` or `csv`", field="`market_data.provider`"),
+    Variable(SYMBOLS, "packaged demo universe (50 names)", "symbol registry YAML", field="`market_data.symbols_file`"),
     Variable(
-        FEATURE_SETS, "packaged `feature_store/presets/sets/`", "folder of extra feature sets, one asset and table each"
+        CSV_DIR,
+        DEFAULT_CSV_DIR,
+        "directory of `<SYMBOL>.csv` for the `csv` provider",
+        field="`market_data.csv_dir`",
     ),
-    Variable(DROP_NON_SESSION_ROWS, "0", "1: drop CSV rows dated off the trading calendar (counted in the ingest log)"),
-    Variable(RISK_RULES, "packaged `portfolio_supervisor/risk_rules.yaml`", "the supervisor's limits"),
+    Variable(
+        DROP_NON_SESSION_ROWS,
+        "0",
+        "`1`: the `csv` provider drops rows dated on a weekend or an exchange holiday (counted, with their dates, "
+        "in `ohlcv_ingest_log`) instead of refusing the symbol",
+        field="`market_data.drop_non_session_rows`",
+    ),
+    Variable(START_DATE, DEFAULT_START_DATE, "first trading-day partition", read="load"),
+    Variable(
+        STRATEGIES,
+        f"{DEFAULT_STRATEGIES}/",
+        "folder of strategy YAML files, one set of strategy assets per valid file",
+        read="load",
+    ),
+    Variable(
+        FEATURE_PRESET,
+        "packaged `feature_store/presets/default.yaml`",
+        "feature preset YAML (docs/features.md)",
+        read="load",
+        field="`feature_store.preset_file` (must name the same preset)",
+    ),
+    Variable(
+        FEATURE_SETS,
+        "packaged `feature_store/presets/sets/`",
+        "folder of extra feature sets, one `features_<set>` asset and table each (docs/features.md)",
+        read="load (the research API: call)",
+    ),
+    Variable(
+        RISK_RULES,
+        "packaged `portfolio_supervisor/risk_rules.yaml`",
+        "the supervisor's limits: defaults plus per-strategy overrides",
+        field="`supervisor.rules_file`",
+    ),
     Variable(
         DB_LOCK_WAIT_S,
         f"{DEFAULT_LOCK_WAIT_S:g}",
-        f"seconds to wait for another process's DuckDB lock (finite, 0 to {MAX_LOCK_WAIT_S:g})",
+        "seconds to wait for another process's DuckDB lock before failing (names the holder's PID); finite, 0 to "
+        f"{MAX_LOCK_WAIT_S:g}",
+        field="`warehouse.lock_wait_s`",
     ),
     Variable(
         SWEEP_MAX_VARIANTS,
         f"{DEFAULT_SWEEP_MAX_VARIANTS}",
-        f"largest sweep grid (variants) a sweep file may expand to (1 to {MAX_SWEEP_MAX_VARIANTS:,})",
+        f"a sweep grid larger than this is refused before it is built (1 to {MAX_SWEEP_MAX_VARIANTS:,}); a sweep "
+        "prints its size and, after its first variant, the estimated time of the rest",
     ),
-    Variable(BACKUP_DIR, f"{DEFAULT_BACKUP_DIR}/", "folder of `quantlab warehouse backup` snapshots"),
-    Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})"),
-    Variable(SWEEPS, f"{DEFAULT_SWEEPS}/", "folder of sweep YAML files, one `<sweep>/experiment_results` asset each"),
-    Variable(ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read at run time, never logged or stored"),
+    Variable(
+        BACKUP_DIR,
+        f"{DEFAULT_BACKUP_DIR}/",
+        "folder of `quantlab warehouse backup` snapshots (docs/operations.md)",
+        read="CLI",
+    ),
+    Variable(BACKUP_KEEP, f"{DEFAULT_BACKUP_KEEP}", f"snapshots kept by a backup (1 to {MAX_BACKUP_KEEP})", read="CLI"),
+    Variable(
+        SWEEPS,
+        f"{DEFAULT_SWEEPS}/",
+        "folder of sweep YAML files, one `<sweep>/experiment_results` asset each",
+        read="load",
+    ),
+    Variable(
+        ALPHAVANTAGE_API_KEY, "–", "key for `alphavantage`; read when the client is built, never logged or stored"
+    ),
     Variable(ALPHAVANTAGE_BASE_URL, ALPHAVANTAGE_URL, "the Alpha Vantage endpoint (tests point it at 127.0.0.1)"),
-    Variable(ALPACA_KEY_ID, "–", "Alpaca paper key id (broker `alpaca`); read at run time, never logged or stored"),
+    Variable(
+        ALPACA_KEY_ID,
+        "–",
+        "Alpaca paper key id for `execution.broker: alpaca` (docs/execution.md); read at run time, never logged or "
+        "stored",
+    ),
     Variable(ALPACA_SECRET_KEY, "–", "Alpaca paper secret; read at run time, never logged or stored"),
     Variable(ALPACA_BASE_URL, ALPACA_PAPER_URL, "the Alpaca trading API (tests point it at 127.0.0.1)"),
     Variable(
-        WAREHOUSE_BACKEND, "duckdb", "`duckdb` (the QUANTLAB_DB file) or `delta` (Delta tables at QUANTLAB_DELTA_URL)"
+        WAREHOUSE_BACKEND,
+        "duckdb",
+        "`duckdb` (the `QUANTLAB_DB` file) or `delta` (Delta tables at `QUANTLAB_DELTA_URL`; needs "
+        "`pip install -e '.[scale]'`; docs/scaling.md section 7)",
     ),
-    Variable(DELTA_URL, DEFAULT_DELTA_URL, "folder or `s3://bucket/prefix` of the Delta tables (`delta` backend)"),
-    Variable(DELTA_COMMIT_RETRIES, str(DEFAULT_DELTA_COMMIT_RETRIES), "retries of a Delta commit that lost a race"),
+    Variable(
+        DELTA_URL,
+        DEFAULT_DELTA_URL,
+        "folder or `s3://bucket/prefix` of the Delta tables (`delta` backend); S3 options from "
+        + ", ".join(f"`{var}`" for var in S3_OPTION_VARS),
+    ),
+    Variable(
+        DELTA_COMMIT_RETRIES,
+        str(DEFAULT_DELTA_COMMIT_RETRIES),
+        "re-runs of a Delta write that lost a commit race to a writer of the same slice (each logged), then a clear "
+        "failure",
+    ),
+)
+
+# Dagster's own variables: Dagster reads them, not Quant Lab (the batching event log only sets
+# DAGSTER_EVENT_BATCH_SIZE when it is unset). Declared here so the configuration page lists them.
+DAGSTER_VARIABLES = (
+    Variable(DAGSTER_HOME, "`.dagster_home` (set by the scripts)", "Dagster run/event/schedule storage", "Dagster"),
+    Variable(
+        "DAGSTER_PG_HOST",
+        "–",
+        "the Postgres server of `docs/dagster.postgres.yaml` (docs/scaling.md); `scripts/test.sh` sets the "
+        "`DAGSTER_PG_*` variables for its private server",
+        "Dagster",
+    ),
+    Variable("DAGSTER_PG_PORT", "–", "its port", "Dagster"),
+    Variable("DAGSTER_PG_USERNAME", "–", "its user", "Dagster"),
+    Variable("DAGSTER_PG_PASSWORD", "–", "its password", "Dagster"),
+    Variable("DAGSTER_PG_DB", "–", "its database", "Dagster"),
+    Variable(
+        "DAGSTER_EVENT_BATCH_SIZE",
+        "`1000` (set by our storages when unset)",
+        "events per batched write; `0` turns batching off",
+        "Dagster",
+    ),
 )
 
 

@@ -2,7 +2,7 @@
 
 Why not quantstats or pyfolio-reloaded: both pull in seaborn, scipy and (quantstats) yfinance,
 print to a notebook or fetch a benchmark over the network, and their report is one opaque call
-(the README's analytics section has the measured install cost). Every figure here is a few lines
+(docs/analytics.md has the measured install cost). Every figure here is a few lines
 of numpy/pandas over the stored tables, tested against empyrical-reloaded (and quantstats where
 their definitions agree); the same functions serve the asset, the bench and a notebook.
 
@@ -193,7 +193,7 @@ def metrics(
     returns: pd.Series, benchmark: pd.Series | None = None, exposure: pd.Series | None = None
 ) -> dict[str, float]:
     """Every scalar figure of the tearsheet, in display order (quantstats' full-report metrics
-    that this project keeps; see the README for the ones deliberately left out)."""
+    that this project keeps; docs/analytics.md lists the ones deliberately left out)."""
     r = returns.astype(np.float64)
     v = r.to_numpy()
     clean = v[~np.isnan(v)]
