@@ -123,7 +123,8 @@ def test_each_strategy_asset_can_be_selected_alone(lab_env, small_universe):
     start, end = "2024-04-01", "2024-04-05"
     history = (str(shift_sessions(start, -260).date()), str(shift_sessions(start, -1).date()))
     assert _run(instance, ["ohlcv"], *history).success
-    assert _run(instance, ["ohlcv", "features", "labels"], start, end).success
+    # every feature set a strategy reads (sma_cross_10_20 reads the toolbox set)
+    assert _run(instance, ["ohlcv", "features", "features_toolbox", "labels"], start, end).success
     for spec in STRATEGIES:
         assert _run(instance, [f"{spec.name}/{spec.name}_targets"], start, end).success
     for stage in ("backtest", "backtest_kpis", "approvals", "approved_targets"):
