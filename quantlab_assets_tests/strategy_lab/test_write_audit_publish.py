@@ -18,7 +18,7 @@ import pandas as pd
 from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import read_audit_rejects
-from quantlab_assets.common.warehouse import table_checksum
+from quantlab_assets.common.warehouse import connect, table_checksum
 from quantlab_assets.definitions import defs
 from quantlab_assets.strategy_lab.core import step
 from quantlab_assets.strategy_lab.core.targets import TARGETS
@@ -121,6 +121,7 @@ def test_a_failed_audit_keeps_the_stored_targets_and_stops_the_backtest(lab_env,
 
 def test_missing_features_are_refused_and_recorded_naming_what_to_materialize(lab_env, small_universe):
     instance = dg.DagsterInstance.get()
+    connect(lab_env["QUANTLAB_DB"]).close()  # the warehouse exists (only an ingest creates it); no features yet
     result = _run(instance, [_key(STRATEGY, "targets")], START, END)
     assert not result.success
     evaluations = result.get_asset_check_evaluations()
