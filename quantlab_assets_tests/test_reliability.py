@@ -103,9 +103,9 @@ def _checksums(db, tables=("ohlcv", "features")):
 KILL_AFTER_DELETE = textwrap.dedent("""
     import os, signal, sys
     import pandas as pd
-    from quantlab_assets.common.warehouse import connect, replace_slice
+    from quantlab_assets.common.warehouse import connect
+    from quantlab_assets.data_curator.core.step import audit_and_publish_ohlcv
     from quantlab_assets.data_curator.core.store import ohlcv_rows
-    from quantlab_assets.data_curator.core.schema import OHLCV
     from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 
     con = connect(sys.argv[1])
@@ -123,7 +123,10 @@ KILL_AFTER_DELETE = textwrap.dedent("""
             return result
         def __getattr__(self, name): return getattr(self.con, name)
 
-    replace_slice(Killer(con), OHLCV, rows, "2024-03-01", "2024-03-29")
+    now = pd.Timestamp("2024-04-01")
+    names, start, end = ["AAA", "BBB"], "2024-03-01", "2024-03-29"
+    audit_and_publish_ohlcv(Killer(con), rows, bars, names, start, end, "synthetic", "crash", now)
+    sys.exit("the publish finished without a DELETE: nothing was killed")
 """)
 
 
@@ -131,15 +134,19 @@ def test_kill_9_between_delete_and_insert_keeps_the_previous_state(tmp_path):
     from datetime import datetime
 
     from quantlab_assets.common.warehouse import connect
-    from quantlab_assets.data_curator.core.store import ohlcv_rows, write_ohlcv
+    from quantlab_assets.data_curator.core.step import audit_and_publish_ohlcv
+    from quantlab_assets.data_curator.core.store import ohlcv_rows
     from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 
     db = tmp_path / "lab.duckdb"
     con = connect(db)
     clean = SyntheticProvider().fetch(["AAA", "BBB"], "2024-03-01", "2024-03-29")
-    write_ohlcv(
-        con, ohlcv_rows(clean, "synthetic", "clean", datetime(2024, 4, 1)), "2024-03-01", "2024-03-29", ["AAA", "BBB"]
+    now = datetime(2024, 4, 1)
+    rows = ohlcv_rows(clean, "synthetic", "clean", now)
+    outcome = audit_and_publish_ohlcv(
+        con, rows, clean, ["AAA", "BBB"], "2024-03-01", "2024-03-29", "synthetic", "clean", now
     )
+    assert outcome.published == ["AAA", "BBB"]
     con.close()
     before = _checksums(db, ("ohlcv",))
     script = tmp_path / "kill.py"

@@ -16,7 +16,9 @@ from quantlab_assets.data_curator.core.gate import QualityThresholds, evaluate_s
 from quantlab_assets.data_curator.core.providers import FetchResult, SymbolFailure, empty_bars
 from quantlab_assets.data_curator.core.report import quality_report_markdown
 from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.step import audit_and_publish_ohlcv
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
+from quantlab_assets_tests.support.unaudited import write_ohlcv_unaudited
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE"]
 SECTORS = {"AAA": "Tech", "BBB": "Tech", "CCC": "Energy", "DDD": "Energy", "EEE": "Health"}
@@ -25,6 +27,7 @@ N_SESSIONS = len(trading_days(START, END))  # 21 in January (New Year, MLK) + 20
 CHECKS = ["coverage", "duplicates", "invalid_prices", "volume_non_negative", "suspicious_jumps"]
 BAD_SYMBOL, BAD_DAY = "CCC", "2024-01-17"
 STRICT = QualityThresholds()
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +35,12 @@ def clean_db(tmp_path_factory):
     """A clean ``ohlcv`` table written the way the asset writes it; copied by each test."""
     path = tmp_path_factory.mktemp("template") / "lab.duckdb"
     result = SyntheticProvider(seed=7, sectors=SECTORS).fetch(SYMBOLS, START, END)
-    rows = store.ohlcv_rows(result, "synthetic", "run-clean", datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc))
+    rows = store.ohlcv_rows(result, "synthetic", "run-clean", NOW)
     con = connect(path)
     try:
-        written = store.write_ohlcv(con, rows, START, END, result.fetched_symbols)
-        assert written == len(SYMBOLS) * N_SESSIONS == 205
+        outcome = audit_and_publish_ohlcv(con, rows, result, SYMBOLS, START, END, "synthetic", "run-clean", NOW)
+        assert outcome.refused == {} and outcome.published == SYMBOLS
+        assert outcome.rows_written == len(SYMBOLS) * N_SESSIONS == 205
         checksum = table_checksum(con, "ohlcv", OHLCV.column_names)
     finally:
         con.close()
@@ -138,14 +142,14 @@ def test_invalid_price_is_named(con, update, reason):
 
 
 def test_nan_written_through_pandas_is_caught(con):
-    """A NaN close in a provider frame (as pandas writes it) is flagged after the upsert."""
+    """A NaN close in a provider frame (as pandas writes it), stored past the audit, is flagged by the gate."""
     day = pd.Timestamp(BAD_DAY)
     bars = SyntheticProvider(seed=7, sectors=SECTORS).fetch([BAD_SYMBOL], day, day).bars
     bars.loc[0, "close"] = float("nan")
     rows = store.ohlcv_rows(
         FetchResult(bars=bars, stats={BAD_SYMBOL: {}}), "synthetic", "run-2", datetime(2024, 3, 2, tzinfo=timezone.utc)
     )
-    store.write_ohlcv(con, rows, day, day, [BAD_SYMBOL])
+    write_ohlcv_unaudited(con, rows, day, day, [BAD_SYMBOL])  # the audit would refuse it: the stored gate must see it
     results = evaluate(con)
     assert failed(results) == {"invalid_prices"}
     assert f"{BAD_SYMBOL} {BAD_DAY}" in results["invalid_prices"].description

@@ -59,3 +59,39 @@ def test_a_shrinking_registry_and_bars_after_last_date(lab_env, small_universe, 
         ("CCC", "2024-03-07", "listing", "after the registry's last_date 2024-03-06"),
         ("CCC", "2024-03-08", "listing", "after the registry's last_date 2024-03-06"),
     ]
+
+
+def test_outside_listing_by_hand_for_every_kind_of_window():
+    """first only, last only, both, none, and a symbol the registry lacks; a registry without any
+    window keeps every row without looking at one."""
+    from datetime import date
+
+    import pandas as pd
+
+    from quantlab_assets.data_curator.core.registry import SymbolEntry, SymbolRegistry
+    from quantlab_assets.data_curator.core.step import outside_listing
+
+    days = pd.to_datetime(["2024-03-04", "2024-03-05", "2024-03-06"])
+    names = ["IPO", "GONE", "BOTH", "OPEN", "STRAY"]
+    rows = pd.DataFrame({"symbol": [s for s in names for _ in days], "date": list(days) * len(names)})
+    registry = SymbolRegistry(
+        universe="t",
+        symbols=(
+            SymbolEntry(symbol="IPO", first_date=date(2024, 3, 5)),
+            SymbolEntry(symbol="GONE", last_date=date(2024, 3, 5)),
+            SymbolEntry(symbol="BOTH", first_date=date(2024, 3, 5), last_date=date(2024, 3, 5)),
+            SymbolEntry(symbol="OPEN"),
+        ),
+    )
+    keep, found = outside_listing(rows, registry, {"GONE": "gone.csv"})
+    expected = {"IPO": [0, 1, 1], "GONE": [1, 1, 0], "BOTH": [0, 1, 0], "OPEN": [1, 1, 1], "STRAY": [1, 1, 1]}
+    assert keep.astype(int).tolist() == [k for s in names for k in expected[s]]
+    assert [(r.symbol, r.date, r.source, r.reason) for r in found] == [
+        ("IPO", "2024-03-04", "provider reply", "before the registry's first_date 2024-03-05"),
+        ("GONE", "2024-03-06", "gone.csv", "after the registry's last_date 2024-03-05"),
+        ("BOTH", "2024-03-04", "provider reply", "before the registry's first_date 2024-03-05"),
+        ("BOTH", "2024-03-06", "provider reply", "after the registry's last_date 2024-03-05"),
+    ]
+    plain = SymbolRegistry(universe="t", symbols=tuple(SymbolEntry(symbol=s) for s in names))
+    keep, found = outside_listing(rows, plain, {})
+    assert keep.all() and len(keep) == len(rows) and found == []

@@ -1,4 +1,7 @@
-"""From a provider's answer to warehouse rows: provenance, the ingest log, the upsert."""
+"""From a provider's answer to warehouse rows: provenance, the ingest log, the symbols mirror.
+
+``ohlcv`` itself has one write path, ``core/step.audit_and_publish_ohlcv`` (stage, audit,
+publish); nothing here writes it."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import pandas as pd
 from quantlab_assets.common.warehouse import (
     append_rows,
     ensure_table,
-    replace_slice,
     replace_table_in_transaction,
     transaction,
 )
@@ -74,15 +76,6 @@ def ingest_log_rows(
             }
         )
     return pd.DataFrame.from_records(records, columns=INGEST_LOG.column_names)
-
-
-def write_ohlcv(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, start, end, fetched_symbols: Sequence[str]) -> int:
-    """Replace [start, end] for the fetched symbols in one transaction.
-
-    Symbols that failed keep their previous rows: a partial refresh never deletes data it
-    could not replace.
-    """
-    return replace_slice(con, OHLCV, rows, start, end, key_column="symbol", keys=fetched_symbols)
 
 
 def append_ingest_log(con: duckdb.DuckDBPyConnection, log: pd.DataFrame) -> None:
