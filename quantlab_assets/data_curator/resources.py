@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from typing import Literal
+
 import dagster as dg
 from pydantic import Field
 
@@ -9,6 +12,31 @@ from quantlab_assets.common import settings
 from quantlab_assets.data_curator.core.gate import QualityThresholds
 from quantlab_assets.data_curator.core.providers import MarketDataProvider, ProviderError
 from quantlab_assets.data_curator.core.registry import SymbolRegistry, load_registry
+
+# Closed choices are Literals, so Dagster's config validation (the launchpad) refuses a typo and its
+# message lists the values ("not in enum type Literal['auto', 'compact', 'full'] got fll"). The core
+# checks the same tuples (alphavantage.FUNCTIONS/OUTPUTSIZES; a test keeps them equal).
+AlphaVantageFunction = Literal["TIME_SERIES_DAILY", "TIME_SERIES_DAILY_ADJUSTED"]
+AlphaVantageOutputSize = Literal["auto", "compact", "full"]
+
+
+class DataProvider(str, enum.Enum):
+    """``market_data.provider``: an Enum, not a Literal, because the field is optional (unset: the
+    variable) and Dagster 1.13 refuses ``Literal[...] | None`` as a config type. The class is
+    renamed after its values below: Dagster names an Enum field's type in its refusal, so the
+    message lists them (``not in enum type DataProvider (synthetic | alphavantage | csv) got cvs``).
+    Built in Python (not from run config), any case is accepted, as the variable is."""
+
+    synthetic = "synthetic"
+    alphavantage = "alphavantage"
+    csv = "csv"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DataProvider | None:
+        return next((m for m in cls if isinstance(value, str) and value.lower() == m.value), None)
+
+
+DataProvider.__name__ = f"DataProvider ({' | '.join(m.value for m in DataProvider)})"
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -19,7 +47,7 @@ class MarketDataResource(dg.ConfigurableResource):
     is read from ``ALPHAVANTAGE_API_KEY`` when the client is built and is never part of config.
     """
 
-    provider: str | None = Field(
+    provider: DataProvider | None = Field(
         default=None, description="synthetic | alphavantage | csv; unset: QUANTLAB_DATA_PROVIDER, else synthetic"
     )
     symbols_file: str | None = Field(
@@ -34,8 +62,14 @@ class MarketDataResource(dg.ConfigurableResource):
         description="csv: drop rows dated on a weekend or exchange holiday (counted in the ingest log) instead of "
         "refusing the symbol; unset: QUANTLAB_DROP_NON_SESSION_ROWS, else off",
     )
-    alphavantage_function: str = "TIME_SERIES_DAILY"
-    alphavantage_outputsize: str = "auto"
+    alphavantage_function: AlphaVantageFunction = Field(
+        default="TIME_SERIES_DAILY",
+        description="TIME_SERIES_DAILY (free) | TIME_SERIES_DAILY_ADJUSTED (premium: adjusted close, splits)",
+    )
+    alphavantage_outputsize: AlphaVantageOutputSize = Field(
+        default="auto",
+        description="auto (compact when the start is within 140 days of today, else full) | compact | full",
+    )
     # Every bound is finite (inf/NaN refused at config time) and within a stated range.
     requests_per_minute: float = Field(default=5.0, ge=0, le=10_000, allow_inf_nan=False)  # 0: no limit
     max_retries: int = Field(
@@ -75,12 +109,7 @@ class MarketDataResource(dg.ConfigurableResource):
     max_abs_jump: float = Field(default=0.4, gt=0, le=1e6, allow_inf_nan=False)
 
     def provider_name(self) -> str:
-        if self.provider is None:
-            return settings.data_provider()
-        name = self.provider.lower()
-        if name not in settings.PROVIDERS:
-            raise ValueError(f"provider {name!r} is not known; valid: {', '.join(settings.PROVIDERS)}")
-        return name
+        return settings.data_provider() if self.provider is None else self.provider.value
 
     def registry(self) -> SymbolRegistry:
         return load_registry(self.symbols_file if self.symbols_file is not None else settings.symbols_file())
