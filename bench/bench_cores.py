@@ -70,8 +70,8 @@ def _ohlcv(con, w: Window):
 def _features(con, w: Window):
     from quantlab_assets.common.warehouse import read_slice
     from quantlab_assets.data_curator.core.bars import read_bars, read_listings
+    from quantlab_assets.feature_store.core.schema import features_schema
     from quantlab_assets.feature_store.core.step import features_partition, features_read_window, reference_window
-    from quantlab_assets.feature_store.core.store import features_schema
 
     preset = w.feature_store.preset()
     bars = read_bars(con, *features_read_window(w.start, w.end, preset))
@@ -93,8 +93,7 @@ def _feature_ic(con, w: Window):
     from quantlab_assets.analytics.ic_assets import FeatureICConfig
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
-    from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
-    from quantlab_assets.feature_store.core.store import features_schema
+    from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS, features_schema
 
     config, preset = FeatureICConfig(), w.feature_store.preset()
     start = shift_sessions(w.end, -config.lookback_sessions)
@@ -112,10 +111,11 @@ def _feature_ic(con, w: Window):
 
 def _leaderboard(con, w: Window, specs):
     from quantlab_assets.analytics.core import leaderboard as lb
-    from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY, BACKTEST_KPIS, FIRST_SESSION
+    from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY, BACKTEST_KPIS
+    from quantlab_assets.backtest_engine.core.store import FIRST_SESSION
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
-    from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+    from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS
 
     names = [s.name for s in specs]
     kpis = read_slice(con, BACKTEST_KPIS, FIRST_SESSION, w.end)
@@ -135,7 +135,7 @@ def _targets(con, w: Window, spec):
     from quantlab_assets.common import settings
     from quantlab_assets.common.calendar import shift_sessions
     from quantlab_assets.common.warehouse import read_slice
-    from quantlab_assets.feature_store.core.labels import LABELS
+    from quantlab_assets.feature_store.core.schema import LABELS
     from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
     from quantlab_assets.strategy_lab.core.construct import universe_of
     from quantlab_assets.strategy_lab.core.step import targets_partition
@@ -163,7 +163,7 @@ def _backtest(con, w: Window, spec):
     from quantlab_assets.data_curator.core.bars import read_bars
     from quantlab_assets.strategy_lab.assets import strategy_key
     from quantlab_assets.strategy_lab.core.construct import universe_of
-    from quantlab_assets.strategy_lab.core.targets import TARGETS
+    from quantlab_assets.strategy_lab.core.schema import TARGETS
 
     name = spec.name
     state, last_state = read_resume_state(con, name, w.start)
@@ -200,12 +200,8 @@ def _supervision(con, w: Window, spec):
 def _tearsheet(con, w: Window, spec):
     from quantlab_assets.analytics.core.tearsheet import build_tearsheet, tearsheet_html, tearsheet_markdown
     from quantlab_assets.analytics.tearsheet_assets import benchmark_returns
-    from quantlab_assets.backtest_engine.core.store import (
-        BACKTEST_EQUITY,
-        BACKTEST_POSITIONS,
-        BACKTEST_TRADES,
-        FIRST_SESSION,
-    )
+    from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY, BACKTEST_POSITIONS, BACKTEST_TRADES
+    from quantlab_assets.backtest_engine.core.store import FIRST_SESSION
     from quantlab_assets.common.warehouse import read_strategy_slice
 
     equity, positions, trades = (

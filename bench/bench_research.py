@@ -45,7 +45,7 @@ from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.data_curator.core.store import ohlcv_rows
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.schema import features_schema
 from quantlab_assets.research.api import decisions_of
 from quantlab_assets.research.sweep import load_sweep, run_sweep, sweep_features
 

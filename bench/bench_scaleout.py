@@ -95,7 +95,7 @@ def _slice(names: int):
 def delta_costs(cluster: celery_cluster.Cluster, tmp: Path, names: int) -> dict[str, float]:
     """Seconds of a session open, a targets read, a slice commit (Delta on S3 vs the DuckDB file)."""
     from quantlab_assets.common import delta_store, settings
-    from quantlab_assets.strategy_lab.core.targets import TARGETS
+    from quantlab_assets.strategy_lab.core.schema import TARGETS
 
     saved = {k: os.environ.get(k) for k in cluster.env}
     os.environ.update(cluster.env)

@@ -23,8 +23,7 @@ from quantlab_assets.analytics.tearsheet_assets import report_metadata
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.feature_store.assets import GROUP, features, labels
-from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS, features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions

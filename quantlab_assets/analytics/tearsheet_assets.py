@@ -23,7 +23,7 @@ from quantlab_assets.analytics.core.tearsheet import (
     tearsheet_markdown,
 )
 from quantlab_assets.backtest_engine.assets import FIRST_SESSION, kpis_key
-from quantlab_assets.backtest_engine.core.store import (
+from quantlab_assets.backtest_engine.core.schema import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
@@ -36,7 +36,7 @@ from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.metadata import is_backfill, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key
-from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key
 from quantlab_assets.strategy_lab.core.predictions import add_prediction_quality, stored_prediction_quality

@@ -16,6 +16,7 @@ from quantlab_assets.backtest_engine.checks import backtest_check_specs
 from quantlab_assets.backtest_engine.core.csv_artifact import merge_csv
 from quantlab_assets.backtest_engine.core.kpis import first_invested, kpis_of_range
 from quantlab_assets.backtest_engine.core.report import headline_text, kpi_markdown
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY, BACKTEST_KPIS
 from quantlab_assets.backtest_engine.core.step import (
     BacktestInputs,
     BacktestPartition,
@@ -29,9 +30,10 @@ from quantlab_assets.backtest_engine.core.step import (
     since_start_figures,
     with_candidate,
 )
+
+# Re-exported (``X as X``): the tearsheets import FIRST_SESSION from here.
+from quantlab_assets.backtest_engine.core.store import FIRST_SESSION as FIRST_SESSION
 from quantlab_assets.backtest_engine.core.store import (
-    BACKTEST_EQUITY,
-    BACKTEST_KPIS,
     read_equity_history,
     read_invested_before,
     read_resume_state,
@@ -39,9 +41,6 @@ from quantlab_assets.backtest_engine.core.store import (
     read_trades,
     with_strategy,
 )
-
-# Re-exported (``X as X``): the tearsheets import FIRST_SESSION from here.
-from quantlab_assets.backtest_engine.core.store import FIRST_SESSION as FIRST_SESSION
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import Published, audit_and_publish
 from quantlab_assets.common.warehouse import read_strategy_slice
@@ -58,8 +57,8 @@ from quantlab_assets.partitions import (
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key, targets_key
 from quantlab_assets.strategy_lab.core.construct import universe_of
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
-from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 GROUP = "backtest_engine"
 

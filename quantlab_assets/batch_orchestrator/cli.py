@@ -416,7 +416,7 @@ def _one_line(exc: BaseException) -> str:
 
 def cmd_overrides(strategy: str | None) -> int:
     from quantlab_assets.common.warehouse import ensure_table
-    from quantlab_assets.portfolio_supervisor.core.store import OVERRIDES
+    from quantlab_assets.portfolio_supervisor.core.schema import OVERRIDES
     from quantlab_assets.resources import WarehouseResource
 
     with WarehouseResource().get_connection() as con:
@@ -453,9 +453,10 @@ def _check_dagster_home() -> None:
 def cmd_leaderboard() -> int:
     """Every strategy's stored figures side by side, as of the last stored session."""
     from quantlab_assets.analytics.core.leaderboard import leaderboard, leaderboard_text
-    from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY, BACKTEST_KPIS, FIRST_SESSION
+    from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY, BACKTEST_KPIS
+    from quantlab_assets.backtest_engine.core.store import FIRST_SESSION
     from quantlab_assets.common.warehouse import read_slice
-    from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+    from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS
     from quantlab_assets.resources import WarehouseResource
 
     today = datetime.now().date()

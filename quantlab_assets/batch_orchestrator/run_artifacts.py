@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from quantlab_assets.backtest_engine.core.store import (
+from quantlab_assets.backtest_engine.core.schema import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
@@ -27,10 +27,9 @@ from quantlab_assets.backtest_engine.core.store import (
 from quantlab_assets.common import settings
 from quantlab_assets.common.artifacts import run_dir
 from quantlab_assets.data_curator.core.schema import INGEST_LOG, OHLCV, REJECTS, SYMBOLS
-from quantlab_assets.feature_store.core.labels import LABELS
-from quantlab_assets.feature_store.core.store import FEATURES_TABLE
-from quantlab_assets.portfolio_supervisor.core.store import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS, OVERRIDES
-from quantlab_assets.strategy_lab.core.targets import TARGETS
+from quantlab_assets.feature_store.core.schema import FEATURES_TABLE, LABELS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS, OVERRIDES
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 
 _END = {
     "PIPELINE_SUCCESS": "SUCCESS",

@@ -30,15 +30,9 @@ from quantlab_assets.portfolio_supervisor.core.report import (
     last_book,
     supervisor_kpis,
 )
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS
 from quantlab_assets.portfolio_supervisor.core.step import Supervision, supervision_partition
-from quantlab_assets.portfolio_supervisor.core.store import (
-    APPROVAL_LOG,
-    APPROVALS,
-    APPROVED_TARGETS,
-    decision_log_rows,
-    latest_overrides,
-    read_inputs,
-)
+from quantlab_assets.portfolio_supervisor.core.store import decision_log_rows, latest_overrides, read_inputs
 from quantlab_assets.portfolio_supervisor.resources import SupervisorResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key, targets_key

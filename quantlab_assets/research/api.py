@@ -41,9 +41,8 @@ from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
 from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
-from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.feature_store.core.schema import FEATURES_TABLE, LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
-from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets

@@ -12,8 +12,8 @@ from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.research.api import read_data
+from quantlab_assets.research.schema import EXPERIMENT_RESULTS
 from quantlab_assets.research.sweep import (
-    EXPERIMENT_RESULTS,
     Sweep,
     SweepError,
     leaderboard_markdown,

@@ -12,31 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.warehouse import Column, TableSchema, append_rows, read_slice
+from quantlab_assets.common.warehouse import append_rows, read_slice
 from quantlab_assets.research.api import ResearchData, ResearchResult
+from quantlab_assets.research.schema import EXPERIMENTS
 
 PACKAGE = Path(__file__).resolve().parents[1]
 # The code a result depends on: the cores of the targets, the backtest and the research layer.
 CODE_DIRS = ("strategy_lab/core", "backtest_engine/core", "research")
-
-EXPERIMENTS = TableSchema(
-    name="experiments",
-    date_column="recorded_at",
-    description="Recorded research backtests and sweeps: spec, code and data versions, results.",
-    columns=(
-        Column("id", "VARCHAR", False),
-        Column("kind", "VARCHAR", False, "backtest, sweep or model (one trained model of a walk-forward)"),
-        Column("name", "VARCHAR", False, "strategy or sweep name"),
-        Column("spec", "VARCHAR", False, "what ran, JSON (a strategy spec, or a sweep's variants and folds)"),
-        Column("spec_hash", "VARCHAR", False),
-        Column("code_version", "VARCHAR", False),
-        Column("start", "DATE", False),
-        Column("end", "DATE", False),
-        Column("data_version", "VARCHAR", False, "hash of the features and bars read"),
-        Column("results", "VARCHAR", False, "headline numbers, JSON"),
-        Column("recorded_at", "TIMESTAMP", False),
-    ),
-)
 
 
 def code_version() -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, shift_sessions, trading_days
-from quantlab_assets.feature_store.core.labels import exit_column, label_column
+from quantlab_assets.feature_store.core.schema import exit_column, label_column
 from quantlab_assets.strategy_lab.core.predictions import daily_ic, ic_summary
 from quantlab_assets.strategy_lab.core.spec import ModelSignal
 from quantlab_assets.strategy_lab.core.targets import wide_features

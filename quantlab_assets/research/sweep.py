@@ -52,12 +52,13 @@ from quantlab_assets.backtest_engine.core.kpis import (
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.warehouse import Column, TableSchema, append_rows_in_transaction, ensure_table, transaction
+from quantlab_assets.common.warehouse import append_rows_in_transaction, ensure_table, transaction
 from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.research.api import ResearchData, apply_overrides, history_start, load_data, spec_dict
 from quantlab_assets.research.experiments import data_version, experiment_row, record
 from quantlab_assets.research.overfitting import selection_statistics
+from quantlab_assets.research.schema import EXPERIMENT_RESULTS
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import book_arrays, model_predictions, wide_features
 
@@ -69,29 +70,6 @@ KPIS: dict[str, Callable[[np.ndarray], float]] = {
     "max_drawdown": max_drawdown,
     "total_return": total_return,
 }
-
-EXPERIMENT_RESULTS = TableSchema(
-    name="experiment_results",
-    date_column="recorded_at",
-    description="One row per sweep variant: parameters, in-sample and out-of-sample KPIs, turnover, costs.",
-    columns=(
-        Column("sweep", "VARCHAR", False),
-        Column("variant", "VARCHAR", False),
-        Column("params", "VARCHAR", False, "the grid values of this variant, JSON"),
-        Column("spec_hash", "VARCHAR", False, "sha256 of the variant's full spec, 12 hex digits"),
-        *(
-            Column(f"{p}_{k}", "DOUBLE", description=f"{k}, {'in' if p == 'is' else 'out of'} sample (mean over folds)")
-            for p in ("is", "oos")
-            for k in KPIS
-        ),
-        Column("turnover", "DOUBLE", description="mean daily turnover over the whole range"),
-        Column("costs", "DOUBLE", description="costs paid over the whole range, in currency"),
-        Column("is_rank", "INTEGER", False, "rank by in-sample Sharpe (1 = best)"),
-        Column("folds", "VARCHAR", False, "per fold: periods and Sharpe ratios, JSON"),
-        Column("experiment_id", "VARCHAR", False),
-        Column("recorded_at", "TIMESTAMP", False),
-    ),
-)
 
 
 class SweepError(ValueError):

@@ -15,7 +15,7 @@ from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import FEATURE_SETS
 from quantlab_assets.feature_store.assets import labels as labels_asset
-from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.feature_store.core.schema import LABELS
 from quantlab_assets.feature_store.core.sets import default_set, read_features, sets_for
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview, published_results
@@ -29,10 +29,11 @@ from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
 from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
-from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS, fits_table, predictions_partition
+from quantlab_assets.strategy_lab.core.predictions import fits_table, predictions_partition
+from quantlab_assets.strategy_lab.core.schema import PREDICTIONS, TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
-from quantlab_assets.strategy_lab.core.targets import TARGETS, read_previous_weights
+from quantlab_assets.strategy_lab.core.targets import read_previous_weights
 from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"

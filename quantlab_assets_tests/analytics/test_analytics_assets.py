@@ -12,21 +12,21 @@ from quantlab_assets.analytics.ic_assets import feature_ic
 from quantlab_assets.analytics.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.backtest_engine.core.engine import run_backtest
 from quantlab_assets.backtest_engine.core.kpis import add_pnl, kpi_table
-from quantlab_assets.backtest_engine.core.store import (
+from quantlab_assets.backtest_engine.core.schema import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
     BACKTEST_TRADES,
-    equal_weight_benchmark,
 )
+from quantlab_assets.backtest_engine.core.store import equal_weight_benchmark
 from quantlab_assets.common import warehouse
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.assets import DEFAULT_PRESET
-from quantlab_assets.feature_store.core.labels import LABELS, compute_labels
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.labels import compute_labels
+from quantlab_assets.feature_store.core.schema import LABELS, features_schema
 from quantlab_assets.feature_store.resources import FeatureStoreResource
-from quantlab_assets.portfolio_supervisor.core.store import APPROVALS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from quantlab_assets.backtest_engine.core import step
-from quantlab_assets.backtest_engine.core.store import (
+from quantlab_assets.backtest_engine.core.schema import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
@@ -26,7 +26,7 @@ from quantlab_assets.common import warehouse
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.definitions import defs
-from quantlab_assets.strategy_lab.core.targets import TARGETS
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 
 STRATEGY, OTHER = "momentum_topk", "low_volatility"
 TABLES = (BACKTEST_EQUITY, BACKTEST_POSITIONS, BACKTEST_TRADES, BACKTEST_STATE, BACKTEST_KPIS)

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
-from quantlab_assets.backtest_engine.core.store import BACKTEST_SPEC
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_SPEC
 from quantlab_assets.definitions import STRATEGIES, defs
 from quantlab_assets_tests.backtest_engine.test_backtest_wap_e2e import STRATEGY, _run, _seed_targets, _snapshot
 

@@ -12,19 +12,14 @@ import pytest
 
 from quantlab_assets.backtest_engine.core import step
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, kpis_of_range
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY, BACKTEST_STATE
 from quantlab_assets.backtest_engine.core.step import (
     BacktestInputs,
     backtest_partition,
     kpis_partition,
     with_candidate,
 )
-from quantlab_assets.backtest_engine.core.store import (
-    BACKTEST_EQUITY,
-    BACKTEST_STATE,
-    backtest_strategy,
-    read_equity_history,
-    read_resume_state,
-)
+from quantlab_assets.backtest_engine.core.store import backtest_strategy, read_equity_history, read_resume_state
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import UPSTREAM_CHECK
 from quantlab_assets.common.warehouse import replace_strategy_slice

@@ -90,9 +90,9 @@ def _seed_supervision_inputs(db, day: str) -> None:
     import numpy as np
     import pandas as pd
 
-    from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
+    from quantlab_assets.backtest_engine.core.schema import BACKTEST_KPIS
     from quantlab_assets.common.warehouse import connect, ensure_table, replace_strategy_slice
-    from quantlab_assets.strategy_lab.core.targets import TARGETS
+    from quantlab_assets.strategy_lab.core.schema import TARGETS
 
     when = pd.Timestamp(day)
     names = ["AAA", "BBB", "CCC", "DDD", "EEE"]

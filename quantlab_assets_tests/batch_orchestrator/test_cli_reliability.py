@@ -130,7 +130,7 @@ def test_stored_control_characters_are_printed_escaped(lab_env, capsys):
     import pandas as pd
 
     from quantlab_assets.common.warehouse import append_rows
-    from quantlab_assets.portfolio_supervisor.core.store import OVERRIDES
+    from quantlab_assets.portfolio_supervisor.core.schema import OVERRIDES
 
     db = lab_env["QUANTLAB_DB"]
     with duckdb.connect(str(db)) as con:  # a row stored before the refusal existed

@@ -9,7 +9,7 @@ import pandas as pd
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.warehouse import replace_slice, replace_strategy_slice
 from quantlab_assets.data_curator.core.schema import OHLCV
-from quantlab_assets.portfolio_supervisor.core.store import APPROVED_TARGETS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVED_TARGETS
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 

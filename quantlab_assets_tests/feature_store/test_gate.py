@@ -9,7 +9,7 @@ from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
 from quantlab_assets.feature_store.core.gate import features_gate, labels_gate
 from quantlab_assets.feature_store.core.labels import compute_labels
-from quantlab_assets.feature_store.core.store import features_schema
+from quantlab_assets.feature_store.core.schema import features_schema
 
 # Three features: a 1-day and a 5-day return and the cross-sectional z-score of the 5-day one.
 PRESET = FeaturePreset.model_validate(

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, compute_labels
+from quantlab_assets.feature_store.core.labels import compute_labels
+from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS
 
 
 def _bars(symbol: str, days, opens, adj_factor=1.0) -> pd.DataFrame:

@@ -9,7 +9,8 @@ import pytest
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.feature_store.core.features import compute_features
-from quantlab_assets.feature_store.core.labels import HORIZONS, compute_labels, label_column
+from quantlab_assets.feature_store.core.labels import compute_labels
+from quantlab_assets.feature_store.core.schema import HORIZONS, features_schema, label_column
 from quantlab_assets.feature_store.core.step import (
     LEAKAGE_PROBE_SESSIONS,
     FeatureLimits,
@@ -18,7 +19,7 @@ from quantlab_assets.feature_store.core.step import (
     labels_partition,
     labels_read_window,
 )
-from quantlab_assets.feature_store.core.store import features_schema, lookback_start
+from quantlab_assets.feature_store.core.store import lookback_start
 from quantlab_assets_tests.feature_store.test_gate import PRESET, _bars, _listings
 
 DAYS = trading_days("2024-01-02", "2024-03-28")

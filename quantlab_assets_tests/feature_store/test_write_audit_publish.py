@@ -20,8 +20,9 @@ from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.definitions import defs
 from quantlab_assets.feature_store.assets import PRESET
 from quantlab_assets.feature_store.core.features import compute_features
-from quantlab_assets.feature_store.core.labels import LABELS, MAX_FORWARD_SESSIONS, compute_labels
-from quantlab_assets.feature_store.core.store import features_schema, lookback_start
+from quantlab_assets.feature_store.core.labels import MAX_FORWARD_SESSIONS, compute_labels
+from quantlab_assets.feature_store.core.schema import LABELS, features_schema
+from quantlab_assets.feature_store.core.store import lookback_start
 
 START, END = "2024-04-01", "2024-04-05"
 BAD_DAY = pd.Timestamp("2024-04-03")  # not a sampled date (04-01, 04-02, 04-04, 04-05): only the inf rule sees it

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, trailing_scope
-from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_KPIS
 from quantlab_assets.common.publish import audit_and_publish
 from quantlab_assets.common.warehouse import read_strategy_slice, replace_strategy_slice
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, REJECTED, Verdict
@@ -21,17 +21,16 @@ from quantlab_assets.portfolio_supervisor.core.gate import (
     EVERY_REJECTION_HAS_REASON,
 )
 from quantlab_assets.portfolio_supervisor.core.rules import load_rules
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS, APPROVED_TARGETS
 from quantlab_assets.portfolio_supervisor.core.step import performance, supervision_partition
 from quantlab_assets.portfolio_supervisor.core.store import (
-    APPROVALS,
-    APPROVED_TARGETS,
     flagged_symbols,
     latest_overrides,
     read_inputs,
     record_override,
 )
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import load_strategy
-from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 NAME = "momentum_topk"
 DAYS = pd.to_datetime(["2024-04-01", "2024-04-02", "2024-04-03"])

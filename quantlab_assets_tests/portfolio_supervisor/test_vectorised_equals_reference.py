@@ -26,8 +26,8 @@ from quantlab_assets.portfolio_supervisor.core.evaluate import (
 )
 from quantlab_assets.portfolio_supervisor.core.gate import approved_targets_within_rules
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS, APPROVED_TARGETS, FLAGS_SEPARATOR
 from quantlab_assets.portfolio_supervisor.core.step import supervise
-from quantlab_assets.portfolio_supervisor.core.store import APPROVALS, APPROVED_TARGETS, FLAGS_SEPARATOR
 from quantlab_assets.strategy_lab.core.spec import load_strategy
 
 # ---------------------------------------------------------------------------------------------

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
-from quantlab_assets.backtest_engine.core.store import BACKTEST_KPIS
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_KPIS
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.common.warehouse import connect, replace_strategy_slice, table_checksum
 from quantlab_assets.portfolio_supervisor.core import step as core
 from quantlab_assets.portfolio_supervisor.core.evaluate import REJECTED
 from quantlab_assets.portfolio_supervisor.core.gate import APPROVED_TARGETS_WITHIN_RULES, EVERY_REJECTION_HAS_REASON
-from quantlab_assets.portfolio_supervisor.core.store import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS
-from quantlab_assets.strategy_lab.core.targets import TARGETS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVAL_LOG, APPROVALS, APPROVED_TARGETS
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 
 STRATEGY, OTHER = "momentum_topk", "low_volatility"
 START, END = "2024-04-01", "2024-04-03"

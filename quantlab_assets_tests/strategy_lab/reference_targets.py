@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
-from quantlab_assets.feature_store.core.labels import exit_column
+from quantlab_assets.feature_store.core.schema import exit_column
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
-from quantlab_assets.strategy_lab.core.targets import TARGETS, TargetsResult
+from quantlab_assets.strategy_lab.core.targets import TargetsResult
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"

@@ -16,9 +16,10 @@ from quantlab_assets.data_curator.core.registry import SymbolRegistry
 from quantlab_assets.strategy_lab.assets import build_targets_asset
 from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.gate import TARGETS_RULES, TARGETS_WARNINGS
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, load_strategy
 from quantlab_assets.strategy_lab.core.step import targets_partition
-from quantlab_assets.strategy_lab.core.targets import TARGETS, compute_targets, read_previous_weights
+from quantlab_assets.strategy_lab.core.targets import compute_targets, read_previous_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = StrategySpec.model_validate(

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from quantlab_assets.common.gates import GateResult
-from quantlab_assets.feature_store.core.labels import label_column
+from quantlab_assets.feature_store.core.schema import label_column
 from quantlab_assets.strategy_lab.core.construct import EPS, constraint_violations
 from quantlab_assets.strategy_lab.core.evaluation import (
     average_ranks,

@@ -15,13 +15,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.store import BACKTEST_EQUITY
+from quantlab_assets.backtest_engine.core.schema import BACKTEST_EQUITY
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import read_audit_rejects
 from quantlab_assets.common.warehouse import connect, table_checksum
 from quantlab_assets.definitions import defs
 from quantlab_assets.strategy_lab.core import step
-from quantlab_assets.strategy_lab.core.targets import TARGETS
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 
 STRATEGY, OTHER = "momentum_topk", "short_term_reversal"
 START, END = "2024-04-01", "2024-04-05"

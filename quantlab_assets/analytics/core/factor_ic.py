@@ -36,7 +36,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.feature_store.core.labels import exit_column, label_column
+from quantlab_assets.feature_store.core.schema import exit_column, label_column
 
 DEFAULT_QUANTILES = 5
 DEFAULT_MIN_NAMES = 10

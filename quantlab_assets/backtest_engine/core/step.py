@@ -17,15 +17,15 @@ from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_
 from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, SINCE_START, kpis_of_range
 from quantlab_assets.backtest_engine.core.report import backtest_summary_markdown, equity_drawdown_png
-from quantlab_assets.backtest_engine.core.store import (
+from quantlab_assets.backtest_engine.core.schema import (
     BACKTEST_EQUITY,
     BACKTEST_KPIS,
     BACKTEST_POSITIONS,
     BACKTEST_SPEC,
     BACKTEST_STATE,
     BACKTEST_TRADES,
-    backtest_strategy,
 )
+from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.gates import (
     UPSTREAM_CHECK,

@@ -29,7 +29,7 @@ from quantlab_assets.execution.core.compare import DRIFT_PARTS, ordered_frame, r
 from quantlab_assets.execution.core.cycle import Cycle, CycleResult, run_cycle
 from quantlab_assets.execution.core.gate import cash_not_negative, drift_parts_sum, reconciled
 from quantlab_assets.execution.core.schema import BREAKS, FILL, PAPER_BOOK, REFUSED, REJECTED, SUBMITTED, TERMINAL
-from quantlab_assets.portfolio_supervisor.core.store import APPROVED_TARGETS
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVED_TARGETS
 
 BOOK_COLUMNS = ["date", "symbol", "weight"]
 

@@ -19,14 +19,9 @@ import pandas as pd
 from quantlab_assets.common.gates import GateResult
 from quantlab_assets.data_curator.core.bars import adjusted_open
 from quantlab_assets.feature_store.core.features import FeaturePreset, missing_rates
-from quantlab_assets.feature_store.core.labels import HORIZONS, LABELS, exit_column, label_column, pending_counts
-from quantlab_assets.feature_store.core.store import (
-    differing_cells,
-    features_schema,
-    history_gaps,
-    invalid_bars,
-    recompute_dates,
-)
+from quantlab_assets.feature_store.core.labels import pending_counts
+from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS, exit_column, features_schema, label_column
+from quantlab_assets.feature_store.core.store import differing_cells, history_gaps, invalid_bars, recompute_dates
 
 LABEL_SAMPLE_ROWS = 3  # per symbol: the first rows of the partition are re-derived from prices
 OHLCV_VALID = "ohlcv_valid"

@@ -19,41 +19,10 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.data_curator.core.bars import adjusted_open
+from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS, exit_column, label_column
 
-HORIZONS = (1, 5, 20)
 MAX_FORWARD_SESSIONS = max(HORIZONS) + 1  # entry at D+1, exit at D+1+h
-
-
-def label_column(h: int) -> str:
-    """The labels column of the ``h``-session forward return (``fwd_ret_5``)."""
-    return f"fwd_ret_{h}"
-
-
-def exit_column(h: int) -> str:
-    """The labels column of the ``h``-session exit date (``exit_date_5``)."""
-    return f"exit_date_{h}"
-
-
-LABELS = TableSchema(
-    name="labels",
-    description="Forward returns per (decision date, symbol): enter next open, exit h sessions later.",
-    columns=(
-        Column("date", "DATE", False, "decision date D (signal known at its close)"),
-        Column("symbol", "VARCHAR", False),
-        Column("entry_date", "DATE", False, "session D+1, whose open is the entry price"),
-        *(
-            Column(
-                label_column(h),
-                "DOUBLE",
-                description=f"open(D+1+{h}) / open(D+1) - 1, adjusted; NULL until that bar exists",
-            )
-            for h in HORIZONS
-        ),
-        *(Column(exit_column(h), "DATE", False, f"session D+1+{h}") for h in HORIZONS),
-    ),
-)
 
 
 def compute_labels(ohlcv: pd.DataFrame, start, end, horizons: Sequence[int] = HORIZONS) -> pd.DataFrame:

@@ -21,13 +21,13 @@ from quantlab_assets.common.publish import blocking_failures
 from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
 from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, ohlcv_valid
 from quantlab_assets.feature_store.core.labels import (
-    LABELS,
     MAX_FORWARD_SESSIONS,
     compute_labels,
     pending_counts,
     pending_counts_by_day,
 )
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
+from quantlab_assets.feature_store.core.schema import LABELS
 from quantlab_assets.feature_store.core.store import (
     LEAKAGE_PROBE_SESSIONS,
     empty_features,

@@ -7,7 +7,6 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.warehouse import Column, TableSchema
 from quantlab_assets.data_curator.core.schema import PRICE_COLUMNS
 from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
 
@@ -19,24 +18,6 @@ LEAKAGE_PROBE_SEED = 20240101
 # end, so a use of any later bar of the partition differs from the date recomputed without them
 # (incremental_equals_batch).
 LEAKAGE_PROBE_SESSIONS = 10
-
-
-FEATURES_TABLE = "features"  # its columns follow the preset: features_schema(preset)
-
-
-def features_schema(preset: FeaturePreset, table: str = FEATURES_TABLE) -> TableSchema:
-    """date, symbol, warm, then the preset's features in declared order (``table``: the default
-    set's ``features``, or an extra set's ``features_<name>``, see ``core/sets.py``)."""
-    return TableSchema(
-        name=table,
-        description=f"Features of preset {preset.name!r}, one row per (date, symbol).",
-        columns=(
-            Column("date", "DATE", False),
-            Column("symbol", "VARCHAR", False),
-            Column("warm", "BOOLEAN", False, "every feature's full window lies inside the data"),
-            *(Column(name, "DOUBLE") for name in preset.feature_names),
-        ),
-    )
 
 
 def empty_features(preset: FeaturePreset) -> pd.DataFrame:

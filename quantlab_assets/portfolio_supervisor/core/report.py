@@ -7,7 +7,7 @@ import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, EPS, NEEDS_REVIEW, REJECTED
-from quantlab_assets.portfolio_supervisor.core.store import FLAGS_SEPARATOR
+from quantlab_assets.portfolio_supervisor.core.schema import FLAGS_SEPARATOR
 
 
 def supervisor_kpis(approvals: pd.DataFrame) -> dict[str, float]:

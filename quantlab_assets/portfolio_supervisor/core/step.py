@@ -40,12 +40,8 @@ from quantlab_assets.portfolio_supervisor.core.gate import (
     every_rejection_has_reason,
 )
 from quantlab_assets.portfolio_supervisor.core.rules import RiskLimits
-from quantlab_assets.portfolio_supervisor.core.store import (
-    APPROVALS,
-    APPROVED_TARGETS,
-    FLAGS_SEPARATOR,
-    SupervisionInputs,
-)
+from quantlab_assets.portfolio_supervisor.core.schema import APPROVALS, APPROVED_TARGETS, FLAGS_SEPARATOR
+from quantlab_assets.portfolio_supervisor.core.store import SupervisionInputs
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 

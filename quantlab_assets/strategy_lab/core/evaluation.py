@@ -10,7 +10,7 @@ import pandas as pd
 from numba import njit
 
 from quantlab_assets.common.artifacts import markdown_table
-from quantlab_assets.feature_store.core.labels import label_column
+from quantlab_assets.feature_store.core.schema import label_column
 from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 

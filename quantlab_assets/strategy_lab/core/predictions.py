@@ -13,26 +13,12 @@ import pandas as pd
 
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.gates import GateResult, inputs_missing_reason, not_evaluated, upstream_complete
-from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table, read_slice, read_strategy_slice
-from quantlab_assets.feature_store.core.labels import LABELS
+from quantlab_assets.common.warehouse import ensure_table, read_slice, read_strategy_slice
+from quantlab_assets.feature_store.core.schema import LABELS
+from quantlab_assets.strategy_lab.core.schema import PREDICTIONS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import model_predictions, wide_features
 from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, predictions_frame
-
-PREDICTIONS = TableSchema(
-    name="predictions",
-    description="A model strategy's walk-forward score per (date, strategy, symbol), with the fit it came from.",
-    columns=(
-        Column("date", "DATE", False, "decision date (close): scored from that day's features"),
-        Column("strategy", "VARCHAR", False),
-        Column("symbol", "VARCHAR", False),
-        Column("score", "DOUBLE", False, "the model's prediction of the label, higher = more attractive"),
-        Column("model_version", "VARCHAR", False, "hash of the model's parameters and what it learned"),
-        Column("refit_date", "DATE", False, "the close the model was fitted at (<= date)"),
-        Column("train_start", "DATE", False, "first label date trained on"),
-        Column("train_end", "DATE", False, "last label date trained on (its exit bar <= refit_date)"),
-    ),
-)
 
 # Every blocking rule of the predictions gate and what it promises (the UI's check descriptions).
 PREDICTIONS_RULES = {

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
-from quantlab_assets.feature_store.core.labels import HORIZONS, label_column
+from quantlab_assets.feature_store.core.schema import HORIZONS, label_column
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 

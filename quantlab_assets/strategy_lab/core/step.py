@@ -19,7 +19,7 @@ from quantlab_assets.common.gates import (
     period_label,
     upstream_complete,
 )
-from quantlab_assets.feature_store.core.labels import exit_column, label_column
+from quantlab_assets.feature_store.core.schema import exit_column, label_column
 from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.evaluation import (
     QUALITY_HORIZON,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.calendar import shift_sessions, trading_days
-from quantlab_assets.common.warehouse import Column, TableSchema, ensure_table
+from quantlab_assets.common.warehouse import ensure_table
 from quantlab_assets.strategy_lab.core.construct import (
     EPS,
     book_nb,
@@ -21,21 +21,9 @@ from quantlab_assets.strategy_lab.core.construct import (
     note_text,
     rebalance_mask,
 )
+from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, walk_forward
-
-TARGETS = TableSchema(
-    name="targets",
-    description="Target weights per (date, strategy, symbol), decided at the close of date.",
-    columns=(
-        Column("date", "DATE", False, "decision date (close); filled at the next session's open"),
-        Column("strategy", "VARCHAR", False),
-        Column("symbol", "VARCHAR", False),
-        Column("score", "DOUBLE", description="signal, higher = more attractive; NULL if not scorable"),
-        Column("weight", "DOUBLE", False, "target weight of equity (negative = short)"),
-        Column("rebalance", "BOOLEAN", False, "a decision day: the backtest trades to these weights"),
-    ),
-)
 
 
 def read_previous_weights(con: duckdb.DuckDBPyConnection, strategy: str, start) -> pd.Series | None:

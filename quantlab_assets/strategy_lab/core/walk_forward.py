@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import as_strided
 
 from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
-from quantlab_assets.feature_store.core.labels import exit_column
+from quantlab_assets.feature_store.core.schema import exit_column
 from quantlab_assets.strategy_lab.core.construct import REBALANCE_ANCHOR, cross_sectional_rows
 from quantlab_assets.strategy_lab.core.models import FittedModel, fit_model
 from quantlab_assets.strategy_lab.core.spec import AnyModel
