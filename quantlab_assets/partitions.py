@@ -9,11 +9,13 @@ the day, so the after-close schedule can fill it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import dagster as dg
 
 from quantlab_assets.common import settings
+from quantlab_assets.common.calendar import is_trading_day
 
 # Deliberate choices, not accidents: per-partition check results (preview) and single-run
 # backfills (beta). Silenced by message *and* by the module the warning is attributed to (ours;
@@ -70,3 +72,18 @@ def weekdays_spanning(sessions: int) -> int:
     five weekdays of margin always covers the holidays inside the span.
     """
     return int(sessions * 1.05) + 5
+
+
+def on_trading_days(
+    context: dg.ScheduleEvaluationContext, holiday: str, request: Callable[[date], dg.RunRequest]
+) -> dg.RunRequest | dg.SkipReason:
+    """What a weekday schedule returns for its tick: ``request(day)`` on a trading session, a
+    ``SkipReason`` naming the exchange holiday (and ``holiday``, what there is none of) otherwise.
+
+    The cron fires on weekdays (it cannot know holidays); every schedule decides here, with the
+    exchange calendar of ``common.calendar``, whether its day is a session.
+    """
+    day = context.scheduled_execution_time.date()
+    if not is_trading_day(day):
+        return dg.SkipReason(f"{day} is an exchange holiday: {holiday}")
+    return request(day)

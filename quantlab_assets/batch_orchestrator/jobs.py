@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from quantlab_assets.common.calendar import is_trading_day, shift_sessions
-from quantlab_assets.partitions import EXCHANGE_TIMEZONE
+from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.partitions import EXCHANGE_TIMEZONE, on_trading_days
 
 LABELS_REFRESH_SESSIONS = 30
 
@@ -31,10 +31,11 @@ labels_refresh = dg.define_asset_job(
     description="18:30 New York on weekdays: today's partition of the whole chain; holidays are skipped.",
 )
 def daily_chain_after_close(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not is_trading_day(day):
-        return dg.SkipReason(f"{day} is an exchange holiday: no session to process")
-    return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
+    return on_trading_days(
+        context,
+        "no session to process",
+        lambda day: dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat()),
+    )
 
 
 @dg.schedule(
@@ -45,9 +46,10 @@ def daily_chain_after_close(context: dg.ScheduleEvaluationContext):
     description=f"19:00 New York on weekdays: labels of the last {LABELS_REFRESH_SESSIONS} sessions, one run.",
 )
 def labels_refresh_after_close(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not is_trading_day(day):
-        return dg.SkipReason(f"{day} is an exchange holiday: no new bars")
+    return on_trading_days(context, "no new bars", _labels_refresh_request)
+
+
+def _labels_refresh_request(day) -> dg.RunRequest:
     start = shift_sessions(day, -LABELS_REFRESH_SESSIONS).date()
     return dg.RunRequest(
         run_key=f"labels-{day}",

@@ -15,12 +15,11 @@
 import dagster as dg
 import pandas as pd
 
-from quantlab_assets.common.calendar import is_trading_day
 from quantlab_assets.execution.assets import GROUP
 from quantlab_assets.execution.core import store
 from quantlab_assets.execution.core.cycle import Cycle, collect
 from quantlab_assets.execution.resources import ExecutionResource
-from quantlab_assets.partitions import EXCHANGE_TIMEZONE
+from quantlab_assets.partitions import EXCHANGE_TIMEZONE, on_trading_days
 from quantlab_assets.resources import WarehouseResource
 
 paper_trading = dg.define_asset_job(
@@ -55,10 +54,11 @@ def collect_fills():
     description="19:05 New York on trading days: today's paper orders (after the daily chain's approvals).",
 )
 def paper_trading_after_supervision(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not is_trading_day(day):
-        return dg.SkipReason(f"{day} is an exchange holiday: no session to trade")
-    return dg.RunRequest(run_key=f"paper-{day}", partition_key=day.isoformat())
+    return on_trading_days(
+        context,
+        "no session to trade",
+        lambda day: dg.RunRequest(run_key=f"paper-{day}", partition_key=day.isoformat()),
+    )
 
 
 @dg.schedule(
@@ -69,10 +69,9 @@ def paper_trading_after_supervision(context: dg.ScheduleEvaluationContext):
     description="09:45 New York on trading days: the fills of the orders sent for today's open.",
 )
 def collect_fills_after_open(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not is_trading_day(day):
-        return dg.SkipReason(f"{day} is an exchange holiday: no open")
-    return dg.RunRequest(run_key=f"fills-{day}", tags={"session": day.isoformat()})
+    return on_trading_days(
+        context, "no open", lambda day: dg.RunRequest(run_key=f"fills-{day}", tags={"session": day.isoformat()})
+    )
 
 
 EXECUTION_JOBS: "list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition]" = [paper_trading, collect_fills]
