@@ -143,7 +143,9 @@ def cmd_backtest(args) -> int:
             if wf is not None:  # a model strategy: each trained model too
                 from quantlab_assets.research.experiments import model_rows
 
-                models = model_rows(spec.name, spec.signal.model, wf, str(row["data_version"].iloc[0]))
+                # Recorded at the backtest's time: the backtest and its models are one recording.
+                data_ver, when = str(row["data_version"].iloc[0]), row["recorded_at"].iloc[0]
+                models = model_rows(spec.name, spec.signal.model, wf, data_ver, when)
                 if len(models):
                     record(con, models)
                 print(f"recorded {len(models)} trained models (kind model)")
@@ -165,10 +167,15 @@ def _check_writable_file(path: Path, flag: str) -> None:
 
 def _data_version(spec, out) -> str:
     from quantlab_assets import research
+    from quantlab_assets.research.api import history_start
     from quantlab_assets.research.experiments import data_version
 
+    # The data the backtest read: a model's training history before the start included (as a re-run reads it).
+    history_from = history_start(spec, out.start)
     return data_version(
-        research.load_data(out.start, out.end, spec.features_used(), labels=spec.signal.kind == "model")
+        research.load_data(
+            out.start, out.end, spec.features_used(), history_from=history_from, labels=spec.signal.kind == "model"
+        )
     )
 
 
@@ -225,7 +232,11 @@ def cmd_experiment_show(args) -> int:
         return 2
     print(f"{exp.id}: {exp.kind} {exp.name}, {exp.start.date()}..{exp.end.date()}")
     print(f"recorded results: {json.dumps(exp.results, sort_keys=True)[:2000]}")
-    now, data_now, diffs = rerun(exp)
+    try:
+        now, data_now, diffs = rerun(exp)
+    except ValueError as exc:  # a model row, or data that no longer covers the range
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"code version: recorded {exp.code_version}, now {code_version()}")
     print(f"data version: recorded {exp.data_version}, now {data_now}")
     if diffs:

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import json
 
-from quantlab_assets.research.api import backtest, load_data
+from quantlab_assets.research.api import backtest, history_start, load_data
 from quantlab_assets.research.experiments import Experiment, backtest_results, data_version, differences
-from quantlab_assets.research.sweep import run_sweep, sweep_features, sweep_from_record, sweep_results
+from quantlab_assets.research.sweep import (
+    run_sweep,
+    sweep_features,
+    sweep_from_record,
+    sweep_history_from,
+    sweep_results,
+)
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 
@@ -22,7 +28,14 @@ def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
         )
     if exp.kind == "backtest":
         spec = StrategySpec.model_validate(exp.spec)
-        data = load_data(exp.start, exp.end, spec.features_used(), db=db, labels=spec.signal.kind == "model")
+        data = load_data(
+            exp.start,
+            exp.end,
+            spec.features_used(),
+            db=db,
+            history_from=history_start(spec, exp.start),  # a model trains on the sessions before start
+            labels=spec.signal.kind == "model",
+        )
         now = backtest_results(backtest(spec, exp.start, exp.end, data=data))
     else:
         sweep = sweep_from_record(exp.spec)
@@ -31,6 +44,7 @@ def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
             sweep.end,
             sweep_features(sweep),
             db=db,
+            history_from=sweep_history_from(sweep),
             labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
         )
         now = sweep_results(run_sweep(sweep, data))
