@@ -71,3 +71,20 @@ def test_backtest_record_of_a_model_strategy(materialized, tmp_path, capsys):
     code = main(["experiment", "show", models["id"].iloc[0]])
     captured = capsys.readouterr()
     assert code == 2 and "records one trained model" in captured.err and "Traceback" not in captured.err
+
+
+def test_a_recorded_model_sweep_reruns_to_the_same_numbers(materialized, tmp_path, capsys):
+    base = tmp_path / "ridge_small.yaml"
+    base.write_text(SPEC)
+    sweep = tmp_path / "ridge_alpha.yaml"
+    sweep.write_text(
+        f"name: ridge_alpha\nstrategy: {base}\ngrid:\n  signal.model.alpha: [0.5, 2.0]\n"
+        "walk_forward: {start: 2024-02-01, end: 2024-04-30, folds: 2}\n"
+    )
+    assert main(["sweep", str(sweep)]) == 0
+    exp_id = capsys.readouterr().out.split("recorded experiment ")[1].split()[0]
+    with duckdb.connect(str(materialized), read_only=True) as con:
+        data_version = con.execute("SELECT data_version FROM experiments WHERE id = ?", [exp_id]).fetchone()[0]
+    assert main(["experiment", "show", exp_id]) == 0
+    shown = capsys.readouterr().out
+    assert "numbers match" in shown and f"data version: recorded {data_version}, now {data_version}" in shown
