@@ -206,3 +206,24 @@ def test_every_model_read_from_yaml_is_a_frozen_model():
     assert FrozenModel.model_config == {"extra": "forbid", "frozen": True}
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         FrozenModel.model_validate({"typo": 1})
+
+
+def test_one_model_config_base_and_every_file_read_through_read_yaml():
+    """The strict configuration lives on ``FrozenModel``/``StrictFrozenModel`` only, and no module
+    parses a file with PyYAML directly (a ``path=value`` override on a command line is not a file)."""
+    import re
+
+    import quantlab_assets
+
+    package = Path(quantlab_assets.__file__).resolve().parent
+    yaml_io = package / "common" / "yaml_io.py"
+    config, direct = [], []
+    for path in sorted(package.rglob("*.py")):
+        if path == yaml_io:
+            continue
+        text = path.read_text()
+        if re.search(r"\bmodel_config\b|\bConfigDict\b", text):
+            config.append(path.name)
+        if re.search(r"yaml\.(?:safe_)?load\([^)]*(?:read_text|open)\(", text):
+            direct.append(path.name)
+    assert config == [] and direct == []
