@@ -67,20 +67,7 @@ def main() -> None:
             raise SystemExit(f"the audit refused rows ({len(outcome.refused)} symbols): nothing comparable was timed")
 
     with tempfile.TemporaryDirectory() as tmp:
-        base = duckdb.connect(str(Path(tmp) / "baseline.duckdb"))
-        cols = ", ".join(OHLCV.column_names)
-        base.execute(OHLCV.ddl()[:-1] + ", PRIMARY KEY (symbol, date))")
-        base.register("incoming", rows)
-        t0 = time.perf_counter()
-        base.execute(f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming")
-        base_first_s = time.perf_counter() - t0
-        updates = ", ".join(f"{c} = excluded.{c}" for c in OHLCV.column_names if c not in ("symbol", "date"))
-        t0 = time.perf_counter()
-        base.execute(
-            f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming ON CONFLICT (symbol, date) DO UPDATE SET {updates}"
-        )
-        base_rerun_s = time.perf_counter() - t0
-        base.close()
+        base_first_s, base_rerun_s = baseline_upsert(Path(tmp) / "baseline.duckdb", rows)
 
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
@@ -102,6 +89,27 @@ def main() -> None:
         "every row, records rejects and the ingest log, and replaces the slice exactly (rows that vanished "
         "upstream go too), all in one transaction."
     )
+
+
+def baseline_upsert(path: Path, rows: pd.DataFrame) -> tuple[float, float]:
+    """The baseline, in its own file (never a warehouse): DuckDB's primary-key ``INSERT`` of the
+    rows, then ``INSERT ... ON CONFLICT DO UPDATE`` of the same rows; seconds of each."""
+    base = duckdb.connect(str(path))
+    try:
+        cols = ", ".join(OHLCV.column_names)
+        base.execute(OHLCV.ddl()[:-1] + ", PRIMARY KEY (symbol, date))")
+        base.register("incoming", rows)
+        t0 = time.perf_counter()
+        base.execute(f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming")
+        first_s = time.perf_counter() - t0
+        updates = ", ".join(f"{c} = excluded.{c}" for c in OHLCV.column_names if c not in ("symbol", "date"))
+        t0 = time.perf_counter()
+        base.execute(
+            f"INSERT INTO ohlcv ({cols}) SELECT {cols} FROM incoming ON CONFLICT (symbol, date) DO UPDATE SET {updates}"
+        )
+        return first_s, time.perf_counter() - t0
+    finally:
+        base.close()
 
 
 if __name__ == "__main__":

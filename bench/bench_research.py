@@ -40,8 +40,7 @@ from vbt_baseline import run_in as run_vectorbt_in
 from quantlab_assets import research
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, replace_slice
-from quantlab_assets.data_curator.core.providers import FetchResult
-from quantlab_assets.data_curator.core.schema import OHLCV
+from quantlab_assets.data_curator.core.step import audit_and_publish_ohlcv
 from quantlab_assets.data_curator.core.store import ohlcv_rows
 from quantlab_assets.data_curator.core.synthetic import SyntheticProvider
 from quantlab_assets.feature_store.core.features import compute_features, load_preset
@@ -64,10 +63,13 @@ SPEC = {
 
 def build_warehouse(db: Path, symbols: list[str], start, end) -> None:
     first = shift_sessions(start, -130)
-    bars = SyntheticProvider().fetch(symbols, first.date(), pd.Timestamp(end).date()).bars
-    feats = compute_features(bars, load_preset(), start, end)
-    with connect(db) as con:
-        replace_slice(con, OHLCV, ohlcv_rows(FetchResult(bars), "synthetic", "bench", datetime.now()), first, end)
+    fetched = SyntheticProvider().fetch(symbols, first.date(), pd.Timestamp(end).date())
+    feats = compute_features(fetched.bars, load_preset(), start, end)
+    now = datetime.now()
+    with connect(db) as con:  # ohlcv through its one write path, the audited publish
+        rows = ohlcv_rows(fetched, "synthetic", "bench", now)
+        published = audit_and_publish_ohlcv(con, rows, fetched, symbols, first, end, "synthetic", "bench", now)
+        assert not published.refused, published.refused
         replace_slice(con, features_schema(load_preset()), feats, start, end)
 
 
