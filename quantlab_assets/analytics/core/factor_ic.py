@@ -169,7 +169,11 @@ def _rank_autocorr(xrank: np.ndarray, t: int, lag: int) -> float:
     return _pearson(xrank[t], xrank[t - lag], both, n)
 
 
-@nb.njit(parallel=True, cache=True)
+# Serial on purpose: numba's cached parallel (parfor) functions segfaulted the demo chain when loaded
+# from the cache in a process that had loaded other cached kernels (numba issues #4807, #10128;
+# pynndescent dropped cache=True from its parallel functions for the same reason). A serial
+# loop gives the same per-date figures bit for bit; the 2-core machines gain little from threads.
+@nb.njit(cache=True)
 def feature_ic_nb(
     x: np.ndarray,
     fwd: np.ndarray,
@@ -193,7 +197,7 @@ def feature_ic_nb(
     ric = np.full((H, T), np.nan)
     qmean = np.full((H, T, Q), np.nan)
     xrank = np.full((T, N), np.nan)
-    for t in nb.prange(T):
+    for t in range(T):
         xt = x[t]
         valid = np.empty(N, dtype=np.bool_)
         order = _present(xt, valid)
@@ -225,17 +229,17 @@ def feature_ic_nb(
     autocorr = np.full((H, T), np.nan)
     for h in range(H):
         lag = lags[h]
-        for t in nb.prange(lag, T):
+        for t in range(lag, T):
             autocorr[h, t] = _rank_autocorr(xrank, t, lag)
     return n_used, ic, ric, qmean, autocorr
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def _returns_order(fwd: np.ndarray):
     H, T, N = fwd.shape
     order = np.zeros((H, T, N), dtype=np.int64)
     count = np.zeros((H, T), dtype=np.int64)
-    for k in nb.prange(H * T):
+    for k in range(H * T):
         h, t = k // T, k % T
         idx = np.flatnonzero(~np.isnan(fwd[h, t]))
         count[h, t] = len(idx)
