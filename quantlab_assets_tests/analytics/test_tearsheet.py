@@ -180,11 +180,19 @@ def test_tearsheet_html_is_self_contained_and_inputs_untouched():
             before, after
         )
     page = ts.tearsheet_html(sheet)
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 7  # returns ... holdings, attribution
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert "not recovered" in page or sheet.drawdowns["recovery"].notna().all()
     md = ts.tearsheet_markdown(sheet)
-    for heading in ("Key figures", "Worst 5 drawdowns", "Yearly returns", "Top contributors", "Top detractors"):
+    for heading in (
+        "Key figures",
+        "Holdings",
+        "Round trips",
+        "Worst 5 drawdowns",
+        "Yearly returns",
+        "Top contributors",
+        "Top detractors",
+    ):
         assert heading in md
     with pytest.raises(ValueError, match="at least 2 sessions"):
         ts.build_tearsheet("demo", out.equity.head(1), out.positions, out.trades, None)
@@ -247,3 +255,84 @@ def test_rolling_panels_say_what_they_need_when_too_short():
         assert all(len(ax.lines) == 0 and list(ax.get_xticks()) == [] for ax in fig.axes)
     finally:
         plt.close(fig)
+
+
+def _sheet(seed=7, charts=True):
+    out, _ = _book(seed=seed)
+    bench = pd.Series(np.random.default_rng(2).normal(0, 0.01, len(out.equity)), index=out.equity["date"])
+    return ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench, charts=charts), out
+
+
+def test_key_figures_grouped_with_the_benchmark_beside():
+    """Issue 22 point 6: every figure in exactly one of quantstats' groups, strategy and benchmark
+    side by side (the benchmark's own figure is ``metrics`` of its returns)."""
+    from quantlab_assets.analytics.core import tearsheet_render as render
+
+    names = [n for group in render.METRIC_GROUPS.values() for n in group]
+    assert len(names) == len(set(names))
+    sheet, _ = _sheet(charts=False)
+    assert set(sheet.metrics) == set(names)  # with a benchmark every figure exists, each grouped once
+    table = render.key_figures(sheet)
+    assert list(table.columns) == ["group", "metric", "demo", "equal_weight"]
+    assert list(dict.fromkeys(table["group"])) == ["returns", "risk", "risk-adjusted", "relative", "trading"]
+    assert table["metric"].tolist() == names
+    row = table.set_index("metric")
+    bench = sheet.benchmark.dropna()
+    assert row.loc["sharpe_ratio", "equal_weight"] == f"{kpis.sharpe_ratio(bench.to_numpy()):.3f}"
+    assert row.loc["cumulative_return", "demo"] == f"{sheet.metrics['cumulative_return']:.2%}"
+    assert (row.loc[list(render.METRIC_GROUPS["relative"]), "equal_weight"] == "").all()
+    # No benchmark: one value column, no relative figures.
+    out, _ = _book(seed=7)
+    alone = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, None, charts=False)
+    assert list(render.key_figures(alone).columns) == ["group", "metric", "demo"]
+    assert "relative" not in set(render.key_figures(alone)["group"])
+
+
+def test_tearsheet_figures_agree_with_each_other():
+    """Issue 22 point 6 re-checked on a whole sheet: the longest drawdown equals the drawdown table's
+    longest episode; the contributors' list holds only winners and the detractors' only losers."""
+    sheet, _ = _sheet(charts=False)
+    episodes = ts.drawdown_table(sheet.returns, top=len(sheet.returns))
+    assert sheet.metrics["longest_drawdown_sessions"] == episodes["length"].max()
+    top, bottom = ts.contributors(sheet.attribution)
+    assert len(top) + len(bottom) <= 20 and (top["pnl"] > 0).all() and (bottom["pnl"] < 0).all()
+    # Holdings and round trips come from the same stored rows as the book.
+    assert (sheet.holdings["names"].to_numpy() == sheet.book["names"].to_numpy()).all()
+    np.testing.assert_allclose(sheet.holdings["gross_exposure"], sheet.book["gross_exposure"], rtol=1e-9, atol=1e-12)
+    assert sheet.round_trip_stats.loc["round_trips", "all"] == len(sheet.round_trips) > 0
+
+
+def test_charts_full_width_percent_axes_and_nothing_clipped():
+    """Issue 22 point 6: every chart is 960 px wide (the page's width), every text inside the
+    canvas, and fractions (returns, drawdown, volatility, exposure, weights) on percent axes."""
+    from matplotlib.ticker import PercentFormatter
+
+    from quantlab_assets.analytics.core import tearsheet_charts as charts
+
+    sheet, _ = _sheet(charts=False)
+    plt = charts._plt()
+    percent = {
+        "returns": [(0, "y"), (2, "y")],
+        "calendar": [(1, "x")],
+        "distribution": [(0, "x")],
+        "book": [(0, "y"), (1, "y"), (2, "y")],
+        "holdings": [(1, "y")],
+    }
+    for name in charts.CHARTS:
+        draw = getattr(charts, f"_{name}")
+        fig = draw(plt, sheet)
+        try:
+            fig.canvas.draw()
+            assert fig.get_size_inches()[0] * 80 == 960, name
+            box, renderer = fig.bbox, fig.canvas.get_renderer()
+            for ax in fig.axes:  # what is drawn of each axes: labels, tick labels, title, legend
+                ext = ax.get_tightbbox(renderer)
+                assert ext.x0 >= -1 and ext.x1 <= box.x1 + 1 and ext.y0 >= -1 and ext.y1 <= box.y1 + 1, (name, ext)
+            for index, axis in percent.get(name, []):
+                ax = fig.axes[index]
+                fmt = (ax.yaxis if axis == "y" else ax.xaxis).get_major_formatter()
+                assert isinstance(fmt, PercentFormatter), (name, index, axis)
+        finally:
+            plt.close(fig)
+    png = charts.render(sheet)["returns"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 960  # IHDR width

@@ -43,6 +43,13 @@ from quantlab_assets.analytics.core.tearsheet_stats import (
     rolling_figures,
     yearly_vs_benchmark,
 )
+from quantlab_assets.analytics.core.trades import (
+    holding_weights,
+    holdings_over_time,
+    round_trip_stats,
+    round_trips,
+    top_holdings,
+)
 
 __all__ = [
     "ANN",
@@ -61,22 +68,27 @@ __all__ = [
     "contributors",
     "drawdown_table",
     "format_metric",
+    "holdings_over_time",
     "metrics",
     "monthly_table",
     "period_returns",
     "probabilistic_sharpe_ratio",
     "rolling_figures",
+    "round_trip_stats",
+    "round_trips",
     "tearsheet_html",
     "tearsheet_markdown",
+    "top_holdings",
     "underwater",
     "value_at_risk",
     "yearly_vs_benchmark",
 ]
 
 EQUAL_WEIGHT = "equal_weight"
-# The columns of backtest_positions and backtest_trades the tearsheet reads (book and attribution).
+# The columns of backtest_positions and backtest_trades the tearsheet reads (book, holdings,
+# attribution, round trips).
 POSITION_FIELDS = ("date", "symbol", "value")
-TRADE_FIELDS = ("symbol", "notional", "cost")
+TRADE_FIELDS = ("date", "symbol", "shares", "price", "notional", "cost")
 
 
 # --- the whole tearsheet ---------------------------------------------------------------------------
@@ -96,6 +108,14 @@ class Tearsheet:
     book: pd.DataFrame
     attribution: pd.DataFrame
     charts: dict[str, bytes] = field(default_factory=dict)
+    # The benchmark's own figures (``metrics`` of its returns where it has one), shown beside the
+    # strategy's; pyfolio's holdings and round trips (``trades`` module).
+    benchmark_metrics: dict[str, float] = field(default_factory=dict)
+    holdings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_holdings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    round_trips: pd.DataFrame = field(default_factory=pd.DataFrame)
+    round_trip_stats: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_tearsheet(
@@ -132,7 +152,30 @@ def build_tearsheet(
         rolling=rolling,
         book=book,
         attribution=attribution(positions, trades, returns.index[-1]),
+        benchmark_metrics=_benchmark_metrics(bench),
+        **_holdings_and_trips(eq, positions, trades),
     )
     if charts:
         sheet.charts.update(tearsheet_charts.render(sheet))
     return sheet
+
+
+def _benchmark_metrics(bench: pd.Series | None) -> dict[str, float]:
+    """The benchmark's figures over the sessions it has a return (it starts where the strategy
+    can first be invested); none below 2 sessions."""
+    own = bench.dropna() if bench is not None else None
+    return metrics(own) if own is not None and len(own) >= 2 else {}
+
+
+def _holdings_and_trips(eq: pd.DataFrame, positions: pd.DataFrame, trades: pd.DataFrame) -> dict:
+    weights = holding_weights(positions, eq)
+    top = top_holdings(positions, eq)
+    out = {
+        "holdings": holdings_over_time(positions, eq),
+        "top_holdings": top,
+        "top_weights": weights[list(top["symbol"])],
+    }
+    if {"date", "symbol", "shares", "price", "cost"} <= set(trades.columns):  # a caller's narrower trades: none
+        trips = round_trips(trades, eq)
+        out.update(round_trips=trips, round_trip_stats=round_trip_stats(trips))
+    return out

@@ -77,9 +77,159 @@ def format_metric(name: str, value: float) -> str:
     return f"{value:.3f}"
 
 
+# The key figures in quantstats' groups, each figure in exactly one (a test holds every name of
+# ``metrics`` to that). Relative figures compare the strategy with the benchmark: one column.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "returns": (
+        "cumulative_return",
+        "cagr",
+        "all_time_annualised",
+        "expected_daily_return",
+        "expected_monthly_return",
+        "expected_yearly_return",
+        "mtd",
+        "return_3m",
+        "return_6m",
+        "ytd",
+        "return_1y",
+        "return_3y_annualised",
+        "return_5y_annualised",
+        "return_10y_annualised",
+        "best_day",
+        "worst_day",
+        "best_month",
+        "worst_month",
+        "best_year",
+        "worst_year",
+        "avg_up_month",
+        "avg_down_month",
+        "win_days",
+        "win_months",
+        "win_quarters",
+        "win_years",
+    ),
+    "risk": (
+        "annual_volatility",
+        "max_drawdown",
+        "longest_drawdown_sessions",
+        "avg_drawdown",
+        "avg_drawdown_sessions",
+        "var_95",
+        "cvar_95",
+        "var_99",
+        "cvar_99",
+        "skew",
+        "kurtosis",
+        "tail_ratio",
+        "ulcer_index",
+    ),
+    "risk-adjusted": (
+        "sharpe_ratio",
+        "probabilistic_sharpe_ratio",
+        "sortino_ratio",
+        "sortino_ratio_over_sqrt2",
+        "calmar_ratio",
+        "omega_ratio",
+        "risk_return_ratio",
+        "risk_adjusted_return",
+        "recovery_factor",
+        "ulcer_performance_index",
+        "gain_pain_ratio",
+        "gain_pain_ratio_monthly",
+        "common_sense_ratio",
+    ),
+    "relative": (
+        "benchmark_cumulative_return",
+        "alpha",
+        "beta",
+        "correlation",
+        "r_squared",
+        "tracking_error",
+        "information_ratio",
+        "up_capture",
+        "down_capture",
+        "treynor_ratio",
+    ),
+    "trading": (
+        "sessions",
+        "time_in_market",
+        "avg_return",
+        "avg_win",
+        "avg_loss",
+        "payoff_ratio",
+        "profit_factor",
+        "cpc_index",
+        "kelly_criterion",
+        "max_consecutive_wins",
+        "max_consecutive_losses",
+    ),
+}
+
+
+def key_figures(sheet) -> pd.DataFrame:
+    """group, metric, strategy, benchmark (formatted): every figure of ``sheet.metrics`` once, in
+    ``METRIC_GROUPS`` order; the benchmark's own figure beside it where one exists."""
+    rows = []
+    bench = sheet.benchmark_metrics
+    for group, names in METRIC_GROUPS.items():
+        for name in names:
+            if name not in sheet.metrics:
+                continue
+            other = "" if group == "relative" or name not in bench else format_metric(name, bench[name])
+            rows.append((group, name, format_metric(name, sheet.metrics[name]), other))
+    frame = pd.DataFrame(rows, columns=["group", "metric", sheet.strategy, sheet.benchmark_name])
+    return frame if bench else frame.drop(columns=sheet.benchmark_name)
+
+
 def _metric_rows(sheet) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"metric": list(sheet.metrics), "value": [format_metric(k, v) for k, v in sheet.metrics.items()]}
+    return key_figures(sheet)
+
+
+_TRIP_COUNT = {"round_trips", "winning", "losing", "even"}
+_TRIP_PCT = {"win_rate", "avg_return", "median_return", "avg_trade_return", "median_trade_return"}
+
+
+def _trip_cell(name: str, value: float) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if name in _TRIP_COUNT:
+        return f"{value:,.0f}"
+    if name in _TRIP_PCT:
+        return f"{value:.2%}"
+    if name.endswith(("_days", "_sessions")) or name in ("profit_factor", "win_loss_ratio"):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"  # currency
+
+
+def round_trip_rows(sheet) -> pd.DataFrame:
+    """The round-trip statistics (all, long, short), formatted; empty without round trips."""
+    stats = sheet.round_trip_stats
+    if stats.empty or not stats.loc["round_trips", "all"]:
+        return pd.DataFrame()
+    out = stats.apply(lambda col: [_trip_cell(name, v) for name, v in col.items()])
+    return out.rename_axis("statistic").reset_index()
+
+
+def holdings_rows(sheet) -> pd.DataFrame:
+    top = sheet.top_holdings
+    if top.empty:
+        return top
+    return top.assign(
+        max_weight=top["max_weight"].map(lambda x: f"{x:.2%}"),
+        avg_weight_held=top["avg_weight_held"].map(lambda x: f"{x:.2%}"),
+    )
+
+
+def _book_line(sheet) -> str:
+    h = sheet.holdings
+    if h.empty:
+        return ""
+    held = h[h["names"] > 0]
+    if held.empty:
+        return "The book held nothing over the range."
+    return (
+        f"Names held: {held['names'].mean():.1f} on average ({held['names'].min()}–{held['names'].max()}) "
+        f"on {len(held)} of {len(h)} sessions; largest single weight {h['max_abs_weight'].max():.2%}."
     )
 
 
@@ -111,6 +261,16 @@ def tearsheet_markdown(sheet, charts: dict[str, str] | None = None) -> str:
         "### Key figures",
         "",
         markdown_table(_metric_rows(sheet), max_rows=200),
+        "",
+        "### Holdings",
+        "",
+        _book_line(sheet),
+        "",
+        markdown_table(holdings_rows(sheet)) if not sheet.top_holdings.empty else "",
+        "",
+        "### Round trips (FIFO; P&L gross of costs as pyfolio, net_pnl after them)",
+        "",
+        markdown_table(round_trip_rows(sheet), max_rows=60) if not round_trip_rows(sheet).empty else "_none closed_",
         "",
         f"### Worst {TOP_DRAWDOWNS} drawdowns",
         "",
@@ -157,6 +317,17 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _grouped_html(sheet) -> str:
+    """One table per group of key figures (strategy and benchmark side by side), in a row."""
+    figures = key_figures(sheet)
+    parts = []
+    for group in METRIC_GROUPS:
+        rows = figures[figures["group"] == group].drop(columns="group")
+        if len(rows):
+            parts.append(f"<div><h3>{html.escape(group)}</h3>{_html_table(rows)}</div>")
+    return f"<div class='groups'>{''.join(parts)}</div>"
+
+
 def tearsheet_html(sheet) -> str:
     """A self-contained page: the charts inline as base64 PNG, no script, no network."""
 
@@ -176,7 +347,7 @@ def tearsheet_html(sheet) -> str:
         f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",
         img("returns"),
         "<h2>Key figures</h2>",
-        _html_table(_metric_rows(sheet)),
+        _grouped_html(sheet),
         f"<h2>Worst {TOP_DRAWDOWNS} drawdowns</h2>",
         _html_table(_drawdown_rows(sheet)),
         "<h2>Monthly returns</h2>",
@@ -186,8 +357,17 @@ def tearsheet_html(sheet) -> str:
         img("rolling"),
         "<h2>Daily returns</h2>",
         img("distribution"),
-        "<h2>Book: exposure, names, turnover, costs</h2>",
+        "<h2>Book: exposure, turnover, costs</h2>",
         img("book"),
+        "<h2>Holdings</h2>",
+        f"<p>{html.escape(_book_line(sheet))}</p>",
+        img("holdings"),
+        _html_table(holdings_rows(sheet)) if not sheet.top_holdings.empty else "",
+        "<h2>Round trips</h2>",
+        "<p>Shares matched first in, first out per name; a closing trade is one round trip. P&amp;L gross "
+        "of costs (pyfolio's definition), total_net_pnl after them; return = P&amp;L over the book's equity "
+        "at the previous close, trade return = P&amp;L over the capital of the trip.</p>",
+        _html_table(round_trip_rows(sheet)) if not round_trip_rows(sheet).empty else "<p>none closed</p>",
         "<h2>P&amp;L by name</h2>",
         img("attribution"),
         "<h3>Top contributors</h3>",
@@ -198,7 +378,7 @@ def tearsheet_html(sheet) -> str:
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
         "font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}"
-        "img{max-width:100%}"
+        "img{width:100%;height:auto}.groups{display:flex;flex-wrap:wrap;gap:0 24px}"
     )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(sheet.strategy)} tearsheet"
