@@ -53,10 +53,13 @@ def figure(plt, nrows: int = 1, ncols: int = 1, height: float = 4.0, width: floa
     return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
 
 
-def percent_axis(axis, decimals: int | None = None) -> None:
-    """Ticks of a fraction axis in percent (0.05 -> 5%): ``ax.yaxis`` or ``ax.xaxis``."""
-    from matplotlib.ticker import PercentFormatter
+def percent_axis(axis, decimals: int | None = None, ticks: int | None = None) -> None:
+    """Ticks of a fraction axis in percent (0.05 -> 5%): ``ax.yaxis`` or ``ax.xaxis``; ``ticks``:
+    at most about that many (a narrow horizontal axis)."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+    if ticks is not None:
+        axis.set_major_locator(MaxNLocator(ticks))
     axis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
 
 

@@ -91,7 +91,7 @@ def _calendar(plt, sheet):
     right.set_yticks(pos, [str(i) for i in y.index])
     right.invert_yaxis()
     right.axvline(0, color="black", lw=0.6)
-    percent_axis(right.xaxis)
+    percent_axis(right.xaxis, ticks=4)
     right.legend(fontsize=7)
     right.set_title("yearly returns")
     return fig
@@ -99,8 +99,9 @@ def _calendar(plt, sheet):
 
 def _rolling(plt, sheet):
     kinds = ["sharpe", "volatility"] + (["beta"] if sheet.benchmark is not None else [])
-    fig, axes = figure(plt, len(kinds), 1, height=2.4 * len(kinds), sharex=True, squeeze=False)
     sessions = int(sheet.returns.notna().sum())
+    panel = 2.4 if sessions >= min(ROLLING_WINDOWS) else 1.0  # an empty panel only says what it needs
+    fig, axes = figure(plt, len(kinds), 1, height=panel * len(kinds), sharex=True, squeeze=False)
     for ax, kind in zip(axes[:, 0], kinds):
         for w, colour in zip(ROLLING_WINDOWS, (GREY, BLUE)):
             if sessions >= w:
@@ -137,6 +138,7 @@ def _distribution(plt, sheet):
     percent_axis(ax.xaxis)
     ax.set_xlabel("daily return")
     ax.set_ylabel("sessions")
+    integer_axis(ax.yaxis)
     ax.set_title(f"daily returns: skew {sheet.metrics['skew']:.2f}, excess kurtosis {sheet.metrics['kurtosis']:.2f}")
     ax.legend(fontsize=7)
     return fig

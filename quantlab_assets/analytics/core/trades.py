@@ -223,6 +223,10 @@ def _stats(t: pd.DataFrame) -> dict[str, float]:
         return float(np.median(x)) if len(x) else nan
 
     days = t["duration_days"].to_numpy(dtype=np.float64)
+    if not n:  # no round trip on this side: counts 0, every other figure n/a (not a healthy-looking 0)
+        return {
+            name: (0.0 if name in ("round_trips", "winning", "losing", "even") else nan) for name in ROUND_TRIP_STATS
+        }
     return {
         "round_trips": float(n),
         "winning": float(len(wins)),
