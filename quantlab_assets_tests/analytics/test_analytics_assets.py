@@ -154,7 +154,7 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     assert result.success
     reports = seeded["QUANTLAB_ARTIFACTS"] / "runs" / result.run_id / "reports"
     page = (reports / "tearsheet_alpha.html").read_text()
-    assert page.count("data:image/png;base64,") == 6 and "https://" not in page
+    assert page.count("data:image/png;base64,") == 7 and "https://" not in page  # tearsheet_charts.CHARTS
     assert (reports / "tearsheet_beta_returns.png").read_bytes()[:4] == b"\x89PNG"
     meta = _events(result, dg.AssetKey(["alpha", "alpha_tearsheet"]))[0].metadata
     assert "![returns](/logs/" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value

@@ -39,7 +39,7 @@ from quantlab_assets.analytics.core.tearsheet_stats import (
     metrics,
     monthly_table,
     period_returns,
-    probabilistic_sharpe_ratio,
+    rolling_beta,
     rolling_figures,
     yearly_vs_benchmark,
 )
@@ -50,6 +50,7 @@ from quantlab_assets.analytics.core.trades import (
     round_trips,
     top_holdings,
 )
+from quantlab_assets.backtest_engine.core.kpis import probabilistic_sharpe_ratio
 
 __all__ = [
     "ANN",
@@ -73,6 +74,7 @@ __all__ = [
     "monthly_table",
     "period_returns",
     "probabilistic_sharpe_ratio",
+    "rolling_beta",
     "rolling_figures",
     "round_trip_stats",
     "round_trips",

@@ -87,15 +87,36 @@ def yearly_vs_benchmark(returns: pd.Series, benchmark: pd.Series | None) -> pd.D
 
 def rolling_figures(returns: pd.Series, benchmark: pd.Series | None, window: int) -> pd.DataFrame:
     """Rolling Sharpe (sqrt 252), annualised volatility and beta over ``window`` sessions (NaN
-    until a full window)."""
-    roll = returns.rolling(window, min_periods=window)
-    mean, std = roll.mean(), roll.std(ddof=1)
-    out = pd.DataFrame({f"sharpe_{window}": mean / std * np.sqrt(ANN), f"volatility_{window}": std * np.sqrt(ANN)})
+    until a full window): each the scalar figure (``kpis.sharpe_ratio``, ``kpis.annual_volatility``,
+    ``beta``) of the window ending at that date."""
+    out = pd.DataFrame(
+        {
+            f"sharpe_{window}": kpis.rolling_sharpe_ratio(returns, window),
+            f"volatility_{window}": kpis.rolling_annual_volatility(returns, window),
+        },
+        index=returns.index,
+    )
     if benchmark is not None:
-        b = benchmark.reindex(returns.index)
-        out[f"beta_{window}"] = (
-            returns.rolling(window, min_periods=window).cov(b) / b.rolling(window, min_periods=window).var()
-        )
+        out[f"beta_{window}"] = rolling_beta(returns, benchmark.reindex(returns.index), window)
+    return out
+
+
+def rolling_beta(returns: pd.Series, benchmark: pd.Series, window: int) -> np.ndarray:
+    """``beta`` of every ``window`` sessions ending at t (NaN before a full window), all windows at
+    once: the OLS slope over the sessions of the window where both have a return."""
+    r = returns.to_numpy(dtype=np.float64)
+    b = benchmark.to_numpy(dtype=np.float64)
+    out = np.full(len(r), np.nan)
+    if len(r) < window:
+        return out
+    R, B = (np.lib.stride_tricks.sliding_window_view(x, window).T for x in (r, b))
+    ok = ~(np.isnan(R) | np.isnan(B))
+    k = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bd = np.where(ok, B - np.where(ok, B, 0.0).sum(axis=0) / k, 0.0)
+        var = (bd * bd).sum(axis=0) / k
+        slope = (bd * np.where(ok, R, 0.0)).sum(axis=0) / k / var
+    out[window - 1 :] = np.where((k >= 2) & (var > 0), slope, np.nan)
     return out
 
 
@@ -156,24 +177,6 @@ def _trailing_return(returns: pd.Series, since: pd.Timestamp, annualise_years: f
     return (1.0 + total) ** (1.0 / annualise_years) - 1.0 if annualise_years else total
 
 
-def probabilistic_sharpe_ratio(returns, benchmark_sharpe: float = 0.0) -> float:
-    """P(true Sharpe > benchmark_sharpe) from the per-session Sharpe, its skew and kurtosis
-    (Bailey and López de Prado, "The Sharpe Ratio Efficient Frontier", 2012, eq. 9)."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    n = len(r)
-    if n < 3 or r.std(ddof=1) == 0:
-        return float("nan")
-    sr = r.mean() / r.std(ddof=1)
-    s = pd.Series(r)
-    skew, kurt = float(s.skew()), float(s.kurt()) + 3.0  # raw (non-excess) kurtosis in the formula
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
-    if denom <= 0:
-        return float("nan")
-    z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(denom)
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
 def metrics(
     returns: pd.Series, benchmark: pd.Series | None = None, exposure: pd.Series | None = None
 ) -> dict[str, float]:
@@ -201,7 +204,7 @@ def metrics(
         "cumulative_return": total,
         "cagr": float(kpis.cagr(v)),
         "sharpe_ratio": float(kpis.sharpe_ratio(v)),
-        "probabilistic_sharpe_ratio": probabilistic_sharpe_ratio(v),
+        "probabilistic_sharpe_ratio": kpis.probabilistic_sharpe_ratio(v),
         "sortino_ratio": float(kpis.sortino_ratio(v)),
         "sortino_ratio_over_sqrt2": float(kpis.sortino_ratio(v)) / math.sqrt(2.0),
         "omega_ratio": float(wins.sum() / -losses.sum()) if len(losses) else np.nan,
@@ -222,7 +225,7 @@ def metrics(
         "avg_return": float(clean[clean != 0].mean()) if (clean != 0).any() else np.nan,
         "avg_win": float(wins.mean()) if len(wins) else np.nan,
         "avg_loss": float(losses.mean()) if len(losses) else np.nan,
-        "risk_return_ratio": float(clean.mean() / clean.std(ddof=1)) if len(clean) > 1 else np.nan,
+        "risk_return_ratio": kpis.sharpe_moments(v).sharpe,  # the per-period Sharpe ratio
         "max_consecutive_wins": float(_streak(v > 0)),
         "max_consecutive_losses": float(_streak(v < 0)),
         "gain_pain_ratio": float(clean.sum() / -losses.sum()) if len(losses) else np.nan,

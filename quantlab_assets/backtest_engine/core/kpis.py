@@ -34,6 +34,10 @@ Formulas (r: returns, n: sessions, A: annualisation factor, W_t = prod_{s<=t}(1 
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
@@ -338,6 +342,89 @@ def information_ratio(returns, factor_returns, period: str = DAILY, annualizatio
     ann = annualization_factor(period, annualization)
     arr, wrap = _columns(returns)
     return wrap(_information_ratio(arr, _other(returns, arr, factor_returns, "factor_returns"), ann))
+
+
+# --- one Sharpe estimator family ----------------------------------------------------------------
+# The probabilistic Sharpe ratio (the tearsheet), the deflated one (research/overfitting.py), the
+# rolling Sharpe (the tearsheet's panels) and the annualised one above all start from the same
+# per-period Sharpe ratio and moments, so the same returns give one set of probabilities.
+
+
+class SharpeMoments(NamedTuple):
+    """Per-period (not annualised) Sharpe ratio and the moments the probabilistic Sharpe ratio needs.
+
+    ``sharpe`` = mean / sample std (ddof 1) of the returns present, the annualised
+    ``sharpe_ratio`` over sqrt(A) (NaN below 2 returns or without dispersion: no probability
+    exists for a constant series); ``skew`` and ``kurtosis`` (not excess) from population moments
+    (Bailey and López de Prado's estimators; NaN without dispersion); ``n`` the returns present.
+    """
+
+    sharpe: float
+    skew: float
+    kurtosis: float
+    n: int
+
+
+def sharpe_moments(returns) -> SharpeMoments:
+    """The per-period Sharpe ratio, skewness, kurtosis and count of a 1-D series (NaN skipped)."""
+    a = np.asarray(returns.to_numpy() if isinstance(returns, pd.Series) else returns, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"sharpe_moments takes one series (1-D), got {a.ndim}-D")
+    present = a[~np.isnan(a)]
+    n = len(present)
+    sd = float(_nanstd(a)) if n >= 2 else float("nan")
+    sharpe = float(_nanmean(a)) / sd if sd > 0 and np.isfinite(sd) else float("nan")
+    d = present - present.mean() if n else present
+    var = float((d**2).mean()) if n else float("nan")
+    if not var > 0:
+        return SharpeMoments(sharpe, float("nan"), float("nan"), n)
+    return SharpeMoments(sharpe, float((d**3).mean() / var**1.5), float((d**4).mean() / var**2), n)
+
+
+_NORMAL = NormalDist()
+
+
+def probabilistic_sharpe_from_moments(
+    sharpe: float, n: int, skew: float, kurtosis: float, benchmark_sharpe: float = 0.0
+) -> float:
+    """P(true per-period Sharpe > ``benchmark_sharpe``) given an estimate from ``n`` returns
+    (Bailey and López de Prado, "The Sharpe Ratio Efficient Frontier", 2012, eq. 9):
+
+        PSR = Z( (SR - SR*) * sqrt(n - 1) / sqrt(1 - skew * SR + (kurtosis - 1) / 4 * SR^2) )
+
+    Z the standard normal CDF; NaN when an input is NaN, n < 2 or the denominator is not positive.
+    The deflated Sharpe ratio is this with SR* = the expected maximum of the trials' Sharpe ratios."""
+    den = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe * sharpe
+    if n < 2 or not den > 0 or any(map(math.isnan, (sharpe, skew, kurtosis, benchmark_sharpe))):
+        return float("nan")
+    return _NORMAL.cdf((sharpe - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(den))
+
+
+def probabilistic_sharpe_ratio(returns, benchmark_sharpe: float = 0.0) -> float:
+    """PSR of the returns against a per-period ``benchmark_sharpe`` (0: is the Sharpe positive?)."""
+    m = sharpe_moments(returns)
+    return probabilistic_sharpe_from_moments(m.sharpe, m.n, m.skew, m.kurtosis, benchmark_sharpe)
+
+
+def rolling_sharpe_ratio(returns, window: int, risk_free=0.0, period: str = DAILY, annualization=None) -> np.ndarray:
+    """``sharpe_ratio`` of every ``window`` sessions ending at t (NaN before the first full
+    window): the scalar function applied to all windows at once, one window per column."""
+    return _rolling(returns, window, lambda R: _sharpe(R, risk_free, annualization_factor(period, annualization)))
+
+
+def rolling_annual_volatility(returns, window: int, period: str = DAILY, annualization=None) -> np.ndarray:
+    """``annual_volatility`` of every ``window`` sessions ending at t (NaN before a full window)."""
+    return _rolling(returns, window, lambda R: _annual_volatility(R, annualization_factor(period, annualization)))
+
+
+def _rolling(returns, window: int, kernel) -> np.ndarray:
+    a = np.asarray(returns.to_numpy() if isinstance(returns, pd.Series) else returns, dtype=np.float64)
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be a positive integer of sessions, got {window!r}")
+    out = np.full(len(a), np.nan)
+    if len(a) >= window:
+        out[window - 1 :] = kernel(sliding_window_view(a, window).T)
+    return out
 
 
 # --- the per-date table -----------------------------------------------------------------------
