@@ -36,16 +36,16 @@ def png_bytes(fig, dpi: int = DPI) -> bytes:
 
 
 def render_png(draw: Callable[..., Any], *args, dpi: int = DPI, **kwargs) -> bytes:
-    """``draw(plt, *args, **kwargs)`` returns a figure; its PNG bytes, the figure closed even when
-    drawing or saving fails (an open figure per call would grow a long-lived process)."""
+    """``draw(plt, *args, **kwargs)`` returns a figure; its PNG bytes. Every figure the call opened
+    is closed, even when drawing or saving fails (an open figure per call would grow a long-lived
+    process)."""
     plt = pyplot()
-    fig = None
+    before = set(plt.get_fignums())
     try:
-        fig = draw(plt, *args, **kwargs)
-        return png_bytes(fig, dpi)
+        return png_bytes(draw(plt, *args, **kwargs), dpi)
     finally:
-        if fig is not None:
-            plt.close(fig)
+        for number in set(plt.get_fignums()) - before:
+            plt.close(number)
 
 
 def figure(plt, nrows: int = 1, ncols: int = 1, height: float = 4.0, width: float = WIDTH, **kwargs):

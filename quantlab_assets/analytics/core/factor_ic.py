@@ -36,6 +36,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.common.charts import render_png
 from quantlab_assets.feature_store.core.labels import exit_column, label_column
 
 DEFAULT_QUANTILES = 5
@@ -427,13 +428,10 @@ def ranked(summary: pd.DataFrame) -> pd.DataFrame:
 
 def ic_decay_png(summary: pd.DataFrame, top: int = 8) -> bytes:
     """Mean rank IC against the horizon for the ``top`` features of ``ranked``."""
-    import io
+    return render_png(_ic_decay, summary, top, dpi=80)
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+def _ic_decay(plt, summary: pd.DataFrame, top: int):
     best = list(dict.fromkeys(ranked(summary)["feature"]))[:top]
     overall = summary[summary["period"] == "all"]
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -449,10 +447,7 @@ def ic_decay_png(summary: pd.DataFrame, top: int = 8) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def feature_ic_markdown(summary: pd.DataFrame, as_of, start, chart: str | None, rows: int = 45) -> str:
