@@ -200,7 +200,7 @@ def feature_ic_nb(
 
 
 @nb.njit(cache=True)
-def _returns_order(fwd: np.ndarray):
+def returns_order(fwd: np.ndarray):
     H, T, N = fwd.shape
     order = np.zeros((H, T, N), dtype=np.int64)
     count = np.zeros((H, T), dtype=np.int64)

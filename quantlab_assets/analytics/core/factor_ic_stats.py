@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.analytics.core.factor_ic_kernels import _returns_order, feature_ic_nb
+from quantlab_assets.analytics.core.factor_ic_kernels import feature_ic_nb, returns_order
 from quantlab_assets.feature_store.core.labels import exit_column, label_column
 
 DEFAULT_QUANTILES = 5
@@ -95,7 +95,7 @@ def factor_panels(
     dates = pd.DatetimeIndex(sorted(pd.to_datetime(feats["date"]).unique()))
     symbols = pd.Index(sorted(feats["symbol"].unique()))
     fwd = known_returns(labels, horizons, cutoff, dates, symbols)
-    order, count = _returns_order(fwd)
+    order, count = returns_order(fwd)
     qfrac = quantile_fractions(quantiles)
     lags = np.asarray(horizons, dtype=np.int64)
     F, H, T = len(feature_names), len(horizons), len(dates)

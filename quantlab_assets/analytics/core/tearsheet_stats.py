@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.analytics.core.returns import underwater, value_at_risk
-from quantlab_assets.backtest_engine.core import kpis
+from quantlab_assets.backtest_engine.core import kpi_base, kpis
 
 ANN = kpis.TRADING_DAYS_PER_YEAR
 TOP_DRAWDOWNS = 5
@@ -165,7 +165,7 @@ def _aligned(returns: pd.Series, benchmark: pd.Series) -> tuple[np.ndarray, np.n
 
 
 def _streak(flag: np.ndarray) -> int:
-    runs = kpis._run_lengths(flag)
+    runs = kpi_base.run_lengths(flag)
     return int(runs.max()) if runs.size else 0
 
 
