@@ -339,3 +339,37 @@ def test_charts_full_width_percent_axes_and_nothing_clipped():
             plt.close(fig)
     png = charts.render(sheet)["returns"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 960  # IHDR width
+
+
+def test_figures_start_at_the_first_invested_session_like_backtest_kpis():
+    """Issue 22 point 3 on the tearsheet: a flat warm-up is left out (counted and dated), so the
+    tearsheet's since-start figures are backtest_kpis' since-start row of the same date."""
+    out, _ = _book(seed=7)
+    eq = out.equity.copy()
+    flat = 15  # a warm-up the engine would give a strategy whose features need history
+    warm = pd.DataFrame(
+        {
+            "date": trading_days("2023-01-02", "2023-12-29")[-flat:],
+            "equity": eq["equity"].iloc[0] / (1 + eq["ret"].iloc[0]),
+            "ret": 0.0,
+            "turnover": 0.0,
+            "costs": 0.0,
+            "gross_exposure": 0.0,
+            "net_exposure": 0.0,
+        }
+    )
+    equity = pd.concat([warm, eq[warm.columns]], ignore_index=True)
+    sheet = ts.build_tearsheet("demo", equity, out.positions, out.trades, None, charts=False)
+    first = kpis.first_invested(equity)
+    # The engine's own first session is flat too: the decision at its close fills at the next open.
+    assert first == eq["date"].iloc[1] and sheet.first_invested == first and sheet.warmup_sessions == flat + 1
+    assert sheet.returns.index[0] == first and len(sheet.returns) == len(eq) - 1
+    row = kpis.invested_kpi_table(equity[["date", "ret", "turnover"]])
+    row = row[(row["scope"] == kpis.SINCE_START)].iloc[-1]
+    for name in ("sharpe_ratio", "annual_volatility", "cagr", "max_drawdown"):
+        assert sheet.metrics[name] == pytest.approx(row[name], rel=1e-9), name
+    assert f"the {flat + 1} flat warm-up session(s)" in ts.tearsheet_markdown(sheet)
+    # A book never held keeps its range and says so; nothing flat looks like a strategy.
+    never = equity.head(flat).copy()
+    sheet = ts.build_tearsheet("demo", never, out.positions.head(0), out.trades.head(0), None, charts=False)
+    assert sheet.first_invested is None and "Never held a book" in ts.tearsheet_markdown(sheet)

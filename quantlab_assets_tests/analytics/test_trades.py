@@ -149,3 +149,16 @@ def test_holdings_hand_worked():
     np.testing.assert_allclose(top["max_weight"], [0.5, -0.2])
     np.testing.assert_allclose(top["avg_weight_held"], [0.4, -0.15])
     assert top["sessions_held"].tolist() == [2, 2]
+
+
+def test_no_trades_no_round_trips():
+    """No trade (a strategy that never traded): an empty table of the same columns and statistics
+    that say 0 round trips and n/a elsewhere, never a healthy-looking 0."""
+    trades, equity = _hand_case()
+    rt = tr.round_trips(trades.head(0), equity)
+    assert list(rt.columns) == list(tr.ROUND_TRIP_COLUMNS) and rt.empty
+    stats = tr.round_trip_stats(rt)
+    assert (stats.loc["round_trips"] == 0).all()
+    assert stats.drop(["round_trips", "winning", "losing", "even"]).isna().all().all()
+    only_open = tr.round_trips(trades.head(1), equity)  # a position opened, never closed
+    assert only_open.empty

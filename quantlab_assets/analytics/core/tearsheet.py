@@ -50,6 +50,7 @@ from quantlab_assets.analytics.core.trades import (
     round_trips,
     top_holdings,
 )
+from quantlab_assets.backtest_engine.core import kpis
 from quantlab_assets.backtest_engine.core.kpis import probabilistic_sharpe_ratio
 
 __all__ = [
@@ -118,6 +119,10 @@ class Tearsheet:
     top_weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     round_trips: pd.DataFrame = field(default_factory=pd.DataFrame)
     round_trip_stats: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Since-start figures start at the first invested session (``kpis.first_invested``, as
+    # ``backtest_kpis`` and the leaderboard): the flat warm-up before it is left out and counted.
+    first_invested: pd.Timestamp | None = None
+    warmup_sessions: int = 0
 
 
 def build_tearsheet(
@@ -131,10 +136,15 @@ def build_tearsheet(
 ) -> Tearsheet:
     """All figures of one strategy from its stored tables (``backtest_equity`` rows with ``date``,
     ``equity``, ``ret``, exposures, ``turnover``, ``costs``; ``backtest_positions``;
-    ``backtest_trades``) and benchmark daily returns by date (None: no benchmark figures)."""
+    ``backtest_trades``) and benchmark daily returns by date (None: no benchmark figures).
+
+    The figures start at the strategy's first invested session (the first fill, as
+    ``backtest_kpis``' since-start rows and the leaderboard): the flat warm-up before it (12-1
+    momentum needs 253 sessions) would dilute every figure with zero returns. A strategy that
+    never held a book, or held one on fewer than 2 sessions, keeps its whole range and says so."""
     if len(equity) < 2:
         raise ValueError(f"{strategy}: a tearsheet needs at least 2 sessions of backtest_equity, got {len(equity)}")
-    eq = equity.sort_values("date")
+    eq, first, warmup = _from_first_invested(equity.sort_values("date"))
     returns = pd.Series(eq["ret"].to_numpy(np.float64), index=pd.DatetimeIndex(eq["date"]), name=strategy)
     bench = None
     if benchmark is not None:
@@ -156,6 +166,8 @@ def build_tearsheet(
         attribution=attribution(positions, trades, returns.index[-1]),
         benchmark_metrics=_benchmark_metrics(bench),
         **_holdings_and_trips(eq, positions, trades),
+        first_invested=first,
+        warmup_sessions=warmup,
     )
     if charts:
         sheet.charts.update(tearsheet_charts.render(sheet))
@@ -181,3 +193,14 @@ def _holdings_and_trips(eq: pd.DataFrame, positions: pd.DataFrame, trades: pd.Da
         trips = round_trips(trades, eq)
         out.update(round_trips=trips, round_trip_stats=round_trip_stats(trips))
     return out
+
+
+def _from_first_invested(eq: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timestamp | None, int]:
+    """The rows from the first invested session, that session, and the warm-up rows left out."""
+    first = kpis.first_invested(eq)
+    if first is None:
+        return eq, None, 0
+    keep = pd.to_datetime(eq["date"]).to_numpy() >= first.to_datetime64()
+    if keep.sum() < 2:
+        return eq, first, 0
+    return eq[keep], first, int((~keep).sum())

@@ -244,6 +244,22 @@ def _drawdown_rows(sheet) -> pd.DataFrame:
     return d
 
 
+def range_note(sheet) -> str:
+    """Where the figures start and why: the first invested session and the warm-up left out, or a
+    warning that the book was never (or barely) held."""
+    first, warmup = getattr(sheet, "first_invested", None), getattr(sheet, "warmup_sessions", 0)
+    if first is None:
+        return "Never held a book over this range: every figure below is of a flat book (no fill)."
+    if first > sheet.returns.index[0]:
+        return f"Invested from {first.date()} only: fewer than 2 invested sessions, figures cover the whole range."
+    if warmup:
+        return (
+            f"Figures from the first invested session, {first.date()}; the {warmup} flat warm-up session(s) "
+            "before it are left out (as in backtest_kpis and the leaderboard)."
+        )
+    return f"Figures from the first invested session, {first.date()} (no warm-up)."
+
+
 def tearsheet_markdown(sheet, charts: dict[str, str] | None = None) -> str:
     """The markdown the UI shows; ``charts`` maps a chart name to an image reference (a file
     name or a data URI) to embed."""
@@ -253,6 +269,8 @@ def tearsheet_markdown(sheet, charts: dict[str, str] | None = None) -> str:
         f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}",
         "",
         f"Benchmark: {sheet.benchmark_name}. Net of costs; signals at the close fill at the next open.",
+        "",
+        range_note(sheet),
         "",
     ]
     for name, ref in (charts or {}).items():
@@ -344,7 +362,7 @@ def tearsheet_html(sheet) -> str:
     top, bottom = contributors(sheet.attribution)
     sections = [
         f"<h1>{html.escape(sheet.strategy)}</h1><p>{r.index[0].date()} … {r.index[-1].date()}; benchmark: "
-        f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",
+        f"{html.escape(sheet.benchmark_name)}; net of costs.</p><p>{html.escape(range_note(sheet))}</p>",
         img("returns"),
         "<h2>Key figures</h2>",
         _grouped_html(sheet),

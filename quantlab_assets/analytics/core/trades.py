@@ -202,11 +202,8 @@ def round_trip_stats(trips: pd.DataFrame) -> pd.DataFrame:
     """``ROUND_TRIP_STATS`` x (all, long, short), pyfolio's definitions (``returns`` portfolio-
     relative, ``rt_return`` on the capital of the trip; holding periods in calendar days as
     pyfolio and in sessions)."""
-    out = {
-        "all": _stats(trips),
-        "long": _stats(trips[trips["long"]]),
-        "short": _stats(trips[~trips["long"].astype(bool)]),
-    }
+    long = trips["long"].to_numpy(dtype=bool)
+    out = {"all": _stats(trips), "long": _stats(trips.loc[long]), "short": _stats(trips.loc[~long])}
     return pd.DataFrame(out).reindex(list(ROUND_TRIP_STATS))
 
 
