@@ -132,7 +132,8 @@ def _write_tearsheet(artifacts: ArtifactsResource, run_id: str, name: str, sheet
 
 def _tearsheet_metadata(context, name: str, sheet, page: Path) -> dict:
     light = {
-        "sessions": len(sheet.returns),
+        "sessions": len(sheet.returns),  # from the first invested session (tearsheet_render.range_note)
+        "since": str(sheet.first_invested.date()) if sheet.first_invested is not None else "never invested",
         "html": dg.MetadataValue.path(str(page)),
         **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics},
     }

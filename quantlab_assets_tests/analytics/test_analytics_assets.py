@@ -158,6 +158,9 @@ def test_tearsheet_and_leaderboard_from_stored_backtests(seeded):
     assert (reports / "tearsheet_beta_returns.png").read_bytes()[:4] == b"\x89PNG"
     meta = _events(result, dg.AssetKey(["alpha", "alpha_tearsheet"]))[0].metadata
     assert "![returns](/logs/" in meta["returns_chart"].value and "Worst 5 drawdowns" in meta["tearsheet"].value
+    # The figures start at the first invested session, dated on the page and in the metadata.
+    assert meta["since"].value == str(meta["tearsheet"].value.split("first invested session, ")[1][:10])
+    assert "Holdings" in meta["tearsheet"].value and "Round trips" in meta["tearsheet"].value
     # The benchmark is the one the spec names: SPY's close-to-close returns for beta.
     beta_md = (reports / "tearsheets.md").read_text()
     assert "Benchmark: SPY" in beta_md and "Benchmark: equal_weight" in beta_md
