@@ -128,10 +128,14 @@ def round_trips(trades: pd.DataFrame, equity: pd.DataFrame | None = None) -> pd.
     ``ret``) gives the portfolio-relative ``returns`` and the holding period in sessions."""
     sessions = None if equity is None else pd.DatetimeIndex(equity.sort_values("date")["date"])
     start_value = None if equity is None else _start_of_day_equity(equity)
+    merged = _merge_same_day(trades)
     rows: list[dict] = []
-    frame = trades[trades["shares"] != 0].sort_values(["symbol", "date"], kind="stable")
-    for symbol, group in frame.groupby("symbol", sort=True):
-        rows += _match_symbol(symbol, _merge_same_day(group))
+    symbols = merged["symbol"].to_numpy()
+    cuts = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
+    columns = [merged[c].tolist() for c in ("date", "shares", "price", "cost")]  # Timestamps, floats
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(symbols)]):
+        if hi > lo:
+            rows += _match_symbol(symbols[lo], *(c[lo:hi] for c in columns))
     out = pd.DataFrame(rows, columns=[c for c in ROUND_TRIP_COLUMNS if c not in ("returns", "duration_sessions")])
     out["duration_days"] = (out["close_dt"] - out["open_dt"]).dt.days if len(out) else []
     out["returns"] = (
@@ -149,20 +153,25 @@ def _start_of_day_equity(equity: pd.DataFrame) -> pd.Series:
     return eq["equity"] / (1.0 + eq["ret"].fillna(0.0))  # the previous close (the capital on day one)
 
 
-def _merge_same_day(group: pd.DataFrame) -> pd.DataFrame:
+def _merge_same_day(trades: pd.DataFrame) -> pd.DataFrame:
     """Trades of one symbol on one date in the same direction become one at their average price
-    (pyfolio merges a direction's fills within 8 hours the same way)."""
-    g = group.assign(sign=np.sign(group["shares"]), value=group["shares"] * group["price"])
-    merged = g.groupby(["date", "sign"], sort=False).agg(shares=("shares", "sum"), value=("value", "sum"))
-    merged = merged.join(g.groupby(["date", "sign"], sort=False)["cost"].sum())
+    (pyfolio merges a direction's fills within 8 hours the same way); sorted by symbol and date,
+    a date's directions in the order they came. One groupby for every symbol."""
+    frame = trades.loc[trades["shares"].to_numpy() != 0, ["symbol", "date", "shares", "price", "cost"]]
+    frame = frame.sort_values(["symbol", "date"], kind="stable")
+    g = frame.assign(sign=np.sign(frame["shares"]), value=frame["shares"] * frame["price"])
+    merged = g.groupby(["symbol", "date", "sign"], sort=False).agg(
+        shares=("shares", "sum"), value=("value", "sum"), cost=("cost", "sum")
+    )
+    merged = merged.reset_index().sort_values(["symbol", "date"], kind="stable")
     merged["price"] = merged["value"] / merged["shares"]
-    return merged.reset_index()
+    return merged.reset_index(drop=True)
 
 
-def _match_symbol(symbol, trades: pd.DataFrame) -> list[dict]:
+def _match_symbol(symbol, dates: list, shares_: list, prices: list, costs: list) -> list[dict]:
     lots: deque[list] = deque()  # [signed shares, price, date, cost per share]
     rows = []
-    for date, shares, price, cost in trades[["date", "shares", "price", "cost"]].itertuples(index=False):
+    for date, shares, price, cost in zip(dates, shares_, prices, costs):
         per_share_cost = cost / abs(shares)
         if not lots or np.sign(lots[0][0]) == np.sign(shares):
             lots.append([shares, price, date, per_share_cost])
