@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
+from quantlab_assets.backtest_engine.core.step import benchmark_gap
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions, trading_days
@@ -45,7 +46,7 @@ from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
 from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
 SpecLike = StrategySpec | Mapping[str, Any] | str | Path
@@ -320,6 +321,19 @@ def check_range(start, end) -> None:
         raise ValueError(f"{lo.date()}..{hi.date()} holds no trading session (weekend or holidays only)")
 
 
+def named_benchmark_bars(spec: StrategySpec, bars: pd.DataFrame, registered, start, end) -> pd.DataFrame | None:
+    """The bars of the spec's named benchmark symbol (None: the equal-weight universe); a
+    ``ValueError`` naming the symbol, the range and what to do when a session of [start, end]
+    has none (the backtest asset refuses the same range with the same line)."""
+    if spec.benchmark == EQUAL_WEIGHT:
+        return None
+    mine = bars[bars["symbol"] == spec.benchmark]
+    line = benchmark_gap(spec.benchmark, mine, start, end, spec.benchmark in set(registered), spec.name)
+    if line:
+        raise ValueError(line)
+    return mine
+
+
 def backtest(
     spec: SpecLike,
     start=None,
@@ -358,17 +372,17 @@ def backtest(
     result = compute_targets(
         feats, spec, universe, start, end, prev_weights=None, labels=data.labels if model else None
     )
-    bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
-    bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
+    in_range = data.bars[(data.bars["date"] >= first_bar) & (data.bars["date"] <= end)]
     out, equity = backtest_strategy(
-        bars,
+        in_range[in_range["symbol"].isin(universe)],
         decisions_of(result.targets),
         start,
         end,
         spec.costs,
         spec.capital,
         holding=holding_of(spec, result.targets),
+        benchmark_bars=named_benchmark_bars(spec, in_range, data.symbols, start, end),
     )
     table = pd.DataFrame()
     if kpis:

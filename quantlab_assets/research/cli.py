@@ -67,12 +67,13 @@ _COUNT = {"sessions", "drawdown_duration"}
 _MONEY = {"pnl_gross", "pnl_net", "costs_paid"}
 
 
-def kpi_lines(kpis: dict[str, float], since) -> list[str]:
+def kpi_lines(kpis: dict[str, float], since, benchmark: str = "equal_weight") -> list[str]:
     """The since-start figures as a reader wants them: percentages, ratios to 2 decimals, money
     with thousands separators, and the session they count from (the first invested one);
-    ``excess_return`` and ``information_ratio`` are against the equal-weight benchmark."""
+    ``excess_return`` and ``information_ratio`` are against the spec's ``benchmark``."""
+    against = "equal-weight benchmark" if benchmark == "equal_weight" else f"benchmark {benchmark}"
     head = (
-        f"since-start figures from {since.date()} (first invested session); vs = equal-weight benchmark"
+        f"since-start figures from {since.date()} (first invested session); vs = {against}"
         if since is not None
         else "EMPTY BOOK: the strategy held nothing over the range; no since-start figure"
     )
@@ -114,7 +115,7 @@ def cmd_backtest(args) -> int:
         + (f"  (overrides: {', '.join(args.set)})" if args.set else "")
     )
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
-    for line in kpi_lines(out.kpis_last, first_invested(out.equity)):
+    for line in kpi_lines(out.kpis_last, first_invested(out.equity), spec.benchmark):
         print(line)
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))

@@ -116,3 +116,26 @@ def test_evaluate_is_the_fast_path_of_backtest(materialized):
         np.testing.assert_array_equal(fast.costs, full.equity["costs"].to_numpy())
         for key in ("sharpe_ratio", "cagr", "max_drawdown", "turnover"):
             assert fast.kpis[key] == full.kpis_last[key]
+
+
+def test_a_named_benchmark_is_the_assets_convention(materialized):
+    """Issue 22 point 2: a spec's ``benchmark: T05`` (a registry symbol) is credited as the asset
+    credits it: nothing before the first invested session, open to close on it, close to close
+    after; a symbol without bars is one line naming it, the range and what to do."""
+    from quantlab_assets.backtest_engine.core.kpis import first_invested
+
+    spec = ROOT / "strategies" / "low_volatility.yaml"
+    out = research.backtest(spec, START, END, overrides={"benchmark": "T05"}, db=materialized)
+    with duckdb.connect(str(materialized), read_only=True) as con:
+        px = con.execute("SELECT date, open, close, adj_close FROM ohlcv WHERE symbol = 'T05' ORDER BY date").df()
+    px = px.assign(date=pd.to_datetime(px["date"])).set_index("date")
+    b = out.equity.set_index("date")["benchmark_ret"]
+    first = first_invested(out.equity)
+    assert b[:first].iloc[:-1].isna().all()
+    assert b[first] == pytest.approx(px["close"][first] / px["open"][first] - 1.0, abs=1e-15)
+    after = b[b.index > first]
+    expected = (px["adj_close"] / px["adj_close"].shift(1) - 1.0).reindex(after.index)
+    np.testing.assert_allclose(after.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-15)
+    assert out.kpis_last["information_ratio"] == out.kpis_last["information_ratio"]  # finite, not NaN
+    with pytest.raises(ValueError, match=r"field 'benchmark': QQQ has no ohlcv bar on \d+ of \d+ sessions of "):
+        research.backtest(spec, START, END, overrides={"benchmark": "QQQ"}, db=materialized)

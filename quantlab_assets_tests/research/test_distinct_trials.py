@@ -57,6 +57,8 @@ def test_cli_figures_read_as_percent_ratio_and_money():
         ["information_ratio", "(vs)", "n/a"],
     ]
     assert kpi_lines({}, None)[0].startswith("EMPTY BOOK")
+    named = kpi_lines({"sharpe_ratio": 1.0}, pd.Timestamp("2026-06-02"), "SPY")[0]
+    assert named.endswith("vs = benchmark SPY")  # the spec's own benchmark, named
 
 
 def test_experiment_listing_reads_the_results():
