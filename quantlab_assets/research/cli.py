@@ -80,18 +80,31 @@ def kpi_lines(kpis: dict[str, float], since, benchmark: str = "equal_weight") ->
     lines = [head]
     for key, value in kpis.items():
         label = {"excess_return": "excess_return (vs)", "information_ratio": "information_ratio (vs)"}.get(key, key)
-        if value != value:  # NaN
-            text = "n/a"
-        elif key in _PERCENT:
-            text = f"{value:.2%}"
-        elif key in _COUNT:
-            text = f"{value:,.0f}"
-        elif key in _MONEY:
-            text = f"{value:,.2f}"
-        else:
-            text = f"{value:.2f}"
-        lines.append(f"  {label:<24} {text:>14}")
+        lines.append(f"  {label:<24} {figure_text(key, value):>14}")
     return lines
+
+
+def figure_text(key: str, value: float) -> str:
+    """One figure as a reader wants it: percent, a count, money or a ratio to 2 decimals."""
+    if value != value:  # NaN
+        return "n/a"
+    if key in _PERCENT:
+        return f"{value:.2%}"
+    if key in _COUNT or key == "trades":
+        return f"{value:,.0f}"
+    if key in _MONEY or key == "final_equity":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def results_lines(results: dict) -> list[str]:
+    """A recorded experiment's results: formatted figures when they are numbers (a backtest),
+    else the JSON (a sweep's nested results)."""
+    import json
+
+    if results and all(isinstance(v, int | float) for v in results.values()):
+        return [f"  {k:<24} {figure_text(k, float(v)):>14}" for k, v in sorted(results.items())]
+    return [f"  {json.dumps(results, sort_keys=True)[:2000]}"]
 
 
 def cmd_backtest(args) -> int:
@@ -213,8 +226,6 @@ def cmd_experiments(args) -> int:
 
 
 def cmd_experiment_show(args) -> int:
-    import json
-
     from quantlab_assets.research.experiments import code_version, get
     from quantlab_assets.research.rerun import rerun
 
@@ -225,7 +236,8 @@ def cmd_experiment_show(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{exp.id}: {exp.kind} {exp.name}, {exp.start.date()}..{exp.end.date()}")
-    print(f"recorded results: {json.dumps(exp.results, sort_keys=True)[:2000]}")
+    print("recorded results:")
+    print("\n".join(results_lines(exp.results)))
     now, data_now, diffs = rerun(exp)
     print(f"code version: recorded {exp.code_version}, now {code_version()}")
     print(f"data version: recorded {exp.data_version}, now {data_now}")
