@@ -32,10 +32,10 @@ from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR, trading_days
-from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
+from quantlab_assets.common.yaml_io import FrozenModel, StrictFrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import adjusted, adjusted_volume
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core import toolbox as tb
@@ -203,8 +203,8 @@ SpreadWindow = Annotated[int, Field(ge=2, le=MAX_SPREAD_WINDOW)]
 Span = Annotated[int, Field(ge=1, le=MAX_EMA_SPAN)]
 
 
-class _Params(FrozenModel):
-    model_config = ConfigDict(strict=True)  # merged with FrozenModel's
+class _Params(StrictFrozenModel):
+    """An indicator's parameters: strict types (a quoted or fractional window is an error)."""
 
 
 class ReturnParams(_Params):
