@@ -36,9 +36,10 @@ from quantlab_assets.backtest_engine.core.step import benchmark_gap
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.gates import period_label
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
-from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
+from quantlab_assets.data_curator.core.bars import BAR_COLUMNS, most_sessions_stored
 from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
@@ -46,6 +47,7 @@ from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
 from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
+from quantlab_assets.strategy_lab.core.gate import FeatureHistory, book_not_empty
 from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
@@ -387,3 +389,26 @@ def backtest(
             invested_kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
         )
     return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)
+
+
+def empty_book_reason(result: ResearchResult, db: str | Path | None = None) -> str:
+    """Why a backtest held nothing, in numbers: the targets asset's own ``book_not_empty`` line
+    (the feature, the sessions its window needs and the sessions stored; or the ``min_names``
+    comparison); "" when it held a book."""
+    preset = load_preset(settings.feature_preset_file())
+    used = result.spec.features_used()
+    needs = {
+        f: s.preset.window_of(f)
+        for s in load_feature_sets(preset, settings.feature_sets_dir())
+        for f in used
+        if f in s.preset.feature_names
+    }
+    con = connect(Path(db) if db else settings.db_path(), read_only=True)
+    try:
+        stored = most_sessions_stored(con, result.universe, result.end)
+    finally:
+        con.close()
+    label = period_label(result.start, result.end)
+    targets = result.targets
+    gate = book_not_empty(targets.targets, result.spec, targets.notes, label, FeatureHistory(needs, stored))
+    return "" if gate.passed else gate.description

@@ -130,6 +130,8 @@ def cmd_backtest(args) -> int:
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
     for line in kpi_lines(out.kpis_last, first_invested(out.equity), spec.benchmark):
         print(line)
+    if first_invested(out.equity) is None:  # why, in numbers (the targets asset's own warning)
+        print(research.empty_book_reason(out))
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:

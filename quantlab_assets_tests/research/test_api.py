@@ -139,3 +139,21 @@ def test_a_named_benchmark_is_the_assets_convention(materialized):
     assert out.kpis_last["information_ratio"] == out.kpis_last["information_ratio"]  # finite, not NaN
     with pytest.raises(ValueError, match=r"field 'benchmark': QQQ has no ohlcv bar on \d+ of \d+ sessions of "):
         research.backtest(spec, START, END, overrides={"benchmark": "QQQ"}, db=materialized)
+
+
+def test_an_empty_book_says_why_in_the_api_and_the_cli(materialized, capsys, monkeypatch):
+    """Issue 22 point 4 for a researcher: three names for a strategy with min_names 8 hold
+    nothing; the API and ``quantlab backtest`` say why, as the targets asset's warning does."""
+    from quantlab_assets.batch_orchestrator.cli import main
+
+    spec = ROOT / "strategies" / "momentum_topk.yaml"
+    three = {"universe.include": ["T00", "T01", "T02"]}
+    out = research.backtest(spec, START, END, overrides=three, db=materialized)
+    why = research.empty_book_reason(out, db=materialized)
+    assert why.startswith(f"EMPTY BOOK: held nothing on any of {len(out.equity)} session(s) of {START}..{END}: ")
+    assert why.endswith(f"3 scorable names < min_names {out.spec.constraints.min_names}: flat"), why
+    assert research.empty_book_reason(research.backtest(spec, START, END, db=materialized), db=materialized) == ""
+    monkeypatch.setenv("QUANTLAB_DB", str(materialized))
+    assert main(["backtest", str(spec), "--start", START, "--end", END, "--set", "universe.include=[T00,T01,T02]"]) == 0
+    printed = capsys.readouterr().out
+    assert "EMPTY BOOK: the strategy held nothing over the range" in printed and why in printed, printed
