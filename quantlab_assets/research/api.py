@@ -47,7 +47,7 @@ from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
 from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.strategy_lab.core.gate import FeatureHistory, book_not_empty
+from quantlab_assets.strategy_lab.core.gate import book_not_empty, feature_history
 from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
@@ -395,20 +395,13 @@ def empty_book_reason(result: ResearchResult, db: str | Path | None = None) -> s
     """Why a backtest held nothing, in numbers: the targets asset's own ``book_not_empty`` line
     (the feature, the sessions its window needs and the sessions stored; or the ``min_names``
     comparison); "" when it held a book."""
-    preset = load_preset(settings.feature_preset_file())
-    used = result.spec.features_used()
-    needs = {
-        f: s.preset.window_of(f)
-        for s in load_feature_sets(preset, settings.feature_sets_dir())
-        for f in used
-        if f in s.preset.feature_names
-    }
+    sets = load_feature_sets(load_preset(settings.feature_preset_file()), settings.feature_sets_dir())
     con = connect(Path(db) if db else settings.db_path(), read_only=True)
     try:
-        stored = most_sessions_stored(con, result.universe, result.end)
+        history = feature_history(sets, result.spec, most_sessions_stored(con, result.universe, result.end))
     finally:
         con.close()
     label = period_label(result.start, result.end)
     targets = result.targets
-    gate = book_not_empty(targets.targets, result.spec, targets.notes, label, FeatureHistory(needs, stored))
+    gate = book_not_empty(targets.targets, result.spec, targets.notes, label, history)
     return "" if gate.passed else gate.description

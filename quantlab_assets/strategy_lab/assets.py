@@ -30,7 +30,7 @@ from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
 from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
-from quantlab_assets.strategy_lab.core.gate import FeatureHistory
+from quantlab_assets.strategy_lab.core.gate import feature_history
 from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS, fits_table, predictions_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
@@ -164,10 +164,7 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             labels = read_slice(con, LABELS, start, end, label_columns(spec), universe)
             prev = read_previous_weights(con, spec.name, start)
             scores = read_strategy_slice(con, PREDICTIONS, spec.name, start, end, SCORE_COLUMNS) if model else None
-            history = FeatureHistory(
-                {f: s.preset.window_of(f) for s in sets for f in spec.features_used() if f in s.preset.feature_names},
-                most_sessions_stored(con, universe, end),
-            )
+            history = feature_history(sets, spec, most_sessions_stored(con, universe, end))  # an empty book's why
             part = targets_partition(
                 feats, labels, spec, universe, registry.tickers, prev, start, end, set_dates, scores, history
             )

@@ -39,6 +39,13 @@ class FeatureHistory:
     stored: int
 
 
+def feature_history(sets: Iterable, spec: StrategySpec, stored: int) -> FeatureHistory:
+    """The windows of the features ``spec`` reads, from the feature sets that declare them
+    (``feature_store.core.sets.FeatureSet``), and the sessions ``stored``."""
+    used = spec.features_used()
+    return FeatureHistory({f: s.preset.window_of(f) for s in sets for f in used if f in s.preset.feature_names}, stored)
+
+
 def _unscored_reason(spec: StrategySpec, history: FeatureHistory | None) -> str:
     """Why no name had a score, in numbers when the features' windows are longer than the
     history stored ("mom_12_1 undefined: needs 253 sessions, 250 stored")."""
