@@ -9,7 +9,7 @@ HISTORY_START="$(python -c "from quantlab_assets.common.calendar import shift_se
 HISTORY_END="$(python -c "from quantlab_assets.common.calendar import shift_sessions as s; print(s('$START', -1).date())")"
 echo "Quant Lab demo"
 echo "  DuckDB: ${QUANTLAB_DB:-data/quantlab.duckdb}  artifacts: ${QUANTLAB_ARTIFACTS:-artifacts}  DAGSTER_HOME: $DAGSTER_HOME"
-source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"  # run_logged: a progress line every 15 s
+source "$ROOT/scripts/progress.sh"  # run_logged: a progress line every 15 s
 echo "1/2 ingest ohlcv history $HISTORY_START...$HISTORY_END (one run)"
 run_logged "$DAGSTER_HOME/demo_history.log" "" dagster asset materialize -m quantlab_assets.definitions \
   --select ohlcv --partition-range "$HISTORY_START...$HISTORY_END" \
