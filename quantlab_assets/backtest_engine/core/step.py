@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.engine import POSITION_COLUMNS, SKIPPED_COLUMNS, STATE_COLUMNS, TRADE_COLUMNS
+from quantlab_assets.backtest_engine.core.account import STATE_COLUMNS
+from quantlab_assets.backtest_engine.core.frames import POSITION_COLUMNS, SKIPPED_COLUMNS, TRADE_COLUMNS
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
 from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, SINCE_START, kpis_of_range

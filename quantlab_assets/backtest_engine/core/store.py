@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.engine import (
-    CASH_SYMBOL,
+from quantlab_assets.backtest_engine.core.account import CASH_SYMBOL, STATE_COLUMNS
+from quantlab_assets.backtest_engine.core.frames import (
     EQUITY_COLUMNS,
     POSITION_COLUMNS,
-    STATE_COLUMNS,
     TRADE_COLUMNS,
     BacktestOutput,
     run_backtest,
