@@ -27,12 +27,12 @@ from quantlab_assets.partitions import (
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
-from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
 from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS, fits_table, predictions_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
 from quantlab_assets.strategy_lab.core.targets import TARGETS, read_previous_weights
+from quantlab_assets.strategy_lab.core.universe import universe_of
 from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"
