@@ -22,6 +22,14 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class StrictFrozenModel(FrozenModel):
+    """``FrozenModel`` without type coercion (``strict=True``): ``"5"`` or ``5.0`` is not an int
+    and ``1`` is not a bool. For parameters whose type is part of what the file means (indicator
+    windows and spans), where a quoted number is a mistake to report, not to repair."""
+
+    model_config = ConfigDict(strict=True)  # merged with FrozenModel's
+
+
 class DuplicateKeyError(yaml.YAMLError):
     """A mapping names the same key twice; PyYAML would silently keep the last value."""
 

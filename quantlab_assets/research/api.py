@@ -36,7 +36,7 @@ from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import connect, read_slice
-from quantlab_assets.common.yaml_io import describe_validation_error
+from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
 from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
@@ -62,6 +62,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
             raise StrategyError(f"override {item!r}: expected FIELD.PATH=VALUE, e.g. selection.k=20")
+        # A value typed on a command line, not a file: plain YAML scalar parsing ("20" -> 20, "[a, b]" -> a
+        # list). Files go through common.yaml_io.read_yaml (duplicate keys refused, errors naming the file).
         out[path.strip()] = yaml.safe_load(value)
     return out
 
@@ -69,7 +71,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any], source: str = "spec") -> dict:
     """A deep copy of ``raw`` with each dotted field path set; a path through a non-mapping is an
     error naming it (unknown leaf fields are left to the schema, which names them)."""
-    out = yaml.safe_load(yaml.safe_dump(dict(raw)))
+    out = yaml.safe_load(yaml.safe_dump(dict(raw)))  # a deep copy as plain YAML values (no file is read)
     for path, value in overrides.items():
         node = out
         parts = path.split(".")
@@ -93,12 +95,7 @@ def spec_dict(spec: SpecLike) -> tuple[dict, str]:
     if isinstance(spec, Mapping):
         return dict(spec), "spec"
     path = Path(spec)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise StrategyError(f"{path}: strategy file not found") from exc
-    except (yaml.YAMLError, ValueError) as exc:
-        raise StrategyError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "strategy", StrategyError)
     if not isinstance(raw, dict):
         raise StrategyError(f"{path}: expected a mapping of strategy fields, got {type(raw).__name__}")
     return raw, str(path)

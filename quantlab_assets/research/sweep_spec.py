@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error
+from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_error, read_yaml
 from quantlab_assets.research.api import apply_overrides, history_start, spec_dict
 from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
 
@@ -151,12 +150,7 @@ def load_sweep(path: str | Path, max_variants: int | None = None) -> Sweep:
     the field (an unknown field path is the strategy schema's error for that path). A grid above
     ``max_variants`` (default ``QUANTLAB_SWEEP_MAX_VARIANTS``) is refused before it is built."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SweepError(f"{path}: sweep file not found") from exc
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "sweep", SweepError)
     if not isinstance(raw, dict):
         raise SweepError(f"{path}: expected a mapping of sweep fields, got {type(raw).__name__}")
     try:

@@ -4,6 +4,7 @@ file can fail becomes that loader's error, naming the file (and key and line for
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -12,6 +13,8 @@ from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
 from quantlab_assets.data_curator.core.registry import RegistryError, load_registry
 from quantlab_assets.feature_store.core.features import PresetError, load_preset
 from quantlab_assets.portfolio_supervisor.core.rules import RulesError, load_rules
+from quantlab_assets.research.api import load_spec
+from quantlab_assets.research.sweep import SweepError, load_sweep
 from quantlab_assets.strategy_lab.core.spec import StrategyError, discover, load_strategy
 
 LOADERS = [
@@ -19,6 +22,8 @@ LOADERS = [
     (load_rules, RulesError),
     (load_strategy, StrategyError),
     (load_preset, PresetError),
+    (load_sweep, SweepError),
+    (load_spec, StrategyError),  # the research API's strategy files (notebooks, sweeps' base strategy)
 ]
 
 
@@ -107,6 +112,32 @@ def test_a_strategy_directory_with_bad_files_still_loads_the_good_one(tmp_path):
     assert [s.name for s in specs] == ["good"]
     assert sorted(os.path.basename(p) for p in errors) == ["archive.yaml", "deep.yaml", "latin1.yaml", "twice.yaml"]
     assert "duplicate key 'name' at line 5 (first at line 1)" in errors[str(tmp_path / "twice.yaml")]
+
+
+def test_a_sweep_file_that_repeats_a_key_is_refused_naming_the_file_and_both_lines(tmp_path):
+    # The shipped sweep with its grid given twice: PyYAML alone would keep the second grid silently.
+    root = Path(__file__).resolve().parents[2]
+    shipped = (root / "sweeps" / "momentum_grid.yaml").read_text()
+    path = tmp_path / "momentum_grid.yaml"
+    path.write_text(shipped + "grid:\n  selection.k: [3]\n")
+    first = 1 + next(i for i, line in enumerate(shipped.splitlines()) if line.startswith("grid:"))
+    last = len(shipped.splitlines()) + 1
+    with pytest.raises(SweepError) as err:
+        load_sweep(path)
+    assert str(err.value) == f"{path}: duplicate key 'grid' at line {last} (first at line {first})"
+
+
+def test_a_research_strategy_file_that_repeats_a_nested_key_is_refused_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "momentum.yaml"
+    path.write_text(
+        "name: momentum\nsignal: {kind: feature, feature: mom_12_1}\n"
+        "selection:\n  kind: top_k\n  k: 5\n  k: 50\nconstraints: {max_weight: 0.2, min_names: 5}\n"
+    )
+    with pytest.raises(StrategyError) as err:
+        load_spec(path, overrides=["selection.k=10"])
+    assert str(err.value) == f"{path}: duplicate key 'k' at line 6 (first at line 5)"
+    path.write_text(path.read_text().replace("  k: 50\n", ""))
+    assert load_spec(path, overrides=["selection.k=10"]).selection.k == 10
 
 
 class _Item(BaseModel):

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from quantlab_assets.common.calendar import SESSIONS_PER_YEAR
-from quantlab_assets.common.yaml_io import FrozenModel
+from quantlab_assets.common.yaml_io import FrozenModel, StrictFrozenModel
 from quantlab_assets.feature_store.core import kernels as nb
 from quantlab_assets.feature_store.core import toolbox as tb
 from quantlab_assets.feature_store.core.kernels import SCALE
@@ -39,8 +39,8 @@ SpreadWindow = Annotated[int, Field(ge=2, le=MAX_SPREAD_WINDOW)]
 Span = Annotated[int, Field(ge=1, le=MAX_EMA_SPAN)]
 
 
-class _Params(FrozenModel):
-    model_config = ConfigDict(strict=True)  # merged with FrozenModel's
+class _Params(StrictFrozenModel):
+    """An indicator's parameters: strict types (a quoted or fractional window is an error)."""
 
 
 class ReturnParams(_Params):

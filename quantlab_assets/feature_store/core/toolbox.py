@@ -30,9 +30,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from quantlab_assets.common.yaml_io import FrozenModel
+from quantlab_assets.common.yaml_io import StrictFrozenModel
 from quantlab_assets.feature_store.core import kernels as nb
 
 MAX_WINDOW = 504  # kinds.MAX_WINDOW (not imported: kinds imports this module)
@@ -41,8 +41,8 @@ SpreadWindow = Annotated[int, Field(ge=2, le=252)]
 Span = Annotated[int, Field(ge=1, le=100)]
 
 
-class ToolParams(FrozenModel):
-    model_config = ConfigDict(strict=True)  # merged with FrozenModel's
+class ToolParams(StrictFrozenModel):
+    """A tool's parameters: strict types (a quoted or fractional window is an error)."""
 
 
 class MaCrossParams(ToolParams):
