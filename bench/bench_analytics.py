@@ -1,7 +1,7 @@
 """Analytics benchmark over W symbols x Y years: one strategy's tearsheet and the feature_ic table.
 
 * Tearsheet: a top-50 weekly-rebalanced book of W's synthetic market through the engine, then
-  ``build_tearsheet`` (every figure, the six PNG charts) and the self-contained HTML page; best
+  ``build_tearsheet`` (every figure, the seven PNG charts) and the self-contained HTML page; best
   and median of a few runs, with and without the charts. Baseline in the same run: quantstats'
   ``reports.html`` on the same daily returns and benchmark, where quantstats is importable here or
   in the interpreter given by ``--quantstats-python`` (it cannot share the project's venv
@@ -113,7 +113,7 @@ def bench_tearsheet(args) -> list[str]:
     )
     lines += [
         f"- figures only (no charts): best {best_c:.2f} s, median {med_c:.2f} s",
-        f"- figures + 6 PNG charts + HTML: **best {best:.2f} s, median {med:.2f} s** (goal <= 2 s; "
+        f"- figures + 7 PNG charts + HTML: **best {best:.2f} s, median {med:.2f} s** (goal <= 2 s; "
         f"CPU {CPU['sheet']:.2f} s; page {len(sheet) / 1e6:.1f} MB)",
     ]
     py = args.quantstats_python

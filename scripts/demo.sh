@@ -9,13 +9,15 @@ HISTORY_START="$(python -c "from quantlab_assets.common.calendar import shift_se
 HISTORY_END="$(python -c "from quantlab_assets.common.calendar import shift_sessions as s; print(s('$START', -1).date())")"
 echo "Quant Lab demo"
 echo "  DuckDB: ${QUANTLAB_DB:-data/quantlab.duckdb}  artifacts: ${QUANTLAB_ARTIFACTS:-artifacts}  DAGSTER_HOME: $DAGSTER_HOME"
+source "$ROOT/scripts/progress.sh"  # run_logged: a progress line every 15 s
 echo "1/2 ingest ohlcv history $HISTORY_START...$HISTORY_END (one run)"
-dagster asset materialize -m quantlab_assets.definitions --select ohlcv \
-  --partition-range "$HISTORY_START...$HISTORY_END" > "$DAGSTER_HOME/demo_history.log" 2>&1 \
+run_logged "$DAGSTER_HOME/demo_history.log" "" dagster asset materialize -m quantlab_assets.definitions \
+  --select ohlcv --partition-range "$HISTORY_START...$HISTORY_END" \
   || { tail -40 "$DAGSTER_HOME/demo_history.log"; exit 1; }
-echo "2/2 the whole chain, ohlcv and everything downstream, for $START...$END (one run)"
-dagster asset materialize -m quantlab_assets.definitions --select 'ohlcv*' \
-  --partition-range "$START...$END" > "$DAGSTER_HOME/demo_chain.log" 2>&1 \
+STEPS="$(planned_steps 'ohlcv*' "$START...$END")"
+echo "2/2 the whole chain, ohlcv and everything downstream, for $START...$END (one run${STEPS:+, $STEPS steps}; a few minutes)"
+run_logged "$DAGSTER_HOME/demo_chain.log" "$STEPS" dagster asset materialize -m quantlab_assets.definitions \
+  --select 'ohlcv*' --partition-range "$START...$END" \
   || { tail -60 "$DAGSTER_HOME/demo_chain.log"; python -m quantlab_assets.batch_orchestrator.cli last-run; exit 1; }
 # The run in brief (every step and check: $DAGSTER_HOME/demo_last_run.txt), then the result.
 python -m quantlab_assets.batch_orchestrator.cli last-run > "$DAGSTER_HOME/demo_last_run.txt" || true

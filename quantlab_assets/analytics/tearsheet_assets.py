@@ -15,7 +15,6 @@ import pandas as pd
 
 from quantlab_assets.analytics.core.leaderboard import equity_curves_png, leaderboard, leaderboard_markdown
 from quantlab_assets.analytics.core.tearsheet import (
-    EQUAL_WEIGHT,
     POSITION_FIELDS,
     TRADE_FIELDS,
     build_tearsheet,
@@ -32,7 +31,6 @@ from quantlab_assets.backtest_engine.core.store import (
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
 from quantlab_assets.data_curator.assets import ohlcv
-from quantlab_assets.data_curator.core.bars import read_bars
 from quantlab_assets.metadata import is_backfill, png_md, preview
 from quantlab_assets.partitions import partition_dates, trading_day_partitions
 from quantlab_assets.portfolio_supervisor.assets import approvals_key
@@ -60,19 +58,10 @@ def report_metadata(context: dg.AssetExecutionContext, light: dict, heavy: dict)
 
 
 def benchmark_returns(con, spec: StrategySpec, equity: pd.DataFrame) -> pd.Series:
-    """The strategy's benchmark daily returns by date: the stored equal-weight universe, or the
-    close-to-close adjusted return of the registry symbol named in the spec's ``benchmark``."""
-    if spec.benchmark == EQUAL_WEIGHT:
-        return equity.set_index("date")["benchmark_ret"]
-    first, last = equity["date"].min(), equity["date"].max()
-    bars = read_bars(con, shift_sessions(first, -1), last, symbols=[spec.benchmark])
-    if bars.empty:
-        raise dg.Failure(
-            description=f"{spec.name}: field 'benchmark': symbol {spec.benchmark!r} has no ohlcv rows "
-            f"in {first.date()}..{last.date()}; add it to the registry and ingest it"
-        )
-    close = bars.set_index("date")["adj_close"].sort_index()
-    return (close / close.shift(1) - 1.0).reindex(equity["date"])
+    """The strategy's benchmark daily returns by date, as the backtest stored them: the spec's
+    ``benchmark`` (the equal-weight universe or a registry symbol) under the strategy's execution
+    convention, so the tearsheet's relative figures are the backtest KPIs' (docs/strategies.md)."""
+    return equity.set_index("date")["benchmark_ret"]
 
 
 def build_tearsheet_asset(spec: StrategySpec) -> dg.AssetsDefinition:
@@ -132,7 +121,8 @@ def _write_tearsheet(artifacts: ArtifactsResource, run_id: str, name: str, sheet
 
 def _tearsheet_metadata(context, name: str, sheet, page: Path) -> dict:
     light = {
-        "sessions": len(sheet.returns),
+        "sessions": len(sheet.returns),  # from the first invested session (tearsheet_render.range_note)
+        "since": str(sheet.first_invested.date()) if sheet.first_invested is not None else "never invested",
         "html": dg.MetadataValue.path(str(page)),
         **{k: float(sheet.metrics[k]) for k in HEADLINE if k in sheet.metrics},
     }
@@ -202,7 +192,7 @@ RANKING = (
     ("flag", "string", "REJECTED by the supervisor, or EMPTY BOOK"),
     ("total_return", "string", "since the first invested session"),
     ("max_drawdown", "string", "since the first invested session"),
-    ("information_ratio", "float", "vs the equal-weight benchmark under the same execution"),
+    ("information_ratio", "float", "vs the strategy's benchmark under the same execution"),
     ("since", "string", "first invested session"),
 )
 

@@ -58,7 +58,7 @@ from quantlab_assets.partitions import (
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.assets import strategy_key, targets_key
 from quantlab_assets.strategy_lab.core.construct import universe_of
-from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TARGETS
 
 GROUP = "backtest_engine"
@@ -128,7 +128,7 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
         if bt_key in context.selected_asset_keys:
             registry = market_data.registry()
             universe = universe_of(registry, spec)
-            part, outcome = _backtest_partition(context, warehouse, spec, universe, start, end)
+            part, outcome = _backtest_partition(context, warehouse, spec, (universe, registry.tickers), start, end)
             for line in held_outside_registry(part.positions, registry.tickers):  # flagged, not hidden
                 context.log.warning(f"{name}: {line}")
             yield from published_results(context, outcome, bt_key, _backtest_metadata(part), **_backtest_days(part))
@@ -143,14 +143,19 @@ def build_backtest_assets(spec: StrategySpec) -> dg.AssetsDefinition:
 
 
 def _backtest_partition(
-    context, warehouse: WarehouseResource, spec: StrategySpec, universe, start, end
+    context, warehouse: WarehouseResource, spec: StrategySpec, symbols: tuple, start, end
 ) -> tuple[BacktestPartition, Published]:
-    """Read the partition's inputs, compute and audit its rows, publish them if they pass."""
-    name = spec.name
+    """Read the partition's inputs, compute and audit its rows, publish them if they pass.
+    ``symbols``: (the strategy's universe, the registry's tickers)."""
+    name, (universe, registered) = spec.name, symbols
+    named = spec.benchmark != EQUAL_WEIGHT  # a registry symbol: its own bars, not the universe's
     with warehouse.get_connection() as con:
         state, last_state = read_resume_state(con, name, start)
+        first_bar = shift_sessions(start, -1)
         inputs = BacktestInputs(
-            bars=read_bars(con, shift_sessions(start, -1), end, symbols=universe),
+            bars=read_bars(con, first_bar, end, symbols=universe),
+            benchmark_bars=read_bars(con, first_bar, end, symbols=[spec.benchmark]) if named else None,
+            benchmark_registered=not named or spec.benchmark in set(registered),
             targets=read_strategy_slice(con, TARGETS, name, start, end),
             state=state,
             last_state_date=last_state,

@@ -32,12 +32,14 @@ from pydantic import ValidationError
 
 from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START, add_pnl, invested_kpi_table
+from quantlab_assets.backtest_engine.core.step import benchmark_gap
 from quantlab_assets.backtest_engine.core.store import backtest_strategy
 from quantlab_assets.common import settings
 from quantlab_assets.common.calendar import shift_sessions, trading_days
+from quantlab_assets.common.gates import period_label
 from quantlab_assets.common.warehouse import connect, read_slice
 from quantlab_assets.common.yaml_io import describe_validation_error, read_yaml
-from quantlab_assets.data_curator.core.bars import BAR_COLUMNS
+from quantlab_assets.data_curator.core.bars import BAR_COLUMNS, most_sessions_stored
 from quantlab_assets.data_curator.core.registry import load_registry
 from quantlab_assets.data_curator.core.schema import OHLCV
 from quantlab_assets.feature_store.core.features import load_preset
@@ -45,7 +47,8 @@ from quantlab_assets.feature_store.core.labels import LABELS
 from quantlab_assets.feature_store.core.sets import load_feature_sets, read_features
 from quantlab_assets.feature_store.core.store import FEATURES_TABLE
 from quantlab_assets.strategy_lab.core.construct import universe_filter
-from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
+from quantlab_assets.strategy_lab.core.gate import book_not_empty, feature_history
+from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategyError, StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets
 
 SpecLike = StrategySpec | Mapping[str, Any] | str | Path
@@ -317,6 +320,19 @@ def check_range(start, end) -> None:
         raise ValueError(f"{lo.date()}..{hi.date()} holds no trading session (weekend or holidays only)")
 
 
+def named_benchmark_bars(spec: StrategySpec, bars: pd.DataFrame, registered, start, end) -> pd.DataFrame | None:
+    """The bars of the spec's named benchmark symbol (None: the equal-weight universe); a
+    ``ValueError`` naming the symbol, the range and what to do when a session of [start, end]
+    has none (the backtest asset refuses the same range with the same line)."""
+    if spec.benchmark == EQUAL_WEIGHT:
+        return None
+    mine = bars[bars["symbol"] == spec.benchmark]
+    line = benchmark_gap(spec.benchmark, mine, start, end, spec.benchmark in set(registered), spec.name)
+    if line:
+        raise ValueError(line)
+    return mine
+
+
 def backtest(
     spec: SpecLike,
     start=None,
@@ -355,17 +371,17 @@ def backtest(
     result = compute_targets(
         feats, spec, universe, start, end, prev_weights=None, labels=data.labels if model else None
     )
-    bars = data.bars[data.bars["symbol"].isin(universe)]
     first_bar = shift_sessions(start, -1)
-    bars = bars[(bars["date"] >= first_bar) & (bars["date"] <= end)]
+    in_range = data.bars[(data.bars["date"] >= first_bar) & (data.bars["date"] <= end)]
     out, equity = backtest_strategy(
-        bars,
+        in_range[in_range["symbol"].isin(universe)],
         decisions_of(result.targets),
         start,
         end,
         spec.costs,
         spec.capital,
         holding=holding_of(spec, result.targets),
+        benchmark_bars=named_benchmark_bars(spec, in_range, data.symbols, start, end),
     )
     table = pd.DataFrame()
     if kpis:
@@ -373,3 +389,19 @@ def backtest(
             invested_kpi_table(equity[["date", "ret", "turnover"]], equity.set_index("date")["benchmark_ret"]), equity
         )
     return ResearchResult(spec, start, end, universe, result, equity, out.positions, out.trades, out.skipped, table)
+
+
+def empty_book_reason(result: ResearchResult, db: str | Path | None = None) -> str:
+    """Why a backtest held nothing, in numbers: the targets asset's own ``book_not_empty`` line
+    (the feature, the sessions its window needs and the sessions stored; or the ``min_names``
+    comparison); "" when it held a book."""
+    sets = load_feature_sets(load_preset(settings.feature_preset_file()), settings.feature_sets_dir())
+    con = connect(Path(db) if db else settings.db_path(), read_only=True)
+    try:
+        history = feature_history(sets, result.spec, most_sessions_stored(con, result.universe, result.end))
+    finally:
+        con.close()
+    label = period_label(result.start, result.end)
+    targets = result.targets
+    gate = book_not_empty(targets.targets, result.spec, targets.notes, label, history)
+    return "" if gate.passed else gate.description

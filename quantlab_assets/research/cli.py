@@ -67,30 +67,44 @@ _COUNT = {"sessions", "drawdown_duration"}
 _MONEY = {"pnl_gross", "pnl_net", "costs_paid"}
 
 
-def kpi_lines(kpis: dict[str, float], since) -> list[str]:
+def kpi_lines(kpis: dict[str, float], since, benchmark: str = "equal_weight") -> list[str]:
     """The since-start figures as a reader wants them: percentages, ratios to 2 decimals, money
     with thousands separators, and the session they count from (the first invested one);
-    ``excess_return`` and ``information_ratio`` are against the equal-weight benchmark."""
+    ``excess_return`` and ``information_ratio`` are against the spec's ``benchmark``."""
+    against = "equal-weight benchmark" if benchmark == "equal_weight" else f"benchmark {benchmark}"
     head = (
-        f"since-start figures from {since.date()} (first invested session); vs = equal-weight benchmark"
+        f"since-start figures from {since.date()} (first invested session); vs = {against}"
         if since is not None
         else "EMPTY BOOK: the strategy held nothing over the range; no since-start figure"
     )
     lines = [head]
     for key, value in kpis.items():
         label = {"excess_return": "excess_return (vs)", "information_ratio": "information_ratio (vs)"}.get(key, key)
-        if value != value:  # NaN
-            text = "n/a"
-        elif key in _PERCENT:
-            text = f"{value:.2%}"
-        elif key in _COUNT:
-            text = f"{value:,.0f}"
-        elif key in _MONEY:
-            text = f"{value:,.2f}"
-        else:
-            text = f"{value:.2f}"
-        lines.append(f"  {label:<24} {text:>14}")
+        lines.append(f"  {label:<24} {figure_text(key, value):>14}")
     return lines
+
+
+def figure_text(key: str, value: float) -> str:
+    """One figure as a reader wants it: percent, a count, money or a ratio to 2 decimals."""
+    if value != value:  # NaN
+        return "n/a"
+    if key in _PERCENT:
+        return f"{value:.2%}"
+    if key in _COUNT or key == "trades":
+        return f"{value:,.0f}"
+    if key in _MONEY or key == "final_equity":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def results_lines(results: dict) -> list[str]:
+    """A recorded experiment's results: formatted figures when they are numbers (a backtest),
+    else the JSON (a sweep's nested results)."""
+    import json
+
+    if results and all(isinstance(v, int | float) for v in results.values()):
+        return [f"  {k:<24} {figure_text(k, float(v)):>14}" for k, v in sorted(results.items())]
+    return [f"  {json.dumps(results, sort_keys=True)[:2000]}"]
 
 
 def cmd_backtest(args) -> int:
@@ -114,8 +128,10 @@ def cmd_backtest(args) -> int:
         + (f"  (overrides: {', '.join(args.set)})" if args.set else "")
     )
     print(f"final equity {out.final_equity:,.2f} from {spec.capital:,.2f}")
-    for line in kpi_lines(out.kpis_last, first_invested(out.equity)):
+    for line in kpi_lines(out.kpis_last, first_invested(out.equity), spec.benchmark):
         print(line)
+    if first_invested(out.equity) is None:  # why, in numbers (the targets asset's own warning)
+        print(research.empty_book_reason(out))
     if args.trades and len(out.trades):
         print(out.trades.tail(args.trades).to_string(index=False))
     if args.equity_csv:
@@ -212,8 +228,6 @@ def cmd_experiments(args) -> int:
 
 
 def cmd_experiment_show(args) -> int:
-    import json
-
     from quantlab_assets.research.experiments import code_version, get
     from quantlab_assets.research.rerun import rerun
 
@@ -224,7 +238,8 @@ def cmd_experiment_show(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{exp.id}: {exp.kind} {exp.name}, {exp.start.date()}..{exp.end.date()}")
-    print(f"recorded results: {json.dumps(exp.results, sort_keys=True)[:2000]}")
+    print("recorded results:")
+    print("\n".join(results_lines(exp.results)))
     now, data_now, diffs = rerun(exp)
     print(f"code version: recorded {exp.code_version}, now {code_version()}")
     print(f"data version: recorded {exp.data_version}, now {data_now}")

@@ -26,29 +26,23 @@ from typing import TypedDict
 import numpy as np
 import pandas as pd
 
+from quantlab_assets.backtest_engine.core import kpis
+
 EULER_GAMMA = 0.5772156649015329
 _Z = NormalDist()
 
 
 def per_period_sharpe(returns) -> float:
-    """mean / standard deviation (ddof=1) of the returns; NaN with fewer than 2 or no dispersion."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    if len(r) < 2:
-        return float("nan")
-    sd = r.std(ddof=1)
-    return float(r.mean() / sd) if sd > 0 else float("nan")
+    """mean / standard deviation (ddof=1) of the returns; NaN with fewer than 2 or no dispersion
+    (``kpis.sharpe_moments``: the estimator the tearsheet's probabilistic Sharpe ratio uses)."""
+    return kpis.sharpe_moments(returns).sharpe
 
 
 def moments(returns) -> tuple[float, float]:
-    """Skewness and kurtosis (not excess) with population moments, as in the paper."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    d = r - r.mean()
-    var = (d**2).mean()
-    if not var > 0:
-        return float("nan"), float("nan")
-    return float((d**3).mean() / var**1.5), float((d**4).mean() / var**2)
+    """Skewness and kurtosis (not excess) with population moments, as in the paper
+    (``kpis.sharpe_moments``)."""
+    m = kpis.sharpe_moments(returns)
+    return m.skew, m.kurtosis
 
 
 def expected_max_sharpe(variance: float, n_trials: int) -> float:
@@ -64,12 +58,11 @@ def expected_max_sharpe(variance: float, n_trials: int) -> float:
 def deflated_sharpe_ratio(
     best_sharpe: float, n_observations: int, skew: float, kurt: float, trial_variance: float, n_trials: int
 ) -> float:
-    """DSR of a Sharpe ratio selected as the best of ``n_trials`` (all per period)."""
+    """DSR of a Sharpe ratio selected as the best of ``n_trials`` (all per period): the
+    probabilistic Sharpe ratio against SR0 (``kpis.probabilistic_sharpe_from_moments``), so one
+    trial gives the tearsheet's probabilistic Sharpe ratio of the same returns."""
     sr0 = expected_max_sharpe(trial_variance, n_trials)
-    den = 1 - skew * best_sharpe + (kurt - 1) / 4 * best_sharpe**2
-    if not (den > 0 and n_observations > 1) or any(map(math.isnan, (best_sharpe, skew, kurt, sr0))):
-        return float("nan")
-    return _Z.cdf((best_sharpe - sr0) * math.sqrt(n_observations - 1) / math.sqrt(den))
+    return kpis.probabilistic_sharpe_from_moments(best_sharpe, n_observations, skew, kurt, sr0)
 
 
 def rank_correlation(a, b) -> float:
@@ -115,19 +108,20 @@ def selection_statistics(is_returns: dict[str, np.ndarray], oos_sharpe: dict[str
     if not ok.any():
         return {"best": "", "dsr": float("nan"), "sr0": float("nan"), "rank_corr": float("nan"), "trials": 0}
     best = names[int(np.nanargmax(srs))]
-    skew, kurt = moments(is_returns[best])
+    best_moments = kpis.sharpe_moments(is_returns[best])
     # The trials are the distinct return series: identical variants would shrink the variance of
     # the Sharpe ratios and inflate N, both wrongly.
     distinct = set(distinct_series(is_returns))
     keep = ok & np.array([n in distinct for n in names])
     trials = int(keep.sum())
     var = float(np.var(srs[keep], ddof=1)) if trials > 1 else 0.0
-    n_obs = int(np.sum(~np.isnan(is_returns[best])))
     return {
         "best": best,
         "best_is_sharpe_daily": float(np.nanmax(srs)),
         "sr0": expected_max_sharpe(var, trials),
-        "dsr": deflated_sharpe_ratio(float(np.nanmax(srs)), n_obs, skew, kurt, var, trials),
+        "dsr": deflated_sharpe_ratio(
+            float(np.nanmax(srs)), best_moments.n, best_moments.skew, best_moments.kurtosis, var, trials
+        ),
         "trials": trials,
         "rank_corr": rank_correlation(
             [per_period_sharpe(is_returns[n]) for n in names], [oos_sharpe[n] for n in names]

@@ -12,6 +12,7 @@ from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.publish import Slice, audit_and_publish
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.common.warehouse import read_slice, read_strategy_slice
+from quantlab_assets.data_curator.core.bars import most_sessions_stored
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.assets import FEATURE_SETS
 from quantlab_assets.feature_store.assets import labels as labels_asset
@@ -28,6 +29,7 @@ from quantlab_assets.partitions import (
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
+from quantlab_assets.strategy_lab.core.gate import feature_history
 from quantlab_assets.strategy_lab.core.predictions import PREDICTIONS, fits_table, predictions_partition
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
@@ -162,8 +164,9 @@ def build_targets_asset(spec: StrategySpec) -> dg.AssetsDefinition:
             labels = read_slice(con, LABELS, start, end, label_columns(spec), universe)
             prev = read_previous_weights(con, spec.name, start)
             scores = read_strategy_slice(con, PREDICTIONS, spec.name, start, end, SCORE_COLUMNS) if model else None
+            history = feature_history(sets, spec, most_sessions_stored(con, universe, end))  # an empty book's why
             part = targets_partition(
-                feats, labels, spec, universe, registry.tickers, prev, start, end, set_dates, scores
+                feats, labels, spec, universe, registry.tickers, prev, start, end, set_dates, scores, history
             )
             targets = Slice(TARGETS, part.targets, strategy=spec.name)
             outcome = audit_and_publish(

@@ -116,9 +116,12 @@ def test_rolling_figures_agree_with_empyrical_windows():
 
 
 def test_probabilistic_sharpe_ratio_hand_worked():
+    """Population moments, as Bailey and López de Prado and research/overfitting.py's deflated
+    Sharpe ratio (one estimator family: kpis.sharpe_moments; test_sharpe_family.py)."""
     r, _ = _returns()
     sr = r.mean() / r.std(ddof=1)
-    skew, kurt = r.skew(), r.kurt() + 3
+    d = r - r.mean()
+    skew, kurt = (d**3).mean() / (d**2).mean() ** 1.5, (d**4).mean() / (d**2).mean() ** 2
     z = sr * np.sqrt(len(r) - 1) / np.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
     from math import erf, sqrt
 
@@ -180,11 +183,19 @@ def test_tearsheet_html_is_self_contained_and_inputs_untouched():
             before, after
         )
     page = ts.tearsheet_html(sheet)
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 7  # returns ... holdings, attribution
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert "not recovered" in page or sheet.drawdowns["recovery"].notna().all()
     md = ts.tearsheet_markdown(sheet)
-    for heading in ("Key figures", "Worst 5 drawdowns", "Yearly returns", "Top contributors", "Top detractors"):
+    for heading in (
+        "Key figures",
+        "Holdings",
+        "Round trips",
+        "Worst 5 drawdowns",
+        "Yearly returns",
+        "Top contributors",
+        "Top detractors",
+    ):
         assert heading in md
     with pytest.raises(ValueError, match="at least 2 sessions"):
         ts.build_tearsheet("demo", out.equity.head(1), out.positions, out.trades, None)
@@ -247,3 +258,118 @@ def test_rolling_panels_say_what_they_need_when_too_short():
         assert all(len(ax.lines) == 0 and list(ax.get_xticks()) == [] for ax in fig.axes)
     finally:
         plt.close(fig)
+
+
+def _sheet(seed=7, charts=True):
+    out, _ = _book(seed=seed)
+    bench = pd.Series(np.random.default_rng(2).normal(0, 0.01, len(out.equity)), index=out.equity["date"])
+    return ts.build_tearsheet("demo", out.equity, out.positions, out.trades, bench, charts=charts), out
+
+
+def test_key_figures_grouped_with_the_benchmark_beside():
+    """Issue 22 point 6: every figure in exactly one of quantstats' groups, strategy and benchmark
+    side by side (the benchmark's own figure is ``metrics`` of its returns)."""
+    from quantlab_assets.analytics.core import tearsheet_render as render
+
+    names = [n for group in render.METRIC_GROUPS.values() for n in group]
+    assert len(names) == len(set(names))
+    sheet, _ = _sheet(charts=False)
+    assert set(sheet.metrics) == set(names)  # with a benchmark every figure exists, each grouped once
+    table = render.key_figures(sheet)
+    assert list(table.columns) == ["group", "metric", "demo", "equal_weight"]
+    assert list(dict.fromkeys(table["group"])) == ["returns", "risk", "risk-adjusted", "relative", "trading"]
+    assert table["metric"].tolist() == names
+    row = table.set_index("metric")
+    bench = sheet.benchmark.dropna()
+    assert row.loc["sharpe_ratio", "equal_weight"] == f"{kpis.sharpe_ratio(bench.to_numpy()):.3f}"
+    assert row.loc["cumulative_return", "demo"] == f"{sheet.metrics['cumulative_return']:.2%}"
+    assert (row.loc[list(render.METRIC_GROUPS["relative"]), "equal_weight"] == "").all()
+    # No benchmark: one value column, no relative figures.
+    out, _ = _book(seed=7)
+    alone = ts.build_tearsheet("demo", out.equity, out.positions, out.trades, None, charts=False)
+    assert list(render.key_figures(alone).columns) == ["group", "metric", "demo"]
+    assert "relative" not in set(render.key_figures(alone)["group"])
+
+
+def test_tearsheet_figures_agree_with_each_other():
+    """Issue 22 point 6 re-checked on a whole sheet: the longest drawdown equals the drawdown table's
+    longest episode; the contributors' list holds only winners and the detractors' only losers."""
+    sheet, _ = _sheet(charts=False)
+    episodes = ts.drawdown_table(sheet.returns, top=len(sheet.returns))
+    assert sheet.metrics["longest_drawdown_sessions"] == episodes["length"].max()
+    top, bottom = ts.contributors(sheet.attribution)
+    assert len(top) + len(bottom) <= 20 and (top["pnl"] > 0).all() and (bottom["pnl"] < 0).all()
+    # Holdings and round trips come from the same stored rows as the book.
+    assert (sheet.holdings["names"].to_numpy() == sheet.book["names"].to_numpy()).all()
+    np.testing.assert_allclose(sheet.holdings["gross_exposure"], sheet.book["gross_exposure"], rtol=1e-9, atol=1e-12)
+    assert sheet.round_trip_stats.loc["round_trips", "all"] == len(sheet.round_trips) > 0
+
+
+def test_charts_full_width_percent_axes_and_nothing_clipped():
+    """Issue 22 point 6: every chart is 960 px wide (the page's width), every text inside the
+    canvas, and fractions (returns, drawdown, volatility, exposure, weights) on percent axes."""
+    from matplotlib.ticker import PercentFormatter
+
+    from quantlab_assets.analytics.core import tearsheet_charts as charts
+
+    sheet, _ = _sheet(charts=False)
+    plt = charts._plt()
+    percent = {
+        "returns": [(0, "y"), (2, "y")],
+        "calendar": [(1, "x")],
+        "distribution": [(0, "x")],
+        "book": [(0, "y"), (1, "y"), (2, "y")],
+        "holdings": [(1, "y")],
+    }
+    for name in charts.CHARTS:
+        draw = getattr(charts, f"_{name}")
+        fig = draw(plt, sheet)
+        try:
+            fig.canvas.draw()
+            assert fig.get_size_inches()[0] * 80 == 960, name
+            box, renderer = fig.bbox, fig.canvas.get_renderer()
+            for ax in fig.axes:  # what is drawn of each axes: labels, tick labels, title, legend
+                ext = ax.get_tightbbox(renderer)
+                assert ext.x0 >= -1 and ext.x1 <= box.x1 + 1 and ext.y0 >= -1 and ext.y1 <= box.y1 + 1, (name, ext)
+            for index, axis in percent.get(name, []):
+                ax = fig.axes[index]
+                fmt = (ax.yaxis if axis == "y" else ax.xaxis).get_major_formatter()
+                assert isinstance(fmt, PercentFormatter), (name, index, axis)
+        finally:
+            plt.close(fig)
+    png = charts.render(sheet)["returns"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 960  # IHDR width
+
+
+def test_figures_start_at_the_first_invested_session_like_backtest_kpis():
+    """Issue 22 point 3 on the tearsheet: a flat warm-up is left out (counted and dated), so the
+    tearsheet's since-start figures are backtest_kpis' since-start row of the same date."""
+    out, _ = _book(seed=7)
+    eq = out.equity.copy()
+    flat = 15  # a warm-up the engine would give a strategy whose features need history
+    warm = pd.DataFrame(
+        {
+            "date": trading_days("2023-01-02", "2023-12-29")[-flat:],
+            "equity": eq["equity"].iloc[0] / (1 + eq["ret"].iloc[0]),
+            "ret": 0.0,
+            "turnover": 0.0,
+            "costs": 0.0,
+            "gross_exposure": 0.0,
+            "net_exposure": 0.0,
+        }
+    )
+    equity = pd.concat([warm, eq[warm.columns]], ignore_index=True)
+    sheet = ts.build_tearsheet("demo", equity, out.positions, out.trades, None, charts=False)
+    first = kpis.first_invested(equity)
+    # The engine's own first session is flat too: the decision at its close fills at the next open.
+    assert first == eq["date"].iloc[1] and sheet.first_invested == first and sheet.warmup_sessions == flat + 1
+    assert sheet.returns.index[0] == first and len(sheet.returns) == len(eq) - 1
+    row = kpis.invested_kpi_table(equity[["date", "ret", "turnover"]])
+    row = row[(row["scope"] == kpis.SINCE_START)].iloc[-1]
+    for name in ("sharpe_ratio", "annual_volatility", "cagr", "max_drawdown"):
+        assert sheet.metrics[name] == pytest.approx(row[name], rel=1e-9), name
+    assert f"the {flat + 1} flat warm-up session(s)" in ts.tearsheet_markdown(sheet)
+    # A book never held keeps its range and says so; nothing flat looks like a strategy.
+    never = equity.head(flat).copy()
+    sheet = ts.build_tearsheet("demo", never, out.positions.head(0), out.trades.head(0), None, charts=False)
+    assert sheet.first_invested is None and "Never held a book" in ts.tearsheet_markdown(sheet)

@@ -579,6 +579,7 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
     assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
     # every feature set the strategies read (sma_cross_10_20 reads the toolbox set)
     chain = ["ohlcv", "features", "features_toolbox", "labels"] + [f"{n}/{n}_{s}" for n in names for s in STAGES]
+    chain.append("strategy_leaderboard")
     run = _wait(server, _launch_with(server, chain, _range(start, end)), timeout=600)
     assert run["status"] == "SUCCESS", f"{run}\n{server.logs()}"
 
@@ -620,6 +621,18 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
             )
             shown[f"{n}_{stage}"] = node["texts"][0]
     assert len(set(shown.values())) == len(shown), f"two strategies' nodes look the same: {shown}"
+    # Issue 22 point 1: after a green run over a range every node's checks read "N / N Passed"
+    # (not "0 / N" with the checks skipped); the approvals node, whose day_approved warning
+    # failed on the rejected day, does not.
+    for asset in ["ohlcv", "features", "features_toolbox", "momentum_topk/momentum_topk_backtest"]:
+        texts = " ".join(_node_for(graph, asset)["texts"])
+        assert re.search(r"\bAsset checks ([1-9]\d*) / \1 Passed\b", texts), f"{asset}: {texts}"
+    texts = " ".join(_node_for(graph, "momentum_topk/momentum_topk_approvals")["texts"])
+    passed = re.search(r"\bAsset checks (\d+) / (\d+) Passed\b", texts)
+    assert passed and int(passed[1]) < int(passed[2]), texts
+
+    _checks_tabs_tell_the_truth(server)
+    _answers_on_the_asset_pages(server, lab_env, names, days[0])
 
     # The invalid strategy file, with file and field, where a user looks: the strategy_files asset.
     _, text = _page_text(server, "/assets/strategy_files")
@@ -634,3 +647,55 @@ def test_backfilled_lab_tells_each_day_and_strategy_apart(backfill_server, strat
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert width > 100 and height > 100, (width, height)
+
+
+def _check_statuses(text: str) -> dict[str, str]:
+    """The Checks tab's list: each check's name (shown twice: link and label) and its status."""
+    listing = " ".join(text.split()).split("Execute all", 1)[-1]
+    return dict(re.findall(r"\b(\w+) \1 (Succeeded|Failed|Skipped|Not evaluated|Executing|Warning)\b", listing))
+
+
+def _checks_tabs_tell_the_truth(server: Server) -> None:
+    """Issue 22 point 1 in the browser: after the range run the Checks tab of ohlcv and features
+    lists every check as passed (Succeeded), none as Skipped; the approvals' day_approved check,
+    which failed on the rejected day, is listed as failed."""
+    from quantlab_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for asset in ("ohlcv", "features"):
+        declared = {c.name for c in graph.get(dg.AssetKey.from_user_string(asset)).check_keys}
+        _, text = _page_text(server, f"/assets/{asset}?view=checks")
+        statuses = _check_statuses(text)
+        assert set(statuses) == declared, f"{asset}: listed {statuses}, declared {sorted(declared)}"
+        assert set(statuses.values()) == {"Succeeded"}, f"{asset}: {statuses}"
+    _, text = _page_text(server, "/assets/momentum_topk/momentum_topk_approvals?view=checks")
+    statuses = _check_statuses(text)
+    assert statuses.get("day_approved") == "Failed", statuses
+    assert statuses.get("every_rejection_has_reason") == "Succeeded", statuses
+
+
+def _answers_on_the_asset_pages(server: Server, lab_env, names: list[str], rejected) -> None:
+    """Issue 22 point 7 in the browser: without choosing a partition, the backtest's page shows
+    its headline KPIs formatted (Sharpe to 2 decimals, returns in percent, no 16-digit floats);
+    the approvals' page lists the rejected day with its reasons; the leaderboard's ranking is a
+    table on its page, not behind "Show Markdown"."""
+    import duckdb
+
+    day, status, reasons = rejected
+    with duckdb.connect(str(lab_env["QUANTLAB_DB"]), read_only=True) as con:
+        sharpe, total = con.execute(
+            "SELECT sharpe_ratio, total_return FROM backtest_kpis WHERE strategy = 'momentum_topk' "
+            "AND scope = 'since_start' ORDER BY date DESC LIMIT 1"
+        ).fetchone()
+    _, text = _page_text(server, "/assets/momentum_topk/momentum_topk_backtest")
+    headline = f"Sharpe {sharpe:.2f} · total return {total:.2%}"
+    assert headline in text, f"{headline!r} not on the backtest page: {text[:3000]}"
+    assert "first invested session" in text, text[:3000]
+    assert not re.search(r"\d\.\d{7,}", text), re.findall(r"\S*\d\.\d{7,}\S*", text)
+    _, text = _page_text(server, "/assets/momentum_topk/momentum_topk_approvals")
+    assert f"Not approved date status reasons {day} {status} {reasons}" in " ".join(text.split()), text[:3000]
+    _, text = _page_text(server, "/assets/strategy_leaderboard")
+    flat = " ".join(text.split())
+    assert "ranking" in flat and "strategy sharpe_ratio approval_rate flag" in flat, flat[:3000]
+    ranking = flat.split("strategy sharpe_ratio approval_rate flag", 1)[1].split("[Show Markdown]", 1)[0]
+    assert all(n in ranking for n in names), f"the ranking table does not show every strategy: {ranking}"

@@ -116,3 +116,44 @@ def test_evaluate_is_the_fast_path_of_backtest(materialized):
         np.testing.assert_array_equal(fast.costs, full.equity["costs"].to_numpy())
         for key in ("sharpe_ratio", "cagr", "max_drawdown", "turnover"):
             assert fast.kpis[key] == full.kpis_last[key]
+
+
+def test_a_named_benchmark_is_the_assets_convention(materialized):
+    """Issue 22 point 2: a spec's ``benchmark: T05`` (a registry symbol) is credited as the asset
+    credits it: nothing before the first invested session, open to close on it, close to close
+    after; a symbol without bars is one line naming it, the range and what to do."""
+    from quantlab_assets.backtest_engine.core.kpis import first_invested
+
+    spec = ROOT / "strategies" / "low_volatility.yaml"
+    out = research.backtest(spec, START, END, overrides={"benchmark": "T05"}, db=materialized)
+    with duckdb.connect(str(materialized), read_only=True) as con:
+        px = con.execute("SELECT date, open, close, adj_close FROM ohlcv WHERE symbol = 'T05' ORDER BY date").df()
+    px = px.assign(date=pd.to_datetime(px["date"])).set_index("date")
+    b = out.equity.set_index("date")["benchmark_ret"]
+    first = first_invested(out.equity)
+    assert b[:first].iloc[:-1].isna().all()
+    assert b[first] == pytest.approx(px["close"][first] / px["open"][first] - 1.0, abs=1e-15)
+    after = b[b.index > first]
+    expected = (px["adj_close"] / px["adj_close"].shift(1) - 1.0).reindex(after.index)
+    np.testing.assert_allclose(after.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-15)
+    assert out.kpis_last["information_ratio"] == out.kpis_last["information_ratio"]  # finite, not NaN
+    with pytest.raises(ValueError, match=r"field 'benchmark': QQQ has no ohlcv bar on \d+ of \d+ sessions of "):
+        research.backtest(spec, START, END, overrides={"benchmark": "QQQ"}, db=materialized)
+
+
+def test_an_empty_book_says_why_in_the_api_and_the_cli(materialized, capsys, monkeypatch):
+    """Issue 22 point 4 for a researcher: three names for a strategy with min_names 8 hold
+    nothing; the API and ``quantlab backtest`` say why, as the targets asset's warning does."""
+    from quantlab_assets.batch_orchestrator.cli import main
+
+    spec = ROOT / "strategies" / "momentum_topk.yaml"
+    three = {"universe.include": ["T00", "T01", "T02"]}
+    out = research.backtest(spec, START, END, overrides=three, db=materialized)
+    why = research.empty_book_reason(out, db=materialized)
+    assert why.startswith(f"EMPTY BOOK: held nothing on any of {len(out.equity)} session(s) of {START}..{END}: ")
+    assert why.endswith(f"3 scorable names < min_names {out.spec.constraints.min_names}: flat"), why
+    assert research.empty_book_reason(research.backtest(spec, START, END, db=materialized), db=materialized) == ""
+    monkeypatch.setenv("QUANTLAB_DB", str(materialized))
+    assert main(["backtest", str(spec), "--start", START, "--end", END, "--set", "universe.include=[T00,T01,T02]"]) == 0
+    printed = capsys.readouterr().out
+    assert "EMPTY BOOK: the strategy held nothing over the range" in printed and why in printed, printed

@@ -57,6 +57,18 @@ def test_cli_figures_read_as_percent_ratio_and_money():
         ["information_ratio", "(vs)", "n/a"],
     ]
     assert kpi_lines({}, None)[0].startswith("EMPTY BOOK")
+    named = kpi_lines({"sharpe_ratio": 1.0}, pd.Timestamp("2026-06-02"), "SPY")[0]
+    # `quantlab experiment show`: the recorded figures read the same way (no 993918.0057403542).
+    from quantlab_assets.research.cli import results_lines
+
+    shown = results_lines({"total_return": -0.006081994259645951, "final_equity": 993918.0057403542, "trades": 64})
+    assert [line.split() for line in shown] == [
+        ["final_equity", "993,918.01"],
+        ["total_return", "-0.61%"],
+        ["trades", "64"],
+    ]
+    assert results_lines({"variants": [{"id": "v001"}]}) == ['  {"variants": [{"id": "v001"}]}']
+    assert named.endswith("vs = benchmark SPY")  # the spec's own benchmark, named
 
 
 def test_experiment_listing_reads_the_results():

@@ -155,3 +155,19 @@ def test_an_empty_book_is_a_warning_naming_why():
     feats["f"] = np.nan
     warn = {g.name: g for g in targets_partition(feats, NO_LABELS, spec, NAMES, NAMES, None, START, END).gate}
     assert "no name had a score: f undefined on every session" in warn["book_not_empty"].description
+    # With the features' windows and the history stored: the feature, sessions needed and stored.
+    from quantlab_assets.strategy_lab.core.gate import FeatureHistory
+
+    history = FeatureHistory({"f": 253}, 250)
+    part = targets_partition(feats, NO_LABELS, spec, NAMES, NAMES, None, START, END, history=history)
+    text = {g.name: g for g in part.gate}["book_not_empty"].description
+    assert text.startswith(
+        "EMPTY BOOK: held nothing on any of 5 session(s) of 2024-04-01..2024-04-05: "
+        "f undefined: needs 253 sessions, 250 stored (the most any universe name has): "
+        "ingest 3 more session(s) of ohlcv history before the range"
+    ), text
+    # A window the history covers is not blamed: the generic reason stays (the data is NaN).
+    part = targets_partition(
+        feats, NO_LABELS, spec, NAMES, NAMES, None, START, END, history=FeatureHistory({"f": 20}, 250)
+    )
+    assert "no name had a score: f undefined" in {g.name: g for g in part.gate}["book_not_empty"].description

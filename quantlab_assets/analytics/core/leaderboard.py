@@ -3,7 +3,6 @@ correlation of daily returns and the supervisor's approval rate, as of one date.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +12,7 @@ from quantlab_assets.analytics.core.tearsheet import period_returns
 from quantlab_assets.backtest_engine.core import kpis as kp
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.common.charts import render_png
 
 HEADLINE = (
     "total_return",
@@ -150,11 +150,10 @@ def _approval(decided: pd.DataFrame, equity: pd.DataFrame) -> dict:
 
 def equity_curves_png(board: Leaderboard) -> bytes:
     """All strategies' growth of 1 on one chart (each from its own first session)."""
-    import matplotlib
+    return render_png(_equity_curves, board, dpi=80)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
 
+def _equity_curves(plt, board: Leaderboard):
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for name in board.returns.columns:
         r = board.returns[name].dropna()
@@ -165,10 +164,7 @@ def equity_curves_png(board: Leaderboard) -> bytes:
     ax.legend(fontsize=8, loc="upper left")
     fig.autofmt_xdate()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def _percent(frame: pd.DataFrame, pct: list[str]) -> pd.DataFrame:

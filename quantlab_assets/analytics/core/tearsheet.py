@@ -10,13 +10,14 @@ Conventions (the same as ``kpis``): ``returns`` are simple daily returns indexed
 sessions a year, sample standard deviations (ddof = 1), a wealth index that starts at 1 before
 the first return (so a first-day loss is a drawdown). VaR and CVaR are historical (empirical
 quantile of the daily returns, empyrical's definition), not quantstats' normal approximation.
+
+The module assembles the sheet; the figures are in ``tearsheet_stats``, the markdown and HTML in
+``tearsheet_render``, the PNGs in ``tearsheet_charts``. Every public name of those is importable
+from here, where the assets, the bench and the tests import them.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,321 +25,73 @@ import pandas as pd
 
 from quantlab_assets.analytics.core import tearsheet_charts
 from quantlab_assets.analytics.core.returns import ROLLING_WINDOWS, contributors, underwater, value_at_risk
+from quantlab_assets.analytics.core.tearsheet_render import format_metric, tearsheet_html, tearsheet_markdown
+from quantlab_assets.analytics.core.tearsheet_stats import (
+    ANN,
+    TOP_DRAWDOWNS,
+    alpha,
+    attribution,
+    beta,
+    book_over_time,
+    capture,
+    conditional_value_at_risk,
+    drawdown_table,
+    metrics,
+    monthly_table,
+    period_returns,
+    rolling_beta,
+    rolling_figures,
+    yearly_vs_benchmark,
+)
+from quantlab_assets.analytics.core.trades import (
+    holding_weights,
+    holdings_over_time,
+    round_trip_stats,
+    round_trips,
+    top_holdings,
+)
 from quantlab_assets.backtest_engine.core import kpis
-from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.backtest_engine.core.kpis import probabilistic_sharpe_ratio
 
-ANN = kpis.TRADING_DAYS_PER_YEAR
-TOP_DRAWDOWNS = 5
+__all__ = [
+    "ANN",
+    "EQUAL_WEIGHT",
+    "POSITION_FIELDS",
+    "TOP_DRAWDOWNS",
+    "TRADE_FIELDS",
+    "Tearsheet",
+    "alpha",
+    "attribution",
+    "beta",
+    "book_over_time",
+    "build_tearsheet",
+    "capture",
+    "conditional_value_at_risk",
+    "contributors",
+    "drawdown_table",
+    "format_metric",
+    "holdings_over_time",
+    "metrics",
+    "monthly_table",
+    "period_returns",
+    "probabilistic_sharpe_ratio",
+    "rolling_beta",
+    "rolling_figures",
+    "round_trip_stats",
+    "round_trips",
+    "tearsheet_html",
+    "tearsheet_markdown",
+    "top_holdings",
+    "underwater",
+    "value_at_risk",
+    "yearly_vs_benchmark",
+]
+
 EQUAL_WEIGHT = "equal_weight"
-# The columns of backtest_positions and backtest_trades the tearsheet reads (book and attribution).
+# The columns of backtest_positions and backtest_trades the tearsheet reads (book, holdings,
+# attribution, round trips).
 POSITION_FIELDS = ("date", "symbol", "value")
-TRADE_FIELDS = ("symbol", "notional", "cost")
-
-
-# --- scalar and series figures ------------------------------------------------------------------
-
-
-def drawdown_table(returns: pd.Series, top: int = TOP_DRAWDOWNS) -> pd.DataFrame:
-    """The ``top`` deepest drawdown episodes: peak, trough, recovery date (NaT = not recovered),
-    depth (<= 0) and length: the sessions spent below the peak (the recovery session is back at
-    it), the definition of ``longest_drawdown_sessions`` (``kpis.drawdown_duration``), so the
-    longest episode's length equals that figure.
-
-    An episode starts after a session at the running peak and ends on the first session back at
-    or above that peak. The peak of an episode that starts on the first session is the day
-    before the data (the starting capital), shown as the first date.
-    """
-    dd = underwater(returns).to_numpy()
-    dates = returns.index
-    below = dd < 0
-    cols = ["peak", "trough", "recovery", "depth", "length"]
-    if not below.any():
-        return pd.DataFrame(columns=cols)
-    edges = np.diff(np.concatenate([[0], below.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # ends: first index back at peak
-    rows = []
-    for s, e in zip(starts, ends):
-        trough = s + int(np.argmin(dd[s:e]))
-        recovered = e < len(dd)
-        rows.append(
-            {
-                "peak": dates[max(s - 1, 0)],
-                "trough": dates[trough],
-                "recovery": dates[e] if recovered else pd.NaT,
-                "depth": float(dd[trough]),
-                "length": int((e if recovered else len(dd)) - s),  # sessions under water
-            }
-        )
-    table = pd.DataFrame(rows, columns=cols).sort_values("depth", kind="stable").head(top)
-    return table.reset_index(drop=True)
-
-
-def period_returns(returns: pd.Series, freq: str) -> pd.Series:
-    """Compounded returns per calendar period (``"M"`` month, ``"Q"`` quarter, ``"Y"`` year),
-    indexed by the period; partial periods at the ends are what they are."""
-    idx = pd.DatetimeIndex(returns.index)
-    key = idx.to_period(freq)
-    return (1.0 + returns.fillna(0.0)).groupby(key).prod() - 1.0
-
-
-def monthly_table(returns: pd.Series) -> pd.DataFrame:
-    """Year x month (1..12) table of compounded monthly returns, plus the year's return."""
-    monthly = period_returns(returns, "M")
-    table = pd.DataFrame({"year": monthly.index.year, "month": monthly.index.month, "ret": monthly.to_numpy()})
-    wide = table.pivot(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
-    wide["year_total"] = period_returns(returns, "Y").to_numpy()
-    return wide
-
-
-def yearly_vs_benchmark(returns: pd.Series, benchmark: pd.Series | None) -> pd.DataFrame:
-    out = pd.DataFrame({"strategy": period_returns(returns, "Y")})
-    if benchmark is not None:
-        out["benchmark"] = period_returns(benchmark.reindex(returns.index), "Y")
-        out["excess"] = out["strategy"] - out["benchmark"]
-    out.index = out.index.year
-    out.index.name = "year"
-    return out
-
-
-def rolling_figures(returns: pd.Series, benchmark: pd.Series | None, window: int) -> pd.DataFrame:
-    """Rolling Sharpe (sqrt 252), annualised volatility and beta over ``window`` sessions (NaN
-    until a full window)."""
-    roll = returns.rolling(window, min_periods=window)
-    mean, std = roll.mean(), roll.std(ddof=1)
-    out = pd.DataFrame({f"sharpe_{window}": mean / std * np.sqrt(ANN), f"volatility_{window}": std * np.sqrt(ANN)})
-    if benchmark is not None:
-        b = benchmark.reindex(returns.index)
-        out[f"beta_{window}"] = (
-            returns.rolling(window, min_periods=window).cov(b) / b.rolling(window, min_periods=window).var()
-        )
-    return out
-
-
-def conditional_value_at_risk(returns, cutoff: float = 0.05) -> float:
-    """Expected shortfall: the mean of the returns at or below the historical VaR."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    if not len(r):
-        return float("nan")
-    return float(r[r <= np.percentile(r, 100 * cutoff)].mean())
-
-
-def beta(returns: pd.Series, benchmark: pd.Series) -> float:
-    """OLS slope of the returns on the benchmark over the sessions both have (empyrical's beta)."""
-    r, b = _aligned(returns, benchmark)
-    if len(r) < 2:
-        return float("nan")
-    bd = b - b.mean()
-    var = np.mean(bd * bd)
-    return float(np.mean(bd * r) / var) if var > 0 else float("nan")
-
-
-def alpha(returns: pd.Series, benchmark: pd.Series) -> float:
-    """Annualised Jensen's alpha (risk-free 0): (1 + mean(r - beta b)) ** 252 - 1 (empyrical)."""
-    r, b = _aligned(returns, benchmark)
-    if len(r) < 2:
-        return float("nan")
-    return float((1.0 + np.mean(r - beta(returns, benchmark) * b)) ** ANN - 1.0)
-
-
-def capture(returns: pd.Series, benchmark: pd.Series, side: str) -> float:
-    """Up (down) capture: the strategy's CAGR over the sessions where the benchmark rose (fell),
-    divided by the benchmark's CAGR over them (empyrical's up_capture / down_capture)."""
-    r, b = _aligned(returns, benchmark)
-    keep = b > 0 if side == "up" else b < 0
-    if not keep.any():
-        return float("nan")
-    return float(kpis.cagr(r[keep]) / kpis.cagr(b[keep]))
-
-
-def _aligned(returns: pd.Series, benchmark: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    b = benchmark.reindex(returns.index).to_numpy(dtype=np.float64)
-    r = returns.to_numpy(dtype=np.float64)
-    ok = ~(np.isnan(r) | np.isnan(b))
-    return r[ok], b[ok]
-
-
-def _streak(flag: np.ndarray) -> int:
-    runs = kpis._run_lengths(flag)
-    return int(runs.max()) if runs.size else 0
-
-
-def _trailing_return(returns: pd.Series, since: pd.Timestamp, annualise_years: float | None = None) -> float:
-    part = returns[returns.index > since]
-    if not len(part) or returns.index[0] > since:
-        return float("nan")
-    total = float((1.0 + part.fillna(0.0)).prod() - 1.0)
-    return (1.0 + total) ** (1.0 / annualise_years) - 1.0 if annualise_years else total
-
-
-def probabilistic_sharpe_ratio(returns, benchmark_sharpe: float = 0.0) -> float:
-    """P(true Sharpe > benchmark_sharpe) from the per-session Sharpe, its skew and kurtosis
-    (Bailey and López de Prado, "The Sharpe Ratio Efficient Frontier", 2012, eq. 9)."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[~np.isnan(r)]
-    n = len(r)
-    if n < 3 or r.std(ddof=1) == 0:
-        return float("nan")
-    sr = r.mean() / r.std(ddof=1)
-    s = pd.Series(r)
-    skew, kurt = float(s.skew()), float(s.kurt()) + 3.0  # raw (non-excess) kurtosis in the formula
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
-    if denom <= 0:
-        return float("nan")
-    z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(denom)
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
-def metrics(
-    returns: pd.Series, benchmark: pd.Series | None = None, exposure: pd.Series | None = None
-) -> dict[str, float]:
-    """Every scalar figure of the tearsheet, in display order (quantstats' full-report metrics
-    that this project keeps; docs/analytics.md lists the ones deliberately left out)."""
-    r = returns.astype(np.float64)
-    v = r.to_numpy()
-    clean = v[~np.isnan(v)]
-    last = r.index[-1]
-    monthly, quarterly, yearly = (period_returns(r, f) for f in ("M", "Q", "Y"))
-    wins, losses = clean[clean > 0], clean[clean < 0]
-    dd = underwater(r)
-    episodes = drawdown_table(r, top=len(r))
-    total = float(kpis.total_return(v))
-    mdd = float(kpis.max_drawdown(v))
-    payoff = wins.mean() / abs(losses.mean()) if len(wins) and len(losses) else np.nan
-    profit_factor = wins.sum() / abs(losses.sum()) if len(losses) else np.nan
-    win_rate = len(wins) / len(clean) if len(clean) else np.nan
-    tail = abs(np.percentile(clean, 95) / np.percentile(clean, 5)) if len(clean) else np.nan
-    years = len(v) / ANN
-    out: dict[str, float] = {
-        "sessions": float(len(v)),
-        "risk_adjusted_return": np.nan,  # filled below: CAGR / time in market
-        "time_in_market": float((exposure.abs() > 0).mean()) if exposure is not None else float((clean != 0).mean()),
-        "cumulative_return": total,
-        "cagr": float(kpis.cagr(v)),
-        "sharpe_ratio": float(kpis.sharpe_ratio(v)),
-        "probabilistic_sharpe_ratio": probabilistic_sharpe_ratio(v),
-        "sortino_ratio": float(kpis.sortino_ratio(v)),
-        "sortino_ratio_over_sqrt2": float(kpis.sortino_ratio(v)) / math.sqrt(2.0),
-        "omega_ratio": float(wins.sum() / -losses.sum()) if len(losses) else np.nan,
-        "max_drawdown": mdd,
-        "longest_drawdown_sessions": float(kpis.drawdown_duration(v)),
-        "annual_volatility": float(kpis.annual_volatility(v)),
-        "calmar_ratio": float(kpis.calmar_ratio(v)),
-        "skew": float(pd.Series(clean).skew()),
-        "kurtosis": float(pd.Series(clean).kurt()),  # excess, bias-corrected (pandas, Excel)
-        "expected_daily_return": float((1.0 + total) ** (1.0 / len(v)) - 1.0) if len(v) else np.nan,
-        "expected_monthly_return": float(np.prod(1.0 + monthly) ** (1.0 / len(monthly)) - 1.0),
-        "expected_yearly_return": float(np.prod(1.0 + yearly) ** (1.0 / len(yearly)) - 1.0),
-        "kelly_criterion": float(win_rate - (1.0 - win_rate) / payoff) if payoff and np.isfinite(payoff) else np.nan,
-        "var_95": value_at_risk(v, 0.05),
-        "cvar_95": conditional_value_at_risk(v, 0.05),
-        "var_99": value_at_risk(v, 0.01),
-        "cvar_99": conditional_value_at_risk(v, 0.01),
-        "avg_return": float(clean[clean != 0].mean()) if (clean != 0).any() else np.nan,
-        "avg_win": float(wins.mean()) if len(wins) else np.nan,
-        "avg_loss": float(losses.mean()) if len(losses) else np.nan,
-        "risk_return_ratio": float(clean.mean() / clean.std(ddof=1)) if len(clean) > 1 else np.nan,
-        "max_consecutive_wins": float(_streak(v > 0)),
-        "max_consecutive_losses": float(_streak(v < 0)),
-        "gain_pain_ratio": float(clean.sum() / -losses.sum()) if len(losses) else np.nan,
-        "gain_pain_ratio_monthly": float(monthly.sum() / -monthly[monthly < 0].sum())
-        if (monthly < 0).any()
-        else np.nan,
-        "payoff_ratio": float(payoff),
-        "profit_factor": float(profit_factor),
-        "common_sense_ratio": float(profit_factor * tail),
-        "cpc_index": float(profit_factor * win_rate * payoff),
-        "tail_ratio": float(tail),
-        "mtd": _trailing_return(
-            r,
-            (last - pd.offsets.MonthBegin(1)).normalize() - pd.Timedelta(days=1)
-            if last.day != 1
-            else last - pd.Timedelta(days=1),
-        ),
-        "return_3m": _trailing_return(r, last - pd.DateOffset(months=3)),
-        "return_6m": _trailing_return(r, last - pd.DateOffset(months=6)),
-        "ytd": _trailing_return(r, pd.Timestamp(year=last.year, month=1, day=1) - pd.Timedelta(days=1)),
-        "return_1y": _trailing_return(r, last - pd.DateOffset(years=1)),
-        "return_3y_annualised": _trailing_return(r, last - pd.DateOffset(years=3), 3.0),
-        "return_5y_annualised": _trailing_return(r, last - pd.DateOffset(years=5), 5.0),
-        "return_10y_annualised": _trailing_return(r, last - pd.DateOffset(years=10), 10.0),
-        "all_time_annualised": float((1.0 + total) ** (1.0 / years) - 1.0) if years > 0 else np.nan,
-        "best_day": float(clean.max()) if len(clean) else np.nan,
-        "worst_day": float(clean.min()) if len(clean) else np.nan,
-        "best_month": float(monthly.max()),
-        "worst_month": float(monthly.min()),
-        "best_year": float(yearly.max()),
-        "worst_year": float(yearly.min()),
-        "avg_drawdown": float(episodes["depth"].mean()) if len(episodes) else 0.0,
-        "avg_drawdown_sessions": float(episodes["length"].mean()) if len(episodes) else 0.0,
-        "recovery_factor": float(total / abs(mdd)) if mdd < 0 else np.nan,
-        "ulcer_index": float(np.sqrt(np.mean(dd.to_numpy() ** 2))),
-        "ulcer_performance_index": float(total / np.sqrt(np.mean(dd.to_numpy() ** 2))) if mdd < 0 else np.nan,
-        "avg_up_month": float(monthly[monthly > 0].mean()) if (monthly > 0).any() else np.nan,
-        "avg_down_month": float(monthly[monthly < 0].mean()) if (monthly < 0).any() else np.nan,
-        "win_days": float(win_rate),
-        "win_months": float((monthly > 0).mean()),
-        "win_quarters": float((quarterly > 0).mean()),
-        "win_years": float((yearly > 0).mean()),
-    }
-    exposed = out["time_in_market"]
-    out["risk_adjusted_return"] = out["cagr"] / exposed if exposed > 0 else np.nan
-    if benchmark is not None and benchmark.reindex(r.index).notna().sum() >= 2:
-        rr, bb = _aligned(r, benchmark)
-        b_ = beta(r, benchmark)
-        corr = float(np.corrcoef(rr, bb)[0, 1]) if len(rr) > 1 else np.nan
-        out.update(
-            {
-                "benchmark_cumulative_return": float(kpis.total_return(benchmark.reindex(r.index).to_numpy())),
-                "alpha": alpha(r, benchmark),
-                "beta": b_,
-                "correlation": corr,
-                "r_squared": corr * corr,
-                "tracking_error": float(np.std(rr - bb, ddof=1) * np.sqrt(ANN)),
-                "information_ratio": float(kpis.information_ratio(v, benchmark.reindex(r.index).to_numpy())),
-                "up_capture": capture(r, benchmark, "up"),
-                "down_capture": capture(r, benchmark, "down"),
-                "treynor_ratio": float(kpis.cagr(v) / b_) if b_ else np.nan,
-            }
-        )
-    return out
-
-
-# --- book figures: exposure, turnover, costs, attribution ---------------------------------------
-
-
-def book_over_time(equity: pd.DataFrame, positions: pd.DataFrame) -> pd.DataFrame:
-    """Per date: gross and net exposure, number of names held, turnover, the day's costs as a
-    share of the previous equity (cost drag) and its running sum."""
-    eq = equity.set_index("date").sort_index()
-    names = positions.groupby("date")["symbol"].count().reindex(eq.index).fillna(0)
-    prev = eq["equity"].shift(1)
-    prev.iloc[:1] = eq["equity"].iloc[:1] / (1.0 + eq["ret"].iloc[:1].fillna(0.0))
-    drag = eq["costs"] / prev
-    return pd.DataFrame(
-        {
-            "gross_exposure": eq["gross_exposure"],
-            "net_exposure": eq["net_exposure"],
-            "names": names.astype(np.int64),
-            "turnover": eq["turnover"],
-            "cost_drag": drag,
-            "cumulative_cost_drag": drag.cumsum(),
-        }
-    )
-
-
-def attribution(positions: pd.DataFrame, trades: pd.DataFrame, last_date=None) -> pd.DataFrame:
-    """Net P&L by symbol since the strategy's start: value held at the last date, minus the
-    signed notional traded (buys positive) and the costs paid. The symbols' P&L sums to the
-    final equity minus the starting capital (cash earns nothing)."""
-    last = positions["date"].max() if last_date is None else pd.Timestamp(last_date)
-    held = positions[positions["date"] == last].groupby("symbol")["value"].sum()
-    flows = trades.groupby("symbol")[["notional", "cost"]].sum()
-    out = pd.DataFrame({"value": held}).join(flows, how="outer").fillna(0.0)
-    out["pnl"] = out["value"] - out["notional"] - out["cost"]
-    out["traded_notional"] = trades.assign(a=trades["notional"].abs()).groupby("symbol")["a"].sum()
-    out = out.fillna({"traded_notional": 0.0})
-    return out[["pnl", "value", "cost", "traded_notional"]].sort_values("pnl", ascending=False)
+TRADE_FIELDS = ("date", "symbol", "shares", "price", "notional", "cost")
 
 
 # --- the whole tearsheet ---------------------------------------------------------------------------
@@ -358,6 +111,18 @@ class Tearsheet:
     book: pd.DataFrame
     attribution: pd.DataFrame
     charts: dict[str, bytes] = field(default_factory=dict)
+    # The benchmark's own figures (``metrics`` of its returns where it has one), shown beside the
+    # strategy's; pyfolio's holdings and round trips (``trades`` module).
+    benchmark_metrics: dict[str, float] = field(default_factory=dict)
+    holdings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_holdings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    round_trips: pd.DataFrame = field(default_factory=pd.DataFrame)
+    round_trip_stats: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Since-start figures start at the first invested session (``kpis.first_invested``, as
+    # ``backtest_kpis`` and the leaderboard): the flat warm-up before it is left out and counted.
+    first_invested: pd.Timestamp | None = None
+    warmup_sessions: int = 0
 
 
 def build_tearsheet(
@@ -371,10 +136,15 @@ def build_tearsheet(
 ) -> Tearsheet:
     """All figures of one strategy from its stored tables (``backtest_equity`` rows with ``date``,
     ``equity``, ``ret``, exposures, ``turnover``, ``costs``; ``backtest_positions``;
-    ``backtest_trades``) and benchmark daily returns by date (None: no benchmark figures)."""
+    ``backtest_trades``) and benchmark daily returns by date (None: no benchmark figures).
+
+    The figures start at the strategy's first invested session (the first fill, as
+    ``backtest_kpis``' since-start rows and the leaderboard): the flat warm-up before it (12-1
+    momentum needs 253 sessions) would dilute every figure with zero returns. A strategy that
+    never held a book, or held one on fewer than 2 sessions, keeps its whole range and says so."""
     if len(equity) < 2:
         raise ValueError(f"{strategy}: a tearsheet needs at least 2 sessions of backtest_equity, got {len(equity)}")
-    eq = equity.sort_values("date")
+    eq, first, warmup = _from_first_invested(equity.sort_values("date"))
     returns = pd.Series(eq["ret"].to_numpy(np.float64), index=pd.DatetimeIndex(eq["date"]), name=strategy)
     bench = None
     if benchmark is not None:
@@ -394,202 +164,43 @@ def build_tearsheet(
         rolling=rolling,
         book=book,
         attribution=attribution(positions, trades, returns.index[-1]),
+        benchmark_metrics=_benchmark_metrics(bench),
+        **_holdings_and_trips(eq, positions, trades),
+        first_invested=first,
+        warmup_sessions=warmup,
     )
     if charts:
         sheet.charts.update(tearsheet_charts.render(sheet))
     return sheet
 
 
-# --- markdown and HTML ---------------------------------------------------------------------------
-
-_PCT = {
-    "cumulative_return",
-    "cagr",
-    "max_drawdown",
-    "annual_volatility",
-    "expected_daily_return",
-    "expected_monthly_return",
-    "expected_yearly_return",
-    "var_95",
-    "cvar_95",
-    "var_99",
-    "cvar_99",
-    "mtd",
-    "return_3m",
-    "return_6m",
-    "ytd",
-    "return_1y",
-    "return_3y_annualised",
-    "return_5y_annualised",
-    "return_10y_annualised",
-    "all_time_annualised",
-    "best_day",
-    "worst_day",
-    "best_month",
-    "worst_month",
-    "best_year",
-    "worst_year",
-    "avg_drawdown",
-    "avg_up_month",
-    "avg_down_month",
-    "win_days",
-    "win_months",
-    "win_quarters",
-    "win_years",
-    "time_in_market",
-    "avg_return",
-    "avg_win",
-    "avg_loss",
-    "risk_adjusted_return",
-    "benchmark_cumulative_return",
-    "alpha",
-    "tracking_error",
-    "ulcer_index",
-    "probabilistic_sharpe_ratio",
-    "kelly_criterion",
-}
+def _benchmark_metrics(bench: pd.Series | None) -> dict[str, float]:
+    """The benchmark's figures over the sessions it has a return (it starts where the strategy
+    can first be invested); none below 2 sessions."""
+    own = bench.dropna() if bench is not None else None
+    return metrics(own) if own is not None and len(own) >= 2 else {}
 
 
-def format_metric(name: str, value: float) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    if name in _PCT:
-        return f"{value:.2%}"
-    if name in (
-        "sessions",
-        "longest_drawdown_sessions",
-        "max_consecutive_wins",
-        "max_consecutive_losses",
-        "avg_drawdown_sessions",
-    ):
-        return f"{value:,.0f}"
-    return f"{value:.3f}"
+def _holdings_and_trips(eq: pd.DataFrame, positions: pd.DataFrame, trades: pd.DataFrame) -> dict:
+    weights = holding_weights(positions, eq)
+    top = top_holdings(positions, eq)
+    out = {
+        "holdings": holdings_over_time(positions, eq),
+        "top_holdings": top,
+        "top_weights": weights[list(top["symbol"])],
+    }
+    if {"date", "symbol", "shares", "price", "cost"} <= set(trades.columns):  # a caller's narrower trades: none
+        trips = round_trips(trades, eq)
+        out.update(round_trips=trips, round_trip_stats=round_trip_stats(trips))
+    return out
 
 
-def _metric_rows(sheet: Tearsheet) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"metric": list(sheet.metrics), "value": [format_metric(k, v) for k, v in sheet.metrics.items()]}
-    )
-
-
-def _pct_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(lambda col: col.map(lambda x: "" if pd.isna(x) else f"{x:.2%}"))
-
-
-def _drawdown_rows(sheet: Tearsheet) -> pd.DataFrame:
-    d = sheet.drawdowns.copy()
-    d["recovery"] = d["recovery"].map(lambda x: "not recovered" if pd.isna(x) else x.strftime("%Y-%m-%d"))
-    d["depth"] = d["depth"].map(lambda x: f"{x:.2%}")
-    return d
-
-
-def tearsheet_markdown(sheet: Tearsheet, charts: dict[str, str] | None = None) -> str:
-    """The markdown the UI shows; ``charts`` maps a chart name to an image reference (a file
-    name or a data URI) to embed."""
-    r = sheet.returns
-    top, bottom = contributors(sheet.attribution)
-    lines = [
-        f"## {sheet.strategy}: {r.index[0].date()} … {r.index[-1].date()}",
-        "",
-        f"Benchmark: {sheet.benchmark_name}. Net of costs; signals at the close fill at the next open.",
-        "",
-    ]
-    for name, ref in (charts or {}).items():
-        lines += [f"![{name}]({ref})", ""]
-    lines += [
-        "### Key figures",
-        "",
-        markdown_table(_metric_rows(sheet), max_rows=200),
-        "",
-        f"### Worst {TOP_DRAWDOWNS} drawdowns",
-        "",
-        markdown_table(_drawdown_rows(sheet)),
-        "",
-        "### Yearly returns",
-        "",
-        markdown_table(_pct_frame(sheet.yearly).reset_index(), max_rows=100),
-        "",
-        "### Top contributors (net P&L by name)",
-        "",
-        markdown_table(top.round(2)),
-        "",
-        "### Top detractors",
-        "",
-        markdown_table(bottom.round(2)),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _heat_cell(x) -> str:
-    if pd.isna(x):
-        return "<td></td>"
-    strength = min(abs(x) / 0.08, 1.0)
-    colour = f"rgba(39,174,96,{strength:.2f})" if x >= 0 else f"rgba(192,57,43,{strength:.2f})"
-    return f'<td style="background:{colour}">{x:.2%}</td>'
-
-
-def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _cell(v) -> str:
-    if hasattr(v, "strftime"):
-        return "" if pd.isna(v) else v.strftime("%Y-%m-%d")
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-    return str(v)
-
-
-def tearsheet_html(sheet: Tearsheet) -> str:
-    """A self-contained page: the charts inline as base64 PNG, no script, no network."""
-
-    def img(name):
-        data = sheet.charts.get(name)
-        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">' if data else ""
-
-    monthly = sheet.monthly
-    heat = "<table><tr><th>year</th>" + "".join(f"<th>{m}</th>" for m in range(1, 13)) + "<th>total</th></tr>"
-    for year, row in monthly.iterrows():
-        heat += f"<tr><th>{year}</th>" + "".join(_heat_cell(x) for x in row.to_numpy()) + "</tr>"
-    heat += "</table>"
-    r = sheet.returns
-    top, bottom = contributors(sheet.attribution)
-    sections = [
-        f"<h1>{html.escape(sheet.strategy)}</h1><p>{r.index[0].date()} … {r.index[-1].date()}; benchmark: "
-        f"{html.escape(sheet.benchmark_name)}; net of costs.</p>",
-        img("returns"),
-        "<h2>Key figures</h2>",
-        _html_table(_metric_rows(sheet)),
-        f"<h2>Worst {TOP_DRAWDOWNS} drawdowns</h2>",
-        _html_table(_drawdown_rows(sheet)),
-        "<h2>Monthly returns</h2>",
-        heat,
-        img("calendar"),
-        "<h2>Rolling Sharpe, volatility and beta</h2>",
-        img("rolling"),
-        "<h2>Daily returns</h2>",
-        img("distribution"),
-        "<h2>Book: exposure, names, turnover, costs</h2>",
-        img("book"),
-        "<h2>P&amp;L by name</h2>",
-        img("attribution"),
-        "<h3>Top contributors</h3>",
-        _html_table(top),
-        "<h3>Top detractors</h3>",
-        _html_table(bottom),
-    ]
-    style = (
-        "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
-        "font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}"
-        "img{max-width:100%}"
-    )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(sheet.strategy)} tearsheet"
-        f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
-    )
+def _from_first_invested(eq: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timestamp | None, int]:
+    """The rows from the first invested session, that session, and the warm-up rows left out."""
+    first = kpis.first_invested(eq)
+    if first is None:
+        return eq, None, 0
+    keep = pd.to_datetime(eq["date"]).to_numpy() >= first.to_datetime64()
+    if keep.sum() < 2:
+        return eq, first, 0
+    return eq[keep], first, int((~keep).sum())

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.artifacts import markdown_table
+from quantlab_assets.common.charts import render_png
 
 
 def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str) -> bytes:
     """Two panels: equity vs the equal-weight benchmark (both rebased to 1), and drawdown."""
-    import matplotlib
+    return render_png(_equity_drawdown, equity, benchmark_ret, title, dpi=90)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
 
+def _equity_drawdown(plt, equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str):
     dates = pd.to_datetime(equity["date"])
     wealth = equity["equity"].to_numpy() / equity["equity"].iloc[0]
     drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
@@ -35,10 +33,7 @@ def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, t
     bottom.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def kpi_markdown(kpis_last: pd.DataFrame) -> str:

@@ -27,17 +27,18 @@ from quantlab_assets.backtest_engine.core.store import (
     BACKTEST_TRADES,
     backtest_strategy,
 )
-from quantlab_assets.common.calendar import shift_sessions
+from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.gates import (
     UPSTREAM_CHECK,
     GateResult,
     inputs_missing_reason,
     not_evaluated,
+    period_label,
     upstream_complete,
 )
 from quantlab_assets.common.publish import Slice
 from quantlab_assets.common.versions import content_hash
-from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.spec import EQUAL_WEIGHT, StrategySpec
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class BacktestInputs:
     # decision, the pending one included, with the session before it); None: not needed.
     previous_targets: pd.DataFrame | None = None
     invested_before: bool = False  # the stored backtest held a book before ``start``
+    # The bars of the spec's named benchmark symbol over ``bars``' sessions (None: the
+    # equal-weight universe); ``benchmark_registered``: that symbol is in the symbol registry.
+    benchmark_bars: pd.DataFrame | None = None
+    benchmark_registered: bool = True
 
 
 @dataclass(frozen=True)
@@ -165,10 +170,54 @@ def spec_changed(inputs: BacktestInputs, spec: StrategySpec, start) -> GateResul
     )
 
 
+def benchmark_gap(
+    symbol: str, bars: pd.DataFrame | None, start, end, registered: bool = True, strategy: str = ""
+) -> str:
+    """One line naming the sessions of [start, end] a named benchmark ``symbol`` has no bar on
+    (which symbol, which range, what to do); "" when it has every one. ``bars``: that symbol's
+    stored bars; ``start`` is the session before the first when the first return is close to close."""
+    sessions = trading_days(start, end)
+    held = set(pd.to_datetime(bars["date"]).dt.normalize()) if bars is not None and len(bars) else set()
+    missing = [d for d in sessions if d not in held]
+    if not missing:
+        return ""
+    label, owner = period_label(start, end), f"{strategy}: " if strategy else ""
+    where = (
+        f"add {symbol} to the symbol registry (QUANTLAB_SYMBOLS) and materialize ohlcv"
+        if not registered
+        else "materialize ohlcv"
+    )
+    return (
+        f"{owner}field 'benchmark': {symbol} has no ohlcv bar on {len(missing)} of {len(sessions)} sessions of "
+        f"{label} (first missing {missing[0].date()}{'' if registered else f'; {symbol} is not in the symbol registry'}"
+        f"): {where} for {sessions[0].date()}...{sessions[-1].date()}, or set 'benchmark: equal_weight' in the "
+        "strategy file"
+    )
+
+
+def _benchmark_input(inputs: BacktestInputs, spec: StrategySpec | None, start, end) -> GateResult | None:
+    """The named benchmark's bars are an input: a session without one would give a silent NaN
+    in every relative figure, so nothing is run (the equal-weight benchmark reads ``bars``)."""
+    if spec is None or spec.benchmark == EQUAL_WEIGHT:
+        return None
+    lo = shift_sessions(start, -1) if inputs.invested_before else start  # close to close needs the prior close
+    line = benchmark_gap(spec.benchmark, inputs.benchmark_bars, lo, end, inputs.benchmark_registered, spec.name)
+    if not line:
+        return None
+    return GateResult(
+        UPSTREAM_CHECK,
+        False,
+        line + "; nothing was written",
+        figures={"benchmark_missing": 1.0},
+        offending=pd.DataFrame({"input": [f"ohlcv {spec.benchmark}"], "start": [lo], "end": [pd.Timestamp(end)]}),
+    )
+
+
 def backtest_upstream(inputs: BacktestInputs, start, end, spec: StrategySpec | None = None) -> GateResult:
     """``upstream_complete`` of the backtest: the resume state (and the spec it was built under),
-    then targets and ohlcv every session."""
+    the named benchmark's bars, then targets and ohlcv every session."""
     gap = state_gap(inputs, start) or (spec_changed(inputs, spec, start) if spec is not None else None)
+    gap = gap or _benchmark_input(inputs, spec, start, end)
     if gap is not None:
         return gap
     bars_dates = inputs.bars["date"][inputs.bars["date"] >= pd.Timestamp(start)].unique()
@@ -211,6 +260,7 @@ def backtest_partition(inputs: BacktestInputs, spec: StrategySpec, start, end) -
         inputs.state,
         holding_of(spec, history),
         invested_before=inputs.invested_before,
+        benchmark_bars=None if spec.benchmark == EQUAL_WEIGHT else inputs.benchmark_bars,
     )
     assert out.states is not None  # run_backtest always reports the state after every close
     gate = [upstream, accounting_identity(equity, out.positions), no_trade_before_decision(out.trades)]

@@ -110,7 +110,8 @@ def with_strategy(frame: pd.DataFrame, strategy: str) -> pd.DataFrame:
 
 def equal_weight_benchmark(bars: pd.DataFrame, first_invested=None) -> pd.Series:
     """Daily return of an equal-weight, daily-rebalanced book of the universe (close to close,
-    adjusted), indexed by date; the first session has no return.
+    adjusted), indexed by date; the first session has no return. The bars of one symbol give that
+    symbol's own return (a named benchmark, the spec's ``benchmark``).
 
     ``first_invested``: the benchmark under the strategy's execution convention. The strategy
     holds nothing before the open of its first fill (a decision at a close fills at the next
@@ -178,14 +179,18 @@ def backtest_strategy(
     state: pd.DataFrame | None = None,
     holding: tuple[pd.DataFrame | None, float | None] = (None, None),
     invested_before: bool = False,
+    benchmark_bars: pd.DataFrame | None = None,
 ) -> tuple[BacktestOutput, pd.DataFrame]:
     """A strategy's backtest over [start, end] with its ``costs`` (the spec's costs model) and
-    ``capital``; returns the engine's output and the equity rows with the equal-weight benchmark's
-    return. One call for every caller (the asset, the research API), so their numbers are the same.
+    ``capital``; returns the engine's output and the equity rows with the benchmark's return
+    (``benchmark_ret``). One call for every caller (the asset, the research API), so their numbers
+    are the same.
 
     ``bars`` starts one session before ``start`` (the benchmark's first return needs it).
     ``invested_before``: the strategy held a book before ``start`` (the stored history says so);
     the benchmark is credited from the strategy's first invested session (``equal_weight_benchmark``).
+    ``benchmark_bars``: the bars of a named benchmark symbol (the spec's ``benchmark``) over the
+    same sessions, under the same execution convention; None: the equal-weight universe (``bars``).
     """
     out = run_backtest(
         bars,  # run_backtest keeps the sessions in [start, end]
@@ -205,5 +210,5 @@ def backtest_strategy(
     first = first_invested_session(out.equity, invested_before or held)
     if first is None:
         return out, out.equity.assign(benchmark_ret=np.nan)
-    bench = equal_weight_benchmark(bars, first)
+    bench = equal_weight_benchmark(bars if benchmark_bars is None else benchmark_bars, first)
     return out, out.equity.assign(benchmark_ret=bench.reindex(out.equity["date"]).to_numpy())

@@ -41,6 +41,20 @@ def read_bars(con: duckdb.DuckDBPyConnection, start, end, symbols=None) -> pd.Da
     return read_slice(con, OHLCV, start, end, columns=BAR_COLUMNS, symbols=symbols)
 
 
+def most_sessions_stored(con: duckdb.DuckDBPyConnection, symbols, end) -> int:
+    """The most stored ohlcv sessions any of ``symbols`` has up to ``end``: the longest history a
+    feature's window can read there (0: none stored)."""
+    try:
+        row = con.execute(
+            f'SELECT max(n) FROM (SELECT count(*) AS n FROM "{OHLCV.name}" WHERE list_contains(?, symbol) '
+            "AND date <= ? GROUP BY symbol)",
+            [sorted({str(s) for s in symbols}), pd.Timestamp(end).date()],
+        ).fetchone()
+    except duckdb.CatalogException:  # nothing ingested yet
+        return 0
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def read_listings(con: duckdb.DuckDBPyConnection, symbols) -> pd.DataFrame:
     """symbol, first_date (the registry's listing date, NaT when not given or no registry
     table) and first_bar (the first stored ohlcv bar) of ``symbols``."""

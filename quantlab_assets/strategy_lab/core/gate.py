@@ -4,7 +4,8 @@ keeps the stored targets as they were."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,13 +29,54 @@ TARGETS_WARNINGS = {
 }
 
 
+@dataclass(frozen=True)
+class FeatureHistory:
+    """What the strategy's features need and what the warehouse holds: ``needs`` maps each feature
+    the strategy reads to the sessions its window reads (up to and including the day; mom_12_1:
+    253), ``stored`` is the most ohlcv sessions any universe name has up to the range's last day."""
+
+    needs: Mapping[str, int]
+    stored: int
+
+
+def feature_history(sets: Iterable, spec: StrategySpec, stored: int) -> FeatureHistory:
+    """The windows of the features ``spec`` reads, from the feature sets that declare them
+    (``feature_store.core.sets.FeatureSet``), and the sessions ``stored``."""
+    used = spec.features_used()
+    return FeatureHistory({f: s.preset.window_of(f) for s in sets for f in used if f in s.preset.feature_names}, stored)
+
+
+def _unscored_reason(spec: StrategySpec, history: FeatureHistory | None) -> str:
+    """Why no name had a score, in numbers when the features' windows are longer than the
+    history stored ("mom_12_1 undefined: needs 253 sessions, 250 stored")."""
+    if history is not None:
+        short = {f: n for f, n in history.needs.items() if n > history.stored}
+        if short:
+            more = max(short.values()) - history.stored
+            return (
+                "; ".join(f"{f} undefined: needs {n} sessions, {history.stored} stored" for f, n in short.items())
+                + f" (the most any universe name has): ingest {more} more session(s) of ohlcv history before the "
+                "range (docs/strategies.md#small-universes-and-your-own-data)"
+            )
+    return (
+        f"no name had a score: {', '.join(spec.features_used())} undefined on every session for the whole "
+        "universe (more history is needed before the range: the features' warm-up; see the features "
+        "asset's history_complete check)"
+    )
+
+
 def book_not_empty(
-    candidate: pd.DataFrame, spec: StrategySpec, notes: Iterable[str] = (), label: str = ""
+    candidate: pd.DataFrame,
+    spec: StrategySpec,
+    notes: Iterable[str] = (),
+    label: str = "",
+    history: FeatureHistory | None = None,
 ) -> GateResult:
     """Warns when the strategy holds nothing on any session of ``candidate`` (the targets rows of
-    the run's range), naming why: no name had a score (its features undefined: too little
-    history), or the construction's own notes ("3 scorable names < min_names 10: flat").
-    A range without rows (holidays, nothing computed) passes: there was nothing to hold."""
+    the run's range), naming why: no name had a score (its features undefined: with ``history``,
+    the feature, the sessions it needs and the sessions stored), or the construction's own notes
+    ("3 scorable names < min_names 10: flat"). A range without rows (holidays, nothing computed)
+    passes: there was nothing to hold."""
     if not len(candidate):
         return GateResult("book_not_empty", True, "no session: nothing to hold", blocking=False)
     weight = np.nan_to_num(candidate["weight"].to_numpy(np.float64), nan=0.0)
@@ -47,11 +89,7 @@ def book_not_empty(
         )
     scored = candidate["score"].notna().to_numpy() if "score" in candidate.columns else np.zeros(len(candidate), bool)
     if not scored.any():
-        why = (
-            f"no name had a score: {', '.join(spec.features_used())} undefined on every session for the whole "
-            "universe (more history is needed before the range: the features' warm-up; see the features "
-            "asset's history_complete check)"
-        )
+        why = _unscored_reason(spec, history)
     else:
         reasons = [n.split(": ", 1)[1] for n in notes if ": " in n]
         why = reasons[-1] if reasons else "no name selected"

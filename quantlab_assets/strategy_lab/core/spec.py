@@ -17,6 +17,7 @@ from quantlab_assets.common.yaml_io import FrozenModel, describe_validation_erro
 from quantlab_assets.feature_store.core.labels import HORIZONS, label_column
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+EQUAL_WEIGHT = "equal_weight"  # the spec's default benchmark: an equal-weight, daily-rebalanced book of the universe
 
 
 class StrategyError(ValueError):
@@ -323,8 +324,9 @@ class StrategySpec(_Model):
     constraints: Constraints = Constraints()
     costs: Costs = Costs()
     capital: float = Field(default=1_000_000.0, gt=0.0)
-    # The tearsheet's benchmark: the equal-weight universe, or a registry symbol (e.g. SPY once ingested).
-    benchmark: str = Field(default="equal_weight", pattern=r"^(equal_weight|[A-Z][A-Z0-9]{0,5}([.-][A-Z0-9]{1,2})?)$")
+    # The benchmark of every relative figure (backtest KPIs, tearsheet, leaderboard): the equal-weight
+    # universe, or a registry symbol (e.g. SPY once ingested), under the strategy's execution convention.
+    benchmark: str = Field(default=EQUAL_WEIGHT, pattern=r"^(equal_weight|[A-Z][A-Z0-9]{0,5}([.-][A-Z0-9]{1,2})?)$")
 
     @field_validator("name")
     @classmethod

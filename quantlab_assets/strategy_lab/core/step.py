@@ -27,7 +27,7 @@ from quantlab_assets.strategy_lab.core.evaluation import (
     signal_quality_wide,
     strategy_summary_markdown,
 )
-from quantlab_assets.strategy_lab.core.gate import book_not_empty, targets_gate
+from quantlab_assets.strategy_lab.core.gate import FeatureHistory, book_not_empty, targets_gate
 from quantlab_assets.strategy_lab.core.limits import EPS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
@@ -77,6 +77,7 @@ def targets_partition(
     end,
     feature_dates: Mapping[str, pd.Index] | None = None,
     predictions: pd.DataFrame | None = None,
+    history: FeatureHistory | None = None,
 ) -> TargetsPartition:
     """The strategy's targets for every session in [start, end], audited.
 
@@ -85,6 +86,7 @@ def targets_partition(
     tickers; ``prev_weights`` the stored book of the session before ``start``; ``predictions``
     a model strategy's published scores over [start, end] (None: the model trains here). Features
     missing for a session of the partition fail ``upstream_complete`` and no targets are computed.
+    ``history``: the features' windows and the sessions stored (an empty book's warning names them).
     """
     if feature_dates is None:  # one frame from one set: the default features
         feature_dates = {"features": pd.Index(features["date"].unique())}
@@ -123,7 +125,7 @@ def targets_partition(
     }
     rules = [
         *targets_gate(targets, spec, registry),
-        book_not_empty(targets, spec, result.notes, period_label(start, end)),
+        book_not_empty(targets, spec, result.notes, period_label(start, end), history),
     ]
     if not upstream.passed:  # the rules saw no rows: not evaluated, not "passed"
         rules = not_evaluated(rules, inputs_missing_reason(upstream))
