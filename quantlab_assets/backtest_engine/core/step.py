@@ -344,10 +344,11 @@ def backtest_report(
     the equity / drawdown chart over the whole ``history`` (referenced as ``chart``)."""
     name, chart = spec.name, f"backtest_{spec.name}.png"
     last = latest_kpis(table)
-    png = equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], name) if len(history) > 1 else b""
+    bench = history.set_index("date")["benchmark_ret"]
+    png = equity_drawdown_png(history, bench, name, spec.benchmark) if len(history) > 1 else b""
     if not len(last):
         return BacktestReport(f"## {name}\n\nno session in {start}..{end}\n", png, chart)
     markdown = backtest_summary_markdown(
-        name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart
+        name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart, spec.benchmark
     )
     return BacktestReport(markdown, png, chart)
