@@ -136,7 +136,7 @@ def cmd_leaderboard() -> int:
         equity = read_slice(
             con, BACKTEST_EQUITY, FIRST_SESSION, today, columns=["date", "strategy", "ret", "gross_exposure"]
         )
-        approvals = read_slice(con, APPROVALS, FIRST_SESSION, today, columns=["date", "strategy", "status"])
+        approvals = read_slice(con, APPROVALS, FIRST_SESSION, today, columns=["date", "strategy", "status", "gross"])
     if not len(equity):
         print("no backtest stored yet: materialize the chain first (bash scripts/demo.sh)")
         return 1
