@@ -160,7 +160,7 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
             equity = read_slice(
                 con, BACKTEST_EQUITY, FIRST_SESSION, end, columns=["date", "strategy", "ret", "gross_exposure"]
             )
-            approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status"])
+            approvals = read_slice(con, APPROVALS, FIRST_SESSION, end, columns=["date", "strategy", "status", "gross"])
             quality = {s.name: stored_prediction_quality(con, s, FIRST_SESSION, end) for s in specs}  # models' IC
         # Only today's strategies: rows of a strategy file removed since stay in the tables.
         kpis, equity, approvals = (f[f["strategy"].isin(names)] for f in (kpis, equity, approvals))
@@ -188,7 +188,7 @@ def build_leaderboard_asset(specs) -> dg.AssetsDefinition:
 RANKING = (
     ("strategy", "string", "the strategy file's name"),
     ("sharpe_ratio", "float", "since-start Sharpe (from the first invested session)"),
-    ("approval_rate", "string", "share of invested sessions the supervisor approved"),
+    ("approval_rate", "string", "share of sessions with a book at stake (held or judged) the supervisor approved"),
     ("flag", "string", "REJECTED by the supervisor, or EMPTY BOOK"),
     ("total_return", "string", "since the first invested session"),
     ("max_drawdown", "string", "since the first invested session"),

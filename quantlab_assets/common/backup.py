@@ -23,8 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-from quantlab_assets.common import warehouse
-from quantlab_assets.common.warehouse import WarehouseDamaged, WarehouseError, WarehouseMissing
+from quantlab_assets.common import warehouse_file
+from quantlab_assets.common.warehouse_file import WarehouseDamaged, WarehouseError, WarehouseMissing
 
 SUFFIX = ".duckdb"
 MANIFEST = ".json"
@@ -57,13 +57,13 @@ def snapshots(folder: Path, db: Path) -> list[Path]:
 
 def _read_back(path: Path) -> dict[str, tuple[int, int]]:
     """Every table's (rows, hash) of a file opened read-only in a fresh DuckDB instance."""
-    warehouse.validate_database_path(path)
+    warehouse_file.validate_database_path(path)
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise WarehouseDamaged(f"{path} cannot be opened ({' '.join(str(exc).split())[:200]})") from None
     try:
-        return warehouse.verify_readable(con, path)
+        return warehouse_file.verify_readable(con, path)
     finally:
         con.close()
 
@@ -87,9 +87,9 @@ def backup(db: Path, folder: Path, keep: int, *, wait_s: float | None = None) ->
         raise BackupError(f"the backup folder {folder} is not writable (QUANTLAB_BACKUP_DIR)")
     target = folder / f"{db.stem}-{_stamp()}{SUFFIX}"
     partial = target.with_name(target.name + ".part")
-    con = warehouse.connect(db, create=False, wait_s=wait_s)  # holds the write lock during the copy
+    con = warehouse_file.connect(db, create=False, wait_s=wait_s)  # holds the write lock during the copy
     try:
-        source = warehouse.verify_readable(con, db)
+        source = warehouse_file.verify_readable(con, db)
         con.execute("CHECKPOINT")
         shutil.copyfile(db, partial)
         _fsync(partial)
@@ -140,7 +140,7 @@ def restore(snapshot: Path, db: Path, *, wait_s: float | None = None) -> tuple[S
     aside = None
     if db.exists():
         try:  # refuse while a run holds the file; a damaged file is fine to replace
-            warehouse.connect(db, create=False, wait_s=wait_s).close()
+            warehouse_file.connect(db, create=False, wait_s=wait_s).close()
         except WarehouseDamaged:
             pass
         aside = db.with_name(f"{db.name}.replaced-{_stamp()}")

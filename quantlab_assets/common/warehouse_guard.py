@@ -3,7 +3,7 @@ continues on a file other than the one it started with.
 
 - **read back before use**: a file this process has not read back since it last changed (size,
   mtime or inode differ from what this process saw when it last closed it) is read back whole
-  (:func:`common.warehouse.verify_readable`: every value of every table, so DuckDB checks every
+  (:func:`common.warehouse_file.verify_readable`: every value of every table, so DuckDB checks every
   block's checksum) before a step may write into it. Consecutive steps in one process pay it once.
 - **the file the run started with**: a warehouse carries an id written once when the ingest
   creates it (table ``warehouse_identity``, never rewritten). The first connection of a run
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from quantlab_assets.common.warehouse import (
+from quantlab_assets.common.warehouse_file import (
     RESTORE_HINT,
     WarehouseDamaged,
     WarehouseMissing,

@@ -8,8 +8,8 @@ from quantlab_assets.common.warehouse import read_slice
 from quantlab_assets.data_curator.assets import ohlcv
 from quantlab_assets.data_curator.core.bars import read_bars, read_listings
 from quantlab_assets.feature_store.checks import features_check_specs, labels_check_specs
-from quantlab_assets.feature_store.core.features import FeaturePreset
 from quantlab_assets.feature_store.core.labels import MAX_FORWARD_SESSIONS
+from quantlab_assets.feature_store.core.preset import FeaturePreset
 from quantlab_assets.feature_store.core.schema import LABELS
 from quantlab_assets.feature_store.core.sets import FeatureSet, default_set, load_feature_sets
 from quantlab_assets.feature_store.core.step import (

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from quantlab_assets.common import settings
-from quantlab_assets.feature_store.core.features import FeaturePreset, load_preset
+from quantlab_assets.feature_store.core.preset import FeaturePreset, load_preset
 from quantlab_assets.feature_store.core.step import FeatureLimits
 
 

@@ -12,7 +12,9 @@ from quantlab_assets.research.api import (
     load_spec,
     parse_overrides,
 )
-from quantlab_assets.research.sweep import evaluate, load_sweep, run_sweep
+from quantlab_assets.research.fast_path import evaluate
+from quantlab_assets.research.sweep_run import run_sweep
+from quantlab_assets.research.sweep_spec import load_sweep
 
 __all__ = [
     "ResearchData",

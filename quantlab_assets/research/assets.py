@@ -12,17 +12,10 @@ from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.feature_store.resources import FeatureStoreResource
 from quantlab_assets.metadata import column_schema, detail, preview
 from quantlab_assets.research.api import read_data
-from quantlab_assets.research.schema import EXPERIMENT_RESULTS
-from quantlab_assets.research.sweep import (
-    Sweep,
-    SweepError,
-    leaderboard_markdown,
-    load_sweep,
-    run_sweep,
-    store_sweep,
-    sweep_features,
-    sweep_history_from,
-)
+from quantlab_assets.research.sweep_report import leaderboard_markdown
+from quantlab_assets.research.sweep_run import run_sweep
+from quantlab_assets.research.sweep_spec import Sweep, SweepError, load_sweep, sweep_features, sweep_history_from
+from quantlab_assets.research.sweep_store import EXPERIMENT_RESULTS, store_sweep
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 
 GROUP = "research"

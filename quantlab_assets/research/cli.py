@@ -266,14 +266,10 @@ def cmd_experiment_show(args) -> int:
 def cmd_sweep(args) -> int:
     from quantlab_assets import research
     from quantlab_assets.common import settings
-    from quantlab_assets.research.sweep import (
-        leaderboard_markdown,
-        load_sweep,
-        run_sweep,
-        store_sweep,
-        sweep_features,
-        sweep_history_from,
-    )
+    from quantlab_assets.research.sweep_report import leaderboard_markdown
+    from quantlab_assets.research.sweep_run import run_sweep
+    from quantlab_assets.research.sweep_spec import load_sweep, sweep_features, sweep_history_from
+    from quantlab_assets.research.sweep_store import store_sweep
 
     try:
         sweep = load_sweep(args.sweep)
@@ -295,7 +291,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from quantlab_assets.research.sweep import find_sweep, load_sweep, promote
+    from quantlab_assets.research.sweep_report import promote
+    from quantlab_assets.research.sweep_spec import find_sweep, load_sweep
 
     try:
         sweep = load_sweep(find_sweep(args.sweep))

@@ -1,6 +1,6 @@
 """Run a recorded experiment again and say whether the numbers still match.
 
-Above both ``experiments`` (the table) and ``sweep`` (which records into it), so neither imports
+Above both ``experiments`` (the table) and ``sweep_store`` (which records into it), so neither imports
 the other from inside a function."""
 
 from __future__ import annotations
@@ -9,13 +9,9 @@ import json
 
 from quantlab_assets.research.api import backtest, history_start, load_data
 from quantlab_assets.research.experiments import Experiment, backtest_results, data_version, differences
-from quantlab_assets.research.sweep import (
-    run_sweep,
-    sweep_features,
-    sweep_from_record,
-    sweep_history_from,
-    sweep_results,
-)
+from quantlab_assets.research.sweep_run import run_sweep
+from quantlab_assets.research.sweep_spec import sweep_features, sweep_history_from
+from quantlab_assets.research.sweep_store import sweep_from_record, sweep_results
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 

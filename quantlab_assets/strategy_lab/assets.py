@@ -28,7 +28,6 @@ from quantlab_assets.partitions import (
 )
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
 from quantlab_assets.strategy_lab.checks import predictions_check_specs, targets_check_specs
-from quantlab_assets.strategy_lab.core.construct import universe_of
 from quantlab_assets.strategy_lab.core.evaluation import book_per_day
 from quantlab_assets.strategy_lab.core.gate import feature_history
 from quantlab_assets.strategy_lab.core.predictions import fits_table, predictions_partition
@@ -36,6 +35,7 @@ from quantlab_assets.strategy_lab.core.schema import PREDICTIONS, TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec, discover
 from quantlab_assets.strategy_lab.core.step import label_columns, targets_partition
 from quantlab_assets.strategy_lab.core.targets import read_previous_weights
+from quantlab_assets.strategy_lab.core.universe import universe_of
 from quantlab_assets.strategy_lab.resources import strategies_dir
 
 GROUP = "strategy_lab"

@@ -109,6 +109,29 @@ def test_flat_books_are_no_approved_days_and_rejected_strategies_are_marked():
     assert "REJECTED: every session" in md and "EMPTY BOOK: held nothing" in md
 
 
+def test_a_rejected_rebalance_while_still_flat_counts_against_the_approval_rate():
+    """A strategy's first book is judged on the session it is decided, while the account is still
+    in cash (it fills at the next open). Rejecting that book is a rejection the reader must see,
+    not a flat day left out; approving a flat book while flat still counts for nothing."""
+    days = trading_days("2024-01-02", "2024-02-29")
+    n = len(days)
+    # held from session 6 on; the book judged on session 5 (gross 1.0) was rejected, then approved
+    held = np.r_[np.zeros(6), np.ones(n - 6)]
+    judged = np.r_[np.zeros(5), np.ones(n - 5)]
+    status = ["approved"] * 5 + ["rejected"] + ["approved"] * (n - 6)
+    frame = pd.DataFrame({"date": days, "ret": np.where(held > 0, 0.001, 0.0), "gross_exposure": held})
+    board = leaderboard(
+        kpi_table(frame[["date", "ret"]]).assign(strategy="s"),
+        frame.assign(strategy="s"),
+        pd.DataFrame({"date": days, "strategy": "s", "status": status, "gross": judged}),
+        days[-1],
+    )
+    row = board.table.set_index("strategy").loc["s"]
+    # n - 5 sessions had a book at stake (the rejected one and the n - 6 held ones); 1 was rejected
+    assert row["approval_sessions"] == n - 5
+    assert row["approval_rate"] == pytest.approx((n - 6) / (n - 5))
+
+
 def test_strategies_are_compared_on_a_common_window():
     """Issue 22 point 3: each strategy shows the session its since-start figures count from, and a
     section compares every strategy over the same sessions (from the latest first invested one)."""

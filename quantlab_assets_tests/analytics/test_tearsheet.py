@@ -215,9 +215,9 @@ def test_the_columns_the_asset_reads_give_the_same_tearsheet():
 
 
 def test_quantstats_agrees_where_definitions_match():
-    """quantstats is not a dev dependency (+214 MB with yfinance and seaborn); this runs where it
-    is installed. Figures whose definitions differ on purpose (VaR: normal vs historical; ulcer
-    index: n - 1; drawdowns without the starting capital) are left to empyrical above."""
+    """quantstats is a test-only dev dependency (0.0.86 works with pandas 2). Figures whose
+    definitions differ on purpose (VaR: normal vs historical; ulcer index: n - 1; drawdowns
+    without the starting capital) are left to empyrical above."""
     qs = pytest.importorskip("quantstats")
     r, b = _returns()
     m = ts.metrics(r, b)

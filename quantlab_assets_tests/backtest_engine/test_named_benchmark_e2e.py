@@ -18,7 +18,7 @@ from quantlab_assets.analytics.core import tearsheet
 from quantlab_assets.analytics.tearsheet_assets import build_leaderboard_asset, build_tearsheet_asset
 from quantlab_assets.backtest_engine.assets import build_backtest_assets
 from quantlab_assets.backtest_engine.core.step import BacktestInputs, backtest_upstream
-from quantlab_assets.common import warehouse
+from quantlab_assets.common import settings, warehouse
 from quantlab_assets.common.calendar import trading_days
 from quantlab_assets.data_curator.resources import MarketDataResource
 from quantlab_assets.resources import ArtifactsResource, WarehouseResource
@@ -150,6 +150,9 @@ def test_a_named_benchmark_agrees_everywhere_and_with_empyrical(ingested):
     assert page["information_ratio"].value == round(k["information_ratio"], 6)
     assert page["excess_return"].value == round(k["excess_return"], 6)
     kpi_page = _meta(result, dg.AssetKey([spec.name, f"{spec.name}_backtest_kpis"]), last)
+    # The run summary names the benchmark the figures were computed against, not the universe.
+    summaries = list(settings.artifacts_root().glob("runs/*/reports/backtest_summary.md"))
+    assert summaries and all("Benchmark: EEE." in p.read_text() for p in summaries), summaries
     assert kpi_page["information_ratio"].value == pytest.approx(k["information_ratio"], rel=1e-15)
     board = _meta(result, dg.AssetKey("strategy_leaderboard"), last)["ranking"].value.records
     assert board[0].data["information_ratio"] == round(k["information_ratio"], 2)

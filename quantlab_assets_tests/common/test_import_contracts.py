@@ -151,7 +151,15 @@ def _with_batch(extra: dict[str, str]) -> dict[str, str]:
     importing the Definitions and the Definitions importing the jobs, as in the project."""
     files = {
         f"batch_orchestrator/{m}.py": ""
-        for m in ("jobs", "run_health", "run_artifacts", "event_log_storage", "postgres_storage")
+        for m in (
+            "jobs",
+            "run_health",
+            "run_artifacts",
+            "event_log_storage",
+            "postgres_storage",
+            "runs_cli",
+            "approvals_cli",
+        )
     }
     files["batch_orchestrator/cli.py"] = f"from {_PROBE} import definitions\n"
     files["definitions/__init__.py"] = f"from {_PROBE}.batch_orchestrator import jobs\n"

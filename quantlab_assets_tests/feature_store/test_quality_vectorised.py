@@ -136,10 +136,10 @@ def test_infinite_cells_and_duplicates_still_named():
 @pytest.mark.parametrize("at_least", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(3))
 def test_distinct_per_date_equals_nunique(at_least, seed):
-    from quantlab_assets.feature_store.core.features import _distinct_per_date
+    from quantlab_assets.feature_store.core.coverage import distinct_per_date
 
     frame = _frame(seed)
     values = frame["ret_1"].to_numpy()
     finite = frame["ret_1"].where(np.isfinite(frame["ret_1"]))
     want = (finite.groupby(frame["date"]).transform("nunique") >= at_least).to_numpy()
-    np.testing.assert_array_equal(_distinct_per_date(frame["date"], values, at_least), want)
+    np.testing.assert_array_equal(distinct_per_date(frame["date"], values, at_least), want)

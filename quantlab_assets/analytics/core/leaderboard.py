@@ -129,14 +129,19 @@ MOSTLY_REJECTED = 0.5
 
 
 def _approval(decided: pd.DataFrame, equity: pd.DataFrame) -> dict:
-    """The approval rate over the sessions the strategy held a book (a flat book is no approved
-    trading day) and the flag a reader must not miss: it never held anything, or the supervisor
+    """The approval rate over the sessions with a book at stake: the strategy held one, or the
+    judged book itself was not flat (``approvals.gross`` > 0: a rejected first rebalance counts,
+    though the book was still in cash). Approving a flat book while flat is no approved trading
+    day. The flag is what a reader must not miss: it never held anything, or the supervisor
     rejects it. Without ``gross_exposure`` in ``equity`` every judged session counts."""
     if "gross_exposure" in equity.columns and len(equity):
         held = pd.to_datetime(equity.loc[equity["gross_exposure"].to_numpy() > 0, "date"])
         if not len(held):
             return {"approval_rate": np.nan, "approval_sessions": 0, "flag": "EMPTY BOOK: held nothing"}
-        decided = decided[pd.to_datetime(decided["date"]).isin(held)]
+        at_stake = pd.to_datetime(decided["date"]).isin(held).to_numpy()
+        if "gross" in decided.columns:
+            at_stake |= decided["gross"].fillna(0.0).to_numpy() > 0
+        decided = decided[at_stake]
     if not len(decided):
         return {"approval_rate": np.nan, "approval_sessions": 0, "flag": ""}
     rate = float((decided["status"] == "approved").mean())

@@ -9,12 +9,19 @@ from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.charts import render_png
 
 
-def equity_drawdown_png(equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str) -> bytes:
-    """Two panels: equity vs the equal-weight benchmark (both rebased to 1), and drawdown."""
-    return render_png(_equity_drawdown, equity, benchmark_ret, title, dpi=90)
+def benchmark_label(benchmark: str) -> str:
+    """How the summary names the spec's ``benchmark:``: the equal-weight universe or the symbol."""
+    return "equal-weight universe" if benchmark == "equal_weight" else benchmark
 
 
-def _equity_drawdown(plt, equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str):
+def equity_drawdown_png(
+    equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str, benchmark: str = "equal_weight"
+) -> bytes:
+    """Two panels: equity vs the spec's benchmark (both rebased to 1), and drawdown."""
+    return render_png(_equity_drawdown, equity, benchmark_ret, title, benchmark, dpi=90)
+
+
+def _equity_drawdown(plt, equity: pd.DataFrame, benchmark_ret: pd.Series | None, title: str, benchmark: str):
     dates = pd.to_datetime(equity["date"])
     wealth = equity["equity"].to_numpy() / equity["equity"].iloc[0]
     drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
@@ -23,7 +30,7 @@ def _equity_drawdown(plt, equity: pd.DataFrame, benchmark_ret: pd.Series | None,
     if benchmark_ret is not None and len(benchmark_ret):
         bench = 1.0 + benchmark_ret.reindex(dates).fillna(0.0).to_numpy()
         bench[0] = 1.0
-        top.plot(dates, np.cumprod(bench), label="equal-weight universe", color="#999999", linewidth=1.0)
+        top.plot(dates, np.cumprod(bench), label=benchmark_label(benchmark), color="#999999", linewidth=1.0)
     top.set_title(title)
     top.set_ylabel("growth of 1")
     top.grid(alpha=0.3)
@@ -76,13 +83,14 @@ def backtest_summary_markdown(
     fee_bps: float,
     slippage_bps: float,
     chart: str,
+    benchmark: str = "equal_weight",
 ) -> str:
     """``kpis_last``: the KPI rows (both scopes) of the last date."""
     lines = [
         f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}",
         "",
         f"Targets decided at the close fill at the next session's open; costs {fee_bps} bps fee + "
-        f"{slippage_bps} bps slippage on traded notional. Benchmark: equal-weight universe.",
+        f"{slippage_bps} bps slippage on traded notional. Benchmark: {benchmark_label(benchmark)}.",
         "",
         f"![equity and drawdown]({chart})",
         "",

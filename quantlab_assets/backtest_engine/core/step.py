@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.engine import POSITION_COLUMNS, SKIPPED_COLUMNS, STATE_COLUMNS, TRADE_COLUMNS
+from quantlab_assets.backtest_engine.core.account import STATE_COLUMNS
+from quantlab_assets.backtest_engine.core.frames import POSITION_COLUMNS, SKIPPED_COLUMNS, TRADE_COLUMNS
 from quantlab_assets.backtest_engine.core.gate import accounting_identity, kpis_finite, no_trade_before_decision
 from quantlab_assets.backtest_engine.core.holding import holding_of
 from quantlab_assets.backtest_engine.core.kpis import KPI_COLUMNS, SINCE_START, kpis_of_range
@@ -343,10 +344,11 @@ def backtest_report(
     the equity / drawdown chart over the whole ``history`` (referenced as ``chart``)."""
     name, chart = spec.name, f"backtest_{spec.name}.png"
     last = latest_kpis(table)
-    png = equity_drawdown_png(history, history.set_index("date")["benchmark_ret"], name) if len(history) > 1 else b""
+    bench = history.set_index("date")["benchmark_ret"]
+    png = equity_drawdown_png(history, bench, name, spec.benchmark) if len(history) > 1 else b""
     if not len(last):
         return BacktestReport(f"## {name}\n\nno session in {start}..{end}\n", png, chart)
     markdown = backtest_summary_markdown(
-        name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart
+        name, start, end, last, trades, skipped, spec.costs.fee_bps, spec.costs.slippage_bps, chart, spec.benchmark
     )
     return BacktestReport(markdown, png, chart)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantlab_assets.backtest_engine.core.engine import (
-    CASH_SYMBOL,
+from quantlab_assets.backtest_engine.core.account import CASH_SYMBOL
+from quantlab_assets.backtest_engine.core.frames import (
     BacktestOutput,
     run_backtest,
 )

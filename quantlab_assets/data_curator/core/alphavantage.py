@@ -9,37 +9,67 @@ cleanly when retrying cannot help (daily quota, premium-only call, bad key).
 The API key travels only in the query string of outgoing requests. It is
 redacted from every message this module builds, and from urllib3's debug log
 lines (which print request URLs), so it never reaches logs or run metadata.
+
+This module is the provider (its options, the batch loop, rate limit, retries, backoff and
+the ingest budget) and the public API of the concern; the rest lives by concern:
+``alphavantage_errors`` (the typed errors and the key's redaction), ``alphavantage_http``
+(one request and its bounded body), ``alphavantage_reply`` (status and body to a payload or a
+typed refusal, the payload to bars).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pandas as pd
 import requests
-from urllib3 import exceptions as urllib3_errors
 
+from quantlab_assets.data_curator.core.alphavantage_errors import (
+    AlphaVantageDailyQuotaExceeded,
+    AlphaVantageError,
+    AlphaVantageInvalidApiKey,
+    AlphaVantageInvalidRequest,
+    AlphaVantageKeptThrottling,
+    AlphaVantageMalformedResponse,
+    AlphaVantagePremiumRequired,
+    AlphaVantageThrottled,
+    AlphaVantageTransientError,
+    IngestBudgetExhausted,
+    install_urllib3_redaction,
+)
+from quantlab_assets.data_curator.core.alphavantage_http import get_reply
+from quantlab_assets.data_curator.core.alphavantage_reply import decode_reply, parse_series
 from quantlab_assets.data_curator.core.providers import (
     FetchResult,
     InputRefused,
-    ProviderError,
-    Rejection,
     SymbolFailure,
     empty_bars,
     normalize_bars,
-    refuse,
 )
-from quantlab_assets.data_curator.core.schema import PROVIDER_COLUMNS
-from quantlab_assets.data_curator.core.source_rules import strict_bars
+
+__all__ = [
+    "COMPACT_WINDOW_DAYS",
+    "FUNCTIONS",
+    "MAX_REPLY_BYTES",
+    "OUTPUTSIZES",
+    "AlphaVantageDailyQuotaExceeded",
+    "AlphaVantageError",
+    "AlphaVantageInvalidApiKey",
+    "AlphaVantageInvalidRequest",
+    "AlphaVantageKeptThrottling",
+    "AlphaVantageMalformedResponse",
+    "AlphaVantagePremiumRequired",
+    "AlphaVantageProvider",
+    "AlphaVantageThrottled",
+    "AlphaVantageTransientError",
+    "IngestBudgetExhausted",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,131 +79,6 @@ OUTPUTSIZES = ("auto", "compact", "full")
 COMPACT_WINDOW_DAYS = 140
 MAX_REPLY_BYTES = 64 * 1024**2
 """A reply (decoded) above this is refused: a full daily history is a few MB."""
-
-# Row keys per function, mapped to PROVIDER_COLUMNS names.
-_ROW_FIELDS = {
-    "TIME_SERIES_DAILY": {
-        "1. open": "open",
-        "2. high": "high",
-        "3. low": "low",
-        "4. close": "close",
-        "5. volume": "volume",
-    },
-    "TIME_SERIES_DAILY_ADJUSTED": {
-        "1. open": "open",
-        "2. high": "high",
-        "3. low": "low",
-        "4. close": "close",
-        "5. adjusted close": "adj_close",
-        "6. volume": "volume",
-        "7. dividend amount": "dividend",
-        "8. split coefficient": "split_coefficient",
-    },
-}
-
-
-class AlphaVantageError(ProviderError):
-    """Base class for every Alpha Vantage failure; messages never contain the API key."""
-
-
-class AlphaVantageInvalidRequest(AlphaVantageError):
-    """The service rejected this call (unknown symbol, bad parameters, HTTP 4xx). Not retried."""
-
-
-class AlphaVantageInvalidApiKey(AlphaVantageInvalidRequest):
-    """The key is missing, invalid or the public demo key; every further call would fail too."""
-
-
-class AlphaVantageThrottled(AlphaVantageError):
-    """Too many requests in a short window (per second / per minute, or HTTP 429). Retried."""
-
-
-class AlphaVantageDailyQuotaExceeded(AlphaVantageError):
-    """The key's daily request allowance is used up; nothing succeeds until it resets."""
-
-
-class AlphaVantagePremiumRequired(AlphaVantageError):
-    """The endpoint or parameter (for example ``outputsize=full``) needs a premium plan."""
-
-
-class AlphaVantageMalformedResponse(AlphaVantageError):
-    """The body is not the JSON shape Alpha Vantage documents. Not retried."""
-
-
-class AlphaVantageTransientError(AlphaVantageError):
-    """Timeout, dropped connection, truncated body or HTTP 5xx. Retried."""
-
-
-class AlphaVantageKeptThrottling(AlphaVantageError):
-    """Throttled replies kept coming for the whole allowed time: the run stops and keeps what it has."""
-
-
-class IngestBudgetExhausted(AlphaVantageError):
-    """The ingest's time budget is used up; the run stops and keeps what it has."""
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json.loads hook: a key given twice is an error (json keeps the last one silently)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-# Only these clear up by waiting; everything else is final for the symbol.
-_RETRYABLE = (AlphaVantageThrottled, AlphaVantageTransientError)
-
-# Wording of the bad-key and demo-key refusals.
-_BAD_KEY = re.compile(r"apikey is invalid|invalid api ?key|claim your free api key", re.I)
-
-# Ordered rules for ``Note`` / ``Information`` texts. Order matters because the real
-# messages mix vocabulary: the per-second burst notice also quotes "25 requests per
-# day" and "premium endpoints", the daily-quota notice says "rate limit" and
-# "premium plans", and the outputsize=full refusal names "TIME_SERIES_DAILY".
-_NOTICE_RULES: tuple[tuple[re.Pattern[str], type[AlphaVantageError]], ...] = (
-    (re.compile(r"\bis a premium (endpoint|feature)|premium[- ]only", re.I), AlphaVantagePremiumRequired),
-    (
-        re.compile(r"spreading out|sparingly|burst|per second|per minute|call frequency", re.I),
-        AlphaVantageThrottled,
-    ),
-    (re.compile(r"per day|daily (rate )?limit|\b25 requests", re.I), AlphaVantageDailyQuotaExceeded),
-    (re.compile(r"rate limit|frequency|too many requests", re.I), AlphaVantageThrottled),
-    (_BAD_KEY, AlphaVantageInvalidApiKey),
-    (re.compile(r"premium", re.I), AlphaVantagePremiumRequired),
-)
-_APIKEY_PARAM = re.compile(r"(apikey=)[^&\s'\"()]*", re.I)
-
-
-class _RedactApiKeyFilter(logging.Filter):
-    """Masks ``apikey=...`` in urllib3 debug lines, which print each request URL."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "apikey=" in message.lower():
-            record.msg, record.args = _APIKEY_PARAM.sub(r"\1***", message), None
-        return True
-
-
-def _install_urllib3_redaction() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactApiKeyFilter) for f in pool_logger.filters):
-        pool_logger.addFilter(_RedactApiKeyFilter())
-
-
-def _classify_notice(text: str) -> type[AlphaVantageError]:
-    for pattern, error in _NOTICE_RULES:
-        if pattern.search(text):
-            return error
-    # An unrecognised notice is still a refusal; retrying blindly could burn quota.
-    return AlphaVantageInvalidRequest
 
 
 class AlphaVantageProvider:
@@ -290,7 +195,7 @@ class AlphaVantageProvider:
         self._throttled_since: float | None = None
         self._throttle_streak = 0
         self._budget_ends_at: float | None = None
-        _install_urllib3_redaction()
+        install_urllib3_redaction()
 
     def __repr__(self) -> str:
         return (
@@ -480,32 +385,6 @@ class AlphaVantageProvider:
             self._wait(self._last_request_at + self._min_interval_s - self._clock(), "rate limit")
         self._last_request_at = self._clock()
 
-    def _read_body(self, symbol: str, response: requests.Response, deadline: float) -> bytes:
-        """The body, read in pieces against the request's total deadline."""
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AlphaVantageTransientError(
-                    f"Alpha Vantage {symbol!r}: reply not complete within the "
-                    f"{self.request_deadline_s:g} s request deadline "
-                    f"({sum(map(len, chunks))} bytes received)"
-                )
-            if sock is not None:  # a silent server cannot hold one read past the deadline
-                sock.settimeout(min(self.timeout_s, remaining))
-            chunk = response.raw.read1(65536, decode_content=True)  # gzip as requests would
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-            received += len(chunk)
-            if received > MAX_REPLY_BYTES:
-                raise AlphaVantageError(
-                    f"Alpha Vantage {symbol!r}: reply larger than {MAX_REPLY_BYTES:,} bytes "
-                    f"({received:,} received); refused, not retried"
-                )
-
     def _request_once(self, symbol: str, outputsize: str, stats: dict[str, float]) -> dict[str, Any]:
         params = {
             "function": self.function,
@@ -521,160 +400,34 @@ class AlphaVantageProvider:
         deadline = time.monotonic() + limit
         per_read = min(self.timeout_s, limit)
         stats["api_calls"] += 1
-        # requests' exception texts embed the full URL (and so the key): build our own
-        # message from the exception type plus redacted detail, and raise it outside the
-        # except block so the original is not chained onto ours.
-        error: AlphaVantageError | None = None
-        body = b""
         try:
-            response = self._session.get(self.base_url, params=params, timeout=(per_read, per_read), stream=True)
-            try:
-                body = self._read_body(symbol, response, deadline)
-            finally:
-                response.close()
-        except AlphaVantageError as exc:
-            error = exc
-        except requests.Timeout as exc:
-            error = AlphaVantageTransientError(
-                f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s ({type(exc).__name__})"
+            status, body = get_reply(
+                self._session,
+                self.base_url,
+                params,
+                symbol=symbol,
+                api_key=self._api_key,
+                per_read=per_read,
+                deadline=deadline,
+                request_deadline_s=self.request_deadline_s,
+                timeout_s=self.timeout_s,
+                max_bytes=MAX_REPLY_BYTES,
             )
-        except (
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as exc:
-            error = AlphaVantageTransientError(
-                f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
-            )
-        except requests.RequestException as exc:
-            error = AlphaVantageError(
-                f"Alpha Vantage {symbol!r}: request could not be sent ({type(exc).__name__}: {self._redact(str(exc))})"
-            )
-        except (OSError, urllib3_errors.HTTPError) as exc:  # raised by the raw reads
-            error = (
-                AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: timed out after {per_read:g}s while reading")
-                if isinstance(exc, (TimeoutError, urllib3_errors.ReadTimeoutError))
-                else AlphaVantageTransientError(
-                    f"Alpha Vantage {symbol!r}: connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
-                )
-            )
-        if error is not None:
-            if isinstance(error, AlphaVantageTransientError) and self._budget_left() <= 0:
+        except AlphaVantageTransientError:
+            if self._budget_left() <= 0:
                 raise IngestBudgetExhausted(
                     f"the ingest time budget of {self.ingest_budget_s:.0f} s is used up"
                 ) from None
-            raise error
-        return self._decode(symbol, response.status_code, body)
+            raise
+        return self._decode(symbol, status, body)
 
     def _decode(self, symbol: str, status: int, content: bytes) -> dict[str, Any]:
-        if status == 429:
-            raise AlphaVantageThrottled(f"Alpha Vantage {symbol!r}: HTTP 429 Too Many Requests")
-        if status >= 500:
-            raise AlphaVantageTransientError(f"Alpha Vantage {symbol!r}: HTTP {status} server error")
-        if status >= 400:
-            raise AlphaVantageInvalidRequest(f"Alpha Vantage {symbol!r}: HTTP {status} rejected the request")
-        try:
-            payload = json.loads(content, object_pairs_hook=_no_duplicate_keys)
-        except _DuplicateKey as dup:
-            origin = self._origin(symbol)
-            raise refuse(
-                symbol,
-                origin,
-                [
-                    Rejection(
-                        symbol,
-                        origin,
-                        f"JSON key {dup.key!r} appears twice (the reply is ambiguous)",
-                        "duplicates",
-                        column="key",
-                        value=self._redact(dup.key),
-                    )
-                ],
-            ) from None
-        except ValueError:
-            snippet = self._redact(content[:80].decode("utf-8", "replace"))
-            raise AlphaVantageMalformedResponse(
-                f"Alpha Vantage {symbol!r}: response is not JSON (starts {snippet!r})"
-            ) from None
-        if not isinstance(payload, dict):
-            raise AlphaVantageMalformedResponse(
-                f"Alpha Vantage {symbol!r}: expected a JSON object, got {type(payload).__name__}"
-            )
-        if "Error Message" in payload:
-            text = self._redact(str(payload["Error Message"]))
-            if _BAD_KEY.search(text):
-                raise AlphaVantageInvalidApiKey(f"Alpha Vantage rejected the API key (request for {symbol!r}): {text}")
-            raise AlphaVantageInvalidRequest(
-                f"Alpha Vantage rejected {symbol!r} (unknown symbol or invalid call): {text}"
-            )
-        for key in ("Note", "Information"):
-            if key in payload and not _series_key(payload):
-                text = self._redact(str(payload[key]))
-                raise _classify_notice(text)(f"Alpha Vantage {symbol!r}: {text}")
-        return payload
+        return decode_reply(symbol, status, content, self._origin(symbol), self._api_key)
 
     def _parse(
         self, symbol: str, payload: dict[str, Any], start: date | None = None, end: date | None = None
     ) -> pd.DataFrame:
-        key = _series_key(payload)
-        if key is None:
-            raise AlphaVantageMalformedResponse(
-                f"Alpha Vantage {symbol!r}: no time series in response (keys: {sorted(payload)[:5]})"
-            )
-        origin = self._origin(symbol)
-        meta = payload.get("Meta Data")
-        said = meta.get("2. Symbol") if isinstance(meta, dict) else None
-        if not isinstance(said, str) or said.strip().upper() != symbol.upper():
-            raise refuse(
-                symbol,
-                origin,
-                [
-                    Rejection(
-                        symbol,
-                        origin,
-                        f"the reply's Meta Data symbol is {said!r}, not {symbol!r}: another ticker's series",
-                        column="Meta Data / 2. Symbol",
-                        value=None if said is None else str(said),
-                    )
-                ],
-            )
-        series = payload[key]
-        if not isinstance(series, dict):
-            raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r}: {key!r} is not an object")
-        fields = _ROW_FIELDS[self.function]
-        records = []
-        for day, row in series.items():
-            if not isinstance(row, dict):
-                raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row is not an object")
-            missing = [f for f in fields if f not in row]
-            if missing:
-                raise AlphaVantageMalformedResponse(f"Alpha Vantage {symbol!r} {day}: row lacks field {missing[0]!r}")
-            # Numbers as text, so the strict rules see what was sent ("1,234.5" is not 1234.5).
-            records.append(
-                {
-                    "date": day,
-                    **{
-                        target: row[source] if isinstance(row[source], str) else json.dumps(row[source])
-                        for source, target in fields.items()
-                    },
-                }
-            )
-        raw = pd.DataFrame.from_records(records, columns=["date", *fields.values()])
-        frame = strict_bars(raw, symbol, origin, start, end)
-        if "adj_close" not in frame:
-            frame["adj_close"] = frame["close"]
-            frame["dividend"] = 0.0
-            frame["split_coefficient"] = 1.0
-        return frame[list(PROVIDER_COLUMNS)].sort_values("date", kind="stable").reset_index(drop=True)
-
-    def _redact(self, text: str) -> str:
-        for form in {self._api_key, quote_plus(self._api_key), quote(self._api_key, safe="")}:
-            text = text.replace(form, "***")
-        return _APIKEY_PARAM.sub(r"\1***", text)
-
-
-def _series_key(payload: dict[str, Any]) -> str | None:
-    return next((k for k in payload if k.startswith("Time Series")), None)
+        return parse_series(symbol, payload, self.function, self._origin(symbol), start, end)
 
 
 def _zero_stats() -> dict[str, float]:

@@ -18,8 +18,9 @@ import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
 from quantlab_assets.data_curator.core.bars import adjusted_open
-from quantlab_assets.feature_store.core.features import FeaturePreset, missing_rates
+from quantlab_assets.feature_store.core.coverage import missing_rates
 from quantlab_assets.feature_store.core.labels import pending_counts
+from quantlab_assets.feature_store.core.preset import FeaturePreset
 from quantlab_assets.feature_store.core.schema import HORIZONS, LABELS, exit_column, features_schema, label_column
 from quantlab_assets.feature_store.core.store import differing_cells, history_gaps, invalid_bars, recompute_dates
 

@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from quantlab_assets.common.warehouse import read_slice
-from quantlab_assets.feature_store.core.features import FeaturePreset, PresetError, load_preset
+from quantlab_assets.feature_store.core.preset import FeaturePreset, PresetError, load_preset
 from quantlab_assets.feature_store.core.schema import FEATURES_TABLE, features_schema
 
 PACKAGED_SETS_DIR = Path(__file__).resolve().parents[1] / "presets" / "sets"

@@ -18,7 +18,7 @@ import pandas as pd
 from quantlab_assets.common.calendar import shift_sessions
 from quantlab_assets.common.gates import GateResult, not_evaluated, upstream_complete
 from quantlab_assets.common.publish import blocking_failures
-from quantlab_assets.feature_store.core.features import FeaturePreset, compute_features
+from quantlab_assets.feature_store.core.features import compute_features
 from quantlab_assets.feature_store.core.gate import features_gate, labels_gate, ohlcv_valid
 from quantlab_assets.feature_store.core.labels import (
     MAX_FORWARD_SESSIONS,
@@ -26,6 +26,7 @@ from quantlab_assets.feature_store.core.labels import (
     pending_counts,
     pending_counts_by_day,
 )
+from quantlab_assets.feature_store.core.preset import FeaturePreset
 from quantlab_assets.feature_store.core.profile import FeatureProfile, profile_features, profile_markdown
 from quantlab_assets.feature_store.core.schema import LABELS
 from quantlab_assets.feature_store.core.store import (

@@ -8,7 +8,9 @@ import pandas as pd
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.versions import content_hash
 from quantlab_assets.data_curator.core.schema import PRICE_COLUMNS
-from quantlab_assets.feature_store.core.features import KINDS_VERSION, FeaturePreset, compute_features
+from quantlab_assets.feature_store.core.features import compute_features
+from quantlab_assets.feature_store.core.kinds import KINDS_VERSION
+from quantlab_assets.feature_store.core.preset import FeaturePreset
 
 # Fixed, so a run's leakage probe is reproducible: the same partition perturbs the same way.
 LEAKAGE_PROBE_SEED = 20240101

@@ -1,6 +1,6 @@
 """The standard single-asset toolbox as feature kinds with typed parameters (no expressions).
 
-Every kind reads the adjusted prices of one name (``_Inputs.price``) and is a pure function of
+Every kind reads the adjusted prices of one name (``panel.BlockInputs.price``) and is a pure function of
 the last ``window`` sessions up to and including D, computed with the fixed-order kernels of
 ``kernels`` (window sums in a fixed order, exact rolling extremes), so a date computed alone
 equals the batch bit for bit and bars after D never change it. A window holding a missing bar
@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 from quantlab_assets.common.yaml_io import StrictFrozenModel
 from quantlab_assets.feature_store.core import kernels as nb
 
-MAX_WINDOW = 504  # features.MAX_WINDOW (not imported: features imports this module)
+MAX_WINDOW = 504  # kinds.MAX_WINDOW (not imported: kinds imports this module)
 Window = Annotated[int, Field(ge=1, le=MAX_WINDOW)]
 SpreadWindow = Annotated[int, Field(ge=2, le=252)]
 Span = Annotated[int, Field(ge=1, le=100)]

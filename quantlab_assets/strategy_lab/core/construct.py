@@ -5,29 +5,31 @@ one compiled pass (the turnover limit makes each book depend on the previous one
 decision for session D uses only D's features (and, for the model signal, labels whose
 exit bar is at or before D) plus the previous session's targets, so a daily run and a
 backfill make the same decisions, bit for bit.
+
+The kernels, ``decide`` and the turnover limit are here; judging a book against the limits is
+``limits`` and choosing the universe is ``universe`` (their names are imported here too, so
+callers of this module keep working).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
 from quantlab_assets.common.calendar import session_index, shift_sessions, trading_days
-from quantlab_assets.strategy_lab.core.spec import StrategyError, StrategySpec
-
-if TYPE_CHECKING:
-    from quantlab_assets.data_curator.core.registry import SymbolRegistry
+from quantlab_assets.strategy_lab.core.limits import EPS
+from quantlab_assets.strategy_lab.core.limits import LIMIT_TOLERANCE as LIMIT_TOLERANCE
+from quantlab_assets.strategy_lab.core.limits import constraint_violations as constraint_violations
+from quantlab_assets.strategy_lab.core.limits import may_violate as may_violate
+from quantlab_assets.strategy_lab.core.spec import StrategySpec
+from quantlab_assets.strategy_lab.core.universe import universe_filter as universe_filter
+from quantlab_assets.strategy_lab.core.universe import universe_of as universe_of
 
 # Rebalance phases count sessions from one fixed anchor, never from a run's first date.
 REBALANCE_ANCHOR = "1990-01-02"
-EPS = 1e-12  # a weight below this is not held
-# Float slack when judging a book against its limits (a limit met exactly must not read as broken).
-LIMIT_TOLERANCE = 1e-9
 
 
 def rebalance_mask(dates: pd.DatetimeIndex, spec: StrategySpec) -> np.ndarray:
@@ -439,89 +441,3 @@ def limit_turnover(new: pd.Series, prev: pd.Series, max_turnover: float | None) 
         out,
     )
     return pd.Series(out, index=new.index), turnover
-
-
-def constraint_violations(weights: pd.Series, spec: StrategySpec, turnover: float | None = None) -> list[str]:
-    """Readable sentences, one per violated limit (empty = compliant)."""
-    c = spec.constraints
-    out = []
-    w = weights.fillna(0.0)
-    held = w[w.abs() > EPS]
-    if len(held) and held.abs().max() > c.max_weight + LIMIT_TOLERANCE:
-        name = held.abs().idxmax()
-        out.append(f"{name} weight {held[name]:.4f} exceeds max_weight {c.max_weight}")
-    gross, net = float(w.abs().sum()), float(w.sum())
-    if gross > c.gross_exposure + LIMIT_TOLERANCE:
-        out.append(f"gross exposure {gross:.4f} exceeds {c.gross_exposure}")
-    # Net is a limit between flat and the target: turnover blends from a flat book stay inside.
-    lo, hi = sorted((0.0, c.net_exposure))
-    if spec.selection.kind == "threshold":  # one side alone may take the whole gross, either sign
-        lo, hi = -c.gross_exposure, c.gross_exposure
-    if net < lo - LIMIT_TOLERANCE or net > hi + LIMIT_TOLERANCE:
-        out.append(f"net exposure {net:.4f} outside [{lo}, {hi}]")
-    if 0 < len(held) < c.min_names:
-        out.append(f"{len(held)} names held < min_names {c.min_names}")
-    if turnover is not None and c.max_turnover is not None and turnover > c.max_turnover + LIMIT_TOLERANCE:
-        out.append(f"turnover {turnover:.4f} exceeds max_turnover {c.max_turnover}")
-    return out
-
-
-def may_violate(
-    max_abs: np.ndarray,
-    gross: np.ndarray,
-    net: np.ndarray,
-    n_held: np.ndarray,
-    turnover: np.ndarray | None,
-    spec: StrategySpec,
-) -> np.ndarray:
-    """Books that may break a limit of ``constraint_violations``, from each book's largest |weight|,
-    Σ|w|, Σw, names held and turnover (NaN: none): a loose screen, so only these books are judged
-    one by one. The slack is below ``LIMIT_TOLERANCE``: summation order cannot hide a violation."""
-    c, slack = spec.constraints, 1e-10
-    lo, hi = sorted((0.0, c.net_exposure))
-    if spec.selection.kind == "threshold":
-        lo, hi = -c.gross_exposure, c.gross_exposure
-    with np.errstate(invalid="ignore"):
-        flags = (max_abs > c.max_weight + slack) | (gross > c.gross_exposure + slack)
-        flags |= (net < lo - slack) | (net > hi + slack) | ((n_held > 0) & (n_held < c.min_names))
-        flags |= ~np.isfinite(gross) | ~np.isfinite(net)  # an inf weight: judged, never screened out
-        if c.max_turnover is not None and turnover is not None:
-            flags |= turnover > c.max_turnover + slack
-    return flags
-
-
-def universe_filter(symbols: Sequence[str], sectors: Mapping[str, str], spec: StrategySpec) -> list[str]:
-    """The registry symbols the strategy trades. A name or sector the registry does not know is
-    an error naming the field (a typo would otherwise narrow or empty the universe silently), and
-    so is a filter that leaves no symbol."""
-    u = spec.universe
-    unknown = [s for s in (*u.include, *u.exclude) if s not in symbols]
-    if unknown:
-        field = "include" if unknown[0] in u.include else "exclude"
-        raise StrategyError(
-            f"strategy {spec.name!r}: field 'universe.{field}': {unknown} not in the symbol "
-            f"registry ({len(symbols)} symbols)"
-        )
-    known_sectors = set(sectors.get(s) for s in symbols)
-    bad_sectors = [s for s in u.sectors if s not in known_sectors]
-    if bad_sectors:
-        raise StrategyError(
-            f"strategy {spec.name!r}: field 'universe.sectors': {bad_sectors} matches no "
-            f"registry sector (sectors: {', '.join(sorted(map(str, known_sectors)))})"
-        )
-    chosen = [
-        s
-        for s in symbols
-        if (not u.include or s in u.include) and s not in u.exclude and (not u.sectors or sectors.get(s) in u.sectors)
-    ]
-    if not chosen:
-        raise StrategyError(
-            f"strategy {spec.name!r}: field 'universe': include/exclude/sectors leave no "
-            f"symbol of the registry's {len(symbols)}"
-        )
-    return sorted(chosen)
-
-
-def universe_of(registry: SymbolRegistry, spec: StrategySpec) -> list[str]:
-    """The strategy's universe in the symbol registry (``universe_filter`` on its tickers and sectors)."""
-    return universe_filter(registry.tickers, registry.sector_of(), spec)

@@ -11,7 +11,7 @@ from numba import njit
 
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.feature_store.core.schema import label_column
-from quantlab_assets.strategy_lab.core.construct import EPS
+from quantlab_assets.strategy_lab.core.limits import EPS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 QUALITY_HORIZON = 5  # the labels the signal is judged against (days ahead)

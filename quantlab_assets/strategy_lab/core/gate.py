@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab_assets.common.gates import GateResult
-from quantlab_assets.strategy_lab.core.construct import EPS, constraint_violations, may_violate
 from quantlab_assets.strategy_lab.core.evaluation import day_groups
+from quantlab_assets.strategy_lab.core.limits import EPS, constraint_violations, may_violate
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
 # Every blocking rule of the targets gate and what it promises (the UI's check descriptions).

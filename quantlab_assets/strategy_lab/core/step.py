@@ -20,7 +20,6 @@ from quantlab_assets.common.gates import (
     upstream_complete,
 )
 from quantlab_assets.feature_store.core.schema import exit_column, label_column
-from quantlab_assets.strategy_lab.core.construct import EPS
 from quantlab_assets.strategy_lab.core.evaluation import (
     QUALITY_HORIZON,
     book_stats,
@@ -29,6 +28,7 @@ from quantlab_assets.strategy_lab.core.evaluation import (
     strategy_summary_markdown,
 )
 from quantlab_assets.strategy_lab.core.gate import FeatureHistory, book_not_empty, targets_gate
+from quantlab_assets.strategy_lab.core.limits import EPS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.targets import TargetsResult, compute_targets, empty_targets
 

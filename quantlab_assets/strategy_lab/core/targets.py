@@ -12,15 +12,13 @@ import pandas as pd
 from quantlab_assets.common.calendar import shift_sessions, trading_days
 from quantlab_assets.common.warehouse import ensure_table
 from quantlab_assets.strategy_lab.core.construct import (
-    EPS,
     book_nb,
-    constraint_violations,
     cross_sectional_rows,
     decide_params,
-    may_violate,
     note_text,
     rebalance_mask,
 )
+from quantlab_assets.strategy_lab.core.limits import EPS, constraint_violations, may_violate
 from quantlab_assets.strategy_lab.core.schema import TARGETS
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 from quantlab_assets.strategy_lab.core.walk_forward import WalkForward, walk_forward
