@@ -218,7 +218,10 @@ def test_quantstats_agrees_where_definitions_match():
     """quantstats is a test-only dev dependency (0.0.86 works with pandas 2). Figures whose
     definitions differ on purpose (VaR: normal vs historical; ulcer index: n - 1; drawdowns
     without the starting capital) are left to empyrical above."""
-    qs = pytest.importorskip("quantstats")
+    import matplotlib
+
+    with matplotlib.rc_context():  # importing quantstats restyles matplotlib for the whole process
+        qs = pytest.importorskip("quantstats")
     r, b = _returns()
     m = ts.metrics(r, b)
     same = {
