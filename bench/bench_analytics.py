@@ -201,7 +201,7 @@ def bench_feature_ic(args) -> list[str]:
         f"{args.years} years ({len(feats):,} rows)",
         "",
         f"- factor_ic (long frames in, summary by year out): **best {best:.2f} s, median {med:.2f} s** "
-        f"(goal <= 10 s; {len(summary)} summary rows; CPU {CPU['ic']:.2f} s over 2 threads)",
+        f"(goal <= 10 s; {len(summary)} summary rows; CPU {CPU['ic']:.2f} s, serial kernels)",
     ]
     try:
         import alphalens  # noqa: F401
