@@ -101,6 +101,9 @@ def test_flat_books_are_no_approved_days_and_rejected_strategies_are_marked():
     assert table.loc["empty", "flag"] == "EMPTY BOOK: held nothing"
     assert table.loc["levered", "approval_rate"] == 0.0 and table.loc["levered", "flag"] == "REJECTED: every session"
     assert table.loc["warm", "approval_rate"] == 1.0 and table.loc["warm", "approval_sessions"] == n - 10
+    # the since-start window's length beside `since`: the 10 warm-up sessions are not in it
+    assert table.loc["warm", "since"] == days[10] and table.loc["warm", "sessions"] == n - 10
+    assert table.loc["empty", "sessions"] == 0 and table.loc["levered", "sessions"] == n
     assert table.loc["warm", "flag"] == ""
     md = leaderboard_markdown(board, None)
     header = next(line for line in md.splitlines() if line.startswith("| strategy"))

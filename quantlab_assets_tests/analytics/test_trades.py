@@ -162,3 +162,29 @@ def test_no_trades_no_round_trips():
     assert stats.drop(["round_trips", "winning", "losing", "even"]).isna().all().all()
     only_open = tr.round_trips(trades.head(1), equity)  # a position opened, never closed
     assert only_open.empty
+
+
+def test_same_day_fills_of_one_direction_are_one_fill_at_their_average_price():
+    """Metamorphic: A's first buy (10 at 100, cost 1.0) split into 4 at 98 and 6 at the price that
+    keeps the notional (cost 0.4 + 0.6) on the same date gives the same round trips."""
+    trades, equity = _hand_case()
+    split = pd.DataFrame([_trade(0, "A", 4, 98, 0.4), _trade(0, "A", 6, (1000 - 4 * 98) / 6, 0.6)])
+    both = pd.concat([split, trades.iloc[1:]], ignore_index=True)
+    pd.testing.assert_frame_equal(
+        tr.round_trips(both, equity), tr.round_trips(trades, equity), check_exact=False, rtol=1e-12
+    )
+
+
+def test_the_round_trip_section_says_which_names_are_still_open():
+    """Closed trips only: a name still held at the end is said on the page, not silently left out."""
+    from quantlab_assets.analytics.core.tearsheet_render import open_lots_line
+
+    class Sheet:
+        holdings = pd.DataFrame({"names": [1, 2]}, index=D[:2])
+
+    assert open_lots_line(Sheet()) == (
+        "Closed round trips only: the 2 name(s) still held on 2024-01-02 are not counted "
+        "(pyfolio closes them at the last price)."
+    )
+    Sheet.holdings = pd.DataFrame({"names": [1, 0]}, index=D[:2])
+    assert open_lots_line(Sheet()) == "Closed round trips only; nothing was held at the end."

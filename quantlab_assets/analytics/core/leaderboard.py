@@ -51,11 +51,14 @@ def leaderboard(kpis: pd.DataFrame, equity: pd.DataFrame, approvals: pd.DataFram
     for name in strategies:
         mine = kpis[kpis["strategy"] == name]
         last = mine[mine["date"] == mine["date"].max()]
+        own = equity[equity["strategy"] == name]
+        since = _first_held(own)
         row: dict = {
             "strategy": name,
             "last_date": mine["date"].max() if len(mine) else pd.NaT,
-            "sessions": int((equity["strategy"] == name).sum()),
-            "since": _first_held(equity[equity["strategy"] == name]),
+            # the since-start window's length, as the figures beside it: from `since` on
+            "sessions": 0 if pd.isna(since) else int((pd.to_datetime(own["date"]) >= since).sum()),
+            "since": since,
         }
         for scope, prefix in ((SINCE_START, ""), (None, "t252_")):
             sel = last[last["scope"] == scope] if scope else last[last["scope"] != SINCE_START]
@@ -206,8 +209,9 @@ def leaderboard_markdown(board: Leaderboard, chart: str | None) -> str:
         "",
         "Ranked by since-start Sharpe. KPIs are the stored `backtest_kpis` of each strategy's last date, "
         "counted from its first invested session (`since`); "
-        "approval rate = share of the sessions the strategy held a book that the supervisor approved "
-        "(after overrides; a flat book is no approved trading day); `flag` marks a strategy the "
+        "`sessions` counts from `since`; approval rate = share of the sessions with a book at stake "
+        "(held, or judged while still flat) that the supervisor approved (after overrides; approving "
+        "a flat book while flat is no approved trading day); `flag` marks a strategy the "
         f"supervisor rejects (under {MOSTLY_REJECTED:.0%} approved) or one that never held anything.",
         "",
     ]

@@ -201,6 +201,18 @@ def _trip_cell(name: str, value: float) -> str:
     return f"{value:,.0f}"  # currency
 
 
+def open_lots_line(sheet) -> str:
+    """Round trips count closed positions only: the names still held at the end are said, so a
+    book that keeps its losers open does not read as a high win rate without a word."""
+    held = sheet.holdings
+    if held.empty or not int(held["names"].iloc[-1]):
+        return "Closed round trips only; nothing was held at the end."
+    return (
+        f"Closed round trips only: the {int(held['names'].iloc[-1])} name(s) still held on "
+        f"{pd.Timestamp(held.index[-1]).date()} are not counted (pyfolio closes them at the last price)."
+    )
+
+
 def round_trip_rows(sheet) -> pd.DataFrame:
     """The round-trip statistics (all, long, short), formatted; empty without round trips."""
     stats = sheet.round_trip_stats
@@ -287,6 +299,8 @@ def tearsheet_markdown(sheet, charts: dict[str, str] | None = None) -> str:
         markdown_table(holdings_rows(sheet)) if not sheet.top_holdings.empty else "",
         "",
         "### Round trips (FIFO; P&L gross of costs as pyfolio, net_pnl after them)",
+        "",
+        open_lots_line(sheet),
         "",
         markdown_table(round_trip_rows(sheet), max_rows=60) if not round_trip_rows(sheet).empty else "_none closed_",
         "",
@@ -385,6 +399,7 @@ def tearsheet_html(sheet) -> str:
         "<p>Shares matched first in, first out per name; a closing trade is one round trip. P&amp;L gross "
         "of costs (pyfolio's definition), total_net_pnl after them; return = P&amp;L over the book's equity "
         "at the previous close, trade return = P&amp;L over the capital of the trip.</p>",
+        f"<p>{html.escape(open_lots_line(sheet))}</p>",
         _html_table(round_trip_rows(sheet)) if not round_trip_rows(sheet).empty else "<p>none closed</p>",
         "<h2>P&amp;L by name</h2>",
         img("attribution"),

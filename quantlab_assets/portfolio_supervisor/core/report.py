@@ -11,13 +11,18 @@ from quantlab_assets.portfolio_supervisor.core.schema import FLAGS_SEPARATOR
 
 
 def supervisor_kpis(approvals: pd.DataFrame) -> dict[str, float]:
-    """Approval rate and limit breaches (the seed's supervisor KPIs) over the given rows."""
+    """Approval rate and limit breaches (the seed's supervisor KPIs) over the given rows. The
+    approval rate counts the sessions whose judged book was not flat (``gross`` > 0): approving
+    cash is no approved trading day, so a strategy that never held anything reads n/a, not 100%."""
     n = len(approvals)
+    at_stake = approvals["gross"].fillna(0.0).to_numpy() > EPS
+    judged = approvals.loc[at_stake, "status"]
     flags = approvals["flags"].fillna("").str.split(FLAGS_SEPARATOR).explode()
     flags = flags[flags != ""].str.split(":").str[0]
     return {
         "days": float(n),
-        "approval_rate": float((approvals["status"] == APPROVED).mean()) if n else float("nan"),
+        "book_days": float(at_stake.sum()),
+        "approval_rate": float((judged == APPROVED).mean()) if len(judged) else float("nan"),
         "rejected_days": float((approvals["status"] == REJECTED).sum()),
         "needs_review_days": float((approvals["status"] == NEEDS_REVIEW).sum()),
         "limit_breaches": float(len(flags)),
@@ -26,12 +31,17 @@ def supervisor_kpis(approvals: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _rate(value: float) -> str:
+    return "n/a (every book judged was flat)" if pd.isna(value) else f"{value:.1%}"
+
+
 def approval_summary_markdown(strategy: str, start, end, approvals: pd.DataFrame) -> str:
     k = supervisor_kpis(approvals)
     lines = [
         f"## {strategy}: {pd.Timestamp(start).date()} … {pd.Timestamp(end).date()}",
         "",
-        f"- approval rate **{k['approval_rate']:.1%}** over {int(k['days'])} sessions; rejected "
+        f"- approval rate **{_rate(k['approval_rate'])}** over the {int(k['book_days'])} of {int(k['days'])} "
+        f"sessions whose book was not flat; rejected "
         f"{int(k['rejected_days'])}, needs review {int(k['needs_review_days'])}; limit breaches "
         f"{int(k['limit_breaches'])}; overrides {int(k['overrides'])}",
     ]
