@@ -9,8 +9,7 @@ import json
 
 from quantlab_assets.research.api import backtest, history_start, load_data
 from quantlab_assets.research.experiments import Experiment, backtest_results, data_version, differences
-from quantlab_assets.research.sweep_run import run_sweep
-from quantlab_assets.research.sweep_spec import sweep_features, sweep_history_from
+from quantlab_assets.research.sweep_run import load_sweep_data, run_sweep
 from quantlab_assets.research.sweep_store import sweep_from_record, sweep_results
 from quantlab_assets.strategy_lab.core.spec import StrategySpec
 
@@ -35,14 +34,7 @@ def rerun(exp: Experiment, db=None) -> tuple[dict, str, list[str]]:
         now = backtest_results(backtest(spec, exp.start, exp.end, data=data))
     else:
         sweep = sweep_from_record(exp.spec)
-        data = load_data(
-            sweep.start,
-            sweep.end,
-            sweep_features(sweep),
-            db=db,
-            history_from=sweep_history_from(sweep),
-            labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
-        )
+        data = load_sweep_data(sweep, db)
         now = sweep_results(run_sweep(sweep, data))
     now = json.loads(json.dumps(now, sort_keys=True))
     return now, data_version(data), differences(exp.results, now)

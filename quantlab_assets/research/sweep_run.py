@@ -97,8 +97,10 @@ def run_sweep(sweep: Sweep, data: ResearchData, say: Callable[[str], None] | Non
     return SweepResult(frame, stats, pd.DataFrame(ret, index=shared.sessions, columns=ids))
 
 
-def run_sweep_from_warehouse(sweep: Sweep, db=None, say: Callable[[str], None] | None = None) -> SweepResult:
-    data = load_data(
+def load_sweep_data(sweep: Sweep, db=None):
+    """Everything a sweep reads from the warehouse: its features over its range, the sessions
+    before it that its variants' windows (and models' training) need, and labels for models."""
+    return load_data(
         sweep.start,
         sweep.end,
         sweep_features(sweep),
@@ -106,4 +108,7 @@ def run_sweep_from_warehouse(sweep: Sweep, db=None, say: Callable[[str], None] |
         history_from=sweep_history_from(sweep),
         labels=any(v.spec.signal.kind == "model" for v in sweep.variants),
     )
-    return run_sweep(sweep, data, say)
+
+
+def run_sweep_from_warehouse(sweep: Sweep, db=None, say: Callable[[str], None] | None = None) -> SweepResult:
+    return run_sweep(sweep, load_sweep_data(sweep, db), say)
