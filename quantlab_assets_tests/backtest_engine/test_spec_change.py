@@ -77,3 +77,40 @@ def test_a_name_that_left_the_registry_is_flagged_while_held(lab_env, small_univ
     assert (
         len(flagged) == 1 and flagged[0].startswith(f"{STRATEGY}: EEE: ") and "of the book on 2024-04-08" in flagged[0]
     )
+
+
+def test_a_named_benchmark_state_from_before_its_convention_is_not_resumed():
+    """A named-symbol benchmark stored close to close (before 2026-12-06) under the same spec: the
+    version differs, so a daily run refuses to continue that history with aligned rows, naming the
+    field; an equal-weight spec keeps its plain version (old warehouses resume as before)."""
+    import json
+
+    import pandas as pd
+
+    from quantlab_assets.backtest_engine.core.step import BacktestInputs, spec_changed, spec_version
+    from quantlab_assets.common.versions import content_hash
+
+    base = next(s for s in STRATEGIES if s.name == STRATEGY)
+    assert base.benchmark == "equal_weight" and spec_version(base) == (
+        content_hash(base.model_dump_json()),
+        base.model_dump_json(),
+    )
+    named = base.model_copy(update={"benchmark": "SPY"})
+    old_json = named.model_dump_json()  # what a backtest before the convention recorded
+    assert "benchmark_convention" not in json.loads(old_json)
+    inputs = BacktestInputs(
+        bars=pd.DataFrame(),
+        targets=pd.DataFrame(),
+        state=pd.DataFrame({"symbol": ["A"]}),
+        state_spec=(content_hash(old_json), old_json),
+    )
+    refused = spec_changed(inputs, named, pd.Timestamp("2024-04-08"))
+    assert refused is not None and not refused.passed
+    assert "benchmark_convention None -> 'strategy_fills'" in refused.description, refused.description
+    now = spec_version(named)
+    assert (
+        spec_changed(
+            BacktestInputs(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), state_spec=now), named, "2024-04-08"
+        )
+        is None
+    )

@@ -127,9 +127,18 @@ def state_gap(inputs: BacktestInputs, start) -> GateResult | None:
     )
 
 
+# A named-symbol benchmark has been credited under the strategy's fills since 2026-12-06; a state
+# stored before held its close-to-close returns under the same spec, so its version says so and a
+# daily run does not resume one convention's history with the other's rows (equal-weight specs
+# keep their version: their convention did not change then).
+NAMED_BENCHMARK_CONVENTION = "strategy_fills"
+
+
 def spec_version(spec: StrategySpec) -> tuple[str, str]:
     """(content hash, JSON) of a spec: the version recorded with every simulated session."""
     text = spec.model_dump_json()
+    if spec.benchmark != EQUAL_WEIGHT:
+        text = json.dumps({**json.loads(text), "benchmark_convention": NAMED_BENCHMARK_CONVENTION})
     return content_hash(text), text
 
 
