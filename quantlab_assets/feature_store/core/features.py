@@ -111,9 +111,6 @@ __all__ = [
     "pivot_panel",
 ]
 
-# Earlier name of ``coverage.distinct_per_date``, kept for callers that import it from here.
-_distinct_per_date = distinct_per_date
-
 # Work is done in blocks so temporaries stay in cache instead of streaming 10 MB arrays
 # through memory: per-symbol features on all dates of 64 symbols (2520 x 64 float64 is 1.3 MB),
 # cross-sectional ones on 256 dates of every symbol.
