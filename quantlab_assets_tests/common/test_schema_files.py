@@ -18,8 +18,18 @@ DDL = re.compile(r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?TABLE|ALTER\
 
 
 def _allowed(path: Path) -> bool:
-    rel = path.relative_to(PACKAGE_DIR)
-    return rel.parts[0] == "common" or rel.name == "schema.py"
+    """``common/``, a team's ``core/schema.py`` and ``research/schema.py``: no other schema.py."""
+    rel = path.relative_to(PACKAGE_DIR).as_posix()
+    return rel.startswith("common/") or rel in {f"{t}/core/schema.py" for t in TEAMS} | {"research/schema.py"}
+
+
+def _builds_a_table(func: ast.expr) -> bool:
+    """``TableSchema(...)``/``Column(...)``, or through a module (``warehouse.TableSchema``), not Dagster's."""
+    if isinstance(func, ast.Name):
+        return func.id in ("TableSchema", "Column")
+    if isinstance(func, ast.Attribute) and func.attr in ("TableSchema", "Column"):
+        return not (isinstance(func.value, ast.Name) and func.value.id in ("dg", "dagster"))
+    return False
 
 
 def declarations(source: str) -> list[int]:
@@ -27,7 +37,7 @@ def declarations(source: str) -> list[int]:
     which is UI metadata; naming the type in an annotation is not a declaration) or hold table DDL."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("TableSchema", "Column"):
+        if isinstance(node, ast.Call) and _builds_a_table(node.func):
             found.append(node.lineno)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DDL.search(node.value):
             found.append(node.lineno)
@@ -62,6 +72,12 @@ def test_the_probe_finds_a_declaration():
     assert declarations("def f(schema: TableSchema) -> None: ...\n") == []
     assert declarations("con.execute('CREATE TABLE IF NOT EXISTS x (a INT)')\n") == [1]
     assert declarations("import dagster as dg\nm = dg.TableSchema(columns=[])\n") == []
+    assert declarations("t = warehouse.TableSchema(name='t', columns=(warehouse.Column('a', 'DATE'),))\n") == [1, 1]
+    assert declarations("c = dagster.TableColumn('a')\nm = dagster.TableSchema(columns=[c])\n") == []
+    assert not _allowed(PACKAGE_DIR / "analytics" / "schema.py")
+    assert _allowed(PACKAGE_DIR / "feature_store" / "core" / "schema.py") and _allowed(
+        PACKAGE_DIR / "research" / "schema.py"
+    )
     assert declarations("con.execute('SELECT * FROM t')\n") == []
 
 

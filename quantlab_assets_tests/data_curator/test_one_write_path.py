@@ -24,7 +24,8 @@ BASELINE = (PROJECT_ROOT / "bench" / "bench_ingest.py", "baseline_upsert")
 WRITER = re.compile(r"replace|append|write|insert|delete|publish|upsert|merge|copy", re.IGNORECASE)
 SQL_WRITE = re.compile(
     r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE|TRUNCATE(?:\s+TABLE)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?"
-    r"|ALTER\s+TABLE|COPY|CREATE\s+OR\s+REPLACE\s+TABLE)\s+\"?(?:ohlcv|\{OHLCV\.name\})\"?(?![\w.])",
+    r"|ALTER\s+TABLE|COPY|CREATE\s+(?:OR\s+REPLACE\s+)?TABLE(?:\s+IF\s+NOT\s+EXISTS)?)\s+"
+    r"(?:\"?\w+\"?\.)?\"?(?:ohlcv|\{OHLCV\.name\})\"?(?![\w.])",
     re.IGNORECASE,
 )
 
@@ -35,8 +36,11 @@ def _callee(call: ast.Call) -> str:
 
 
 def _names_ohlcv(node: ast.expr) -> bool:
-    return (isinstance(node, ast.Name) and node.id == "OHLCV") or (
-        isinstance(node, ast.Attribute) and node.attr == "OHLCV"
+    """The schema (``OHLCV``, ``x.OHLCV``) or the table's name as a string (``con.append("ohlcv", df)``)."""
+    return (
+        (isinstance(node, ast.Name) and node.id == "OHLCV")
+        or (isinstance(node, ast.Attribute) and node.attr == "OHLCV")
+        or (isinstance(node, ast.Constant) and node.value == "ohlcv")
     )
 
 
@@ -95,6 +99,12 @@ def test_the_probe_finds_each_way_to_write_ohlcv():
         "con.execute('UPDATE ohlcv SET close = 1')": 1,
         "con.execute('DROP TABLE IF EXISTS ohlcv')": 1,
         "con.execute('COPY ohlcv FROM \\'x.csv\\'')": 1,
+        # DuckDB's own write API, a schema-qualified name, a table created from a query
+        "con.append('ohlcv', frame)": 1,
+        "con.sql('SELECT 1').insert_into('ohlcv')": 1,
+        "con.execute('INSERT INTO main.ohlcv SELECT * FROM x')": 1,
+        "con.execute('CREATE TABLE ohlcv AS SELECT * FROM x')": 1,
+        "con.execute('create table if not exists \"ohlcv\" as select 1')": 1,
         # reads, other tables and the schema's own declaration are not writes
         "read_slice(con, OHLCV, a, b)": 0,
         "ensure_table(con, OHLCV)": 0,
@@ -103,6 +113,8 @@ def test_the_probe_finds_each_way_to_write_ohlcv():
         "con.execute('INSERT INTO ohlcv_rejects SELECT 1')": 0,
         "con.execute('DELETE FROM ohlcv_staged')": 0,
         "replace_slice(con, FEATURES, rows, a, b)": 0,
+        "con.append('ohlcv_rejects', frame)": 0,
+        "read_slice(con, 'ohlcv', a, b)": 0,
     }
     for source, expected in cases.items():
         assert len(ohlcv_writes(source)) == expected, source
