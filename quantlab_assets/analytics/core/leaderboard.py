@@ -13,6 +13,7 @@ from quantlab_assets.backtest_engine.core import kpis as kp
 from quantlab_assets.backtest_engine.core.kpis import SINCE_START
 from quantlab_assets.common.artifacts import markdown_table
 from quantlab_assets.common.charts import render_png
+from quantlab_assets.portfolio_supervisor.core.report import judged_a_book
 
 HEADLINE = (
     "total_return",
@@ -143,7 +144,7 @@ def _approval(decided: pd.DataFrame, equity: pd.DataFrame) -> dict:
             return {"approval_rate": np.nan, "approval_sessions": 0, "flag": "EMPTY BOOK: held nothing"}
         at_stake = pd.to_datetime(decided["date"]).isin(held).to_numpy()
         if "gross" in decided.columns:
-            at_stake |= decided["gross"].fillna(0.0).to_numpy() > 0
+            at_stake |= judged_a_book(decided)
         decided = decided[at_stake]
     if not len(decided):
         return {"approval_rate": np.nan, "approval_sessions": 0, "flag": ""}

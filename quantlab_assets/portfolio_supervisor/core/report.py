@@ -10,12 +10,18 @@ from quantlab_assets.portfolio_supervisor.core.evaluate import APPROVED, EPS, NE
 from quantlab_assets.portfolio_supervisor.core.schema import FLAGS_SEPARATOR
 
 
+def judged_a_book(approvals: pd.DataFrame):
+    """Per row: the judged book was not flat (``gross`` over the rules' EPS). The one rule of what
+    counts toward an approval rate, here and in the leaderboard."""
+    return approvals["gross"].fillna(0.0).to_numpy() > EPS
+
+
 def supervisor_kpis(approvals: pd.DataFrame) -> dict[str, float]:
     """Approval rate and limit breaches (the seed's supervisor KPIs) over the given rows. The
     approval rate counts the sessions whose judged book was not flat (``gross`` > 0): approving
     cash is no approved trading day, so a strategy that never held anything reads n/a, not 100%."""
     n = len(approvals)
-    at_stake = approvals["gross"].fillna(0.0).to_numpy() > EPS
+    at_stake = judged_a_book(approvals)
     judged = approvals.loc[at_stake, "status"]
     flags = approvals["flags"].fillna("").str.split(FLAGS_SEPARATOR).explode()
     flags = flags[flags != ""].str.split(":").str[0]
